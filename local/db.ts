@@ -1,0 +1,164 @@
+// The local Postgres: one PGlite instance owned by this process, with Supabase's
+// extensions, the platform shim, the project's migrations and its seed.
+import { createHash } from 'node:crypto'
+import { mkdirSync, readFileSync, readdirSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { PGlite, type Transaction } from '@electric-sql/pglite'
+import { vector } from '@electric-sql/pglite-pgvector'
+import { pgmq } from '@electric-sql/pglite-pgmq'
+import { pgtap } from '@electric-sql/pglite-pgtap'
+import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto'
+
+export type { Transaction }
+
+/** The JWT claims a request runs with; `role` picks the Postgres role. */
+export interface Claims {
+  role: string
+  sub?: string
+  [claim: string]: unknown
+}
+
+export interface RequestContext {
+  headers?: Record<string, string>
+  method?: string
+  path?: string
+}
+
+export interface OpenOptions {
+  /** Directory of the repository (holds supabase/ and local/). */
+  root: string
+  /** File-backed data directory; omitted means in memory. */
+  dataDir?: string
+  /** Log what is applied. */
+  log?: (line: string) => void
+}
+
+const requestRoles = new Set(['anon', 'authenticated', 'service_role'])
+
+export class LocalDb {
+  private commitListeners: Array<() => void> = []
+
+  private constructor(
+    readonly pg: PGlite,
+    readonly root: string,
+  ) {}
+
+  static async open(options: OpenOptions): Promise<LocalDb> {
+    const log = options.log ?? (() => {})
+    if (options.dataDir) mkdirSync(options.dataDir, { recursive: true })
+    const pg = await PGlite.create({
+      dataDir: options.dataDir,
+      extensions: { vector, pgmq, pgtap, pgcrypto },
+    })
+    const db = new LocalDb(pg, options.root)
+    await pg.exec(readFileSync(new URL('./platform.sql', import.meta.url), 'utf8'))
+    const fresh = await db.applyMigrations(log)
+    if (fresh) await db.applySeed(log)
+    return db
+  }
+
+  /** Applies supabase/migrations/*.sql not yet recorded; true when the database was new. */
+  private async applyMigrations(log: (line: string) => void): Promise<boolean> {
+    const dir = join(this.root, 'supabase', 'migrations')
+    const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.sql')).sort() : []
+    const applied = new Set(
+      (await this.pg.query<{ version: string }>('select version from supabase_migrations.schema_migrations')).rows.map(
+        (r) => r.version,
+      ),
+    )
+    const { rows } = await this.pg.query<{ n: number }>('select count(*)::int as n from supabase_migrations.seed_files')
+    const fresh = applied.size === 0 && rows[0].n === 0
+    for (const file of files) {
+      const match = /^(\d+)_(.*)\.sql$/.exec(file)
+      if (!match) throw new Error(`migration file name must be <timestamp>_<name>.sql: ${file}`)
+      const [, version, name] = match
+      if (applied.has(version)) continue
+      const sql = readFileSync(join(dir, file), 'utf8')
+      await this.pg.transaction(async (tx) => {
+        try {
+          await tx.exec(sql)
+        } catch (error) {
+          throw new Error(`migration ${file} failed: ${(error as Error).message}`, { cause: error })
+        }
+        await tx.query('insert into supabase_migrations.schema_migrations (version, name, statements) values ($1, $2, $3)', [
+          version,
+          name,
+          [sql],
+        ])
+      })
+      await this.pg.exec('reset role; set search_path = "$user", public, extensions')
+      log(`applied migration ${file}`)
+    }
+    return fresh
+  }
+
+  private async applySeed(log: (line: string) => void): Promise<void> {
+    const seed = join(this.root, 'supabase', 'seed.sql')
+    if (!existsSync(seed)) return
+    const sql = readFileSync(seed, 'utf8')
+    await this.pg.transaction(async (tx) => {
+      await tx.exec(sql)
+      await tx.query('insert into supabase_migrations.seed_files (path, hash) values ($1, $2)', [
+        'supabase/seed.sql',
+        createHash('sha256').update(sql).digest('hex'),
+      ])
+    })
+    await this.pg.exec('reset role; set search_path = "$user", public, extensions')
+    log('applied supabase/seed.sql')
+  }
+
+  /**
+   * Runs `work` in one transaction as a request would on Supabase: `set local role`
+   * to the JWT's role, and the claims in `request.jwt.claims` (and
+   * `request.jwt.claim.*`) so auth.uid() and RLS see them.
+   */
+  async asRequest<T>(claims: Claims, work: (tx: Transaction) => Promise<T>, context: RequestContext = {}): Promise<T> {
+    if (!requestRoles.has(claims.role)) throw new Error(`role ${claims.role} may not make requests`)
+    const result = await this.pg.transaction(async (tx) => {
+      await tx.query(
+        `select set_config('request.jwt.claims', $1, true),
+                set_config('request.jwt.claim.sub', $2, true),
+                set_config('request.jwt.claim.role', $3, true),
+                set_config('request.headers', $4, true),
+                set_config('request.method', $5, true),
+                set_config('request.path', $6, true)`,
+        [
+          JSON.stringify(claims),
+          claims.sub ?? '',
+          claims.role,
+          JSON.stringify(context.headers ?? {}),
+          context.method ?? '',
+          context.path ?? '',
+        ],
+      )
+      await tx.exec(`set local role ${claims.role}`)
+      return work(tx)
+    })
+    this.committed()
+    return result
+  }
+
+  /** Runs `work` in one transaction as the database owner (postgres). */
+  async asOwner<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    const result = await this.pg.transaction(work)
+    this.committed()
+    return result
+  }
+
+  /** Called after every transaction this wrapper commits (outboxes may have rows). */
+  onCommit(listener: () => void): () => void {
+    this.commitListeners.push(listener)
+    return () => {
+      this.commitListeners = this.commitListeners.filter((l) => l !== listener)
+    }
+  }
+
+  private committed(): void {
+    for (const listener of this.commitListeners) listener()
+  }
+
+  async close(): Promise<void> {
+    this.commitListeners = []
+    await this.pg.close()
+  }
+}

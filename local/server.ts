@@ -1,0 +1,101 @@
+// The local stack: one HTTP server on 127.0.0.1 serving Supabase's paths
+// (/auth/v1, /rest/v1, /realtime/v1, /functions/v1) over one PGlite database.
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { LocalDb } from './db.ts'
+import { deriveKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
+import { sendJson, type StackContext } from './http.ts'
+import { handleAuth } from './auth.ts'
+import { handleRest } from './rest.ts'
+import { FunctionHost } from './functions.ts'
+import { attachRealtime } from './realtime.ts'
+import { NetWorker } from './net.ts'
+import { CronScheduler } from './cron.ts'
+
+export interface StackOptions {
+  root: string
+  /** File-backed data directory; omitted means in memory. */
+  dataDir?: string
+  port?: number
+  jwtSecret?: string
+  functionEnv?: Record<string, string>
+  log?: (line: string) => void
+}
+
+export interface LocalStack {
+  url: string
+  port: number
+  keys: StackKeys
+  db: LocalDb
+  close(): Promise<void>
+}
+
+const corsHeaders = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD',
+  'access-control-allow-headers':
+    'authorization, x-client-info, apikey, content-type, accept-profile, content-profile, prefer, range, x-supabase-api-version, x-region',
+  'access-control-expose-headers': 'content-range, x-total-count',
+  'access-control-max-age': '86400',
+}
+
+export async function startStack(options: StackOptions): Promise<LocalStack> {
+  const log = options.log ?? (() => {})
+  const db = await LocalDb.open({ root: options.root, dataDir: options.dataDir, log })
+  const keys = await deriveKeys(options.jwtSecret ?? DEFAULT_JWT_SECRET)
+  const server: Server = createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 54321, '127.0.0.1', () => resolve())
+  })
+  const port = (server.address() as AddressInfo).port
+  const url = `http://127.0.0.1:${port}`
+  const ctx: StackContext = { db, keys, url, root: options.root, functionEnv: options.functionEnv ?? {}, log }
+  const functions = new FunctionHost(ctx)
+  const realtime = attachRealtime(server, ctx)
+  const net = new NetWorker(db, log)
+  const cron = new CronScheduler(db, log)
+
+  server.on('request', (req, res) => {
+    for (const [k, v] of Object.entries(corsHeaders)) res.setHeader(k, v)
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204)
+      res.end()
+      return
+    }
+    const reqUrl = new URL(req.url ?? '/', url)
+    const path = reqUrl.pathname
+    const route = path.startsWith('/auth/v1/')
+      ? handleAuth
+      : path.startsWith('/rest/v1/') || path === '/rest/v1'
+        ? handleRest
+        : path.startsWith('/functions/v1/')
+          ? functions.handle
+          : undefined
+    if (!route) {
+      sendJson(res, 404, { message: 'no Route matched with those values' })
+      return
+    }
+    route(req, res, reqUrl, ctx).catch((error: unknown) => {
+      log(`error serving ${req.method} ${path}: ${(error as Error).stack ?? String(error)}`)
+      if (!res.headersSent) sendJson(res, 500, { message: 'internal error in the local stack' })
+      else res.end()
+    })
+  })
+
+  return {
+    url,
+    port,
+    keys,
+    db,
+    async close() {
+      cron.stop()
+      await realtime.close()
+      await functions.close()
+      await net.stop()
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await db.close()
+    },
+  }
+}
