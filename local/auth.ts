@@ -1,0 +1,4 @@
+// placeholder, being written
+import type { RouteHandler } from './http.ts'
+import { sendJson } from './http.ts'
+export const handleAuth: RouteHandler = async (_req, res) => sendJson(res, 501, { message: 'not implemented yet' })

@@ -1,0 +1,41 @@
+// Starts a fresh in-memory local stack for a test file, on a free port.
+import { fileURLToPath } from 'node:url'
+import { createClient, type SupabaseClient } from '@supabase/supabase-js'
+import { startStack, type LocalStack, type StackOptions } from '../../local/server.ts'
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
+
+export interface TestStack extends LocalStack {
+  /** A supabase-js client with the anon key (sign in on it to become a user). */
+  anonClient(): SupabaseClient
+  /** A supabase-js client with the service_role key. */
+  serviceClient(): SupabaseClient
+  /** Signs up a new user with a unique email and returns a client signed in as them. */
+  newUser(label?: string): Promise<{ client: SupabaseClient; userId: string; email: string; password: string }>
+}
+
+let counter = 0
+
+export async function startTestStack(options: Partial<StackOptions> = {}): Promise<TestStack> {
+  const stack = await startStack({
+    root: repoRoot,
+    port: 0,
+    log: process.env.STACK_LOG ? (line) => console.log(`[stack] ${line}`) : undefined,
+    ...options,
+  })
+  const clientOptions = { auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false } }
+  const anonClient = () => createClient(stack.url, stack.keys.anonKey, clientOptions)
+  return {
+    ...stack,
+    anonClient,
+    serviceClient: () => createClient(stack.url, stack.keys.serviceRoleKey, clientOptions),
+    async newUser(label = 'user') {
+      const client = anonClient()
+      const email = `${label}-${process.pid}-${++counter}-${Date.now()}@example.test`
+      const password = 'correct-horse-battery-staple'
+      const { data, error } = await client.auth.signUp({ email, password })
+      if (error || !data.user) throw new Error(`sign up failed: ${error?.message}`)
+      return { client, userId: data.user.id, email, password }
+    },
+  }
+}
