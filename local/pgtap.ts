@@ -1,0 +1,74 @@
+// Runs supabase/tests/**/*.test.sql (pgTAP) on a fresh in-memory database with the
+// migrations and seed applied, the way `supabase test db` runs them on Supabase.
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { LocalDb } from './db.ts'
+
+export interface PgTapFileResult {
+  file: string
+  passed: number
+  failed: number
+  planned: number | undefined
+  error?: string
+  lines: string[]
+}
+
+export function findTestFiles(dir: string): string[] {
+  let entries: string[]
+  try {
+    entries = readdirSync(dir)
+  } catch {
+    return []
+  }
+  return entries
+    .sort()
+    .flatMap((name) => {
+      const path = join(dir, name)
+      if (statSync(path).isDirectory()) return findTestFiles(path)
+      return name.endsWith('.test.sql') || name.endsWith('.sql') ? [path] : []
+    })
+}
+
+export async function runPgTap(root: string, print: (line: string) => void): Promise<PgTapFileResult[]> {
+  const files = findTestFiles(join(root, 'supabase', 'tests'))
+  const db = await LocalDb.open({ root })
+  const results: PgTapFileResult[] = []
+  try {
+    for (const path of files) {
+      const file = relative(root, path)
+      const result: PgTapFileResult = { file, passed: 0, failed: 0, planned: undefined, lines: [] }
+      try {
+        const outputs = await db.pg.exec(readFileSync(path, 'utf8'))
+        for (const output of outputs) {
+          for (const row of output.rows) {
+            const values = Object.values(row)
+            if (values.length !== 1 || typeof values[0] !== 'string') continue
+            for (const line of (values[0] as string).split('\n')) result.lines.push(line)
+          }
+        }
+      } catch (error) {
+        result.error = (error as Error).message
+        await db.pg.exec('rollback').catch(() => {})
+      }
+      await db.pg.exec('reset role').catch(() => {})
+      for (const line of result.lines) {
+        const plan = /^1\.\.(\d+)/.exec(line)
+        if (plan) result.planned = Number(plan[1])
+        else if (/^ok \d+/.test(line)) result.passed++
+        else if (/^not ok \d+/.test(line)) result.failed++
+      }
+      const count = result.passed + result.failed
+      const ok = !result.error && result.failed === 0 && result.planned === count
+      print(`${ok ? 'ok    ' : 'FAILED'} ${file} (${result.passed}/${result.planned ?? '?'} passed)`)
+      if (!ok) {
+        for (const line of result.lines) if (!/^ok /.test(line)) print(`       ${line}`)
+        if (result.error) print(`       error: ${result.error}`)
+        if (result.planned !== count) print(`       planned ${result.planned ?? 'nothing'}, ran ${count}`)
+      }
+      results.push(result)
+    }
+  } finally {
+    await db.close()
+  }
+  return results
+}
