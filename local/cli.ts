@@ -1,5 +1,4 @@
 // `npm start`, `npm run env` and `npm run test:db`: the docker-free local stack.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -7,6 +6,7 @@ import { deriveKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
 import { runPgTap } from './pgtap.ts'
 import { startStack } from './server.ts'
 import { DEMO_ADMIN } from './demo.ts'
+import { startPortal, type Portal } from './portal.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const args = process.argv.slice(2)
@@ -72,20 +72,9 @@ async function start(): Promise<void> {
   console.log('Konstruct local development stack: for development and tests only, bound to 127.0.0.1.')
   console.log(memory ? 'Database: in memory (gone when this stops).' : `Database: ${dataDir}`)
   const stack = await startStack({ root, dataDir, port: apiPort, jwtSecret, functionEnv: functionEnvFromProcess(), log })
-  let portal: ChildProcess | undefined
-  if (existsSync(join(root, 'web', 'package.json'))) {
-    portal = spawn(process.execPath, [join(root, 'local', 'portal.ts')], {
-      cwd: root,
-      stdio: 'inherit',
-      execArgv: ['--import', 'tsx'],
-      env: {
-        ...process.env,
-        PUBLIC_SUPABASE_URL: stack.url,
-        PUBLIC_SUPABASE_ANON_KEY: stack.keys.anonKey,
-        PORT: String(portalPort),
-        HOST: '127.0.0.1',
-      },
-    })
+  let portal: Portal | undefined
+  if (existsSync(join(root, 'web', 'package.json')) && !flag('no-portal')) {
+    portal = await startPortal({ root, supabaseUrl: stack.url, anonKey: stack.keys.anonKey, port: portalPort, mode: 'dev' })
   }
   console.log('')
   for (const line of envLines(stack.keys)) console.log(`  ${line}`)
@@ -102,7 +91,7 @@ async function start(): Promise<void> {
     if (stopping) return
     stopping = true
     console.log(`\n${signal}: stopping the local stack…`)
-    portal?.kill('SIGTERM')
+    await portal?.stop()
     await stack.close()
     unlock()
     console.log('stopped.')

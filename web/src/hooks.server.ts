@@ -1,0 +1,50 @@
+import { createServerClient } from '@supabase/ssr'
+import { redirect, type Handle } from '@sveltejs/kit'
+import { sequence } from '@sveltejs/kit/hooks'
+import { env } from '$env/dynamic/public'
+
+const supabase: Handle = async ({ event, resolve }) => {
+  event.locals.supabase = createServerClient(env.PUBLIC_SUPABASE_URL, env.PUBLIC_SUPABASE_ANON_KEY, {
+    cookies: {
+      getAll: () => event.cookies.getAll(),
+      setAll: (cookies) => {
+        for (const { name, value, options } of cookies) event.cookies.set(name, value, { ...options, path: '/' })
+      },
+    },
+  })
+
+  // getSession() reads the cookie unverified; getUser() asks Auth to validate the JWT.
+  event.locals.safeGetSession = async () => {
+    const {
+      data: { session },
+    } = await event.locals.supabase.auth.getSession()
+    if (!session) return { session: null, user: null }
+    const {
+      data: { user },
+      error,
+    } = await event.locals.supabase.auth.getUser()
+    if (error || !user) return { session: null, user: null }
+    return { session, user }
+  }
+
+  return resolve(event, {
+    filterSerializedResponseHeaders: (name) => name === 'content-range' || name === 'x-supabase-api-version',
+  })
+}
+
+const publicPaths = ['/login', '/signup', '/reset-password', '/auth/', '/invite/']
+
+const authGuard: Handle = async ({ event, resolve }) => {
+  const { session, user } = await event.locals.safeGetSession()
+  event.locals.session = session
+  event.locals.user = user
+  const path = event.url.pathname
+  const isPublic = publicPaths.some((p) => path === p || path.startsWith(p))
+  if (!session && !isPublic) {
+    redirect(303, `/login?next=${encodeURIComponent(path + event.url.search)}`)
+  }
+  if (session && (path === '/login' || path === '/signup')) redirect(303, '/')
+  return resolve(event)
+}
+
+export const handle = sequence(supabase, authGuard)
