@@ -25,7 +25,7 @@ export function findTestFiles(dir: string): string[] {
     .flatMap((name) => {
       const path = join(dir, name)
       if (statSync(path).isDirectory()) return findTestFiles(path)
-      return name.endsWith('.test.sql') || name.endsWith('.sql') ? [path] : []
+      return name.endsWith('.test.sql') ? [path] : []
     })
 }
 
