@@ -1,0 +1,20 @@
+// The OpenAI-compatible chat message shapes the agent core speaks. Kept to
+// the fields every compatible server (OpenAI, Ollama, vLLM, LiteLLM) accepts.
+
+export interface ToolCallRequest {
+  id: string
+  type: 'function'
+  function: { name: string; arguments: string }
+}
+
+export type ChatMessage =
+  | { role: 'system'; content: string }
+  | { role: 'user'; content: string }
+  | { role: 'assistant'; content: string | null; tool_calls?: ToolCallRequest[] }
+  | { role: 'tool'; tool_call_id: string; content: string }
+
+/** A tool as the model sees it (the `tools` array of a chat completion request). */
+export interface ToolSpec {
+  type: 'function'
+  function: { name: string; description: string; parameters: Record<string, unknown> }
+}
