@@ -110,6 +110,32 @@ create table if not exists auth.refresh_tokens (
   session_id uuid references auth.sessions(id) on delete cascade
 );
 
+-- What local/auth.ts keeps besides, under Supabase's names: a pending email change,
+-- how each session was authenticated (the JWT's amr), and PKCE flow state.
+alter table auth.users add column if not exists email_change varchar(255) default '';
+alter table auth.users add column if not exists email_change_token_new varchar(255) default '';
+alter table auth.users add column if not exists email_change_sent_at timestamptz;
+create table if not exists auth.mfa_amr_claims (
+  id uuid primary key default gen_random_uuid(),
+  session_id uuid not null references auth.sessions(id) on delete cascade,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  authentication_method text not null,
+  unique (session_id, authentication_method)
+);
+create table if not exists auth.flow_state (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid references auth.users(id) on delete cascade,
+  auth_code text not null,
+  code_challenge_method text not null,
+  code_challenge text not null,
+  provider_type text not null,
+  authentication_method text not null,
+  created_at timestamptz default now(),
+  updated_at timestamptz default now(),
+  auth_code_issued_at timestamptz
+);
+
 -- Same definitions as Supabase's auth schema.
 create or replace function auth.uid() returns uuid language sql stable as $$
   select coalesce(
