@@ -35,7 +35,7 @@ const corsHeaders = {
   'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD',
   'access-control-allow-headers':
     'authorization, x-client-info, apikey, content-type, accept-profile, content-profile, prefer, range, x-supabase-api-version, x-region',
-  'access-control-expose-headers': 'content-range, x-total-count',
+  'access-control-expose-headers': 'content-range, x-total-count, link, x-supabase-api-version',
   'access-control-max-age': '86400',
 }
 

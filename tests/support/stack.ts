@@ -1,6 +1,7 @@
 // Starts a fresh in-memory local stack for a test file, on a free port.
 import { fileURLToPath } from 'node:url'
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
+import WebSocket from 'ws'
 import { startStack, type LocalStack, type StackOptions } from '../../local/server.ts'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
@@ -23,7 +24,11 @@ export async function startTestStack(options: Partial<StackOptions> = {}): Promi
     log: process.env.STACK_LOG ? (line) => console.log(`[stack] ${line}`) : undefined,
     ...options,
   })
-  const clientOptions = { auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false } }
+  // Node 20 has no global WebSocket; realtime-js takes ws as its transport.
+  const clientOptions = {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    realtime: { transport: WebSocket as never },
+  }
   const anonClient = () => createClient(stack.url, stack.keys.anonKey, clientOptions)
   return {
     ...stack,
