@@ -3,6 +3,7 @@
 // client. Prints one JSON object. Usage: npm run bench
 import { fileURLToPath } from 'node:url'
 import { createClient } from '@supabase/supabase-js'
+import WebSocket from 'ws'
 import { startStack } from '../local/server.ts'
 import { signJwt } from '../local/keys.ts'
 
@@ -33,6 +34,7 @@ try {
   const client = createClient(stack.url, stack.keys.anonKey, {
     auth: { persistSession: false, autoRefreshToken: false },
     global: { headers: { Authorization: `Bearer ${jwt}` } },
+    realtime: { transport: WebSocket as never },
   })
 
   const rpc: number[] = []
