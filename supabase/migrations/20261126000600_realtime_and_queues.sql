@@ -1,0 +1,222 @@
+-- Realtime broadcast to members, the job queues, and waking the agent worker.
+--
+-- Realtime: private topics `tenant:<tenant_id>`; RLS on realtime.messages lets only
+-- members (and platform admins) receive them. Triggers on messages and conversations
+-- broadcast message_created / message_updated / conversation_changed.
+--
+-- Queues (pgmq): agent_jobs (answer an inbound message, deliver a member's reply) and
+-- knowledge_jobs (chunk and embed a knowledge source). After a job is enqueued,
+-- app.wake_agent_worker() posts to <functions_url>/agent-worker through pg_net (sent
+-- after commit), once per transaction; functions_url comes from app.settings (or the
+-- `app.functions_url` setting) and the bearer token from the Vault secret named
+-- `konstruct_functions_token`; with no URL configured it does nothing. A pg_cron job is
+-- the safety net: every 30 seconds it wakes the worker only if a job is waiting.
+
+-- Realtime authorization -----------------------------------------------------------------
+
+create function app.tenant_id_from_topic(topic text)
+returns uuid
+language sql
+immutable
+set search_path = ''
+as $$
+  select case
+    when topic ~ '^tenant:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+      then substr(topic, 8)::uuid
+  end
+$$;
+comment on function app.tenant_id_from_topic(text) is 'The tenant id of a topic `tenant:<uuid>`, or null for any other (or malformed) topic; never raises.';
+
+create policy "members can receive their tenant's broadcasts" on realtime.messages
+  for select to authenticated
+  using (
+    (select realtime.topic()) like 'tenant:%'
+    and coalesce(app.can_read(app.tenant_id_from_topic((select realtime.topic()))), false)
+  );
+
+create function app.broadcast_message()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if tg_op = 'UPDATE' and new.delivery_status is not distinct from old.delivery_status
+     and new.text is not distinct from old.text and new.external_id is not distinct from old.external_id then
+    return null;
+  end if;
+  perform realtime.send(
+    jsonb_build_object(
+      'id', new.id, 'seq', new.seq, 'tenant_id', new.tenant_id, 'conversation_id', new.conversation_id,
+      'connection_id', new.connection_id, 'direction', new.direction, 'author_kind', new.author_kind,
+      'author_member_id', new.author_member_id, 'agent_id', new.agent_id, 'text', new.text,
+      'attachments', new.attachments, 'delivery_status', new.delivery_status, 'created_at', new.created_at
+    ),
+    case tg_op when 'INSERT' then 'message_created' else 'message_updated' end,
+    'tenant:' || new.tenant_id::text,
+    true
+  );
+  return null;
+end
+$$;
+comment on function app.broadcast_message() is 'After-row trigger on messages: broadcasts message_created / message_updated (delivery status, text) to tenant:<tenant_id>.';
+
+create function app.broadcast_conversation()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform realtime.send(
+    jsonb_build_object(
+      'id', new.id, 'tenant_id', new.tenant_id, 'connection_id', new.connection_id, 'channel', new.channel,
+      'contact_id', new.contact_id,
+      'contact_name', (select c.display_name from app.contacts c where c.id = new.contact_id),
+      'agent_id', new.agent_id, 'status', new.status, 'assigned_member_id', new.assigned_member_id,
+      'escalation_reason', new.escalation_reason, 'last_message_at', new.last_message_at,
+      'last_message_preview', new.last_message_preview, 'created_at', new.created_at,
+      'operation', lower(tg_op)
+    ),
+    'conversation_changed',
+    'tenant:' || new.tenant_id::text,
+    true
+  );
+  return null;
+end
+$$;
+comment on function app.broadcast_conversation() is 'After-row trigger on conversations: broadcasts conversation_changed (status, assignment, last message) to tenant:<tenant_id>.';
+
+create trigger messages_broadcast after insert or update on app.messages
+  for each row execute function app.broadcast_message();
+create trigger conversations_broadcast after insert or update on app.conversations
+  for each row execute function app.broadcast_conversation();
+
+-- Queues -------------------------------------------------------------------------------
+
+select pgmq.create('agent_jobs');
+select pgmq.create('knowledge_jobs');
+grant usage on schema pgmq to service_role;
+grant select, insert, update, delete on pgmq.q_agent_jobs, pgmq.a_agent_jobs, pgmq.q_knowledge_jobs, pgmq.a_knowledge_jobs
+  to service_role;
+
+create function app.functions_url()
+returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(
+    (select nullif(btrim(s.value), '') from app.settings s where s.key = 'functions_url'),
+    nullif(btrim(current_setting('app.functions_url', true)), '')
+  )
+$$;
+comment on function app.functions_url() is 'Base URL of the edge functions (e.g. http://127.0.0.1:54321/functions/v1), from app.settings key functions_url or the app.functions_url setting; null when not configured.';
+
+create function app.wake_agent_worker(reason text default 'enqueued')
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  base_url text := app.functions_url();
+  token text;
+  headers jsonb := '{"Content-Type": "application/json"}'::jsonb;
+  request_id bigint;
+begin
+  if base_url is null then
+    return null;
+  end if;
+  -- Once per transaction is enough: the worker drains the queue.
+  if coalesce(current_setting('konstruct.worker_woken', true), '') = 'yes' then
+    return null;
+  end if;
+  perform set_config('konstruct.worker_woken', 'yes', true);
+  begin
+    select d.decrypted_secret into token from vault.decrypted_secrets d where d.name = 'konstruct_functions_token' limit 1;
+  exception when others then
+    token := null;
+  end;
+  if token is not null then
+    headers := headers || jsonb_build_object('Authorization', 'Bearer ' || token);
+  end if;
+  begin
+    select net.http_post(
+      url := rtrim(base_url, '/') || '/agent-worker',
+      body := jsonb_build_object('queue', 'agent_jobs', 'reason', wake_agent_worker.reason),
+      headers := headers
+    ) into request_id;
+  exception when others then
+    -- Never let a wake-up failure lose the message: the cron safety net will come.
+    raise warning 'could not wake the agent worker: %', sqlerrm;
+    return null;
+  end;
+  return request_id;
+end
+$$;
+comment on function app.wake_agent_worker(text) is 'Posts to <functions_url>/agent-worker through pg_net (once per transaction; skipped when functions_url is not configured). Bearer token from the Vault secret konstruct_functions_token.';
+
+create function app.wake_agent_worker_if_pending()
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if exists (select 1 from pgmq.q_agent_jobs q where q.vt <= now()) then
+    return app.wake_agent_worker('cron');
+  end if;
+  return null;
+end
+$$;
+comment on function app.wake_agent_worker_if_pending() is 'The pg_cron safety net: wakes the agent worker only when a job is visible in agent_jobs.';
+
+create function app.enqueue_job(queue_name text, job jsonb)
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  job_id bigint;
+begin
+  if queue_name not in ('agent_jobs', 'knowledge_jobs') then
+    raise exception 'unknown queue %', queue_name using errcode = '22023';
+  end if;
+  if job ->> 'tenant_id' is null then
+    raise exception 'a job must carry its tenant_id' using errcode = '22023';
+  end if;
+  select s into job_id from pgmq.send(queue_name, job) s;
+  if queue_name = 'agent_jobs' then
+    perform app.wake_agent_worker('enqueued');
+  end if;
+  return job_id;
+end
+$$;
+comment on function app.enqueue_job(text, jsonb) is 'Sends a job (which must carry tenant_id) to agent_jobs or knowledge_jobs and wakes the worker. Internal: called by api functions after their own permission checks.';
+
+-- pg_cron is an extension on Supabase; the local platform provides the same functions.
+do $$
+begin
+  if exists (select 1 from pg_available_extensions where name = 'pg_cron') then
+    create extension if not exists pg_cron;
+  end if;
+  if exists (select 1 from pg_namespace where nspname = 'cron') then
+    perform cron.schedule('konstruct-agent-worker-safety-net', '30 seconds',
+      'select app.wake_agent_worker_if_pending()');
+  end if;
+end
+$$;
+
+revoke all on function app.tenant_id_from_topic(text) from public, anon;
+revoke all on function app.broadcast_message() from public, anon, authenticated;
+revoke all on function app.broadcast_conversation() from public, anon, authenticated;
+revoke all on function app.functions_url() from public, anon, authenticated;
+revoke all on function app.wake_agent_worker(text) from public, anon, authenticated;
+revoke all on function app.wake_agent_worker_if_pending() from public, anon, authenticated;
+revoke all on function app.enqueue_job(text, jsonb) from public, anon, authenticated;
+grant execute on function app.tenant_id_from_topic(text) to authenticated, service_role;
+grant execute on function app.functions_url(), app.wake_agent_worker(text), app.wake_agent_worker_if_pending(),
+  app.enqueue_job(text, jsonb) to service_role;
