@@ -1,0 +1,25 @@
+// escalate_to_human: the model's way to hand the conversation to a person.
+// It only reports the wish; the worker changes the conversation's state and
+// alerts the admins.
+
+import type { AgentTool } from './registry.ts'
+
+export function escalateToHumanTool(): AgentTool<{ reason: string }> {
+  return {
+    name: 'escalate_to_human',
+    description:
+      'Hand the conversation to a human colleague when the user asks for a person, is upset, or you cannot help.',
+    parameters: {
+      type: 'object',
+      properties: {
+        reason: { type: 'string', minLength: 1, maxLength: 500, description: 'Why a human is needed, for the team' },
+      },
+      required: ['reason'],
+      additionalProperties: false,
+    },
+    describeCall: () => 'hand this conversation to a human',
+    async execute({ reason }) {
+      return { ok: true, content: JSON.stringify({ escalated: true }), escalation: { reason } }
+    },
+  }
+}

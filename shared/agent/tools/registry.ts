@@ -1,0 +1,104 @@
+// The tools one agent may use in one turn. The registry is built from the
+// agent's stored settings before the turn and frozen: nothing the model says
+// and nothing a tool returns can add a tool or change a tool's limits.
+
+import type { ToolCallRequest, ToolSpec } from '../chat.ts'
+import { validateArguments, type ArgumentSchema } from './argument-schema.ts'
+
+export interface ToolContext {
+  signal: AbortSignal
+}
+
+export interface ToolOutcome {
+  ok: boolean
+  /** What the model reads back (data, never instructions). */
+  content: string
+  /** Set by a tool that hands the conversation to a human. */
+  escalation?: { reason: string }
+}
+
+export interface AgentTool<Args = any> {
+  name: string
+  description: string
+  parameters: ArgumentSchema
+  /** Side-effecting calls wait for the user's confirmation instead of running. */
+  sideEffecting?: boolean | ((args: Args) => boolean)
+  /** One line for the confirmation prompt, e.g. "send a POST to api.example.com". */
+  describeCall?: (args: Args) => string
+  execute(args: Args, context: ToolContext): Promise<ToolOutcome>
+}
+
+export type PreparedToolCall =
+  | { ok: true; call: ToolCallRequest; tool: AgentTool; args: Record<string, unknown>; sideEffecting: boolean; summary: string }
+  | { ok: false; call: ToolCallRequest; outcome: 'unknown_tool' | 'invalid_arguments'; error: string }
+
+export interface ToolRegistry {
+  readonly names: readonly string[]
+  specs(): ToolSpec[]
+  prepare(call: ToolCallRequest): PreparedToolCall
+  /** Runs a prepared call with a deadline; a tool that hangs yields a timeout outcome. */
+  run(prepared: Extract<PreparedToolCall, { ok: true }>, timeoutMs: number, signal?: AbortSignal): Promise<ToolRunResult>
+}
+
+export type ToolRunResult = ToolOutcome & { outcome: 'ok' | 'error' | 'timeout' }
+
+export const DEFAULT_TOOL_TIMEOUT_MS = 15_000
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/
+
+export function createToolRegistry(tools: readonly AgentTool[]): ToolRegistry {
+  const byName = new Map<string, AgentTool>()
+  for (const tool of tools) {
+    if (!TOOL_NAME.test(tool.name)) throw new Error(`invalid tool name ${tool.name}`)
+    if (byName.has(tool.name)) throw new Error(`duplicate tool ${tool.name}`)
+    byName.set(tool.name, Object.freeze({ ...tool }))
+  }
+  const names = Object.freeze([...byName.keys()])
+
+  const registry: ToolRegistry = {
+    names,
+    specs: () =>
+      [...byName.values()].map((tool) => ({
+        type: 'function' as const,
+        function: { name: tool.name, description: tool.description, parameters: structuredClone(tool.parameters) as unknown as Record<string, unknown> },
+      })),
+    prepare(call: ToolCallRequest): PreparedToolCall {
+      const tool = byName.get(call.function.name)
+      if (!tool) return { ok: false, call, outcome: 'unknown_tool', error: `no tool named ${call.function.name} is available` }
+      let parsed: unknown
+      try {
+        parsed = call.function.arguments.trim() === '' ? {} : JSON.parse(call.function.arguments)
+      } catch {
+        return { ok: false, call, outcome: 'invalid_arguments', error: 'arguments are not valid JSON' }
+      }
+      const check = validateArguments<Record<string, unknown>>(tool.parameters, parsed)
+      if (!check.ok) return { ok: false, call, outcome: 'invalid_arguments', error: check.errors.join('; ') }
+      const sideEffecting =
+        typeof tool.sideEffecting === 'function' ? tool.sideEffecting(check.value) : Boolean(tool.sideEffecting)
+      const summary = tool.describeCall?.(check.value) ?? `use ${tool.name}`
+      return { ok: true, call, tool, args: check.value, sideEffecting, summary }
+    },
+    async run(prepared, timeoutMs, signal) {
+      const controller = new AbortController()
+      const onOuterAbort = () => controller.abort()
+      signal?.addEventListener('abort', onOuterAbort, { once: true })
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const deadline = new Promise<ToolRunResult>((resolve) => {
+        timer = setTimeout(() => {
+          controller.abort()
+          resolve({ ok: false, outcome: 'timeout', content: `the tool did not finish within ${timeoutMs} ms` })
+        }, timeoutMs)
+      })
+      const work = prepared.tool
+        .execute(prepared.args, { signal: controller.signal })
+        .then((outcome: ToolOutcome): ToolRunResult => ({ ...outcome, outcome: outcome.ok ? 'ok' : 'error' }))
+        .catch((): ToolRunResult => ({ ok: false, outcome: 'error', content: 'the tool failed' }))
+      try {
+        return await Promise.race([work, deadline])
+      } finally {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onOuterAbort)
+      }
+    },
+  }
+  return Object.freeze(registry)
+}
