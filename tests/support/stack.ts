@@ -28,6 +28,8 @@ export async function startTestStack(options: Partial<StackOptions> = {}): Promi
   const clientOptions = {
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
     realtime: { transport: WebSocket as never },
+    // Only the api schema is exposed (supabase/config.toml).
+    db: { schema: 'api' },
   }
   const anonClient = () => createClient(stack.url, stack.keys.anonKey, clientOptions)
   return {
