@@ -33,15 +33,19 @@ function stem(word: string): string {
   return w
 }
 
-/** Overlap of the question's terms with the passage's; ties keep the search's ranking. */
+/**
+ * Overlap of the question's terms with the passage's, a title match counting
+ * double; ties keep the search's ranking.
+ */
 export function bestPassage(question: string, passages: readonly KnowledgePassage[]): KnowledgePassage | null {
   const wanted = terms(question)
   let best: KnowledgePassage | null = null
   let bestScore = 0
   for (const passage of passages) {
-    const have = terms(`${passage.title ?? ''} ${passage.text}`)
+    const inTitle = terms(passage.title ?? '')
+    const inText = terms(passage.text)
     let score = 0
-    for (const term of wanted) if (have.has(term)) score++
+    for (const term of wanted) score += (inTitle.has(term) ? 2 : 0) + (inText.has(term) ? 1 : 0)
     if (score > bestScore) {
       best = passage
       bestScore = score
