@@ -79,7 +79,7 @@ export async function verifyVisitorToken(input: VerifyVisitorTokenInput): Promis
   if (header['alg'] !== 'HS256') return fail('unsupported_algorithm')
   // 2. Signature before claims: nothing unauthenticated is trusted.
   const signature = base64UrlDecode(signaturePart)
-  if (!signature) return fail('malformed')
+  if (!signature || signature.length === 0) return fail('malformed')
   if (!(await verifyHmacSha256(input.secret, `${headerPart}.${payloadPart}`, signature))) return fail('bad_signature')
 
   const claims = decodeJson(payloadPart)
