@@ -223,7 +223,7 @@ create policy "members can read their tenant's tool calls" on app.tool_calls
 
 grant select, update (display_name, email, phone, metadata) on app.contacts to authenticated;
 grant select on app.contact_identities, app.tool_calls to authenticated;
-grant select, update (status, assigned_member_id, escalation_reason) on app.conversations to authenticated;
+grant select, update (status, assigned_member_id, escalation_reason, agent_id) on app.conversations to authenticated;
 grant select, insert (tenant_id, conversation_id, connection_id, direction, author_kind, author_member_id, text,
   attachments, idempotency_key, delivery_status, metadata) on app.messages to authenticated;
 grant select, insert, update, delete on app.contacts, app.contact_identities, app.conversations, app.messages, app.tool_calls

@@ -1,0 +1,261 @@
+-- The permission matrix: every api function called by every persona, allowed or refused
+-- with an exact error code, and a check that no api function is missing from it.
+begin;
+create extension if not exists pgtap with schema extensions;
+
+-- Test helpers, created inside this file's transaction (rolled back at the end), so
+-- the file runs alone under `supabase test db` and under `npm run test:db`.
+create schema tests;
+grant usage on schema tests to public;
+create table tests.people (persona text primary key, user_id uuid, email text);
+grant select on tests.people to public;
+
+-- A user in auth.users, remembered under a persona name.
+create function tests.create_user(persona text) returns uuid language plpgsql as $$
+declare
+  uid uuid := gen_random_uuid();
+begin
+  insert into auth.users (id, email, aud, role) values (uid, persona || '@tests.konstruct.local', 'authenticated', 'authenticated');
+  insert into tests.people values (persona, uid, persona || '@tests.konstruct.local');
+  return uid;
+end $$;
+create function tests.uid(persona text) returns uuid language sql stable as $$
+  select user_id from tests.people where people.persona = uid.persona
+$$;
+
+-- Become a persona for the rest of the transaction (or subtransaction): a user by
+-- persona name, 'anon', or 'service'. Undo with `reset role`.
+create function tests.become(persona text) returns void language plpgsql as $$
+begin
+  if persona = 'anon' then
+    perform set_config('request.jwt.claims', '{"role": "anon"}', true);
+    perform set_config('role', 'anon', true);
+  elsif persona = 'service' then
+    perform set_config('request.jwt.claims', '{"role": "service_role"}', true);
+    perform set_config('role', 'service_role', true);
+  else
+    perform set_config('request.jwt.claims', (select json_build_object('sub', p.user_id, 'role', 'authenticated',
+      'email', p.email)::text from tests.people p where p.persona = become.persona), true);
+    perform set_config('role', 'authenticated', true);
+  end if;
+end $$;
+
+-- Runs sql as a persona and rolls its effects back; returns 'ok' or the SQLSTATE.
+create function tests.outcome(persona text, sql text) returns text language plpgsql as $$
+begin
+  begin
+    perform tests.become(persona);
+    execute sql;
+    raise exception 'rolled back on purpose' using errcode = 'TT000';
+  exception when others then
+    if sqlstate = 'TT000' then
+      return 'ok';
+    end if;
+    return sqlstate;
+  end;
+end $$;
+
+-- Runs a query returning one value as a persona, rolled back; the value or the SQLSTATE.
+create function tests.value_as(persona text, sql text) returns text language plpgsql as $$
+declare
+  result text;
+begin
+  begin
+    perform tests.become(persona);
+    execute sql into result;
+    raise exception using errcode = 'TT000', message = coalesce(result, '<null>');
+  exception when others then
+    if sqlstate = 'TT000' then
+      return sqlerrm;
+    end if;
+    return sqlstate;
+  end;
+end $$;
+
+-- Two tenants and every kind of row, named in tests.fx for the tests below:
+-- tenant A: owner, admin, operator, member2 (operator); tenant B: stranger (owner);
+-- platform: a platform admin in no tenant.
+create table tests.fx (key text primary key, value text);
+grant select on tests.fx to public;
+create function tests.get(name text) returns text language sql stable as $$ select f.value from tests.fx f where f.key = get.name $$;
+create function tests.claims(persona text) returns void language sql as $$
+  select set_config('request.jwt.claims', json_build_object('sub', tests.uid(persona), 'role', 'authenticated',
+    'email', persona || '@tests.konstruct.local')::text, true)
+$$;
+create function tests.setup_two_tenants() returns void language plpgsql as $$
+declare
+  a uuid; b uuid; agent jsonb; agent_b jsonb; web jsonb; wa jsonb; web_b jsonb; ing jsonb; ing_b jsonb;
+  inv jsonb; src jsonb; src_b jsonb; tc jsonb; msg_out jsonb;
+begin
+  perform tests.create_user('owner'); perform tests.create_user('admin'); perform tests.create_user('operator');
+  perform tests.create_user('member2'); perform tests.create_user('stranger'); perform tests.create_user('platform');
+  perform tests.create_user('invitee');
+  insert into app.platform_admins (user_id) values (tests.uid('platform'));
+
+  perform tests.claims('owner');
+  a := (api.create_tenant('Tenant A', 'tenant-a') ->> 'id')::uuid;
+  insert into app.memberships (tenant_id, user_id, role) values
+    (a, tests.uid('admin'), 'admin'), (a, tests.uid('operator'), 'operator'), (a, tests.uid('member2'), 'operator');
+  agent := api.deploy_agent_template(a, 'customer_support_rep', 'Ava A');
+  web := api.create_web_chat_channel(a, 'Web A', (agent ->> 'id')::uuid);
+  wa := api.create_whatsapp_channel(a, 'WhatsApp A', '5550001', 'waba-a', 'token-a', null, (agent ->> 'id')::uuid);
+  inv := api.create_invitation(a, 'invitee@tests.konstruct.local', 'operator');
+  src := api.create_knowledge_source(a, 'Refunds A', 'Refunds are paid within 5 business days in tenant A.');
+
+  perform tests.claims('stranger');
+  b := (api.create_tenant('Tenant B', 'tenant-b') ->> 'id')::uuid;
+  agent_b := api.deploy_agent_template(b, 'sales_assistant', 'Sam B');
+  web_b := api.create_web_chat_channel(b, 'Web B', (agent_b ->> 'id')::uuid);
+  src_b := api.create_knowledge_source(b, 'Refunds B', 'Refunds are paid within 10 business days in tenant B.');
+  perform set_config('request.jwt.claims', '', true);
+
+  ing := api.ingest_message((web ->> 'id')::uuid, 'ext-a-1', 'visitor-a', 'visitor-a', 'Hello from A', 'Visitor A');
+  ing_b := api.ingest_message((web_b ->> 'id')::uuid, 'ext-b-1', 'visitor-b', 'visitor-b', 'Hello from B', 'Visitor B');
+  msg_out := api.record_reply(a, (ing ->> 'conversation_id')::uuid, 'Hi, I am Ava', 'job:fixture');
+  tc := api.record_tool_call(a, (ing ->> 'conversation_id')::uuid, 'knowledge_search', '{"query": "refunds"}');
+  perform api.record_usage(a, 'gpt-4o-mini', 100, 20, 0.001, (agent ->> 'id')::uuid, (ing ->> 'conversation_id')::uuid);
+  perform api.record_usage(b, 'gpt-4o-mini', 300, 50, 0.003, (agent_b ->> 'id')::uuid, (ing_b ->> 'conversation_id')::uuid);
+  perform api.save_memory(a, (ing ->> 'contact_id')::uuid, (agent ->> 'id')::uuid, 'Prefers email');
+  perform api.save_memory(b, (ing_b ->> 'contact_id')::uuid, (agent_b ->> 'id')::uuid, 'Prefers phone');
+
+  insert into tests.fx values
+    ('tenant', a::text), ('tenant_b', b::text), ('agent', agent ->> 'id'), ('agent_b', agent_b ->> 'id'),
+    ('web_channel', web ->> 'id'), ('wa_channel', wa ->> 'id'), ('web_channel_b', web_b ->> 'id'),
+    ('widget_key', web ->> 'widget_key'), ('invitation', inv ->> 'id'), ('invite_token', inv ->> 'token'),
+    ('source', src ->> 'id'), ('source_b', src_b ->> 'id'), ('conv', ing ->> 'conversation_id'),
+    ('conv_b', ing_b ->> 'conversation_id'), ('message', ing ->> 'message_id'), ('job', ing ->> 'job_id'),
+    ('job_b', ing_b ->> 'job_id'), ('contact', ing ->> 'contact_id'), ('contact_b', ing_b ->> 'contact_id'),
+    ('reply', msg_out ->> 'message_id'), ('tool_call', tc ->> 'tool_call_id'),
+    ('owner', tests.uid('owner')::text), ('admin', tests.uid('admin')::text), ('operator', tests.uid('operator')::text),
+    ('member2', tests.uid('member2')::text), ('stranger', tests.uid('stranger')::text);
+end $$;
+
+-- Replaces {key} placeholders in sql with fixture values.
+create function tests.fill(sql text) returns text language plpgsql stable as $$
+declare
+  r record;
+begin
+  for r in select key, value from tests.fx loop
+    sql := replace(sql, '{' || r.key || '}', r.value);
+  end loop;
+  return sql;
+end $$;
+
+select tests.setup_two_tenants();
+
+-- Who may call what. Columns: owner, admin, operator (tenant A), stranger (owner of
+-- tenant B), platform (platform admin, in no tenant), anon, service (service_role).
+-- 'ok' = allowed; otherwise the exact SQLSTATE of the refusal. Each call runs in its
+-- own rolled-back subtransaction, so every cell starts from the same fixture.
+create table tests.matrix (ord serial, fn text, call text, owner text, admin text, operator text, stranger text,
+  platform text, anon text, service text);
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  -- tenants
+  ('create_tenant', $$select api.create_tenant('New tenant')$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501'),
+  ('list_my_tenants', $$select * from api.list_my_tenants()$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501'),
+  ('get_tenant', $$select api.get_tenant('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  ('update_tenant', $$select api.update_tenant('{tenant}', 'Renamed')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
+  ('whoami', $$select api.whoami()$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501'),
+  ('admin_list_tenants', $$select * from api.admin_list_tenants()$$, '42501', '42501', '42501', '42501', 'ok', '42501', '42501'),
+  -- members
+  ('list_members', $$select * from api.list_members('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  ('change_member_role', $$select api.change_member_role('{tenant}', '{member2}', 'admin')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
+  ('remove_member', $$select api.remove_member('{tenant}', '{member2}')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
+  ('leave_tenant', $$select api.leave_tenant('{tenant}')$$, 'KO001', 'ok', 'ok', '42501', '42501', '42501', '42501'),
+  -- invitations
+  ('create_invitation', $$select api.create_invitation('{tenant}', 'someone@example.test', 'operator')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
+  ('list_invitations', $$select * from api.list_invitations('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  ('revoke_invitation', $$select api.revoke_invitation('{invitation}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('resend_invitation', $$select api.resend_invitation('{invitation}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('preview_invitation', $$select api.preview_invitation('{invite_token}')$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501'),
+  ('accept_invitation', $$select api.accept_invitation('{invite_token}')$$, 'KO004', 'KO004', 'KO004', 'KO004', 'KO004', '42501', '42501'),
+  -- agents
+  ('list_agent_templates', $$select * from api.list_agent_templates()$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501'),
+  ('list_agents', $$select * from api.list_agents('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  ('get_agent', $$select api.get_agent('{agent}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
+  ('create_agent', $$select api.create_agent('{tenant}', 'New agent')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
+  ('update_agent', $$select api.update_agent('{agent}', '{"name": "Renamed", "monthly_token_budget": 1000}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('pause_agent', $$select api.pause_agent('{agent}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('resume_agent', $$select api.resume_agent('{agent}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('delete_agent', $$select api.delete_agent('{agent}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('deploy_agent_template', $$select api.deploy_agent_template('{tenant}', 'office_manager')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
+  -- channels
+  ('list_channels', $$select * from api.list_channels('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  ('create_web_chat_channel', $$select api.create_web_chat_channel('{tenant}', 'Another widget')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
+  ('create_whatsapp_channel', $$select api.create_whatsapp_channel('{tenant}', 'WA 2', '5559999', 'waba', 'secret-token')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
+  ('set_channel_token', $$select api.set_channel_token('{wa_channel}', 'rotated-token')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('update_channel', $$select api.update_channel('{web_channel}', 'Renamed widget')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('assign_channel_agent', $$select api.assign_channel_agent('{web_channel}', null)$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('set_channel_status', $$select api.set_channel_status('{web_channel}', 'disabled')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('disable_channel', $$select api.disable_channel('{web_channel}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  -- conversations
+  ('list_conversations', $$select * from api.list_conversations('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  ('get_conversation', $$select api.get_conversation('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
+  ('list_messages', $$select * from api.list_messages('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
+  ('takeover_conversation', $$select api.takeover_conversation('{conv}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('release_conversation', $$select api.release_conversation('{conv}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('close_conversation', $$select api.close_conversation('{conv}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('reply_as_member', $$select api.reply_as_member('{conv}', 'A human here')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  -- knowledge
+  ('list_knowledge_sources', $$select * from api.list_knowledge_sources('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  ('create_knowledge_source', $$select api.create_knowledge_source('{tenant}', 'Hours', 'We open at nine.')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
+  ('delete_knowledge_source', $$select api.delete_knowledge_source('{source}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('search_knowledge', $$select * from api.search_knowledge('{tenant}', 'refunds')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', 'ok'),
+  -- usage and audit
+  ('usage_summary', $$select * from api.usage_summary('{tenant}', 'agent')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  ('list_audit_log', $$select * from api.list_audit_log('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  -- service_role only
+  ('resolve_slack_connection', $$select api.resolve_slack_connection('T0NOPE')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('resolve_whatsapp_connection', $$select api.resolve_whatsapp_connection('5550001')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('resolve_widget_connection', $$select api.resolve_widget_connection('{widget_key}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('get_connection', $$select api.get_connection('{web_channel}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('get_channel_token', $$select api.get_channel_token('{wa_channel}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('save_slack_installation', $$select api.save_slack_installation('{tenant}', 'T0NEW', 'U0BOT', 'xoxb-new')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('disable_slack_installation', $$select api.disable_slack_installation('T0NEW')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('ingest_message', $$select api.ingest_message('{web_channel}', 'ext-matrix', 'visitor-m', 'visitor-m', 'hi')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('claim_jobs', $$select * from api.claim_jobs('agent_jobs', 5, 30)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('complete_job', $$select api.complete_job('agent_jobs', {job}, '{tenant}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('fail_job', $$select api.fail_job('agent_jobs', {job}, '{tenant}', 'boom')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('enqueue_job', $$select api.enqueue_job('agent_jobs', '{"kind": "distil_memories", "tenant_id": "{tenant}"}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('get_agent_context', $$select api.get_agent_context('{tenant}', '{conv}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('get_llm_key', $$select api.get_llm_key('{tenant}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('set_llm_key', $$select api.set_llm_key('{tenant}', 'sk-tenant')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('record_reply', $$select api.record_reply('{tenant}', '{conv}', 'Hello', 'job:matrix')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('set_delivery_status', $$select api.set_delivery_status('{tenant}', '{reply}', 'sent', 'ext-out-1')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('record_delivery_status', $$select api.record_delivery_status('{wa_channel}', 'wamid.unknown', 'read')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('record_usage', $$select api.record_usage('{tenant}', 'gpt-4o-mini', 10, 5)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('record_tool_call', $$select api.record_tool_call('{tenant}', '{conv}', 'escalate_to_human', '{}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('update_tool_call', $$select api.update_tool_call('{tenant}', '{tool_call}', 'succeeded', '{"passages": 1}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('record_audit', $$select api.record_audit('{tenant}', 'model.called')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('escalate_conversation', $$select api.escalate_conversation('{tenant}', '{conv}', 'asked for a human')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('save_memory', $$select api.save_memory('{tenant}', '{contact}', '{agent}', 'Lives in Lyon')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('get_knowledge_source', $$select api.get_knowledge_source('{tenant}', '{source}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('replace_knowledge_chunks', $$select api.replace_knowledge_chunks('{tenant}', '{source}', '[{"content": "New passage"}]')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('set_chunk_embeddings', $$select api.set_chunk_embeddings('{tenant}', '[]')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('set_knowledge_source_status', $$select api.set_knowledge_source_status('{tenant}', '{source}', 'failed', 'parse error')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
+
+create table tests.cells as
+select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call
+from tests.matrix m
+cross join lateral (values (1, 'owner', m.owner), (2, 'admin', m.admin), (3, 'operator', m.operator),
+  (4, 'stranger', m.stranger), (5, 'platform', m.platform), (6, 'anon', m.anon), (7, 'service', m.service))
+  as p(ord, persona, expected);
+
+select plan((select count(*)::integer from tests.cells) + 2);
+
+select is(
+  array(select p.proname::text from pg_proc p where p.pronamespace = 'api'::regnamespace
+        except select m.fn from tests.matrix m order by 1),
+  array[]::text[],
+  'every api function has a row in the permission matrix');
+select is(
+  array(select m.fn from tests.matrix m group by m.fn having count(*) > 1 order by 1),
+  array[]::text[],
+  'no api function is listed twice');
+
+select is(tests.outcome(c.persona, c.call), c.expected, format('%s as %s: %s', c.fn, c.persona, c.expected))
+from tests.cells c
+order by c.ord, c.persona_ord;
+
+select * from finish();
+rollback;
