@@ -196,9 +196,18 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  message_id uuid := gen_random_uuid();
 begin
-  insert into realtime.messages (payload, event, topic, private, extension)
-  values (payload, event, topic, private, 'broadcast');
+  -- As on Supabase: the topic is set for the transaction and the message id is
+  -- copied into the payload when it has none.
+  perform set_config('realtime.topic', topic, true);
+  insert into realtime.messages (id, payload, event, topic, private, extension)
+  values (
+    message_id,
+    case when payload ? 'id' then payload else payload || jsonb_build_object('id', message_id) end,
+    event, topic, private, 'broadcast'
+  );
 exception when others then
   -- Supabase never lets a failed broadcast abort the caller's transaction.
   raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;
