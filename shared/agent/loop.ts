@@ -100,11 +100,11 @@ export interface AgentTurnInput {
 
 export class AgentTurnFailed extends Error {
   constructor(
-    readonly cause: ModelCallFailed,
+    readonly failure: ModelCallFailed,
     readonly modelCalls: ModelCallLog[],
     readonly toolCalls: ToolCallLog[],
   ) {
-    super(cause.message)
+    super(failure.message, { cause: failure })
     this.name = 'AgentTurnFailed'
   }
 }
