@@ -57,7 +57,7 @@ export async function startFakeWhatsApp(options: { accessToken?: string } = {}):
     if (!token || (options.accessToken !== undefined && token !== options.accessToken)) {
       return graphError(401, 190, 'Invalid OAuth access token', 'Invalid OAuth access token - Cannot parse access token')
     }
-    if (failure?.kind === 'http_429') return { status: 429, headers: { 'retry-after': String(failure.retryAfter ?? 1) }, body: { error: { message: 'Too many requests', code: 4 } } }
+    if (failure?.kind === 'http_429') return { status: 429, headers: { 'retry-after': String(failure.retryAfter ?? 1) }, body: { error: { message: 'Too many requests', type: 'OAuthException' } } }
     if (failure?.kind === 'http_500') return { status: 500, body: { error: { message: 'An unknown error occurred', type: 'OAuthException', code: 1 } } }
     if (failure?.kind === 'graph_error') {
       return graphError(failure.status ?? 400, failure.code, ERROR_TITLES[failure.code] ?? 'Error', failure.details ?? ERROR_TITLES[failure.code] ?? 'failed')
