@@ -3,6 +3,7 @@
 // was not processed, so waiting and sending it again cannot post twice. Anything else
 // (5xx, network errors) is ambiguous for chat.postMessage and is surfaced, not retried
 // here: the worker's job retry and the stored reply record decide what happens next.
+import { isRecord } from '../payload-fields.ts'
 
 export const DEFAULT_SLACK_API_URL = 'https://slack.com/api'
 
@@ -227,7 +228,7 @@ function toInstallation(data: SlackResponse): SlackInstallation {
 }
 
 function asRecord(value: unknown): Record<string, unknown> | null {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null
+  return isRecord(value) ? value : null
 }
 
 function requireString(data: SlackResponse, key: string, method: string): string {
