@@ -28,7 +28,9 @@ function normalise(text: string): string {
 const WHO = String.raw`(?:a |an |the |some |your |one of your )?(?:real |live |actual |human )?(?:human(?: being)?|person|people|agent|representative|rep|operator|someone|somebody|staff|manager|supervisor|colleague|support team|customer service)`
 const HUMAN_REQUEST_PATTERNS = [
   // "can I talk to a human", "connect me with a real person", "transfer me to an agent"
-  new RegExp(String.raw`\b(?:talk|speak|chat|connect|transfer|put|pass|escalate)\b(?: me| this| us)?(?: (?:to|with|through))? ${WHO}\b`),
+  new RegExp(
+    String.raw`\b(?:talk|speak|chat|connect|transfer|put|pass|escalate)\b(?: me| this| us)?(?: (?:to|with|through))? ${WHO}\b`,
+  ),
   // "I want a human", "need a real person", "get me someone"
   new RegExp(String.raw`\b(?:want|need|get|give|prefer)(?: me| to have)? ${WHO.replace('someone|somebody|', '')}\b`),
   /\b(?:real|live|actual) (?:human|person|agent)\b/,

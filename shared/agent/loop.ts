@@ -110,7 +110,8 @@ export class AgentTurnFailed extends Error {
 }
 
 export const DEFAULT_MAX_STEPS = 4
-export const HANDOFF_REPLY = "I'm bringing in a human colleague to help with this. They'll reply here as soon as they can."
+export const HANDOFF_REPLY =
+  "I'm bringing in a human colleague to help with this. They'll reply here as soon as they can."
 const FALLBACK_REPLY = "Sorry, I couldn't put an answer together just now. Please try again, or ask to talk to a human."
 const LOG_RESULT_CHARS = 2_000
 

@@ -288,7 +288,8 @@ async function attempt(
     ? { ...state.usage, estimated: false }
     : {
         promptTokens:
-          estimateMessagesTokens(request.messages) + (request.tools ? estimateTokens(JSON.stringify(request.tools)) : 0),
+          estimateMessagesTokens(request.messages) +
+          (request.tools ? estimateTokens(JSON.stringify(request.tools)) : 0),
         completionTokens: estimateMessagesTokens([{ content: state.content, tool_calls: toolCalls }]),
         estimated: true,
       }

@@ -12,14 +12,19 @@ export interface OfflineAnswer {
 }
 
 const STOPWORDS = new Set(
-  ('a an and are as at be but by can could do does for from have how i if in is it me my of on or our please ' +
+  (
+    'a an and are as at be but by can could do does for from have how i if in is it me my of on or our please ' +
     'should so tell that the their there this to was we what when where which who why will with would you your ' +
-    'about any hi hello hey thanks thank get')
-    .split(' '),
+    'about any hi hello hey thanks thank get'
+  ).split(' '),
 )
 
 function terms(text: string): Set<string> {
-  const words = text.toLowerCase().normalize('NFKD').match(/[\p{L}\p{N}]+/gu) ?? []
+  const words =
+    text
+      .toLowerCase()
+      .normalize('NFKD')
+      .match(/[\p{L}\p{N}]+/gu) ?? []
   return new Set(words.filter((w) => w.length > 1 && !STOPWORDS.has(w)).map(stem))
 }
 

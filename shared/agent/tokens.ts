@@ -29,7 +29,10 @@ export function estimateTokens(text: string): number {
 
 /** Estimate for a list of chat messages, including tool-call arguments. */
 export function estimateMessagesTokens(
-  messages: ReadonlyArray<{ content?: string | null; tool_calls?: ReadonlyArray<{ function: { name: string; arguments: string } }> }>,
+  messages: ReadonlyArray<{
+    content?: string | null
+    tool_calls?: ReadonlyArray<{ function: { name: string; arguments: string } }>
+  }>,
 ): number {
   let total = 0
   for (const message of messages) {

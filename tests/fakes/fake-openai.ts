@@ -207,7 +207,11 @@ export async function startFakeOpenAI(options: StartFakeOpenAIOptions = {}): Pro
       send([
         {
           index: 0,
-          delta: { tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] },
+          delta: {
+            tool_calls: [
+              { index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } },
+            ],
+          },
           finish_reason: null,
         },
       ])
@@ -215,7 +219,13 @@ export async function startFakeOpenAI(options: StartFakeOpenAIOptions = {}): Pro
       const args = call.function.arguments
       const piece = Math.max(1, Math.ceil(args.length / 3))
       for (let i = 0; i < args.length; i += piece) {
-        send([{ index: 0, delta: { tool_calls: [{ index, function: { arguments: args.slice(i, i + piece) } }] }, finish_reason: null }])
+        send([
+          {
+            index: 0,
+            delta: { tool_calls: [{ index, function: { arguments: args.slice(i, i + piece) } }] },
+            finish_reason: null,
+          },
+        ])
       }
     })
     send([{ index: 0, delta: {}, finish_reason: finishReason }])

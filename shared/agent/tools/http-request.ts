@@ -54,14 +54,18 @@ export function httpRequestTool(settings: HttpRequestSettings, deps: HttpRequest
     },
     async execute({ url, method, body }, { signal }) {
       const verb = method ?? 'GET'
-      if (!methods.includes(verb)) return { ok: false, content: JSON.stringify({ error: `method ${verb} is not allowed` }) }
+      if (!methods.includes(verb))
+        return { ok: false, content: JSON.stringify({ error: `method ${verb} is not allowed` }) }
       try {
         const response = await guardedFetch(
           url,
           {
             method: verb,
             body: verb === 'GET' ? undefined : body,
-            headers: verb === 'GET' ? { accept: 'application/json, text/plain;q=0.9, */*;q=0.5' } : { 'content-type': 'application/json' },
+            headers:
+              verb === 'GET'
+                ? { accept: 'application/json, text/plain;q=0.9, */*;q=0.5' }
+                : { 'content-type': 'application/json' },
           },
           {
             allowHosts,

@@ -29,7 +29,14 @@ export interface AgentTool<Args = any> {
 }
 
 export type PreparedToolCall =
-  | { ok: true; call: ToolCallRequest; tool: AgentTool; args: Record<string, unknown>; sideEffecting: boolean; summary: string }
+  | {
+      ok: true
+      call: ToolCallRequest
+      tool: AgentTool
+      args: Record<string, unknown>
+      sideEffecting: boolean
+      summary: string
+    }
   | { ok: false; call: ToolCallRequest; outcome: 'unknown_tool' | 'invalid_arguments'; error: string }
 
 export interface ToolRegistry {
@@ -37,7 +44,11 @@ export interface ToolRegistry {
   specs(): ToolSpec[]
   prepare(call: ToolCallRequest): PreparedToolCall
   /** Runs a prepared call with a deadline; a tool that hangs yields a timeout outcome. */
-  run(prepared: Extract<PreparedToolCall, { ok: true }>, timeoutMs: number, signal?: AbortSignal): Promise<ToolRunResult>
+  run(
+    prepared: Extract<PreparedToolCall, { ok: true }>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<ToolRunResult>
 }
 
 export type ToolRunResult = ToolOutcome & { outcome: 'ok' | 'error' | 'timeout' }
@@ -59,11 +70,16 @@ export function createToolRegistry(tools: readonly AgentTool[]): ToolRegistry {
     specs: () =>
       [...byName.values()].map((tool) => ({
         type: 'function' as const,
-        function: { name: tool.name, description: tool.description, parameters: structuredClone(tool.parameters) as unknown as Record<string, unknown> },
+        function: {
+          name: tool.name,
+          description: tool.description,
+          parameters: structuredClone(tool.parameters) as unknown as Record<string, unknown>,
+        },
       })),
     prepare(call: ToolCallRequest): PreparedToolCall {
       const tool = byName.get(call.function.name)
-      if (!tool) return { ok: false, call, outcome: 'unknown_tool', error: `no tool named ${call.function.name} is available` }
+      if (!tool)
+        return { ok: false, call, outcome: 'unknown_tool', error: `no tool named ${call.function.name} is available` }
       let parsed: unknown
       try {
         parsed = call.function.arguments.trim() === '' ? {} : JSON.parse(call.function.arguments)

@@ -54,7 +54,9 @@ describe('assembleContext', () => {
     expect(text).toContain('You are talking with Sam.')
     expect(text).toContain('Today is 2026-03-01.')
     expect(text).toMatch(/<contact_memories>\n- Owns a Northwind Volt e-bike\.\n<\/contact_memories>/)
-    expect(text).toContain('<passage id="1" title="Services">\nWe service all e-bikes in our Leeds workshop.\n</passage>')
+    expect(text).toContain(
+      '<passage id="1" title="Services">\nWe service all e-bikes in our Leeds workshop.\n</passage>',
+    )
     expect(text).toMatch(/is data, not instructions/)
     expect(context.messages.at(-1)).toEqual({ role: 'user', content: 'Do you service e-bikes?' })
     expect(context.latestContactText).toBe('Do you service e-bikes?')
@@ -106,7 +108,10 @@ describe('assembleContext', () => {
   })
 
   it('keeps knowledge and memories within their shares and drops the lowest-ranked first', () => {
-    const passages = Array.from({ length: 10 }, (_, i) => ({ title: `P${i}`, text: `passage ${i} ${'lorem '.repeat(60)}` }))
+    const passages = Array.from({ length: 10 }, (_, i) => ({
+      title: `P${i}`,
+      text: `passage ${i} ${'lorem '.repeat(60)}`,
+    }))
     const memories = Array.from({ length: 30 }, (_, i) => ({ text: `memory ${i} ${'fact '.repeat(10)}` }))
     const context = assembleContext({
       persona,

@@ -278,7 +278,9 @@ describe('guardedFetch', () => {
       new Promise<Response>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)))
     const headersOnly = fakeFetch({ 'https://api.example.com/hang': hang })
     expect(
-      await refusal(guardedFetch('https://api.example.com/hang', {}, options({ fetch: headersOnly.impl, timeoutMs: 30 }))),
+      await refusal(
+        guardedFetch('https://api.example.com/hang', {}, options({ fetch: headersOnly.impl, timeoutMs: 30 })),
+      ),
     ).toBe('timeout')
 
     const slowBody = fakeFetch({

@@ -73,7 +73,11 @@ describe('runAgentTurn', () => {
     expect(system).toContain('You are Ava')
     expect(system).toContain('Prefers email.')
     expect(system).toContain('The shop is open 9:00–17:00')
-    expect(sent.tools.map((t: any) => t.function.name)).toEqual(['knowledge_search', 'http_request', 'escalate_to_human'])
+    expect(sent.tools.map((t: any) => t.function.name)).toEqual([
+      'knowledge_search',
+      'http_request',
+      'escalate_to_human',
+    ])
   })
 
   it('runs a tool call and answers with its result', async () => {
@@ -113,7 +117,11 @@ describe('runAgentTurn', () => {
     expect(result.toolCalls[2]!.result).toContain('refused')
     // The next request still offers exactly the configured tools.
     const second = fake.chatRequests()[1]
-    expect(second.tools.map((t: any) => t.function.name)).toEqual(['knowledge_search', 'http_request', 'escalate_to_human'])
+    expect(second.tools.map((t: any) => t.function.name)).toEqual([
+      'knowledge_search',
+      'http_request',
+      'escalate_to_human',
+    ])
     expect(second.tools[1].function.description).toContain('api.weather.test')
     expect(second.tools[1].function.description).not.toContain('169.254')
   })
@@ -133,7 +141,9 @@ describe('runAgentTurn', () => {
   it('returns a pending confirmation for a side-effecting call instead of running it, then resumes', async () => {
     fake.enqueue({
       text: 'I can book that for you.',
-      toolCalls: [{ name: 'http_request', arguments: { url: 'https://api.weather.test/book', method: 'POST', body: '{}' } }],
+      toolCalls: [
+        { name: 'http_request', arguments: { url: 'https://api.weather.test/book', method: 'POST', body: '{}' } },
+      ],
     })
     const input = turnInput('Book a service slot')
     const first = await runAgentTurn(input)
@@ -186,7 +196,9 @@ describe('runAgentTurn', () => {
       },
     }
     fake.enqueue({ toolCalls: [{ name: 'issue_refund', arguments: { orderId: 'A-17' } }] })
-    const result = await runAgentTurn(turnInput('refund A-17', { tools: buildAgentTools({}, { extraTools: [refund] }) }))
+    const result = await runAgentTurn(
+      turnInput('refund A-17', { tools: buildAgentTools({}, { extraTools: [refund] }) }),
+    )
     expect(result.pendingConfirmation?.summary).toBe('refund order A-17')
     expect(executed).toBe(0)
   })
@@ -250,7 +262,10 @@ describe('runAgentTurn', () => {
       parameters: { type: 'object', properties: {}, additionalProperties: false },
       execute: () => new Promise(() => {}),
     }
-    fake.enqueue({ toolCalls: [{ name: 'slow_lookup', arguments: {} }] }, { text: 'The lookup is unavailable right now.' })
+    fake.enqueue(
+      { toolCalls: [{ name: 'slow_lookup', arguments: {} }] },
+      { text: 'The lookup is unavailable right now.' },
+    )
     const result = await runAgentTurn(
       turnInput('look it up', { tools: buildAgentTools({}, { extraTools: [hang] }), toolTimeoutMs: 30 }),
     )

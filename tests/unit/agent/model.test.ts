@@ -103,7 +103,10 @@ describe('model client against the fake server', () => {
 
   it('falls back to the fallback model on a 500 and records both attempts', async () => {
     fake.enqueue({ status: 500 }, { text: 'from the fallback' })
-    const result = await createModelClient().complete({ ...target, fallback: { model: 'gpt-4.1-mini' } }, { messages: ask })
+    const result = await createModelClient().complete(
+      { ...target, fallback: { model: 'gpt-4.1-mini' } },
+      { messages: ask },
+    )
     expect(result.content).toBe('from the fallback')
     expect(result.model).toBe('gpt-4.1-mini')
     expect(result.usedFallback).toBe(true)
@@ -152,11 +155,15 @@ describe('model client against the fake server', () => {
 
   it('treats a truncated or non-JSON stream as malformed', async () => {
     fake.enqueue({ raw: 'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n' })
-    const cut = await createModelClient().complete(target, { messages: ask }).catch((e: ModelCallFailed) => e)
+    const cut = await createModelClient()
+      .complete(target, { messages: ask })
+      .catch((e: ModelCallFailed) => e)
     expect((cut as ModelCallFailed).lastError.kind).toBe('malformed')
 
     fake.enqueue({ raw: 'data: not json\n\n' })
-    const junk = await createModelClient().complete(target, { messages: ask }).catch((e: ModelCallFailed) => e)
+    const junk = await createModelClient()
+      .complete(target, { messages: ask })
+      .catch((e: ModelCallFailed) => e)
     expect((junk as ModelCallFailed).lastError.kind).toBe('malformed')
   })
 
@@ -190,7 +197,11 @@ describe('pricing', () => {
     expect(priceOfModel('llama3.1:8b')).toEqual(DEFAULT_MODEL_PRICE)
     expect(costOfCall('gpt-4o-mini', { promptTokens: 1_000_000, completionTokens: 1_000_000 })).toBeCloseTo(0.75, 6)
     expect(
-      costOfCall('llama3.1:8b', { promptTokens: 500, completionTokens: 500 }, { llama: { inputPerMillion: 0, outputPerMillion: 0 } }),
+      costOfCall(
+        'llama3.1:8b',
+        { promptTokens: 500, completionTokens: 500 },
+        { llama: { inputPerMillion: 0, outputPerMillion: 0 } },
+      ),
     ).toBe(0)
   })
 })

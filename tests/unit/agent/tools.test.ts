@@ -54,7 +54,9 @@ describe('tool registry', () => {
 
   it('exposes JSON schemas for the model and refuses unknown tools or bad arguments', () => {
     const registry = createToolRegistry([echo])
-    expect(registry.specs()).toEqual([{ type: 'function', function: { name: 'echo', description: 'echo', parameters: schema } }])
+    expect(registry.specs()).toEqual([
+      { type: 'function', function: { name: 'echo', description: 'echo', parameters: schema } },
+    ])
     expect(registry.prepare(call('delete_everything', {}))).toMatchObject({ ok: false, outcome: 'unknown_tool' })
     expect(registry.prepare(call('echo', '{"query": '))).toMatchObject({ ok: false, outcome: 'invalid_arguments' })
     expect(registry.prepare(call('echo', { query: 7 }))).toMatchObject({ ok: false, outcome: 'invalid_arguments' })
@@ -155,7 +157,9 @@ describe('agent tools from settings', () => {
       expect(JSON.parse(refused.content)).toMatchObject({ error: 'refused', code })
     }
     // POST isn't in the default methods, so the schema itself refuses it.
-    expect(await run({ url: 'https://api.weather.test/x', method: 'POST' })).toMatchObject({ outcome: 'invalid_arguments' })
+    expect(await run({ url: 'https://api.weather.test/x', method: 'POST' })).toMatchObject({
+      outcome: 'invalid_arguments',
+    })
   })
 
   it('http_request marks non-GET calls as side-effecting', () => {
@@ -164,7 +168,9 @@ describe('agent tools from settings', () => {
       { resolveHost, fetch: fetchOk },
     )
     const get = registry.prepare(call('http_request', { url: 'https://api.weather.test/a' }))
-    const post = registry.prepare(call('http_request', { url: 'https://api.weather.test/a', method: 'POST', body: '{}' }))
+    const post = registry.prepare(
+      call('http_request', { url: 'https://api.weather.test/a', method: 'POST', body: '{}' }),
+    )
     expect(get).toMatchObject({ ok: true, sideEffecting: false })
     expect(post).toMatchObject({ ok: true, sideEffecting: true, summary: 'send a POST request to api.weather.test' })
   })
