@@ -106,10 +106,13 @@ function renderInline(text: string, dialect: ChatDialect, options: { insideBold?
   // 2. Channel markup the caller wants kept verbatim (e.g. Slack user mentions).
   if (dialect.passThrough) out = out.replace(dialect.passThrough, (m) => keep(m))
   // 3. Links and images: [label](url "title"), ![alt](url), <https://autolink>.
-  out = out.replace(/!?\[([^\]\n]*)\]\(\s*<?((?:[^()\s<>]|\([^()\s]*\))+)>?(?:\s+"[^"\n]*")?\s*\)/g, (_, label: string, url: string) => {
-    const renderedLabel = label.trim() ? emphasis(dialect.escape(label.trim()), dialect, false) : null
-    return keep(safeUrl(url) ? dialect.link(url, renderedLabel) : (renderedLabel ?? dialect.escape(url)))
-  })
+  out = out.replace(
+    /!?\[([^\]\n]*)\]\(\s*<?((?:[^()\s<>]|\([^()\s]*\))+)>?(?:\s+"[^"\n]*")?\s*\)/g,
+    (_, label: string, url: string) => {
+      const renderedLabel = label.trim() ? emphasis(dialect.escape(label.trim()), dialect, false) : null
+      return keep(safeUrl(url) ? dialect.link(url, renderedLabel) : (renderedLabel ?? dialect.escape(url)))
+    },
+  )
   out = out.replace(/<((?:https?:\/\/|mailto:)[^>\s]+)>/g, (_, url: string) => keep(dialect.link(url, null)))
   // 4. Escape what is left, then map emphasis onto the channel's markers.
   out = emphasis(dialect.escape(out), dialect, options.insideBold ?? false)

@@ -7,8 +7,7 @@
 export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024
 
 export type RawRequestBody =
-  | { ok: true; bytes: Uint8Array; text: string }
-  | { ok: false; reason: 'too_large' | 'unreadable' }
+  { ok: true; bytes: Uint8Array; text: string } | { ok: false; reason: 'too_large' | 'unreadable' }
 
 export async function readRawBody(request: Request, maxBytes = MAX_WEBHOOK_BODY_BYTES): Promise<RawRequestBody> {
   const declared = Number(request.headers.get('content-length') ?? NaN)

@@ -80,7 +80,10 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     if (failure?.kind === 'slack_error') return ok200({ ok: false, error: failure.error })
 
     const method = methodOf(request)
-    const body = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<string, unknown>
+    const body = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<
+      string,
+      unknown
+    >
     if (method === 'oauth.v2.access') return oauthAccess(body)
 
     const token = bearer(request) ?? (typeof body['token'] === 'string' ? body['token'] : null)
@@ -100,7 +103,15 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
           ok: true,
           channel,
           ts,
-          message: { type: 'message', user: botUserId, bot_id: botId, app_id: appId, text, ts, ...(threadTs ? { thread_ts: threadTs } : {}) },
+          message: {
+            type: 'message',
+            user: botUserId,
+            bot_id: botId,
+            app_id: appId,
+            text,
+            ts,
+            ...(threadTs ? { thread_ts: threadTs } : {}),
+          },
         })
       }
       case 'chat.update': {
@@ -128,13 +139,16 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
 
   function oauthAccess(body: Record<string, unknown>): FakeResponse {
     if (!str(body['code'])) return ok200({ ok: false, error: 'invalid_code' })
-    if (options.clientId && body['client_id'] !== options.clientId) return ok200({ ok: false, error: 'invalid_client_id' })
-    if (options.clientSecret && body['client_secret'] !== options.clientSecret) return ok200({ ok: false, error: 'bad_client_secret' })
+    if (options.clientId && body['client_id'] !== options.clientId)
+      return ok200({ ok: false, error: 'invalid_client_id' })
+    if (options.clientSecret && body['client_secret'] !== options.clientSecret)
+      return ok200({ ok: false, error: 'bad_client_secret' })
     return ok200({
       ok: true,
       access_token: botToken,
       token_type: 'bot',
-      scope: 'app_mentions:read,chat:write,im:history,im:read,im:write,channels:history,groups:history,users:read,assistant:write',
+      scope:
+        'app_mentions:read,chat:write,im:history,im:read,im:write,channels:history,groups:history,users:read,assistant:write',
       bot_user_id: botUserId,
       app_id: appId,
       team,
@@ -187,7 +201,11 @@ function bearer(request: RecordedRequest): string | null {
  * Signs a body the way Slack does (node:crypto, independent of the product's Web Crypto
  * code), returning the headers to send with it.
  */
-export function signSlackRequest(signingSecret: string, body: string, timestampSeconds = Math.floor(Date.now() / 1000)) {
+export function signSlackRequest(
+  signingSecret: string,
+  body: string,
+  timestampSeconds = Math.floor(Date.now() / 1000),
+) {
   const signature = createHmac('sha256', signingSecret).update(`v0:${timestampSeconds}:${body}`).digest('hex')
   return {
     'x-slack-request-timestamp': String(timestampSeconds),
@@ -196,7 +214,10 @@ export function signSlackRequest(signingSecret: string, body: string, timestampS
 }
 
 /** An Events API envelope as Slack sends it, around one inner event. */
-export function slackEventEnvelope(event: Record<string, unknown>, options: { teamId?: string; botUserId?: string; eventId?: string } = {}) {
+export function slackEventEnvelope(
+  event: Record<string, unknown>,
+  options: { teamId?: string; botUserId?: string; eventId?: string } = {},
+) {
   const teamId = options.teamId ?? 'T0FAKETEAM'
   return {
     token: 'deprecated-verification-token',
@@ -207,7 +228,13 @@ export function slackEventEnvelope(event: Record<string, unknown>, options: { te
     event_id: options.eventId ?? `Ev${Math.random().toString(36).slice(2, 12).toUpperCase()}`,
     event_time: Math.floor(Date.now() / 1000),
     authorizations: [
-      { enterprise_id: null, team_id: teamId, user_id: options.botUserId ?? 'U0FAKEBOT', is_bot: true, is_enterprise_install: false },
+      {
+        enterprise_id: null,
+        team_id: teamId,
+        user_id: options.botUserId ?? 'U0FAKEBOT',
+        is_bot: true,
+        is_enterprise_install: false,
+      },
     ],
     is_ext_shared_channel: false,
     event_context: '4-fake-context',

@@ -50,21 +50,42 @@ export async function startFakeWhatsApp(options: { accessToken?: string } = {}):
 
   const route = (request: RecordedRequest, failure: WhatsAppFailure | null): FakeResponse => {
     const match = pathPattern.exec(request.path)
-    if (request.method !== 'POST' || !match) return graphError(400, 100, 'Unsupported request', 'unknown path or method')
+    if (request.method !== 'POST' || !match)
+      return graphError(400, 100, 'Unsupported request', 'unknown path or method')
     const phoneNumberId = decodeURIComponent(match[2]!)
 
     const token = /^Bearer\s+(\S+)$/i.exec(request.headers['authorization'] ?? '')?.[1]
     if (!token || (options.accessToken !== undefined && token !== options.accessToken)) {
-      return graphError(401, 190, 'Invalid OAuth access token', 'Invalid OAuth access token - Cannot parse access token')
+      return graphError(
+        401,
+        190,
+        'Invalid OAuth access token',
+        'Invalid OAuth access token - Cannot parse access token',
+      )
     }
-    if (failure?.kind === 'http_429') return { status: 429, headers: { 'retry-after': String(failure.retryAfter ?? 1) }, body: { error: { message: 'Too many requests', type: 'OAuthException' } } }
-    if (failure?.kind === 'http_500') return { status: 500, body: { error: { message: 'An unknown error occurred', type: 'OAuthException', code: 1 } } }
+    if (failure?.kind === 'http_429')
+      return {
+        status: 429,
+        headers: { 'retry-after': String(failure.retryAfter ?? 1) },
+        body: { error: { message: 'Too many requests', type: 'OAuthException' } },
+      }
+    if (failure?.kind === 'http_500')
+      return { status: 500, body: { error: { message: 'An unknown error occurred', type: 'OAuthException', code: 1 } } }
     if (failure?.kind === 'graph_error') {
-      return graphError(failure.status ?? 400, failure.code, ERROR_TITLES[failure.code] ?? 'Error', failure.details ?? ERROR_TITLES[failure.code] ?? 'failed')
+      return graphError(
+        failure.status ?? 400,
+        failure.code,
+        ERROR_TITLES[failure.code] ?? 'Error',
+        failure.details ?? ERROR_TITLES[failure.code] ?? 'failed',
+      )
     }
 
-    const body = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<string, unknown>
-    if (body['messaging_product'] !== 'whatsapp') return graphError(400, 100, 'Invalid parameter', 'messaging_product must be whatsapp')
+    const body = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<
+      string,
+      unknown
+    >
+    if (body['messaging_product'] !== 'whatsapp')
+      return graphError(400, 100, 'Invalid parameter', 'messaging_product must be whatsapp')
 
     if (body['status'] === 'read') {
       const messageId = typeof body['message_id'] === 'string' ? body['message_id'] : ''
@@ -104,7 +125,11 @@ export async function startFakeWhatsApp(options: { accessToken?: string } = {}):
       })
     },
     waitForSent: (count, timeoutMs) =>
-      server.waitForRequests(count, (r) => pathPattern.test(r.path) && (r.body as Record<string, unknown> | null)?.['status'] !== 'read', timeoutMs),
+      server.waitForRequests(
+        count,
+        (r) => pathPattern.test(r.path) && (r.body as Record<string, unknown> | null)?.['status'] !== 'read',
+        timeoutMs,
+      ),
     close: () => server.close(),
   }
 }
@@ -118,12 +143,17 @@ function validate(type: string, body: Record<string, unknown>): string | null {
     if (typeof text !== 'string' || !text) return 'text.body is required'
     if (text.length > 4096) return 'text.body is too long (max 4096)'
   }
-  if (type === 'template' && (typeof part['name'] !== 'string' || typeof (part['language'] as Record<string, unknown> | undefined)?.['code'] !== 'string')) {
+  if (
+    type === 'template' &&
+    (typeof part['name'] !== 'string' ||
+      typeof (part['language'] as Record<string, unknown> | undefined)?.['code'] !== 'string')
+  ) {
     return 'template.name and template.language.code are required'
   }
   if (type === 'interactive') {
     const buttons = ((part['action'] as Record<string, unknown> | undefined)?.['buttons'] ?? []) as unknown[]
-    if (part['type'] === 'button' && (buttons.length < 1 || buttons.length > 3)) return 'between 1 and 3 buttons are required'
+    if (part['type'] === 'button' && (buttons.length < 1 || buttons.length > 3))
+      return 'between 1 and 3 buttons are required'
   }
   return null
 }
@@ -168,7 +198,10 @@ export function whatsAppTextWebhook(input: {
             field: 'messages',
             value: {
               messaging_product: 'whatsapp',
-              metadata: { display_phone_number: input.displayPhoneNumber ?? '15550000000', phone_number_id: input.phoneNumberId },
+              metadata: {
+                display_phone_number: input.displayPhoneNumber ?? '15550000000',
+                phone_number_id: input.phoneNumberId,
+              },
               contacts: [{ profile: { name: input.name ?? 'Test Customer' }, wa_id: input.from }],
               messages: [
                 {
@@ -204,7 +237,14 @@ export function whatsAppStatusWebhook(input: {
   }
   if (input.status === 'failed') {
     const code = input.errorCode ?? 131047
-    status['errors'] = [{ code, title: ERROR_TITLES[code] ?? 'Error', message: ERROR_TITLES[code] ?? 'Error', error_data: { details: 'failed in test' } }]
+    status['errors'] = [
+      {
+        code,
+        title: ERROR_TITLES[code] ?? 'Error',
+        message: ERROR_TITLES[code] ?? 'Error',
+        error_data: { details: 'failed in test' },
+      },
+    ]
   }
   return {
     object: 'whatsapp_business_account',

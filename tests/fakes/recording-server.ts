@@ -34,7 +34,11 @@ export interface RecordingServer<F> {
   requests: RecordedRequest[]
   /** Arms a failure for the next `times` matching requests. */
   arm(failure: F, times: number, matches: (request: RecordedRequest) => boolean): void
-  waitForRequests(count: number, filter?: (request: RecordedRequest) => boolean, timeoutMs?: number): Promise<RecordedRequest[]>
+  waitForRequests(
+    count: number,
+    filter?: (request: RecordedRequest) => boolean,
+    timeoutMs?: number,
+  ): Promise<RecordedRequest[]>
   close(): Promise<void>
 }
 

@@ -2,14 +2,7 @@
 // message to an agent (mention, DM or reply in a thread), an uninstall, a token revocation,
 // or the URL handshake. Everything else is classified as ignored with a reason, because
 // Slack expects a 200 for events we do not handle (a non-2xx only earns retries).
-import {
-  isRecord,
-  parseJson,
-  recordArrayField,
-  recordField,
-  stringField,
-  type JsonRecord,
-} from '../payload-fields.ts'
+import { isRecord, parseJson, recordArrayField, recordField, stringField, type JsonRecord } from '../payload-fields.ts'
 
 /** How the user addressed the agent; the ingest call decides whether a thread reply is for us. */
 export type SlackMessageKind = 'app_mention' | 'direct_message' | 'thread_reply'
@@ -25,6 +18,8 @@ export interface SlackInboundMessage {
   threadTs: string
   /** The message's own ts: with channelId, Slack's unique id for it. */
   ts: string
+  /** True when the message was written inside an existing thread (e.g. to answer a plain DM top-level). */
+  inThread: boolean
   userId: string
   /** The text with mentions of our own bot removed (Slack's own markup otherwise kept). */
   text: string
@@ -204,6 +199,7 @@ function classifyMessage(event: JsonRecord, context: MessageContext): SlackEvent
         channelType,
         threadTs: parentTs ?? ts,
         ts,
+        inThread: parentTs !== undefined && parentTs !== ts,
         userId,
         text: botUserId ? stripMention(rawText, botUserId) : rawText.trim(),
         eventId,
@@ -231,14 +227,22 @@ function mentions(text: string, userId: string): boolean {
 }
 
 function stripMention(text: string, userId: string): string {
-  return text.replace(mentionPattern(userId), ' ').replace(/[ \t]{2,}/g, ' ').trim()
+  return text
+    .replace(mentionPattern(userId), ' ')
+    .replace(/[ \t]{2,}/g, ' ')
+    .trim()
 }
 
 function stringArray(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
 }
 
-function ignored(reason: SlackIgnoreReason, teamId: string | null, eventId: string | null, detail?: string): SlackEventParse {
+function ignored(
+  reason: SlackIgnoreReason,
+  teamId: string | null,
+  eventId: string | null,
+  detail?: string,
+): SlackEventParse {
   return { ok: true, event: { type: 'ignored', reason, teamId, eventId, ...(detail ? { detail } : {}) } }
 }
 

@@ -97,7 +97,8 @@ export async function verifyOAuthState(input: VerifyOAuthStateInput): Promise<OA
   if (!input.secret) return { ok: false, reason: 'bad_signature' }
   const [payload, signature, ...rest] = input.state.split('.')
   const signatureBytes = base64UrlDecode(signature ?? '')
-  if (!payload || !signatureBytes || signatureBytes.length === 0 || rest.length > 0) return { ok: false, reason: 'malformed' }
+  if (!payload || !signatureBytes || signatureBytes.length === 0 || rest.length > 0)
+    return { ok: false, reason: 'malformed' }
   // Signature before content: nothing unauthenticated is interpreted.
   if (!(await verifyHmacSha256(input.secret, payload, signatureBytes))) return { ok: false, reason: 'bad_signature' }
 

@@ -180,7 +180,8 @@ export function createSlackWebClient(options: SlackWebClientOptions = {}) {
     async openConversation(input: { users: string[] }): Promise<{ channelId: string }> {
       const data = await call('conversations.open', { users: input.users.join(',') })
       const channel = data['channel']
-      const id = typeof channel === 'object' && channel !== null ? (channel as Record<string, unknown>)['id'] : undefined
+      const id =
+        typeof channel === 'object' && channel !== null ? (channel as Record<string, unknown>)['id'] : undefined
       if (typeof id !== 'string') throw new SlackApiError('conversations.open', 'invalid_response', 200)
       return { channelId: id }
     },

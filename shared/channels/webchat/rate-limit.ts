@@ -20,7 +20,12 @@ export type RateLimitDecision =
   | { allowed: false; bucket: TokenBucket; retryAfterMs: number }
 
 /** Takes `cost` tokens from the bucket (a fresh bucket starts full). Never mutates its input. */
-export function takeToken(bucket: TokenBucket | undefined, policy: RateLimitPolicy, now: Date, cost = 1): RateLimitDecision {
+export function takeToken(
+  bucket: TokenBucket | undefined,
+  policy: RateLimitPolicy,
+  now: Date,
+  cost = 1,
+): RateLimitDecision {
   const nowMs = now.getTime()
   const last = bucket ?? { tokens: policy.capacity, updatedAtMs: nowMs }
   // A clock that steps backwards must not mint tokens.

@@ -53,7 +53,17 @@ export async function mintVisitorToken(input: MintVisitorTokenInput): Promise<st
 
 export type VisitorTokenVerification =
   | ({ ok: true } & VisitorClaims)
-  | { ok: false; reason: 'missing' | 'malformed' | 'unsupported_algorithm' | 'bad_signature' | 'expired' | 'wrong_audience' | 'wrong_widget' }
+  | {
+      ok: false
+      reason:
+        | 'missing'
+        | 'malformed'
+        | 'unsupported_algorithm'
+        | 'bad_signature'
+        | 'expired'
+        | 'wrong_audience'
+        | 'wrong_widget'
+    }
 
 export interface VerifyVisitorTokenInput {
   secret: string
@@ -90,7 +100,8 @@ export async function verifyVisitorToken(input: VerifyVisitorTokenInput): Promis
   const topic = stringField(claims, 'topic')
   const iat = numberField(claims, 'iat')
   const exp = numberField(claims, 'exp')
-  if (!visitorId || !widgetKey || !connectionId || !topic || iat === undefined || exp === undefined) return fail('malformed')
+  if (!visitorId || !widgetKey || !connectionId || !topic || iat === undefined || exp === undefined)
+    return fail('malformed')
   // 3. Audience, expiry (with a little leeway), and the widget it was issued for.
   if (claims['aud'] !== VISITOR_TOKEN_AUDIENCE) return fail('wrong_audience')
   if (Math.floor(input.now.getTime() / 1000) >= exp + (input.leewaySeconds ?? 30)) return fail('expired')

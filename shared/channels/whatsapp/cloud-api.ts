@@ -100,20 +100,27 @@ export function createWhatsAppClient(options: WhatsAppClientOptions) {
       // handled below: a non-JSON answer is an error whatever the status
     }
     const record = typeof data === 'object' && data !== null ? (data as Record<string, unknown>) : null
-    const error = record && typeof record['error'] === 'object' && record['error'] !== null
-      ? (record['error'] as Record<string, unknown>)
-      : null
+    const error =
+      record && typeof record['error'] === 'object' && record['error'] !== null
+        ? (record['error'] as Record<string, unknown>)
+        : null
     if (response.ok && record && !error) return record
 
     const code = typeof error?.['code'] === 'number' ? error['code'] : null
-    if (code !== null && code in RATE_LIMIT_DELAYS_MS) throw new WhatsAppRateLimitError(code, RATE_LIMIT_DELAYS_MS[code]!)
+    if (code !== null && code in RATE_LIMIT_DELAYS_MS)
+      throw new WhatsAppRateLimitError(code, RATE_LIMIT_DELAYS_MS[code]!)
     if (response.status === 429) {
       const seconds = Number(response.headers.get('retry-after'))
-      throw new WhatsAppRateLimitError(code, Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : DEFAULT_HTTP_429_DELAY_MS)
+      throw new WhatsAppRateLimitError(
+        code,
+        Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : DEFAULT_HTTP_429_DELAY_MS,
+      )
     }
     const errorData = error?.['error_data']
     const details =
-      typeof errorData === 'object' && errorData !== null && typeof (errorData as Record<string, unknown>)['details'] === 'string'
+      typeof errorData === 'object' &&
+      errorData !== null &&
+      typeof (errorData as Record<string, unknown>)['details'] === 'string'
         ? ((errorData as Record<string, unknown>)['details'] as string)
         : typeof error?.['message'] === 'string'
           ? error['message']
@@ -136,14 +143,20 @@ export function createWhatsAppClient(options: WhatsAppClientOptions) {
     })
     const messages = data['messages']
     const first = Array.isArray(messages) ? (messages[0] as Record<string, unknown> | undefined) : undefined
-    if (typeof first?.['id'] !== 'string') throw new WhatsAppApiError(200, null, null, 'no message id in response', null)
+    if (typeof first?.['id'] !== 'string')
+      throw new WhatsAppApiError(200, null, null, 'no message id in response', null)
     return { messageId: first['id'] }
   }
 
   return {
     async sendText(input: { phoneNumberId: string; to: string; text: string; previewUrl?: boolean; replyTo?: string }) {
       if (input.text.length > 4096) throw new RangeError('WhatsApp text is limited to 4096 characters; split it first')
-      return send(input.phoneNumberId, input.to, { type: 'text', text: { body: input.text, preview_url: input.previewUrl ?? false } }, input.replyTo)
+      return send(
+        input.phoneNumberId,
+        input.to,
+        { type: 'text', text: { body: input.text, preview_url: input.previewUrl ?? false } },
+        input.replyTo,
+      )
     },
 
     /** Up to three reply buttons under a body text (confirm / cancel, "talk to a human"). */
@@ -156,10 +169,12 @@ export function createWhatsAppClient(options: WhatsAppClientOptions) {
       footer?: string
       replyTo?: string
     }) {
-      if (input.buttons.length < 1 || input.buttons.length > 3) throw new RangeError('WhatsApp allows 1 to 3 reply buttons')
+      if (input.buttons.length < 1 || input.buttons.length > 3)
+        throw new RangeError('WhatsApp allows 1 to 3 reply buttons')
       if (input.body.length > 1024) throw new RangeError('WhatsApp interactive body is limited to 1024 characters')
       for (const button of input.buttons) {
-        if (!button.title || button.title.length > 20) throw new RangeError('WhatsApp button titles are 1 to 20 characters')
+        if (!button.title || button.title.length > 20)
+          throw new RangeError('WhatsApp button titles are 1 to 20 characters')
         if (!button.id || button.id.length > 256) throw new RangeError('WhatsApp button ids are 1 to 256 characters')
       }
       const interactive: Record<string, unknown> = {

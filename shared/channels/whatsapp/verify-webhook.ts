@@ -9,16 +9,14 @@ export type WhatsAppHandshake =
   | { ok: false; reason: 'not_subscribe' | 'missing_challenge' | 'token_mismatch' | 'missing_secret' }
 
 /** Answers Meta's GET verification request; the caller returns `challenge` as text/plain 200, else 403. */
-export function answerWhatsAppHandshake(input: {
-  query: URLSearchParams
-  verifyToken: string
-}): WhatsAppHandshake {
+export function answerWhatsAppHandshake(input: { query: URLSearchParams; verifyToken: string }): WhatsAppHandshake {
   const { query, verifyToken } = input
   if (!verifyToken) return { ok: false, reason: 'missing_secret' }
   if (query.get('hub.mode') !== 'subscribe') return { ok: false, reason: 'not_subscribe' }
   const challenge = query.get('hub.challenge')
   if (!challenge) return { ok: false, reason: 'missing_challenge' }
-  if (!constantTimeEqual(query.get('hub.verify_token') ?? '', verifyToken)) return { ok: false, reason: 'token_mismatch' }
+  if (!constantTimeEqual(query.get('hub.verify_token') ?? '', verifyToken))
+    return { ok: false, reason: 'token_mismatch' }
   return { ok: true, challenge }
 }
 
@@ -42,5 +40,7 @@ export async function verifyWhatsAppSignature(input: {
   const expected = match ? fromHex(match[1]!) : null
   if (!expected) return { ok: false, reason: 'malformed_signature' }
   // 4. HMAC-SHA256 over the raw bytes, compared in constant time.
-  return (await verifyHmacSha256(appSecret, body, expected)) ? { ok: true } : { ok: false, reason: 'signature_mismatch' }
+  return (await verifyHmacSha256(appSecret, body, expected))
+    ? { ok: true }
+    : { ok: false, reason: 'signature_mismatch' }
 }

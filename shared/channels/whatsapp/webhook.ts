@@ -2,18 +2,17 @@
 // delivery status updates. One platform app serves many tenants' numbers, so every item
 // carries the business phone_number_id it arrived for: that is how it is routed to a tenant.
 // Meta may batch several entries, changes and messages in one delivery.
-import {
-  isRecord,
-  parseJson,
-  recordArrayField,
-  recordField,
-  stringField,
-  type JsonRecord,
-} from '../payload-fields.ts'
+import { isRecord, parseJson, recordArrayField, recordField, stringField, type JsonRecord } from '../payload-fields.ts'
 
 export type WhatsAppContent =
   | { type: 'text'; body: string }
-  | { type: 'interactive'; replyType: 'button_reply' | 'list_reply'; replyId: string; title: string; description: string | null }
+  | {
+      type: 'interactive'
+      replyType: 'button_reply' | 'list_reply'
+      replyId: string
+      title: string
+      description: string | null
+    }
   /** A quick-reply button on a template message. */
   | { type: 'button'; payload: string | null; text: string }
   | {
@@ -69,7 +68,8 @@ export interface WhatsAppWebhook {
   errors: Array<{ phoneNumberId: string; errors: WhatsAppError[] }>
 }
 
-export type WhatsAppWebhookParse = { ok: true; webhook: WhatsAppWebhook } | { ok: false; error: 'invalid_json' | 'invalid_payload' }
+export type WhatsAppWebhookParse =
+  { ok: true; webhook: WhatsAppWebhook } | { ok: false; error: 'invalid_json' | 'invalid_payload' }
 
 const DELIVERY_STATUSES = new Set<string>(['sent', 'delivered', 'read', 'failed'])
 const MEDIA_TYPES = new Set<string>(['image', 'video', 'document', 'audio', 'sticker'])
@@ -154,7 +154,8 @@ function toContent(type: string, message: JsonRecord): WhatsAppContent {
   if (type === 'interactive') {
     const interactive = recordField(message, 'interactive') ?? {}
     const replyType = stringField(interactive, 'type')
-    if (replyType !== 'button_reply' && replyType !== 'list_reply') return { type: 'unsupported', originalType: `interactive.${replyType}` }
+    if (replyType !== 'button_reply' && replyType !== 'list_reply')
+      return { type: 'unsupported', originalType: `interactive.${replyType}` }
     const reply = recordField(interactive, replyType) ?? {}
     const replyId = stringField(reply, 'id')
     const title = stringField(reply, 'title')

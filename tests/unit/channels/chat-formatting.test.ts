@@ -1,11 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import { renderSlackMrkdwn, SLACK_MESSAGE_LIMIT, toSlackMessages } from '../../../shared/channels/slack/mrkdwn.ts'
-import { renderWhatsAppText, toWhatsAppMessages, WHATSAPP_TEXT_LIMIT } from '../../../shared/channels/whatsapp/format.ts'
+import {
+  renderWhatsAppText,
+  toWhatsAppMessages,
+  WHATSAPP_TEXT_LIMIT,
+} from '../../../shared/channels/whatsapp/format.ts'
 import { splitMessage } from '../../../shared/channels/split-message.ts'
 
 describe('renderSlackMrkdwn', () => {
   it('maps emphasis onto Slack markers', () => {
-    expect(renderSlackMrkdwn('**bold**, __also bold__, *italic*, _italic_ and ~~gone~~')).toBe('*bold*, *also bold*, _italic_, _italic_ and ~gone~')
+    expect(renderSlackMrkdwn('**bold**, __also bold__, *italic*, _italic_ and ~~gone~~')).toBe(
+      '*bold*, *also bold*, _italic_, _italic_ and ~gone~',
+    )
   })
 
   it('leaves snake_case and arithmetic alone', () => {
@@ -27,7 +33,9 @@ describe('renderSlackMrkdwn', () => {
   })
 
   it('escapes & < > in text and code, keeps user mentions, defuses @channel', () => {
-    expect(renderSlackMrkdwn('a < b && c > d, ask <@U123ABC>, <!channel>')).toBe('a &lt; b &amp;&amp; c &gt; d, ask <@U123ABC>, &lt;!channel&gt;')
+    expect(renderSlackMrkdwn('a < b && c > d, ask <@U123ABC>, <!channel>')).toBe(
+      'a &lt; b &amp;&amp; c &gt; d, ask <@U123ABC>, &lt;!channel&gt;',
+    )
     expect(renderSlackMrkdwn('use `a<b>` here')).toBe('use `a&lt;b&gt;` here')
   })
 

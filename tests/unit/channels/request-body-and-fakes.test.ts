@@ -8,12 +8,18 @@ import manifest from '../../../slack/manifest.json' with { type: 'json' }
 describe('readRawBody', () => {
   it('returns the exact bytes and their text', async () => {
     const body = await readRawBody(new Request('http://x.test', { method: 'POST', body: 'héllo' }))
-    expect(body.ok && [Buffer.from(body.bytes).toString('hex'), body.text]).toEqual([Buffer.from('héllo').toString('hex'), 'héllo'])
+    expect(body.ok && [Buffer.from(body.bytes).toString('hex'), body.text]).toEqual([
+      Buffer.from('héllo').toString('hex'),
+      'héllo',
+    ])
   })
 
   it('refuses a body over the limit, whether declared or streamed', async () => {
     const big = 'x'.repeat(2048)
-    expect(await readRawBody(new Request('http://x.test', { method: 'POST', body: big }), 1024)).toEqual({ ok: false, reason: 'too_large' })
+    expect(await readRawBody(new Request('http://x.test', { method: 'POST', body: big }), 1024)).toEqual({
+      ok: false,
+      reason: 'too_large',
+    })
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
         for (let i = 0; i < 4; i++) controller.enqueue(new Uint8Array(512))
@@ -60,7 +66,11 @@ describe('fake Slack', () => {
       body: JSON.stringify({ channel: 'C1', text: 'hi', thread_ts: '1.0' }),
     })
     const [request] = await pending
-    expect(request).toMatchObject({ method: 'POST', path: '/api/chat.postMessage', body: { channel: 'C1', text: 'hi' } })
+    expect(request).toMatchObject({
+      method: 'POST',
+      path: '/api/chat.postMessage',
+      body: { channel: 'C1', text: 'hi' },
+    })
     expect(slack.messages.at(-1)).toMatchObject({ channel: 'C1', threadTs: '1.0', text: 'hi' })
   })
 

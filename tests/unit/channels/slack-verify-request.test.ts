@@ -68,12 +68,18 @@ describe('verifySlackRequest', () => {
   })
 
   it('rejects a timestamp from the future beyond the window', async () => {
-    expect(await signed({ now: new Date(now.getTime() - 6 * 60 * 1000) })).toEqual({ ok: false, reason: 'stale_timestamp' })
+    expect(await signed({ now: new Date(now.getTime() - 6 * 60 * 1000) })).toEqual({
+      ok: false,
+      reason: 'stale_timestamp',
+    })
   })
 
   it('rejects a signature made for another timestamp', async () => {
     const headers = signSlackRequest(secret, body, nowSeconds - 10)
-    expect(await signed({ signature: headers['x-slack-signature'] })).toEqual({ ok: false, reason: 'signature_mismatch' })
+    expect(await signed({ signature: headers['x-slack-signature'] })).toEqual({
+      ok: false,
+      reason: 'signature_mismatch',
+    })
   })
 
   it('gives a clear reason for missing or malformed headers, without throwing', async () => {

@@ -42,7 +42,11 @@ describe('Slack Web API client', () => {
 
   it('sets the assistant thread status and opens DMs', async () => {
     await client().setAssistantStatus({ channelId: 'D1', threadTs: '1.0', status: 'is thinking…' })
-    expect(slack.calls('assistant.threads.setStatus').at(-1)!.body).toEqual({ channel_id: 'D1', thread_ts: '1.0', status: 'is thinking…' })
+    expect(slack.calls('assistant.threads.setStatus').at(-1)!.body).toEqual({
+      channel_id: 'D1',
+      thread_ts: '1.0',
+      status: 'is thinking…',
+    })
     expect(await client().openConversation({ users: ['U42'] })).toEqual({ channelId: 'DU42' })
   })
 
@@ -65,7 +69,9 @@ describe('Slack Web API client', () => {
   it('gives up after the bounded retries with a typed error', async () => {
     // Three retries allowed: the first attempt and three more all answer 429.
     slack.failNext({ kind: 'http_429', retryAfter: 1 }, { method: 'chat.postMessage', times: 4 })
-    const error = await client().postMessage({ channel: 'C5', text: 'x' }).catch((e: unknown) => e)
+    const error = await client()
+      .postMessage({ channel: 'C5', text: 'x' })
+      .catch((e: unknown) => e)
     expect(error).toBeInstanceOf(SlackRateLimitedError)
     expect(error).toMatchObject({ method: 'chat.postMessage', retryAfterSeconds: 1 })
     expect(slept).toEqual([1000, 1000, 1000])
@@ -73,7 +79,9 @@ describe('Slack Web API client', () => {
 
   it('does not sleep through a Retry-After longer than allowed', async () => {
     slack.failNext({ kind: 'http_429', retryAfter: 120 }, { method: 'chat.postMessage' })
-    const error = await client().postMessage({ channel: 'C6', text: 'x' }).catch((e: unknown) => e)
+    const error = await client()
+      .postMessage({ channel: 'C6', text: 'x' })
+      .catch((e: unknown) => e)
     expect(error).toMatchObject({ name: 'SlackRateLimitedError', retryAfterSeconds: 120 })
     expect(slept).toEqual([])
   })
@@ -81,7 +89,9 @@ describe('Slack Web API client', () => {
   it('surfaces { ok: false, error } as SlackApiError and does not retry it', async () => {
     slack.failNext({ kind: 'slack_error', error: 'channel_not_found' }, { method: 'chat.postMessage' })
     const count = slack.calls('chat.postMessage').length
-    const error = await client().postMessage({ channel: 'C7', text: 'x' }).catch((e: unknown) => e)
+    const error = await client()
+      .postMessage({ channel: 'C7', text: 'x' })
+      .catch((e: unknown) => e)
     expect(error).toBeInstanceOf(SlackApiError)
     expect(error).toMatchObject({ code: 'channel_not_found', method: 'chat.postMessage' })
     expect(slack.calls('chat.postMessage').length).toBe(count + 1)
@@ -98,7 +108,9 @@ describe('Slack Web API client', () => {
   it('surfaces a 500 as SlackHttpError without retrying (a post may have happened)', async () => {
     slack.failNext({ kind: 'http_500' }, { method: 'chat.postMessage' })
     const count = slack.calls('chat.postMessage').length
-    const error = await client().postMessage({ channel: 'C8', text: 'x' }).catch((e: unknown) => e)
+    const error = await client()
+      .postMessage({ channel: 'C8', text: 'x' })
+      .catch((e: unknown) => e)
     expect(error).toBeInstanceOf(SlackHttpError)
     expect(error).toMatchObject({ status: 500 })
     expect(slack.calls('chat.postMessage').length).toBe(count + 1)
@@ -135,7 +147,9 @@ describe('Slack Web API client', () => {
   })
 
   it('refuses to call a bot method without a token', async () => {
-    await expect(createSlackWebClient({ apiUrl: slack.url }).postMessage({ channel: 'C', text: 'x' })).rejects.toThrow('needs a bot token')
+    await expect(createSlackWebClient({ apiUrl: slack.url }).postMessage({ channel: 'C', text: 'x' })).rejects.toThrow(
+      'needs a bot token',
+    )
   })
 })
 

@@ -5,7 +5,14 @@ import { RateLimiter, takeToken } from '../../../shared/channels/webchat/rate-li
 
 const secret = 'a-long-random-visitor-token-secret'
 const now = new Date('2025-03-01T12:00:00Z')
-const input = { secret, widgetKey: 'wk_live_123', connectionId: 'conn-1', visitorId: 'visitor-1', topic: 'webchat:conn-1:visitor-1', now }
+const input = {
+  secret,
+  widgetKey: 'wk_live_123',
+  connectionId: 'conn-1',
+  visitorId: 'visitor-1',
+  topic: 'webchat:conn-1:visitor-1',
+  now,
+}
 
 describe('visitor token', () => {
   it('round-trips its claims', async () => {
@@ -28,7 +35,13 @@ describe('visitor token', () => {
       currentDate: now,
     })
     expect(protectedHeader.alg).toBe('HS256')
-    expect(payload).toMatchObject({ sub: 'visitor-1', wk: 'wk_live_123', cid: 'conn-1', topic: 'webchat:conn-1:visitor-1', role: 'anon' })
+    expect(payload).toMatchObject({
+      sub: 'visitor-1',
+      wk: 'wk_live_123',
+      cid: 'conn-1',
+      topic: 'webchat:conn-1:visitor-1',
+      role: 'anon',
+    })
   })
 
   it('accepts a token minted by an independent library with the same claims', async () => {
@@ -45,26 +58,41 @@ describe('visitor token', () => {
   it('expires (after a small leeway)', async () => {
     const token = await mintVisitorToken({ ...input, ttlSeconds: 60 })
     expect((await verifyVisitorToken({ secret, token, now: new Date(now.getTime() + 80_000) })).ok).toBe(true)
-    expect(await verifyVisitorToken({ secret, token, now: new Date(now.getTime() + 91_000) })).toEqual({ ok: false, reason: 'expired' })
+    expect(await verifyVisitorToken({ secret, token, now: new Date(now.getTime() + 91_000) })).toEqual({
+      ok: false,
+      reason: 'expired',
+    })
   })
 
   it('refuses another widget’s token, a wrong secret and a tampered payload', async () => {
     const token = await mintVisitorToken(input)
-    expect(await verifyVisitorToken({ secret, token, now, widgetKey: 'wk_other' })).toEqual({ ok: false, reason: 'wrong_widget' })
+    expect(await verifyVisitorToken({ secret, token, now, widgetKey: 'wk_other' })).toEqual({
+      ok: false,
+      reason: 'wrong_widget',
+    })
     expect(await verifyVisitorToken({ secret: 'other', token, now })).toEqual({ ok: false, reason: 'bad_signature' })
     const [header, payload, signature] = token.split('.') as [string, string, string]
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString())
     const forged = Buffer.from(JSON.stringify({ ...claims, sub: 'visitor-2' })).toString('base64url')
-    expect(await verifyVisitorToken({ secret, token: `${header}.${forged}.${signature}`, now })).toEqual({ ok: false, reason: 'bad_signature' })
+    expect(await verifyVisitorToken({ secret, token: `${header}.${forged}.${signature}`, now })).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    })
   })
 
   it('refuses alg "none" and other algorithms', async () => {
     const token = await mintVisitorToken(input)
     const [, payload] = token.split('.') as [string, string]
     const none = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')
-    expect(await verifyVisitorToken({ secret, token: `${none}.${payload}.`, now })).toEqual({ ok: false, reason: 'unsupported_algorithm' })
+    expect(await verifyVisitorToken({ secret, token: `${none}.${payload}.`, now })).toEqual({
+      ok: false,
+      reason: 'unsupported_algorithm',
+    })
     const hs512 = Buffer.from(JSON.stringify({ alg: 'HS512', typ: 'JWT' })).toString('base64url')
-    expect(await verifyVisitorToken({ secret, token: `${hs512}.${payload}.AAAA`, now })).toEqual({ ok: false, reason: 'unsupported_algorithm' })
+    expect(await verifyVisitorToken({ secret, token: `${hs512}.${payload}.AAAA`, now })).toEqual({
+      ok: false,
+      reason: 'unsupported_algorithm',
+    })
   })
 
   it('refuses tokens for another audience and garbage', async () => {
