@@ -76,7 +76,7 @@ end $$;
 -- tenant A: owner, admin, operator, member2 (operator); tenant B: stranger (owner);
 -- platform: a platform admin in no tenant.
 create table tests.fx (key text primary key, value text);
-grant select on tests.fx to public;
+grant select, insert on tests.fx to public;
 create function tests.get(name text) returns text language sql stable as $$ select f.value from tests.fx f where f.key = get.name $$;
 create function tests.claims(persona text) returns void language sql as $$
   select set_config('request.jwt.claims', json_build_object('sub', tests.uid(persona), 'role', 'authenticated',
