@@ -1,9 +1,10 @@
-import type { Session, SupabaseClient, User } from '@supabase/supabase-js'
+import type { Session, User } from '@supabase/supabase-js'
+import type { ApiClient } from '$lib/supabase'
 
 declare global {
   namespace App {
     interface Locals {
-      supabase: SupabaseClient
+      supabase: ApiClient
       safeGetSession: () => Promise<{ session: Session | null; user: User | null }>
       session: Session | null
       user: User | null

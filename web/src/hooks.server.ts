@@ -2,16 +2,19 @@ import { createServerClient } from '@supabase/ssr'
 import { redirect, type Handle } from '@sveltejs/kit'
 import { sequence } from '@sveltejs/kit/hooks'
 import { env } from '$env/dynamic/public'
+import type { ApiClient } from '$lib/supabase'
 
 const supabase: Handle = async ({ event, resolve }) => {
-  event.locals.supabase = createServerClient(env.PUBLIC_SUPABASE_URL, env.PUBLIC_SUPABASE_ANON_KEY, {
+  // Only the api schema is exposed by the Data API: every call is supabase.rpc('fn', {...}).
+  event.locals.supabase = createServerClient(env.PUBLIC_SUPABASE_URL ?? '', env.PUBLIC_SUPABASE_ANON_KEY ?? '', {
+    db: { schema: 'api' },
     cookies: {
       getAll: () => event.cookies.getAll(),
       setAll: (cookies) => {
         for (const { name, value, options } of cookies) event.cookies.set(name, value, { ...options, path: '/' })
       },
     },
-  })
+  }) as unknown as ApiClient
 
   // getSession() reads the cookie unverified; getUser() asks Auth to validate the JWT.
   event.locals.safeGetSession = async () => {

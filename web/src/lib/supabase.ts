@@ -1,13 +1,18 @@
 // The browser's Supabase client: Auth session from cookies (set by the server),
-// RPC on the api schema, and Realtime for live updates.
+// RPC on the api schema (the only schema the Data API exposes), and Realtime.
 import { createBrowserClient, isBrowser } from '@supabase/ssr'
 import type { SupabaseClient } from '@supabase/supabase-js'
 import { env } from '$env/dynamic/public'
 
-let browserClient: SupabaseClient | undefined
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ApiClient = SupabaseClient<any, 'api', 'api'>
 
-export function browserSupabase(): SupabaseClient {
+let browserClient: ApiClient | undefined
+
+export function browserSupabase(): ApiClient {
   if (!isBrowser()) throw new Error('browserSupabase() is for the browser only')
-  browserClient ??= createBrowserClient(env.PUBLIC_SUPABASE_URL, env.PUBLIC_SUPABASE_ANON_KEY)
+  browserClient ??= createBrowserClient(env.PUBLIC_SUPABASE_URL ?? '', env.PUBLIC_SUPABASE_ANON_KEY ?? '', {
+    db: { schema: 'api' },
+  }) as unknown as ApiClient
   return browserClient
 }

@@ -1,0 +1,87 @@
+// One Realtime subscription per open tenant (private topic tenant:<id>), fanned out to
+// every component that listens. Pages listen in onMount and stop in its cleanup.
+// After a reconnect the hub emits 'resync' so lists reload what they may have missed;
+// merging by id keeps that from duplicating rows.
+import type { RealtimeChannel } from '@supabase/supabase-js'
+import { browserSupabase } from './supabase'
+import type { ConversationChangedEvent, MessageEvent } from './types'
+
+export type TenantEvent =
+  | { event: 'message_created' | 'message_updated'; payload: MessageEvent }
+  | { event: 'conversation_changed'; payload: ConversationChangedEvent }
+  | { event: 'resync' }
+
+export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'offline'
+
+type Listener = (event: TenantEvent) => void
+const listeners = new Set<Listener>()
+const statusListeners = new Set<(status: LiveStatus) => void>()
+let currentStatus: LiveStatus = 'connecting'
+
+export function onTenantEvent(listener: Listener): () => void {
+  listeners.add(listener)
+  return () => listeners.delete(listener)
+}
+
+export function onLiveStatus(listener: (status: LiveStatus) => void): () => void {
+  statusListeners.add(listener)
+  listener(currentStatus)
+  return () => statusListeners.delete(listener)
+}
+
+function emit(event: TenantEvent) {
+  for (const listener of listeners) {
+    try {
+      listener(event)
+    } catch (e) {
+      console.error('live listener failed', e)
+    }
+  }
+}
+
+function setStatus(status: LiveStatus) {
+  currentStatus = status
+  for (const listener of statusListeners) listener(status)
+}
+
+/** Joins tenant:<id>; returns the cleanup that leaves it. */
+export function connectTenant(tenantId: string): () => void {
+  const supabase = browserSupabase()
+  let channel: RealtimeChannel | undefined
+  let stopped = false
+  let joins = 0
+  setStatus('connecting')
+
+  void (async () => {
+    const {
+      data: { session },
+    } = await supabase.auth.getSession()
+    if (stopped) return
+    if (session?.access_token) await supabase.realtime.setAuth(session.access_token)
+    if (stopped) return
+    channel = supabase.channel(`tenant:${tenantId}`, { config: { private: true } })
+    for (const name of ['message_created', 'message_updated', 'conversation_changed'] as const) {
+      channel.on('broadcast', { event: name }, (message) => {
+        emit({ event: name, payload: message.payload } as TenantEvent)
+      })
+    }
+    channel.subscribe((status) => {
+      if (stopped) return
+      if (status === 'SUBSCRIBED') {
+        joins += 1
+        setStatus('live')
+        if (joins > 1) emit({ event: 'resync' })
+      } else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') {
+        setStatus('reconnecting')
+      } else if (status === 'CLOSED') {
+        setStatus('offline')
+      }
+    })
+  })()
+
+  return () => {
+    stopped = true
+    setStatus('offline')
+    if (channel) void supabase.removeChannel(channel)
+  }
+}

@@ -1,0 +1,255 @@
+// Shapes of what the api schema returns to the portal (see supabase/migrations/*_api_portal.sql).
+
+export type Role = 'owner' | 'admin' | 'operator'
+export type ChannelKind = 'slack' | 'whatsapp' | 'web_chat'
+export type ConversationStatus = 'open' | 'waiting_for_human' | 'human' | 'closed'
+
+export interface TenantSummary {
+  id: string
+  name: string
+  slug: string
+  role: Role
+  created_at: string
+}
+
+export interface Tenant {
+  id: string
+  name: string
+  slug: string
+  model_settings: Record<string, unknown>
+  has_own_llm_key: boolean
+  created_at: string
+  my_role: Role
+}
+
+export interface AgentTemplate {
+  key: string
+  name: string
+  description: string
+  role: string
+  tone: string
+  tools: Record<string, unknown>
+  sort_order: number
+}
+
+export interface AgentSummary {
+  id: string
+  name: string
+  role: string
+  template_key: string | null
+  status: 'active' | 'paused'
+  model_settings: ModelSettings
+  tools: AgentTools
+  monthly_token_budget: number | null
+  tokens_used_this_month: number
+  created_at: string
+  updated_at: string
+}
+
+export interface ModelSettings {
+  base_url?: string | null
+  model?: string
+  temperature?: number
+  fallback_model?: string
+}
+
+export interface AgentTools {
+  knowledge_search?: Record<string, unknown>
+  escalate_to_human?: Record<string, unknown>
+  http_request?: { allowed_hosts?: string[] }
+  [tool: string]: unknown
+}
+
+export interface EscalationRule {
+  kind: string
+  keywords?: string[]
+  reason?: string
+  [key: string]: unknown
+}
+
+export interface Agent {
+  id: string
+  tenant_id: string
+  template_key: string | null
+  name: string
+  role: string
+  persona: string
+  tone: string
+  instructions: string
+  model_settings: ModelSettings
+  tools: AgentTools
+  escalation_rules: EscalationRule[]
+  monthly_token_budget: number | null
+  status: 'active' | 'paused'
+  has_own_llm_key: boolean
+  created_at: string
+  updated_at: string
+}
+
+export interface Channel {
+  id: string
+  kind: ChannelKind
+  name: string
+  agent_id: string | null
+  agent_name: string | null
+  status: 'active' | 'disabled'
+  slack_team_id: string | null
+  slack_team_name: string | null
+  slack_bot_user_id: string | null
+  whatsapp_phone_number_id: string | null
+  whatsapp_business_account_id: string | null
+  whatsapp_display_phone_number: string | null
+  widget_key: string | null
+  has_token: boolean
+  settings: Record<string, unknown>
+  created_at: string
+}
+
+export interface ConversationRow {
+  id: string
+  connection_id: string
+  connection_name: string | null
+  channel: ChannelKind
+  thread_key?: string
+  contact_id: string | null
+  contact_name: string | null
+  agent_id: string | null
+  agent_name: string | null
+  status: ConversationStatus
+  assigned_member_id: string | null
+  escalation_reason: string | null
+  last_message_at: string | null
+  last_message_preview: string | null
+  activity_at: string
+  created_at: string
+}
+
+export interface Conversation {
+  id: string
+  tenant_id: string
+  connection_id: string
+  channel: ChannelKind
+  thread_key: string
+  contact_id: string | null
+  contact_name: string | null
+  agent_id: string | null
+  status: ConversationStatus
+  assigned_member_id: string | null
+  escalation_reason: string | null
+  last_message_at: string | null
+  last_inbound_at: string | null
+  last_message_preview: string | null
+  channel_context: Record<string, unknown>
+  created_at: string
+  updated_at: string
+}
+
+export interface Message {
+  id: string
+  seq: number
+  conversation_id?: string
+  direction: 'in' | 'out'
+  author_kind: 'contact' | 'agent' | 'member' | 'system'
+  author_member_id: string | null
+  agent_id: string | null
+  text: string | null
+  attachments: unknown[]
+  delivery_status: string
+  delivery_error?: string | null
+  created_at: string
+}
+
+export interface Member {
+  user_id: string
+  email: string
+  role: Role
+  joined_at: string
+}
+
+export interface Invitation {
+  id: string
+  email: string
+  role: Role
+  invited_by: string | null
+  created_at: string
+  expires_at: string
+  accepted_at: string | null
+  revoked_at: string | null
+  status: 'pending' | 'accepted' | 'revoked' | 'expired'
+}
+
+export interface KnowledgeSource {
+  id: string
+  title: string
+  kind: string
+  uri: string | null
+  status: string
+  error: string | null
+  chunk_count: number
+  created_at: string
+  updated_at: string
+}
+
+export interface KnowledgeHit {
+  chunk_id: string
+  source_id: string
+  source_title: string
+  content: string
+  score: number
+}
+
+export interface UsageRow {
+  bucket: string
+  label: string
+  input_tokens: number
+  output_tokens: number
+  total_tokens: number
+  cost_usd: number
+  event_count: number
+}
+
+export interface AuditEntry {
+  id: number
+  actor_user_id: string | null
+  actor_kind: string
+  action: string
+  entity_type: string | null
+  entity_id: string | null
+  details: Record<string, unknown>
+  created_at: string
+}
+
+/** Broadcast payloads from supabase/migrations/*_realtime_and_queues.sql. */
+export interface ConversationChangedEvent {
+  id: string
+  tenant_id: string
+  connection_id: string
+  channel: ChannelKind
+  contact_id: string | null
+  contact_name: string | null
+  agent_id: string | null
+  status: ConversationStatus
+  assigned_member_id: string | null
+  escalation_reason: string | null
+  last_message_at: string | null
+  last_message_preview: string | null
+  created_at: string
+  operation: 'insert' | 'update'
+}
+
+export interface MessageEvent extends Message {
+  tenant_id: string
+  conversation_id: string
+  connection_id: string
+}
+
+export const canEdit = (role: Role | null | undefined): boolean => role === 'owner' || role === 'admin'
+
+export const channelLabel: Record<ChannelKind, string> = { slack: 'Slack', whatsapp: 'WhatsApp', web_chat: 'Web chat' }
+
+export const statusLabel: Record<ConversationStatus, string> = {
+  open: 'Agent answering',
+  waiting_for_human: 'Waiting for a human',
+  human: 'Human handling',
+  closed: 'Closed',
+}

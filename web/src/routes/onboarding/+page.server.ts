@@ -1,0 +1,138 @@
+// The onboarding wizard, one page: name the business → an agent → a channel → a test
+// message. Each step is a form action that redirects back here with ?t=<tenant id>, so
+// a reload resumes where the user left off.
+import { fail, redirect } from '@sveltejs/kit'
+import { env } from '$env/dynamic/private'
+import { env as publicEnv } from '$env/dynamic/public'
+import { actionFailure, callApi, formString } from '$lib/server/api'
+import type { AgentSummary, AgentTemplate, Channel, TenantSummary } from '$lib/types'
+import type { Actions, PageServerLoad } from './$types'
+
+export const load: PageServerLoad = async ({ locals, url }) => {
+  const tenants = await callApi<TenantSummary[]>(locals, 'list_my_tenants')
+  const ref = url.searchParams.get('t')
+  const tenant = ref ? (tenants.find((t) => t.id === ref || t.slug === ref) ?? null) : null
+  const templates = await callApi<AgentTemplate[]>(locals, 'list_agent_templates')
+  let agents: AgentSummary[] = []
+  let channels: Channel[] = []
+  if (tenant) {
+    ;[agents, channels] = await Promise.all([
+      callApi<AgentSummary[]>(locals, 'list_agents', { tenant_id: tenant.id }),
+      callApi<Channel[]>(locals, 'list_channels', { tenant_id: tenant.id }),
+    ])
+  }
+  return {
+    tenant,
+    hasOtherTenants: tenants.length > (tenant ? 1 : 0),
+    templates,
+    agents,
+    channels,
+    whatsappWebhookUrl: `${publicEnv.PUBLIC_SUPABASE_URL}/functions/v1/whatsapp-webhook`,
+    whatsappVerifyToken: env.WHATSAPP_VERIFY_TOKEN ?? null,
+  }
+}
+
+function tenantIdFrom(form: FormData) {
+  return formString(form, 'tenant_id')
+}
+
+export const actions: Actions = {
+  createTenant: async ({ request, locals }) => {
+    const form = await request.formData()
+    const name = formString(form, 'name')
+    if (!name) return fail(400, { step: 'tenant', name, errors: { name: 'Enter the name of your business.' } })
+    if (name.length > 80) return fail(400, { step: 'tenant', name, errors: { name: 'Use at most 80 characters.' } })
+    let tenant: TenantSummary
+    try {
+      tenant = await callApi<TenantSummary>(locals, 'create_tenant', { name })
+    } catch (e) {
+      return actionFailure(e, 'name', { step: 'tenant', name })
+    }
+    redirect(303, `/onboarding?t=${tenant.id}`)
+  },
+
+  deployTemplate: async ({ request, locals }) => {
+    const form = await request.formData()
+    const tenantId = tenantIdFrom(form)
+    const templateKey = formString(form, 'template_key')
+    const name = formString(form, 'agent_name')
+    if (!templateKey) return fail(400, { step: 'agent', errors: { template_key: 'Pick a template.' } })
+    try {
+      await callApi(locals, 'deploy_agent_template', { tenant_id: tenantId, template_key: templateKey, name: name || null })
+    } catch (e) {
+      return actionFailure(e, 'template_key', { step: 'agent' })
+    }
+    redirect(303, `/onboarding?t=${tenantId}`)
+  },
+
+  designAgent: async ({ request, locals }) => {
+    const form = await request.formData()
+    const tenantId = tenantIdFrom(form)
+    const values = {
+      name: formString(form, 'name'),
+      role: formString(form, 'role'),
+      tone: formString(form, 'tone'),
+      instructions: formString(form, 'instructions'),
+    }
+    const errors: Record<string, string> = {}
+    if (!values.name) errors.name = 'Give your agent a name.'
+    if (!values.role) errors.role = 'Say what the agent does.'
+    if (Object.keys(errors).length) return fail(400, { step: 'design', values, errors })
+    try {
+      await callApi(locals, 'create_agent', {
+        tenant_id: tenantId,
+        ...values,
+        persona: `You are ${values.name}, ${values.role}.`,
+        tools: { knowledge_search: {}, escalate_to_human: {} },
+      })
+    } catch (e) {
+      return actionFailure(e, 'form', { step: 'design', values })
+    }
+    redirect(303, `/onboarding?t=${tenantId}`)
+  },
+
+  connectWebChat: async ({ request, locals }) => {
+    const form = await request.formData()
+    const tenantId = tenantIdFrom(form)
+    try {
+      await callApi(locals, 'create_web_chat_channel', {
+        tenant_id: tenantId,
+        name: 'Website chat',
+        agent_id: formString(form, 'agent_id') || null,
+      })
+    } catch (e) {
+      return actionFailure(e, 'web_chat', { step: 'channel' })
+    }
+    redirect(303, `/onboarding?t=${tenantId}`)
+  },
+
+  connectWhatsApp: async ({ request, locals }) => {
+    const form = await request.formData()
+    const tenantId = tenantIdFrom(form)
+    const values = {
+      phone_number_id: formString(form, 'phone_number_id'),
+      business_account_id: formString(form, 'business_account_id'),
+      display_phone_number: formString(form, 'display_phone_number'),
+    }
+    const accessToken = formString(form, 'access_token')
+    const errors: Record<string, string> = {}
+    if (!/^\d{5,20}$/.test(values.phone_number_id)) errors.phone_number_id = 'The phone number ID is the number Meta shows (digits only).'
+    if (!/^\d{5,20}$/.test(values.business_account_id)) errors.business_account_id = 'The WhatsApp Business Account ID is digits only.'
+    if (!accessToken) errors.access_token = 'Paste the access token.'
+    if (Object.keys(errors).length) return fail(400, { step: 'whatsapp', values, errors })
+    try {
+      await callApi(locals, 'create_whatsapp_channel', {
+        tenant_id: tenantId,
+        name: values.display_phone_number ? `WhatsApp ${values.display_phone_number}` : 'WhatsApp',
+        phone_number_id: values.phone_number_id,
+        business_account_id: values.business_account_id,
+        access_token: accessToken,
+        display_phone_number: values.display_phone_number || null,
+        agent_id: formString(form, 'agent_id') || null,
+      })
+    } catch (e) {
+      return actionFailure(e, 'phone_number_id', { step: 'whatsapp', values })
+    }
+    redirect(303, `/onboarding?t=${tenantId}`)
+  },
+}
