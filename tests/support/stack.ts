@@ -6,13 +6,17 @@ import { startStack, type LocalStack, type StackOptions } from '../../local/serv
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 
+// Clients of the api schema; the schema has no generated types here.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ApiClient = SupabaseClient<any, any, any>
+
 export interface TestStack extends LocalStack {
   /** A supabase-js client with the anon key (sign in on it to become a user). */
-  anonClient(): SupabaseClient
+  anonClient(): ApiClient
   /** A supabase-js client with the service_role key. */
-  serviceClient(): SupabaseClient
+  serviceClient(): ApiClient
   /** Signs up a new user with a unique email and returns a client signed in as them. */
-  newUser(label?: string): Promise<{ client: SupabaseClient; userId: string; email: string; password: string }>
+  newUser(label?: string): Promise<{ client: ApiClient; userId: string; email: string; password: string }>
 }
 
 let counter = 0
@@ -31,11 +35,11 @@ export async function startTestStack(options: Partial<StackOptions> = {}): Promi
     // Only the api schema is exposed (supabase/config.toml).
     db: { schema: 'api' },
   }
-  const anonClient = () => createClient(stack.url, stack.keys.anonKey, clientOptions)
+  const anonClient = (): ApiClient => createClient(stack.url, stack.keys.anonKey, clientOptions)
   return {
     ...stack,
     anonClient,
-    serviceClient: () => createClient(stack.url, stack.keys.serviceRoleKey, clientOptions),
+    serviceClient: (): ApiClient => createClient(stack.url, stack.keys.serviceRoleKey, clientOptions),
     async newUser(label = 'user') {
       const client = anonClient()
       const email = `${label}-${process.pid}-${++counter}-${Date.now()}@example.test`
