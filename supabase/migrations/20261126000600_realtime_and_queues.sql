@@ -30,7 +30,8 @@ comment on function app.tenant_id_from_topic(text) is 'The tenant id of a topic 
 create policy "members can receive their tenant's broadcasts" on realtime.messages
   for select to authenticated
   using (
-    (select realtime.topic()) like 'tenant:%'
+    realtime.messages.topic = (select realtime.topic())
+    and (select realtime.topic()) like 'tenant:%'
     and coalesce(app.can_read(app.tenant_id_from_topic((select realtime.topic()))), false)
   );
 
