@@ -126,14 +126,18 @@ describe('tenancy through supabase-js', () => {
 
   it('shows each user only their own conversations', async () => {
     const service = stack.serviceClient()
-    const first = await rpc<{ conversation_id: string; duplicate: boolean; enqueued: boolean }>(service, 'ingest_message', {
-      connection_id: a.widgetChannelId,
-      external_id: 'a-visitor-1',
-      thread_key: 'visitor-a',
-      external_user_id: 'visitor-a',
-      text: 'Hello A',
-      user_display_name: 'Visitor of A',
-    })
+    const first = await rpc<{ conversation_id: string; duplicate: boolean; enqueued: boolean }>(
+      service,
+      'ingest_message',
+      {
+        connection_id: a.widgetChannelId,
+        external_id: 'a-visitor-1',
+        thread_key: 'visitor-a',
+        external_user_id: 'visitor-a',
+        text: 'Hello A',
+        user_display_name: 'Visitor of A',
+      },
+    )
     expect(first).toMatchObject({ duplicate: false, enqueued: true })
     const retried = await rpc<{ conversation_id: string; duplicate: boolean }>(service, 'ingest_message', {
       connection_id: a.widgetChannelId,
@@ -177,17 +181,25 @@ describe('tenancy through supabase-js', () => {
     const intruder = await subscribeToTenant(b, a.tenantId)
     expect(intruder.status).toBe('CHANNEL_ERROR')
 
-    const ingested = await rpc<{ message_id: string; conversation_id: string }>(stack.serviceClient(), 'ingest_message', {
-      connection_id: a.widgetChannelId,
-      external_id: 'a-visitor-2',
-      thread_key: 'visitor-a2',
-      external_user_id: 'visitor-a2',
-      text: 'Live for A',
-    })
+    const ingested = await rpc<{ message_id: string; conversation_id: string }>(
+      stack.serviceClient(),
+      'ingest_message',
+      {
+        connection_id: a.widgetChannelId,
+        external_id: 'a-visitor-2',
+        thread_key: 'visitor-a2',
+        external_user_id: 'visitor-a2',
+        text: 'Live for A',
+      },
+    )
     const created = await until(() =>
       ofA.received.find((m) => m.event === 'message_created' && m.payload.id === ingested.message_id),
     )
-    expect(created.payload).toMatchObject({ text: 'Live for A', conversation_id: ingested.conversation_id, direction: 'in' })
+    expect(created.payload).toMatchObject({
+      text: 'Live for A',
+      conversation_id: ingested.conversation_id,
+      direction: 'in',
+    })
     await until(() =>
       ofA.received.find((m) => m.event === 'conversation_changed' && m.payload.id === ingested.conversation_id),
     )
