@@ -58,7 +58,8 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
 
   server.on('request', (req, res) => {
     for (const [k, v] of Object.entries(corsHeaders)) res.setHeader(k, v)
-    if (req.method === 'OPTIONS') {
+    // Functions answer their own CORS preflight, as on Supabase.
+    if (req.method === 'OPTIONS' && !req.url?.startsWith('/functions/v1/')) {
       res.writeHead(204)
       res.end()
       return
