@@ -2,12 +2,21 @@ import { createServerClient } from '@supabase/ssr'
 import { redirect, type Handle } from '@sveltejs/kit'
 import { sequence } from '@sveltejs/kit/hooks'
 import { env } from '$env/dynamic/public'
+import type { WebSocketLikeConstructor } from '@supabase/supabase-js'
 import type { ApiClient } from '$lib/supabase'
+
+class ServerHasNoRealtime {
+  constructor() {
+    throw new Error('Realtime is used from the browser only (browserSupabase())')
+  }
+}
 
 const supabase: Handle = async ({ event, resolve }) => {
   // Only the api schema is exposed by the Data API: every call is supabase.rpc('fn', {...}).
   event.locals.supabase = createServerClient(env.PUBLIC_SUPABASE_URL ?? '', env.PUBLIC_SUPABASE_ANON_KEY ?? '', {
     db: { schema: 'api' },
+    // The server never opens Realtime (the browser does); Node 20 has no WebSocket global.
+    realtime: { transport: ServerHasNoRealtime as unknown as WebSocketLikeConstructor },
     cookies: {
       getAll: () => event.cookies.getAll(),
       setAll: (cookies) => {

@@ -1,0 +1,77 @@
+// Sign up → onboarding wizard → an agent from a template → web chat → dashboard, in a
+// real browser against a fresh local stack.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DESKTOP, PHONE, overflowsHorizontally, screenshot, startE2E, type E2E } from './support/harness.ts'
+
+let e2e: E2E
+
+beforeAll(async () => {
+  e2e = await startE2E()
+}, 180_000)
+
+afterAll(async () => {
+  console.log('[e2e onboarding] setup ms', JSON.stringify(e2e?.timings))
+  await e2e?.close()
+})
+
+describe('onboarding', () => {
+  it('takes a new user from sign up to a hired agent and a connected web chat on one page', async () => {
+    const context = await e2e.newContext({ viewport: DESKTOP })
+    const page = await context.newPage()
+    const email = `founder-${Date.now()}@example.test`
+
+    await page.goto('/')
+    await page.waitForURL(/\/login/)
+    await page.getByRole('link', { name: 'Create an account' }).click()
+    await page.getByLabel('Work email').fill(email)
+    await page.getByLabel('Password').fill('correct-horse-battery-staple')
+    await page.getByRole('button', { name: 'Create account' }).click()
+    await page.waitForURL(/\/onboarding/)
+
+    // An empty name is refused next to the field.
+    await page.getByLabel('Business name').fill('   ')
+    await page.getByRole('button', { name: 'Continue' }).click()
+    await expect.poll(() => page.locator('#business-name-error').textContent()).toMatch(/name of your business/)
+
+    await page.getByLabel('Business name').fill('Acme Plumbing')
+    await page.getByRole('button', { name: 'Continue' }).click()
+    await page.getByRole('heading', { name: '2. Hire your first AI employee' }).waitFor()
+    expect(page.url()).toMatch(/\/onboarding\?t=/)
+    await screenshot(page, 'onboarding-agent-desktop')
+
+    await page.getByLabel(/Customer support rep/).check()
+    await page.getByLabel('Name (optional)').fill('Penny')
+    await page.getByRole('button', { name: 'Hire this agent' }).click()
+    await page.getByText('is on the team').waitFor()
+    await page.getByRole('heading', { name: '3. Connect a channel' }).waitFor()
+
+    // WhatsApp shows the webhook URL to copy.
+    await page.getByRole('button', { name: 'WhatsApp', exact: true }).click()
+    expect(await page.getByRole('textbox', { name: 'Callback URL' }).inputValue()).toBe(`${e2e.stack.url}/functions/v1/whatsapp-webhook`)
+    await page.getByRole('button', { name: 'Slack', exact: true }).click()
+    await page.getByRole('link', { name: 'Add to Slack' }).waitFor()
+
+    await page.getByRole('button', { name: 'Web chat', exact: true }).click()
+    await page.getByRole('button', { name: 'Connect web chat' }).click()
+    await page.getByRole('heading', { name: /4\. Say hello to Penny/ }).waitFor()
+    await page.getByLabel('Your message').waitFor()
+    await screenshot(page, 'onboarding-test-desktop')
+
+    await page.setViewportSize(PHONE)
+    expect(await overflowsHorizontally(page)).toBe(false)
+    await screenshot(page, 'onboarding-test-phone')
+
+    await page.getByRole('link', { name: 'Go to your dashboard' }).click()
+    await page.waitForURL(/\/t\/acme-plumbing-[0-9a-f]+\/conversations/)
+    await page.getByText('No conversations yet').waitFor()
+
+    // The front door now goes to the tenant.
+    await page.goto('/')
+    await page.waitForURL(/\/t\/acme-plumbing-[0-9a-f]+\/conversations/)
+    await context.close()
+  }, 60_000)
+
+  // The web-chat edge function (functions/web-chat) does not exist yet: the test panel
+  // is built against its assumed contract (web/src/lib/webchat-client.ts).
+  it.todo('the test message in the wizard gets the agent’s (offline mode) answer, shown live')
+})

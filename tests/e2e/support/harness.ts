@@ -1,0 +1,128 @@
+// One e2e environment per test file: a fresh in-memory local stack, the built portal
+// on a free port, and headless Debian Chromium driven by playwright-core.
+import { mkdirSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { startPortal, type Portal } from '../../../local/portal.ts'
+import { repoRoot, startTestStack, type TestStack } from '../../support/stack.ts'
+import { ensurePortalBuilt } from './portal-build.ts'
+
+export const artifactsDir = join(repoRoot, 'tests', 'e2e', 'artifacts')
+export const DEMO = {
+  email: 'admin@konstruct.local',
+  password: 'konstruct-demo',
+  tenantId: '10000000-0000-4000-8000-000000000001',
+  tenantSlug: 'demo',
+  agentId: '20000000-0000-4000-8000-000000000001',
+  webChatId: '30000000-0000-4000-8000-000000000001',
+}
+
+export const PHONE = { width: 390, height: 844 }
+export const DESKTOP = { width: 1280, height: 860 }
+
+export interface E2E {
+  stack: TestStack
+  portal: Portal
+  browser: Browser
+  timings: Record<string, number>
+  newContext(options?: { viewport?: { width: number; height: number }; colorScheme?: 'light' | 'dark' }): Promise<BrowserContext>
+  close(): Promise<void>
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+export async function startE2E(): Promise<E2E> {
+  const timings: Record<string, number> = {}
+  let t = Date.now()
+  const build = await ensurePortalBuilt()
+  timings.build = build.ms
+  t = Date.now()
+  const stack = await startTestStack()
+  timings.stack = Date.now() - t
+  t = Date.now()
+  const portal = await startPortal({
+    root: repoRoot,
+    mode: 'built',
+    port: await freePort(),
+    supabaseUrl: stack.url,
+    anonKey: stack.keys.anonKey,
+    quiet: !process.env.PORTAL_LOG,
+  })
+  if (process.env.PORTAL_LOG) {
+    portal.process.stdout?.pipe(process.stdout)
+    portal.process.stderr?.pipe(process.stderr)
+  } else {
+    portal.process.stdout?.resume()
+    portal.process.stderr?.on('data', (chunk) => process.stderr.write(`[portal] ${chunk}`))
+  }
+  timings.portal = Date.now() - t
+  t = Date.now()
+  // playwright gives every launch a fresh temporary profile (user data dir) of its own.
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  })
+  timings.browser = Date.now() - t
+  mkdirSync(artifactsDir, { recursive: true })
+  return {
+    stack,
+    portal,
+    browser,
+    timings,
+    async newContext(options = {}) {
+      const context = await browser.newContext({
+        baseURL: portal.url,
+        viewport: options.viewport ?? DESKTOP,
+        colorScheme: options.colorScheme ?? 'light',
+      })
+      context.setDefaultTimeout(10_000)
+      return context
+    },
+    async close() {
+      await browser.close().catch(() => {})
+      await portal.stop()
+      await stack.close()
+    },
+  }
+}
+
+export async function signIn(page: Page, email: string, password: string, next = '/'): Promise<void> {
+  await page.goto(`/login?next=${encodeURIComponent(next)}`)
+  await page.getByLabel('Email').fill(email)
+  await page.getByLabel('Password').fill(password)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.waitForURL((url) => !url.pathname.startsWith('/login'))
+}
+
+/** Waits until the tenant layout's Realtime subscription is joined. */
+export async function waitLive(page: Page): Promise<void> {
+  await page.locator('.shell[data-live="live"]').waitFor()
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(artifactsDir, `${name}.png`), fullPage: true })
+}
+
+/** True when the page is wider than its viewport (content would scroll sideways). */
+export async function overflowsHorizontally(page: Page): Promise<boolean> {
+  return page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1)
+}
