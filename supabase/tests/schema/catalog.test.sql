@@ -94,9 +94,9 @@ select ok(
               and p.cmd = 'SELECT' and p.roles = '{authenticated}'),
   'realtime.messages has row level security and a select policy for authenticated');
 
-select is(
-  array(select t.tgname::text from pg_trigger t where t.tgrelid = 'app.audit_log'::regclass and not t.tgisinternal order by 1),
-  array['audit_log_is_append_only', 'audit_log_refuses_truncate'],
+select ok(
+  array['audit_log_is_append_only', 'audit_log_refuses_truncate']
+    <@ array(select t.tgname::text from pg_trigger t where t.tgrelid = 'app.audit_log'::regclass and t.tgenabled <> 'D'),
   'the audit log has its append-only triggers');
 
 select * from finish();

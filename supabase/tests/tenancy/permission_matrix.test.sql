@@ -232,14 +232,29 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('get_knowledge_source', $$select api.get_knowledge_source('{tenant}', '{source}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('replace_knowledge_chunks', $$select api.replace_knowledge_chunks('{tenant}', '{source}', '[{"content": "New passage"}]')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('set_chunk_embeddings', $$select api.set_chunk_embeddings('{tenant}', '[]')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
-  ('set_knowledge_source_status', $$select api.set_knowledge_source_status('{tenant}', '{source}', 'failed', 'parse error')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
+  ('set_knowledge_source_status', $$select api.set_knowledge_source_status('{tenant}', '{source}', 'failed', 'parse error')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  -- service functions of the channel functions and the agent worker (their own migrations;
+  -- rows of functions not yet created are skipped below)
+  ('find_reply', $$select api.find_reply('{tenant}', '{conv}', 'job:fixture')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('begin_delivery', $$select api.begin_delivery('{tenant}', '{reply}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('get_pending_confirmation', $$select api.get_pending_confirmation('{tenant}', '{conv}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('schedule_job', $$select api.schedule_job('agent_jobs', '{"kind": "distil_memories", "tenant_id": "{tenant}"}', 5)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('begin_slack_install', $$select api.begin_slack_install('{tenant}', '{owner}', 'nonce-matrix-0123456789', now() + interval '10 minutes')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('consume_slack_install', $$select api.consume_slack_install('nonce-unknown')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'P0002'),
+  ('find_conversation', $$select api.find_conversation('{web_channel}', 'visitor-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('web_chat_history', $$select api.web_chat_history('{web_channel}', 'visitor-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('get_outbound_delivery', $$select api.get_outbound_delivery('{tenant}', '{reply}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('record_delivery_progress', $$select api.record_delivery_progress('{tenant}', '{reply}', '{"slack_ts": "1.0"}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('decide_tool_call', $$select api.decide_tool_call('{web_channel}', '{tool_call}', 'confirmed', 'U123')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('escalate_channel_thread', $$select api.escalate_channel_thread('{web_channel}', 'visitor-a', 'asked for a human')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call
 from tests.matrix m
 cross join lateral (values (1, 'owner', m.owner), (2, 'admin', m.admin), (3, 'operator', m.operator),
   (4, 'stranger', m.stranger), (5, 'platform', m.platform), (6, 'anon', m.anon), (7, 'service', m.service))
-  as p(ord, persona, expected);
+  as p(ord, persona, expected)
+where exists (select 1 from pg_proc f where f.pronamespace = 'api'::regnamespace and f.proname = m.fn);
 
 select plan((select count(*)::integer from tests.cells) + 2);
 
