@@ -1,0 +1,511 @@
+// The agent worker's view of the database: a typed wrapper over the service api
+// (supabase/migrations/*_api_service.sql and *_agent_worker.sql). It takes any
+// client with supabase-js's `rpc` shape, so the edge function passes a supabase-js
+// client and tests may pass anything that answers the same way. Results are
+// checked with zod at this boundary; a database error keeps its SQLSTATE so the
+// worker can tell a permanent refusal (42501, P0002, 22023) from a passing fault.
+
+import { z } from 'zod'
+
+export interface RpcError {
+  message: string
+  code?: string | null
+  details?: string | null
+  hint?: string | null
+}
+
+/** What the worker needs of a supabase-js client (with `db: { schema: 'api' }`). */
+export interface RpcClient {
+  rpc(fn: string, args?: Record<string, unknown>): PromiseLike<{ data: unknown; error: RpcError | null }>
+}
+
+/** SQLSTATEs that no retry can fix: wrong tenant, missing row, invalid argument, constraint. */
+const PERMANENT_CODES = new Set(['42501', 'P0002', '22023', '22P02', '23503', '23514', '42883', 'PGRST202'])
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError'
+  constructor(
+    readonly fn: string,
+    readonly code: string | null,
+    message: string,
+  ) {
+    super(`${fn} failed${code ? ` (${code})` : ''}: ${message}`)
+  }
+  get permanent(): boolean {
+    return this.code !== null && PERMANENT_CODES.has(this.code)
+  }
+}
+
+export type QueueName = 'agent_jobs' | 'knowledge_jobs'
+
+const uuid = z.string().uuid()
+const json = z.record(z.string(), z.unknown())
+
+export const claimedJobSchema = z.object({
+  job_id: z.coerce.number().int(),
+  read_count: z.coerce.number().int(),
+  enqueued_at: z.string(),
+  visible_at: z.string(),
+  job: z.unknown(),
+})
+export type ClaimedJob = z.infer<typeof claimedJobSchema>
+
+export const failOutcomeSchema = z.object({
+  outcome: z.enum(['retry', 'archived', 'gone']),
+  attempts: z.number().int().optional(),
+  retry_in_seconds: z.number().optional(),
+})
+export type FailOutcome = z.infer<typeof failOutcomeSchema>
+
+const modelSettingsSchema = z
+  .object({
+    base_url: z.string().nullish(),
+    model: z.string().nullish(),
+    fallback_model: z.string().nullish(),
+    temperature: z.number().nullish(),
+    max_output_tokens: z.number().int().positive().nullish(),
+    context_tokens: z.number().int().positive().nullish(),
+    prices: z.record(z.string(), z.object({ input_per_million: z.number(), output_per_million: z.number() })).nullish(),
+  })
+  .catch({})
+export type ModelSettings = z.infer<typeof modelSettingsSchema>
+
+export const agentRecordSchema = z.object({
+  id: uuid,
+  tenant_id: uuid,
+  name: z.string(),
+  role: z.string().default(''),
+  persona: z.string().default(''),
+  tone: z.string().default(''),
+  instructions: z.string().default(''),
+  model_settings: modelSettingsSchema.default({}),
+  tools: json.default({}),
+  escalation_rules: z.array(z.unknown()).default([]),
+  monthly_token_budget: z.coerce.number().nullable().default(null),
+  status: z.string(),
+  has_own_llm_key: z.boolean().default(false),
+  tokens_used_this_month: z.coerce.number().default(0),
+})
+export type AgentRecord = z.infer<typeof agentRecordSchema>
+
+export const conversationRecordSchema = z.object({
+  id: uuid,
+  tenant_id: uuid,
+  connection_id: uuid,
+  channel: z.enum(['slack', 'whatsapp', 'web_chat']),
+  thread_key: z.string(),
+  contact_id: uuid.nullable(),
+  contact_name: z.string().nullable().default(null),
+  agent_id: uuid.nullable(),
+  status: z.enum(['open', 'waiting_for_human', 'human', 'closed']),
+  assigned_member_id: uuid.nullable().default(null),
+  escalation_reason: z.string().nullable().default(null),
+  last_inbound_at: z.string().nullable().default(null),
+  channel_context: json.default({}),
+})
+export type ConversationRecord = z.infer<typeof conversationRecordSchema>
+
+export const connectionRecordSchema = z.object({
+  connection_id: uuid,
+  tenant_id: uuid,
+  kind: z.enum(['slack', 'whatsapp', 'web_chat']),
+  name: z.string().nullable().default(null),
+  status: z.string(),
+  slack_team_id: z.string().nullable().default(null),
+  slack_bot_user_id: z.string().nullable().default(null),
+  whatsapp_phone_number_id: z.string().nullable().default(null),
+  has_token: z.boolean().default(false),
+  settings: json.default({}),
+})
+export type ConnectionRecord = z.infer<typeof connectionRecordSchema>
+
+export const contextMessageSchema = z.object({
+  id: uuid,
+  seq: z.coerce.number(),
+  direction: z.enum(['in', 'out']),
+  author_kind: z.enum(['contact', 'agent', 'member', 'system']),
+  text: z.string().nullable(),
+  created_at: z.string(),
+})
+export type ContextMessage = z.infer<typeof contextMessageSchema>
+
+export const agentContextSchema = z.object({
+  tenant: z.object({
+    id: uuid,
+    name: z.string(),
+    model_settings: modelSettingsSchema.default({}),
+    has_own_llm_key: z.boolean().default(false),
+  }),
+  agent: agentRecordSchema.nullable(),
+  conversation: conversationRecordSchema,
+  connection: connectionRecordSchema,
+  contact: z
+    .object({ id: uuid, display_name: z.string().nullable().default(null) })
+    .nullable()
+    .default(null),
+  messages: z.array(contextMessageSchema),
+  memories: z.array(z.object({ id: uuid, content: z.string() })),
+})
+export type AgentContextRecord = z.infer<typeof agentContextSchema>
+
+export const knowledgeHitSchema = z.object({
+  chunk_id: uuid,
+  source_id: uuid,
+  source_title: z.string().nullable(),
+  content: z.string(),
+  score: z.coerce.number(),
+})
+export type KnowledgeHit = z.infer<typeof knowledgeHitSchema>
+
+export const recordedReplySchema = z.object({
+  message_id: uuid,
+  duplicate: z.boolean().default(false),
+  delivery_status: z.string(),
+  external_id: z.string().nullable().default(null),
+})
+
+export const foundReplySchema = z.object({
+  message_id: uuid,
+  text: z.string().nullable(),
+  author_kind: z.string(),
+  delivery_status: z.string(),
+  external_id: z.string().nullable(),
+  metadata: json.default({}),
+})
+export type FoundReply = z.infer<typeof foundReplySchema>
+
+export const deliveryLeaseSchema = z.object({
+  acquired: z.boolean(),
+  message: z.object({
+    id: uuid,
+    text: z.string().nullable(),
+    author_kind: z.enum(['contact', 'agent', 'member', 'system']),
+    author_member_id: uuid.nullable().default(null),
+    attachments: z.array(z.unknown()).default([]),
+    delivery_status: z.string(),
+    external_id: z.string().nullable(),
+    metadata: json.default({}),
+    idempotency_key: z.string().nullable().default(null),
+  }),
+  conversation: conversationRecordSchema,
+  connection: connectionRecordSchema,
+  recipient: z.string().nullable(),
+})
+export type DeliveryLease = z.infer<typeof deliveryLeaseSchema>
+
+export const pendingConfirmationSchema = z.object({
+  tool_call_id: uuid,
+  tool_name: z.string(),
+  arguments: z.unknown(),
+  result: json.nullable(),
+  agent_id: uuid.nullable(),
+  message_id: uuid.nullable(),
+})
+export type PendingConfirmationRecord = z.infer<typeof pendingConfirmationSchema>
+
+export const knowledgeSourceSchema = z.object({
+  id: uuid,
+  tenant_id: uuid,
+  title: z.string(),
+  kind: z.enum(['text', 'markdown', 'html', 'pdf', 'url']),
+  uri: z.string().nullable(),
+  content: z.string().nullable(),
+  status: z.string(),
+})
+export type KnowledgeSourceRecord = z.infer<typeof knowledgeSourceSchema>
+
+export type ToolCallStatus =
+  'requested' | 'awaiting_confirmation' | 'confirmed' | 'cancelled' | 'succeeded' | 'failed' | 'refused'
+
+export type DeliveryStatus = 'pending' | 'sent' | 'delivered' | 'read' | 'failed' | 'undeliverable'
+
+/** pgvector's text form, which PostgREST passes to a `vector` argument. */
+export function vectorLiteral(vector: readonly number[] | null | undefined): string | null {
+  return vector && vector.length ? `[${vector.join(',')}]` : null
+}
+
+export function createAgentStore(client: RpcClient) {
+  async function call(fn: string, args: Record<string, unknown>): Promise<unknown> {
+    const { data, error } = await client.rpc(fn, args)
+    if (error) throw new StoreError(fn, error.code ?? null, error.message)
+    return data
+  }
+  function parse<T>(fn: string, schema: z.ZodType<T>, value: unknown): T {
+    const result = schema.safeParse(value)
+    if (!result.success) throw new StoreError(fn, 'shape', `unexpected result: ${z.prettifyError(result.error)}`)
+    return result.data
+  }
+
+  return {
+    async claimJobs(queue: QueueName, batchSize: number, visibilityTimeoutSeconds: number): Promise<ClaimedJob[]> {
+      const data = await call('claim_jobs', {
+        queue_name: queue,
+        batch_size: batchSize,
+        visibility_timeout_seconds: visibilityTimeoutSeconds,
+      })
+      return parse('claim_jobs', z.array(claimedJobSchema), data ?? [])
+    },
+
+    async completeJob(queue: QueueName, jobId: number, tenantId: string): Promise<boolean> {
+      return Boolean(await call('complete_job', { queue_name: queue, job_id: jobId, tenant_id: tenantId }))
+    },
+
+    async failJob(
+      queue: QueueName,
+      jobId: number,
+      tenantId: string,
+      error: string,
+      maxAttempts: number,
+      baseDelaySeconds: number,
+    ): Promise<FailOutcome> {
+      const data = await call('fail_job', {
+        queue_name: queue,
+        job_id: jobId,
+        tenant_id: tenantId,
+        error,
+        max_attempts: maxAttempts,
+        base_delay_seconds: baseDelaySeconds,
+      })
+      return parse('fail_job', failOutcomeSchema, data)
+    },
+
+    async enqueueJob(queue: QueueName, job: Record<string, unknown>): Promise<number> {
+      return Number(await call('enqueue_job', { queue_name: queue, job }))
+    },
+
+    async scheduleJob(queue: QueueName, job: Record<string, unknown>, delaySeconds: number): Promise<number> {
+      return Number(await call('schedule_job', { queue_name: queue, job, delay_seconds: delaySeconds }))
+    },
+
+    async getAgentContext(
+      tenantId: string,
+      conversationId: string,
+      options: { embedding?: readonly number[] | null; messageLimit: number; memoryLimit: number },
+    ): Promise<AgentContextRecord> {
+      const data = await call('get_agent_context', {
+        tenant_id: tenantId,
+        conversation_id: conversationId,
+        query_embedding: vectorLiteral(options.embedding),
+        message_limit: options.messageLimit,
+        memory_limit: options.memoryLimit,
+        // Knowledge is searched by the worker itself with a keyword query (see worker.ts).
+        knowledge_limit: 0,
+      })
+      return parse('get_agent_context', agentContextSchema, data)
+    },
+
+    async searchKnowledge(
+      tenantId: string,
+      query: string,
+      embedding: readonly number[] | null,
+      count: number,
+    ): Promise<KnowledgeHit[]> {
+      const data = await call('search_knowledge', {
+        tenant_id: tenantId,
+        query_text: query,
+        query_embedding: vectorLiteral(embedding),
+        match_count: count,
+      })
+      return parse('search_knowledge', z.array(knowledgeHitSchema), data ?? [])
+    },
+
+    async getLlmKey(tenantId: string, agentId: string | null): Promise<string | null> {
+      const data = await call('get_llm_key', { tenant_id: tenantId, agent_id: agentId })
+      return typeof data === 'string' && data ? data : null
+    },
+
+    async getChannelToken(connectionId: string): Promise<string | null> {
+      const data = await call('get_channel_token', { connection_id: connectionId })
+      return typeof data === 'string' && data ? data : null
+    },
+
+    async findReply(tenantId: string, conversationId: string, idempotencyKey: string): Promise<FoundReply | null> {
+      const data = await call('find_reply', {
+        tenant_id: tenantId,
+        conversation_id: conversationId,
+        idempotency_key: idempotencyKey,
+      })
+      return data == null ? null : parse('find_reply', foundReplySchema, data)
+    },
+
+    async recordReply(input: {
+      tenantId: string
+      conversationId: string
+      text: string
+      idempotencyKey: string
+      agentId?: string | null
+      metadata?: Record<string, unknown>
+      authorKind?: 'agent' | 'system'
+    }) {
+      const data = await call('record_reply', {
+        tenant_id: input.tenantId,
+        conversation_id: input.conversationId,
+        text: input.text,
+        idempotency_key: input.idempotencyKey,
+        agent_id: input.agentId ?? null,
+        metadata: input.metadata ?? {},
+        author_kind: input.authorKind ?? 'agent',
+      })
+      return parse('record_reply', recordedReplySchema, data)
+    },
+
+    async beginDelivery(tenantId: string, messageId: string, leaseSeconds: number): Promise<DeliveryLease> {
+      const data = await call('begin_delivery', {
+        tenant_id: tenantId,
+        message_id: messageId,
+        lease_seconds: leaseSeconds,
+      })
+      return parse('begin_delivery', deliveryLeaseSchema, data)
+    },
+
+    async setDeliveryStatus(
+      tenantId: string,
+      messageId: string,
+      status: DeliveryStatus,
+      externalId: string | null = null,
+      error: string | null = null,
+    ): Promise<void> {
+      await call('set_delivery_status', {
+        tenant_id: tenantId,
+        message_id: messageId,
+        status,
+        external_id: externalId,
+        error,
+      })
+    },
+
+    async recordUsage(input: {
+      tenantId: string
+      model: string
+      inputTokens: number
+      outputTokens: number
+      costUsd: number
+      agentId: string | null
+      conversationId: string | null
+      kind?: 'chat' | 'embedding'
+      idempotencyKey: string
+      metadata?: Record<string, unknown>
+    }): Promise<void> {
+      await call('record_usage', {
+        tenant_id: input.tenantId,
+        model: input.model,
+        input_tokens: input.inputTokens,
+        output_tokens: input.outputTokens,
+        cost_usd: input.costUsd,
+        agent_id: input.agentId,
+        conversation_id: input.conversationId,
+        kind: input.kind ?? 'chat',
+        idempotency_key: input.idempotencyKey,
+        metadata: input.metadata ?? {},
+      })
+    },
+
+    async recordToolCall(input: {
+      tenantId: string
+      conversationId: string
+      toolName: string
+      arguments: unknown
+      status: ToolCallStatus
+      result?: unknown
+      error?: string | null
+      agentId?: string | null
+      messageId?: string | null
+      idempotencyKey: string
+    }): Promise<{ tool_call_id: string; duplicate: boolean; status: string }> {
+      const data = await call('record_tool_call', {
+        tenant_id: input.tenantId,
+        conversation_id: input.conversationId,
+        tool_name: input.toolName,
+        arguments: input.arguments ?? {},
+        status: input.status,
+        result: input.result ?? null,
+        error: input.error ?? null,
+        agent_id: input.agentId ?? null,
+        message_id: input.messageId ?? null,
+        idempotency_key: input.idempotencyKey,
+      })
+      return parse(
+        'record_tool_call',
+        z.object({ tool_call_id: uuid, duplicate: z.boolean(), status: z.string() }),
+        data,
+      )
+    },
+
+    async updateToolCall(
+      tenantId: string,
+      toolCallId: string,
+      status: ToolCallStatus,
+      result: unknown = null,
+      error: string | null = null,
+    ): Promise<void> {
+      await call('update_tool_call', { tenant_id: tenantId, tool_call_id: toolCallId, status, result, error })
+    },
+
+    async getPendingConfirmation(tenantId: string, conversationId: string): Promise<PendingConfirmationRecord | null> {
+      const data = await call('get_pending_confirmation', { tenant_id: tenantId, conversation_id: conversationId })
+      return data == null ? null : parse('get_pending_confirmation', pendingConfirmationSchema, data)
+    },
+
+    async recordAudit(
+      tenantId: string,
+      action: string,
+      entityType: string | null,
+      entityId: string | null,
+      details: Record<string, unknown> = {},
+    ): Promise<void> {
+      await call('record_audit', {
+        tenant_id: tenantId,
+        action,
+        entity_type: entityType,
+        entity_id: entityId,
+        details,
+      })
+    },
+
+    async escalateConversation(tenantId: string, conversationId: string, reason: string): Promise<void> {
+      await call('escalate_conversation', { tenant_id: tenantId, conversation_id: conversationId, reason })
+    },
+
+    async saveMemory(input: {
+      tenantId: string
+      contactId: string
+      agentId: string
+      content: string
+      embedding?: readonly number[] | null
+      sourceConversationId?: string | null
+    }): Promise<void> {
+      await call('save_memory', {
+        tenant_id: input.tenantId,
+        contact_id: input.contactId,
+        agent_id: input.agentId,
+        content: input.content,
+        embedding: vectorLiteral(input.embedding),
+        source_conversation_id: input.sourceConversationId ?? null,
+      })
+    },
+
+    async getKnowledgeSource(tenantId: string, sourceId: string): Promise<KnowledgeSourceRecord | null> {
+      const data = await call('get_knowledge_source', { tenant_id: tenantId, source_id: sourceId })
+      return data == null ? null : parse('get_knowledge_source', knowledgeSourceSchema, data)
+    },
+
+    async replaceKnowledgeChunks(
+      tenantId: string,
+      sourceId: string,
+      chunks: ReadonlyArray<{ content: string; token_count: number; embedding?: number[] }>,
+    ): Promise<number> {
+      return Number(await call('replace_knowledge_chunks', { tenant_id: tenantId, source_id: sourceId, chunks }))
+    },
+
+    async setKnowledgeSourceStatus(
+      tenantId: string,
+      sourceId: string,
+      status: 'pending' | 'processing' | 'ready' | 'failed',
+      error: string | null = null,
+    ): Promise<void> {
+      await call('set_knowledge_source_status', { tenant_id: tenantId, source_id: sourceId, status, error })
+    },
+  }
+}
+
+export type AgentStore = ReturnType<typeof createAgentStore>

@@ -1,0 +1,1013 @@
+// The agent worker: the queue consumer behind functions/agent-worker. pg_net wakes it
+// right after a message is enqueued, pg_cron wakes it as a safety net; each wake-up
+// drains agent_jobs (then knowledge_jobs) in batches for as long as its time budget
+// allows, and answers 207 with what it completed and what failed.
+//
+// Per job, at least once, in this order:
+//   1. claim (visibility timeout longer than the time budget, so no one else holds it);
+//   2. do the work; every effect is recorded under an idempotency key derived from the
+//      job (`reply:<message id>`), so a retried job finds its earlier reply instead of
+//      calling the model again, and usage/tool calls are keyed per attempt;
+//   3. deliver through the channel under a delivery lease (api.begin_delivery), so two
+//      workers holding the same job never both post; the outcome becomes the
+//      message's delivery status;
+//   4. delete the job (api.complete_job) only after all that is recorded.
+// On failure: api.fail_job sets the visibility timeout with exponential backoff; at the
+// last attempt (or at once for a permanent refusal) the job is archived — pgmq's
+// archive is the dead-letter queue — the user gets a short apology (delivered by a job
+// of its own, so it is retried too) and the admins an alert (audit `alert.*`, broadcast
+// live to the portal).
+
+import { assembleContext, type ConversationMessage, type KnowledgePassage } from './context.ts'
+import { embedTexts } from './embeddings.ts'
+import type { EscalationRule } from './handoff.ts'
+import { AgentTurnFailed, runAgentTurn, type AgentTurnResult, type ModelCallLog, type ToolCallLog } from './loop.ts'
+import { distilContactMemories } from './memory.ts'
+import { createModelClient, type ModelClient, type ModelTarget } from './model.ts'
+import { DEFAULT_PRICES, costOfCall, type PriceTable } from './pricing.ts'
+import { buildAgentTools } from './tools/agent-tools.ts'
+import type { ResolveHost } from '../net/guarded-fetch.ts'
+import { z } from 'zod'
+import {
+  StoreError,
+  type AgentContextRecord,
+  type AgentRecord,
+  type AgentStore,
+  type ClaimedJob,
+  type FoundReply,
+  type ModelSettings,
+  type PendingConfirmationRecord,
+  type QueueName,
+  type ToolCallStatus,
+} from './store.ts'
+import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL, type WorkerConfig } from './worker-config.ts'
+import { DeliveryFailed, type ReplyDeliveries } from './worker-delivery.ts'
+import { processKnowledgeSource } from './worker-knowledge.ts'
+
+// Jobs ---------------------------------------------------------------------------------------
+
+const uuid = z.string().uuid()
+export const agentJobSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('reply'), tenant_id: uuid, conversation_id: uuid, message_id: uuid }),
+  z.object({ kind: z.literal('deliver'), tenant_id: uuid, conversation_id: uuid, message_id: uuid }),
+  z.object({
+    kind: z.literal('distil_memories'),
+    tenant_id: uuid,
+    conversation_id: uuid,
+    after_seq: z.number().int(),
+  }),
+  z.object({ kind: z.literal('process_source'), tenant_id: uuid, source_id: uuid }),
+])
+export type AgentJob = z.infer<typeof agentJobSchema>
+
+export interface JobReport {
+  queue: QueueName
+  job_id: number
+  kind: string | null
+  outcome: string
+}
+
+export interface FailedJobReport extends JobReport {
+  attempts: number | null
+  retry_in_seconds: number | null
+  dead_lettered: boolean
+}
+
+export interface BatchReport {
+  completed: JobReport[]
+  failed: FailedJobReport[]
+  /** True when the time budget ran out with work possibly left for the next wake-up. */
+  more: boolean
+  elapsed_ms: number
+}
+
+// User-facing texts ---------------------------------------------------------------------------
+
+export const APOLOGY_TEXT =
+  "Sorry, I'm having trouble answering right now. I've let the team know, and someone will get back to you here."
+export const BUDGET_TEXT =
+  "Sorry, I can't answer right now because this assistant has reached its usage limit for the month. " +
+  "I've let the team know, and someone will get back to you here."
+const CONFIRM_HINT = 'Reply "yes" to go ahead or "no" to cancel.'
+
+// Errors ---------------------------------------------------------------------------------------
+
+/** A failure that a retry cannot fix: the job is archived at once. */
+export class PermanentJobError extends Error {
+  override readonly name = 'PermanentJobError'
+}
+
+/** Try again later without calling it a fault (e.g. another worker is delivering). */
+export class RetryLater extends Error {
+  override readonly name = 'RetryLater'
+}
+
+function isPermanent(error: unknown): boolean {
+  if (error instanceof PermanentJobError) return true
+  if (error instanceof StoreError) return error.permanent
+  if (error instanceof DeliveryFailed) return error.permanent
+  return false
+}
+
+/** A short description for fail_job and the audit log; never shown to chat users. */
+function describe(error: unknown): string {
+  if (error instanceof AgentTurnFailed) {
+    const attempts = error.failure.attempts.map(
+      (a) => `${a.model}:${a.errorKind ?? 'ok'}${a.status ? `/${a.status}` : ''}`,
+    )
+    return `model call failed (${attempts.join(', ')}): ${error.failure.lastError.kind}`
+  }
+  if (error instanceof Error) return `${error.name}: ${error.message}`.slice(0, 1000)
+  return String(error).slice(0, 1000)
+}
+
+// Dependencies ----------------------------------------------------------------------------------
+
+export interface AgentWorkerDeps {
+  store: AgentStore
+  config: WorkerConfig
+  deliveries: ReplyDeliveries
+  modelClient?: ModelClient
+  fetch?: typeof fetch
+  resolveHost?: ResolveHost
+  now?: () => number
+  log?: (line: string, detail?: unknown) => void
+}
+
+// Decisions that need no database ---------------------------------------------------------------
+
+/** What the user answered to a pending confirmation: a button id, or a plain yes/no. */
+export function readConfirmationAnswer(text: string | null, toolCallId: string): 'approve' | 'cancel' | null {
+  if (!text) return null
+  const clean = text.trim().toLowerCase()
+  if (clean === `confirm:${toolCallId}`) return 'approve'
+  if (clean === `cancel:${toolCallId}`) return 'cancel'
+  const words = clean.replace(/[^\p{L}\p{N}' ]+/gu, ' ').trim()
+  if (
+    /^(yes|y|yep|yeah|sure|ok|okay|go ahead|yes please|please do|do it|confirm|confirmed|approve)( please)?$/.test(
+      words,
+    )
+  )
+    return 'approve'
+  if (/^(no|n|nope|cancel|stop|don't|do not|no thanks|no thank you|abort)( please)?$/.test(words)) return 'cancel'
+  return null
+}
+
+const QUERY_STOPWORDS = new Set(
+  (
+    'a an and are as at be but by can could do does for from have how i if in is it me my of on or our please ' +
+    'should so tell that the their there this to was we what when where which who why will with would you your ' +
+    'about any hi hello hey thanks thank get long much many'
+  ).split(' '),
+)
+
+/**
+ * A full-text query for a question: its content words joined by OR. websearch_to_tsquery
+ * ANDs plain words, and a natural question ("how long do refunds take?") rarely has all
+ * of its words in one passage; the rank then prefers passages that match more of them.
+ */
+export function keywordQuery(text: string): string {
+  const words = (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter(
+    (w) => w.length > 2 && !QUERY_STOPWORDS.has(w) && w !== 'or',
+  )
+  return [...new Set(words)].slice(0, 16).join(' or ')
+}
+
+/** The agent's stored escalation rules as the core's rules. */
+export function escalationRulesOf(agent: AgentRecord): EscalationRule[] {
+  const rules: EscalationRule[] = []
+  for (const raw of agent.escalation_rules) {
+    if (typeof raw !== 'object' || raw === null) continue
+    const rule = raw as Record<string, unknown>
+    const keywords = Array.isArray(rule.keywords) ? rule.keywords.filter((k): k is string => typeof k === 'string') : []
+    if (!keywords.length) continue
+    const name = typeof rule.reason === 'string' ? rule.reason : typeof rule.name === 'string' ? rule.name : 'rule'
+    rules.push({ name, keywords })
+  }
+  return rules
+}
+
+/** The agent's `tools` column ({tool name: settings}) as the registry's settings. */
+export function toolSettingsOf(agent: AgentRecord) {
+  const tools = agent.tools
+  const http = tools['http_request']
+  let httpRequest: { allowHosts: string[]; allowMethods: Array<'GET' | 'POST'> } | null = null
+  if (typeof http === 'object' && http !== null) {
+    const h = http as Record<string, unknown>
+    const hosts = Array.isArray(h.allowed_hosts)
+      ? h.allowed_hosts.filter((x): x is string => typeof x === 'string')
+      : []
+    const methods = Array.isArray(h.allowed_methods)
+      ? h.allowed_methods.filter((m): m is 'GET' | 'POST' => m === 'GET' || m === 'POST')
+      : ['GET' as const]
+    httpRequest = { allowHosts: hosts, allowMethods: methods.length ? methods : ['GET'] }
+  }
+  return {
+    knowledgeSearch: 'knowledge_search' in tools,
+    escalateToHuman: 'escalate_to_human' in tools,
+    httpRequest,
+  }
+}
+
+function priceTable(config: WorkerConfig, ...settings: ModelSettings[]): PriceTable {
+  const table: Record<string, { inputPerMillion: number; outputPerMillion: number }> = {
+    ...DEFAULT_PRICES,
+    ...config.prices,
+  }
+  for (const s of settings) {
+    for (const [model, p] of Object.entries(s.prices ?? {})) {
+      table[model.toLowerCase()] = { inputPerMillion: p.input_per_million, outputPerMillion: p.output_per_million }
+    }
+  }
+  return table
+}
+
+function toolStatus(log: ToolCallLog): ToolCallStatus {
+  switch (log.outcome) {
+    case 'ok':
+    case 'escalated':
+      return 'succeeded'
+    case 'error':
+    case 'timeout':
+      return 'failed'
+    case 'unknown_tool':
+    case 'invalid_arguments':
+      return 'refused'
+    case 'pending_confirmation':
+      return 'awaiting_confirmation'
+    case 'cancelled_by_user':
+      return 'cancelled'
+  }
+}
+
+function toConversationMessage(m: { author_kind: string; text: string | null }): ConversationMessage {
+  const author = m.author_kind === 'contact' ? 'contact' : m.author_kind === 'member' ? 'member' : 'agent'
+  return { author, text: m.text ?? '' }
+}
+
+function parseArguments(raw: string): unknown {
+  try {
+    const value = JSON.parse(raw)
+    return typeof value === 'object' && value !== null ? value : { value }
+  } catch {
+    return { raw: raw.slice(0, 2000) }
+  }
+}
+
+function parseResult(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return { text }
+  }
+}
+
+// The worker --------------------------------------------------------------------------------------
+
+export function createAgentWorker(deps: AgentWorkerDeps) {
+  const { store, config, deliveries } = deps
+  const now = deps.now ?? (() => Date.now())
+  const log = deps.log ?? ((line: string, detail?: unknown) => console.log(line, detail ?? ''))
+  const modelClient = deps.modelClient ?? createModelClient({ fetch: deps.fetch })
+
+  // Model ------------------------------------------------------------------------------------
+
+  /**
+   * The model for a turn: the agent's settings over the tenant's over the platform's.
+   * A key is only ever sent to the base URL it belongs with: the platform's key goes
+   * to the platform's endpoint, a tenant's own key to the tenant's or agent's. With no
+   * endpoint and no key anywhere there is no model: offline mode.
+   */
+  async function resolveModel(context: AgentContextRecord, agent: AgentRecord) {
+    const agentSettings = agent.model_settings
+    const tenantSettings = context.tenant.model_settings
+    const platform = config.platformModel
+    const ownKey =
+      agent.has_own_llm_key || context.tenant.has_own_llm_key
+        ? await store.getLlmKey(context.tenant.id, agent.id)
+        : null
+    const customBaseUrl = agentSettings.base_url || tenantSettings.base_url || null
+    let baseUrl: string | null
+    let apiKey: string | null
+    if (customBaseUrl) {
+      baseUrl = customBaseUrl
+      apiKey = ownKey
+    } else if (ownKey) {
+      baseUrl = platform.baseUrl ?? DEFAULT_OPENAI_BASE_URL
+      apiKey = ownKey
+    } else if (platform.baseUrl || platform.apiKey) {
+      baseUrl = platform.baseUrl ?? DEFAULT_OPENAI_BASE_URL
+      apiKey = platform.apiKey
+    } else {
+      return null
+    }
+    const fallbackModel = agentSettings.fallback_model || tenantSettings.fallback_model || platform.fallbackModel
+    const target: ModelTarget = {
+      baseUrl,
+      apiKey,
+      model: agentSettings.model || tenantSettings.model || platform.model || DEFAULT_MODEL,
+      fallback: fallbackModel ? { model: fallbackModel } : null,
+    }
+    return {
+      target,
+      temperature: agentSettings.temperature ?? tenantSettings.temperature ?? undefined,
+      maxOutputTokens: agentSettings.max_output_tokens ?? tenantSettings.max_output_tokens ?? undefined,
+      contextTokens: agentSettings.context_tokens ?? tenantSettings.context_tokens ?? config.contextTokens,
+      prices: priceTable(config, tenantSettings, agentSettings),
+    }
+  }
+
+  /** An embedding of a query for hybrid search; null (full text only) when off or failing. */
+  async function embedQuery(
+    text: string,
+    meter: { tenantId: string; agentId: string | null; conversationId: string | null; key: string },
+    signal: AbortSignal,
+  ): Promise<number[] | null> {
+    if (!config.embeddings || !text.trim()) return null
+    try {
+      const result = await embedTexts(config.embeddings, [text.slice(0, 8000)], {
+        fetch: deps.fetch,
+        timeoutMs: 10_000,
+        signal,
+        dimensions: 1536,
+      })
+      const vector = result.embeddings[0]
+      if (!vector || vector.length !== 1536) return null
+      await store.recordUsage({
+        tenantId: meter.tenantId,
+        agentId: meter.agentId,
+        conversationId: meter.conversationId,
+        model: result.model,
+        inputTokens: result.usage.promptTokens,
+        outputTokens: 0,
+        costUsd: costOfCall(result.model, { promptTokens: result.usage.promptTokens, completionTokens: 0 }),
+        kind: 'embedding',
+        idempotencyKey: meter.key,
+      })
+      return vector
+    } catch (error) {
+      log('agent-worker: query embedding failed; searching by full text only', describe(error))
+      return null
+    }
+  }
+
+  // Recording --------------------------------------------------------------------------------
+
+  async function meterModelCalls(
+    calls: readonly ModelCallLog[],
+    input: { tenantId: string; agentId: string; conversationId: string; keyPrefix: string },
+  ) {
+    for (const [index, call] of calls.entries()) {
+      const key = `${input.keyPrefix}:m${index}`
+      await store.recordUsage({
+        tenantId: input.tenantId,
+        agentId: input.agentId,
+        conversationId: input.conversationId,
+        model: call.model,
+        inputTokens: call.usage.promptTokens,
+        outputTokens: call.usage.completionTokens,
+        costUsd: call.costUsd,
+        kind: 'chat',
+        idempotencyKey: key,
+        metadata: { estimated: call.usage.estimated, used_fallback: call.usedFallback, latency_ms: call.latencyMs },
+      })
+      await store.recordAudit(input.tenantId, 'agent.model_call', 'conversation', input.conversationId, {
+        agent_id: input.agentId,
+        model: call.model,
+        input_tokens: call.usage.promptTokens,
+        output_tokens: call.usage.completionTokens,
+        cost_usd: call.costUsd,
+        latency_ms: call.latencyMs,
+        finish_reason: call.finishReason,
+        used_fallback: call.usedFallback,
+        attempts: call.attempts,
+        usage_key: key,
+      })
+    }
+  }
+
+  async function recordToolCalls(
+    calls: readonly ToolCallLog[],
+    input: { tenantId: string; agentId: string; conversationId: string; messageId: string; keyPrefix: string },
+  ): Promise<Map<string, string>> {
+    const ids = new Map<string, string>()
+    for (const call of calls) {
+      const status = toolStatus(call)
+      const recorded = await store.recordToolCall({
+        tenantId: input.tenantId,
+        conversationId: input.conversationId,
+        toolName: call.name,
+        arguments: parseArguments(call.arguments),
+        status,
+        result:
+          status === 'awaiting_confirmation'
+            ? { model_tool_call_id: call.id, raw_arguments: call.arguments }
+            : parseResult(call.result),
+        error: status === 'failed' || status === 'refused' ? call.result.slice(0, 1000) : null,
+        agentId: input.agentId,
+        messageId: input.messageId,
+        idempotencyKey: `${input.keyPrefix}:${call.id}`,
+      })
+      ids.set(call.id, recorded.tool_call_id)
+      await store.recordAudit(input.tenantId, 'agent.tool_call', 'tool_call', recorded.tool_call_id, {
+        agent_id: input.agentId,
+        conversation_id: input.conversationId,
+        tool: call.name,
+        arguments: parseArguments(call.arguments),
+        outcome: call.outcome,
+      })
+    }
+    return ids
+  }
+
+  async function alert(
+    tenantId: string,
+    kind: string,
+    conversationId: string | null,
+    details: Record<string, unknown>,
+  ) {
+    await store.recordAudit(tenantId, `alert.${kind}`, conversationId ? 'conversation' : null, conversationId, details)
+  }
+
+  // Delivery ---------------------------------------------------------------------------------
+
+  /** Sends a recorded outbound message once; throws to retry, returns quietly when done. */
+  async function deliverMessage(tenantId: string, messageId: string): Promise<string> {
+    const lease = await store.beginDelivery(tenantId, messageId, config.deliveryLeaseSeconds)
+    const status = lease.message.delivery_status
+    if (['sent', 'delivered', 'read', 'undeliverable'].includes(status)) return `already_${status}`
+    if (!lease.acquired) throw new RetryLater('another worker is delivering this message')
+    const conversationId = lease.conversation.id
+    if (lease.connection.status !== 'active') {
+      await store.setDeliveryStatus(tenantId, messageId, 'undeliverable', null, 'the channel connection is disabled')
+      await alert(tenantId, 'delivery_failed', conversationId, {
+        message_id: messageId,
+        reason: 'the channel connection is disabled',
+      })
+      return 'undeliverable'
+    }
+    try {
+      const sent = await deliveries[lease.connection.kind].deliver({
+        conversation: lease.conversation,
+        connection: lease.connection,
+        recipient: lease.recipient,
+        message: {
+          id: lease.message.id,
+          text: lease.message.text ?? '',
+          authorKind: lease.message.author_kind,
+          metadata: lease.message.metadata,
+        },
+      })
+      await store.setDeliveryStatus(tenantId, messageId, 'sent', sent.externalId, null)
+      return 'sent'
+    } catch (error) {
+      const failure =
+        error instanceof DeliveryFailed
+          ? error
+          : new DeliveryFailed(error instanceof Error ? error.message : String(error), false)
+      if (failure.permanent) {
+        await store.setDeliveryStatus(tenantId, messageId, 'undeliverable', null, failure.message.slice(0, 500))
+        await alert(tenantId, 'delivery_failed', conversationId, { message_id: messageId, reason: failure.message })
+        return 'undeliverable'
+      }
+      // Recorded as failed: frees the lease, shows the portal, and the job retries it.
+      await store.setDeliveryStatus(tenantId, messageId, 'failed', null, failure.message.slice(0, 500))
+      throw failure
+    }
+  }
+
+  // Reply jobs -------------------------------------------------------------------------------
+
+  /** Side effects a recorded reply stands for, re-applied when a retry finds it. */
+  async function applyReplyEffects(
+    tenantId: string,
+    conversationId: string,
+    reply: FoundReply | Record<string, unknown>,
+  ) {
+    const metadata = 'metadata' in reply ? (reply.metadata as Record<string, unknown>) : reply
+    const escalation = metadata['escalation'] as { reason?: unknown; source?: unknown } | undefined
+    if (escalation && typeof escalation.reason === 'string') {
+      await store.escalateConversation(tenantId, conversationId, escalation.reason)
+    }
+  }
+
+  async function handleReply(
+    job: Extract<AgentJob, { kind: 'reply' }>,
+    claimed: ClaimedJob,
+    signal: AbortSignal,
+  ): Promise<string> {
+    const tenantId = job.tenant_id
+    const replyKey = `reply:${job.message_id}`
+
+    // 1. A retry finds the reply it already wrote: finish its effects and deliver it.
+    const existing = await store.findReply(tenantId, job.conversation_id, replyKey)
+    if (existing) {
+      await applyReplyEffects(tenantId, job.conversation_id, existing)
+      return `redelivery:${await deliverMessage(tenantId, existing.message_id)}`
+    }
+
+    const context = await store.getAgentContext(tenantId, job.conversation_id, {
+      messageLimit: config.historyMessages,
+      memoryLimit: 8,
+    })
+    const conversation = context.conversation
+    const agent = context.agent
+
+    // 2. Silence: a human has it (or is about to), the agent is gone or paused.
+    if (conversation.status !== 'open') return `silent:${conversation.status}`
+    if (!agent || agent.status !== 'active') return 'silent:no_active_agent'
+
+    // 3. Several quick messages get one answer: the newest one's job gives it.
+    const index = context.messages.findIndex((m) => m.id === job.message_id)
+    if (index >= 0 && context.messages.slice(index + 1).some((m) => m.direction === 'in')) return 'superseded'
+
+    const latestContact = [...context.messages].reverse().find((m) => m.author_kind === 'contact')
+    const latestText = latestContact?.text ?? ''
+    const attemptKey = `${replyKey}:a${claimed.read_count}`
+    const meterInput = { tenantId, agentId: agent.id, conversationId: conversation.id }
+
+    // 4. Over budget: no model call; the user is told, the admins alerted.
+    if (agent.monthly_token_budget !== null && agent.tokens_used_this_month >= agent.monthly_token_budget) {
+      const recorded = await store.recordReply({
+        tenantId,
+        conversationId: conversation.id,
+        text: BUDGET_TEXT,
+        idempotencyKey: replyKey,
+        agentId: agent.id,
+        authorKind: 'system',
+        metadata: { mode: 'budget_exhausted', job_id: claimed.job_id },
+      })
+      await alert(tenantId, 'budget_exhausted', conversation.id, {
+        agent_id: agent.id,
+        monthly_token_budget: agent.monthly_token_budget,
+        tokens_used_this_month: agent.tokens_used_this_month,
+      })
+      return `budget_exhausted:${await deliverMessage(tenantId, recorded.message_id)}`
+    }
+
+    // 5. A pending confirmation is answered (or abandoned) by this message.
+    const pending = await store.getPendingConfirmation(tenantId, conversation.id)
+    let resume: { record: PendingConfirmationRecord; approved: boolean } | null = null
+    if (pending) {
+      const answer = readConfirmationAnswer(latestText, pending.tool_call_id)
+      if (answer) {
+        resume = { record: pending, approved: answer === 'approve' }
+        await store.updateToolCall(tenantId, pending.tool_call_id, answer === 'approve' ? 'confirmed' : 'cancelled')
+      } else {
+        await store.updateToolCall(tenantId, pending.tool_call_id, 'cancelled', null, 'the user moved on')
+      }
+    }
+
+    // 6. Context: persona, history by tokens, memories, knowledge by hybrid search.
+    const model = await resolveModel(context, agent)
+    const embedding = model ? await embedQuery(latestText, { ...meterInput, key: `${attemptKey}:embed` }, signal) : null
+    const hits = latestText ? await store.searchKnowledge(tenantId, keywordQuery(latestText), embedding, 5) : []
+    const knowledge: KnowledgePassage[] = hits.map((h) => ({ text: h.content, title: h.source_title }))
+    const history: ConversationMessage[] = context.messages
+      .filter((m) => m.text && m.text.trim())
+      .map(toConversationMessage)
+      .reverse()
+    const assembled = assembleContext({
+      persona: {
+        name: agent.name,
+        role: agent.role || 'an assistant',
+        tone: agent.tone,
+        instructions: [agent.persona, agent.instructions].filter(Boolean).join('\n\n'),
+      },
+      recentMessages: history,
+      memories: context.memories.map((m) => ({ text: m.content })),
+      knowledge,
+      budget: { maxInputTokens: model?.contextTokens ?? config.contextTokens },
+      contactName: context.contact?.display_name ?? conversation.contact_name,
+      now: new Date(now()),
+    })
+
+    const tools = buildAgentTools(toolSettingsOf(agent), {
+      searchKnowledge: async (query, limit) =>
+        (await store.searchKnowledge(tenantId, keywordQuery(query) || query, null, limit)).map((h) => ({
+          text: h.content,
+          title: h.source_title,
+        })),
+      resolveHost: deps.resolveHost,
+      fetch: deps.fetch,
+    })
+
+    // 7. The turn. A model failure meters what was spent, then retries through the queue.
+    let turn: AgentTurnResult
+    try {
+      turn = await runAgentTurn({
+        messages: assembled.messages,
+        latestContactText: resume ? null : assembled.latestContactText,
+        tools,
+        model: model ? { client: modelClient, target: model.target } : null,
+        knowledge,
+        escalationRules: escalationRulesOf(agent),
+        maxSteps: config.maxSteps,
+        modelTimeoutMs: config.modelTimeoutMs,
+        toolTimeoutMs: config.toolTimeoutMs,
+        prices: model?.prices,
+        temperature: model?.temperature,
+        maxOutputTokens: model?.maxOutputTokens,
+        signal,
+        resume: resume
+          ? {
+              approved: resume.approved,
+              pending: {
+                toolCallId: String(resume.record.result?.['model_tool_call_id'] ?? resume.record.tool_call_id),
+                toolName: resume.record.tool_name,
+                arguments: String(resume.record.result?.['raw_arguments'] ?? JSON.stringify(resume.record.arguments)),
+                summary: String(resume.record.result?.['summary'] ?? resume.record.tool_name),
+              },
+            }
+          : undefined,
+      })
+    } catch (error) {
+      if (error instanceof AgentTurnFailed) {
+        await meterModelCalls(error.modelCalls, { ...meterInput, keyPrefix: attemptKey })
+        await recordToolCalls(error.toolCalls, { ...meterInput, messageId: job.message_id, keyPrefix: attemptKey })
+        await store.recordAudit(tenantId, 'agent.model_call_failed', 'conversation', conversation.id, {
+          agent_id: agent.id,
+          attempt: claimed.read_count,
+          attempts: error.failure.attempts,
+          error: error.failure.lastError.kind,
+          status: error.failure.lastError.status,
+        })
+      }
+      throw error
+    }
+
+    // 8. Record usage, tool calls and audit, then the reply itself.
+    await meterModelCalls(turn.modelCalls, { ...meterInput, keyPrefix: attemptKey })
+    // A resumed call is the confirmed row itself, moved on rather than logged again.
+    const resumed = resume ? turn.toolCalls[0] : undefined
+    const newCalls = resume ? turn.toolCalls.slice(1) : turn.toolCalls
+    if (resume && resumed) {
+      await store.updateToolCall(tenantId, resume.record.tool_call_id, toolStatus(resumed), parseResult(resumed.result))
+      await store.recordAudit(tenantId, 'agent.tool_call', 'tool_call', resume.record.tool_call_id, {
+        agent_id: agent.id,
+        conversation_id: conversation.id,
+        tool: resumed.name,
+        arguments: parseArguments(resumed.arguments),
+        outcome: resumed.outcome,
+        confirmed_by_user: resume.approved,
+      })
+    }
+    const toolCallIds = await recordToolCalls(newCalls, {
+      ...meterInput,
+      messageId: job.message_id,
+      keyPrefix: attemptKey,
+    })
+
+    const metadata: Record<string, unknown> = { mode: turn.mode, job_id: claimed.job_id }
+    let text = turn.reply
+    if (turn.pendingConfirmation) {
+      const toolCallId = toolCallIds.get(turn.pendingConfirmation.toolCallId)
+      if (toolCallId) {
+        await store.updateToolCall(tenantId, toolCallId, 'awaiting_confirmation', {
+          model_tool_call_id: turn.pendingConfirmation.toolCallId,
+          raw_arguments: turn.pendingConfirmation.arguments,
+          summary: turn.pendingConfirmation.summary,
+        })
+        metadata.confirmation = { tool_call_id: toolCallId, summary: turn.pendingConfirmation.summary }
+        text = `${text}\n\n${CONFIRM_HINT}`
+      }
+    }
+    if (turn.escalation) metadata.escalation = turn.escalation
+
+    const recorded = await store.recordReply({
+      tenantId,
+      conversationId: conversation.id,
+      text,
+      idempotencyKey: replyKey,
+      agentId: agent.id,
+      metadata,
+    })
+
+    // 9. Hand-off: waiting_for_human, audited by the database; the admins alerted live.
+    if (turn.escalation) {
+      await applyReplyEffects(tenantId, conversation.id, metadata)
+      await alert(tenantId, 'handoff', conversation.id, {
+        reason: turn.escalation.reason,
+        source: turn.escalation.source,
+        agent_id: agent.id,
+        contact_name: context.contact?.display_name ?? null,
+      })
+    }
+
+    const delivery = await deliverMessage(tenantId, recorded.message_id)
+
+    // 10. Once the conversation goes quiet, distil what is worth remembering.
+    if (model && config.memoryQuietSeconds > 0 && context.contact && !recorded.duplicate) {
+      const lastSeq = context.messages.at(-1)?.seq ?? 0
+      await store
+        .scheduleJob(
+          'agent_jobs',
+          { kind: 'distil_memories', tenant_id: tenantId, conversation_id: conversation.id, after_seq: lastSeq },
+          config.memoryQuietSeconds,
+        )
+        .catch((error: unknown) => log('agent-worker: could not schedule memory distillation', describe(error)))
+    }
+    return `${turn.mode}:${delivery}`
+  }
+
+  // Memory jobs ----------------------------------------------------------------------------------
+
+  async function handleDistil(job: Extract<AgentJob, { kind: 'distil_memories' }>, claimed: ClaimedJob) {
+    const context = await store.getAgentContext(job.tenant_id, job.conversation_id, {
+      messageLimit: config.historyMessages,
+      memoryLimit: 50,
+    })
+    const agent = context.agent
+    const contact = context.contact
+    if (!agent || !contact) return 'skipped:no_agent_or_contact'
+    // Not quiet after all: the reply to a later message scheduled a later distillation.
+    if (context.messages.some((m) => m.seq > job.after_seq && m.author_kind === 'contact')) return 'skipped:not_quiet'
+    const model = await resolveModel(context, agent)
+    if (!model) return 'skipped:offline'
+    const transcript: ConversationMessage[] = context.messages
+      .filter((m) => m.text && m.author_kind !== 'system')
+      .map(toConversationMessage)
+    const result = await distilContactMemories({
+      model: { client: modelClient, target: model.target },
+      transcript,
+      existingMemories: context.memories.map((m) => m.content),
+      contactName: contact.display_name,
+      timeoutMs: config.modelTimeoutMs,
+    })
+    if (result.completion) {
+      const c = result.completion
+      await meterModelCalls(
+        [
+          {
+            model: c.model,
+            usage: c.usage,
+            costUsd: costOfCall(c.model, c.usage, model.prices),
+            latencyMs: c.latencyMs,
+            finishReason: c.finishReason,
+            usedFallback: c.usedFallback,
+            attempts: c.attempts,
+          },
+        ],
+        {
+          tenantId: job.tenant_id,
+          agentId: agent.id,
+          conversationId: job.conversation_id,
+          keyPrefix: `memory:${claimed.job_id}:a${claimed.read_count}`,
+        },
+      )
+    }
+    let vectors: number[][] = []
+    if (config.embeddings && result.memories.length) {
+      try {
+        vectors = (
+          await embedTexts(
+            config.embeddings,
+            result.memories.map((m) => m.text),
+            { fetch: deps.fetch, dimensions: 1536 },
+          )
+        ).embeddings
+      } catch (error) {
+        log('agent-worker: memory embeddings failed; saving without', describe(error))
+      }
+    }
+    for (const [i, memory] of result.memories.entries()) {
+      await store.saveMemory({
+        tenantId: job.tenant_id,
+        contactId: contact.id,
+        agentId: agent.id,
+        content: memory.text,
+        embedding: vectors[i]?.length === 1536 ? vectors[i] : null,
+        sourceConversationId: job.conversation_id,
+      })
+    }
+    return `remembered:${result.memories.length}`
+  }
+
+  // Dead letters -------------------------------------------------------------------------------
+
+  async function onDeadLetter(queue: QueueName, job: AgentJob, error: unknown, attempts: number | null) {
+    const reason = describe(error)
+    if (job.kind === 'reply') {
+      // The apology is a reply of its own with its own delivery job, so it is retried too.
+      const apology = await store.recordReply({
+        tenantId: job.tenant_id,
+        conversationId: job.conversation_id,
+        text: APOLOGY_TEXT,
+        idempotencyKey: `apology:${job.message_id}`,
+        authorKind: 'system',
+        metadata: { mode: 'apology', failed_message_id: job.message_id },
+      })
+      if (!apology.duplicate) {
+        await store.enqueueJob('agent_jobs', {
+          kind: 'deliver',
+          tenant_id: job.tenant_id,
+          conversation_id: job.conversation_id,
+          message_id: apology.message_id,
+        })
+      }
+      await alert(job.tenant_id, 'job_dead_lettered', job.conversation_id, {
+        queue,
+        kind: job.kind,
+        message_id: job.message_id,
+        attempts,
+        error: reason,
+      })
+    } else if (job.kind === 'deliver') {
+      await store
+        .setDeliveryStatus(job.tenant_id, job.message_id, 'failed', null, 'gave up delivering after retries')
+        .catch(() => {})
+      await alert(job.tenant_id, 'delivery_failed', job.conversation_id, {
+        message_id: job.message_id,
+        attempts,
+        error: reason,
+      })
+    } else if (job.kind === 'process_source') {
+      await store
+        .setKnowledgeSourceStatus(job.tenant_id, job.source_id, 'failed', 'Processing failed; see the audit log.')
+        .catch(() => {})
+      await alert(job.tenant_id, 'knowledge_failed', null, { source_id: job.source_id, attempts, error: reason })
+    }
+  }
+
+  // One job ------------------------------------------------------------------------------------
+
+  async function processJob(
+    queue: QueueName,
+    claimed: ClaimedJob,
+    signal: AbortSignal,
+  ): Promise<{ ok: true; report: JobReport } | { ok: false; report: FailedJobReport }> {
+    const tenantId =
+      typeof claimed.job === 'object' && claimed.job !== null
+        ? (claimed.job as Record<string, unknown>)['tenant_id']
+        : undefined
+    const parsed = agentJobSchema.safeParse(claimed.job)
+    const kind = parsed.success ? parsed.data.kind : null
+    const base = { queue, job_id: claimed.job_id, kind }
+    try {
+      if (!parsed.success) throw new PermanentJobError(`unreadable job: ${z.prettifyError(parsed.error)}`)
+      const job = parsed.data
+      let outcome: string
+      switch (job.kind) {
+        case 'reply':
+          outcome = await handleReply(job, claimed, signal)
+          break
+        case 'deliver':
+          outcome = await deliverMessage(job.tenant_id, job.message_id)
+          break
+        case 'distil_memories':
+          outcome = await handleDistil(job, claimed)
+          break
+        case 'process_source':
+          outcome = await processKnowledgeSource(job, {
+            store,
+            config,
+            fetch: deps.fetch,
+            resolveHost: deps.resolveHost,
+            signal,
+          })
+          break
+      }
+      await store.completeJob(queue, claimed.job_id, job.tenant_id)
+      return { ok: true, report: { ...base, outcome } }
+    } catch (error) {
+      const permanent = isPermanent(error)
+      log(`agent-worker: ${queue} job ${claimed.job_id} failed (attempt ${claimed.read_count})`, describe(error))
+      if (typeof tenantId !== 'string') {
+        // Without a tenant the job cannot be failed through the api; the visibility timeout retries it.
+        return {
+          ok: false,
+          report: {
+            ...base,
+            outcome: 'unreadable',
+            attempts: claimed.read_count,
+            retry_in_seconds: null,
+            dead_lettered: false,
+          },
+        }
+      }
+      let result
+      try {
+        result = await store.failJob(
+          queue,
+          claimed.job_id,
+          tenantId,
+          describe(error),
+          permanent ? 1 : config.maxAttempts,
+          error instanceof DeliveryFailed && error.retryAfterMs
+            ? Math.max(config.retryBaseDelaySeconds, Math.ceil(error.retryAfterMs / 1000))
+            : config.retryBaseDelaySeconds,
+        )
+      } catch (failError) {
+        // E.g. a forged job naming another tenant: leave it to the visibility timeout and say so.
+        log(`agent-worker: could not fail ${queue} job ${claimed.job_id}`, describe(failError))
+        return {
+          ok: false,
+          report: {
+            ...base,
+            outcome: 'fail_refused',
+            attempts: claimed.read_count,
+            retry_in_seconds: null,
+            dead_lettered: false,
+          },
+        }
+      }
+      const deadLettered = result.outcome === 'archived'
+      if (deadLettered && parsed.success) {
+        await onDeadLetter(queue, parsed.data, error, result.attempts ?? claimed.read_count).catch((e: unknown) =>
+          log(`agent-worker: dead-letter handling of job ${claimed.job_id} failed`, describe(e)),
+        )
+      }
+      return {
+        ok: false,
+        report: {
+          ...base,
+          outcome: deadLettered ? 'dead_lettered' : result.outcome,
+          attempts: result.attempts ?? claimed.read_count,
+          retry_in_seconds: result.retry_in_seconds ?? null,
+          dead_lettered: deadLettered,
+        },
+      }
+    }
+  }
+
+  // A wake-up ---------------------------------------------------------------------------------------
+
+  async function runOnce(queues: readonly QueueName[] = ['agent_jobs', 'knowledge_jobs']): Promise<BatchReport> {
+    const started = now()
+    const deadline = started + config.timeBudgetMs
+    const report: BatchReport = { completed: [], failed: [], more: false, elapsed_ms: 0 }
+    // Work still running at the deadline is abandoned to the visibility timeout.
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(), config.timeBudgetMs)
+    try {
+      for (const queue of queues) {
+        for (;;) {
+          if (deadline - now() < config.jobReserveMs) {
+            report.more = true
+            break
+          }
+          const claimed = await store.claimJobs(queue, config.batchSize, config.visibilityTimeoutSeconds)
+          if (claimed.length === 0) break
+          const results = await Promise.all(claimed.map((job) => processJob(queue, job, controller.signal)))
+          for (const result of results) {
+            if (result.ok) report.completed.push(result.report)
+            else report.failed.push(result.report)
+          }
+          if (claimed.length < config.batchSize) break
+        }
+        if (report.more) break
+      }
+    } finally {
+      clearTimeout(timer)
+    }
+    report.elapsed_ms = now() - started
+    return report
+  }
+
+  // HTTP ------------------------------------------------------------------------------------------
+
+  const json = (status: number, body: unknown) =>
+    new Response(JSON.stringify(body), {
+      status,
+      headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+    })
+
+  function authorized(req: Request): boolean {
+    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1]
+    if (!token) return false
+    return [config.serviceRoleKey, config.workerSecret].some(
+      (secret) => secret !== null && constantTimeEqual(token, secret),
+    )
+  }
+
+  async function handle(req: Request): Promise<Response> {
+    if (req.method !== 'POST') return json(405, { error: 'method not allowed' })
+    if (!authorized(req)) return json(401, { error: 'unauthorized' })
+    let queues: QueueName[] = ['agent_jobs', 'knowledge_jobs']
+    try {
+      const body = (await req.json().catch(() => ({}))) as { queue?: unknown }
+      if (body?.queue === 'knowledge_jobs') queues = ['knowledge_jobs', 'agent_jobs']
+    } catch {
+      // an empty or odd body is a plain wake-up
+    }
+    try {
+      const report = await runOnce(queues)
+      return json(report.failed.length ? 207 : 200, report)
+    } catch (error) {
+      log('agent-worker: the batch failed', describe(error))
+      return json(500, { error: 'the worker could not run; see the function logs' })
+    }
+  }
+
+  return { handle, runOnce, processJob, deliverMessage }
+}
+
+export type AgentWorker = ReturnType<typeof createAgentWorker>
+
+function constantTimeEqual(a: string, b: string): boolean {
+  const left = new TextEncoder().encode(a)
+  const right = new TextEncoder().encode(b)
+  let diff = left.length ^ right.length
+  for (let i = 0; i < Math.max(left.length, right.length); i++) diff |= (left[i] ?? 0) ^ (right[i] ?? 0)
+  return diff === 0
+}
