@@ -184,7 +184,7 @@ begin
     raise exception 'connection not found' using errcode = 'P0002';
   end if;
   if conn.status <> 'active' then
-    raise exception 'connection is disabled' using errcode = '55000';
+    raise exception 'connection is disabled' using errcode = 'KO005';
   end if;
 
   -- 1. A retried delivery of a message already stored is a no-op.
@@ -260,7 +260,7 @@ begin
     'conversation_status', conv.status);
 end
 $$;
-comment on function api.ingest_message(uuid, text, text, text, text, text, jsonb, jsonb, jsonb) is 'Stores an inbound message idempotently by (connection, external_id): upserts the contact and its channel identity, the conversation of thread_key (reopening a closed one), the message; enqueues an agent_jobs reply job and wakes the worker only when the conversation is open, has an agent and the agent is active. Returns {message_id, conversation_id, tenant_id, contact_id, duplicate, enqueued, job_id, conversation_status}. A disabled connection is refused (55000). service_role.';
+comment on function api.ingest_message(uuid, text, text, text, text, text, jsonb, jsonb, jsonb) is 'Stores an inbound message idempotently by (connection, external_id): upserts the contact and its channel identity, the conversation of thread_key (reopening a closed one), the message; enqueues an agent_jobs reply job and wakes the worker only when the conversation is open, has an agent and the agent is active. Returns {message_id, conversation_id, tenant_id, contact_id, duplicate, enqueued, job_id, conversation_status}. A disabled connection is refused (KO005). service_role.';
 
 -- Jobs -----------------------------------------------------------------------------------------
 

@@ -142,7 +142,7 @@ begin
 end $$;
 
 select tests.setup_two_tenants();
-select plan(33);
+select plan(34);
 
 -- Idempotent ingest ------------------------------------------------------------------------
 select tests.become('service');
@@ -217,6 +217,13 @@ reset role;
 select tests.become('service');
 select is((api.ingest_message(tests.get('web_channel')::uuid, 'w-paused', 'visitor-p', 'visitor-p', 'Anyone?') ->> 'enqueued')::boolean,
   false, 'a paused agent gets no jobs (the message is still stored)');
+reset role;
+
+-- A disabled connection ingests nothing -----------------------------------------------------------
+update app.channel_connections set status = 'disabled' where id = tests.get('web_channel_b')::uuid;
+select tests.become('service');
+select throws_ok(format('select api.ingest_message(%L, %L, %L, %L, %L)', tests.get('web_channel_b'), 'w-off', 'v', 'v', 'hi'),
+  'KO005', null, 'a disabled connection refuses ingest');
 reset role;
 
 -- Jobs: claim, tenant pairing, complete, retry, dead letter ------------------------------------------------
