@@ -1,0 +1,5 @@
+// web-chat: see shared/channels/functions/web-chat.ts. Configuration is read once at start and
+// a missing secret stops the function with "<NAME> is not set".
+import { webChatConfigFromEnv, createWebChatHandler } from '../../shared/channels/functions/web-chat.ts'
+
+Deno.serve(createWebChatHandler(webChatConfigFromEnv(Deno.env.toObject())))

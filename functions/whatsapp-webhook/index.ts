@@ -1,0 +1,5 @@
+// whatsapp-webhook: see shared/channels/functions/whatsapp-webhook.ts. Configuration is read once at start and
+// a missing secret stops the function with "<NAME> is not set".
+import { whatsAppWebhookConfigFromEnv, createWhatsAppWebhookHandler } from '../../shared/channels/functions/whatsapp-webhook.ts'
+
+Deno.serve(createWhatsAppWebhookHandler(whatsAppWebhookConfigFromEnv(Deno.env.toObject())))

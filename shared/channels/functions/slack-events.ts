@@ -1,0 +1,177 @@
+// The slack-events function: Slack's Events API endpoint for every installed workspace.
+//
+// 1. Read the raw body once (413 over 1 MiB) and verify the v0 signature on it; any
+//    failure is an opaque 401 and nothing is stored.
+// 2. Answer url_verification.
+// 3. Route by team id to the tenant's connection; an unknown or disabled workspace is
+//    acknowledged and logged, nothing stored.
+// 4. Uninstall / token revocation disables the connection.
+// 5. A user's message is stored through api.ingest_message, idempotent on the Slack
+//    message (channel + ts): a retry (X-Slack-Retry-Num) or a repeated event id returns
+//    the stored message and enqueues nothing. The agent runs from the queue, never here,
+//    so the ack takes one database round trip.
+import { readRawBody } from '../request-body.ts'
+import { parseSlackEventBody, readSlackRetry, verifySlackRequest, type SlackInboundMessage } from '../slack/mod.ts'
+import { consoleLog, describeError, json, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
+import { serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { slackThreadKey, type SlackChannelContext } from './slack-threads.ts'
+
+export interface SlackEventsConfig {
+  signingSecret: string
+  rpc: ServiceRpc
+  now?: () => Date
+  log?: Log
+}
+
+/** The parts of api.resolve_slack_connection's answer used here. */
+interface SlackConnection {
+  connection_id: string
+  tenant_id: string
+  status: string
+  slack_bot_user_id: string | null
+}
+
+interface IngestResult {
+  message_id: string
+  conversation_id: string
+  duplicate: boolean
+  enqueued: boolean
+}
+
+export function slackEventsConfigFromEnv(env: Env): SlackEventsConfig {
+  return { signingSecret: requireEnv(env, 'SLACK_SIGNING_SECRET'), rpc: serviceRpcFromEnv(env) }
+}
+
+export function createSlackEventsHandler(config: SlackEventsConfig): (req: Request) => Promise<Response> {
+  if (!config.signingSecret) throw new Error('SLACK_SIGNING_SECRET is not set')
+  const now = config.now ?? (() => new Date())
+  const log = config.log ?? consoleLog
+  const ok = () => text(200, 'ok')
+
+  return async (req) => {
+    if (req.method !== 'POST') return text(405, 'method not allowed', { allow: 'POST' })
+    const body = await readRawBody(req)
+    if (!body.ok) return body.reason === 'too_large' ? text(413, 'payload too large') : text(400, 'bad request')
+
+    const verification = await verifySlackRequest({
+      signingSecret: config.signingSecret,
+      body: body.bytes,
+      timestamp: req.headers.get('x-slack-request-timestamp'),
+      signature: req.headers.get('x-slack-signature'),
+      now: now(),
+    })
+    if (!verification.ok) {
+      log('slack_events.rejected', { reason: verification.reason })
+      return unauthorized()
+    }
+
+    const retry = readSlackRetry(req.headers)
+    let parsed = parseSlackEventBody(body.text)
+    if (!parsed.ok) {
+      log('slack_events.bad_payload', { error: parsed.error })
+      return text(400, 'bad request')
+    }
+    let event = parsed.event
+    if (event.type === 'url_verification') return json(200, { challenge: event.challenge })
+    if (event.type === 'ignored') {
+      log('slack_events.ignored', { reason: event.reason, team_id: event.teamId, event_id: event.eventId })
+      return ok()
+    }
+
+    const teamId = event.type === 'message' ? event.message.teamId : event.teamId
+    try {
+      const connection = await config.rpc<SlackConnection | null>('resolve_slack_connection', { team_id: teamId })
+      if (!connection) {
+        log('slack_events.unknown_team', { team_id: teamId, type: event.type })
+        return ok()
+      }
+
+      if (event.type === 'app_uninstalled' || event.type === 'tokens_revoked') {
+        // Only the bot token matters: a user revoking their own user token leaves the bot working.
+        if (event.type === 'tokens_revoked' && event.botUserIds.length === 0) return ok()
+        const changed = await config.rpc<boolean>('disable_slack_installation', {
+          team_id: event.teamId,
+          reason: event.type,
+        })
+        log('slack_events.disabled', { team_id: event.teamId, reason: event.type, changed })
+        return ok()
+      }
+
+      // The stored bot user id is the authority on "our own" messages; parse again with it.
+      if (connection.slack_bot_user_id && event.message.botUserId !== connection.slack_bot_user_id) {
+        parsed = parseSlackEventBody(body.text, { botUserId: connection.slack_bot_user_id })
+        if (!parsed.ok) return text(400, 'bad request')
+        event = parsed.event
+        if (event.type !== 'message') {
+          log('slack_events.ignored', { reason: event.type === 'ignored' ? event.reason : event.type })
+          return ok()
+        }
+      }
+      if (event.type !== 'message') return ok()
+      if (connection.status !== 'active') {
+        log('slack_events.connection_disabled', { connection_id: connection.connection_id })
+        return ok()
+      }
+      const result = await ingestSlackMessage(config.rpc, connection, event.message, retry?.retryNum ?? 0)
+      if (result === 'not_for_agent') {
+        log('slack_events.ignored', { reason: 'thread_without_agent', event_id: event.message.eventId })
+        return ok()
+      }
+      log('slack_events.ingested', {
+        connection_id: connection.connection_id,
+        message_id: result.message_id,
+        duplicate: result.duplicate,
+        enqueued: result.enqueued,
+        retry_num: retry?.retryNum ?? 0,
+      })
+      return ok()
+    } catch (error) {
+      // A database hiccup: 503 makes Slack deliver again, and ingest dedupes the retry.
+      log('slack_events.failed', { error: describeError(error) })
+      return text(503, 'try again')
+    }
+  }
+}
+
+export async function ingestSlackMessage(
+  rpc: ServiceRpc,
+  connection: SlackConnection,
+  message: SlackInboundMessage,
+  retryNum = 0,
+): Promise<IngestResult | 'not_for_agent'> {
+  // A plain DM is one running conversation answered top-level; everything else is a thread.
+  const topLevelDm = message.kind === 'direct_message' && !message.inThread
+  const threadTs = topLevelDm ? null : message.threadTs
+  const threadKey = slackThreadKey({ channelId: message.channelId, threadTs })
+
+  // A reply in a channel thread without a mention is for the agent only if it already speaks there.
+  if (message.kind === 'thread_reply') {
+    const known = await rpc<unknown>('find_conversation', {
+      connection_id: connection.connection_id,
+      thread_key: threadKey,
+    })
+    if (!known) return 'not_for_agent'
+  }
+
+  const channelContext: SlackChannelContext = {
+    slack_team_id: message.teamId,
+    slack_channel_id: message.channelId,
+    slack_channel_type: message.channelType,
+    slack_thread_ts: threadTs,
+  }
+  return rpc<IngestResult>('ingest_message', {
+    connection_id: connection.connection_id,
+    // Slack's own identity of a message: retries and the app_mention/message pair share it.
+    external_id: `${message.channelId}:${message.ts}`,
+    thread_key: threadKey,
+    external_user_id: message.userId,
+    text: message.text,
+    channel_context: channelContext,
+    metadata: {
+      slack_event_id: message.eventId,
+      slack_kind: message.kind,
+      slack_ts: message.ts,
+      ...(retryNum > 0 ? { slack_retry_num: retryNum } : {}),
+    },
+  })
+}
