@@ -74,7 +74,13 @@ async function start(): Promise<void> {
   const stack = await startStack({ root, dataDir, port: apiPort, jwtSecret, functionEnv: functionEnvFromProcess(), log })
   let portal: Portal | undefined
   if (existsSync(join(root, 'web', 'package.json')) && !flag('no-portal')) {
-    portal = await startPortal({ root, supabaseUrl: stack.url, anonKey: stack.keys.anonKey, port: portalPort, mode: 'dev' })
+    try {
+      portal = await startPortal({ root, supabaseUrl: stack.url, anonKey: stack.keys.anonKey, port: portalPort, mode: 'dev' })
+    } catch (error) {
+      await stack.close()
+      unlock()
+      throw new Error(`the portal did not start: ${(error as Error).message}`, { cause: error })
+    }
   }
   console.log('')
   for (const line of envLines(stack.keys)) console.log(`  ${line}`)

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 
 export interface PortalOptions {
   root: string
@@ -37,7 +37,7 @@ export async function startPortal(options: PortalOptions): Promise<Portal> {
     if (!existsSync(entry)) throw new Error('web/build is missing: run `npm run build -w web` first')
     args = [entry]
   } else {
-    const vite = createRequire(join(web, 'package.json')).resolve('vite/bin/vite.js')
+    const vite = join(dirname(createRequire(join(web, 'package.json')).resolve('vite/package.json')), 'bin', 'vite.js')
     args = [vite, 'dev', '--host', '127.0.0.1', '--port', String(options.port), '--strictPort']
   }
   const child = spawn(process.execPath, args, { cwd: web, env, stdio: options.quiet ? 'pipe' : 'inherit' })
