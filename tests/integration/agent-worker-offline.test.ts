@@ -1,0 +1,129 @@
+// The agent worker with no model configured anywhere (no OPENAI_* in the function's
+// environment, no tenant or agent model endpoint or key): the honest offline mode
+// answers from the seeded knowledge base, meters nothing, and a tenant that brings its
+// own endpoint gets model answers again. Also: budget exhaustion stops model calls.
+import type { SupabaseClient } from '@supabase/supabase-js'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
+import { startTestStack, type TestStack } from '../support/stack.ts'
+
+const TENANT = '10000000-0000-4000-8000-000000000001'
+const AGENT = '20000000-0000-4000-8000-000000000001'
+const WEB_CHAT = '30000000-0000-4000-8000-000000000001'
+
+let stack: TestStack
+let fake: FakeOpenAI
+let service: SupabaseClient
+let counter = 0
+
+async function sql<T = Record<string, unknown>>(query: string, params: unknown[] = []): Promise<T[]> {
+  return (await stack.db.pg.query<T>(query, params)).rows
+}
+
+async function until<T>(
+  probe: () => Promise<T | undefined | null | false>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const started = Date.now()
+  for (;;) {
+    const value = await probe()
+    if (value) return value
+    if (Date.now() - started > timeoutMs) throw new Error(`gave up waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+async function ingest(text: string) {
+  const n = ++counter
+  const { data, error } = await service.rpc('ingest_message', {
+    connection_id: WEB_CHAT,
+    external_id: `offline-${n}-${Date.now()}`,
+    thread_key: `offline-visitor-${n}`,
+    external_user_id: `offline-visitor-${n}`,
+    text,
+  })
+  if (error) throw new Error(`ingest failed: ${error.message}`)
+  return data as { message_id: string; conversation_id: string }
+}
+
+const sentReply = (conversationId: string) =>
+  until(async () => {
+    const rows = await sql<{ author_kind: string; text: string; delivery_status: string; metadata: any }>(
+      `select author_kind, text, delivery_status, metadata from app.messages
+       where conversation_id = $1 and direction = 'out' and delivery_status = 'sent' order by seq`,
+      [conversationId],
+    )
+    return rows[0]
+  }, 'a reply')
+
+beforeAll(async () => {
+  fake = await startFakeOpenAI()
+  stack = await startTestStack({ functionEnv: { WORKER_MEMORY_QUIET_SECONDS: '0' } })
+  service = stack.serviceClient()
+  await stack.db.asOwner(async (tx) => {
+    await tx.query(`insert into app.settings (key, value) values ('functions_url', $1)`, [`${stack.url}/functions/v1`])
+    await tx.query(`select vault.create_secret($1, 'konstruct_functions_token')`, [stack.keys.serviceRoleKey])
+    await tx.query(`select app.schedule_worker_safety_net('1 seconds')`)
+  })
+}, 90_000)
+
+afterAll(async () => {
+  await stack?.close()
+  await fake?.close()
+})
+
+describe('the agent worker without a model', () => {
+  test('answers offline by quoting the best knowledge passage, and meters nothing', async () => {
+    const { conversation_id } = await ingest('How long does shipping take?')
+    const reply = await sentReply(conversation_id)
+    expect(reply.author_kind).toBe('agent')
+    expect(reply.metadata.mode).toBe('offline')
+    expect(reply.text).toMatch(/^Offline answer \(no AI model is configured/)
+    expect(reply.text).toContain('Standard delivery takes 2 to 4 business days')
+    const usage = await sql(`select 1 from app.usage_events where conversation_id = $1`, [conversation_id])
+    expect(usage).toHaveLength(0)
+  })
+
+  test("a tenant's own endpoint and key (from Vault) take over from offline mode", async () => {
+    await sql(`update app.tenants set model_settings = $1 where id = $2`, [
+      { base_url: fake.url, model: 'tenant-model' },
+      TENANT,
+    ])
+    await sql(`update app.agents set model_settings = model_settings - 'model' where id = $1`, [AGENT])
+    const { error } = await service.rpc('set_llm_key', { tenant_id: TENANT, api_key: 'sk-tenant-own' })
+    expect(error).toBeNull()
+    try {
+      const { conversation_id } = await ingest('What does the Team plan cost?')
+      const reply = await sentReply(conversation_id)
+      expect(reply.text).toBe('Fake reply to: What does the Team plan cost?')
+      const request = fake.requests.filter((r) => r.path === '/v1/chat/completions').at(-1)!
+      expect(request.headers['authorization']).toBe('Bearer sk-tenant-own')
+      expect((request.body as { model: string }).model).toBe('tenant-model')
+      const [usage] = await sql<{ model: string; cost_usd: string }>(
+        `select model, cost_usd from app.usage_events where conversation_id = $1`,
+        [conversation_id],
+      )
+      // An unpriced model costs the default mid-range price, never nothing.
+      expect(usage!.model).toBe('tenant-model')
+      expect(Number(usage!.cost_usd)).toBeGreaterThan(0)
+
+      // Over its monthly budget the agent stops calling the model and tells the user.
+      await sql(`update app.agents set monthly_token_budget = 1 where id = $1`, [AGENT])
+      const before = fake.chatRequests().length
+      const second = await ingest('And the Business plan?')
+      const budgetReply = await sentReply(second.conversation_id)
+      expect(budgetReply.author_kind).toBe('system')
+      expect(budgetReply.metadata.mode).toBe('budget_exhausted')
+      expect(budgetReply.text).toMatch(/reached its usage limit/)
+      expect(fake.chatRequests().length).toBe(before)
+      const alerts = await sql(
+        `select 1 from app.audit_log where action = 'alert.budget_exhausted' and entity_id = $1`,
+        [second.conversation_id],
+      )
+      expect(alerts).toHaveLength(1)
+    } finally {
+      await sql(`update app.agents set monthly_token_budget = 2000000 where id = $1`, [AGENT])
+    }
+  })
+})
