@@ -8,8 +8,9 @@
 --   already speaks in that thread; web chat history is read by (connection, visitor).
 -- * Outbound delivery progress: what part of a reply was already posted (Slack ts,
 --   WhatsApp wamid, the "thinking" placeholder), so a retried worker never posts twice.
--- * Buttons: confirm / cancel a pending tool call, "talk to a human", scoped to the
---   connection the click came from.
+-- * "Talk to a human" buttons: escalate the conversation of the clicked thread. (Confirm /
+--   cancel buttons need nothing here: the click is ingested as the user's answer,
+--   `confirm:<tool_call_id>`, which the agent worker reads as it reads a typed "yes".)
 -- * Web chat realtime: replies are broadcast on `webchat:<visitor_id>`; only a visitor
 --   token minted by the web-chat function for that visitor (role anon, claim topic,
 --   audience konstruct-webchat, signed with the project's JWT secret) may receive them.
@@ -74,10 +75,10 @@ begin
     raise exception 'unknown install state' using errcode = 'P0002';
   end if;
   if state.used_at is not null then
-    raise exception 'install state already used' using errcode = '55000';
+    raise exception 'install state already used' using errcode = 'KO006';
   end if;
   if state.expires_at <= now() then
-    raise exception 'install state expired' using errcode = '55000';
+    raise exception 'install state expired' using errcode = 'KO006';
   end if;
   update app.slack_oauth_states s set used_at = now() where s.nonce = state.nonce;
   -- The admin may have lost the role since the install started.
@@ -90,7 +91,7 @@ begin
   return jsonb_build_object('tenant_id', state.tenant_id, 'user_id', state.user_id);
 end
 $$;
-comment on function api.consume_slack_install(text) is 'Uses a Slack install state once: returns {tenant_id, user_id}; unknown P0002, used or expired 55000, the starter no longer admin 42501 (the state is spent either way). service_role.';
+comment on function api.consume_slack_install(text) is 'Uses a Slack install state once: returns {tenant_id, user_id}; unknown P0002, used or expired KO006, the starter no longer admin 42501 (the state is spent either way). service_role.';
 
 -- Conversations by thread -------------------------------------------------------------------
 
@@ -190,51 +191,7 @@ end
 $$;
 comment on function api.record_delivery_progress(uuid, uuid, jsonb) is 'Merges keys into a message''s metadata.delivery (e.g. the Slack ts of each posted part, the thinking placeholder, the WhatsApp wamid of each part) right after each channel call, so a retried delivery resumes instead of posting again. service_role.';
 
--- Buttons -----------------------------------------------------------------------------------------
-
-create function api.decide_tool_call(connection_id uuid, tool_call_id uuid, decision text, decided_by text default null)
-returns jsonb
-language plpgsql
-set search_path = ''
-as $$
-declare
-  call app.tool_calls;
-  conv app.conversations;
-  job_id bigint;
-begin
-  if decide_tool_call.decision not in ('confirmed', 'cancelled') then
-    raise exception 'decision must be confirmed or cancelled' using errcode = '22023';
-  end if;
-  select * into call from app.tool_calls t where t.id = decide_tool_call.tool_call_id for update;
-  if not found then
-    raise exception 'tool call not found' using errcode = 'P0002';
-  end if;
-  select * into conv from app.conversations c where c.id = call.conversation_id;
-  -- A button can only decide a tool call of a conversation on the connection it came from.
-  if conv.connection_id <> decide_tool_call.connection_id then
-    raise exception 'tool call does not belong to this connection' using errcode = '42501';
-  end if;
-  if call.status <> 'awaiting_confirmation' then
-    -- A second click (or a Slack retry) changes nothing.
-    return jsonb_build_object('tool_call_id', call.id, 'status', call.status, 'changed', false,
-      'conversation_id', conv.id, 'tenant_id', conv.tenant_id);
-  end if;
-  update app.tool_calls t set status = decide_tool_call.decision,
-    completed_at = case when decide_tool_call.decision = 'cancelled' then now() else t.completed_at end
-  where t.id = call.id;
-  perform app.write_audit(conv.tenant_id, 'tool.' || decide_tool_call.decision, 'tool_call', call.id::text,
-    jsonb_build_object('tool_name', call.tool_name, 'decided_by', decide_tool_call.decided_by,
-      'conversation_id', conv.id));
-  if conv.status = 'open' and conv.agent_id is not null then
-    job_id := app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'tool_decision', 'tenant_id', conv.tenant_id,
-      'conversation_id', conv.id, 'tool_call_id', call.id, 'decision', decide_tool_call.decision,
-      'agent_id', conv.agent_id));
-  end if;
-  return jsonb_build_object('tool_call_id', call.id, 'status', decide_tool_call.decision, 'changed', true,
-    'conversation_id', conv.id, 'tenant_id', conv.tenant_id, 'job_id', job_id);
-end
-$$;
-comment on function api.decide_tool_call(uuid, uuid, text, text) is 'A user''s confirm / cancel of a side-effecting tool call awaiting confirmation, from a button on the connection the conversation belongs to (42501 otherwise): sets confirmed or cancelled, audits it and enqueues an agent_jobs {kind: tool_decision} job so the agent carries on; a repeated click changes nothing. service_role.';
+-- Talk to a human -----------------------------------------------------------------------------------------
 
 create function api.escalate_channel_thread(connection_id uuid, thread_key text, reason text)
 returns jsonb
@@ -304,11 +261,11 @@ create policy "web chat visitors can receive their own conversation's broadcasts
 revoke all on function api.begin_slack_install(uuid, uuid, text, timestamptz), api.consume_slack_install(text),
   api.find_conversation(uuid, text), api.web_chat_history(uuid, text, bigint, integer),
   api.get_outbound_delivery(uuid, uuid), api.record_delivery_progress(uuid, uuid, jsonb),
-  api.decide_tool_call(uuid, uuid, text, text), api.escalate_channel_thread(uuid, text, text)
+  api.escalate_channel_thread(uuid, text, text)
   from public, anon, authenticated;
 revoke all on function app.broadcast_web_chat_message() from public, anon, authenticated;
 grant execute on function api.begin_slack_install(uuid, uuid, text, timestamptz), api.consume_slack_install(text),
   api.find_conversation(uuid, text), api.web_chat_history(uuid, text, bigint, integer),
   api.get_outbound_delivery(uuid, uuid), api.record_delivery_progress(uuid, uuid, jsonb),
-  api.decide_tool_call(uuid, uuid, text, text), api.escalate_channel_thread(uuid, text, text)
+  api.escalate_channel_thread(uuid, text, text)
   to service_role;

@@ -13,7 +13,7 @@
 import { readRawBody } from '../request-body.ts'
 import { parseSlackEventBody, readSlackRetry, verifySlackRequest, type SlackInboundMessage } from '../slack/mod.ts'
 import { consoleLog, describeError, json, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
-import { serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
 import { slackThreadKey, type SlackChannelContext } from './slack-threads.ts'
 
 export interface SlackEventsConfig {
@@ -126,6 +126,8 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
       })
       return ok()
     } catch (error) {
+      // Disabled between the lookup and the ingest: nothing to store, nothing to retry.
+      if (error instanceof RpcError && error.code === 'KO005') return ok()
       // A database hiccup: 503 makes Slack deliver again, and ingest dedupes the retry.
       log('slack_events.failed', { error: describeError(error) })
       return text(503, 'try again')

@@ -3,14 +3,15 @@
 // 1. Raw body, v0 signature (opaque 401, nothing stored), then the form's `payload` JSON.
 // 2. Route by team id; unknown or disabled workspaces are acknowledged and logged.
 // 3. block_actions:
-//    - confirm / cancel → api.decide_tool_call (scoped to this connection; a second click
-//      changes nothing; the agent carries on from the queue);
+//    - confirm / cancel → the user's answer `confirm:<tool_call_id>` / `cancel:<id>` is
+//      ingested in the clicked thread (idempotent on the click's trigger id); the agent
+//      worker reads it against that conversation's pending confirmation;
 //    - "talk to a human" → api.escalate_channel_thread for the clicked thread.
 //    Other interaction types are acknowledged and ignored. Slack wants a 200 within 3 s.
 import { readRawBody } from '../request-body.ts'
 import { parseSlackInteractionBody, verifySlackRequest, type SlackBlockActions } from '../slack/mod.ts'
 import { consoleLog, describeError, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
-import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
 import { readButtonDecision } from './slack-actions.ts'
 import { slackThreadKey } from './slack-threads.ts'
 
@@ -91,39 +92,40 @@ async function handleAction(
   value: string | null,
 ): Promise<void> {
   const decision = readButtonDecision(actionId, value)
-  if (!decision) {
+  const threadKey = clickedThreadKey(click)
+  if (!decision || !threadKey || !click.channelId) {
     log('slack_interactions.unknown_action', { action_id: actionId })
     return
   }
-  if (decision.kind === 'tool') {
-    try {
-      const result = await rpc<{ status: string; changed: boolean }>('decide_tool_call', {
-        connection_id: connectionId,
-        tool_call_id: decision.toolCallId,
-        decision: decision.decision,
-        decided_by: `slack:${click.userId}`,
-      })
-      log('slack_interactions.tool_decided', {
-        tool_call_id: decision.toolCallId,
-        status: result.status,
-        changed: result.changed,
-      })
-    } catch (error) {
-      // Another workspace's or an unknown tool call: nothing to do, and nothing to tell.
-      if (error instanceof RpcError && (error.code === '42501' || error.code === 'P0002')) {
-        log('slack_interactions.tool_refused', { tool_call_id: decision.toolCallId, code: error.code })
-        return
-      }
-      throw error
-    }
+  if (decision.kind === 'human') {
+    const conversation = await rpc<unknown>('escalate_channel_thread', {
+      connection_id: connectionId,
+      thread_key: threadKey,
+      reason: 'Asked for a human (Slack button)',
+    })
+    log('slack_interactions.escalated', { thread_key: threadKey, found: conversation !== null })
     return
   }
-  const threadKey = clickedThreadKey(click)
-  if (!threadKey) return
-  const conversation = await rpc<unknown>('escalate_channel_thread', {
+  // The click is the user's answer in that thread, exactly as if they had typed it; the agent
+  // worker matches it against the conversation's own pending confirmation, so a button can
+  // only ever answer the tool call of the thread it was clicked in.
+  const result = await rpc<{ message_id: string; duplicate: boolean }>('ingest_message', {
     connection_id: connectionId,
+    external_id: `${click.channelId}:action:${click.triggerId ?? `${click.messageTs}:${actionId}`}`,
     thread_key: threadKey,
-    reason: 'Asked for a human (Slack button)',
+    external_user_id: click.userId,
+    text: `${decision.decision === 'confirmed' ? 'confirm' : 'cancel'}:${decision.toolCallId}`,
+    channel_context: {
+      slack_team_id: click.teamId,
+      slack_channel_id: click.channelId,
+      slack_channel_type: click.channelId.startsWith('D') ? 'im' : 'channel',
+      slack_thread_ts: threadKey === click.channelId ? null : threadKey.slice(click.channelId.length + 1),
+    },
+    metadata: { slack_action_id: actionId, slack_button: decision.decision },
   })
-  log('slack_interactions.escalated', { thread_key: threadKey, found: conversation !== null })
+  log('slack_interactions.answered', {
+    tool_call_id: decision.toolCallId,
+    decision: decision.decision,
+    duplicate: result.duplicate,
+  })
 }

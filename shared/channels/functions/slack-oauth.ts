@@ -133,7 +133,7 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
     try {
       await config.rpc('consume_slack_install', { nonce: verified.nonce })
     } catch (error) {
-      if (error instanceof RpcError && ['P0002', '55000', '42501'].includes(error.code ?? '')) {
+      if (error instanceof RpcError && ['P0002', 'KO006', '42501'].includes(error.code ?? '')) {
         log('slack_oauth.state_refused', { code: error.code, tenant_id: verified.tenantId })
         return finish(verified.tenantId, 'invalid_state', 400)
       }

@@ -268,7 +268,7 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       if (path === '/messages' && req.method === 'GET') return await history(req, url)
       return reply(404, { error: 'not_found' })
     } catch (error) {
-      if (error instanceof RpcError && error.code === '55000') return reply(403, { error: 'unavailable' })
+      if (error instanceof RpcError && error.code === 'KO005') return reply(403, { error: 'unavailable' })
       log('web_chat.failed', { error: describeError(error), path })
       return reply(500, { error: 'something went wrong; please try again' })
     }

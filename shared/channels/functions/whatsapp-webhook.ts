@@ -123,6 +123,8 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
       }
       return text(200, 'ok')
     } catch (error) {
+      // Disabled between the lookup and the ingest: nothing to store, nothing to retry.
+      if (error instanceof RpcError && error.code === 'KO005') return text(200, 'ok')
       log('whatsapp_webhook.failed', { error: describeError(error) })
       return text(503, 'try again')
     }
@@ -141,26 +143,12 @@ async function ingestWhatsAppMessage(
     log('whatsapp_webhook.unsupported_message', { type: content.originalType, message_id: message.messageId })
     return
   }
-  // A reply button under a confirmation (confirm:<id> / cancel:<id>) or "talk to a human".
+  // A reply button under a confirmation: the answer the agent worker reads is the button's
+  // id (confirm:<id> / cancel:<id>), not its title. "Talk to a human" escalates first, so
+  // the message is stored for the humans without waking the agent.
   const buttonId =
     content.type === 'interactive' ? content.replyId : content.type === 'button' ? content.payload : null
   const decision = buttonId ? readButtonDecision(null, buttonId) : null
-  if (decision?.kind === 'tool') {
-    try {
-      const result = await rpc<{ status: string; changed: boolean }>('decide_tool_call', {
-        connection_id: connection.connection_id,
-        tool_call_id: decision.toolCallId,
-        decision: decision.decision,
-        decided_by: `whatsapp:${message.from}`,
-      })
-      log('whatsapp_webhook.tool_decided', { tool_call_id: decision.toolCallId, changed: result.changed })
-    } catch (error) {
-      if (!(error instanceof RpcError && (error.code === '42501' || error.code === 'P0002'))) throw error
-      log('whatsapp_webhook.tool_refused', { tool_call_id: decision.toolCallId, code: error.code })
-    }
-    // The agent carries on from the tool_decision job; the click itself is not a new question.
-    return
-  }
   if (decision?.kind === 'human') {
     await rpc('escalate_channel_thread', {
       connection_id: connection.connection_id,
@@ -191,7 +179,12 @@ async function ingestWhatsAppMessage(
     // One running conversation per customer and business number.
     thread_key: message.from,
     external_user_id: message.from,
-    text: message.text === '' ? null : message.text,
+    text:
+      decision?.kind === 'tool'
+        ? `${decision.decision === 'confirmed' ? 'confirm' : 'cancel'}:${decision.toolCallId}`
+        : message.text === ''
+          ? null
+          : message.text,
     user_display_name: message.contactName,
     attachments,
     channel_context: channelContext,
