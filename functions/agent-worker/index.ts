@@ -26,6 +26,7 @@ const worker = createAgentWorker({
   resolveHost,
   deliveries: createReplyDeliveries({
     getChannelToken: (connectionId) => store.getChannelToken(connectionId),
+    progressStore: (tenantId, messageId) => store.progressStore(tenantId, messageId),
     slackApiUrl: config.slackApiUrl,
     whatsappApiUrl: config.whatsappApiUrl,
     whatsappApiVersion: config.whatsappApiVersion,

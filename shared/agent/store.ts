@@ -484,6 +484,21 @@ export function createAgentStore(client: RpcClient) {
       })
     },
 
+    /** A message's recorded delivery progress (metadata.delivery), for the channel senders. */
+    progressStore(tenantId: string, messageId: string) {
+      return {
+        async load(): Promise<Record<string, unknown>> {
+          const data = (await call('get_outbound_delivery', { tenant_id: tenantId, message_id: messageId })) as {
+            delivery?: Record<string, unknown>
+          } | null
+          return data?.delivery ?? {}
+        },
+        async save(patch: Record<string, unknown>): Promise<void> {
+          await call('record_delivery_progress', { tenant_id: tenantId, message_id: messageId, progress: patch })
+        },
+      }
+    },
+
     async getKnowledgeSource(tenantId: string, sourceId: string): Promise<KnowledgeSourceRecord | null> {
       const data = await call('get_knowledge_source', { tenant_id: tenantId, source_id: sourceId })
       return data == null ? null : parse('get_knowledge_source', knowledgeSourceSchema, data)

@@ -5,19 +5,21 @@
 // WhatsApp's 24-hour window, channel gone), otherwise the job is retried later.
 //
 // Web chat has nothing to send: the recorded message reaches the widget through the
-// realtime broadcast of the insert. Slack answers in the thread the user wrote in;
-// WhatsApp answers the contact's number. A reply that asks to confirm a tool call
-// carries `metadata.confirmation` and is sent with buttons (Slack blocks, WhatsApp
-// reply buttons) whose values are `confirm:<id>` / `cancel:<id>`.
+// realtime broadcast of the insert. Slack (in the thread the user wrote in, replacing
+// the "thinking" placeholder) and WhatsApp (to the contact's number, a template outside
+// the 24-hour window) use the channel senders in shared/channels/delivery, which record
+// each part the moment the channel accepts it, so a retry resumes instead of reposting.
+// A reply that asks to confirm a tool call carries `metadata.confirmation` and is sent
+// with buttons whose values are `confirm:<id>` / `cancel:<id>`.
 
-import { createSlackWebClient, SlackApiError, SlackRateLimitedError, toSlackMessages } from '../channels/slack/mod.ts'
+import type { DeliveryOutcome, DeliveryProgressStore } from '../channels/delivery/progress.ts'
 import {
-  createWhatsAppClient,
-  isInsideServiceWindow,
-  toWhatsAppMessages,
-  WhatsAppApiError,
-  WhatsAppRateLimitError,
-} from '../channels/whatsapp/mod.ts'
+  deliverSlackReply,
+  readSlackChannelContext,
+  showSlackThinking,
+  type SlackThreadRef,
+} from '../channels/delivery/slack.ts'
+import { deliverWhatsAppReply, whatsAppTemplateFromSettings } from '../channels/delivery/whatsapp.ts'
 import type { ConnectionRecord, ConversationRecord } from './store.ts'
 
 export interface DeliveryTarget {
@@ -38,8 +40,17 @@ export interface DeliveryResult {
   externalId: string | null
 }
 
+export interface ThinkingTarget {
+  conversation: ConversationRecord
+  connection: ConnectionRecord
+  /** The contact's message being answered; the channel records its placeholder there. */
+  inboundMessageId: string
+}
+
 export interface ReplyDelivery {
   deliver(target: DeliveryTarget): Promise<DeliveryResult>
+  /** A visible "working on it" while the model thinks (Slack); best effort. */
+  showThinking?(target: ThinkingTarget): Promise<void>
 }
 
 export type ReplyDeliveries = Record<ConnectionRecord['kind'], ReplyDelivery>
@@ -85,6 +96,8 @@ export const webChatDelivery: ReplyDelivery = {
 export interface ChannelDeliveryDeps {
   /** The connection's bot token / access token from Vault (api.get_channel_token). */
   getChannelToken(connectionId: string): Promise<string | null>
+  /** Where a message's delivery progress is kept (api.get_outbound_delivery / record_delivery_progress). */
+  progressStore(tenantId: string, messageId: string): DeliveryProgressStore
   fetch?: typeof fetch
   slackApiUrl?: string
   whatsappApiUrl?: string
@@ -93,88 +106,70 @@ export interface ChannelDeliveryDeps {
 }
 
 /** Where a Slack conversation's replies go: channel_context first, then the thread key `C…:ts`. */
-export function slackThreadOf(conversation: ConversationRecord): { channel: string; threadTs: string | null } | null {
+export function slackThreadOf(conversation: ConversationRecord): SlackThreadRef | null {
+  const stored = readSlackChannelContext(conversation.channel_context)
+  if (stored) return stored
   const context = conversation.channel_context
-  const pick = (...keys: string[]) => {
-    for (const key of keys) {
-      const value = context[key]
-      if (typeof value === 'string' && value) return value
-    }
-    return null
-  }
-  const channel = pick('channel_id', 'channel', 'slack_channel_id')
-  const threadTs = pick('thread_ts', 'slack_thread_ts')
-  if (channel) return { channel, threadTs }
-  const match = /^([A-Z0-9]+)[:/](\d+\.\d+)$/.exec(conversation.thread_key)
-  return match ? { channel: match[1]!, threadTs: match[2]! } : null
+  const channel = typeof context['channel_id'] === 'string' ? context['channel_id'] : null
+  const threadTs = typeof context['thread_ts'] === 'string' ? context['thread_ts'] : null
+  if (channel) return { channelId: channel, threadTs }
+  const match = /^([A-Z0-9]+)(?::(\d+\.\d+))?$/.exec(conversation.thread_key)
+  return match ? { channelId: match[1]!, threadTs: match[2] ?? null } : null
+}
+
+/** A sender's outcome as the worker's: sent, or DeliveryFailed (permanent or not). */
+function settle(outcome: DeliveryOutcome): DeliveryResult {
+  if (outcome.outcome === 'sent') return { externalId: outcome.externalId }
+  if (outcome.outcome === 'undeliverable') throw new DeliveryFailed(outcome.reason, true)
+  throw new DeliveryFailed(outcome.reason, false, outcome.retryAfterMs)
+}
+
+function inReplyTo(target: DeliveryTarget): string | null {
+  const value = target.message.metadata['in_reply_to']
+  return typeof value === 'string' ? value : null
 }
 
 export function createSlackDelivery(deps: ChannelDeliveryDeps): ReplyDelivery {
+  const slackConfig = async (connectionId: string) => {
+    const token = await deps.getChannelToken(connectionId)
+    if (!token) throw new DeliveryFailed('the Slack connection has no bot token', true)
+    return { token, apiUrl: deps.slackApiUrl, fetch: deps.fetch }
+  }
   return {
+    async showThinking(target) {
+      const thread = slackThreadOf(target.conversation)
+      if (!thread) return
+      await showSlackThinking({
+        slack: await slackConfig(target.connection.connection_id),
+        thread,
+        progress: deps.progressStore(target.conversation.tenant_id, target.inboundMessageId),
+        assistantThread: target.conversation.channel_context['slack_channel_type'] === 'im',
+      })
+    },
     async deliver(target) {
-      const token = await deps.getChannelToken(target.connection.connection_id)
-      if (!token) throw new DeliveryFailed('the Slack connection has no bot token', true)
-      const where = slackThreadOf(target.conversation)
-      if (!where) throw new DeliveryFailed('the conversation does not say which Slack channel it is in', true)
-      const client = createSlackWebClient({ token, apiUrl: deps.slackApiUrl, fetch: deps.fetch })
-      const parts = toSlackMessages(outboundText(target))
-      const confirmation = confirmationOf(target.message.metadata)
-      try {
-        let first: string | null = null
-        for (const [index, part] of parts.entries()) {
-          const last = index === parts.length - 1
-          const blocks =
-            last && confirmation
-              ? [
-                  { type: 'section', text: { type: 'mrkdwn', text: part } },
-                  {
-                    type: 'actions',
-                    block_id: `konstruct_confirm_${confirmation.toolCallId}`,
-                    elements: [
-                      {
-                        type: 'button',
-                        action_id: 'konstruct_confirm',
-                        style: 'primary',
-                        text: { type: 'plain_text', text: 'Yes, go ahead' },
-                        value: `confirm:${confirmation.toolCallId}`,
-                      },
-                      {
-                        type: 'button',
-                        action_id: 'konstruct_cancel',
-                        text: { type: 'plain_text', text: 'Cancel' },
-                        value: `cancel:${confirmation.toolCallId}`,
-                      },
-                    ],
-                  },
-                ]
-              : undefined
-          const posted = await client.postMessage({
-            channel: where.channel,
-            threadTs: where.threadTs ?? undefined,
-            text: part,
-            blocks,
-            metadata: { event_type: 'konstruct_reply', event_payload: { message_id: target.message.id, part: index } },
-          })
-          first ??= posted.ts
-        }
-        return { externalId: first }
-      } catch (error) {
-        throw slackFailure(error)
+      const thread = slackThreadOf(target.conversation)
+      if (!thread) throw new DeliveryFailed('the conversation does not say which Slack channel it is in', true)
+      const slack = await slackConfig(target.connection.connection_id)
+      // The "thinking" placeholder posted for the message being answered becomes the answer.
+      const inbound = inReplyTo(target)
+      let placeholderTs: string | null = null
+      if (inbound) {
+        const recorded = await deps.progressStore(target.conversation.tenant_id, inbound).load()
+        placeholderTs = typeof recorded['slack_placeholder_ts'] === 'string' ? recorded['slack_placeholder_ts'] : null
       }
+      const confirmation = confirmationOf(target.message.metadata)
+      return settle(
+        await deliverSlackReply({
+          slack,
+          thread,
+          message: { id: target.message.id, text: outboundText(target) },
+          progress: deps.progressStore(target.conversation.tenant_id, target.message.id),
+          placeholderTs,
+          confirmation: confirmation ? { toolCallId: confirmation.toolCallId } : null,
+        }),
+      )
     },
   }
-}
-
-function slackFailure(error: unknown): DeliveryFailed {
-  if (error instanceof DeliveryFailed) return error
-  if (error instanceof SlackRateLimitedError)
-    return new DeliveryFailed(error.message, false, error.retryAfterSeconds * 1000)
-  if (error instanceof SlackApiError) {
-    const permanent =
-      error.isAuthError || ['channel_not_found', 'not_in_channel', 'is_archived', 'msg_too_long'].includes(error.code)
-    return new DeliveryFailed(error.message, permanent)
-  }
-  return new DeliveryFailed(error instanceof Error ? error.message : 'Slack could not be reached', false)
 }
 
 export function createWhatsAppDelivery(deps: ChannelDeliveryDeps): ReplyDelivery {
@@ -184,54 +179,30 @@ export function createWhatsAppDelivery(deps: ChannelDeliveryDeps): ReplyDelivery
       const phoneNumberId = target.connection.whatsapp_phone_number_id
       if (!phoneNumberId) throw new DeliveryFailed('the WhatsApp connection has no phone number id', true)
       if (!target.recipient) throw new DeliveryFailed('the contact has no WhatsApp number', true)
-      const lastInbound = target.conversation.last_inbound_at ? new Date(target.conversation.last_inbound_at) : null
-      if (!isInsideServiceWindow(lastInbound, now())) {
-        // Free-form text is refused outside the window; templates are an admin's choice, not ours.
-        throw new DeliveryFailed('more than 24 hours since the customer wrote: only a template may be sent', true)
-      }
       const token = await deps.getChannelToken(target.connection.connection_id)
       if (!token) throw new DeliveryFailed('the WhatsApp connection has no access token', true)
-      const client = createWhatsAppClient({
-        accessToken: token,
-        apiUrl: deps.whatsappApiUrl,
-        apiVersion: deps.whatsappApiVersion,
-        fetch: deps.fetch,
-      })
       const confirmation = confirmationOf(target.message.metadata)
-      try {
-        const parts = toWhatsAppMessages(outboundText(target))
-        let first: string | null = null
-        for (const [index, part] of parts.entries()) {
-          const last = index === parts.length - 1
-          const sent =
-            last && confirmation && part.length <= 1024
-              ? await client.sendButtons({
-                  phoneNumberId,
-                  to: target.recipient,
-                  body: part,
-                  buttons: [
-                    { id: `confirm:${confirmation.toolCallId}`, title: 'Yes, go ahead' },
-                    { id: `cancel:${confirmation.toolCallId}`, title: 'Cancel' },
-                  ],
-                })
-              : await client.sendText({ phoneNumberId, to: target.recipient, text: part })
-          first ??= sent.messageId
-        }
-        return { externalId: first }
-      } catch (error) {
-        throw whatsAppFailure(error)
-      }
+      const lastInbound = target.conversation.last_inbound_at ? new Date(target.conversation.last_inbound_at) : null
+      return settle(
+        await deliverWhatsAppReply({
+          whatsapp: {
+            accessToken: token,
+            apiUrl: deps.whatsappApiUrl,
+            apiVersion: deps.whatsappApiVersion,
+            fetch: deps.fetch,
+          },
+          phoneNumberId,
+          to: target.recipient,
+          message: { id: target.message.id, text: outboundText(target) },
+          progress: deps.progressStore(target.conversation.tenant_id, target.message.id),
+          lastInboundAt: lastInbound,
+          now: now(),
+          template: whatsAppTemplateFromSettings(target.connection.settings),
+          confirmation: confirmation ? { toolCallId: confirmation.toolCallId } : null,
+        }),
+      )
     },
   }
-}
-
-function whatsAppFailure(error: unknown): DeliveryFailed {
-  if (error instanceof DeliveryFailed) return error
-  if (error instanceof WhatsAppRateLimitError) return new DeliveryFailed(error.message, false, error.retryAfterMs)
-  if (error instanceof WhatsAppApiError) {
-    return new DeliveryFailed(error.message, !error.retryable)
-  }
-  return new DeliveryFailed(error instanceof Error ? error.message : 'WhatsApp could not be reached', false)
 }
 
 export function createReplyDeliveries(deps: ChannelDeliveryDeps): ReplyDeliveries {

@@ -535,7 +535,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
         idempotencyKey: replyKey,
         agentId: agent.id,
         authorKind: 'system',
-        metadata: { mode: 'budget_exhausted', job_id: claimed.job_id },
+        metadata: { mode: 'budget_exhausted', job_id: claimed.job_id, in_reply_to: job.message_id },
       })
       await alert(tenantId, 'budget_exhausted', conversation.id, {
         agent_id: agent.id,
@@ -591,6 +591,14 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       resolveHost: deps.resolveHost,
       fetch: deps.fetch,
     })
+
+    // A visible "thinking" on channels that have one, while the model works (best effort).
+    const thinking = deliveries[context.connection.kind].showThinking
+    if (model && thinking) {
+      await thinking({ conversation, connection: context.connection, inboundMessageId: job.message_id }).catch(
+        (error: unknown) => log('agent-worker: could not show the thinking status', describe(error)),
+      )
+    }
 
     // 7. The turn. A model failure meters what was spent, then retries through the queue.
     let turn: AgentTurnResult
@@ -658,7 +666,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       keyPrefix: attemptKey,
     })
 
-    const metadata: Record<string, unknown> = { mode: turn.mode, job_id: claimed.job_id }
+    const metadata: Record<string, unknown> = { mode: turn.mode, job_id: claimed.job_id, in_reply_to: job.message_id }
     let text = turn.reply
     if (turn.pendingConfirmation) {
       const toolCallId = toolCallIds.get(turn.pendingConfirmation.toolCallId)
@@ -795,7 +803,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
         text: APOLOGY_TEXT,
         idempotencyKey: `apology:${job.message_id}`,
         authorKind: 'system',
-        metadata: { mode: 'apology', failed_message_id: job.message_id },
+        metadata: { mode: 'apology', failed_message_id: job.message_id, in_reply_to: job.message_id },
       })
       if (!apology.duplicate) {
         await store.enqueueJob('agent_jobs', {

@@ -363,13 +363,19 @@ describe('the agent worker', () => {
     }
   })
 
-  test('Slack replies go to the thread the user wrote in, once', async () => {
+  test('Slack: a "thinking" placeholder in the user\'s thread becomes the answer, posted once', async () => {
     const before = slack.calls('chat.postMessage').length
+    const updatesBefore = slack.calls('chat.update').length
     const { conversation_id } = await ingest('Hi from Slack', {
       connection: SLACK,
       thread: 'C0TEST:1700000000.000100',
       user: 'U0SLACKUSER',
-      context: { channel_id: 'C0TEST', thread_ts: '1700000000.000100' },
+      context: {
+        slack_team_id: 'T0KONSTRUCT',
+        slack_channel_id: 'C0TEST',
+        slack_channel_type: 'channel',
+        slack_thread_ts: '1700000000.000100',
+      },
     })
     const reply = await until(
       async () => (await outbound(conversation_id)).find((m) => m.delivery_status === 'sent'),
@@ -377,13 +383,14 @@ describe('the agent worker', () => {
     )
     const posts = slack.calls('chat.postMessage').slice(before)
     expect(posts).toHaveLength(1)
-    expect(posts[0]!.body).toMatchObject({
-      channel: 'C0TEST',
-      thread_ts: '1700000000.000100',
-      text: 'Fake reply to: Hi from Slack',
-    })
+    expect(posts[0]!.body).toMatchObject({ channel: 'C0TEST', thread_ts: '1700000000.000100', text: '_Thinking…_' })
     expect(posts[0]!.headers['authorization']).toBe('Bearer xoxb-konstruct-placeholder')
-    expect(reply.external_id).toBe(slack.messages.at(-1)!.ts)
+    const updates = slack.calls('chat.update').slice(updatesBefore)
+    expect(updates).toHaveLength(1)
+    expect(updates[0]!.body).toMatchObject({ channel: 'C0TEST', text: 'Fake reply to: Hi from Slack' })
+    const posted = slack.messages.find((m) => m.ts === reply.external_id)!
+    expect(posted.text).toBe('Fake reply to: Hi from Slack')
+    expect(posted.threadTs).toBe('1700000000.000100')
   })
 
   test('WhatsApp replies go to the contact, and a failing send is retried without a second model call', async () => {
