@@ -333,7 +333,7 @@ describe('slack-interactions', () => {
   }
 
   test('confirm is ingested as the user answer in the clicked thread, once; "talk to a human" escalates', async () => {
-    const parent = mention('please book the room')
+    const parent = mention('please book the room') as ReturnType<typeof mention> & { event: { ts: string } }
     await postSigned('slack-events', JSON.stringify(parent))
     const toolCallId = '99999999-0000-4000-8000-000000000001'
     const body = interaction(click('konstruct_confirm', `confirm:${toolCallId}`, parent.event.ts, 'trigger-1'))

@@ -1,0 +1,180 @@
+// Web chat on the local stack: the real web-chat function under Deno, visitor tokens that
+// Realtime accepts, history, rate limits, and isolation between visitors and from the api.
+import { createClient } from '@supabase/supabase-js'
+import WebSocket from 'ws'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startTestStack, type TestStack } from '../support/stack.ts'
+
+const WIDGET = 'wk_demo_konstruct_widget_key'
+const TENANT = '10000000-0000-4000-8000-000000000001'
+
+// The project's JWT secret (`npm run env` prints it as SUPABASE_JWT_SECRET); the function
+// gets it as WEB_CHAT_JWT_SECRET, since SUPABASE_* names are reserved for the platform.
+const JWT_SECRET = 'web-chat-tests-project-jwt-secret-at-least-32-chars'
+
+let stack: TestStack
+beforeAll(async () => {
+  stack = await startTestStack({
+    jwtSecret: JWT_SECRET,
+    functionEnv: { WEB_CHAT_JWT_SECRET: JWT_SECRET, WEB_CHAT_VISITOR_BURST: '4', WEB_CHAT_VISITOR_PER_MINUTE: '6' },
+  })
+})
+afterAll(async () => {
+  await stack?.close()
+})
+
+const url = (path: string) => `${stack.url}/functions/v1/web-chat${path}`
+
+async function session(token?: string) {
+  const response = await fetch(url('/session'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin: 'https://shop.example' },
+    body: JSON.stringify({ widget_key: WIDGET, ...(token ? { token } : {}) }),
+  })
+  return { status: response.status, body: (await response.json()) as Record<string, any>, headers: response.headers }
+}
+async function send(token: string, text: string, clientMessageId?: string) {
+  const response = await fetch(url('/messages'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ text, ...(clientMessageId ? { client_message_id: clientMessageId } : {}) }),
+  })
+  return { status: response.status, body: (await response.json()) as Record<string, any>, headers: response.headers }
+}
+async function history(token: string) {
+  const response = await fetch(url('/messages'), { headers: { authorization: `Bearer ${token}` } })
+  return { status: response.status, body: (await response.json()) as Record<string, any> }
+}
+
+/** Joins a private channel with a token; resolves with the status and a list of received payloads. */
+async function subscribe(token: string, topic: string) {
+  const client = createClient(stack.url, stack.keys.anonKey, {
+    realtime: { transport: WebSocket as never },
+    auth: { persistSession: false, autoRefreshToken: false },
+  })
+  await client.realtime.setAuth(token)
+  const received: Array<Record<string, unknown>> = []
+  const channel = client.channel(topic, { config: { private: true } })
+  channel.on('broadcast', { event: '*' }, (message) => received.push(message.payload as Record<string, unknown>))
+  const status = await new Promise<string>((resolve) => {
+    channel.subscribe((state) => {
+      if (state !== 'CLOSED') resolve(state)
+    })
+    setTimeout(() => resolve('TIMED_OUT'), 5000)
+  })
+  return { status, received, close: () => client.removeAllChannels() }
+}
+
+describe('web-chat', () => {
+  test('serves the widget script with CORS for any origin', async () => {
+    const response = await fetch(url('/widget.js'))
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toContain('javascript')
+    expect(response.headers.get('access-control-allow-origin')).toBe('*')
+    const source = await response.text()
+    expect(source).toContain('phx_join')
+    expect(() => new Function(source)).not.toThrow()
+  })
+
+  test('an unknown widget key gets no session', async () => {
+    const response = await fetch(url('/session'), { method: 'POST', body: JSON.stringify({ widget_key: 'wk_nope' }) })
+    expect(response.status).toBe(404)
+  })
+
+  test('session, message, history, resume after reload, and live replies on the visitor topic only', async () => {
+    const first = await session()
+    expect(first.status).toBe(201)
+    expect(first.body['topic']).toBe(`webchat:${first.body['visitor_id']}`)
+    expect(first.body['realtime']).toMatchObject({ apikey: stack.keys.anonKey })
+    const token = first.body['token'] as string
+
+    // A reload presents the stored token and resumes the same visitor.
+    const resumed = await session(token)
+    expect(resumed.body['visitor_id']).toBe(first.body['visitor_id'])
+
+    const live = await subscribe(token, first.body['topic'])
+    expect(live.status).toBe('SUBSCRIBED')
+
+    const sent = await send(token, 'Hello, is anyone there?', 'client-msg-0001')
+    expect(sent.status).toBe(202)
+    const again = await send(token, 'Hello, is anyone there?', 'client-msg-0001')
+    expect(again.body).toMatchObject({ duplicate: true, message_id: sent.body['message_id'] })
+
+    // The agent's reply, recorded by the worker, reaches the visitor live.
+    const service = stack.serviceClient()
+    const { data: conversation } = await service.rpc('find_conversation', {
+      connection_id: '30000000-0000-4000-8000-000000000001',
+      thread_key: first.body['visitor_id'],
+    })
+    await service.rpc('record_reply', {
+      tenant_id: TENANT,
+      conversation_id: conversation.conversation_id,
+      text: 'Hi! I am Ava. How can I help?',
+      idempotency_key: 'webchat-test-1',
+    })
+    await expect.poll(() => live.received.map((p) => p['text']), { timeout: 5000 }).toContain('Hi! I am Ava. How can I help?')
+    const pushed = live.received.find((p) => p['text'] === 'Hi! I am Ava. How can I help?')!
+    expect(Object.keys(pushed).sort()).toEqual(['author_kind', 'created_at', 'direction', 'id', 'seq', 'text'])
+
+    const { status, body } = await history(token)
+    expect(status).toBe(200)
+    expect(body['messages'].map((m: { direction: string; text: string }) => [m.direction, m.text])).toEqual([
+      ['in', 'Hello, is anyone there?'],
+      ['out', 'Hi! I am Ava. How can I help?'],
+    ])
+    await live.close()
+
+    // Another visitor sees neither the history nor the topic.
+    const other = await session()
+    expect(other.body['visitor_id']).not.toBe(first.body['visitor_id'])
+    expect((await history(other.body['token'])).body['messages']).toEqual([])
+    const spy = await subscribe(other.body['token'], first.body['topic'])
+    expect(spy.status).not.toBe('SUBSCRIBED')
+    await spy.close()
+    // Nor does the anon key alone.
+    const anon = await subscribe(stack.keys.anonKey, first.body['topic'])
+    expect(anon.status).not.toBe('SUBSCRIBED')
+    await anon.close()
+  })
+
+  test('a visitor token is not a member: the portal api refuses it', async () => {
+    const { body } = await session()
+    const asVisitor = createClient(stack.url, stack.keys.anonKey, {
+      global: { headers: { authorization: `Bearer ${body['token']}` } },
+      db: { schema: 'api' },
+      realtime: { transport: WebSocket as never },
+      auth: { persistSession: false, autoRefreshToken: false },
+    })
+    for (const [fn, args] of [
+      ['list_conversations', { tenant_id: TENANT }],
+      ['list_messages', { conversation_id: '00000000-0000-4000-8000-000000000000' }],
+      ['web_chat_history', { connection_id: '30000000-0000-4000-8000-000000000001', visitor_id: body['visitor_id'] }],
+      ['ingest_message', { connection_id: '30000000-0000-4000-8000-000000000001', external_id: 'x', thread_key: 'x', external_user_id: 'x' }],
+    ] as const) {
+      const { error } = await asVisitor.rpc(fn, args)
+      expect(error?.code, fn).toBe('42501')
+    }
+  })
+
+  test('bad tokens 401; empty or oversized text 400/413; per-visitor rate limit 429 with Retry-After', async () => {
+    expect((await send('not-a-token', 'hi')).status).toBe(401)
+    const { body } = await session()
+    const token = body['token'] as string
+    const tampered = token.slice(0, -3) + (token.endsWith('AAA') ? 'BBB' : 'AAA')
+    expect((await send(tampered, 'hi')).status).toBe(401)
+    expect((await send(token, '   ')).status).toBe(400)
+    expect((await send(token, 'x'.repeat(4001))).status).toBe(413)
+    const statuses: number[] = []
+    let retryAfter: string | null = null
+    for (let i = 0; i < 6; i++) {
+      const result = await send(token, `message ${i}`)
+      statuses.push(result.status)
+      if (result.status === 429) retryAfter = result.headers.get('retry-after')
+    }
+    expect(statuses).toContain(429)
+    expect(Number(retryAfter)).toBeGreaterThan(0)
+    // Another visitor is not slowed down by this one.
+    const fresh = await session()
+    expect((await send(fresh.body['token'], 'hello from another visitor')).status).toBe(202)
+  })
+})
