@@ -50,6 +50,16 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
   })
   const port = (server.address() as AddressInfo).port
   const url = `http://127.0.0.1:${port}`
+  // The deploy step of a Supabase project: tell the database where its functions
+  // are, so pg_net can wake them (see app.configure_functions in the migrations).
+  await db.asOwner(async (tx) => {
+    const { rows } = await tx.query<{ found: boolean }>(
+      `select to_regprocedure('app.configure_functions(text, text)') is not null as found`,
+    )
+    if (rows[0]?.found) {
+      await tx.query('select app.configure_functions($1, $2)', [`${url}/functions/v1`, keys.serviceRoleKey])
+    }
+  })
   const ctx: StackContext = { db, keys, url, root: options.root, functionEnv: options.functionEnv ?? {}, log }
   const functions = new FunctionHost(ctx)
   const realtime = attachRealtime(server, ctx)

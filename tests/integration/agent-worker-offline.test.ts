@@ -62,8 +62,7 @@ beforeAll(async () => {
   stack = await startTestStack({ functionEnv: { WORKER_MEMORY_QUIET_SECONDS: '0' } })
   service = stack.serviceClient()
   await stack.db.asOwner(async (tx) => {
-    await tx.query(`insert into app.settings (key, value) values ('functions_url', $1)`, [`${stack.url}/functions/v1`])
-    await tx.query(`select vault.create_secret($1, 'konstruct_functions_token')`, [stack.keys.serviceRoleKey])
+    // The stack configured functions_url and the worker's token when it started.
     await tx.query(`select app.schedule_worker_safety_net('1 seconds')`)
   })
 }, 90_000)

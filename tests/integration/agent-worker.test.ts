@@ -119,7 +119,7 @@ beforeAll(async () => {
   const { error } = await admin.auth.signInWithPassword({ email: 'admin@konstruct.local', password: 'konstruct-demo' })
   if (error) throw error
   await stack.db.asOwner(async (tx) => {
-    await tx.query(`select vault.create_secret($1, 'konstruct_functions_token')`, [stack.keys.serviceRoleKey])
+    // The stack configured functions_url and the worker's token when it started.
     await tx.query(`select app.schedule_worker_safety_net('1 seconds')`)
   })
   await setWakeUps(true)
