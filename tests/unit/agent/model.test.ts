@@ -122,7 +122,7 @@ describe('model client against the fake server', () => {
     const result = await createModelClient().complete(
       { ...target, fallback: { model: 'backup' } },
       { messages: ask },
-      { timeoutMs: 50 },
+      { timeoutMs: 1_000 },
     )
     expect(result.content).toBe('fallback answered')
     expect(result.attempts[0]).toMatchObject({ ok: false, errorKind: 'timeout' })
@@ -134,7 +134,7 @@ describe('model client against the fake server', () => {
     const result = await createModelClient().complete(
       { ...target, fallback: { model: 'backup' } },
       { messages: ask },
-      { timeoutMs: 80, onRestart: () => restarts++ },
+      { timeoutMs: 1_000, onRestart: () => restarts++ },
     )
     expect(result.content).toBe('second try')
     expect(restarts).toBe(1)
