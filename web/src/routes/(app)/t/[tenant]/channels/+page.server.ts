@@ -1,0 +1,106 @@
+import { fail } from '@sveltejs/kit'
+import { env } from '$env/dynamic/private'
+import { env as publicEnv } from '$env/dynamic/public'
+import { actionFailure, callApi, formString, loadFailure } from '$lib/server/api'
+import type { AgentSummary, Channel } from '$lib/types'
+import type { Actions, PageServerLoad } from './$types'
+
+export const load: PageServerLoad = async ({ locals, parent }) => {
+  const { tenant } = await parent()
+  try {
+    const [channels, agents] = await Promise.all([
+      callApi<Channel[]>(locals, 'list_channels', { tenant_id: tenant.id }),
+      callApi<AgentSummary[]>(locals, 'list_agents', { tenant_id: tenant.id }),
+    ])
+    return {
+      channels,
+      agents: agents.map((a) => ({ id: a.id, name: a.name, status: a.status })),
+      functionsUrl: `${publicEnv.PUBLIC_SUPABASE_URL}/functions/v1`,
+      whatsappVerifyToken: tenant.role === 'operator' ? null : (env.WHATSAPP_VERIFY_TOKEN ?? null),
+    }
+  } catch (e) {
+    loadFailure(e)
+  }
+}
+
+export const actions: Actions = {
+  assign: async ({ locals, request }) => {
+    const form = await request.formData()
+    const channelId = formString(form, 'channel_id')
+    try {
+      await callApi(locals, 'assign_channel_agent', { channel_id: channelId, agent_id: formString(form, 'agent_id') || null })
+      return { done: 'assign', channelId }
+    } catch (e) {
+      return actionFailure(e, `agent_${channelId}`)
+    }
+  },
+  setStatus: async ({ locals, request }) => {
+    const form = await request.formData()
+    const channelId = formString(form, 'channel_id')
+    try {
+      await callApi(locals, 'set_channel_status', { channel_id: channelId, status: formString(form, 'status') })
+      return { done: 'status', channelId }
+    } catch (e) {
+      return actionFailure(e, `status_${channelId}`)
+    }
+  },
+  setToken: async ({ locals, request }) => {
+    const form = await request.formData()
+    const channelId = formString(form, 'channel_id')
+    const token = formString(form, 'token')
+    if (!token) return fail(400, { errors: { [`token_${channelId}`]: 'Paste the new token.' } })
+    try {
+      await callApi(locals, 'set_channel_token', { channel_id: channelId, token })
+      return { done: 'token', channelId }
+    } catch (e) {
+      return actionFailure(e, `token_${channelId}`)
+    }
+  },
+  createWebChat: async ({ locals, request }) => {
+    const form = await request.formData()
+    const name = formString(form, 'name') || 'Website chat'
+    const origins = formString(form, 'allowed_origins').split(/[\s,]+/).filter(Boolean)
+    const bad = origins.find((o) => !/^https?:\/\/[^/\s]+$/.test(o))
+    if (bad) return fail(400, { step: 'web_chat', errors: { allowed_origins: `“${bad}” is not an origin like https://www.example.com.` } })
+    try {
+      await callApi(locals, 'create_web_chat_channel', {
+        tenant_id: formString(form, 'tenant_id'),
+        name,
+        agent_id: formString(form, 'agent_id') || null,
+        allowed_origins: origins.length ? origins : null,
+      })
+      return { done: 'web_chat' }
+    } catch (e) {
+      return actionFailure(e, 'web_chat_form', { step: 'web_chat' })
+    }
+  },
+  createWhatsApp: async ({ locals, request }) => {
+    const form = await request.formData()
+    const values = {
+      name: formString(form, 'name'),
+      phone_number_id: formString(form, 'phone_number_id'),
+      business_account_id: formString(form, 'business_account_id'),
+      display_phone_number: formString(form, 'display_phone_number'),
+    }
+    const token = formString(form, 'access_token')
+    const errors: Record<string, string> = {}
+    if (!/^\d{5,20}$/.test(values.phone_number_id)) errors.phone_number_id = 'The phone number ID is digits only.'
+    if (!/^\d{5,20}$/.test(values.business_account_id)) errors.business_account_id = 'The business account ID is digits only.'
+    if (!token) errors.access_token = 'Paste the access token.'
+    if (Object.keys(errors).length) return fail(400, { step: 'whatsapp', values, errors })
+    try {
+      await callApi(locals, 'create_whatsapp_channel', {
+        tenant_id: formString(form, 'tenant_id'),
+        name: values.name || `WhatsApp ${values.display_phone_number}`.trim(),
+        phone_number_id: values.phone_number_id,
+        business_account_id: values.business_account_id,
+        access_token: token,
+        display_phone_number: values.display_phone_number || null,
+        agent_id: formString(form, 'agent_id') || null,
+      })
+      return { done: 'whatsapp' }
+    } catch (e) {
+      return actionFailure(e, 'phone_number_id', { step: 'whatsapp', values })
+    }
+  },
+}
