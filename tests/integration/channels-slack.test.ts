@@ -173,7 +173,7 @@ describe('slack-events', () => {
 
     // A reply in the thread of an earlier mention.
     const parent = mention('start a thread')
-    await postSigned('slack-events', JSON.stringify(parent))
+    expect((await postSigned('slack-events', JSON.stringify(parent))).status).toBe(200)
     const reply = slackEventEnvelope(
       { type: 'message', channel: 'C0GENERAL', channel_type: 'channel', user: 'U0ALICE', text: 'and one more thing', ts: ts(), thread_ts: parent.event.ts },
       { teamId: DEMO_TEAM, botUserId: DEMO_BOT },
@@ -184,7 +184,7 @@ describe('slack-events', () => {
        where c.thread_key = $1`,
       [`C0GENERAL:${parent.event.ts}`],
     )
-    expect(threads[0]!.n).toBe(2)
+    expect({ parent: parent.event.ts, n: threads[0]!.n }).toEqual({ parent: parent.event.ts, n: 2 })
   })
 
   test('bad input: malformed JSON 400, unknown workspace 200 with nothing stored', async () => {
