@@ -246,7 +246,11 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('get_outbound_delivery', $$select api.get_outbound_delivery('{tenant}', '{reply}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('record_delivery_progress', $$select api.record_delivery_progress('{tenant}', '{reply}', '{"slack_ts": "1.0"}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('decide_tool_call', $$select api.decide_tool_call('{web_channel}', '{tool_call}', 'confirmed', 'U123')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
-  ('escalate_channel_thread', $$select api.escalate_channel_thread('{web_channel}', 'visitor-a', 'asked for a human')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
+  ('escalate_channel_thread', $$select api.escalate_channel_thread('{web_channel}', 'visitor-a', 'asked for a human')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  -- knowledge ingestion and hand-off DMs (20261126004000)
+  ('reprocess_knowledge_source', $$select api.reprocess_knowledge_source('{source}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('set_handoff_notifications', $$select api.set_handoff_notifications('{web_channel}', array['U0ADMIN1'])$$, '22023', '22023', '42501', 'P0002', '42501', '42501', '42501'),
+  ('list_handoff_slack_targets', $$select api.list_handoff_slack_targets('{tenant}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call

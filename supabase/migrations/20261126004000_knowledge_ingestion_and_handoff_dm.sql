@@ -1,0 +1,326 @@
+-- Knowledge ingestion, full-text recall and the hand-off Slack DM.
+--
+-- 1. Wake-ups: app.enqueue_job woke the worker for agent_jobs only, so an upload waited
+--    for the pg_cron safety net. Now every enqueue wakes it (still once per transaction);
+--    the body names the queue, and the worker drains that queue first.
+-- 2. Uploads: api.create_knowledge_source accepts text, markdown, html (content), pdf
+--    (content = the file in base64) and url (uri), checks each kind's input and size, and
+--    queues every source on knowledge_jobs (the worker extracts, chunks and embeds it).
+-- 3. Recall: websearch_to_tsquery ANDs every word, so a natural question ("how long do
+--    refunds take?") matched no passage at all. Full-text search now ORs the question's
+--    significant lexemes (english stemming and stop words, as plainto_tsquery) and ranks
+--    by ts_rank_cd, so passages matching more of them come first; both rankings still see
+--    only the tenant's chunks before ranking, and are fused by reciprocal rank as before.
+-- 4. Hand-off DM: a Slack connection's settings may name Slack users to notify
+--    (handoff_notify_user_ids); api.set_handoff_notifications sets them (admins) and
+--    api.list_handoff_slack_targets gives the worker the active Slack connections that
+--    have some (service_role). The bot token stays in Vault (api.get_channel_token).
+
+-- 1. Wake-ups ----------------------------------------------------------------------------------
+
+create or replace function app.wake_agent_worker(reason text default 'enqueued')
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  base_url text := app.functions_url();
+  token text;
+  headers jsonb := '{"Content-Type": "application/json"}'::jsonb;
+  request_id bigint;
+  -- 'enqueued:knowledge_jobs' wakes the worker for that queue first.
+  queue text := case when wake_agent_worker.reason like '%knowledge_jobs%' then 'knowledge_jobs' else 'agent_jobs' end;
+begin
+  if base_url is null then
+    return null;
+  end if;
+  -- Once per transaction is enough: the worker drains both queues.
+  if coalesce(current_setting('konstruct.worker_woken', true), '') = 'yes' then
+    return null;
+  end if;
+  perform set_config('konstruct.worker_woken', 'yes', true);
+  begin
+    select d.decrypted_secret into token from vault.decrypted_secrets d where d.name = 'konstruct_functions_token' limit 1;
+  exception when others then
+    token := null;
+  end;
+  if token is not null then
+    headers := headers || jsonb_build_object('Authorization', 'Bearer ' || token);
+  end if;
+  begin
+    select net.http_post(
+      url := rtrim(base_url, '/') || '/agent-worker',
+      body := jsonb_build_object('queue', queue, 'reason', wake_agent_worker.reason),
+      headers := headers
+    ) into request_id;
+  exception when others then
+    -- Never let a wake-up failure lose the job: the cron safety net will come.
+    raise warning 'could not wake the agent worker: %', sqlerrm;
+    return null;
+  end;
+  return request_id;
+end
+$$;
+comment on function app.wake_agent_worker(text) is 'Posts to <functions_url>/agent-worker through pg_net (once per transaction; skipped when functions_url is not configured), naming the queue to drain first (knowledge_jobs when the reason mentions it). Bearer token from the Vault secret konstruct_functions_token.';
+
+create or replace function app.enqueue_job(queue_name text, job jsonb)
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  job_id bigint;
+begin
+  if queue_name not in ('agent_jobs', 'knowledge_jobs') then
+    raise exception 'unknown queue %', queue_name using errcode = '22023';
+  end if;
+  if job ->> 'tenant_id' is null then
+    raise exception 'a job must carry its tenant_id' using errcode = '22023';
+  end if;
+  select s into job_id from pgmq.send(queue_name, job) s;
+  perform app.wake_agent_worker('enqueued:' || queue_name);
+  return job_id;
+end
+$$;
+comment on function app.enqueue_job(text, jsonb) is 'Sends a job (which must carry tenant_id) to agent_jobs or knowledge_jobs and wakes the worker for that queue. Internal: called by api functions after their own permission checks.';
+
+-- 2. Uploads -------------------------------------------------------------------------------------
+
+create or replace function api.create_knowledge_source(tenant_id uuid, title text, content text default null,
+  kind text default 'text', uri text default null)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  new_source_id uuid := gen_random_uuid();
+  source_kind text := lower(coalesce(btrim(create_knowledge_source.kind), 'text'));
+  body text := create_knowledge_source.content;
+  pdf bytea;
+  chunks integer := 0;
+begin
+  perform app.require_role(create_knowledge_source.tenant_id, 'admin');
+  if coalesce(btrim(create_knowledge_source.title), '') = '' then
+    raise exception 'a knowledge source needs a title' using errcode = '22023';
+  end if;
+  if source_kind not in ('text', 'markdown', 'html', 'pdf', 'url') then
+    raise exception 'kind must be text, markdown, html, pdf or url' using errcode = '22023';
+  end if;
+  if source_kind in ('text', 'markdown', 'html') then
+    if coalesce(btrim(body), '') = '' then
+      raise exception '% knowledge needs content', source_kind using errcode = '22023';
+    end if;
+    if length(body) > 2000000 then
+      raise exception 'content is longer than 2,000,000 characters; split it into several sources' using errcode = '22023';
+    end if;
+  elsif source_kind = 'pdf' then
+    -- The file itself, base64-encoded (whitespace and a data: URL prefix are tolerated).
+    body := regexp_replace(regexp_replace(coalesce(body, ''), '^data:[^,]*,', ''), '\s+', '', 'g');
+    if body = '' then
+      raise exception 'a pdf source needs the file as base64 content' using errcode = '22023';
+    end if;
+    if length(body) > 14000000 then
+      raise exception 'the PDF is larger than 10 MB' using errcode = '22023';
+    end if;
+    begin
+      pdf := decode(body, 'base64');
+    exception when others then
+      raise exception 'pdf content is not valid base64' using errcode = '22023';
+    end;
+    if position('\x255044462d'::bytea in substr(pdf, 1, 1024)) = 0 then
+      raise exception 'the file is not a PDF' using errcode = '22023';
+    end if;
+  elsif source_kind = 'url' then
+    if coalesce(create_knowledge_source.uri, '') !~* '^https?://[^/\s]+' or length(create_knowledge_source.uri) > 2048 then
+      raise exception 'a url source needs an http(s) uri' using errcode = '22023';
+    end if;
+  end if;
+  insert into app.knowledge_sources (id, tenant_id, title, kind, uri, content, status, created_by)
+  values (new_source_id, create_knowledge_source.tenant_id, btrim(create_knowledge_source.title),
+    source_kind, case when source_kind = 'url' then btrim(create_knowledge_source.uri) else create_knowledge_source.uri end,
+    body, 'pending', (select auth.uid()));
+  -- Pasted text is searchable at once (full text); the knowledge worker adds embeddings.
+  if source_kind in ('text', 'markdown') then
+    insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content)
+    select create_knowledge_source.tenant_id, new_source_id, c.chunk_index, c.chunk
+    from app.chunk_text(body) c;
+    get diagnostics chunks = row_count;
+    update app.knowledge_sources s set status = 'ready', chunk_count = chunks where s.id = new_source_id;
+  end if;
+  perform app.enqueue_knowledge_source(new_source_id);
+  return (select jsonb_build_object('id', s.id, 'tenant_id', s.tenant_id, 'title', s.title, 'kind', s.kind, 'uri', s.uri,
+    'status', s.status, 'chunk_count', s.chunk_count, 'created_at', s.created_at)
+    from app.knowledge_sources s where s.id = new_source_id);
+end
+$$;
+comment on function api.create_knowledge_source(uuid, text, text, text, text) is 'Adds a knowledge source: kind text or markdown (content; chunked at once, searchable by full text immediately), html (content), pdf (content = the file in base64, at most 10 MB; text-based PDFs only) or url (uri, fetched by the worker through the guarded HTTP client). Every source is queued on knowledge_jobs, which wakes the worker to extract, chunk and embed it; failures show on the source (status failed, error). 22023 for a bad kind or input. Owners and admins.';
+
+create or replace function api.reprocess_knowledge_source(source_id uuid)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  source_tenant uuid;
+begin
+  select s.tenant_id into source_tenant from app.knowledge_sources s where s.id = reprocess_knowledge_source.source_id;
+  if not found then
+    raise exception 'knowledge source not found' using errcode = 'P0002';
+  end if;
+  perform app.require_role(source_tenant, 'admin');
+  update app.knowledge_sources s set status = case when s.status = 'ready' and s.kind in ('text', 'markdown')
+      then 'ready' else 'pending' end, error = null
+  where s.id = reprocess_knowledge_source.source_id;
+  perform app.enqueue_knowledge_source(reprocess_knowledge_source.source_id);
+  return (select jsonb_build_object('id', s.id, 'status', s.status, 'chunk_count', s.chunk_count)
+    from app.knowledge_sources s where s.id = reprocess_knowledge_source.source_id);
+end
+$$;
+comment on function api.reprocess_knowledge_source(uuid) is 'Queues a knowledge source again (after a failure, to refetch a URL, or to add embeddings once a model is configured). Owners and admins.';
+
+-- 3. Recall --------------------------------------------------------------------------------------
+
+create or replace function app.any_terms_tsquery(query_text text)
+returns tsquery
+language plpgsql
+immutable
+parallel safe
+set search_path = ''
+as $$
+declare
+  lexeme text;
+  term tsquery;
+  result tsquery;
+begin
+  if coalesce(btrim(query_text), '') = '' then
+    return null;
+  end if;
+  -- The question's significant lexemes as plainto_tsquery sees them (english stemming,
+  -- stop words dropped); each re-read with 'simple' so it is matched as is, then ORed.
+  for lexeme in
+    select l from unnest(tsvector_to_array(to_tsvector('english'::regconfig, left(query_text, 4000)))) l limit 32
+  loop
+    term := plainto_tsquery('simple'::regconfig, lexeme);
+    if numnode(term) > 0 then
+      result := case when result is null then term else result || term end;
+    end if;
+  end loop;
+  return result;
+end
+$$;
+comment on function app.any_terms_tsquery(text) is 'A tsquery matching any significant word of a natural-language question (english lexemes, stop words dropped, at most 32, joined with |); null when there is none. Used by api.search_knowledge so a question finds passages that share some of its words, ranked by ts_rank_cd.';
+
+create or replace function api.search_knowledge(tenant_id uuid, query_text text, query_embedding extensions.vector default null,
+  match_count integer default 5)
+returns table (chunk_id uuid, source_id uuid, source_title text, content text, score double precision,
+  fts_rank integer, vector_rank integer)
+language plpgsql
+set search_path = ''
+as $$
+declare
+  k integer := least(greatest(coalesce(search_knowledge.match_count, 5), 1), 50);
+  q tsquery := app.any_terms_tsquery(search_knowledge.query_text);
+begin
+  if not pg_catalog.pg_has_role(current_user, 'service_role', 'usage') then
+    perform app.require_read(search_knowledge.tenant_id, 'knowledge search');
+  end if;
+  -- Reciprocal rank fusion (k = 60) of a full-text and a vector ranking; both rankings
+  -- see only this tenant's chunks. Without an embedding, full text alone.
+  return query
+    with full_text as (
+      select c.id, (row_number() over (order by ts_rank_cd(c.fts, q) desc, c.id))::integer as rank_ix
+      from app.knowledge_chunks c
+      where c.tenant_id = search_knowledge.tenant_id and q is not null and c.fts @@ q
+      order by rank_ix
+      limit k * 4
+    ),
+    semantic as (
+      select c.id, (row_number() over (order by c.embedding operator(extensions.<=>) search_knowledge.query_embedding, c.id))::integer as rank_ix
+      from app.knowledge_chunks c
+      where c.tenant_id = search_knowledge.tenant_id and search_knowledge.query_embedding is not null
+        and c.embedding is not null
+      order by c.embedding operator(extensions.<=>) search_knowledge.query_embedding
+      limit k * 4
+    ),
+    fused as (
+      select coalesce(f.id, s.id) as id,
+        coalesce(1.0 / (60 + f.rank_ix), 0.0) + coalesce(1.0 / (60 + s.rank_ix), 0.0) as fused_score,
+        f.rank_ix as f_rank, s.rank_ix as s_rank
+      from full_text f full outer join semantic s on s.id = f.id
+    )
+    select c.id, c.source_id, src.title, c.content, fused.fused_score::double precision, fused.f_rank, fused.s_rank
+    from fused
+    join app.knowledge_chunks c on c.id = fused.id
+    join app.knowledge_sources src on src.id = c.source_id
+    where c.tenant_id = search_knowledge.tenant_id
+    order by fused.fused_score desc, c.id
+    limit k;
+end
+$$;
+comment on function api.search_knowledge(uuid, text, extensions.vector, integer) is 'Hybrid knowledge search: full text (any significant word of the question, english, ranked by ts_rank_cd) and, when query_embedding is given, cosine vector similarity, fused by reciprocal rank (k=60). Filters by tenant inside both rankings, so another tenant''s chunk is never a candidate. Members of the tenant and service_role.';
+
+-- 4. Hand-off DM ---------------------------------------------------------------------------------
+
+create or replace function api.set_handoff_notifications(channel_id uuid, slack_user_ids text[])
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  conn app.channel_connections;
+  ids text[];
+begin
+  select * into conn from app.channel_connections c where c.id = set_handoff_notifications.channel_id;
+  if not found then
+    raise exception 'channel not found' using errcode = 'P0002';
+  end if;
+  perform app.require_role(conn.tenant_id, 'admin');
+  if conn.kind <> 'slack' then
+    raise exception 'hand-off DMs are sent through a Slack channel' using errcode = '22023';
+  end if;
+  select coalesce(array_agg(distinct btrim(u) order by btrim(u)), '{}') into ids
+  from unnest(coalesce(set_handoff_notifications.slack_user_ids, '{}')) u where btrim(u) <> '';
+  if exists (select 1 from unnest(ids) u where u !~ '^[UW][A-Z0-9]{2,20}$') then
+    raise exception 'Slack user ids look like U0123ABCD' using errcode = '22023';
+  end if;
+  if cardinality(ids) > 10 then
+    raise exception 'at most 10 people can be notified' using errcode = '22023';
+  end if;
+  update app.channel_connections c
+  set settings = case when cardinality(ids) = 0 then c.settings - 'handoff_notify_user_ids'
+    else c.settings || jsonb_build_object('handoff_notify_user_ids', to_jsonb(ids)) end
+  where c.id = conn.id;
+  perform app.write_audit(conn.tenant_id, 'channel.handoff_notifications_set', 'channel', conn.id::text,
+    jsonb_build_object('slack_user_ids', to_jsonb(ids)));
+  return app.channel_json(conn.id);
+end
+$$;
+comment on function api.set_handoff_notifications(uuid, text[]) is 'Names the Slack users (ids like U0123ABCD, at most 10; empty to stop) whom the agent DMs, through this Slack connection''s bot, when a conversation of the tenant is handed to a human. Stored in the connection''s settings as handoff_notify_user_ids. Owners and admins.';
+
+create or replace function api.list_handoff_slack_targets(tenant_id uuid)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(jsonb_build_object('connection_id', c.id, 'slack_team_id', c.slack_team_id,
+      'user_ids', c.settings -> 'handoff_notify_user_ids') order by c.created_at, c.id), '[]'::jsonb)
+  from app.channel_connections c
+  where c.tenant_id = list_handoff_slack_targets.tenant_id
+    and c.kind = 'slack' and c.status = 'active' and c.token_secret_id is not null
+    and jsonb_typeof(c.settings -> 'handoff_notify_user_ids') = 'array'
+    and jsonb_array_length(c.settings -> 'handoff_notify_user_ids') > 0
+$$;
+comment on function api.list_handoff_slack_targets(uuid) is 'The tenant''s active Slack connections with people to DM on hand-off: [{connection_id, slack_team_id, user_ids}] (no tokens; the worker asks api.get_channel_token). service_role.';
+
+-- Grants -----------------------------------------------------------------------------------------
+
+revoke all on function app.any_terms_tsquery(text) from public, anon;
+revoke all on function api.reprocess_knowledge_source(uuid), api.set_handoff_notifications(uuid, text[]),
+  api.list_handoff_slack_targets(uuid) from public, anon, authenticated;
+grant execute on function app.any_terms_tsquery(text) to authenticated, service_role;
+grant execute on function api.reprocess_knowledge_source(uuid), api.set_handoff_notifications(uuid, text[])
+  to authenticated;
+grant execute on function api.list_handoff_slack_targets(uuid) to service_role;
