@@ -19,6 +19,9 @@ const sleeps: number[] = []
 beforeAll(async () => {
   slack = await startFakeSlack()
   stack = await startTestStack()
+  // These tests look at what the channel functions store and send; the agent worker (tested
+  // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
+  await stack.db.pg.query(`delete from app.settings where key = 'functions_url'`)
   rpc = createServiceRpc({ supabaseUrl: stack.url, serviceRoleKey: stack.keys.serviceRoleKey })
 })
 afterAll(async () => {

@@ -23,6 +23,9 @@ beforeAll(async () => {
       SLACK_OAUTH_URL: `${slack.root}/oauth/v2/authorize`,
     },
   })
+  // These tests look at what the channel functions store and send; the agent worker (tested
+  // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
+  await stack.db.pg.query(`delete from app.settings where key = 'functions_url'`)
 })
 afterAll(async () => {
   await stack?.close()
@@ -32,7 +35,8 @@ afterAll(async () => {
 async function sql<T = Record<string, unknown>>(query: string, params: unknown[] = []): Promise<T[]> {
   return (await stack.db.pg.query<T>(query, params)).rows
 }
-const messageCount = async () => (await sql<{ n: number }>('select count(*)::int as n from app.messages'))[0]!.n
+const messageCount = async () =>
+  (await sql<{ n: number }>("select count(*)::int as n from app.messages where direction = 'in'"))[0]!.n
 const jobCount = async () => (await sql<{ n: number }>('select count(*)::int as n from pgmq.q_agent_jobs'))[0]!.n
 
 function fn(name: string, path = '') {
@@ -258,6 +262,14 @@ describe('slack-oauth and uninstall', () => {
       'C0FAKE:1800000000.000100',
     ])
     expect(rows).toEqual([{ tenant_id: tenantId, text: 'hello new workspace' }])
+  })
+
+  test('the portal asks for the install URL with functions.invoke', async () => {
+    const { data, error } = await admin.client.functions.invoke('slack-oauth', {
+      body: { action: 'install_url', tenant_id: tenantId },
+    })
+    expect(error).toBeNull()
+    expect(new URL(data.url).searchParams.get('state')).toBeTruthy()
   })
 
   test('without a session 401; a stranger or operator 403; a forged state 400', async () => {

@@ -18,6 +18,9 @@ beforeAll(async () => {
     jwtSecret: JWT_SECRET,
     functionEnv: { WEB_CHAT_JWT_SECRET: JWT_SECRET, WEB_CHAT_VISITOR_BURST: '4', WEB_CHAT_VISITOR_PER_MINUTE: '6' },
   })
+  // These tests look at what the channel functions store and send; the agent worker (tested
+  // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
+  await stack.db.pg.query(`delete from app.settings where key = 'functions_url'`)
 })
 afterAll(async () => {
   await stack?.close()

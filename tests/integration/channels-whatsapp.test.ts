@@ -34,6 +34,9 @@ beforeAll(async () => {
   stack = await startTestStack({
     functionEnv: { WHATSAPP_APP_SECRET: APP_SECRET, WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN, WHATSAPP_API_URL: wa.url },
   })
+  // These tests look at what the channel functions store and send; the agent worker (tested
+  // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
+  await stack.db.pg.query(`delete from app.settings where key = 'functions_url'`)
   rpc = createServiceRpc({ supabaseUrl: stack.url, serviceRoleKey: stack.keys.serviceRoleKey })
 })
 afterAll(async () => {

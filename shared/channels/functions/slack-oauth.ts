@@ -7,6 +7,7 @@
 //      its nonce is stored by api.begin_slack_install, which refuses non-admins.
 //   3. Answers a 302 to Slack's authorize page, or {url} as JSON when asked
 //      (Accept: application/json or ?format=json), for a portal that navigates itself.
+//      The same as POST /slack-oauth {action: 'install_url', tenant_id} (functions.invoke).
 // GET /slack-oauth/callback?code=…&state=…  (Slack redirects the browser here)
 //   4. The state's signature and expiry, then api.consume_slack_install: single use.
 //   5. oauth.v2.access at SLACK_API_URL exchanges the code for the bot token.
@@ -82,8 +83,8 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
     return typeof user?.id === 'string' ? user.id : null
   }
 
-  async function start(req: Request, url: URL): Promise<Response> {
-    const tenantId = url.searchParams.get('tenant_id') ?? ''
+  async function start(req: Request, url: URL, fromBody?: string): Promise<Response> {
+    const tenantId = fromBody ?? url.searchParams.get('tenant_id') ?? ''
     if (!UUID.test(tenantId)) return json(400, { error: 'tenant_id is required' })
     const userId = await signedInUser(req)
     if (!userId) return json(401, { error: 'sign in first' })
@@ -115,6 +116,7 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
     })
     log('slack_oauth.started', { tenant_id: tenantId, user_id: userId })
     const wantsJson =
+      fromBody !== undefined ||
       url.searchParams.get('format') === 'json' || (req.headers.get('accept') ?? '').includes('application/json')
     if (wantsJson) return json(200, { url: installUrl })
     return new Response(null, { status: 302, headers: { location: installUrl, 'cache-control': 'no-store' } })
@@ -199,7 +201,13 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
     const url = new URL(req.url)
     const path = subPath(url, 'slack-oauth')
     try {
-      if (req.method !== 'GET') return text(405, 'method not allowed', { allow: 'GET' })
+      // supabase-js `functions.invoke('slack-oauth', { body: { action: 'install_url', tenant_id } })`
+      if (req.method === 'POST' && (path === '/' || path === '/start')) {
+        const body = (await req.json().catch(() => null)) as { action?: unknown; tenant_id?: unknown } | null
+        if (body?.action !== undefined && body.action !== 'install_url') return json(400, { error: 'unknown action' })
+        return await start(req, url, typeof body?.tenant_id === 'string' ? body.tenant_id : '')
+      }
+      if (req.method !== 'GET') return text(405, 'method not allowed', { allow: 'GET, POST' })
       if (path === '/start') return await start(req, url)
       if (path === '/callback') return await callback(url)
       return text(404, 'not found')

@@ -1,6 +1,7 @@
 // The embeddable web chat widget, served by the web-chat function as /widget.js:
 //
 //   <script src="https://<project>/functions/v1/web-chat/widget.js" data-key="<widget key>" async></script>
+// (data-widget-key is accepted too.)
 //
 // Plain browser JavaScript with no dependencies and no CDN: a launcher button and a small
 // accessible chat panel; messages go to POST /messages; the agent's replies arrive live over
@@ -12,7 +13,7 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
   'use strict';
   var script = document.currentScript;
   if (!script || !script.src) return;
-  var widgetKey = script.getAttribute('data-key');
+  var widgetKey = script.getAttribute('data-key') || script.getAttribute('data-widget-key');
   if (!widgetKey) { console.error('Konstruct chat: data-key is missing on the script tag'); return; }
   var base = script.src.replace(/\/widget\.js(?:[?#].*)?$/, '');
   var storageKey = 'konstruct:webchat:' + widgetKey;
