@@ -252,6 +252,22 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('set_handoff_notifications', $$select api.set_handoff_notifications('{web_channel}', array['U0ADMIN1'])$$, '22023', '22023', '42501', 'P0002', '42501', '42501', '42501'),
   ('list_handoff_slack_targets', $$select api.list_handoff_slack_targets('{tenant}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
+-- billing (20261126003000_billing.sql, 20261126003010_billing_api.sql); prepare_checkout is
+-- 22023 for owners and admins because the fixture's plans have no Stripe price yet.
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('list_plans', $$select * from api.list_plans()$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', 'ok'),
+  ('upsert_plan', $$select api.upsert_plan('{"key": "matrix_plan", "name": "Matrix", "included_agents": 4}')$$, '42501', '42501', '42501', '42501', 'ok', '42501', 'ok'),
+  ('set_billing_settings', $$select api.set_billing_settings('free', '7 days')$$, '42501', '42501', '42501', '42501', 'ok', '42501', 'ok'),
+  ('get_billing', $$select api.get_billing('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  ('prepare_checkout', $$select api.prepare_checkout('{tenant}', 'team', 2)$$, '22023', '22023', '42501', '42501', '42501', '42501', '42501'),
+  ('prepare_billing_portal', $$select api.prepare_billing_portal('{tenant}')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
+  ('save_stripe_customer', $$select api.save_stripe_customer('{tenant}', 'cus_Matrix1')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('apply_stripe_event', $$select api.apply_stripe_event('{"id": "evt_matrix", "type": "invoice.paid", "created": 1764150000, "customer": "cus_nobody"}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('check_entitlement', $$select api.check_entitlement('{tenant}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('claim_meter_reports', $$select * from api.claim_meter_reports(10, 30)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('complete_meter_reports', $$select api.complete_meter_reports(array[1]::bigint[])$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('fail_meter_reports', $$select api.fail_meter_reports(array[1]::bigint[], 'boom')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
+
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call
 from tests.matrix m
