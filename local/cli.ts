@@ -38,6 +38,15 @@ function envLines(keys: StackKeys): string[] {
 const notForFunctions = /^(npm_|NODE_|PATH$|HOME$|PWD$|OLDPWD$|SHELL$|SHLVL$|TERM|USER$|LOGNAME$|HOSTNAME$|LANG$|LC_|_$|COLOR$|EDITOR$|INIT_CWD$|MAIL$)/
 
 function functionEnvFromProcess(): Record<string, string> {
+  return {
+    // The web chat signs visitor tokens that Realtime must accept: with the
+    // project's JWT secret, which hosted projects set as a function secret.
+    WEB_CHAT_JWT_SECRET: jwtSecret,
+    ...givenEnv(),
+  }
+}
+
+function givenEnv(): Record<string, string> {
   return Object.fromEntries(
     Object.entries(process.env).filter(
       (entry): entry is [string, string] => typeof entry[1] === 'string' && !notForFunctions.test(entry[0]),

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
 import { startStack, type LocalStack, type StackOptions } from '../../local/server.ts'
+import { DEFAULT_JWT_SECRET } from '../../local/keys.ts'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -27,6 +28,7 @@ export async function startTestStack(options: Partial<StackOptions> = {}): Promi
     port: 0,
     log: process.env.STACK_LOG ? (line) => console.log(`[stack] ${line}`) : undefined,
     ...options,
+    functionEnv: { WEB_CHAT_JWT_SECRET: options.jwtSecret ?? DEFAULT_JWT_SECRET, ...options.functionEnv },
   })
   // Node 20 has no global WebSocket; realtime-js takes ws as its transport.
   const clientOptions = {

@@ -245,7 +245,6 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('web_chat_history', $$select api.web_chat_history('{web_channel}', 'visitor-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('get_outbound_delivery', $$select api.get_outbound_delivery('{tenant}', '{reply}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('record_delivery_progress', $$select api.record_delivery_progress('{tenant}', '{reply}', '{"slack_ts": "1.0"}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
-  ('decide_tool_call', $$select api.decide_tool_call('{web_channel}', '{tool_call}', 'confirmed', 'U123')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('escalate_channel_thread', $$select api.escalate_channel_thread('{web_channel}', 'visitor-a', 'asked for a human')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   -- knowledge ingestion and hand-off DMs (20261126004000)
   ('reprocess_knowledge_source', $$select api.reprocess_knowledge_source('{source}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
