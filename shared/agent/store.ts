@@ -288,7 +288,7 @@ export function createAgentStore(client: RpcClient) {
         query_embedding: vectorLiteral(options.embedding),
         message_limit: options.messageLimit,
         memory_limit: options.memoryLimit,
-        // Knowledge is searched by the worker itself with a keyword query (see worker.ts).
+        // The worker searches knowledge itself, once it has the query's embedding (worker.ts).
         knowledge_limit: 0,
       })
       return parse('get_agent_context', agentContextSchema, data)
@@ -307,6 +307,16 @@ export function createAgentStore(client: RpcClient) {
         match_count: count,
       })
       return parse('search_knowledge', z.array(knowledgeHitSchema), data ?? [])
+    },
+
+    async listHandoffSlackTargets(tenantId: string): Promise<Array<{ connectionId: string; userIds: string[] }>> {
+      const data = await call('list_handoff_slack_targets', { tenant_id: tenantId })
+      const rows = parse(
+        'list_handoff_slack_targets',
+        z.array(z.object({ connection_id: uuid, user_ids: z.array(z.string()) })),
+        data ?? [],
+      )
+      return rows.map((r) => ({ connectionId: r.connection_id, userIds: r.user_ids }))
     },
 
     async getLlmKey(tenantId: string, agentId: string | null): Promise<string | null> {

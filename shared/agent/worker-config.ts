@@ -49,6 +49,8 @@ const envSchema = z.object({
   MODEL_PRICES_JSON: optionalText,
 
   SLACK_API_URL: optionalText,
+  /** The portal's base URL, for links in hand-off DMs (optional). */
+  PORTAL_URL: optionalText,
   WHATSAPP_API_URL: optionalText,
   WHATSAPP_API_VERSION: optionalText,
 })
@@ -78,6 +80,7 @@ export interface WorkerConfig {
   embeddings: { baseUrl: string; apiKey: string | null; model: string } | null
   prices: Record<string, { inputPerMillion: number; outputPerMillion: number }>
   slackApiUrl: string | undefined
+  portalUrl: string | null
   whatsappApiUrl: string | undefined
   whatsappApiVersion: string | undefined
 }
@@ -137,6 +140,7 @@ export function readWorkerConfig(env: Record<string, string | undefined>): Worke
       : null,
     prices,
     slackApiUrl: e.SLACK_API_URL ?? undefined,
+    portalUrl: e.PORTAL_URL,
     whatsappApiUrl: e.WHATSAPP_API_URL ?? undefined,
     whatsappApiVersion: e.WHATSAPP_API_VERSION ?? undefined,
   }

@@ -2,14 +2,15 @@
 // embeddings when an embeddings model is configured (without one, search is full
 // text only and pasted text is already chunked by the database). HTML is reduced to
 // its text; a URL is fetched through the guarded client (its own host only, never a
-// private, loopback or link-local address, re-checked on every redirect). PDF text
-// extraction is not available in the edge runtime yet: such a source is marked failed
-// with a message the admin can act on.
+// private, loopback or link-local address, re-checked on every redirect). PDF text is
+// extracted in plain TypeScript (pdf-text.ts); a PDF without readable text (a scan, an
+// encrypted file) is marked failed with a reason the admin can act on.
 
 import { embedTexts } from './embeddings.ts'
 import { costOfCall } from './pricing.ts'
 import { estimateTokens } from './tokens.ts'
-import { guardedFetch, type ResolveHost } from '../net/guarded-fetch.ts'
+import { GuardedFetchError, guardedFetch, type ResolveHost } from '../net/guarded-fetch.ts'
+import { extractPdfText, PdfTextUnavailable } from './pdf-text.ts'
 import type { AgentStore } from './store.ts'
 import type { WorkerConfig } from './worker-config.ts'
 
@@ -27,9 +28,17 @@ export interface KnowledgeDeps {
   signal?: AbortSignal
 }
 
+/** Nothing a retry would change: the source is marked failed with this message (shown to admins). */
 export class KnowledgeSourceUnusable extends Error {
   override readonly name = 'KnowledgeSourceUnusable'
 }
+
+/** A passing failure (the site is down, DNS did not answer): retried, and its message shown if it lasts. */
+export class KnowledgeFetchFailed extends Error {
+  override readonly name = 'KnowledgeFetchFailed'
+}
+
+const MAX_URL_BYTES = 10 * 1024 * 1024
 
 const CHUNK_CHARS = 1200
 const EMBED_BATCH = 64
@@ -84,6 +93,23 @@ export function htmlToText(html: string): string {
     .trim()
 }
 
+function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text.replace(/^data:[^,]*,/, '').replace(/\s+/g, ''))
+  const bytes = new Uint8Array(binary.length)
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
+  return bytes
+}
+
+/** The text of a PDF file, or KnowledgeSourceUnusable with the extractor's reason. */
+export async function pdfSourceText(bytes: Uint8Array): Promise<string> {
+  try {
+    return (await extractPdfText(bytes)).text
+  } catch (error) {
+    if (error instanceof PdfTextUnavailable) throw new KnowledgeSourceUnusable(`PDF not readable: ${error.message}`)
+    throw new KnowledgeSourceUnusable('PDF not readable: the file could not be parsed')
+  }
+}
+
 async function fetchSourceText(uri: string, deps: KnowledgeDeps): Promise<string> {
   if (!deps.resolveHost)
     throw new KnowledgeSourceUnusable('URL sources need DNS resolution, which is not available here')
@@ -95,22 +121,37 @@ async function fetchSourceText(uri: string, deps: KnowledgeDeps): Promise<string
   }
   const response = await guardedFetch(
     uri,
-    { method: 'GET', headers: { accept: 'text/html, text/plain;q=0.9, text/markdown;q=0.9' } },
+    {
+      method: 'GET',
+      headers: { accept: 'text/html, text/plain;q=0.9, text/markdown;q=0.9, application/pdf;q=0.8' },
+    },
     {
       allowHosts: [host],
       resolveHost: deps.resolveHost,
       fetch: deps.fetch,
       timeoutMs: 15_000,
-      maxResponseBytes: 5 * 1024 * 1024,
+      maxResponseBytes: MAX_URL_BYTES,
       signal: deps.signal,
     },
   ).catch((error: unknown) => {
-    throw new KnowledgeSourceUnusable(`the URL could not be fetched: ${(error as Error).message}`)
+    // Refusals (a private address, a bad URL, too large) are final; timeouts and network trouble pass.
+    if (error instanceof GuardedFetchError && ['timeout', 'network', 'dns'].includes(error.code)) {
+      throw new KnowledgeFetchFailed(`the URL could not be fetched (${error.code}): ${error.message}`)
+    }
+    throw new KnowledgeSourceUnusable(`the URL was refused: ${(error as Error).message}`)
   })
-  if (response.status >= 400) throw new Error(`the URL answered ${response.status}`)
-  const type = response.headers.get('content-type') ?? ''
+  if (response.status >= 500 || response.status === 429 || response.status === 408) {
+    throw new KnowledgeFetchFailed(`the URL answered ${response.status}`)
+  }
+  if (response.status >= 400) throw new KnowledgeSourceUnusable(`the URL answered ${response.status}`)
+  const type = (response.headers.get('content-type') ?? '').toLowerCase()
+  const isPdf = type.includes('application/pdf') || new TextDecoder().decode(response.body.subarray(0, 5)) === '%PDF-'
+  if (isPdf) return pdfSourceText(response.body)
+  if (!/^(text\/|application\/(xhtml\+xml|xml|json))|^$/.test(type)) {
+    throw new KnowledgeSourceUnusable(`the URL returned ${type.split(';')[0]}, which is not text, HTML or PDF`)
+  }
   const text = response.text()
-  return type.includes('html') ? htmlToText(text) : text
+  return type.includes('html') || /^\s*<(!doctype html|html)/i.test(text) ? htmlToText(text) : text
 }
 
 export async function processKnowledgeSource(job: KnowledgeJob, deps: KnowledgeDeps): Promise<string> {
@@ -134,8 +175,16 @@ export async function processKnowledgeSource(job: KnowledgeJob, deps: KnowledgeD
       case 'url':
         text = source.content?.trim() ? source.content : await fetchSourceText(source.uri ?? '', deps)
         break
-      case 'pdf':
-        throw new KnowledgeSourceUnusable('PDF text extraction is not supported yet; paste the text instead')
+      case 'pdf': {
+        let bytes: Uint8Array
+        try {
+          bytes = decodeBase64(source.content ?? '')
+        } catch {
+          throw new KnowledgeSourceUnusable('the PDF upload is not valid base64')
+        }
+        text = await pdfSourceText(bytes)
+        break
+      }
     }
     const chunks = chunkText(text)
     if (chunks.length === 0) throw new KnowledgeSourceUnusable('the source has no text')

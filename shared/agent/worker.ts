@@ -42,7 +42,8 @@ import {
 } from './store.ts'
 import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL, type WorkerConfig } from './worker-config.ts'
 import { DeliveryFailed, type ReplyDeliveries } from './worker-delivery.ts'
-import { processKnowledgeSource } from './worker-knowledge.ts'
+import { KnowledgeFetchFailed, processKnowledgeSource } from './worker-knowledge.ts'
+import { buildHandoffDm, sendHandoffDms } from './handoff-notify.ts'
 
 // Jobs ---------------------------------------------------------------------------------------
 
@@ -57,6 +58,13 @@ export const agentJobSchema = z.discriminatedUnion('kind', [
     after_seq: z.number().int(),
   }),
   z.object({ kind: z.literal('process_source'), tenant_id: uuid, source_id: uuid }),
+  z.object({
+    kind: z.literal('notify_handoff'),
+    tenant_id: uuid,
+    conversation_id: uuid,
+    reason: z.string(),
+    source: z.string().nullable().default(null),
+  }),
 ])
 export type AgentJob = z.infer<typeof agentJobSchema>
 
@@ -151,26 +159,6 @@ export function readConfirmationAnswer(text: string | null, toolCallId: string):
     return 'approve'
   if (/^(no|n|nope|cancel|stop|don't|do not|no thanks|no thank you|abort)( please)?$/.test(words)) return 'cancel'
   return null
-}
-
-const QUERY_STOPWORDS = new Set(
-  (
-    'a an and are as at be but by can could do does for from have how i if in is it me my of on or our please ' +
-    'should so tell that the their there this to was we what when where which who why will with would you your ' +
-    'about any hi hello hey thanks thank get long much many'
-  ).split(' '),
-)
-
-/**
- * A full-text query for a question: its content words joined by OR. websearch_to_tsquery
- * ANDs plain words, and a natural question ("how long do refunds take?") rarely has all
- * of its words in one passage; the rank then prefers passages that match more of them.
- */
-export function keywordQuery(text: string): string {
-  const words = (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter(
-    (w) => w.length > 2 && !QUERY_STOPWORDS.has(w) && w !== 'or',
-  )
-  return [...new Set(words)].slice(0, 16).join(' or ')
 }
 
 /** The agent's stored escalation rules as the core's rules. */
@@ -561,7 +549,8 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     // 6. Context: persona, history by tokens, memories, knowledge by hybrid search.
     const model = await resolveModel(context, agent)
     const embedding = model ? await embedQuery(latestText, { ...meterInput, key: `${attemptKey}:embed` }, signal) : null
-    const hits = latestText ? await store.searchKnowledge(tenantId, keywordQuery(latestText), embedding, 5) : []
+    // Full text ORs the question's significant words (api.search_knowledge), fused with the vector ranking.
+    const hits = latestText ? await store.searchKnowledge(tenantId, latestText, embedding, 5) : []
     const knowledge: KnowledgePassage[] = hits.map((h) => ({ text: h.content, title: h.source_title }))
     const history: ConversationMessage[] = context.messages
       .filter((m) => m.text && m.text.trim())
@@ -582,12 +571,16 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       now: new Date(now()),
     })
 
+    let toolSearches = 0
     const tools = buildAgentTools(toolSettingsOf(agent), {
-      searchKnowledge: async (query, limit) =>
-        (await store.searchKnowledge(tenantId, keywordQuery(query) || query, null, limit)).map((h) => ({
+      searchKnowledge: async (query, limit) => {
+        const key = `${attemptKey}:tool-embed:${++toolSearches}`
+        const vector = model ? await embedQuery(query, { ...meterInput, key }, signal) : null
+        return (await store.searchKnowledge(tenantId, query, vector, limit)).map((h) => ({
           text: h.content,
           title: h.source_title,
-        })),
+        }))
+      },
       resolveHost: deps.resolveHost,
       fetch: deps.fetch,
     })
@@ -700,6 +693,16 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
         agent_id: agent.id,
         contact_name: context.contact?.display_name ?? null,
       })
+      // The Slack DM to the people the tenant named, from a job of its own (retried apart).
+      await store
+        .enqueueJob('agent_jobs', {
+          kind: 'notify_handoff',
+          tenant_id: tenantId,
+          conversation_id: conversation.id,
+          reason: turn.escalation.reason,
+          source: turn.escalation.source,
+        })
+        .catch((error: unknown) => log('agent-worker: could not queue the hand-off DM', describe(error)))
     }
 
     const delivery = await deliverMessage(tenantId, recorded.message_id)
@@ -791,6 +794,40 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     return `remembered:${result.memories.length}`
   }
 
+  // Hand-off DMs --------------------------------------------------------------------------------
+
+  async function handleNotifyHandoff(job: Extract<AgentJob, { kind: 'notify_handoff' }>) {
+    const targets = await store.listHandoffSlackTargets(job.tenant_id)
+    if (targets.length === 0) return 'skipped:no_one_to_notify'
+    const context = await store.getAgentContext(job.tenant_id, job.conversation_id, {
+      messageLimit: 12,
+      memoryLimit: 0,
+    })
+    const text = buildHandoffDm({
+      reason: job.reason,
+      source: job.source,
+      channel: context.conversation.channel,
+      contactName: context.contact?.display_name ?? context.conversation.contact_name,
+      agentName: context.agent?.name ?? null,
+      transcript: context.messages
+        .filter((m) => m.text)
+        .map((m) => ({ author: m.author_kind, text: m.text ?? '' })),
+      conversationUrl: config.portalUrl
+        ? `${config.portalUrl.replace(/\/+$/, '')}/t/${job.tenant_id}/conversations/${job.conversation_id}`
+        : null,
+    })
+    const outcomes = await sendHandoffDms(targets, text, {
+      getChannelToken: (connectionId) => store.getChannelToken(connectionId),
+      slackApiUrl: config.slackApiUrl,
+      fetch: deps.fetch,
+    })
+    await store.recordAudit(job.tenant_id, 'handoff.slack_dm', 'conversation', job.conversation_id, {
+      reason: job.reason,
+      recipients: outcomes.map((o) => ({ user_id: o.userId, ok: o.ok, error: o.error ?? null })),
+    })
+    return `notified:${outcomes.filter((o) => o.ok).length}/${outcomes.length}`
+  }
+
   // Dead letters -------------------------------------------------------------------------------
 
   async function onDeadLetter(queue: QueueName, job: AgentJob, error: unknown, attempts: number | null) {
@@ -831,7 +868,14 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       })
     } else if (job.kind === 'process_source') {
       await store
-        .setKnowledgeSourceStatus(job.tenant_id, job.source_id, 'failed', 'Processing failed; see the audit log.')
+        .setKnowledgeSourceStatus(
+          job.tenant_id,
+          job.source_id,
+          'failed',
+          error instanceof KnowledgeFetchFailed
+            ? `Gave up after ${attempts ?? 'several'} attempts: ${error.message}`
+            : 'Processing failed; see the audit log.',
+        )
         .catch(() => {})
       await alert(job.tenant_id, 'knowledge_failed', null, { source_id: job.source_id, attempts, error: reason })
     }
@@ -864,6 +908,9 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
           break
         case 'distil_memories':
           outcome = await handleDistil(job, claimed)
+          break
+        case 'notify_handoff':
+          outcome = await handleNotifyHandoff(job)
           break
         case 'process_source':
           outcome = await processKnowledgeSource(job, {
