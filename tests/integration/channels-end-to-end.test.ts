@@ -1,0 +1,326 @@
+// Channels end to end on the local stack: a signed webhook from the fake Slack or WhatsApp
+// reaches the real channel function, which ingests it; pg_net wakes the real agent worker,
+// which answers with the fake OpenAI and delivers through shared/channels/delivery to the
+// fake Slack or WhatsApp. What the user would see is asserted on the fakes: one reply, in
+// the right thread / to the right number, whatever the platforms retry or throttle.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
+import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
+import { signWhatsAppBody, startFakeWhatsApp, whatsAppTextWebhook, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
+import { startTestStack, type TestStack } from '../support/stack.ts'
+
+const SIGNING_SECRET = 'slack-signing-secret-e2e'
+const APP_SECRET = 'whatsapp-app-secret-e2e'
+const DEMO_TEAM = 'T0KONSTRUCT'
+const DEMO_BOT = 'U0KONSTRUCT'
+const DEMO_SLACK_TOKEN = 'xoxb-konstruct-placeholder'
+const INSTALLED_TOKEN = 'xoxb-installed-e2e-token'
+const PHONE = '100000000000001'
+const DEMO_WA = '30000000-0000-4000-8000-000000000003'
+
+let stack: TestStack
+let openai: FakeOpenAI
+let slack: FakeSlack
+let wa: FakeWhatsApp
+let unique = 0
+
+beforeAll(async () => {
+  openai = await startFakeOpenAI()
+  slack = await startFakeSlack({ clientId: 'client-id', clientSecret: 'client-secret', botToken: INSTALLED_TOKEN })
+  wa = await startFakeWhatsApp({ accessToken: 'EAAG-konstruct-placeholder' })
+  stack = await startTestStack({
+    functionEnv: {
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      SLACK_CLIENT_ID: 'client-id',
+      SLACK_CLIENT_SECRET: 'client-secret',
+      SLACK_API_URL: slack.url,
+      SLACK_OAUTH_URL: `${slack.root}/oauth/v2/authorize`,
+      WHATSAPP_APP_SECRET: APP_SECRET,
+      WHATSAPP_VERIFY_TOKEN: 'whatsapp-verify-token-e2e',
+      WHATSAPP_API_URL: wa.url,
+      OPENAI_BASE_URL: openai.url,
+      OPENAI_API_KEY: 'sk-test-platform',
+      WORKER_MAX_ATTEMPTS: '3',
+      WORKER_RETRY_BASE_DELAY_SECONDS: '1',
+      WORKER_VISIBILITY_TIMEOUT_SECONDS: '30',
+      WORKER_TIME_BUDGET_MS: '25000',
+      WORKER_JOB_RESERVE_MS: '5000',
+      WORKER_DELIVERY_LEASE_SECONDS: '5',
+      WORKER_MEMORY_QUIET_SECONDS: '0',
+      MODEL_TIMEOUT_MS: '5000',
+    },
+  })
+  // The stack configured pg_net wake-ups of the worker when it started; the safety net runs
+  // every second here so a retried job does not wait for the production 30 seconds.
+  await stack.db.asOwner(async (tx) => {
+    await tx.query(`select app.schedule_worker_safety_net('1 seconds')`)
+  })
+}, 90_000)
+
+afterAll(async () => {
+  await stack?.close()
+  await openai?.close()
+  await slack?.close()
+  await wa?.close()
+})
+
+async function sql<T = Record<string, unknown>>(query: string, params: unknown[] = []): Promise<T[]> {
+  return (await stack.db.pg.query<T>(query, params)).rows
+}
+
+async function until<T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000): Promise<T> {
+  const started = Date.now()
+  for (;;) {
+    const value = await probe()
+    if (value) return value
+    if (Date.now() - started > timeoutMs) throw new Error(`gave up waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+async function setWakeUps(enabled: boolean) {
+  await stack.db.asOwner(async (tx) => {
+    if (enabled) {
+      await tx.query(
+        `insert into app.settings (key, value) values ('functions_url', $1)
+         on conflict (key) do update set value = excluded.value`,
+        [`${stack.url}/functions/v1`],
+      )
+    } else {
+      await tx.query(`delete from app.settings where key = 'functions_url'`)
+    }
+  })
+}
+
+const fn = (name: string, path = '') => `${stack.url}/functions/v1/${name}${path}`
+
+function slackTs(): string {
+  return `${Math.floor(Date.now() / 1000)}.${String(++unique).padStart(6, '0')}`
+}
+
+async function postSlack(body: string, headers: Record<string, string> = {}) {
+  return fetch(fn('slack-events'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...signSlackRequest(SIGNING_SECRET, body), ...headers },
+    body,
+  })
+}
+
+async function postWhatsApp(body: string) {
+  return fetch(fn('whatsapp-webhook'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-hub-signature-256': signWhatsAppBody(APP_SECRET, body) },
+    body,
+  })
+}
+
+/** Delivers one Slack event as Slack does when its first attempts time out: the original and retries 1 and 2. */
+async function deliverThreeTimes(body: string) {
+  const statuses = [(await postSlack(body)).status]
+  for (const retry of ['1', '2']) {
+    statuses.push((await postSlack(body, { 'x-slack-retry-num': retry, 'x-slack-retry-reason': 'http_timeout' })).status)
+  }
+  return statuses
+}
+
+interface Outbound {
+  id: string
+  text: string
+  delivery_status: string
+  external_id: string | null
+  delivery_error: string | null
+  metadata: Record<string, any>
+}
+
+/** The agent's replies in the conversation the inbound message with this external id opened. */
+async function repliesTo(inboundExternalId: string): Promise<Outbound[]> {
+  return sql<Outbound>(
+    `select o.id, o.text, o.delivery_status, o.external_id, o.delivery_error, o.metadata
+     from app.messages i join app.messages o on o.conversation_id = i.conversation_id and o.direction = 'out'
+     where i.external_id = $1 order by o.seq`,
+    [inboundExternalId],
+  )
+}
+
+/** Waits until the reply is settled (sent or given up) and no agent job is left for anyone. */
+async function settledReplies(inboundExternalId: string, what: string): Promise<Outbound[]> {
+  const replies = await until(async () => {
+    const rows = await repliesTo(inboundExternalId)
+    return rows.length && rows.every((r) => ['sent', 'delivered', 'read', 'undeliverable', 'failed'].includes(r.delivery_status))
+      ? rows
+      : undefined
+  }, what)
+  await until(async () => (await sql<{ n: number }>('select count(*)::int as n from pgmq.q_agent_jobs'))[0]!.n === 0, 'an empty queue')
+  return replies
+}
+
+const chatCallsIn = (channel: string, method: string) =>
+  slack.calls(method).filter((r) => (r.body as Record<string, unknown>)['channel'] === channel)
+
+describe('Slack through the worker', () => {
+  test('a mention delivered three times is answered exactly once, in the thread of the mention', async () => {
+    const channel = 'C0E2EONE'
+    const ts = slackTs()
+    const envelope = slackEventEnvelope(
+      { type: 'app_mention', user: 'U0ALICE', text: `<@${DEMO_BOT}> when do you open on Sundays?`, ts, channel, event_ts: ts },
+      { teamId: DEMO_TEAM, botUserId: DEMO_BOT },
+    )
+    expect(await deliverThreeTimes(JSON.stringify(envelope))).toEqual([200, 200, 200])
+
+    const replies = await settledReplies(`${channel}:${ts}`, 'the Slack reply')
+    expect(replies).toHaveLength(1)
+    expect(replies[0]).toMatchObject({ text: 'Fake reply to: when do you open on Sundays?', delivery_status: 'sent' })
+
+    // On Slack: one message in the mention's thread, the placeholder turned into the answer.
+    const inChannel = slack.messages.filter((m) => m.channel === channel)
+    expect(inChannel).toHaveLength(1)
+    expect(inChannel[0]).toMatchObject({ threadTs: ts, text: 'Fake reply to: when do you open on Sundays?' })
+    expect(inChannel[0]!.ts).toBe(replies[0]!.external_id)
+    expect(chatCallsIn(channel, 'chat.postMessage')).toHaveLength(1)
+    expect(chatCallsIn(channel, 'chat.postMessage')[0]!.headers['authorization']).toBe(`Bearer ${DEMO_SLACK_TOKEN}`)
+    // One model call for the one message.
+    expect(openai.chatRequests().filter((b) => JSON.stringify(b.messages).includes('open on Sundays'))).toHaveLength(1)
+  })
+
+  test('a 429 with Retry-After: 1 delays the answer, which then arrives exactly once', async () => {
+    const channel = 'C0E2ETHROTTLE'
+    const ts = slackTs()
+    // Slack throttles the edit that turns the placeholder into the answer.
+    slack.failNext({ kind: 'http_429', retryAfter: 1 }, { method: 'chat.update' })
+    const envelope = slackEventEnvelope(
+      { type: 'app_mention', user: 'U0ALICE', text: `<@${DEMO_BOT}> is parking free?`, ts, channel, event_ts: ts },
+      { teamId: DEMO_TEAM, botUserId: DEMO_BOT },
+    )
+    expect((await postSlack(JSON.stringify(envelope))).status).toBe(200)
+
+    const replies = await settledReplies(`${channel}:${ts}`, 'the throttled Slack reply')
+    expect(replies).toHaveLength(1)
+    expect(replies[0]!.delivery_status).toBe('sent')
+
+    const updates = chatCallsIn(channel, 'chat.update')
+    expect(updates).toHaveLength(2) // the throttled one and the one after Retry-After
+    const waitedMs = updates[1]!.at.getTime() - updates[0]!.at.getTime()
+    expect(waitedMs).toBeGreaterThanOrEqual(950)
+    const inChannel = slack.messages.filter((m) => m.channel === channel)
+    expect(inChannel).toHaveLength(1)
+    expect(inChannel[0]).toMatchObject({ threadTs: ts, text: 'Fake reply to: is parking free?' })
+    expect(chatCallsIn(channel, 'chat.postMessage')).toHaveLength(1)
+  })
+
+  test('an OAuth install stores the token encrypted and the next event is answered for that tenant with it', async () => {
+    const admin = await stack.newUser('e2e-slack-admin')
+    const created = await admin.client.rpc('create_tenant', { name: 'Installed Co' })
+    expect(created.error).toBeNull()
+    const tenantId = (created.data as { id: string }).id
+    const deployed = await admin.client.rpc('deploy_agent_template', {
+      tenant_id: tenantId,
+      template_key: 'customer_support_rep',
+      name: 'Iris',
+    })
+    expect(deployed.error).toBeNull()
+    const accessToken = (await admin.client.auth.getSession()).data.session!.access_token
+
+    const start = await fetch(fn('slack-oauth', `/start?tenant_id=${tenantId}`), {
+      headers: { authorization: `Bearer ${accessToken}` },
+      redirect: 'manual',
+    })
+    expect(start.status).toBe(302)
+    const approved = await fetch(start.headers.get('location')!, { redirect: 'manual' })
+    const callback = await fetch(approved.headers.get('location')!, { redirect: 'manual' })
+    expect(callback.headers.get('x-konstruct-outcome')).toBe('installed')
+
+    // Encrypted at rest: the Vault row holds ciphertext, only the decrypting view shows the token.
+    const [connection] = await sql<{ id: string; token_secret_id: string; agent_id: string | null; row: string }>(
+      `select c.id, c.token_secret_id, c.agent_id, row_to_json(c)::text as row
+       from app.channel_connections c where c.tenant_id = $1 and c.kind = 'slack'`,
+      [tenantId],
+    )
+    expect(connection?.agent_id).toBeTruthy()
+    expect(connection!.row).not.toContain(INSTALLED_TOKEN)
+    const [stored] = await sql<{ secret: string }>('select secret from vault.secrets where id = $1', [connection!.token_secret_id])
+    expect(stored!.secret).toBeTruthy()
+    expect(stored!.secret).not.toContain(INSTALLED_TOKEN)
+    const [decrypted] = await sql<{ decrypted_secret: string }>(
+      'select decrypted_secret from vault.decrypted_secrets where id = $1',
+      [connection!.token_secret_id],
+    )
+    expect(decrypted!.decrypted_secret).toBe(INSTALLED_TOKEN)
+
+    // The next mention from that workspace lands in the tenant and is answered with its token.
+    const channel = 'C0INSTALLED'
+    const ts = slackTs()
+    const envelope = slackEventEnvelope(
+      { type: 'app_mention', user: 'U0CAROL', text: '<@U0FAKEBOT> hello from the new workspace', ts, channel, event_ts: ts },
+      { teamId: 'T0FAKETEAM', botUserId: 'U0FAKEBOT' },
+    )
+    expect((await postSlack(JSON.stringify(envelope))).status).toBe(200)
+    const replies = await settledReplies(`${channel}:${ts}`, 'the reply in the installed workspace')
+    expect(replies).toHaveLength(1)
+    expect(replies[0]).toMatchObject({ text: 'Fake reply to: hello from the new workspace', delivery_status: 'sent' })
+    const [inbound] = await sql<{ tenant_id: string }>('select tenant_id from app.messages where external_id = $1', [`${channel}:${ts}`])
+    expect(inbound!.tenant_id).toBe(tenantId)
+
+    const calls = slack.requests.filter((r) => (r.body as Record<string, unknown> | null)?.['channel'] === channel)
+    expect(calls.length).toBeGreaterThan(0)
+    expect(new Set(calls.map((r) => r.headers['authorization']))).toEqual(new Set([`Bearer ${INSTALLED_TOKEN}`]))
+    const inChannel = slack.messages.filter((m) => m.channel === channel)
+    expect(inChannel).toHaveLength(1)
+    expect(inChannel[0]).toMatchObject({ threadTs: ts, text: 'Fake reply to: hello from the new workspace' })
+  })
+})
+
+describe('WhatsApp through the worker', () => {
+  test('a message delivered three times is answered exactly once, to the sender', async () => {
+    const from = '4915100002222'
+    const messageId = `wamid.e2e-${Date.now()}`
+    const body = JSON.stringify(
+      whatsAppTextWebhook({ phoneNumberId: PHONE, from, text: 'Can I change my delivery address?', messageId, name: 'Jonas' }),
+    )
+    for (let i = 0; i < 3; i++) expect((await postWhatsApp(body)).status).toBe(200)
+
+    const replies = await settledReplies(messageId, 'the WhatsApp reply')
+    expect(replies).toHaveLength(1)
+    expect(replies[0]).toMatchObject({ text: 'Fake reply to: Can I change my delivery address?', delivery_status: 'sent' })
+
+    const toSender = wa.sent.filter((m) => m.to === from)
+    expect(toSender).toHaveLength(1)
+    expect(toSender[0]).toMatchObject({ phoneNumberId: PHONE, type: 'text', messageId: replies[0]!.external_id })
+    expect(toSender[0]!.body['text']).toMatchObject({ body: 'Fake reply to: Can I change my delivery address?' })
+  })
+
+  test('more than 24 hours after the customer last wrote, the approved template goes out instead', async () => {
+    const from = '4915100003333'
+    const messageId = `wamid.e2e-window-${Date.now()}`
+    await stack.db.pg.query(
+      `update app.channel_connections set settings = settings || '{"whatsapp_template": {"name": "reply_waiting", "language_code": "en"}}'::jsonb
+       where id = $1`,
+      [DEMO_WA],
+    )
+    // The message is stored while the worker sleeps, and the customer's last word is then
+    // moved back 25 hours: the answer is due outside the customer-service window.
+    // (Without functions_url neither pg_net nor the safety net wakes the worker.)
+    await setWakeUps(false)
+    try {
+      const body = JSON.stringify(whatsAppTextWebhook({ phoneNumberId: PHONE, from, text: 'Are you still there?', messageId }))
+      expect((await postWhatsApp(body)).status).toBe(200)
+      await stack.db.pg.query(
+        `update app.conversations c set last_inbound_at = now() - interval '25 hours'
+         from app.messages m where m.external_id = $1 and m.conversation_id = c.id`,
+        [messageId],
+      )
+    } finally {
+      await setWakeUps(true)
+    }
+    await stack.db.asOwner(async (tx) => {
+      await tx.query(`select app.wake_agent_worker('test')`)
+    })
+
+    const replies = await settledReplies(messageId, 'the reply outside the window')
+    expect(replies).toHaveLength(1)
+    expect(replies[0]!.delivery_status).toBe('sent')
+    const toSender = wa.sent.filter((m) => m.to === from)
+    expect(toSender.map((m) => m.type)).toEqual(['template'])
+    expect(toSender[0]!.body['template']).toMatchObject({ name: 'reply_waiting', language: { code: 'en' } })
+    expect(replies[0]!.external_id).toBe(toSender[0]!.messageId)
+  })
+})
