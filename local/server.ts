@@ -27,6 +27,8 @@ export interface LocalStack {
   port: number
   keys: StackKeys
   db: LocalDb
+  /** The edge functions' Deno processes (tests use pid(name) to kill one mid-job). */
+  functions: FunctionHost
   close(): Promise<void>
 }
 
@@ -99,6 +101,7 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
     port,
     keys,
     db,
+    functions,
     async close() {
       cron.stop()
       await realtime.close()
