@@ -292,8 +292,7 @@ begin
   set settings = case when cardinality(ids) = 0 then c.settings - 'handoff_notify_user_ids'
     else c.settings || jsonb_build_object('handoff_notify_user_ids', to_jsonb(ids)) end
   where c.id = conn.id;
-  perform app.write_audit(conn.tenant_id, 'channel.handoff_notifications_set', 'channel', conn.id::text,
-    jsonb_build_object('slack_user_ids', to_jsonb(ids)));
+  -- Audited by the channel_connections trigger.
   return app.channel_json(conn.id);
 end
 $$;
