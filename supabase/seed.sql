@@ -100,3 +100,10 @@ update app.knowledge_sources s set status = 'ready',
 where s.tenant_id = '10000000-0000-4000-8000-000000000001';
 
 select set_config('request.jwt.claims', '', true);
+
+-- Billing: the demo tenant is on a 14-day trial of the Team plan (3 agents included, every
+-- channel); no Stripe account is needed for it. Its subscription row was made with the tenant.
+update app.subscriptions set plan_key = 'team', status = 'trialing', quantity = 3,
+  trial_ends_at = now() + interval '14 days', current_period_start = now(),
+  current_period_end = now() + interval '14 days'
+where tenant_id = '10000000-0000-4000-8000-000000000001';
