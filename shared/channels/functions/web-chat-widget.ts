@@ -17,10 +17,11 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
   if (!widgetKey) { console.error('Konstruct chat: data-key is missing on the script tag'); return; }
   var base = script.src.replace(/\/widget\.js(?:[?#].*)?$/, '');
   var storageKey = 'konstruct:webchat:' + widgetKey;
-  var state = { token: null, topic: null, realtime: null, lastSeq: 0, seen: {}, socket: null, joined: false, ref: 0, heartbeat: null, retry: 0, closed: false };
+  var state = { answers: 0, token: null, topic: null, realtime: null, lastSeq: 0, seen: {}, socket: null, joined: false, ref: 0, heartbeat: null, retry: 0, closed: false };
 
   // ---- UI --------------------------------------------------------------------------------
-  var css = '.kw-root{position:fixed;bottom:20px;' + (script.getAttribute('data-position') === 'left' ? 'left' : 'right') + ':20px;z-index:2147483000;font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#111}' +
+  var left = script.getAttribute('data-position') === 'left';
+  var css = '.kw-root{position:fixed;bottom:20px;' + (left ? 'left' : 'right') + ':20px;display:flex;flex-direction:column;align-items:' + (left ? 'flex-start' : 'flex-end') + ';z-index:2147483000;font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#111}' +
     '.kw-launch{border:0;border-radius:999px;padding:12px 18px;background:#1f2937;color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.2)}' +
     '.kw-launch:focus-visible,.kw-send:focus-visible,.kw-close:focus-visible{outline:3px solid #2563eb;outline-offset:2px}' +
     '.kw-panel{display:flex;flex-direction:column;width:340px;max-width:calc(100vw - 40px);height:460px;max-height:calc(100vh - 100px);background:#fff;border:1px solid #d1d5db;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.18);overflow:hidden;margin-bottom:10px}' +
@@ -77,18 +78,35 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
   });
   form.addEventListener('submit', submit);
 
+  // Shows a message once (by id), in seq order: a reply that arrives over Realtime before the
+  // POST that sent the question has returned still lands below it. An update (same id, new
+  // text) rewrites the message in place.
   function show(message) {
-    if (!message || !message.id || state.seen[message.id]) return;
+    if (!message || !message.id) return;
     if (message.text == null || message.text === '') return;
-    state.seen[message.id] = true;
     if (message.seq && message.seq > state.lastSeq) state.lastSeq = message.seq;
+    var existing = state.seen[message.id];
+    if (existing) {
+      if (message.seq && !existing.getAttribute('data-seq')) existing.setAttribute('data-seq', String(message.seq));
+      if (existing.lastChild && existing.lastChild.nodeValue !== message.text) existing.lastChild.nodeValue = message.text;
+      return;
+    }
     var mine = message.direction === 'in';
     var item = el('li', { 'class': 'kw-msg ' + (mine ? 'kw-in' : 'kw-out'), 'data-konstruct-message': mine ? 'visitor' : 'agent', 'data-id': message.id });
+    if (message.seq) item.setAttribute('data-seq', String(message.seq));
     item.appendChild(el('span', { 'class': 'kw-sr' }, mine ? 'You: ' : 'Agent: '));
     item.appendChild(document.createTextNode(message.text));
-    log.appendChild(item);
+    state.seen[message.id] = item;
+    var before = null;
+    if (message.seq) {
+      for (var i = 0; i < log.children.length && !before; i++) {
+        var seq = Number(log.children[i].getAttribute('data-seq') || 0);
+        if (seq > message.seq) before = log.children[i];
+      }
+    }
+    log.insertBefore(item, before);
     log.scrollTop = log.scrollHeight;
-    if (!mine) status.textContent = '';
+    if (!mine) { state.answers += 1; status.textContent = ''; }
   }
 
   // ---- HTTP ------------------------------------------------------------------------------
@@ -125,6 +143,7 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
     var text = input.value.trim();
     if (!text) return;
     send.disabled = true;
+    var answersBefore = state.answers;
     var id = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(36).slice(2)).replace(/[^A-Za-z0-9_-]/g, '');
     start().then(function () {
       return api('POST', '/messages', { text: text, client_message_id: id });
@@ -133,7 +152,8 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
       if (res.status >= 300) { status.textContent = 'Your message could not be sent. Please try again.'; return; }
       input.value = '';
       show({ id: res.data.message_id, direction: 'in', text: text });
-      status.textContent = 'The agent is typing\u2026';
+      // Unless the answer already came in over Realtime while the POST was returning.
+      if (state.answers === answersBefore) status.textContent = 'The agent is typing\u2026';
     }).catch(function () { status.textContent = 'Your message could not be sent. Please try again.'; })
       .then(function () { send.disabled = false; input.focus(); });
   }

@@ -1,0 +1,147 @@
+// The web chat widget in a real browser: a customer's page (served from another origin on
+// 127.0.0.1) embeds the one script tag the portal hands out; a visitor opens the chat,
+// writes, and the agent's answer (offline mode, quoting the seeded knowledge) appears on
+// the page live over Realtime. A reload keeps the conversation.
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestStack, type TestStack } from '../support/stack.ts'
+import { screenshot } from './support/harness.ts'
+
+const WIDGET_KEY = 'wk_demo_konstruct_widget_key'
+
+let stack: TestStack
+let site: Server
+let siteUrl: string
+let browser: Browser
+let context: BrowserContext
+let page: Page
+const problems: string[] = []
+const timings: Record<string, number> = {}
+
+beforeAll(async () => {
+  let t = Date.now()
+  // No model anywhere: the agent answers in its honest offline mode.
+  stack = await startTestStack({ functionEnv: { OPENAI_BASE_URL: '', OPENAI_API_KEY: '' } })
+  timings.stack = Date.now() - t
+  const html = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Acme Shoes</title></head>
+<body>
+  <main><h1>Acme Shoes</h1><p>Questions? Use the chat in the corner.</p></main>
+  <script src="${stack.url}/functions/v1/web-chat/widget.js" data-key="${WIDGET_KEY}" async></script>
+</body>
+</html>`
+  site = createServer((req, res) => {
+    if (req.url === '/' || req.url?.startsWith('/?')) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+      res.end(html)
+    } else if (req.url === '/favicon.ico') {
+      res.writeHead(204).end()
+    } else {
+      res.writeHead(404).end()
+    }
+  })
+  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve))
+  siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}/`
+
+  t = Date.now()
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+  })
+  timings.browser = Date.now() - t
+  context = await browser.newContext({ viewport: { width: 1280, height: 860 } })
+  context.setDefaultTimeout(15_000)
+  page = await context.newPage()
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`)
+  })
+  page.on('response', (response) => {
+    if (response.status() >= 400) problems.push(`${response.status()} ${response.url()}`)
+  })
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
+}, 90_000)
+
+afterAll(async () => {
+  console.log('[e2e widget] setup ms', JSON.stringify(timings))
+  await browser?.close().catch(() => {})
+  await new Promise((resolve) => site?.close(resolve))
+  await stack?.close()
+})
+
+const agentMessages = (p: Page) => p.locator('[data-konstruct-message="agent"]')
+const order = (p: Page) =>
+  p.locator('[data-konstruct-message]').evaluateAll((els) => els.map((el) => el.getAttribute('data-konstruct-message')))
+const visitorMessages = (p: Page) => p.locator('[data-konstruct-message="visitor"]')
+
+describe('the web chat widget on a customer page', () => {
+  it('opens from its launcher with a labelled input that has focus', async () => {
+    await page.goto(siteUrl)
+    const launch = page.getByRole('button', { name: 'Chat', exact: true })
+    await launch.click()
+    await expect.poll(() => launch.getAttribute('aria-expanded')).toBe('true')
+    const input = page.getByLabel('Your message')
+    await input.waitFor()
+    expect(await input.evaluate((el) => el === document.activeElement)).toBe(true)
+    // Joined the visitor's private Realtime topic.
+    await page.locator('[data-konstruct-widget][data-konstruct-live="true"]').waitFor()
+    // Escape closes it and gives focus back to the launcher; the launcher opens it again.
+    await input.press('Escape')
+    await expect.poll(() => launch.getAttribute('aria-expanded')).toBe('false')
+    expect(await launch.evaluate((el) => el === document.activeElement)).toBe(true)
+    await launch.press('Enter')
+    await expect.poll(() => launch.getAttribute('aria-expanded')).toBe('true')
+  })
+
+  it("sends a message and shows the agent's answer live, quoting the knowledge base", async () => {
+    const started = Date.now()
+    await page.getByLabel('Your message').fill('How do refunds work?')
+    await page.getByRole('button', { name: 'Send' }).click()
+    await visitorMessages(page).filter({ hasText: 'How do refunds work?' }).waitFor()
+    await agentMessages(page).first().waitFor({ timeout: 30_000 })
+    timings.answer = Date.now() - started
+    const answer = await agentMessages(page).first().innerText()
+    expect(answer).toContain('Offline answer')
+    expect(answer).toContain('full refund within 30 days')
+    expect(await page.getByLabel('Your message').inputValue()).toBe('')
+    // Question above answer, and no "typing" left over once the answer is there.
+    expect(await order(page)).toEqual(['visitor', 'agent'])
+    await expect.poll(() => page.locator('[data-konstruct-status]').innerText()).toBe('')
+    await screenshot(page, 'widget-answer-desktop')
+
+    // Stored once, in the demo tenant's web chat, answered once.
+    const rows = await stack.db.pg.query<{ direction: string; n: number }>(
+      `select m.direction, count(*)::int as n from app.messages m
+       join app.conversations c on c.id = m.conversation_id
+       where c.connection_id = '30000000-0000-4000-8000-000000000001' group by m.direction order by m.direction`,
+    )
+    expect(rows.rows).toEqual([
+      { direction: 'in', n: 1 },
+      { direction: 'out', n: 1 },
+    ])
+  })
+
+  it('keeps the conversation across a reload', async () => {
+    await page.reload()
+    // The visitor token is remembered: the widget resumes and loads the history by itself.
+    await visitorMessages(page).filter({ hasText: 'How do refunds work?' }).waitFor({ state: 'attached' })
+    await agentMessages(page).filter({ hasText: 'full refund within 30 days' }).waitFor({ state: 'attached' })
+    expect(await visitorMessages(page).count()).toBe(1)
+    expect(await agentMessages(page).count()).toBe(1)
+
+    // And the conversation goes on live after the reload.
+    await page.getByRole('button', { name: 'Chat', exact: true }).click()
+    await page.locator('[data-konstruct-widget][data-konstruct-live="true"]').waitFor()
+    await page.getByLabel('Your message').fill('What does the Team plan cost per month?')
+    await page.getByLabel('Your message').press('Enter')
+    await visitorMessages(page).filter({ hasText: 'What does the Team plan cost' }).waitFor()
+    await agentMessages(page).filter({ hasText: '99 euros per month' }).waitFor({ timeout: 30_000 })
+    expect(await visitorMessages(page).count()).toBe(2)
+    expect(await agentMessages(page).count()).toBe(2)
+    expect(await order(page)).toEqual(['visitor', 'agent', 'visitor', 'agent'])
+    expect(problems).toEqual([])
+  })
+})
