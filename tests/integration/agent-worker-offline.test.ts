@@ -84,6 +84,28 @@ describe('the agent worker without a model', () => {
     expect(usage).toHaveLength(0)
   })
 
+  test('offline, distilling memories learns nothing (and guesses nothing)', async () => {
+    const { conversation_id } = await ingest('I am Priya from Globex and I prefer phone calls.')
+    await sentReply(conversation_id)
+    const [conversation] = await sql<{ contact_id: string }>(`select contact_id from app.conversations where id = $1`, [
+      conversation_id,
+    ])
+    const { data: jobId, error } = await service.rpc('enqueue_job', {
+      queue_name: 'agent_jobs',
+      job: { kind: 'distil_memories', tenant_id: TENANT, conversation_id, after_seq: 0 },
+    })
+    expect(error).toBeNull()
+    await until(
+      async () => (await sql(`select 1 from pgmq.q_agent_jobs where msg_id = $1`, [jobId])).length === 0,
+      'the memory job to be done',
+    )
+    const archived = await sql(`select 1 from pgmq.a_agent_jobs where msg_id = $1`, [jobId])
+    expect(archived).toHaveLength(0)
+    const memories = await sql(`select 1 from app.memories where contact_id = $1`, [conversation!.contact_id])
+    expect(memories).toHaveLength(0)
+    expect(fake.chatRequests()).toHaveLength(0)
+  })
+
   test("a tenant's own endpoint and key (from Vault) take over from offline mode", async () => {
     await sql(`update app.tenants set model_settings = $1 where id = $2`, [
       { base_url: fake.url, model: 'tenant-model' },
