@@ -129,6 +129,18 @@ function describe(error: unknown): string {
   return String(error).slice(0, 1000)
 }
 
+/**
+ * The first delay before a retry: the channel's or the model server's own Retry-After when it
+ * sent one (a 429 retried sooner only burns an attempt and ends in the dead-letter queue),
+ * else the configured base. fail_job doubles it per attempt and caps it at an hour.
+ */
+export function retryBaseDelaySeconds(error: unknown, baseSeconds: number): number {
+  let askedSeconds: number | null = null
+  if (error instanceof DeliveryFailed && error.retryAfterMs) askedSeconds = error.retryAfterMs / 1000
+  else if (error instanceof AgentTurnFailed) askedSeconds = error.failure.lastError.retryAfterSeconds
+  return askedSeconds && askedSeconds > 0 ? Math.max(baseSeconds, Math.ceil(askedSeconds)) : baseSeconds
+}
+
 // Dependencies ----------------------------------------------------------------------------------
 
 export interface AgentWorkerDeps {
@@ -948,9 +960,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
           tenantId,
           describe(error),
           permanent ? 1 : config.maxAttempts,
-          error instanceof DeliveryFailed && error.retryAfterMs
-            ? Math.max(config.retryBaseDelaySeconds, Math.ceil(error.retryAfterMs / 1000))
-            : config.retryBaseDelaySeconds,
+          retryBaseDelaySeconds(error, config.retryBaseDelaySeconds),
         )
       } catch (failError) {
         // E.g. a forged job naming another tenant: leave it to the visibility timeout and say so.
