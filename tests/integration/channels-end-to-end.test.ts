@@ -68,7 +68,11 @@ async function sql<T = Record<string, unknown>>(query: string, params: unknown[]
   return (await stack.db.pg.query<T>(query, params)).rows
 }
 
-async function until<T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000): Promise<T> {
+async function until<T>(
+  probe: () => Promise<T | undefined | null | false>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
   const started = Date.now()
   for (;;) {
     const value = await probe()
@@ -118,7 +122,9 @@ async function postWhatsApp(body: string) {
 async function deliverThreeTimes(body: string) {
   const statuses = [(await postSlack(body)).status]
   for (const retry of ['1', '2']) {
-    statuses.push((await postSlack(body, { 'x-slack-retry-num': retry, 'x-slack-retry-reason': 'http_timeout' })).status)
+    statuses.push(
+      (await postSlack(body, { 'x-slack-retry-num': retry, 'x-slack-retry-reason': 'http_timeout' })).status,
+    )
   }
   return statuses
 }
@@ -146,11 +152,15 @@ async function repliesTo(inboundExternalId: string): Promise<Outbound[]> {
 async function settledReplies(inboundExternalId: string, what: string): Promise<Outbound[]> {
   const replies = await until(async () => {
     const rows = await repliesTo(inboundExternalId)
-    return rows.length && rows.every((r) => ['sent', 'delivered', 'read', 'undeliverable', 'failed'].includes(r.delivery_status))
+    return rows.length &&
+      rows.every((r) => ['sent', 'delivered', 'read', 'undeliverable', 'failed'].includes(r.delivery_status))
       ? rows
       : undefined
   }, what)
-  await until(async () => (await sql<{ n: number }>('select count(*)::int as n from pgmq.q_agent_jobs'))[0]!.n === 0, 'an empty queue')
+  await until(
+    async () => (await sql<{ n: number }>('select count(*)::int as n from pgmq.q_agent_jobs'))[0]!.n === 0,
+    'an empty queue',
+  )
   return replies
 }
 
@@ -162,7 +172,14 @@ describe('Slack through the worker', () => {
     const channel = 'C0E2EONE'
     const ts = slackTs()
     const envelope = slackEventEnvelope(
-      { type: 'app_mention', user: 'U0ALICE', text: `<@${DEMO_BOT}> when do you open on Sundays?`, ts, channel, event_ts: ts },
+      {
+        type: 'app_mention',
+        user: 'U0ALICE',
+        text: `<@${DEMO_BOT}> when do you open on Sundays?`,
+        ts,
+        channel,
+        event_ts: ts,
+      },
       { teamId: DEMO_TEAM, botUserId: DEMO_BOT },
     )
     expect(await deliverThreeTimes(JSON.stringify(envelope))).toEqual([200, 200, 200])
@@ -237,7 +254,9 @@ describe('Slack through the worker', () => {
     )
     expect(connection?.agent_id).toBeTruthy()
     expect(connection!.row).not.toContain(INSTALLED_TOKEN)
-    const [stored] = await sql<{ secret: string }>('select secret from vault.secrets where id = $1', [connection!.token_secret_id])
+    const [stored] = await sql<{ secret: string }>('select secret from vault.secrets where id = $1', [
+      connection!.token_secret_id,
+    ])
     expect(stored!.secret).toBeTruthy()
     expect(stored!.secret).not.toContain(INSTALLED_TOKEN)
     const [decrypted] = await sql<{ decrypted_secret: string }>(
@@ -250,14 +269,23 @@ describe('Slack through the worker', () => {
     const channel = 'C0INSTALLED'
     const ts = slackTs()
     const envelope = slackEventEnvelope(
-      { type: 'app_mention', user: 'U0CAROL', text: '<@U0FAKEBOT> hello from the new workspace', ts, channel, event_ts: ts },
+      {
+        type: 'app_mention',
+        user: 'U0CAROL',
+        text: '<@U0FAKEBOT> hello from the new workspace',
+        ts,
+        channel,
+        event_ts: ts,
+      },
       { teamId: 'T0FAKETEAM', botUserId: 'U0FAKEBOT' },
     )
     expect((await postSlack(JSON.stringify(envelope))).status).toBe(200)
     const replies = await settledReplies(`${channel}:${ts}`, 'the reply in the installed workspace')
     expect(replies).toHaveLength(1)
     expect(replies[0]).toMatchObject({ text: 'Fake reply to: hello from the new workspace', delivery_status: 'sent' })
-    const [inbound] = await sql<{ tenant_id: string }>('select tenant_id from app.messages where external_id = $1', [`${channel}:${ts}`])
+    const [inbound] = await sql<{ tenant_id: string }>('select tenant_id from app.messages where external_id = $1', [
+      `${channel}:${ts}`,
+    ])
     expect(inbound!.tenant_id).toBe(tenantId)
 
     const calls = slack.requests.filter((r) => (r.body as Record<string, unknown> | null)?.['channel'] === channel)
@@ -274,13 +302,22 @@ describe('WhatsApp through the worker', () => {
     const from = '4915100002222'
     const messageId = `wamid.e2e-${Date.now()}`
     const body = JSON.stringify(
-      whatsAppTextWebhook({ phoneNumberId: PHONE, from, text: 'Can I change my delivery address?', messageId, name: 'Jonas' }),
+      whatsAppTextWebhook({
+        phoneNumberId: PHONE,
+        from,
+        text: 'Can I change my delivery address?',
+        messageId,
+        name: 'Jonas',
+      }),
     )
     for (let i = 0; i < 3; i++) expect((await postWhatsApp(body)).status).toBe(200)
 
     const replies = await settledReplies(messageId, 'the WhatsApp reply')
     expect(replies).toHaveLength(1)
-    expect(replies[0]).toMatchObject({ text: 'Fake reply to: Can I change my delivery address?', delivery_status: 'sent' })
+    expect(replies[0]).toMatchObject({
+      text: 'Fake reply to: Can I change my delivery address?',
+      delivery_status: 'sent',
+    })
 
     const toSender = wa.sent.filter((m) => m.to === from)
     expect(toSender).toHaveLength(1)
@@ -301,7 +338,9 @@ describe('WhatsApp through the worker', () => {
     // (Without functions_url neither pg_net nor the safety net wakes the worker.)
     await setWakeUps(false)
     try {
-      const body = JSON.stringify(whatsAppTextWebhook({ phoneNumberId: PHONE, from, text: 'Are you still there?', messageId }))
+      const body = JSON.stringify(
+        whatsAppTextWebhook({ phoneNumberId: PHONE, from, text: 'Are you still there?', messageId }),
+      )
       expect((await postWhatsApp(body)).status).toBe(200)
       await stack.db.pg.query(
         `update app.conversations c set last_inbound_at = now() - interval '25 hours'

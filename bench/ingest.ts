@@ -1,0 +1,224 @@
+// Webhook acknowledgement: how fast slack-events answers Slack, side by side with
+// @slack/bolt's own HTTPReceiver on the same signed payloads, in one run on this machine.
+//
+// - konstruct_slack_events: the real function under Deno behind the local stack's
+//   /functions/v1 gateway. Each ack includes verifying the v0 signature, resolving the
+//   workspace and one idempotent api.ingest_message (store + enqueue) in PGlite. The agent
+//   worker is not woken (functions_url unset), so only the webhook is measured.
+// - slack_bolt_http_receiver: Bolt's HTTPReceiver (signature verification, body parsing,
+//   authorize, middleware, ack) with an app_mention listener that does nothing. It stores
+//   nothing: it is the floor a framework that only verifies and acks can reach.
+//
+// Every request is a distinct app_mention (unique event id and ts), signed like Slack;
+// a bounded number, a few in flight, everything on 127.0.0.1. Prints one JSON object.
+// Usage: npm run bench:ingest   (BENCH_EVENTS=500 BENCH_CONCURRENCY=8 by default)
+import { createHmac } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { cpus, loadavg } from 'node:os'
+import { dirname, join } from 'node:path'
+import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { App, HTTPReceiver, LogLevel } from '@slack/bolt'
+import { startStack } from '../local/server.ts'
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 500)
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
+const WARMUP = 30
+const SIGNING_SECRET = 'bench-slack-signing-secret'
+const TEAM = 'T0KONSTRUCT' // the demo workspace in supabase/seed.sql
+const BOT = 'U0KONSTRUCT'
+
+interface Payload {
+  body: string
+  headers: Record<string, string>
+}
+
+function mentions(count: number, label: string): Payload[] {
+  const now = Math.floor(Date.now() / 1000)
+  return Array.from({ length: count }, (_, i) => {
+    const ts = `${now}.${String(i).padStart(6, '0')}`
+    const body = JSON.stringify({
+      token: 'deprecated-verification-token',
+      team_id: TEAM,
+      api_app_id: 'A0BENCH',
+      type: 'event_callback',
+      event_id: `Ev${label}${String(i).padStart(8, '0')}`,
+      event_time: now,
+      event: {
+        type: 'app_mention',
+        user: 'U0BENCHUSER',
+        text: `<@${BOT}> benchmark question number ${i}: when do you open?`,
+        ts,
+        event_ts: ts,
+        channel: `C0BENCH${label}`,
+      },
+      authorizations: [
+        { enterprise_id: null, team_id: TEAM, user_id: BOT, is_bot: true, is_enterprise_install: false },
+      ],
+      is_ext_shared_channel: false,
+    })
+    const signature = createHmac('sha256', SIGNING_SECRET).update(`v0:${now}:${body}`).digest('hex')
+    return {
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'x-slack-request-timestamp': String(now),
+        'x-slack-signature': `v0=${signature}`,
+      },
+    }
+  })
+}
+
+function boltVersion(): string {
+  const main = createRequire(import.meta.url).resolve('@slack/bolt')
+  let dir = dirname(main)
+  while (!dir.endsWith('bolt')) dir = dirname(dir)
+  return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version
+}
+
+function summarize(samples: number[], wallMs: number, failures: number) {
+  const sorted = [...samples].sort((a, b) => a - b)
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+  const round = (n: number) => Math.round(n * 100) / 100
+  return {
+    requests: sorted.length + failures,
+    non_200: failures,
+    p50_ms: round(at(0.5)),
+    p90_ms: round(at(0.9)),
+    p99_ms: round(at(0.99)),
+    max_ms: round(sorted[sorted.length - 1]!),
+    mean_ms: round(sorted.reduce((a, b) => a + b, 0) / sorted.length),
+    throughput_per_s: round((sorted.length + failures) / (wallMs / 1000)),
+    wall_ms: round(wallMs),
+  }
+}
+
+/** Sends every payload with `concurrency` in flight; returns per-request ack latencies. */
+async function drive(url: string, payloads: Array<Payload | RequestInit>, concurrency: number) {
+  const latencies: number[] = []
+  let failures = 0
+  let next = 0
+  const started = performance.now()
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < payloads.length) {
+        const payload = payloads[next++]!
+        const t0 = performance.now()
+        const init =
+          'body' in payload && typeof payload.body === 'string' && !('method' in payload)
+            ? { method: 'POST', headers: (payload as Payload).headers, body: payload.body }
+            : (payload as RequestInit)
+        const response = await fetch(url, init)
+        await response.arrayBuffer()
+        const t1 = performance.now()
+        if (response.status === 200) latencies.push(t1 - t0)
+        else failures++
+      }
+    }),
+  )
+  return { latencies, failures, wallMs: performance.now() - started }
+}
+
+const stack = await startStack({
+  root: fileURLToPath(new URL('..', import.meta.url)),
+  port: 0,
+  functionEnv: { SLACK_SIGNING_SECRET: SIGNING_SECRET },
+})
+let bolt: App | undefined
+try {
+  // Measure the webhook alone: with no functions_url, nothing wakes the agent worker.
+  await stack.db.asOwner((tx) => tx.query(`delete from app.settings where key = 'functions_url'`))
+
+  let boltEvents = 0
+  const receiver = new HTTPReceiver({
+    signingSecret: SIGNING_SECRET,
+    endpoints: '/slack/events',
+    logLevel: LogLevel.ERROR,
+  })
+  bolt = new App({
+    receiver,
+    logLevel: LogLevel.ERROR,
+    // A fixed installation: no token lookup and no call to Slack on start.
+    authorize: async () => ({ botToken: 'xoxb-bench', botUserId: BOT, botId: 'B0BENCH', teamId: TEAM }),
+  })
+  bolt.event('app_mention', async () => {
+    boltEvents++
+  })
+  const server = await bolt.start({ port: 0, host: '127.0.0.1' })
+  const boltUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`
+  const konstructUrl = `${stack.url}/functions/v1/slack-events`
+
+  // Warm both up (the first request starts the Deno function), then the measured runs on
+  // the same payload shapes: each target gets its own unique events, so neither sees a retry.
+  await drive(konstructUrl, mentions(WARMUP, 'WARMK'), CONCURRENCY)
+  await drive(boltUrl, mentions(WARMUP, 'WARMB'), CONCURRENCY)
+  const konstructPayloads = mentions(EVENTS, 'K')
+  const boltPayloads = mentions(EVENTS, 'B')
+  const konstruct = await drive(konstructUrl, konstructPayloads, CONCURRENCY)
+  const boltRun = await drive(boltUrl, boltPayloads, CONCURRENCY)
+
+  const stored = await stack.db.pg.query<{ n: number }>(
+    `select count(*)::int as n from app.messages where direction = 'in' and external_id like 'C0BENCHK:%'`,
+  )
+  const queued = await stack.db.pg.query<{ n: number }>('select count(*)::int as n from pgmq.q_agent_jobs')
+  // Where the time goes, in the same run: the gateway and Deno alone (the health function),
+  // and the database alone (the same ingest through the REST API, no function).
+  const health = await drive(
+    `${stack.url}/functions/v1/health`,
+    Array.from({ length: EVENTS }, () => ({ method: 'GET' })),
+    CONCURRENCY,
+  )
+  const now = Math.floor(Date.now() / 1000)
+  const rpcPayloads = Array.from({ length: EVENTS }, (_, i) => ({
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'content-profile': 'api',
+      apikey: stack.keys.serviceRoleKey,
+      authorization: `Bearer ${stack.keys.serviceRoleKey}`,
+    },
+    body: JSON.stringify({
+      connection_id: '30000000-0000-4000-8000-000000000002',
+      external_id: `C0BENCHRPC:${now}.${String(i).padStart(6, '0')}`,
+      thread_key: `C0BENCHRPC:${now}.${String(i).padStart(6, '0')}`,
+      external_user_id: 'U0BENCHUSER',
+      text: `benchmark question number ${i}: when do you open?`,
+      channel_context: { slack_team_id: TEAM, slack_channel_id: 'C0BENCHRPC' },
+    }),
+  }))
+  const rpc = await drive(`${stack.url}/rest/v1/rpc/ingest_message`, rpcPayloads, CONCURRENCY)
+
+  console.log(
+    JSON.stringify(
+      {
+        bench: 'ingest',
+        events: EVENTS,
+        concurrency: CONCURRENCY,
+        node: process.version,
+        konstruct_slack_events: {
+          ...summarize(konstruct.latencies, konstruct.wallMs, konstruct.failures),
+          messages_stored: stored.rows[0]!.n,
+          jobs_queued_incl_warmup: queued.rows[0]!.n,
+          does: 'v0 signature + resolve workspace + api.ingest_message (store, dedupe, enqueue) via Deno function and local gateway',
+        },
+        slack_bolt_http_receiver: {
+          ...summarize(boltRun.latencies, boltRun.wallMs, boltRun.failures),
+          listener_calls: boltEvents - WARMUP,
+          version: boltVersion(),
+          does: 'v0 signature + parse + authorize + ack; stores nothing',
+        },
+        breakdown_same_run: {
+          local_gateway_deno_health_function: summarize(health.latencies, health.wallMs, health.failures),
+          ingest_message_rpc_without_function: summarize(rpc.latencies, rpc.wallMs, rpc.failures),
+        },
+        machine: { cpus: cpus().length, load_average_1m: Math.round(loadavg()[0]! * 100) / 100 },
+      },
+      null,
+      2,
+    ),
+  )
+} finally {
+  await bolt?.stop().catch(() => {})
+  await stack.close()
+}
