@@ -1,5 +1,5 @@
 // Faults end to end, through the real agent-worker under Deno: a rate-limited model, a
-// model that keeps failing, a worker killed mid-job, a tool that hangs, malformed tool
+// model that keeps failing, a worker killed mid-batch, a tool that hangs, malformed tool
 // calls and a Slack outage. In each case no job is lost, nothing reaches the user twice,
 // the user is answered (or told) and the admins can see what happened — through the api
 // and the tenant's live topic, as the portal does.
@@ -190,36 +190,73 @@ describe('faults, end to end', () => {
     expect(deadLetters).toHaveLength(1)
   })
 
-  test('a worker killed mid-job: the job comes back after its visibility timeout and is answered exactly once', async () => {
-    const text = 'Can you check whether my invoice was paid?'
-    // The first model call never answers; the worker is killed while it waits.
-    s.openai.enqueue({ hang: true })
-    const { conversationId, messageId, ts } = await mentionOnSlack(text)
-    await until(() => promptsAbout(text).length === 1, 'the first model call')
+  test('a worker killed mid-batch: both jobs come back after their visibility timeout and each is answered exactly once', async () => {
+    const texts = ['Can you check whether my invoice was paid?', 'Could you resend my receipt by email?']
+    // Both first model calls never answer; the worker is killed while it waits on them.
+    s.openai.enqueue({ hang: true }, { hang: true })
+    // Queue both while the worker sleeps, so one wake-up claims them as one batch.
+    await s.setWakeUps(false)
+    const threads: Array<Awaited<ReturnType<typeof mentionOnSlack>>> = []
+    try {
+      for (const text of texts) threads.push(await mentionOnSlack(text))
+    } finally {
+      await s.setWakeUps(true)
+    }
+    await until(() => texts.every((text) => promptsAbout(text).length === 1), 'both first model calls')
+    const claims = await s.sql<{ read_ct: number; message_id: string }>(
+      `select read_ct, message ->> 'message_id' as message_id from pgmq.q_agent_jobs
+       where message ->> 'message_id' = any($1::text[])`,
+      [threads.map((t) => t.messageId)],
+    )
+    expect(claims.map((c) => c.read_ct)).toEqual([1, 1])
     const pid = s.stack.functions.pid('agent-worker')
     expect(pid).toBeTypeOf('number')
     process.kill(pid!, 'SIGKILL')
 
+    for (const [i, { conversationId, messageId, ts }] of threads.entries()) {
+      const text = texts[i]!
+      const rows = await sentReplies(conversationId)
+      await until(() => jobGone(messageId), 'the job to be completed')
+      expect(rows.map((m) => [m.author_kind, m.text])).toEqual([['agent', `Fake reply to: ${text}`]])
+      expect(promptsAbout(text)).toHaveLength(2)
+      // One message in the thread: the placeholder posted before the kill became the answer.
+      const inThread = s.slack.messages.filter((m) => m.threadTs === ts)
+      expect(inThread.map((m) => m.history)).toEqual([['_Thinking…_', `Fake reply to: ${text}`]])
+      expect(s.slack.calls('chat.postMessage').filter((c) => (c.body as any).thread_ts === ts)).toHaveLength(1)
+      expect(rows[0]!.external_id).toBe(inThread[0]!.ts)
+      // Metered once, on the second attempt — which the admins can read in the audit log.
+      const usage = await s.sql(`select 1 from app.usage_events where conversation_id = $1 and kind = 'chat'`, [
+        conversationId,
+      ])
+      expect(usage).toHaveLength(1)
+      const calls = (await auditOf(conversationId)).filter((a) => a.action === 'agent.model_call')
+      expect(calls).toHaveLength(1)
+      expect(calls[0]!.details.usage_key).toBe(`reply:${messageId}:a2:m0`)
+    }
+    expect(s.stack.functions.pid('agent-worker')).not.toBe(pid)
+  }, 60_000)
+
+  test('a stream that stalls (timeout) or is garbage (malformed) is retried; only a whole answer reaches the user', async () => {
+    const text = 'Which payment methods do you accept?'
+    s.openai.enqueue(
+      { text: 'We accept cards, bank transfer and — ', stallAfterChunks: 2 },
+      { raw: 'data: {"id": "x", "choices": [ this is not json\n\n' },
+    )
+    const { conversation_id: conversationId, message_id: messageId } = await ingestWebChat(text)
     const rows = await sentReplies(conversationId)
     await until(() => jobGone(messageId), 'the job to be completed')
-    expect(s.stack.functions.pid('agent-worker')).not.toBe(pid)
     expect(rows.map((m) => [m.author_kind, m.text])).toEqual([['agent', `Fake reply to: ${text}`]])
-    expect(promptsAbout(text)).toHaveLength(2)
-    // One message in the thread: the placeholder posted before the kill became the answer.
-    const inThread = s.slack.messages.filter((m) => m.threadTs === ts)
-    expect(inThread.map((m) => m.history)).toEqual([['_Thinking…_', `Fake reply to: ${text}`]])
-    expect(s.slack.calls('chat.postMessage').filter((c) => (c.body as any).thread_ts === ts)).toHaveLength(1)
-    expect(rows[0]!.external_id).toBe(inThread[0]!.ts)
-    // Metered once, on the second attempt — which the admins can read in the audit log.
-    const usage = await s.sql<{ idempotency_key: string }>(
-      `select idempotency_key from app.usage_events where conversation_id = $1 and kind = 'chat'`,
-      [conversationId],
-    )
+    expect(promptsAbout(text)).toHaveLength(3)
+    const failures = (await auditOf(conversationId)).filter((a) => a.action === 'agent.model_call_failed')
+    expect(failures.map((f) => [f.details.attempt, f.details.error])).toEqual([
+      [1, 'timeout'],
+      [2, 'malformed'],
+    ])
+    const usage = await s.sql(`select 1 from app.usage_events where conversation_id = $1 and kind = 'chat'`, [
+      conversationId,
+    ])
     expect(usage).toHaveLength(1)
-    const calls = (await auditOf(conversationId)).filter((a) => a.action === 'agent.model_call')
-    expect(calls).toHaveLength(1)
-    expect(calls[0]!.details.usage_key).toBe(`reply:${messageId}:a2:m0`)
-  }, 60_000)
+  })
 
   test('a tool that hangs is timed out and the user still gets an answer', async () => {
     const text = 'Do you have anything about warranty extensions?'
