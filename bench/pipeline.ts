@@ -1,0 +1,130 @@
+// End-to-end pipeline overhead with a zero-latency fake model, on a fresh in-memory local
+// stack with the real agent-worker function (Deno) woken by pg_net: a web chat message is
+// ingested through the service api (as a channel function does after verifying it), the
+// worker builds the context, calls the model, records the reply and delivers it.
+// Measured per message, one at a time: ingest → model request, model request → reply
+// sent, and the whole. Then a burst in parallel conversations for throughput.
+// Prints one JSON object. Usage: npm run bench:pipeline  (BENCH_MESSAGES, BENCH_BURST)
+import { fileURLToPath } from 'node:url'
+import { createClient } from '@supabase/supabase-js'
+import WebSocket from 'ws'
+import { startStack } from '../local/server.ts'
+import { startFakeOpenAI } from '../tests/fakes/fake-openai.ts'
+
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 40)
+const BURST = Number(process.env.BENCH_BURST ?? 60)
+const WARMUP = 3
+const WEB_CHAT = '30000000-0000-4000-8000-000000000001'
+
+function summarize(samples: number[]) {
+  const sorted = [...samples].sort((a, b) => a - b)
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+  const round = (n: number) => Math.round(n * 10) / 10
+  return { n: sorted.length, p50_ms: round(at(0.5)), p95_ms: round(at(0.95)), max_ms: round(sorted.at(-1)!) }
+}
+
+const fake = await startFakeOpenAI({ latencyMs: 0 })
+const modelSeen = new Map<string, number>()
+fake.respondWith((body) => {
+  const last = [...(body?.messages ?? [])].reverse().find((m: { role: string }) => m.role === 'user')
+  const marker = /\[bench-(\d+)\]/.exec(String(last?.content ?? ''))?.[0]
+  if (marker && !modelSeen.has(marker)) modelSeen.set(marker, performance.now())
+  return { text: 'Noted, thank you.' }
+})
+const stack = await startStack({
+  root: fileURLToPath(new URL('..', import.meta.url)),
+  port: 0,
+  functionEnv: {
+    OPENAI_BASE_URL: fake.url,
+    OPENAI_API_KEY: 'sk-bench',
+    WORKER_MEMORY_QUIET_SECONDS: '0',
+  },
+})
+try {
+  const service = createClient(stack.url, stack.keys.serviceRoleKey, {
+    auth: { persistSession: false, autoRefreshToken: false },
+    realtime: { transport: WebSocket as never },
+    db: { schema: 'api' },
+  })
+  let n = 0
+  async function ingest(thread: string) {
+    const marker = `[bench-${++n}]`
+    const t0 = performance.now()
+    const { data, error } = await service.rpc('ingest_message', {
+      connection_id: WEB_CHAT,
+      external_id: `bench-${n}-${Date.now()}`,
+      thread_key: thread,
+      external_user_id: thread,
+      text: `Do you ship to Portugal? ${marker}`,
+    })
+    if (error) throw new Error(`ingest failed: ${error.message}`)
+    return { marker, t0, conversationId: (data as { conversation_id: string }).conversation_id }
+  }
+  const sentCount = async (conversationId: string) =>
+    Number(
+      (
+        await stack.db.pg.query<{ n: number }>(
+          `select count(*)::int as n from app.messages where conversation_id = $1 and direction = 'out' and delivery_status = 'sent'`,
+          [conversationId],
+        )
+      ).rows[0]!.n,
+    )
+
+  const toModel: number[] = []
+  const modelToSent: number[] = []
+  const total: number[] = []
+  for (let i = 0; i < MESSAGES + WARMUP; i++) {
+    const { marker, t0, conversationId } = await ingest(`bench-seq-${i}`)
+    const deadline = Date.now() + 30_000
+    while ((await sentCount(conversationId)) < 1) {
+      if (Date.now() > deadline) throw new Error('no reply within 30 s')
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+    const t2 = performance.now()
+    const t1 = modelSeen.get(marker)!
+    if (i >= WARMUP) {
+      toModel.push(t1 - t0)
+      modelToSent.push(t2 - t1)
+      total.push(t2 - t0)
+    }
+  }
+
+  const started = performance.now()
+  const burst = await Promise.all(Array.from({ length: BURST }, (_, i) => ingest(`bench-burst-${i}`)))
+  const deadline = Date.now() + 120_000
+  for (;;) {
+    const done = await stack.db.pg.query<{ n: number }>(
+      `select count(*)::int as n from app.messages where conversation_id = any($1::uuid[]) and direction = 'out' and delivery_status = 'sent'`,
+      [burst.map((b) => b.conversationId)],
+    )
+    if (Number(done.rows[0]!.n) >= BURST) break
+    if (Date.now() > deadline) throw new Error('the burst did not finish within 120 s')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  const seconds = (performance.now() - started) / 1000
+
+  console.log(
+    JSON.stringify(
+      {
+        bench: 'pipeline',
+        node: process.version,
+        model: 'fake OpenAI-compatible, 0 ms latency, streamed',
+        messages: MESSAGES,
+        ingest_to_model_request: summarize(toModel),
+        model_request_to_reply_sent: summarize(modelToSent),
+        ingest_to_reply_sent: summarize(total),
+        burst: {
+          messages: BURST,
+          conversations: BURST,
+          seconds: Math.round(seconds * 100) / 100,
+          messages_per_second: Math.round((BURST / seconds) * 10) / 10,
+        },
+      },
+      null,
+      2,
+    ),
+  )
+} finally {
+  await stack.close()
+  await fake.close()
+}
