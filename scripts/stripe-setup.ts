@@ -15,7 +15,7 @@
 //   STRIPE_METER_EVENT_NAME    optional: default konstruct_tokens
 //   --dry-run                  print what would be created, change nothing
 import { pathToFileURL } from 'node:url'
-import type Stripe from 'stripe'
+import Stripe from 'stripe'
 import { createRpc, type Rpc } from '../shared/billing/rpc.ts'
 import { createStripeClient } from '../shared/billing/stripe-client.ts'
 
@@ -125,7 +125,7 @@ export async function setupStripe(options: {
         {
           product: productId,
           currency,
-          unit_amount_decimal: String(perThousand),
+          unit_amount_decimal: Stripe.Decimal.from(String(perThousand)),
           recurring: { interval: 'month', usage_type: 'metered', meter: meter.id },
           transform_quantity: { divide_by: 1000, round: 'up' },
           nickname: `${plan.name} — per 1,000 tokens`,
