@@ -446,6 +446,18 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       })
       return 'undeliverable'
     }
+    // A member took over while this answer was being written: the agent stays silent from
+    // then on (the member's own replies still go out). Kept, marked, and audited for the portal.
+    if (lease.conversation.status === 'human' && lease.message.author_kind !== 'member') {
+      const reason = 'withheld: a team member took over the conversation before it was sent'
+      await store.setDeliveryStatus(tenantId, messageId, 'undeliverable', null, reason)
+      await store.recordAudit(tenantId, 'agent.reply_withheld', 'conversation', conversationId, {
+        message_id: messageId,
+        author_kind: lease.message.author_kind,
+        assigned_member_id: lease.conversation.assigned_member_id,
+      })
+      return 'withheld'
+    }
     try {
       const sent = await deliveries[lease.connection.kind].deliver({
         conversation: lease.conversation,

@@ -164,4 +164,44 @@ describe('a human takes over and hands back', () => {
       details: { from: 'human', to: 'open' },
     })
   })
+
+  test('a takeover while the model is still thinking: the late agent answer is withheld, and the admins see why', async () => {
+    const customer = '4915500000002'
+    const text = 'Can you tell me about the premium plan?'
+    // The model takes a while; the admin takes over meanwhile.
+    s.openai.latencyMs = 1500
+    let conversationId: string
+    try {
+      expect((await s.postWhatsAppText(customer, text, 'Jonas')).status).toBe(200)
+      conversationId = await s.conversationOf(WHATSAPP, customer)
+      await until(
+        () => s.openai.chatRequests().some((body) => JSON.stringify(body.messages).includes(text)),
+        'the model call',
+      )
+      const takeover = await s.admin.rpc('takeover_conversation', { conversation_id: conversationId })
+      expect(takeover.error).toBeNull()
+    } finally {
+      s.openai.latencyMs = 0
+    }
+    const messageId = await inbound(conversationId, text)
+    await until(
+      async () =>
+        (await s.sql(`select 1 from pgmq.q_agent_jobs where message ->> 'message_id' = $1`, [messageId])).length === 0,
+      'the reply job to finish',
+    )
+    // Nothing from the agent reached the customer once a human had the conversation.
+    expect(s.whatsapp.sent.filter((m) => m.to === customer)).toEqual([])
+    const rows = await s.outbound(conversationId)
+    expect(rows.filter((m) => ['sent', 'delivered', 'read'].includes(m.delivery_status))).toEqual([])
+    // The portal shows the answer as withheld, with the reason.
+    const { data: page } = await s.admin.rpc('list_messages', { conversation_id: conversationId })
+    const withheld = (page as Array<{ author_kind: string; delivery_status: string; delivery_error: string | null }>)
+      .filter((m) => m.author_kind === 'agent')
+    expect(withheld).toEqual([
+      expect.objectContaining({ delivery_status: 'undeliverable', delivery_error: expect.stringMatching(/took over/) }),
+    ])
+    const { data: audit } = await s.admin.rpc('list_audit_log', { tenant_id: TENANT, action_prefix: 'agent.reply_withheld' })
+    expect((audit as Array<{ entity_id: string }>).map((a) => a.entity_id)).toEqual([conversationId])
+    expect(await conversationStatus(conversationId)).toMatchObject({ status: 'human' })
+  })
 })
