@@ -297,6 +297,99 @@ describe('Slack through the worker', () => {
   })
 })
 
+describe('Slack buttons through the worker', () => {
+  const AGENT = '20000000-0000-4000-8000-000000000001'
+
+  async function click(
+    message: { ts: string; text: string; blocks: unknown },
+    value: string,
+    actionId: string,
+    thread: string,
+    trigger: string,
+  ) {
+    const payload = {
+      type: 'block_actions',
+      user: { id: 'U0ALICE', team_id: DEMO_TEAM },
+      team: { id: DEMO_TEAM },
+      container: { type: 'message', channel_id: 'C0E2EBUTTONS', message_ts: message.ts, thread_ts: thread },
+      message: { type: 'message', ts: message.ts, thread_ts: thread, text: message.text, blocks: message.blocks },
+      trigger_id: trigger,
+      response_url: 'https://hooks.slack.invalid/actions/x',
+      actions: [{ action_id: actionId, block_id: 'b', type: 'button', value, action_ts: `${Date.now() / 1000}` }],
+    }
+    const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString()
+    return fetch(fn('slack-interactions'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...signSlackRequest(SIGNING_SECRET, body) },
+      body,
+    })
+  }
+
+  test('a click answers once and takes the buttons away; a second click changes nothing', async () => {
+    await sql(
+      `update app.agents set tools = tools || '{"http_request": {"allowed_hosts": ["api.example.com"], "allowed_methods": ["GET", "POST"]}}'::jsonb
+       where id = $1`,
+      [AGENT],
+    )
+    try {
+      openai.enqueue({
+        toolCalls: [
+          { name: 'http_request', arguments: { url: 'https://api.example.com/orders', method: 'POST', body: '{}' } },
+        ],
+      })
+      const channel = 'C0E2EBUTTONS'
+      const ts = slackTs()
+      const envelope = slackEventEnvelope(
+        {
+          type: 'app_mention',
+          user: 'U0ALICE',
+          text: `<@${DEMO_BOT}> please place a new order`,
+          ts,
+          channel,
+          event_ts: ts,
+        },
+        { teamId: DEMO_TEAM, botUserId: DEMO_BOT },
+      )
+      expect((await postSlack(JSON.stringify(envelope))).status).toBe(200)
+      const [ask] = await settledReplies(`${channel}:${ts}`, 'the confirmation request')
+      const toolCallId = ask!.metadata['confirmation']['tool_call_id'] as string
+      const asked = slack.messages.find((m) => m.channel === channel && m.ts === ask!.external_id)!
+      expect(JSON.stringify(asked.blocks)).toContain(`cancel:${toolCallId}`)
+
+      // "Cancel": the answer is recorded and the buttons become a line saying so.
+      expect((await click(asked, `cancel:${toolCallId}`, 'konstruct_cancel', ts, 'trigger-e2e-1')).status).toBe(200)
+      expect(JSON.stringify(asked.blocks)).not.toContain('"actions"')
+      expect(JSON.stringify(asked.blocks)).toContain('<@U0ALICE> cancelled.')
+      expect(asked.history.at(-1)).toBe(asked.history.at(-2)) // the words stay; only the buttons go
+      const replies = await until(async () => {
+        const rows = await settledReplies(`${channel}:${ts}`, 'the answer after cancelling')
+        return rows.length === 2 ? rows : undefined
+      }, 'two replies')
+      expect(replies[1]!.delivery_status).toBe('sent')
+      const [decided] = await sql<{ status: string }>('select status from app.tool_calls where id = $1', [toolCallId])
+      expect(decided!.status).toBe('cancelled')
+
+      // A second click, on the other button of the same (stale) message: nothing happens.
+      const updatesBefore = slack.calls('chat.update').length
+      expect((await click(asked, `confirm:${toolCallId}`, 'konstruct_confirm', ts, 'trigger-e2e-2')).status).toBe(200)
+      const answers = await sql<{ text: string }>(
+        `select m.text from app.messages m join app.conversations c on c.id = m.conversation_id
+         where c.thread_key = $1 and m.direction = 'in' and m.text like '%:' || $2`,
+        [`${channel}:${ts}`, toolCallId],
+      )
+      expect(answers).toEqual([{ text: `cancel:${toolCallId}` }])
+      expect(slack.calls('chat.update').length).toBe(updatesBefore)
+      expect((await sql<{ n: number }>('select count(*)::int as n from pgmq.q_agent_jobs'))[0]!.n).toBe(0)
+      expect((await repliesTo(`${channel}:${ts}`)).length).toBe(2)
+      expect(
+        (await sql<{ status: string }>('select status from app.tool_calls where id = $1', [toolCallId]))[0]!.status,
+      ).toBe('cancelled')
+    } finally {
+      await sql(`update app.agents set tools = tools - 'http_request' where id = $1`, [AGENT])
+    }
+  })
+})
+
 describe('WhatsApp through the worker', () => {
   test('a message delivered three times is answered exactly once, to the sender', async () => {
     const from = '4915100002222'

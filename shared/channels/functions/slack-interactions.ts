@@ -7,23 +7,86 @@
 //      ingested in the clicked thread (idempotent on the click's trigger id); the agent
 //      worker reads it against that conversation's pending confirmation;
 //    - "talk to a human" → api.escalate_channel_thread for the clicked thread.
+//    A decision is recorded once per message: the answer's idempotency key is the clicked
+//    message and tool call, so a second click (a double click, the other button, a stale
+//    client) changes nothing. The first click then edits the message (chat.update with the
+//    bot token) so its buttons become a line saying what was chosen; that edit is best
+//    effort and never delays the ack past a second.
 //    Other interaction types are acknowledged and ignored. Slack wants a 200 within 3 s.
+import { isRecord, recordField, stringField } from '../payload-fields.ts'
 import { readRawBody } from '../request-body.ts'
-import { parseSlackInteractionBody, verifySlackRequest, type SlackBlockActions } from '../slack/mod.ts'
-import { consoleLog, describeError, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
+import {
+  createSlackWebClient,
+  parseSlackInteractionBody,
+  verifySlackRequest,
+  type SlackBlockActions,
+} from '../slack/mod.ts'
+import { consoleLog, describeError, optionalEnv, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
 import { serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
-import { readButtonDecision } from './slack-actions.ts'
+import { readButtonDecision, SLACK_ACTION_CANCEL, SLACK_ACTION_CONFIRM, SLACK_ACTION_HUMAN } from './slack-actions.ts'
 import { slackThreadKey } from './slack-threads.ts'
 
 export interface SlackInteractionsConfig {
   signingSecret: string
   rpc: ServiceRpc
+  /** SLACK_API_URL; Slack itself by default. */
+  slackApiUrl?: string
+  fetch?: typeof fetch
   now?: () => Date
   log?: Log
 }
 
 export function slackInteractionsConfigFromEnv(env: Env): SlackInteractionsConfig {
-  return { signingSecret: requireEnv(env, 'SLACK_SIGNING_SECRET'), rpc: serviceRpcFromEnv(env) }
+  return {
+    signingSecret: requireEnv(env, 'SLACK_SIGNING_SECRET'),
+    rpc: serviceRpcFromEnv(env),
+    slackApiUrl: optionalEnv(env, 'SLACK_API_URL'),
+  }
+}
+
+type Chosen = 'confirmed' | 'cancelled' | 'human'
+
+/** The clicked message as Slack sent it along in the payload (absent for ephemeral messages). */
+export interface ClickedMessage {
+  text: string | null
+  blocks: unknown[]
+}
+
+export function clickedMessageOf(formBody: string): ClickedMessage | null {
+  try {
+    const payload: unknown = JSON.parse(new URLSearchParams(formBody).get('payload') ?? 'null')
+    const message = isRecord(payload) ? recordField(payload, 'message') : undefined
+    if (!message) return null
+    return {
+      text: stringField(message, 'text') ?? null,
+      blocks: Array.isArray(message['blocks']) ? message['blocks'] : [],
+    }
+  } catch {
+    return null
+  }
+}
+
+const CHOSEN_LINE: Record<Chosen, (user: string) => string> = {
+  confirmed: (user) => `:white_check_mark: <@${user}> confirmed.`,
+  cancelled: (user) => `:x: <@${user}> cancelled.`,
+  human: (user) => `:raising_hand: <@${user}> asked for a person; someone from the team will reply here.`,
+}
+const OUR_ACTIONS = new Set([SLACK_ACTION_CONFIRM, SLACK_ACTION_CANCEL, SLACK_ACTION_HUMAN])
+
+/** The clicked message's blocks with our buttons replaced by a line saying what was chosen. */
+export function blocksAfterChoice(click: SlackBlockActions, message: ClickedMessage, chosen: Chosen): unknown[] {
+  const original = message.blocks
+  const kept = original.filter((block) => {
+    if (typeof block !== 'object' || block === null) return true
+    const { type, elements } = block as { type?: unknown; elements?: unknown }
+    if (type !== 'actions' || !Array.isArray(elements)) return true
+    return !elements.some(
+      (e) => typeof e === 'object' && e !== null && OUR_ACTIONS.has(String((e as { action_id?: unknown }).action_id)),
+    )
+  })
+  const body =
+    kept.length > 0 || !message.text ? kept : [{ type: 'section', text: { type: 'mrkdwn', text: message.text } }]
+  return [...body, { type: 'context', elements: [{ type: 'mrkdwn', text: CHOSEN_LINE[chosen](click.userId) }] }]
 }
 
 /** The conversation a click belongs to, by the same rule the events function uses. */
@@ -72,9 +135,14 @@ export function createSlackInteractionsHandler(config: SlackInteractionsConfig):
         log('slack_interactions.unknown_team', { team_id: interaction.teamId })
         return text(200, '')
       }
+      let chosen: Chosen | null = null
       for (const action of interaction.actions) {
-        await handleAction(config.rpc, log, connection.connection_id, interaction, action.actionId, action.value)
+        chosen =
+          (await handleAction(config.rpc, log, connection.connection_id, interaction, action.actionId, action.value)) ??
+          chosen
       }
+      const message = chosen ? clickedMessageOf(body.text) : null
+      if (chosen && message) await closeButtons(config, log, connection.connection_id, interaction, message, chosen)
       return text(200, '')
     } catch (error) {
       log('slack_interactions.failed', { error: describeError(error) })
@@ -83,6 +151,38 @@ export function createSlackInteractionsHandler(config: SlackInteractionsConfig):
   }
 }
 
+/** Edits the clicked message so its buttons are gone; best effort, bounded in time. */
+async function closeButtons(
+  config: SlackInteractionsConfig,
+  log: Log,
+  connectionId: string,
+  click: SlackBlockActions,
+  message: ClickedMessage,
+  chosen: Chosen,
+): Promise<void> {
+  if (!click.channelId || !click.messageTs) return
+  try {
+    const token = await config.rpc<string | null>('get_channel_token', { connection_id: connectionId })
+    if (!token) return
+    const slack = createSlackWebClient({
+      token,
+      apiUrl: config.slackApiUrl,
+      fetch: config.fetch,
+      maxRetryAfterSeconds: 0,
+      timeoutMs: 1000,
+    })
+    await slack.updateMessage({
+      channel: click.channelId,
+      ts: click.messageTs,
+      text: message.text ?? CHOSEN_LINE[chosen](click.userId),
+      blocks: blocksAfterChoice(click, message, chosen),
+    })
+  } catch (error) {
+    log('slack_interactions.buttons_not_closed', { error: describeError(error) })
+  }
+}
+
+/** Records one click; returns what was chosen when it was the first answer (null otherwise). */
 async function handleAction(
   rpc: ServiceRpc,
   log: Log,
@@ -90,12 +190,12 @@ async function handleAction(
   click: SlackBlockActions,
   actionId: string,
   value: string | null,
-): Promise<void> {
+): Promise<Chosen | null> {
   const decision = readButtonDecision(actionId, value)
   const threadKey = clickedThreadKey(click)
   if (!decision || !threadKey || !click.channelId) {
     log('slack_interactions.unknown_action', { action_id: actionId })
-    return
+    return null
   }
   if (decision.kind === 'human') {
     const conversation = await rpc<unknown>('escalate_channel_thread', {
@@ -104,14 +204,17 @@ async function handleAction(
       reason: 'Asked for a human (Slack button)',
     })
     log('slack_interactions.escalated', { thread_key: threadKey, found: conversation !== null })
-    return
+    return conversation !== null ? 'human' : null
   }
   // The click is the user's answer in that thread, exactly as if they had typed it; the agent
   // worker matches it against the conversation's own pending confirmation, so a button can
   // only ever answer the tool call of the thread it was clicked in.
   const result = await rpc<{ message_id: string; duplicate: boolean }>('ingest_message', {
     connection_id: connectionId,
-    external_id: `${click.channelId}:action:${click.triggerId ?? `${click.messageTs}:${actionId}`}`,
+    // One answer per message and tool call: a second click, even on the other button, is a duplicate.
+    external_id: click.messageTs
+      ? `${click.channelId}:action:${click.messageTs}:${decision.toolCallId}`
+      : `${click.channelId}:action:${click.triggerId ?? actionId}:${decision.toolCallId}`,
     thread_key: threadKey,
     external_user_id: click.userId,
     text: `${decision.decision === 'confirmed' ? 'confirm' : 'cancel'}:${decision.toolCallId}`,
@@ -128,4 +231,5 @@ async function handleAction(
     decision: decision.decision,
     duplicate: result.duplicate,
   })
+  return result.duplicate ? null : decision.decision
 }
