@@ -456,3 +456,51 @@ describe('WhatsApp through the worker', () => {
     expect(replies[0]!.external_id).toBe(toSender[0]!.messageId)
   })
 })
+
+describe('a workspace over its plan', () => {
+  test('Slack and WhatsApp senders get a polite notice in place of an answer, once, with no model call', async () => {
+    const TENANT = '10000000-0000-4000-8000-000000000001'
+    const [before] = await sql<{ plan_key: string }>('select plan_key from app.subscriptions where tenant_id = $1', [
+      TENANT,
+    ])
+    await sql(
+      `insert into app.plans (key, name, description, included_agents, monthly_messages, monthly_tokens, channels,
+         trial_days, price_per_agent_cents, price_per_1k_tokens_cents, is_public, sort_order)
+       values ('e2e_tiny', 'Tiny', 'One message a month', 3, 1, null, array['web_chat', 'slack', 'whatsapp'], 0, 0, 0, false, 99)
+       on conflict (key) do nothing`,
+    )
+    await sql(`update app.subscriptions set plan_key = 'e2e_tiny' where tenant_id = $1`, [TENANT])
+    try {
+      const modelCalls = openai.chatRequests().length
+      const channel = 'C0E2EOVERPLAN'
+      const ts = slackTs()
+      const envelope = slackEventEnvelope(
+        { type: 'app_mention', user: 'U0ALICE', text: `<@${DEMO_BOT}> are you there?`, ts, channel, event_ts: ts },
+        { teamId: DEMO_TEAM, botUserId: DEMO_BOT },
+      )
+      expect(await deliverThreeTimes(JSON.stringify(envelope))).toEqual([200, 200, 200])
+      const from = '4915100004444'
+      const messageId = `wamid.e2e-overplan-${Date.now()}`
+      const body = JSON.stringify(whatsAppTextWebhook({ phoneNumberId: PHONE, from, text: 'Hello?', messageId }))
+      for (let i = 0; i < 3; i++) expect((await postWhatsApp(body)).status).toBe(200)
+
+      const slackNotice = await settledReplies(`${channel}:${ts}`, 'the notice on Slack')
+      const waNotice = await settledReplies(messageId, 'the notice on WhatsApp')
+      for (const replies of [slackNotice, waNotice]) {
+        expect(replies).toHaveLength(1)
+        expect(replies[0]!.delivery_status).toBe('sent')
+        expect(replies[0]!.text).toMatch(/^Sorry, I can't answer right now because this workspace has used everything/)
+      }
+      const onSlack = slack.messages.filter((m) => m.channel === channel)
+      expect(onSlack).toHaveLength(1)
+      expect(onSlack[0]!.threadTs).toBe(ts)
+      expect(onSlack[0]!.text).toContain("Sorry, I can't answer right now")
+      const onWhatsApp = wa.sent.filter((m) => m.to === from)
+      expect(onWhatsApp).toHaveLength(1)
+      expect(JSON.stringify(onWhatsApp[0]!.body)).toContain("Sorry, I can't answer right now")
+      expect(openai.chatRequests().length).toBe(modelCalls)
+    } finally {
+      await sql(`update app.subscriptions set plan_key = $2 where tenant_id = $1`, [TENANT, before!.plan_key])
+    }
+  })
+})
