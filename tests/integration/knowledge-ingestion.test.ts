@@ -252,6 +252,13 @@ describe('URL sources through the worker code with an injected resolver', () => 
   test('HTML and PDF pages are fetched and chunked; private targets, redirects to them and 404s fail', async () => {
     await setWakeUps(false)
     try {
+      // Let a worker still running from an earlier wake-up finish, so it cannot claim these jobs.
+      await until(
+        async () =>
+          (await sql(`select 1 from pgmq.q_agent_jobs union all select 1 from pgmq.q_knowledge_jobs`)).length === 0,
+        'empty queues',
+      )
+      await new Promise((resolve) => setTimeout(resolve, 2000))
       const faq = await upload('Partner FAQ', 'url', null, 'https://docs.partner.example/faq.html')
       const manual = await upload('Partner manual', 'url', null, 'https://docs.partner.example/manual.pdf')
       const moved = await upload('Moved page', 'url', null, 'https://docs.partner.example/moved')
