@@ -19,6 +19,11 @@ async function rowIds(page: Page): Promise<string[]> {
 
 beforeAll(async () => {
   e2e = await startE2E()
+  // These tests count exactly what arrives; Ava's (offline) answers are proven in onboarding.
+  const ava = e2e.stack.anonClient()
+  await ava.auth.signInWithPassword({ email: DEMO.email, password: DEMO.password })
+  const { error } = await ava.rpc('pause_agent', { agent_id: DEMO.agentId })
+  if (error) throw new Error(error.message)
   const context = await e2e.newContext()
   list = await context.newPage()
   await signIn(list, DEMO.email, DEMO.password)

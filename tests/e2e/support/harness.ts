@@ -47,7 +47,8 @@ export async function startE2E(): Promise<E2E> {
   const build = await ensurePortalBuilt()
   timings.build = build.ms
   t = Date.now()
-  const stack = await startTestStack()
+  // No model configured: agents answer in their honest offline mode, deterministically.
+  const stack = await startTestStack({ functionEnv: { OPENAI_BASE_URL: '', OPENAI_API_KEY: '' } })
   timings.stack = Date.now() - t
   t = Date.now()
   const portal = await startPortal({
@@ -105,12 +106,20 @@ export async function startE2E(): Promise<E2E> {
   }
 }
 
+/** Navigates and waits until Svelte has hydrated the page, so typing is not lost. */
+export async function open(page: Page, path: string) {
+  const response = await page.goto(path)
+  await page.locator('html[data-hydrated="true"]').waitFor({ state: 'attached' })
+  return response
+}
+
 export async function signIn(page: Page, email: string, password: string, next = '/'): Promise<void> {
-  await page.goto(`/login?next=${encodeURIComponent(next)}`)
+  await open(page, `/login?next=${encodeURIComponent(next)}`)
   await page.getByLabel('Email').fill(email)
   await page.getByLabel('Password').fill(password)
   await page.getByRole('button', { name: 'Sign in' }).click()
   await page.waitForURL((url) => !url.pathname.startsWith('/login'))
+  await page.locator('html[data-hydrated="true"]').waitFor({ state: 'attached' })
 }
 
 /** Waits until the tenant layout's Realtime subscription is joined. */
@@ -124,5 +133,28 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 
 /** True when the page is wider than its viewport (content would scroll sideways). */
 export async function overflowsHorizontally(page: Page): Promise<boolean> {
-  return page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1)
+  return (await sidewaysOverflow(page)).length > 0
+}
+
+/** Sideways scrolling of the window, and elements cut off at the right edge (outside any scrolling
+ * container such as a wide table's wrapper), described for a readable failure. */
+export async function sidewaysOverflow(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const w = window.innerWidth
+    window.scrollTo(10_000, window.scrollY)
+    const scrolled = window.scrollX
+    window.scrollTo(0, window.scrollY)
+    const sticking = [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > w + 1)
+      .filter((el) => {
+        // Content that scrolls inside its own container (a wide table) is fine.
+        for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+          if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX)) return false
+        }
+        return true
+      })
+      .slice(0, 6)
+      .map((el) => `${el.tagName.toLowerCase()}.${String((el as HTMLElement).className).replace(/\s+/g, '.')} right=${Math.round(el.getBoundingClientRect().right)}`)
+    return scrolled > 0 ? [`the window scrolls sideways by ${scrolled}px`, ...sticking] : sticking
+  })
 }

@@ -85,3 +85,18 @@ export function connectTenant(tenantId: string): () => void {
     if (channel) void supabase.removeChannel(channel)
   }
 }
+
+/** Calls fn once things have been quiet for `ms` after the last poke: a cheap reconcile
+ *  with the server after a burst, which also heals a broadcast lost on the way. */
+export function debounced(fn: () => void, ms = 1500): { poke(): void; cancel(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  return {
+    poke() {
+      clearTimeout(timer)
+      timer = setTimeout(fn, ms)
+    },
+    cancel() {
+      clearTimeout(timer)
+    },
+  }
+}
