@@ -188,5 +188,5 @@ describe('a file-backed stack', () => {
     } finally {
       rmSync(dataDir, { recursive: true, force: true })
     }
-  })
+  }, 120_000)
 })
