@@ -1,7 +1,7 @@
 // Runs supabase/tests/**/*.test.sql (pgTAP) on a fresh in-memory database with the
 // migrations and seed applied, the way `supabase test db` runs them on Supabase.
 import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { LocalDb } from './db.ts'
 
 export interface PgTapFileResult {
@@ -29,6 +29,21 @@ export function findTestFiles(dir: string): string[] {
     })
 }
 
+/**
+ * The file's SQL with psql's `\ir <file>` lines replaced by that file's text (a path
+ * relative to the including file), as psql and pg_prove do under `supabase test db`.
+ */
+export function readSqlWithIncludes(path: string, seen: string[] = []): string {
+  if (seen.includes(path)) throw new Error(`\\ir cycle: ${[...seen, path].join(' -> ')}`)
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .map((line) => {
+      const include = /^\\ir\s+(\S+)\s*$/.exec(line)
+      return include ? readSqlWithIncludes(resolve(dirname(path), include[1]), [...seen, path]) : line
+    })
+    .join('\n')
+}
+
 export async function runPgTap(root: string, print: (line: string) => void): Promise<PgTapFileResult[]> {
   const files = findTestFiles(join(root, 'supabase', 'tests'))
   const db = await LocalDb.open({ root })
@@ -38,7 +53,7 @@ export async function runPgTap(root: string, print: (line: string) => void): Pro
       const file = relative(root, path)
       const result: PgTapFileResult = { file, passed: 0, failed: 0, planned: undefined, lines: [] }
       try {
-        const outputs = await db.pg.exec(readFileSync(path, 'utf8'))
+        const outputs = await db.pg.exec(readSqlWithIncludes(path))
         for (const output of outputs) {
           for (const row of output.rows) {
             const values = Object.values(row)
