@@ -834,9 +834,12 @@ async function pageText(
 // The whole file --------------------------------------------------------------------------------
 
 function cleanText(text: string): string {
+  // Control characters are exactly what this strips from extracted text.
+  /* eslint-disable no-control-regex */
   return text
     .replace(/\u0000/g, '')
     .replace(/[\u0001-\u0008\u000b\u000c\u000e-\u001f\u00ad\ufffd]/g, '')
+    /* eslint-enable no-control-regex */
     .replace(/[ \t\u00a0]+/g, ' ')
     .replace(/ *\n */g, '\n')
     .replace(/\n{3,}/g, '\n\n')

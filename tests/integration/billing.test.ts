@@ -26,16 +26,6 @@ async function sql<T = Record<string, unknown>>(query: string, params: unknown[]
   return (await stack.db.pg.query<T>(query, params)).rows
 }
 
-async function until<T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000) {
-  const started = Date.now()
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() - started > timeoutMs) throw new Error(`gave up waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
-
 async function rpc<T>(client: SupabaseClient, fn: string, args: Record<string, unknown> = {}): Promise<T> {
   const { data, error } = await client.rpc(fn, args)
   if (error) throw Object.assign(new Error(`${fn}: ${error.message}`), { code: error.code })

@@ -8,7 +8,6 @@ import { DEFAULT_JWT_SECRET } from '../../local/keys.ts'
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 
 // Clients of the api schema; the schema has no generated types here.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ApiClient = SupabaseClient<any, any, any>
 
 export interface TestStack extends LocalStack {
