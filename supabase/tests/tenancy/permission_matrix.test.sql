@@ -267,6 +267,15 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('complete_meter_reports', $$select api.complete_meter_reports(array[1]::bigint[])$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('fail_meter_reports', $$select api.fail_meter_reports(array[1]::bigint[], 'boom')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
+-- the worker's entitlement check (20261126006000_worker_entitlements.sql)
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('enforce_reply_entitlement', $$select api.enforce_reply_entitlement('{tenant}', '{conv}', '{message}', 'reply:matrix')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
+
+-- portal follow-ups (20261126007000_portal_tool_calls.sql)
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('list_tool_calls', $$select * from api.list_tool_calls('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
+  ('set_tenant_llm_key', $$select api.set_tenant_llm_key('{tenant}', 'sk-tenant-own')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501');
+
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call
 from tests.matrix m
