@@ -14,7 +14,7 @@
 //   6. api.save_slack_installation stores the token in Vault and creates the tenant's Slack
 //      connection, or on re-install rotates the token; a workspace that belongs to another
 //      tenant is refused (23505).
-//   7. Redirects to PORTAL_URL/<tenant>/channels?slack=… or shows a small page.
+//   7. Redirects to PORTAL_URL/t/<tenant>/channels?slack=… or shows a small page.
 import {
   buildSlackInstallUrl,
   createSlackWebClient,
@@ -183,7 +183,7 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
 
   function finish(tenantId: string | null, outcome: string, status = 200): Response {
     if (config.portalUrl && tenantId) {
-      const target = new URL(`${config.portalUrl.replace(/\/+$/, '')}/${tenantId}/channels`)
+      const target = new URL(`${config.portalUrl.replace(/\/+$/, '')}/t/${encodeURIComponent(tenantId)}/channels`)
       target.searchParams.set('slack', outcome)
       return new Response(null, { status: 302, headers: { location: target.toString(), 'cache-control': 'no-store' } })
     }
