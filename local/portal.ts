@@ -30,6 +30,9 @@ export async function startPortal(options: PortalOptions): Promise<Portal> {
     HOST: '127.0.0.1',
     PORT: String(options.port),
     ORIGIN: `http://127.0.0.1:${options.port}`,
+    // The channels page and onboarding show the verify token the whatsapp-webhook function
+    // checks: the same variable given to `npm start`, which passes it to the functions too.
+    ...(process.env.WHATSAPP_VERIFY_TOKEN ? { WHATSAPP_VERIFY_TOKEN: process.env.WHATSAPP_VERIFY_TOKEN } : {}),
   }
   let args: string[]
   if (options.mode === 'built') {

@@ -10,7 +10,8 @@ declare global {
       user: User | null
     }
     interface PageData {
-      session: Session | null
+      user: { id: string; email: string } | null
+      sessionExpiresAt: number | null
     }
     interface Error {
       message: string

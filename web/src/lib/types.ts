@@ -159,6 +159,22 @@ export interface Message {
   created_at: string
 }
 
+export type ToolCallStatus = 'requested' | 'awaiting_confirmation' | 'confirmed' | 'cancelled' | 'succeeded' | 'failed' | 'refused'
+
+/** api.list_tool_calls: what an agent's tool did in a conversation. */
+export interface ToolCall {
+  id: string
+  message_id: string | null
+  agent_id: string | null
+  tool_name: string
+  arguments: unknown
+  status: ToolCallStatus
+  result: unknown
+  error: string | null
+  created_at: string
+  completed_at: string | null
+}
+
 export interface Member {
   user_id: string
   email: string
@@ -217,6 +233,21 @@ export interface AuditEntry {
   entity_id: string | null
   details: Record<string, unknown>
   created_at: string
+}
+
+/** knowledge_source_changed (supabase/migrations/20261126007000_portal_tool_calls.sql). */
+export interface KnowledgeSourceChangedEvent {
+  id: string
+  tenant_id: string
+  title: string
+  kind: string
+  uri: string | null
+  status: string
+  error: string | null
+  chunk_count: number
+  created_at: string
+  updated_at: string
+  operation: 'insert' | 'update' | 'delete'
 }
 
 /** Broadcast payloads from supabase/migrations/*_realtime_and_queues.sql. */

@@ -24,23 +24,27 @@ export async function callApi<T>(locals: Locals, fn: string, args: Record<string
   return data as T
 }
 
-/** What to tell a person about a refused call (codes from the api's header comment). */
+/** The database's own sentence, capitalised and ended with a full stop. */
+function asSentence(message: string): string {
+  const text = message.trim()
+  return text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? '' : '.')
+}
+
+/** What to tell a person about a refused call (codes from supabase/README.md). Konstruct's own
+ *  KO0xx codes (last owner, invitations, plan limits: KO010 agents, KO011 channel kinds …) carry
+ *  a sentence written for people, so it is shown as is; other database text never is. */
 export function explain(e: unknown): string {
   if (!(e instanceof ApiError)) return 'Something went wrong. Try again.'
+  if (/^KO0\d\d$/.test(e.code) && e.message.trim()) return asSentence(e.message)
   switch (e.code) {
     case '42501':
       return 'Your role does not allow this.'
     case 'P0002':
       return 'That no longer exists.'
-    case 'KO001':
-      return 'A tenant needs at least one owner.'
     case '22023':
     case '23505':
-    case 'KO002':
-    case 'KO003':
-    case 'KO004':
     case '55000':
-      return e.message.charAt(0).toUpperCase() + e.message.slice(1) + (/[.!?]$/.test(e.message) ? '' : '.')
+      return asSentence(e.message)
     default:
       return 'Something went wrong. Try again.'
   }

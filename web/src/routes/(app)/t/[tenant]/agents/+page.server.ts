@@ -29,15 +29,17 @@ const agentCall = (fn: string) =>
 export const actions: Actions = {
   deploy: async ({ locals, request }) => {
     const form = await request.formData()
+    const templateKey = formString(form, 'template_key')
     try {
       await callApi(locals, 'deploy_agent_template', {
         tenant_id: formString(form, 'tenant_id'),
-        template_key: formString(form, 'template_key'),
+        template_key: templateKey,
         name: formString(form, 'name') || null,
       })
       return { done: 'deploy' }
     } catch (e) {
-      return actionFailure(e, 'template')
+      // The refusal (e.g. the plan's agent limit, KO010) is shown inside the card that was used.
+      return actionFailure(e, 'template', { template_key: templateKey })
     }
   },
   pause: agentCall('pause_agent'),

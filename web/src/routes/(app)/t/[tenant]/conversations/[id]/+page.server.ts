@@ -1,6 +1,6 @@
 import { fail } from '@sveltejs/kit'
 import { actionFailure, callApi, formString, loadFailure } from '$lib/server/api'
-import type { AgentSummary, Conversation, Member, Message } from '$lib/types'
+import type { AgentSummary, Conversation, Member, Message, ToolCall } from '$lib/types'
 import type { Actions, PageServerLoad } from './$types'
 
 export const load: PageServerLoad = async ({ locals, params, parent }) => {
@@ -8,14 +8,16 @@ export const load: PageServerLoad = async ({ locals, params, parent }) => {
   try {
     const conversation = await callApi<Conversation>(locals, 'get_conversation', { conversation_id: params.id })
     if (conversation.tenant_id !== tenant.id) loadFailure(new Error('wrong tenant'))
-    const [messages, agents, members] = await Promise.all([
+    const [messages, toolCalls, agents, members] = await Promise.all([
       callApi<Message[]>(locals, 'list_messages', { conversation_id: params.id, page_size: 200 }),
+      callApi<ToolCall[]>(locals, 'list_tool_calls', { conversation_id: params.id }),
       callApi<AgentSummary[]>(locals, 'list_agents', { tenant_id: tenant.id }),
       callApi<Member[]>(locals, 'list_members', { tenant_id: tenant.id }),
     ])
     return {
       conversation,
       messages,
+      toolCalls,
       agents: agents.map((a) => ({ id: a.id, name: a.name })),
       members: members.map((m) => ({ user_id: m.user_id, email: m.email })),
     }
