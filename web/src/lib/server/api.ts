@@ -1,5 +1,6 @@
 // Calls to the api schema from server loads and actions, with errors a person can read.
 import { error as kitError, fail } from '@sveltejs/kit'
+import { explainCode } from '$lib/errors'
 
 export interface ApiFailure {
   code: string
@@ -24,30 +25,10 @@ export async function callApi<T>(locals: Locals, fn: string, args: Record<string
   return data as T
 }
 
-/** The database's own sentence, capitalised and ended with a full stop. */
-function asSentence(message: string): string {
-  const text = message.trim()
-  return text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? '' : '.')
-}
-
-/** What to tell a person about a refused call (codes from supabase/README.md). Konstruct's own
- *  KO0xx codes (last owner, invitations, plan limits: KO010 agents, KO011 channel kinds …) carry
- *  a sentence written for people, so it is shown as is; other database text never is. */
+/** What to tell a person about a refused call (see $lib/errors). */
 export function explain(e: unknown): string {
   if (!(e instanceof ApiError)) return 'Something went wrong. Try again.'
-  if (/^KO0\d\d$/.test(e.code) && e.message.trim()) return asSentence(e.message)
-  switch (e.code) {
-    case '42501':
-      return 'Your role does not allow this.'
-    case 'P0002':
-      return 'That no longer exists.'
-    case '22023':
-    case '23505':
-    case '55000':
-      return asSentence(e.message)
-    default:
-      return 'Something went wrong. Try again.'
-  }
+  return explainCode(e.code, e.message)
 }
 
 /** For a load: an api refusal becomes a 404/403 page instead of a crash. */
