@@ -19,6 +19,7 @@ import {
   showSlackThinking,
   type SlackThreadRef,
 } from '../channels/delivery/slack.ts'
+import { createSlackWebClient, SlackApiError } from '../channels/slack/web-api.ts'
 import { deliverWhatsAppReply, whatsAppTemplateFromSettings } from '../channels/delivery/whatsapp.ts'
 import type { ConnectionRecord, ConversationRecord } from './store.ts'
 
@@ -51,6 +52,8 @@ export interface ReplyDelivery {
   deliver(target: DeliveryTarget): Promise<DeliveryResult>
   /** A visible "working on it" while the model thinks (Slack); best effort. */
   showThinking?(target: ThinkingTarget): Promise<void>
+  /** Takes that "working on it" away when no answer will replace it (an answer withheld). */
+  clearThinking?(target: ThinkingTarget): Promise<void>
 }
 
 export type ReplyDeliveries = Record<ConnectionRecord['kind'], ReplyDelivery>
@@ -145,6 +148,30 @@ export function createSlackDelivery(deps: ChannelDeliveryDeps): ReplyDelivery {
         progress: deps.progressStore(target.conversation.tenant_id, target.inboundMessageId),
         assistantThread: target.conversation.channel_context['slack_channel_type'] === 'im',
       })
+    },
+    // The "_Thinking…_" placeholder is deleted (a member is about to write in the thread;
+    // a note from the bot would only be noise), or an assistant thread's status cleared.
+    async clearThinking(target) {
+      const thread = slackThreadOf(target.conversation)
+      const progress = deps.progressStore(target.conversation.tenant_id, target.inboundMessageId)
+      const recorded = await progress.load()
+      const placeholderTs = recorded['slack_placeholder_ts']
+      const { token, apiUrl, fetch } = await slackConfig(target.connection.connection_id)
+      const slack = createSlackWebClient({ token, apiUrl, fetch })
+      if (typeof placeholderTs === 'string' && placeholderTs) {
+        const channel = typeof recorded['slack_channel'] === 'string' ? recorded['slack_channel'] : thread?.channelId
+        if (!channel) return
+        try {
+          await slack.deleteMessage({ channel, ts: placeholderTs })
+        } catch (error) {
+          if (!(error instanceof SlackApiError && error.code === 'message_not_found')) throw error
+        }
+        await progress.save({ slack_placeholder_ts: null, slack_placeholder_deleted_ts: placeholderTs })
+        return
+      }
+      if (thread?.threadTs && target.conversation.channel_context['slack_channel_type'] === 'im') {
+        await slack.setAssistantStatus({ channelId: thread.channelId, threadTs: thread.threadTs, status: '' })
+      }
     },
     async deliver(target) {
       const thread = slackThreadOf(target.conversation)

@@ -41,7 +41,8 @@ import {
   type ToolCallStatus,
 } from './store.ts'
 import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL, type WorkerConfig } from './worker-config.ts'
-import { DeliveryFailed, type ReplyDeliveries } from './worker-delivery.ts'
+import { DeliveryFailed, type ReplyDeliveries, type ThinkingTarget } from './worker-delivery.ts'
+import { createEntitlementGate, type EntitlementGate } from './worker-entitlements.ts'
 import { KnowledgeFetchFailed, processKnowledgeSource } from './worker-knowledge.ts'
 import { buildHandoffDm, sendHandoffDms } from './handoff-notify.ts'
 
@@ -148,6 +149,8 @@ export interface AgentWorkerDeps {
   config: WorkerConfig
   deliveries: ReplyDeliveries
   modelClient?: ModelClient
+  /** The plan's say before a model call; by default the database's, over PostgREST. */
+  entitlements?: EntitlementGate
   fetch?: typeof fetch
   resolveHost?: ResolveHost
   now?: () => number
@@ -269,6 +272,9 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
   const now = deps.now ?? (() => Date.now())
   const log = deps.log ?? ((line: string, detail?: unknown) => console.log(line, detail ?? ''))
   const modelClient = deps.modelClient ?? createModelClient({ fetch: deps.fetch })
+  const entitlements =
+    deps.entitlements ??
+    createEntitlementGate({ supabaseUrl: config.supabaseUrl, serviceRoleKey: config.serviceRoleKey })
 
   // Model ------------------------------------------------------------------------------------
 
@@ -429,6 +435,15 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     await store.recordAudit(tenantId, `alert.${kind}`, conversationId ? 'conversation' : null, conversationId, details)
   }
 
+  /** Removes a "thinking" status no answer will replace (best effort: never fails the job). */
+  async function clearThinking(target: ThinkingTarget) {
+    const clear = deliveries[target.connection.kind]?.clearThinking
+    if (!clear) return
+    await clear(target).catch((error: unknown) =>
+      log('agent-worker: could not clear the thinking status', describe(error)),
+    )
+  }
+
   // Delivery ---------------------------------------------------------------------------------
 
   /** Sends a recorded outbound message once; throws to retry, returns quietly when done. */
@@ -456,6 +471,14 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
         author_kind: lease.message.author_kind,
         assigned_member_id: lease.conversation.assigned_member_id,
       })
+      const inReplyTo = lease.message.metadata['in_reply_to']
+      if (typeof inReplyTo === 'string') {
+        await clearThinking({
+          conversation: lease.conversation,
+          connection: lease.connection,
+          inboundMessageId: inReplyTo,
+        })
+      }
       return 'withheld'
     }
     try {
@@ -526,7 +549,13 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     const agent = context.agent
 
     // 2. Silence: a human has it (or is about to), the agent is gone or paused.
-    if (conversation.status !== 'open') return `silent:${conversation.status}`
+    if (conversation.status !== 'open') {
+      // A member took over after an earlier attempt showed "thinking": take it away.
+      if (claimed.read_count > 1) {
+        await clearThinking({ conversation, connection: context.connection, inboundMessageId: job.message_id })
+      }
+      return `silent:${conversation.status}`
+    }
     if (!agent || agent.status !== 'active') return 'silent:no_active_agent'
 
     // 3. Several quick messages get one answer: the newest one's job gives it.
@@ -538,7 +567,31 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     const attemptKey = `${replyKey}:a${claimed.read_count}`
     const meterInput = { tenantId, agentId: agent.id, conversationId: conversation.id }
 
-    // 4. Over budget: no model call; the user is told, the admins alerted.
+    // 4a. The plan, checked again now: a job queued before the tenant went over its monthly
+    //     limits or was paused calls no model and meters nothing. The database records what
+    //     ingest would have done (the polite notice and one alert, or silence while paused).
+    const entitlement = await entitlements.check(tenantId)
+    if (!entitlement.allowed) {
+      const refusal = await entitlements.enforceForReply({
+        tenantId,
+        conversationId: conversation.id,
+        messageId: job.message_id,
+        idempotencyKey: replyKey,
+        agentId: agent.id,
+      })
+      if (!refusal.allowed) {
+        if (refusal.notice_message_id) {
+          return `plan_limit:${await deliverMessage(tenantId, refusal.notice_message_id)}`
+        }
+        // A placeholder from an earlier attempt would otherwise say "thinking" forever.
+        if (claimed.read_count > 1) {
+          await clearThinking({ conversation, connection: context.connection, inboundMessageId: job.message_id })
+        }
+        return `silent:billing_${refusal.pause_reason ?? refusal.reason ?? 'refused'}`
+      }
+    }
+
+    // 4b. Over budget: no model call; the user is told, the admins alerted.
     if (agent.monthly_token_budget !== null && agent.tokens_used_this_month >= agent.monthly_token_budget) {
       const recorded = await store.recordReply({
         tenantId,
@@ -833,9 +886,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       channel: context.conversation.channel,
       contactName: context.contact?.display_name ?? context.conversation.contact_name,
       agentName: context.agent?.name ?? null,
-      transcript: context.messages
-        .filter((m) => m.text)
-        .map((m) => ({ author: m.author_kind, text: m.text ?? '' })),
+      transcript: context.messages.filter((m) => m.text).map((m) => ({ author: m.author_kind, text: m.text ?? '' })),
       conversationUrl: config.portalUrl
         ? `${config.portalUrl.replace(/\/+$/, '')}/t/${job.tenant_id}/conversations/${job.conversation_id}`
         : null,

@@ -1,7 +1,7 @@
 // A fake Slack for tests: the Web API methods Konstruct calls under /api (point
 // SLACK_API_URL at `url`), plus the OAuth authorize page under /oauth/v2/authorize that
 // "approves" at once by redirecting back with a code. It records every request, keeps the
-// messages posted (and edits them on chat.update), and can fail on demand.
+// messages posted (edits them on chat.update, removes them on chat.delete), and can fail on demand.
 import { createHmac } from 'node:crypto'
 import { startRecordingServer, type FakeResponse, type RecordedRequest } from './recording-server.ts'
 
@@ -121,6 +121,12 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         message.blocks = body['blocks'] ?? message.blocks
         message.history.push(message.text)
         return ok200({ ok: true, channel: message.channel, ts: message.ts, text: message.text })
+      }
+      case 'chat.delete': {
+        const index = messages.findIndex((m) => m.channel === str(body['channel']) && m.ts === str(body['ts']))
+        if (index < 0) return ok200({ ok: false, error: 'message_not_found' })
+        const [deleted] = messages.splice(index, 1)
+        return ok200({ ok: true, channel: deleted!.channel, ts: deleted!.ts })
       }
       case 'assistant.threads.setStatus':
         if (!str(body['channel_id']) || !str(body['thread_ts'])) return ok200({ ok: false, error: 'invalid_arguments' })

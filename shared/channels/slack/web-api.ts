@@ -1,4 +1,4 @@
-// A minimal Slack Web API client over fetch: the five methods Konstruct calls.
+// A minimal Slack Web API client over fetch: the six methods Konstruct calls.
 // Slack answers 429 with Retry-After when a method's rate tier is exceeded; the request
 // was not processed, so waiting and sending it again cannot post twice. Anything else
 // (5xx, network errors) is ambiguous for chat.postMessage and is surfaced, not retried
@@ -165,6 +165,11 @@ export function createSlackWebClient(options: SlackWebClientOptions = {}) {
     async updateMessage(input: { channel: string; ts: string; text: string; blocks?: unknown[] }) {
       const data = await call('chat.update', input)
       return { channel: String(data['channel'] ?? input.channel), ts: String(data['ts'] ?? input.ts) }
+    },
+
+    /** Deletes a message the bot posted (a "thinking" placeholder no answer will replace). */
+    async deleteMessage(input: { channel: string; ts: string }): Promise<void> {
+      await call('chat.delete', { channel: input.channel, ts: input.ts })
     },
 
     /** The "is thinking…" line under an assistant thread; an empty status clears it. */
