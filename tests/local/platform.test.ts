@@ -89,6 +89,21 @@ describe('pg_net and pg_cron', () => {
     expect(response).toEqual({ status_code: 202, content: '{"accepted":true}' })
   })
 
+  it('reaches an edge function under Deno after commit', async () => {
+    const { rows } = await stack.db.asOwner((tx) =>
+      tx.query<{ id: number }>(`select net.http_get($1) as id`, [`${stack.url}/functions/v1/health`]),
+    )
+    const response = await until(async () => {
+      const r = await stack.db.pg.query<{ status_code: number; content: string }>(
+        'select status_code, content from net._http_response where id = $1',
+        [rows[0].id],
+      )
+      return r.rows[0]
+    }, 20_000)
+    expect(response.status_code).toBe(200)
+    expect(JSON.parse(response.content)).toMatchObject({ status: 'ok', function: 'health' })
+  })
+
   it('never sends the request of a rolled-back transaction', async () => {
     await expect(
       stack.db.asOwner(async (tx) => {
