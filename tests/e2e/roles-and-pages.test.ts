@@ -160,7 +160,7 @@ describe('agent designer and pages', () => {
     await admin.getByRole('list', { name: 'Best passages' }).getByText('no delivery on Sundays').waitFor()
   })
 
-  const pages = ['conversations', `conversations/CONV`, 'agents', `agents/${DEMO.agentId}`, 'channels', 'knowledge', 'usage', 'members', 'audit']
+  const pages = ['conversations', `conversations/CONV`, 'agents', `agents/${DEMO.agentId}`, 'channels', 'knowledge', 'usage', 'members', 'billing', 'settings', 'audit']
 
   it('renders every main page at desktop and phone width, light and dark, without sideways scrolling', async () => {
     for (const [viewport, size] of [['desktop', DESKTOP], ['phone', PHONE]] as const) {
