@@ -51,7 +51,7 @@ describe('billing', () => {
     await open(admin, `${base}/agents`)
     const card = (name: string) => admin.locator('form.card', { has: admin.getByRole('button', { name }) })
     // Ava is the first of the Team plan's three agents: two more fit.
-    for (const name of ['Sales one', 'Office one']) {
+    for (const name of ['Sales one', 'Sales two']) {
       const form = card('Hire sales assistant')
       await form.getByLabel('Name (optional)').fill(name)
       await form.getByRole('button', { name: 'Hire sales assistant' }).click()
