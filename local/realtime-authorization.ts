@@ -86,12 +86,14 @@ async function setAuthorizationContext(tx: Transaction, claims: Claims, topic: s
 /**
  * Read permission: probe rows for the topic are inserted as the owner, then selected
  * as the user; a probe the user can see means RLS lets them read that extension.
+ * `onDecided` is called with the answer inside the probe's transaction, that is
+ * before any later transaction commits (the database runs one at a time).
  */
 export async function authorizeRead(
   db: LocalDb,
   claims: Claims,
   topic: string,
-  options: { presence: boolean },
+  options: { presence: boolean; onDecided?: (policies: ReadPolicies) => void },
 ): Promise<ReadPolicies> {
   if (!requestRoles.has(claims.role)) return { broadcast: false, presence: false }
   return inRolledBackTransaction(db, async (tx) => {
@@ -109,7 +111,9 @@ export async function authorizeRead(
     )
     const seen = new Set(visible.map((r) => r.id))
     const can = (extension: string) => probes.some((p) => p.extension === extension && seen.has(p.id))
-    return { broadcast: can('broadcast'), presence: can('presence') }
+    const policies = { broadcast: can('broadcast'), presence: can('presence') }
+    options.onDecided?.(policies)
+    return policies
   })
 }
 

@@ -117,6 +117,17 @@ function subscriptionKey(isPrivate: boolean, subTopic: string): string {
   return `${isPrivate ? 'private' : 'public'}:${subTopic}`
 }
 
+/**
+ * A phx_join being decided. `authorized` turns true inside the transaction that
+ * authorizes a private channel, so a read of realtime.messages that runs after that
+ * transaction sees it; from there on, until `done`, the channel is as good as joined.
+ */
+class PendingJoin {
+  authorized = false
+  settle!: () => void
+  readonly done = new Promise<void>((resolve) => (this.settle = resolve))
+}
+
 interface DatabaseMessage {
   seq: string
   id: string
@@ -260,14 +271,16 @@ class RealtimeServer {
   private readonly subscribers = new Map<string, Set<Channel>>()
   private readonly broadcasts: DatabaseBroadcasts
   private postgresChangesIds = 0
+  /** Joins between their phx_join and their answer. */
+  private readonly pendingJoins = new Set<PendingJoin>()
   private closing = false
 
   constructor(private readonly ctx: StackContext) {
-    this.broadcasts = new DatabaseBroadcasts(
-      ctx,
-      (message) => this.deliverDatabaseMessage(message),
-      () => this.subscribers.size > 0,
-    )
+    this.broadcasts = new DatabaseBroadcasts(ctx, {
+      deliver: (message) => this.deliverDatabaseMessage(message),
+      listening: () => this.subscribers.size > 0 || this.pendingJoins.size > 0,
+      joinsAuthorized: () => [...this.pendingJoins].filter((j) => j.authorized).map((j) => j.done),
+    })
   }
 
   log(line: string): void {
@@ -307,7 +320,18 @@ class RealtimeServer {
       connection.reply(message, 'ok', {})
       return
     }
-    if (message.event === 'phx_join') return this.join(connection, message)
+    if (message.event === 'phx_join') {
+      // Database broadcasts watch pending joins: what commits after a join's
+      // authorization must reach it (see DatabaseBroadcasts.drain).
+      const pending = new PendingJoin()
+      this.pendingJoins.add(pending)
+      try {
+        return await this.join(connection, message, pending)
+      } finally {
+        this.pendingJoins.delete(pending)
+        pending.settle()
+      }
+    }
     const channel = connection.channels.get(message.topic)
     if (!channel) {
       if (message.event === 'phx_leave') connection.reply(message, 'ok', {})
@@ -334,7 +358,7 @@ class RealtimeServer {
     }
   }
 
-  private async join(connection: Connection, message: InboundMessage): Promise<void> {
+  private async join(connection: Connection, message: InboundMessage, pending: PendingJoin): Promise<void> {
     const { topic } = message
     const joinRef = message.joinRef ?? message.ref ?? ''
     const existing = connection.channels.get(topic)
@@ -355,7 +379,9 @@ class RealtimeServer {
 
     let policies: ReadPolicies | null = null
     if (config.private) {
-      policies = await this.readPolicies(checked.claims, subTopic, config.presence)
+      policies = await this.readPolicies(checked.claims, subTopic, config.presence, (decided) => {
+        pending.authorized = decided.broadcast || decided.presence
+      })
       if (!policies.broadcast && !policies.presence) {
         return joinError(`Unauthorized: You do not have permissions to read from this Channel topic: ${subTopic}`)
       }
@@ -381,9 +407,14 @@ class RealtimeServer {
   }
 
   /** RLS read check; a policy that errors counts as a refusal, as on Supabase. */
-  private async readPolicies(claims: Claims, subTopic: string, presence: boolean): Promise<ReadPolicies> {
+  private async readPolicies(
+    claims: Claims,
+    subTopic: string,
+    presence: boolean,
+    onDecided?: (policies: ReadPolicies) => void,
+  ): Promise<ReadPolicies> {
     try {
-      return await authorizeRead(this.ctx.db, claims, subTopic, { presence })
+      return await authorizeRead(this.ctx.db, claims, subTopic, { presence, onDecided })
     } catch (error) {
       this.log(`realtime: RlsPolicyError on ${subTopic}: ${(error as Error).message}`)
       return { broadcast: false, presence: false }
@@ -543,11 +574,27 @@ function rejectUpgrade(socket: Duplex, status: number, message: string): void {
   socket.destroy()
 }
 
+interface BroadcastSink {
+  deliver(message: DatabaseMessage): void
+  /** True while any channel is joined, or a join is being decided. */
+  listening(): boolean
+  /** Joins authorized in the database whose channel is not subscribed yet. */
+  joinsAuthorized(): Promise<void>[]
+}
+
 /**
  * Reads broadcasts from realtime.messages once their transaction has committed, in
  * commit order (local_seq), like Supabase's replication of that table. It reads as the
  * owner with db.pg directly, so reading fires no onCommit of its own; bursts of commits
  * coalesce into one read.
+ *
+ * Why the cursor (local_seq > last read) never skips a row: local_seq is taken at
+ * insert time, and PGlite is one connection whose transactions (LocalDb's wrappers,
+ * the authorization probes) and standalone queries (these reads, pg_cron and pg_net
+ * bookkeeping) all take the same mutex, so transactions never interleave and no read
+ * runs inside an open transaction. Rows therefore commit in local_seq order, and a
+ * read sees all rows below the highest one it sees. Rolled-back rows (probes,
+ * failed requests) only leave gaps.
  */
 class DatabaseBroadcasts {
   private lastSeq = '0'
@@ -560,8 +607,7 @@ class DatabaseBroadcasts {
 
   constructor(
     private readonly ctx: StackContext,
-    private readonly deliver: (message: DatabaseMessage) => void,
-    private readonly hasSubscribers: () => boolean,
+    private readonly sink: BroadcastSink,
   ) {
     // Messages committed before the server started are history, not news.
     this.ready = this.latestSeq().then(
@@ -599,11 +645,17 @@ class DatabaseBroadcasts {
 
   private async drain(): Promise<void> {
     await this.ready
-    if (!this.hasSubscribers()) {
-      // Nobody listens: skip ahead without reading the messages.
+    if (!this.sink.listening()) {
+      // Nobody listens: skip ahead without reading the messages. The query waits its
+      // turn for the database, behind whatever was queued first, possibly a join's
+      // authorization and then messages for it. So skip only if, once the query has
+      // run, still nobody listens or is joining: every message skipped then
+      // committed before any later join could be authorized.
       const seq = await this.latestSeq()
-      if (BigInt(seq) > BigInt(this.lastSeq)) this.lastSeq = seq
-      return
+      if (!this.sink.listening()) {
+        if (BigInt(seq) > BigInt(this.lastSeq)) this.lastSeq = seq
+        return
+      }
     }
     for (;;) {
       const { rows } = await this.ctx.db.pg.query<DatabaseMessage>(
@@ -614,11 +666,21 @@ class DatabaseBroadcasts {
           limit ${BATCH_ROWS}`,
         [this.lastSeq],
       )
+      // A private join authorized before this read is added to its topic's readers a
+      // few microtasks after its transaction; rows read here may have committed after
+      // that authorization, so they wait for it.
+      const joins = this.sink.joinsAuthorized()
+      if (joins.length > 0) await Promise.all(joins)
       for (const row of rows) {
         this.lastSeq = row.seq
         // Supabase skips a message without a topic, event or payload.
         if (this.stopped || row.topic === null || row.event === null || row.payload === null) continue
-        this.deliver(row)
+        try {
+          this.sink.deliver(row)
+        } catch (error) {
+          // One message that cannot be sent must not hold back the ones after it.
+          this.ctx.log(`realtime: delivering broadcast ${row.id} failed: ${(error as Error).stack ?? String(error)}`)
+        }
       }
       if (rows.length < BATCH_ROWS || this.stopped) return
     }
