@@ -35,7 +35,8 @@ function envLines(keys: StackKeys): string[] {
 
 // Variables a shell or npm sets for itself; everything else given to `npm start`
 // reaches the functions, like `supabase functions serve --env-file`.
-const notForFunctions = /^(npm_|NODE_|PATH$|HOME$|PWD$|OLDPWD$|SHELL$|SHLVL$|TERM|USER$|LOGNAME$|HOSTNAME$|LANG$|LC_|_$|COLOR$|EDITOR$|INIT_CWD$|MAIL$)/
+const notForFunctions =
+  /^(npm_|NODE_|PATH$|HOME$|PWD$|OLDPWD$|SHELL$|SHLVL$|TERM|USER$|LOGNAME$|HOSTNAME$|LANG$|LC_|_$|COLOR$|EDITOR$|INIT_CWD$|MAIL$)/
 
 function functionEnvFromProcess(): Record<string, string> {
   return {
@@ -80,11 +81,24 @@ async function start(): Promise<void> {
   const log = (line: string) => console.log(`[local] ${line}`)
   console.log('Konstruct local development stack: for development and tests only, bound to 127.0.0.1.')
   console.log(memory ? 'Database: in memory (gone when this stops).' : `Database: ${dataDir}`)
-  const stack = await startStack({ root, dataDir, port: apiPort, jwtSecret, functionEnv: functionEnvFromProcess(), log })
+  const stack = await startStack({
+    root,
+    dataDir,
+    port: apiPort,
+    jwtSecret,
+    functionEnv: functionEnvFromProcess(),
+    log,
+  })
   let portal: Portal | undefined
   if (existsSync(join(root, 'web', 'package.json')) && !flag('no-portal')) {
     try {
-      portal = await startPortal({ root, supabaseUrl: stack.url, anonKey: stack.keys.anonKey, port: portalPort, mode: 'dev' })
+      portal = await startPortal({
+        root,
+        supabaseUrl: stack.url,
+        anonKey: stack.keys.anonKey,
+        port: portalPort,
+        mode: 'dev',
+      })
     } catch (error) {
       await stack.close()
       unlock()

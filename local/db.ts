@@ -60,7 +60,11 @@ export class LocalDb {
   /** Applies supabase/migrations/*.sql not yet recorded; true when the database was new. */
   private async applyMigrations(log: (line: string) => void): Promise<boolean> {
     const dir = join(this.root, 'supabase', 'migrations')
-    const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.sql')).sort() : []
+    const files = existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.endsWith('.sql'))
+          .sort()
+      : []
     const applied = new Set(
       (await this.pg.query<{ version: string }>('select version from supabase_migrations.schema_migrations')).rows.map(
         (r) => r.version,
@@ -80,11 +84,10 @@ export class LocalDb {
         } catch (error) {
           throw new Error(`migration ${file} failed: ${(error as Error).message}`, { cause: error })
         }
-        await tx.query('insert into supabase_migrations.schema_migrations (version, name, statements) values ($1, $2, $3)', [
-          version,
-          name,
-          [sql],
-        ])
+        await tx.query(
+          'insert into supabase_migrations.schema_migrations (version, name, statements) values ($1, $2, $3)',
+          [version, name, [sql]],
+        )
       })
       await this.pg.exec('reset role; set search_path = "$user", public, extensions')
       log(`applied migration ${file}`)

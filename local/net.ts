@@ -60,7 +60,8 @@ export class NetWorker {
 
   private async send(request: QueuedRequest): Promise<void> {
     const started = Date.now()
-    let response: { status: number; contentType: string | null; headers: Record<string, string>; content: string } | undefined
+    let response:
+      { status: number; contentType: string | null; headers: Record<string, string>; content: string } | undefined
     let error: string | null = null
     let timedOut = false
     try {
@@ -78,14 +79,24 @@ export class NetWorker {
       }
     } catch (e) {
       timedOut = (e as Error).name === 'TimeoutError'
-      error = timedOut ? `Timeout of ${request.timeout_milliseconds} ms reached` : String((e as Error).cause ?? (e as Error).message)
+      error = timedOut
+        ? `Timeout of ${request.timeout_milliseconds} ms reached`
+        : String((e as Error).cause ?? (e as Error).message)
     }
     this.log(`pg_net ${request.method} ${request.url} -> ${response?.status ?? error} (${Date.now() - started} ms)`)
     if (this.stopped) return
     await this.db.pg.query(
       `insert into net._http_response (id, status_code, content_type, headers, content, timed_out, error_msg)
        values ($1, $2, $3, $4, $5, $6, $7)`,
-      [request.id, response?.status ?? null, response?.contentType ?? null, response?.headers ?? null, response?.content ?? null, timedOut, error],
+      [
+        request.id,
+        response?.status ?? null,
+        response?.contentType ?? null,
+        response?.headers ?? null,
+        response?.content ?? null,
+        timedOut,
+        error,
+      ],
     )
   }
 

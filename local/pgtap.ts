@@ -20,13 +20,11 @@ export function findTestFiles(dir: string): string[] {
   } catch {
     return []
   }
-  return entries
-    .sort()
-    .flatMap((name) => {
-      const path = join(dir, name)
-      if (statSync(path).isDirectory()) return findTestFiles(path)
-      return name.endsWith('.test.sql') ? [path] : []
-    })
+  return entries.sort().flatMap((name) => {
+    const path = join(dir, name)
+    if (statSync(path).isDirectory()) return findTestFiles(path)
+    return name.endsWith('.test.sql') ? [path] : []
+  })
 }
 
 /**

@@ -110,13 +110,16 @@ export async function setupStripe(options: {
     }
 
     const currency = plan.currency.toLowerCase()
-    const agentPrice = await findOrCreatePrice(`konstruct_${plan.key}_agent_${currency}_${plan.price_per_agent_cents}`, {
-      product: productId,
-      currency,
-      unit_amount: plan.price_per_agent_cents,
-      recurring: { interval: 'month', usage_type: 'licensed' },
-      nickname: `${plan.name} — per agent`,
-    })
+    const agentPrice = await findOrCreatePrice(
+      `konstruct_${plan.key}_agent_${currency}_${plan.price_per_agent_cents}`,
+      {
+        product: productId,
+        currency,
+        unit_amount: plan.price_per_agent_cents,
+        recurring: { interval: 'month', usage_type: 'licensed' },
+        nickname: `${plan.name} — per agent`,
+      },
+    )
     const perThousand = Number(plan.price_per_1k_tokens_cents)
     let meteredPrice: string | null = null
     if (perThousand > 0) {
@@ -134,7 +137,12 @@ export async function setupStripe(options: {
     }
     if (!dry) {
       await rpc('upsert_plan', {
-        plan: { key: plan.key, stripe_product_id: productId, stripe_price_id: agentPrice, stripe_metered_price_id: meteredPrice },
+        plan: {
+          key: plan.key,
+          stripe_product_id: productId,
+          stripe_price_id: agentPrice,
+          stripe_metered_price_id: meteredPrice,
+        },
       })
     }
     for (const line of created) log(`create ${line}`)
@@ -152,7 +160,10 @@ function required(name: string): string {
 async function main() {
   const serviceRoleKey = required('SUPABASE_SERVICE_ROLE_KEY')
   const result = await setupStripe({
-    stripe: createStripeClient({ secretKey: required('STRIPE_SECRET_KEY'), apiUrl: process.env.STRIPE_API_URL?.trim() || undefined }),
+    stripe: createStripeClient({
+      secretKey: required('STRIPE_SECRET_KEY'),
+      apiUrl: process.env.STRIPE_API_URL?.trim() || undefined,
+    }),
     rpc: createRpc({ supabaseUrl: required('SUPABASE_URL'), apiKey: serviceRoleKey, bearer: serviceRoleKey }),
     eventName: process.env.STRIPE_METER_EVENT_NAME?.trim() || undefined,
     dryRun: process.argv.includes('--dry-run'),

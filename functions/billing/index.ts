@@ -8,7 +8,14 @@ import { createStripeClient } from '../../shared/billing/stripe-client.ts'
 
 const env = Deno.env.toObject()
 const config = billingConfigFromEnv(env)
-const stripe = createStripeClient({ secretKey: requireEnv(env, 'STRIPE_SECRET_KEY'), apiUrl: optionalEnv(env, 'STRIPE_API_URL') })
-const serviceRpc = createRpc({ supabaseUrl: config.supabaseUrl, apiKey: config.serviceRoleKey, bearer: config.serviceRoleKey })
+const stripe = createStripeClient({
+  secretKey: requireEnv(env, 'STRIPE_SECRET_KEY'),
+  apiUrl: optionalEnv(env, 'STRIPE_API_URL'),
+})
+const serviceRpc = createRpc({
+  supabaseUrl: config.supabaseUrl,
+  apiKey: config.serviceRoleKey,
+  bearer: config.serviceRoleKey,
+})
 
 Deno.serve(createBillingHandler(config, { stripe, serviceRpc }))

@@ -7,7 +7,11 @@ import { createStripeClient } from '../../shared/billing/stripe-client.ts'
 
 const env = Deno.env.toObject()
 const config = stripeMeterConfigFromEnv(env)
-const rpc = createRpc({ supabaseUrl: requireEnv(env, 'SUPABASE_URL'), apiKey: config.serviceRoleKey, bearer: config.serviceRoleKey })
+const rpc = createRpc({
+  supabaseUrl: requireEnv(env, 'SUPABASE_URL'),
+  apiKey: config.serviceRoleKey,
+  bearer: config.serviceRoleKey,
+})
 // The queue retries (with backoff and the same identifier), so the SDK does not.
 const stripe = createStripeClient({
   secretKey: requireEnv(env, 'STRIPE_SECRET_KEY'),

@@ -37,7 +37,13 @@ function oneLine(text: string, max: number): string {
 export function buildHandoffDm(input: HandoffDmInput): string {
   const who = escapeMrkdwn(input.contactName?.trim() || 'A contact')
   const speaker = (author: HandoffDmInput['transcript'][number]['author']) =>
-    author === 'contact' ? who : author === 'member' ? 'Teammate' : author === 'agent' ? (input.agentName ?? 'Agent') : 'System'
+    author === 'contact'
+      ? who
+      : author === 'member'
+        ? 'Teammate'
+        : author === 'agent'
+          ? (input.agentName ?? 'Agent')
+          : 'System'
   const lines = [
     `:raising_hand: *${who} is waiting for a human* (${CHANNEL_NAMES[input.channel]})`,
     `*Reason:* ${escapeMrkdwn(oneLine(input.reason, 500))}`,
@@ -45,7 +51,8 @@ export function buildHandoffDm(input: HandoffDmInput): string {
   const excerpt = input.transcript.filter((m) => m.text.trim()).slice(-DM_TRANSCRIPT_MESSAGES)
   if (excerpt.length) {
     lines.push('', '*Last messages:*')
-    for (const m of excerpt) lines.push(`> *${escapeMrkdwn(speaker(m.author))}:* ${escapeMrkdwn(oneLine(m.text, DM_MESSAGE_CHARS))}`)
+    for (const m of excerpt)
+      lines.push(`> *${escapeMrkdwn(speaker(m.author))}:* ${escapeMrkdwn(oneLine(m.text, DM_MESSAGE_CHARS))}`)
   }
   if (input.conversationUrl) lines.push('', `<${input.conversationUrl}|Open the conversation in Konstruct>`)
   return lines.join('\n')
@@ -87,7 +94,8 @@ export async function sendHandoffDms(
   for (const target of targets) {
     const token = await deps.getChannelToken(target.connectionId)
     if (!token) {
-      for (const userId of target.userIds) outcomes.push({ connectionId: target.connectionId, userId, ok: false, error: 'no_token' })
+      for (const userId of target.userIds)
+        outcomes.push({ connectionId: target.connectionId, userId, ok: false, error: 'no_token' })
       continue
     }
     const slack = createSlackWebClient({ token, apiUrl: deps.slackApiUrl, fetch: deps.fetch })
@@ -103,7 +111,12 @@ export async function sendHandoffDms(
       } catch (error) {
         const name = (error as Error)?.name
         if (name === 'SlackApiError') {
-          outcomes.push({ connectionId: target.connectionId, userId, ok: false, error: (error as { code: string }).code })
+          outcomes.push({
+            connectionId: target.connectionId,
+            userId,
+            ok: false,
+            error: (error as { code: string }).code,
+          })
           continue
         }
         throw error

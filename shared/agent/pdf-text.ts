@@ -165,7 +165,8 @@ class Lexer {
         if (simple[e] !== undefined) out.push(simple[e]!)
         else if (e >= 48 && e <= 55) {
           let octal = e - 48
-          for (let i = 0; i < 2 && b[this.pos]! >= 48 && b[this.pos]! <= 55; i++) octal = octal * 8 + (b[this.pos++]! - 48)
+          for (let i = 0; i < 2 && b[this.pos]! >= 48 && b[this.pos]! <= 55; i++)
+            octal = octal * 8 + (b[this.pos++]! - 48)
           out.push(octal & 0xff)
         } else if (e === 13) {
           if (b[this.pos] === 10) this.pos++
@@ -462,17 +463,81 @@ interface FontDecoder {
 }
 
 const GLYPH_NAMES: Record<string, string> = {
-  space: ' ', exclam: '!', quotedbl: '"', numbersign: '#', dollar: '$', percent: '%', ampersand: '&',
-  quotesingle: "'", quoteright: '\u2019', quoteleft: '\u2018', parenleft: '(', parenright: ')', asterisk: '*',
-  plus: '+', comma: ',', hyphen: '-', period: '.', slash: '/', colon: ':', semicolon: ';', less: '<', equal: '=',
-  greater: '>', question: '?', at: '@', bracketleft: '[', backslash: '\\', bracketright: ']', underscore: '_',
-  braceleft: '{', bar: '|', braceright: '}', asciitilde: '~', zero: '0', one: '1', two: '2', three: '3',
-  four: '4', five: '5', six: '6', seven: '7', eight: '8', nine: '9', bullet: '\u2022', endash: '\u2013',
-  emdash: '\u2014', quotedblleft: '\u201c', quotedblright: '\u201d', ellipsis: '\u2026', fi: 'fi', fl: 'fl',
-  ff: 'ff', ffi: 'ffi', ffl: 'ffl', Euro: '\u20ac', copyright: '\u00a9', registered: '\u00ae', trademark: '\u2122',
-  degree: '\u00b0', eacute: '\u00e9', egrave: '\u00e8', agrave: '\u00e0', ccedilla: '\u00e7', udieresis: '\u00fc',
-  odieresis: '\u00f6', adieresis: '\u00e4', germandbls: '\u00df', nbspace: ' ', minus: '-', grave: '`',
-  asciicircum: '^', sterling: '\u00a3', yen: '\u00a5', section: '\u00a7', paragraph: '\u00b6',
+  space: ' ',
+  exclam: '!',
+  quotedbl: '"',
+  numbersign: '#',
+  dollar: '$',
+  percent: '%',
+  ampersand: '&',
+  quotesingle: "'",
+  quoteright: '\u2019',
+  quoteleft: '\u2018',
+  parenleft: '(',
+  parenright: ')',
+  asterisk: '*',
+  plus: '+',
+  comma: ',',
+  hyphen: '-',
+  period: '.',
+  slash: '/',
+  colon: ':',
+  semicolon: ';',
+  less: '<',
+  equal: '=',
+  greater: '>',
+  question: '?',
+  at: '@',
+  bracketleft: '[',
+  backslash: '\\',
+  bracketright: ']',
+  underscore: '_',
+  braceleft: '{',
+  bar: '|',
+  braceright: '}',
+  asciitilde: '~',
+  zero: '0',
+  one: '1',
+  two: '2',
+  three: '3',
+  four: '4',
+  five: '5',
+  six: '6',
+  seven: '7',
+  eight: '8',
+  nine: '9',
+  bullet: '\u2022',
+  endash: '\u2013',
+  emdash: '\u2014',
+  quotedblleft: '\u201c',
+  quotedblright: '\u201d',
+  ellipsis: '\u2026',
+  fi: 'fi',
+  fl: 'fl',
+  ff: 'ff',
+  ffi: 'ffi',
+  ffl: 'ffl',
+  Euro: '\u20ac',
+  copyright: '\u00a9',
+  registered: '\u00ae',
+  trademark: '\u2122',
+  degree: '\u00b0',
+  eacute: '\u00e9',
+  egrave: '\u00e8',
+  agrave: '\u00e0',
+  ccedilla: '\u00e7',
+  udieresis: '\u00fc',
+  odieresis: '\u00f6',
+  adieresis: '\u00e4',
+  germandbls: '\u00df',
+  nbspace: ' ',
+  minus: '-',
+  grave: '`',
+  asciicircum: '^',
+  sterling: '\u00a3',
+  yen: '\u00a5',
+  section: '\u00a7',
+  paragraph: '\u00b6',
 }
 
 function glyphNameToText(name: string): string | undefined {
@@ -596,7 +661,7 @@ async function fontDecoder(doc: PdfDocument, font: Dict | undefined): Promise<Fo
     defaultWidth = typeof dw === 'number' ? dw : 1000
     const w = doc.get(cidFont, 'W')
     if (Array.isArray(w)) {
-      for (let i = 0; i < w.length; ) {
+      for (let i = 0; i < w.length;) {
         const first = doc.resolve(w[i])
         const second = doc.resolve(w[i + 1])
         if (typeof first !== 'number') break
@@ -631,7 +696,7 @@ async function fontDecoder(doc: PdfDocument, font: Dict | undefined): Promise<Fo
       let text = ''
       let unmapped = 0
       let width = 0
-      for (let i = 0; i < bytes.length; ) {
+      for (let i = 0; i < bytes.length;) {
         let len = composite ? (lengths[0] ?? 2) : 1
         let mapped: string | undefined
         if (cmap) {
@@ -694,8 +759,13 @@ async function pageText(
   const scale = () => Math.abs(tlm[3]!) || Math.abs(tlm[0]!) || 1
   const hscale = () => Math.abs(tlm[0]!) || 1
   const gapCheck = () => {
-    if (lastEndX !== null && lastY !== null && Math.abs(tlm[5]! - lastY) < 0.01 &&
-        penX - lastEndX > fontSize * hscale() * 0.2) pendingGap = true
+    if (
+      lastEndX !== null &&
+      lastY !== null &&
+      Math.abs(tlm[5]! - lastY) < 0.01 &&
+      penX - lastEndX > fontSize * hscale() * 0.2
+    )
+      pendingGap = true
   }
   const show = (bytes: Uint8Array) => {
     if (!decoder) return
@@ -836,14 +906,16 @@ async function pageText(
 function cleanText(text: string): string {
   // Control characters are exactly what this strips from extracted text.
   /* eslint-disable no-control-regex */
-  return text
-    .replace(/\u0000/g, '')
-    .replace(/[\u0001-\u0008\u000b\u000c\u000e-\u001f\u00ad\ufffd]/g, '')
-    /* eslint-enable no-control-regex */
-    .replace(/[ \t\u00a0]+/g, ' ')
-    .replace(/ *\n */g, '\n')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim()
+  return (
+    text
+      .replace(/\u0000/g, '')
+      .replace(/[\u0001-\u0008\u000b\u000c\u000e-\u001f\u00ad\ufffd]/g, '')
+      /* eslint-enable no-control-regex */
+      .replace(/[ \t\u00a0]+/g, ' ')
+      .replace(/ *\n */g, '\n')
+      .replace(/\n{3,}/g, '\n\n')
+      .trim()
+  )
 }
 
 export async function extractPdfText(bytes: Uint8Array, options: PdfTextOptions = {}): Promise<PdfTextResult> {
@@ -853,7 +925,9 @@ export async function extractPdfText(bytes: Uint8Array, options: PdfTextOptions 
   const doc = new PdfDocument(bytes)
   await doc.load()
   if (doc.encrypted()) {
-    throw new PdfTextUnavailable('the PDF is encrypted or password-protected; export an unprotected copy or paste the text')
+    throw new PdfTextUnavailable(
+      'the PDF is encrypted or password-protected; export an unprotected copy or paste the text',
+    )
   }
   const pages = doc.pages(maxPages)
   if (pages.length === 0) throw new PdfTextUnavailable('no pages could be read; the PDF may be damaged')

@@ -123,7 +123,11 @@ export function createBillingHandler(config: BillingConfig, deps: BillingDeps) {
       const fromPath = path.endsWith('/checkout') ? 'checkout' : path.endsWith('/portal') ? 'portal' : undefined
       input = requestSchema.parse({ ...raw, action: raw['action'] ?? fromPath })
     } catch {
-      return json(400, { error: 'expected {action: "checkout", tenant_id, plan_key, quantity} or {action: "portal", tenant_id}' }, CORS_HEADERS)
+      return json(
+        400,
+        { error: 'expected {action: "checkout", tenant_id, plan_key, quantity} or {action: "portal", tenant_id}' },
+        CORS_HEADERS,
+      )
     }
 
     const asCaller = userRpc(token)
@@ -155,7 +159,11 @@ export function createBillingHandler(config: BillingConfig, deps: BillingDeps) {
           success_url: `${billingUrl(context.tenant_slug)}?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
           cancel_url: `${billingUrl(context.tenant_slug)}?checkout=cancelled`,
         })
-        log('billing.checkout_created', { tenant_id: context.tenant_id, plan_key: context.plan_key, session: session.id })
+        log('billing.checkout_created', {
+          tenant_id: context.tenant_id,
+          plan_key: context.plan_key,
+          session: session.id,
+        })
         return json(200, { url: session.url, id: session.id }, CORS_HEADERS)
       }
       const context = portalContextSchema.parse(

@@ -75,7 +75,9 @@ function alreadyCounted(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown; statusCode?: unknown }
   return (
     e?.code === 'resource_already_exists' ||
-    (e?.statusCode === 400 && typeof e.message === 'string' && /identifier.*already|already.*identifier/i.test(e.message))
+    (e?.statusCode === 400 &&
+      typeof e.message === 'string' &&
+      /identifier.*already|already.*identifier/i.test(e.message))
   )
 }
 

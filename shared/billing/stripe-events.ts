@@ -18,8 +18,15 @@ const idOf = z
   .union([z.string(), z.object({ id: z.string() }).passthrough()])
   .nullish()
   .transform((v) => (v == null ? null : typeof v === 'string' ? v : v.id))
-const unix = z.number().int().nullish().transform((v) => v ?? null)
-const metadata = z.record(z.string(), z.string()).nullish().transform((v) => v ?? {})
+const unix = z
+  .number()
+  .int()
+  .nullish()
+  .transform((v) => v ?? null)
+const metadata = z
+  .record(z.string(), z.string())
+  .nullish()
+  .transform((v) => v ?? {})
 
 const subscriptionSchema = z.object({
   id: z.string(),

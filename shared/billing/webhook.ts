@@ -78,7 +78,12 @@ export function createStripeWebhookHandler(config: StripeWebhookConfig, deps: St
     if (result.outcome === 'unknown_customer') {
       log('stripe_webhook.unknown_customer', { event_id: event.id, type: event.type, customer: normalized.customer })
     } else {
-      log('stripe_webhook.event', { event_id: event.id, type: event.type, outcome: result.outcome, status: result.status })
+      log('stripe_webhook.event', {
+        event_id: event.id,
+        type: event.type,
+        outcome: result.outcome,
+        status: result.status,
+      })
     }
     return json(200, { received: true, outcome: result.outcome })
   }

@@ -3,7 +3,16 @@
 // tenant never sees any of it.
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEMO, PHONE, overflowsHorizontally, screenshot, signIn, startE2E, waitLive, type E2E } from './support/harness.ts'
+import {
+  DEMO,
+  PHONE,
+  overflowsHorizontally,
+  screenshot,
+  signIn,
+  startE2E,
+  waitLive,
+  type E2E,
+} from './support/harness.ts'
 import { ingest, ingestAll } from './support/ingest.ts'
 
 let e2e: E2E
@@ -124,16 +133,28 @@ describe('live conversations', () => {
     // … arrive once each, in the order the database gave them (seq), as a reload shows.
     const texts = await view.locator('li[data-author="contact"] .text').allTextContents()
     expect([...texts.slice(2)].sort()).toEqual(Array.from({ length: 200 }, (_, i) => `burst message ${i}`).sort())
-    const seqs = await view.locator('li[data-message-id]').evaluateAll((els) => els.map((el) => Number(el.getAttribute('data-seq'))))
+    const seqs = await view
+      .locator('li[data-message-id]')
+      .evaluateAll((els) => els.map((el) => Number(el.getAttribute('data-seq'))))
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b))
-    const liveIds = await view.locator('li[data-message-id]').evaluateAll((els) => els.map((el) => el.getAttribute('data-message-id')))
+    const liveIds = await view
+      .locator('li[data-message-id]')
+      .evaluateAll((els) => els.map((el) => el.getAttribute('data-message-id')))
     await view.reload()
     await waitLive(view)
     // A reload shows the newest 200; the earlier ones are a click away.
-    expect(await view.locator('li[data-message-id]').evaluateAll((els) => els.map((el) => el.getAttribute('data-message-id')))).toEqual(liveIds.slice(-200))
+    expect(
+      await view
+        .locator('li[data-message-id]')
+        .evaluateAll((els) => els.map((el) => el.getAttribute('data-message-id'))),
+    ).toEqual(liveIds.slice(-200))
     await view.getByRole('button', { name: 'Show earlier messages' }).click()
     await expect.poll(() => view.locator('li[data-message-id]').count()).toBe(203)
-    expect(await view.locator('li[data-message-id]').evaluateAll((els) => els.map((el) => el.getAttribute('data-message-id')))).toEqual(liveIds)
+    expect(
+      await view
+        .locator('li[data-message-id]')
+        .evaluateAll((els) => els.map((el) => el.getAttribute('data-message-id'))),
+    ).toEqual(liveIds)
 
     // 200 messages spread over 40 new conversations.
     await ingestAll(
@@ -152,9 +173,9 @@ describe('live conversations', () => {
     // The newest activity is on top; Grace's conversation is now the oldest.
     expect(ids.at(-1)).toBe(conversationId)
     // Every burst conversation shows its last message.
-    await expect.poll(() => list.locator('ul.conversation-list .preview').allTextContents(), { timeout: 15_000 }).toEqual(
-      expect.arrayContaining(Array.from({ length: 40 }, (_, v) => `many ${160 + v}`)),
-    )
+    await expect
+      .poll(() => list.locator('ul.conversation-list .preview').allTextContents(), { timeout: 15_000 })
+      .toEqual(expect.arrayContaining(Array.from({ length: 40 }, (_, v) => `many ${160 + v}`)))
     // A reload shows the same list as the live one.
     const live = await rowIds(list)
     await list.reload()
@@ -165,7 +186,10 @@ describe('live conversations', () => {
     const other = await e2e.stack.newUser('other')
     const { data: tenant, error } = await other.client.rpc('create_tenant', { name: 'Other Co' })
     expect(error).toBeNull()
-    const { data: channel } = await other.client.rpc('create_web_chat_channel', { tenant_id: tenant.id, name: 'Other chat' })
+    const { data: channel } = await other.client.rpc('create_web_chat_channel', {
+      tenant_id: tenant.id,
+      name: 'Other chat',
+    })
 
     const context = await e2e.newContext()
     const page = await context.newPage()
@@ -174,8 +198,19 @@ describe('live conversations', () => {
     await waitLive(page)
 
     // Live: a message to the demo tenant and one to their own; only their own shows.
-    await ingest(e2e.stack.serviceClient(), { connectionId: DEMO.webChatId, externalId: 'wc-secret', thread: 'visitor-grace', text: 'demo secret' })
-    await ingest(e2e.stack.serviceClient(), { connectionId: channel.id, externalId: 'other-1', thread: 'other-visitor', name: 'Own customer', text: 'own message' })
+    await ingest(e2e.stack.serviceClient(), {
+      connectionId: DEMO.webChatId,
+      externalId: 'wc-secret',
+      thread: 'visitor-grace',
+      text: 'demo secret',
+    })
+    await ingest(e2e.stack.serviceClient(), {
+      connectionId: channel.id,
+      externalId: 'other-1',
+      thread: 'other-visitor',
+      name: 'Own customer',
+      text: 'own message',
+    })
     await page.getByText('own message').waitFor()
     expect(await rowsOf(page).count()).toBe(1)
     expect(await page.getByText('Grace Hopper').count()).toBe(0)

@@ -47,7 +47,9 @@ describe('onboarding', () => {
 
     // WhatsApp shows the webhook URL to copy.
     await page.getByRole('button', { name: 'WhatsApp', exact: true }).click()
-    expect(await page.getByRole('textbox', { name: 'Callback URL' }).inputValue()).toBe(`${e2e.stack.url}/functions/v1/whatsapp-webhook`)
+    expect(await page.getByRole('textbox', { name: 'Callback URL' }).inputValue()).toBe(
+      `${e2e.stack.url}/functions/v1/whatsapp-webhook`,
+    )
     await page.getByRole('button', { name: 'Slack', exact: true }).click()
     await page.getByRole('link', { name: 'Add to Slack' }).waitFor()
 
@@ -79,5 +81,4 @@ describe('onboarding', () => {
     await page.waitForURL(/\/t\/acme-plumbing-[0-9a-f]+\/conversations/)
     await context.close()
   }, 60_000)
-
 })

@@ -82,7 +82,13 @@ describe('tool calls in the conversation view', () => {
       name: 'Toolie',
       text: 'What is the status of order 4711?',
     })
-    const record = async (tool: string, args: Record<string, unknown>, status: string, result: unknown, error: string | null) => {
+    const record = async (
+      tool: string,
+      args: Record<string, unknown>,
+      status: string,
+      result: unknown,
+      error: string | null,
+    ) => {
       const { data, error: rpcError } = await service.rpc('record_tool_call', {
         tenant_id: DEMO.tenantId,
         conversation_id: sent.conversation_id,
@@ -106,9 +112,7 @@ describe('tool calls in the conversation view', () => {
     const details = search.locator('details')
     expect(await details.evaluate((el) => (el as HTMLDetailsElement).open)).toBe(false)
     // Right after the message it answered.
-    expect(
-      await search.evaluate((el) => el.previousElementSibling?.getAttribute('data-author')),
-    ).toBe('contact')
+    expect(await search.evaluate((el) => el.previousElementSibling?.getAttribute('data-author'))).toBe('contact')
     await search.getByText('Searched the knowledge base').click()
     expect(await details.evaluate((el) => (el as HTMLDetailsElement).open)).toBe(true)
     expect(await search.locator('dd pre').first().textContent()).toContain('"query": "order status 4711"')
@@ -116,7 +120,13 @@ describe('tool calls in the conversation view', () => {
     await screenshot(admin, 'conversation-tool-calls-desktop')
 
     // A refused call recorded while the page is open shows up with the next live message.
-    const second = await record('http_request', { url: 'http://169.254.169.254/latest' }, 'refused', null, 'private addresses are never called')
+    const second = await record(
+      'http_request',
+      { url: 'http://169.254.169.254/latest' },
+      'refused',
+      null,
+      'private addresses are never called',
+    )
     await service.rpc('record_reply', {
       tenant_id: DEMO.tenantId,
       conversation_id: sent.conversation_id,
@@ -139,8 +149,14 @@ describe('knowledge uploads', () => {
       { name: 'manual.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(10 * 1024 * 1024 + 1, 0x20) },
     ])
     const uploads = admin.getByRole('list', { name: 'Uploads' })
-    await uploads.locator('li[data-upload="contract.docx"][data-state="failed"]').getByText('is not a .txt, .md, .html or .pdf file').waitFor()
-    await uploads.locator('li[data-upload="manual.pdf"][data-state="failed"]').getByText('a PDF can be at most 10 MB').waitFor()
+    await uploads
+      .locator('li[data-upload="contract.docx"][data-state="failed"]')
+      .getByText('is not a .txt, .md, .html or .pdf file')
+      .waitFor()
+    await uploads
+      .locator('li[data-upload="manual.pdf"][data-state="failed"]')
+      .getByText('a PDF can be at most 10 MB')
+      .waitFor()
     await uploads.locator('li[data-upload="manual.pdf"]').getByRole('button', { name: 'Dismiss' }).click()
     await uploads.locator('li[data-upload="contract.docx"]').getByRole('button', { name: 'Dismiss' }).click()
     expect(await admin.getByRole('list', { name: 'Uploads' }).count()).toBe(0)
@@ -186,7 +202,9 @@ describe('knowledge uploads', () => {
     const row = admin.locator(`tr[data-source-id="${(data as { id: string }).id}"]`)
     await row.waitFor()
     // HTML is reduced to text by the knowledge worker: queued, then ready, all live.
-    await admin.locator(`tr[data-source-id="${(data as { id: string }).id}"][data-status="ready"]`).waitFor({ timeout: 30_000 })
+    await admin
+      .locator(`tr[data-source-id="${(data as { id: string }).id}"][data-status="ready"]`)
+      .waitFor({ timeout: 30_000 })
     await ava.rpc('delete_knowledge_source', { source_id: (data as { id: string }).id })
     await row.waitFor({ state: 'detached' })
   })
@@ -203,7 +221,9 @@ describe('workspace settings', () => {
     await admin.getByLabel('Model', { exact: true }).fill('llama3.1')
     await admin.getByLabel('Temperature').fill('7')
     await admin.getByRole('button', { name: 'Save model settings' }).click()
-    await expect.poll(() => admin.locator('#s-temperature-error').textContent()).toBe('Temperature is a number from 0 to 2.')
+    await expect
+      .poll(() => admin.locator('#s-temperature-error').textContent())
+      .toBe('Temperature is a number from 0 to 2.')
     // What was typed stays.
     expect(await admin.getByLabel('Model', { exact: true }).inputValue()).toBe('llama3.1')
     await admin.getByLabel('Temperature').fill('0.2')
@@ -259,7 +279,11 @@ describe('workspace settings', () => {
     const forged = await page.evaluate(async () => {
       const body = new FormData()
       body.set('api_key', 'sk-forged')
-      const r = await fetch(`${location.pathname}?/setKey`, { method: 'POST', body, headers: { 'x-sveltekit-action': 'true' } })
+      const r = await fetch(`${location.pathname}?/setKey`, {
+        method: 'POST',
+        body,
+        headers: { 'x-sveltekit-action': 'true' },
+      })
       return r.json()
     })
     expect(forged.type).toBe('failure')

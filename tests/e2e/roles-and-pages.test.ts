@@ -3,7 +3,18 @@
 // nothing. Then every main page at desktop and phone width, light and dark.
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DEMO, DESKTOP, PHONE, open, screenshot, sidewaysOverflow, signIn, startE2E, waitLive, type E2E } from './support/harness.ts'
+import {
+  DEMO,
+  DESKTOP,
+  PHONE,
+  open,
+  screenshot,
+  sidewaysOverflow,
+  signIn,
+  startE2E,
+  waitLive,
+  type E2E,
+} from './support/harness.ts'
 import { ingest } from './support/ingest.ts'
 
 let e2e: E2E
@@ -82,7 +93,11 @@ describe('members and roles', () => {
     await signIn(page, operatorEmail, password, `/t/${DEMO.tenantSlug}/agents`)
     await page.locator(`tr[data-agent-id="${DEMO.agentId}"]`).waitFor()
     for (const name of ['Edit', 'Pause', 'Delete', 'Design a new agent', /^Hire /]) {
-      expect(await page.getByRole(typeof name === 'string' && name === 'Design a new agent' ? 'link' : 'button', { name }).count()).toBe(0)
+      expect(
+        await page
+          .getByRole(typeof name === 'string' && name === 'Design a new agent' ? 'link' : 'button', { name })
+          .count(),
+      ).toBe(0)
     }
     // The agent's page is read only: disabled fields, no save.
     await page.getByRole('link', { name: 'Ava' }).click()
@@ -110,7 +125,11 @@ describe('members and roles', () => {
     const forged = await page.evaluate(async (agentId) => {
       const body = new FormData()
       body.set('agent_id', agentId)
-      const r = await fetch(`${location.pathname.replace(/\/knowledge$/, '/agents')}?/pause`, { method: 'POST', body, headers: { 'x-sveltekit-action': 'true' } })
+      const r = await fetch(`${location.pathname.replace(/\/knowledge$/, '/agents')}?/pause`, {
+        method: 'POST',
+        body,
+        headers: { 'x-sveltekit-action': 'true' },
+      })
       return r.json()
     }, DEMO.agentId)
     expect(forged.type).toBe('failure')
@@ -152,7 +171,9 @@ describe('agent designer and pages', () => {
   it('adds knowledge and previews a search', async () => {
     await open(admin, `/t/${DEMO.tenantSlug}/knowledge`)
     await admin.getByLabel('Title').fill('Delivery policy')
-    await admin.getByRole('textbox', { name: 'Text' }).fill('We deliver Monday to Saturday. There is no delivery on Sundays or public holidays.')
+    await admin
+      .getByRole('textbox', { name: 'Text' })
+      .fill('We deliver Monday to Saturday. There is no delivery on Sundays or public holidays.')
     await admin.getByRole('button', { name: 'Add source' }).click()
     await admin.locator('tr', { hasText: 'Delivery policy' }).getByText('ready').waitFor()
     await admin.getByLabel('What would a customer ask?').fill('sunday delivery')
@@ -160,10 +181,25 @@ describe('agent designer and pages', () => {
     await admin.getByRole('list', { name: 'Best passages' }).getByText('no delivery on Sundays').waitFor()
   })
 
-  const pages = ['conversations', `conversations/CONV`, 'agents', `agents/${DEMO.agentId}`, 'channels', 'knowledge', 'usage', 'members', 'billing', 'settings', 'audit']
+  const pages = [
+    'conversations',
+    `conversations/CONV`,
+    'agents',
+    `agents/${DEMO.agentId}`,
+    'channels',
+    'knowledge',
+    'usage',
+    'members',
+    'billing',
+    'settings',
+    'audit',
+  ]
 
   it('renders every main page at desktop and phone width, light and dark, without sideways scrolling', async () => {
-    for (const [viewport, size] of [['desktop', DESKTOP], ['phone', PHONE]] as const) {
+    for (const [viewport, size] of [
+      ['desktop', DESKTOP],
+      ['phone', PHONE],
+    ] as const) {
       for (const scheme of ['light', 'dark'] as const) {
         const context = await e2e.newContext({ viewport: size, colorScheme: scheme })
         const page = await context.newPage()

@@ -84,7 +84,12 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     if (method === 'POST' && path === '/v1/billing_portal/sessions') {
       if (!params['customer']) return stripeError(400, 'invalid_request_error', 'Missing required param: customer.')
       const id = nextId('bps')
-      const session = { id, object: 'billing_portal.session', url: `https://billing.stripe.test/p/session/${id}`, params }
+      const session = {
+        id,
+        object: 'billing_portal.session',
+        url: `https://billing.stripe.test/p/session/${id}`,
+        params,
+      }
       portalSessions.push(session)
       return { status: 200, body: session }
     }
@@ -126,7 +131,9 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     const product = /^\/v1\/products\/([^/]+)$/.exec(path)
     if (method === 'GET' && product) {
       const found = products.get(decodeURIComponent(product[1]!))
-      return found ? { status: 200, body: found } : stripeError(404, 'invalid_request_error', 'No such product', 'resource_missing')
+      return found
+        ? { status: 200, body: found }
+        : stripeError(404, 'invalid_request_error', 'No such product', 'resource_missing')
     }
     if (method === 'POST' && product) {
       const found = products.get(decodeURIComponent(product[1]!))
@@ -136,8 +143,15 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     }
     if (method === 'POST' && path === '/v1/products') {
       const id = params['id'] ?? nextId('prod')
-      if (products.has(id)) return stripeError(400, 'invalid_request_error', 'Product already exists.', 'resource_already_exists')
-      const created = { id, object: 'product', name: params['name'], active: true, metadata: { konstruct_plan: params['metadata[konstruct_plan]'] } }
+      if (products.has(id))
+        return stripeError(400, 'invalid_request_error', 'Product already exists.', 'resource_already_exists')
+      const created = {
+        id,
+        object: 'product',
+        name: params['name'],
+        active: true,
+        metadata: { konstruct_plan: params['metadata[konstruct_plan]'] },
+      }
       products.set(id, created)
       return { status: 200, body: created }
     }
@@ -217,7 +231,11 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     prices,
     meters,
     failNext(failure, { times = 1, path } = {}) {
-      server.arm(failure, times, (request) => request.method === 'POST' && (path === undefined || request.path === path))
+      server.arm(
+        failure,
+        times,
+        (request) => request.method === 'POST' && (path === undefined || request.path === path),
+      )
     },
     calls: (path) => server.requests.filter((r) => r.path === path),
     close: () => server.close(),

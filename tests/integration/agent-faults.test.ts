@@ -86,10 +86,14 @@ const promptsAbout = (text: string) =>
   s.openai.chatRequests().filter((body) => JSON.stringify(body.messages).includes(text))
 
 const sentReplies = (conversationId: string) =>
-  until(async () => {
-    const rows = await s.outbound(conversationId)
-    return rows.some((m) => m.delivery_status === 'sent') ? rows : undefined
-  }, 'a delivered reply', 30_000)
+  until(
+    async () => {
+      const rows = await s.outbound(conversationId)
+      return rows.some((m) => m.delivery_status === 'sent') ? rows : undefined
+    },
+    'a delivered reply',
+    30_000,
+  )
 
 /** The tenant's audit log as the admin reads it, oldest first, for one conversation. */
 async function auditOf(conversationId: string) {
@@ -175,7 +179,8 @@ describe('faults, end to end', () => {
     const alert = await until(
       () =>
         live.received.find(
-          (b) => b.event === 'alert' && b.payload.kind === 'job_dead_lettered' && b.payload.entity_id === conversationId,
+          (b) =>
+            b.event === 'alert' && b.payload.kind === 'job_dead_lettered' && b.payload.entity_id === conversationId,
         ),
       'the live dead-letter alert',
     )
@@ -286,7 +291,10 @@ describe('faults, end to end', () => {
     // The model was told the tool timed out.
     const second = promptsAbout(text).at(-1)
     const toolMessage = second.messages.at(-1)
-    expect(toolMessage).toMatchObject({ role: 'tool', content: expect.stringContaining('did not finish within 1000 ms') })
+    expect(toolMessage).toMatchObject({
+      role: 'tool',
+      content: expect.stringContaining('did not finish within 1000 ms'),
+    })
     // The tool call is on record as failed, and audited with its arguments and outcome.
     const calls = await s.sql<{ tool_name: string; status: string; error: string; arguments: unknown }>(
       `select tool_name, status, error, arguments from app.tool_calls where conversation_id = $1`,
@@ -302,7 +310,11 @@ describe('faults, end to end', () => {
     ])
     const audited = (await auditOf(conversationId)).filter((a) => a.action === 'agent.tool_call')
     expect(audited.map((a) => a.details)).toEqual([
-      expect.objectContaining({ tool: 'knowledge_search', outcome: 'timeout', arguments: { query: 'warranty extension' } }),
+      expect.objectContaining({
+        tool: 'knowledge_search',
+        outcome: 'timeout',
+        arguments: { query: 'warranty extension' },
+      }),
     ])
   })
 

@@ -167,9 +167,10 @@ describe('tool guards', () => {
     const toolMessages = followUp.messages.filter((m: any) => m.role === 'tool').map((m: any) => m.content)
     expect(toolMessages).toHaveLength(4)
     for (const content of toolMessages) expect(JSON.parse(content)).toMatchObject({ error: 'refused' })
-    const audits = await sql(`select 1 from app.audit_log where action = 'agent.tool_call' and details ->> 'conversation_id' = $1`, [
-      conversation_id,
-    ])
+    const audits = await sql(
+      `select 1 from app.audit_log where action = 'agent.tool_call' and details ->> 'conversation_id' = $1`,
+      [conversation_id],
+    )
     expect(audits).toHaveLength(4)
   })
 
@@ -272,7 +273,11 @@ describe('memory', () => {
       await until(async () => (await memories()).length === 2, 'the first memories')
       expect(await memories()).toEqual([
         { content: 'Prefers email over phone.', has_embedding: true, source_conversation_id: first.conversation_id },
-        { content: 'Works at Acme Corp as a buyer.', has_embedding: true, source_conversation_id: first.conversation_id },
+        {
+          content: 'Works at Acme Corp as a buyer.',
+          has_embedding: true,
+          source_conversation_id: first.conversation_id,
+        },
       ])
       // The distillation prompt carried the transcript as data; its call is metered.
       const distil = fake

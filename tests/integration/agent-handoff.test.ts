@@ -39,13 +39,16 @@ const inbound = (conversationId: string, text: string) =>
     return rows[0]?.id
   }, `the inbound message "${text}"`)
 
-const sentTo = (text: string) => s.whatsapp.sent.filter((m) => m.to === CUSTOMER && JSON.stringify(m.body).includes(text))
+const sentTo = (text: string) =>
+  s.whatsapp.sent.filter((m) => m.to === CUSTOMER && JSON.stringify(m.body).includes(text))
 
 const conversationStatus = async (id: string) =>
-  (await s.sql<{ status: string; assigned_member_id: string | null }>(
-    `select status, assigned_member_id from app.conversations where id = $1`,
-    [id],
-  ))[0]!
+  (
+    await s.sql<{ status: string; assigned_member_id: string | null }>(
+      `select status, assigned_member_id from app.conversations where id = $1`,
+      [id],
+    )
+  )[0]!
 
 describe('a human takes over and hands back', () => {
   test('ask for a human → alert; takeover silences the agent; the member’s reply is delivered; release resumes with it in context', async () => {
@@ -195,12 +198,16 @@ describe('a human takes over and hands back', () => {
     expect(rows.filter((m) => ['sent', 'delivered', 'read'].includes(m.delivery_status))).toEqual([])
     // The portal shows the answer as withheld, with the reason.
     const { data: page } = await s.admin.rpc('list_messages', { conversation_id: conversationId })
-    const withheld = (page as Array<{ author_kind: string; delivery_status: string; delivery_error: string | null }>)
-      .filter((m) => m.author_kind === 'agent')
+    const withheld = (
+      page as Array<{ author_kind: string; delivery_status: string; delivery_error: string | null }>
+    ).filter((m) => m.author_kind === 'agent')
     expect(withheld).toEqual([
       expect.objectContaining({ delivery_status: 'undeliverable', delivery_error: expect.stringMatching(/took over/) }),
     ])
-    const { data: audit } = await s.admin.rpc('list_audit_log', { tenant_id: TENANT, action_prefix: 'agent.reply_withheld' })
+    const { data: audit } = await s.admin.rpc('list_audit_log', {
+      tenant_id: TENANT,
+      action_prefix: 'agent.reply_withheld',
+    })
     expect((audit as Array<{ entity_id: string }>).map((a) => a.entity_id)).toEqual([conversationId])
     expect(await conversationStatus(conversationId)).toMatchObject({ status: 'human' })
   })

@@ -94,7 +94,9 @@ describe('the prompt of a Slack mention', () => {
       new RegExp(`<contact_memories>[^]*- ${memory.replace(/[.]/g, '\\.')}[^]*</contact_memories>`),
     )
     // A knowledge passage found for the question (the seeded FAQ), wrapped as data.
-    expect(system.content).toMatch(/<knowledge>[^]*<passage id="1"[^>]*>[^]*full refund within 30 days[^]*<\/knowledge>/)
+    expect(system.content).toMatch(
+      /<knowledge>[^]*<passage id="1"[^>]*>[^]*full refund within 30 days[^]*<\/knowledge>/,
+    )
 
     // The thread so far, in order, then the message being answered.
     expect(messages.slice(1)).toEqual([

@@ -260,7 +260,10 @@ describe('the agent worker', () => {
     await setWakeUps(false)
     try {
       // A worker still draining an earlier wake-up (e.g. the hand-off DM job) must not take this job.
-      await until(async () => (await sql(`select 1 from pgmq.q_agent_jobs where vt <= now()`)).length === 0, 'an idle queue')
+      await until(
+        async () => (await sql(`select 1 from pgmq.q_agent_jobs where vt <= now()`)).length === 0,
+        'an idle queue',
+      )
       await new Promise((resolve) => setTimeout(resolve, 1500))
       const { conversation_id, job_id } = await ingest('Is anyone there?')
       expect(job_id).not.toBeNull()

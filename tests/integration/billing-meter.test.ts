@@ -101,7 +101,8 @@ describe('stripe-meter', () => {
     const before = fake.calls(METER_PATH).length
     fake.failNext({ kind: 'http_500' }, { times: 2, path: METER_PATH })
     const runs = []
-    for (let i = 0; i < 5 && (await reportsOf(tenant.id)).some((r) => r.status === 'pending'); i++) runs.push(await runMeter())
+    for (let i = 0; i < 5 && (await reportsOf(tenant.id)).some((r) => r.status === 'pending'); i++)
+      runs.push(await runMeter())
     expect(runs[0]!.status).toBe(207)
     expect(runs.at(-1)!.status).toBe(200)
 
@@ -111,14 +112,13 @@ describe('stripe-meter', () => {
     // Stripe counted each record once, with its tokens, for this customer, on the meter.
     const counted = fake.meterEvents.filter((e) => e.customer === tenant.customer)
     expect(counted.map((e) => [e.identifier, e.value, e.event_name]).sort()).toEqual(
-      usage
-        .map((u, i) => [`konstruct-usage-${u.usage_event_id}`, [1500, 75, 10][i], 'konstruct_tokens'])
-        .sort(),
+      usage.map((u, i) => [`konstruct-usage-${u.usage_event_id}`, [1500, 75, 10][i], 'konstruct_tokens']).sort(),
     )
     // Three accepted calls and the two that failed, each with its identifier as the Idempotency-Key.
     const calls = fake.calls(METER_PATH).slice(before)
     expect(calls).toHaveLength(5)
-    for (const call of calls) expect(call.headers['idempotency-key']).toBe((call.body as Record<string, string>)['identifier'])
+    for (const call of calls)
+      expect(call.headers['idempotency-key']).toBe((call.body as Record<string, string>)['identifier'])
 
     // Nothing is sent again.
     const again = await runMeter()
@@ -146,11 +146,19 @@ describe('stripe-meter', () => {
 
     const tenant = await billedTenant()
     const { data, error } = await service.rpc('record_usage', {
-      tenant_id: tenant.id, model: 'gpt-4o-mini', input_tokens: 10, output_tokens: 10, idempotency_key: 'replayed-usage',
+      tenant_id: tenant.id,
+      model: 'gpt-4o-mini',
+      input_tokens: 10,
+      output_tokens: 10,
+      idempotency_key: 'replayed-usage',
     })
     expect(error).toBeNull()
     const replay = await service.rpc('record_usage', {
-      tenant_id: tenant.id, model: 'gpt-4o-mini', input_tokens: 10, output_tokens: 10, idempotency_key: 'replayed-usage',
+      tenant_id: tenant.id,
+      model: 'gpt-4o-mini',
+      input_tokens: 10,
+      output_tokens: 10,
+      idempotency_key: 'replayed-usage',
     })
     expect(replay.data.duplicate).toBe(true)
     expect(data.duplicate).toBe(false)

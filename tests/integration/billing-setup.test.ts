@@ -23,7 +23,11 @@ afterAll(async () => {
 
 test('creates the meter, products and prices once, from the plan data, and stores the ids', async () => {
   const stripe = createStripeClient({ secretKey: 'sk_test_setup', apiUrl: fake.url, maxNetworkRetries: 0 })
-  const rpc = createRpc({ supabaseUrl: stack.url, apiKey: stack.keys.serviceRoleKey, bearer: stack.keys.serviceRoleKey })
+  const rpc = createRpc({
+    supabaseUrl: stack.url,
+    apiKey: stack.keys.serviceRoleKey,
+    bearer: stack.keys.serviceRoleKey,
+  })
   const first = await setupStripe({ stripe, rpc })
   expect(first.meter.created).toBe(true)
   expect(fake.meters).toHaveLength(1)
@@ -40,9 +44,11 @@ test('creates the meter, products and prices once, from the plan data, and store
   expect(metered['recurring']).toMatchObject({ meter: fake.meters[0]!['id'] })
   expect(metered['params']).toMatchObject({ 'transform_quantity[divide_by]': '1000', unit_amount_decimal: '0.15' })
 
-  const plans = (await stack.db.pg.query<{ key: string; stripe_price_id: string; stripe_metered_price_id: string }>(
-    `select key, stripe_price_id, stripe_metered_price_id from app.plans where key in ('starter', 'team') order by key`,
-  )).rows
+  const plans = (
+    await stack.db.pg.query<{ key: string; stripe_price_id: string; stripe_metered_price_id: string }>(
+      `select key, stripe_price_id, stripe_metered_price_id from app.plans where key in ('starter', 'team') order by key`,
+    )
+  ).rows
   expect(plans.map((p) => p.stripe_price_id)).toEqual(first.plans.map((p) => p.price))
   expect(plans.every((p) => p.stripe_metered_price_id?.startsWith('price_'))).toBe(true)
 

@@ -238,11 +238,18 @@ describe('the billing function', () => {
     expect(first.status).toBe(200)
     expect(second.status).toBe(200)
     expect(first.body.url).toMatch(/^https:\/\/checkout\.stripe\.test\/c\/pay\/cs_test_/)
-    const third = await invokeBilling(tenant.owner, { action: 'checkout', tenant_id: tenant.id, plan_key: 'team', quantity: 4 })
+    const third = await invokeBilling(tenant.owner, {
+      action: 'checkout',
+      tenant_id: tenant.id,
+      plan_key: 'team',
+      quantity: 4,
+    })
     expect(third.status).toBe(200)
 
     // One customer in Stripe and in the database, whatever the concurrency.
-    const customerCalls = fake.calls('/v1/customers').filter((r) => (r.body as Json)['metadata[tenant_id]'] === tenant.id)
+    const customerCalls = fake
+      .calls('/v1/customers')
+      .filter((r) => (r.body as Json)['metadata[tenant_id]'] === tenant.id)
     expect(new Set(customerCalls.map((r) => r.headers['idempotency-key']))).toEqual(
       new Set([`konstruct-customer-${tenant.id}`]),
     )
@@ -270,23 +277,33 @@ describe('the billing function', () => {
     const portal = await invokeBilling(tenant.owner, { action: 'portal', tenant_id: tenant.id })
     expect(portal.status).toBe(200)
     expect(portal.body.url).toMatch(/^https:\/\/billing\.stripe\.test\/p\/session\//)
-    expect((fake.portalSessions.at(-1)!['params'] as Json)['return_url']).toBe(`http://portal.test/t/${tenant.slug}/billing`)
+    expect((fake.portalSessions.at(-1)!['params'] as Json)['return_url']).toBe(
+      `http://portal.test/t/${tenant.slug}/billing`,
+    )
   })
 
   test('operators and strangers are refused; no customer before a checkout; unknown plans', async () => {
     const tenant = await newTenant('refusals', false)
     const before = fake.customers.length
-    expect((await invokeBilling(tenant.operator, { action: 'checkout', tenant_id: tenant.id, plan_key: 'team' })).status).toBe(403)
+    expect(
+      (await invokeBilling(tenant.operator, { action: 'checkout', tenant_id: tenant.id, plan_key: 'team' })).status,
+    ).toBe(403)
     expect((await invokeBilling(tenant.operator, { action: 'portal', tenant_id: tenant.id })).status).toBe(403)
     const stranger = await stack.newUser('stranger')
-    expect((await invokeBilling(stranger.client, { action: 'checkout', tenant_id: tenant.id, plan_key: 'team' })).status).toBe(403)
+    expect(
+      (await invokeBilling(stranger.client, { action: 'checkout', tenant_id: tenant.id, plan_key: 'team' })).status,
+    ).toBe(403)
     expect(fake.customers.length).toBe(before)
     const portal = await invokeBilling(tenant.owner, { action: 'portal', tenant_id: tenant.id })
     expect(portal.status).toBe(409)
     expect(portal.body.error).toBe('There is no billing account yet: choose a plan first.')
-    expect((await invokeBilling(tenant.owner, { action: 'checkout', tenant_id: tenant.id, plan_key: 'nope' })).status).toBe(404)
+    expect(
+      (await invokeBilling(tenant.owner, { action: 'checkout', tenant_id: tenant.id, plan_key: 'nope' })).status,
+    ).toBe(404)
     // The free plan has no price: nothing to buy.
-    expect((await invokeBilling(tenant.owner, { action: 'checkout', tenant_id: tenant.id, plan_key: 'free' })).status).toBe(400)
+    expect(
+      (await invokeBilling(tenant.owner, { action: 'checkout', tenant_id: tenant.id, plan_key: 'free' })).status,
+    ).toBe(400)
     // Without a session the gateway refuses; with the service key the function does.
     const anon = await fetch(`${stack.url}/functions/v1/billing`, { method: 'POST', body: '{}' })
     expect(anon.status).toBe(401)
@@ -311,11 +328,28 @@ describe('the subscription lifecycle', () => {
     )
 
     clock += 10
-    expect((await deliver(event('checkout.session.completed', {
-      id: 'cs_test_lifecycle', object: 'checkout.session', customer: tenant.customer, subscription: tenant.subscription,
-      client_reference_id: tenant.id, metadata: { tenant_id: tenant.id, plan_key: 'team' }, mode: 'subscription',
-    }, clock))).body.outcome).toBe('applied')
-    expect((await deliver(event('customer.subscription.created', subscriptionObject(tenant, 'active'), clock))).body.outcome).toBe('applied')
+    expect(
+      (
+        await deliver(
+          event(
+            'checkout.session.completed',
+            {
+              id: 'cs_test_lifecycle',
+              object: 'checkout.session',
+              customer: tenant.customer,
+              subscription: tenant.subscription,
+              client_reference_id: tenant.id,
+              metadata: { tenant_id: tenant.id, plan_key: 'team' },
+              mode: 'subscription',
+            },
+            clock,
+          ),
+        )
+      ).body.outcome,
+    ).toBe('applied')
+    expect(
+      (await deliver(event('customer.subscription.created', subscriptionObject(tenant, 'active'), clock))).body.outcome,
+    ).toBe('applied')
     let billing = await billingOf(tenant)
     expect(billing.status).toBe('active')
     expect(billing.plan.key).toBe('team')
@@ -338,7 +372,9 @@ describe('the subscription lifecycle', () => {
     expect((await ingest(tenant)).enqueued).toBe(true)
 
     // Eight days later (the default grace period is seven): paused.
-    await sql(`update app.subscriptions set past_due_since = now() - interval '8 days' where tenant_id = $1`, [tenant.id])
+    await sql(`update app.subscriptions set past_due_since = now() - interval '8 days' where tenant_id = $1`, [
+      tenant.id,
+    ])
     billing = await billingOf(tenant)
     expect(billing.paused).toBe(true)
     expect(billing.pause_reason).toBe('payment_overdue')
@@ -382,17 +418,33 @@ describe('the subscription lifecycle', () => {
     const tenants = await Promise.all(['in-order', 'twice', 'reversed'].map((label) => newTenant(label)))
     const t0 = (clock += 100)
     const script = (tenant: Tenant) => [
-      event('checkout.session.completed', {
-        id: `cs_${tenant.subscription}`, object: 'checkout.session', customer: tenant.customer,
-        subscription: tenant.subscription, client_reference_id: tenant.id, metadata: {},
-      }, t0),
-      event('customer.subscription.created', subscriptionObject(tenant, 'trialing', { quantity: 3, trialEnd: t0 + 14 * 86400 }), t0),
+      event(
+        'checkout.session.completed',
+        {
+          id: `cs_${tenant.subscription}`,
+          object: 'checkout.session',
+          customer: tenant.customer,
+          subscription: tenant.subscription,
+          client_reference_id: tenant.id,
+          metadata: {},
+        },
+        t0,
+      ),
+      event(
+        'customer.subscription.created',
+        subscriptionObject(tenant, 'trialing', { quantity: 3, trialEnd: t0 + 14 * 86400 }),
+        t0,
+      ),
       event('customer.subscription.updated', subscriptionObject(tenant, 'active', { quantity: 3 }), t0 + 1),
       event('invoice.payment_failed', invoiceObject(tenant, `in_${tenant.subscription}_1`, 'open'), t0 + 2),
       event('customer.subscription.updated', subscriptionObject(tenant, 'past_due', { quantity: 3 }), t0 + 2),
       event('invoice.paid', invoiceObject(tenant, `in_${tenant.subscription}_1`, 'paid'), t0 + 3),
       event('customer.subscription.updated', subscriptionObject(tenant, 'active', { quantity: 4 }), t0 + 3),
-      event('customer.subscription.updated', subscriptionObject(tenant, 'active', { quantity: 6, cancelAtPeriodEnd: true }), t0 + 4),
+      event(
+        'customer.subscription.updated',
+        subscriptionObject(tenant, 'active', { quantity: 6, cancelAtPeriodEnd: true }),
+        t0 + 4,
+      ),
     ]
     const [inOrder, twice, reversed] = tenants as [Tenant, Tenant, Tenant]
     for (const evt of script(inOrder)) expect((await deliver(evt)).status).toBe(200)
@@ -420,8 +472,15 @@ describe('the subscription lifecycle', () => {
     }
     const expected = await snapshot(inOrder)
     expect(expected).toMatchObject({
-      status: 'active', plan_key: 'team', quantity: 6, cancel_at_period_end: true, past_due_since: null,
-      payment_failed_at: null, latest_invoice_status: 'paid', subscription_linked: true, events: 8,
+      status: 'active',
+      plan_key: 'team',
+      quantity: 6,
+      cancel_at_period_end: true,
+      past_due_since: null,
+      payment_failed_at: null,
+      latest_invoice_status: 'paid',
+      subscription_linked: true,
+      events: 8,
     })
     expect(await snapshot(twice)).toEqual(expected)
     expect(await snapshot(reversed)).toEqual(expected)
@@ -446,7 +505,11 @@ describe('the subscription lifecycle', () => {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
-        'stripe-signature': stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET, timestamp: stale }),
+        'stripe-signature': stripe.webhooks.generateTestHeaderString({
+          payload,
+          secret: WEBHOOK_SECRET,
+          timestamp: stale,
+        }),
       },
       body: payload,
     })
@@ -455,7 +518,9 @@ describe('the subscription lifecycle', () => {
     expect((await billingOf(tenant)).status).toBe('none')
 
     const stranger = { ...tenant, customer: 'cus_not_ours', subscription: 'sub_not_ours' }
-    const unknown = await deliver(event('customer.subscription.deleted', subscriptionObject(stranger, 'canceled'), (clock += 10)))
+    const unknown = await deliver(
+      event('customer.subscription.deleted', subscriptionObject(stranger, 'canceled'), (clock += 10)),
+    )
     expect(unknown.status).toBe(200)
     expect(unknown.body.outcome).toBe('unknown_customer')
     expect(await count()).toBe(before)
@@ -470,14 +535,30 @@ describe('entitlements', () => {
   test('the monthly message limit: a polite answer in the channel and one alert, no reply job', async () => {
     const tenant = await newTenant('messages')
     await rpc(service, 'upsert_plan', {
-      plan: { key: `tiny_${counter}`, tenant_id: tenant.id, name: 'Tiny', monthly_messages: 2, included_agents: 1,
-        stripe_price_id: `price_tiny_${counter}`, is_public: false },
+      plan: {
+        key: `tiny_${counter}`,
+        tenant_id: tenant.id,
+        name: 'Tiny',
+        monthly_messages: 2,
+        included_agents: 1,
+        stripe_price_id: `price_tiny_${counter}`,
+        is_public: false,
+      },
     })
     const priceId = `price_tiny_${counter}`
-    await deliver(event('customer.subscription.created', subscriptionObject(tenant, 'active', { priceId, quantity: 1 }), (clock += 10)))
+    await deliver(
+      event(
+        'customer.subscription.created',
+        subscriptionObject(tenant, 'active', { priceId, quantity: 1 }),
+        (clock += 10),
+      ),
+    )
     expect((await billingOf(tenant)).limits.monthly_messages).toBe(2)
     // Agents stay under the private plan's limit too.
-    const agentRefused = await tenant.owner.rpc('deploy_agent_template', { tenant_id: tenant.id, template_key: 'office_manager' })
+    const agentRefused = await tenant.owner.rpc('deploy_agent_template', {
+      tenant_id: tenant.id,
+      template_key: 'office_manager',
+    })
     expect(agentRefused.error?.code).toBe('KO010')
     expect(agentRefused.error?.message).toBe(
       'Your Tiny plan includes 1 agent. Upgrade your plan or add agents on the billing page to hire another.',
@@ -494,7 +575,10 @@ describe('entitlements', () => {
     )
     expect(notice).toMatchObject({ text: PLAN_LIMIT_TEXT, author_kind: 'system' })
     // Delivered to the channel by a deliver job of the agent worker (no model call).
-    const jobs = await sql<{ message: Json }>(`select message from pgmq.q_agent_jobs where message->>'tenant_id' = $1`, [tenant.id])
+    const jobs = await sql<{ message: Json }>(
+      `select message from pgmq.q_agent_jobs where message->>'tenant_id' = $1`,
+      [tenant.id],
+    )
     expect(jobs.map((j) => j.message['kind']).sort()).toEqual(['deliver', 'reply', 'reply'])
     expect(jobs.find((j) => j.message['kind'] === 'deliver')!.message['message_id']).toBe(third.notice_message_id)
 
@@ -513,15 +597,36 @@ describe('entitlements', () => {
     const tenant = await newTenant('tokens')
     const key = `tokens_${counter}`
     await rpc(service, 'upsert_plan', {
-      plan: { key, tenant_id: tenant.id, name: 'Few tokens', monthly_tokens: 1000, monthly_messages: null,
-        included_agents: 3, stripe_price_id: `price_${key}`, is_public: false },
+      plan: {
+        key,
+        tenant_id: tenant.id,
+        name: 'Few tokens',
+        monthly_tokens: 1000,
+        monthly_messages: null,
+        included_agents: 3,
+        stripe_price_id: `price_${key}`,
+        is_public: false,
+      },
     })
-    await deliver(event('customer.subscription.created', subscriptionObject(tenant, 'active', { priceId: `price_${key}`, quantity: 1 }), (clock += 10)))
+    await deliver(
+      event(
+        'customer.subscription.created',
+        subscriptionObject(tenant, 'active', { priceId: `price_${key}`, quantity: 1 }),
+        (clock += 10),
+      ),
+    )
     expect((await ingest(tenant)).enqueued).toBe(true)
-    await rpc(service, 'record_usage', { tenant_id: tenant.id, model: 'gpt-4o-mini', input_tokens: 900, output_tokens: 150 })
+    await rpc(service, 'record_usage', {
+      tenant_id: tenant.id,
+      model: 'gpt-4o-mini',
+      input_tokens: 900,
+      output_tokens: 150,
+    })
     const refused = await ingest(tenant)
     expect(refused.billing_refusal).toBe('monthly_tokens')
-    const [notice] = await sql<{ text: string }>(`select text from app.messages where id = $1`, [refused.notice_message_id])
+    const [notice] = await sql<{ text: string }>(`select text from app.messages where id = $1`, [
+      refused.notice_message_id,
+    ])
     expect(notice!.text).toBe(PLAN_LIMIT_TEXT)
     const entitlement = await rpc<{ allowed: boolean; reason: string; message: string }>(service, 'check_entitlement', {
       tenant_id: tenant.id,
@@ -532,9 +637,19 @@ describe('entitlements', () => {
   test('a plan without WhatsApp refuses a WhatsApp channel with a clear message', async () => {
     const tenant = await newTenant('channels')
     await rpc(service, 'upsert_plan', { plan: { key: 'starter', stripe_price_id: 'price_starter_agent' } })
-    await deliver(event('customer.subscription.created', subscriptionObject(tenant, 'active', { priceId: 'price_starter_agent', quantity: 1 }), (clock += 10)))
+    await deliver(
+      event(
+        'customer.subscription.created',
+        subscriptionObject(tenant, 'active', { priceId: 'price_starter_agent', quantity: 1 }),
+        (clock += 10),
+      ),
+    )
     const refused = await tenant.owner.rpc('create_whatsapp_channel', {
-      tenant_id: tenant.id, name: 'WA', phone_number_id: `55500${counter}`, business_account_id: 'waba', access_token: 'tok',
+      tenant_id: tenant.id,
+      name: 'WA',
+      phone_number_id: `55500${counter}`,
+      business_account_id: 'waba',
+      access_token: 'tok',
     })
     expect(refused.error?.code).toBe('KO011')
     expect(refused.error?.message).toBe(

@@ -36,7 +36,12 @@ async function conversationWithReply(threadTs: string, text: string) {
     thread_key: `C0SUPPORT:${threadTs}`,
     external_user_id: 'U0ALICE',
     text: 'question',
-    channel_context: { slack_team_id: 'T0KONSTRUCT', slack_channel_id: 'C0SUPPORT', slack_channel_type: 'channel', slack_thread_ts: threadTs },
+    channel_context: {
+      slack_team_id: 'T0KONSTRUCT',
+      slack_channel_id: 'C0SUPPORT',
+      slack_channel_type: 'channel',
+      slack_thread_ts: threadTs,
+    },
   })
   const reply = await rpc<{ message_id: string }>('record_reply', {
     tenant_id: TENANT,
@@ -44,8 +49,15 @@ async function conversationWithReply(threadTs: string, text: string) {
     text,
     idempotency_key: `slack-delivery:${threadTs}`,
   })
-  const delivery = await rpc<{ channel_context: unknown }>('get_outbound_delivery', { tenant_id: TENANT, message_id: reply.message_id })
-  return { inboundId: ingested.message_id, replyId: reply.message_id, thread: readSlackChannelContext(delivery.channel_context)! }
+  const delivery = await rpc<{ channel_context: unknown }>('get_outbound_delivery', {
+    tenant_id: TENANT,
+    message_id: reply.message_id,
+  })
+  return {
+    inboundId: ingested.message_id,
+    replyId: reply.message_id,
+    thread: readSlackChannelContext(delivery.channel_context)!,
+  }
 }
 
 const config = () => ({
@@ -63,7 +75,13 @@ test('thinking placeholder, then the answer in place and in the thread, mrkdwn, 
   expect(await showSlackThinking({ slack: config(), thread, progress: inboundProgress })).toBe(placeholder)
 
   const long = `**Opening hours** are 9-17.\n\n${'More detail. '.repeat(400)}`
-  const input = { slack: config(), thread, message: { id: replyId, text: long }, progress: rpcProgressStore(rpc, TENANT, replyId), placeholderTs: placeholder }
+  const input = {
+    slack: config(),
+    thread,
+    message: { id: replyId, text: long },
+    progress: rpcProgressStore(rpc, TENANT, replyId),
+    placeholderTs: placeholder,
+  }
   const first = await deliverSlackReply(input)
   expect(first).toMatchObject({ outcome: 'sent', externalId: placeholder, resumed: false })
   const parts = (first as { parts: number }).parts
@@ -81,7 +99,12 @@ test('a 429 is waited out (Retry-After) and the reply is then posted exactly onc
   const { replyId, thread } = await conversationWithReply('1800000200.000001', 'Done, your room is booked.')
   slack.failNext({ kind: 'http_429', retryAfter: 2 }, { method: 'chat.postMessage' })
   sleeps.length = 0
-  const outcome = await deliverSlackReply({ slack: config(), thread, message: { id: replyId, text: 'Done, your room is booked.' }, progress: rpcProgressStore(rpc, TENANT, replyId) })
+  const outcome = await deliverSlackReply({
+    slack: config(),
+    thread,
+    message: { id: replyId, text: 'Done, your room is booked.' },
+    progress: rpcProgressStore(rpc, TENANT, replyId),
+  })
   expect(outcome).toMatchObject({ outcome: 'sent', parts: 1 })
   expect(sleeps).toEqual([2000])
   const posted = slack.messages.filter((m) => m.threadTs === '1800000200.000001')
@@ -92,14 +115,18 @@ test('a long Retry-After becomes a retry outcome; a revoked token is undeliverab
   const { replyId, thread } = await conversationWithReply('1800000300.000001', 'Later.')
   slack.failNext({ kind: 'http_429', retryAfter: 120 }, { method: 'chat.postMessage' })
   const progress = rpcProgressStore(rpc, TENANT, replyId)
-  expect(await deliverSlackReply({ slack: config(), thread, message: { id: replyId, text: 'Later.' }, progress })).toEqual({
+  expect(
+    await deliverSlackReply({ slack: config(), thread, message: { id: replyId, text: 'Later.' }, progress }),
+  ).toEqual({
     outcome: 'retry',
     reason: expect.any(String),
     retryAfterMs: 120_000,
   })
   expect(slack.messages.filter((m) => m.threadTs === '1800000300.000001')).toHaveLength(0)
   slack.revokeToken('xoxb-konstruct-placeholder')
-  expect(await deliverSlackReply({ slack: config(), thread, message: { id: replyId, text: 'Later.' }, progress })).toMatchObject({
+  expect(
+    await deliverSlackReply({ slack: config(), thread, message: { id: replyId, text: 'Later.' }, progress }),
+  ).toMatchObject({
     outcome: 'undeliverable',
   })
 })

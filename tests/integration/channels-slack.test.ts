@@ -13,7 +13,11 @@ let stack: TestStack
 let slack: FakeSlack
 
 beforeAll(async () => {
-  slack = await startFakeSlack({ clientId: 'client-id', clientSecret: 'client-secret', botToken: 'xoxb-installed-token' })
+  slack = await startFakeSlack({
+    clientId: 'client-id',
+    clientSecret: 'client-secret',
+    botToken: 'xoxb-installed-token',
+  })
   stack = await startTestStack({
     functionEnv: {
       SLACK_SIGNING_SECRET: SIGNING_SECRET,
@@ -59,10 +63,22 @@ async function postSigned(
   })
 }
 
-function mention(text: string, extra: Record<string, unknown> = {}, envelope: { eventId?: string; teamId?: string } = {}) {
+function mention(
+  text: string,
+  extra: Record<string, unknown> = {},
+  envelope: { eventId?: string; teamId?: string } = {},
+) {
   const ts = `${Math.floor(Date.now() / 1000)}.${String(Math.floor(Math.random() * 1e6)).padStart(6, '0')}`
   return slackEventEnvelope(
-    { type: 'app_mention', user: 'U0ALICE', text: `<@${DEMO_BOT}> ${text}`, ts, channel: 'C0GENERAL', event_ts: ts, ...extra },
+    {
+      type: 'app_mention',
+      user: 'U0ALICE',
+      text: `<@${DEMO_BOT}> ${text}`,
+      ts,
+      channel: 'C0GENERAL',
+      event_ts: ts,
+      ...extra,
+    },
     { teamId: envelope.teamId ?? DEMO_TEAM, botUserId: DEMO_BOT, eventId: envelope.eventId },
   )
 }
@@ -121,7 +137,12 @@ describe('slack-events', () => {
     )
     expect((await postSigned('slack-events', JSON.stringify(asMessage))).status).toBe(200)
 
-    const rows = await sql<{ text: string; thread_key: string; tenant_id: string; channel_context: Record<string, unknown> }>(
+    const rows = await sql<{
+      text: string
+      thread_key: string
+      tenant_id: string
+      channel_context: Record<string, unknown>
+    }>(
       `select m.text, c.thread_key, m.tenant_id, c.channel_context from app.messages m
        join app.conversations c on c.id = m.conversation_id where m.external_id = $1`,
       [`C0GENERAL:${envelope.event.ts}`],
@@ -130,7 +151,10 @@ describe('slack-events', () => {
     expect(rows[0]!.text).toBe('what are your opening hours?')
     expect(rows[0]!.thread_key).toBe(`C0GENERAL:${envelope.event.ts}`)
     expect(rows[0]!.tenant_id).toBe('10000000-0000-4000-8000-000000000001')
-    expect(rows[0]!.channel_context).toMatchObject({ slack_channel_id: 'C0GENERAL', slack_thread_ts: envelope.event.ts })
+    expect(rows[0]!.channel_context).toMatchObject({
+      slack_channel_id: 'C0GENERAL',
+      slack_thread_ts: envelope.event.ts,
+    })
     expect(await jobCount()).toBe(beforeJobs + 1)
     console.log(`slack-events first ack (cold function included): ${ackMs.toFixed(1)} ms`)
   })
@@ -169,7 +193,15 @@ describe('slack-events', () => {
 
     // A reply in a channel thread nobody asked the agent into.
     const stranger = slackEventEnvelope(
-      { type: 'message', channel: 'C0RANDOM', channel_type: 'channel', user: 'U0BOB', text: 'lunch?', ts: ts(), thread_ts: '1700000000.000001' },
+      {
+        type: 'message',
+        channel: 'C0RANDOM',
+        channel_type: 'channel',
+        user: 'U0BOB',
+        text: 'lunch?',
+        ts: ts(),
+        thread_ts: '1700000000.000001',
+      },
       { teamId: DEMO_TEAM, botUserId: DEMO_BOT },
     )
     expect((await postSigned('slack-events', JSON.stringify(stranger))).status).toBe(200)
@@ -179,7 +211,15 @@ describe('slack-events', () => {
     const parent = mention('start a thread')
     expect((await postSigned('slack-events', JSON.stringify(parent))).status).toBe(200)
     const reply = slackEventEnvelope(
-      { type: 'message', channel: 'C0GENERAL', channel_type: 'channel', user: 'U0ALICE', text: 'and one more thing', ts: ts(), thread_ts: parent.event.ts },
+      {
+        type: 'message',
+        channel: 'C0GENERAL',
+        channel_type: 'channel',
+        user: 'U0ALICE',
+        text: 'and one more thing',
+        ts: ts(),
+        thread_ts: parent.event.ts,
+      },
       { teamId: DEMO_TEAM, botUserId: DEMO_BOT },
     )
     expect((await postSigned('slack-events', JSON.stringify(reply))).status).toBe(200)
@@ -234,17 +274,26 @@ describe('slack-oauth and uninstall', () => {
     expect(authorizeUrl.searchParams.get('redirect_uri')).toBe(`${stack.url}/functions/v1/slack-oauth/callback`)
     expect(callback!.status).toBe(200)
     expect(callback!.headers.get('x-konstruct-outcome')).toBe('installed')
-    expect(slack.calls('oauth.v2.access').at(-1)?.body).toMatchObject({ client_id: 'client-id', client_secret: 'client-secret' })
+    expect(slack.calls('oauth.v2.access').at(-1)?.body).toMatchObject({
+      client_id: 'client-id',
+      client_secret: 'client-secret',
+    })
 
     const service = stack.serviceClient()
     const { data: connection } = await service.rpc('resolve_slack_connection', { team_id: 'T0FAKETEAM' })
-    expect(connection).toMatchObject({ tenant_id: tenantId, status: 'active', slack_bot_user_id: 'U0FAKEBOT', has_token: true })
+    expect(connection).toMatchObject({
+      tenant_id: tenantId,
+      status: 'active',
+      slack_bot_user_id: 'U0FAKEBOT',
+      has_token: true,
+    })
     const { data: token } = await service.rpc('get_channel_token', { connection_id: connection.connection_id })
     expect(token).toBe('xoxb-installed-token')
     // Stored as a Vault secret, never in the connection row.
-    const columns = await sql<{ row: string }>('select row_to_json(c)::text as row from app.channel_connections c where c.id = $1', [
-      connection.connection_id,
-    ])
+    const columns = await sql<{ row: string }>(
+      'select row_to_json(c)::text as row from app.channel_connections c where c.id = $1',
+      [connection.connection_id],
+    )
     expect(columns[0]!.row).not.toContain('xoxb-installed-token')
 
     // The same callback again (a replayed state) is refused and changes nothing.
@@ -254,13 +303,20 @@ describe('slack-oauth and uninstall', () => {
 
     // The next event from that workspace lands in this tenant.
     const envelope = slackEventEnvelope(
-      { type: 'app_mention', user: 'U0CAROL', text: '<@U0FAKEBOT> hello new workspace', ts: '1800000000.000100', channel: 'C0FAKE' },
+      {
+        type: 'app_mention',
+        user: 'U0CAROL',
+        text: '<@U0FAKEBOT> hello new workspace',
+        ts: '1800000000.000100',
+        channel: 'C0FAKE',
+      },
       { teamId: 'T0FAKETEAM', botUserId: 'U0FAKEBOT' },
     )
     expect((await postSigned('slack-events', JSON.stringify(envelope))).status).toBe(200)
-    const rows = await sql<{ tenant_id: string; text: string }>('select tenant_id, text from app.messages where external_id = $1', [
-      'C0FAKE:1800000000.000100',
-    ])
+    const rows = await sql<{ tenant_id: string; text: string }>(
+      'select tenant_id, text from app.messages where external_id = $1',
+      ['C0FAKE:1800000000.000100'],
+    )
     expect(rows).toEqual([{ tenant_id: tenantId, text: 'hello new workspace' }])
   })
 
@@ -282,9 +338,12 @@ describe('slack-oauth and uninstall', () => {
       redirect: 'manual',
     })
     expect(refused.status).toBe(403)
-    const forged = await fetch(fn('slack-oauth', `/callback?code=abc&state=${encodeURIComponent('eyJwIjoic2xhY2tfaW5zdGFsbCJ9.c2ln')}`), {
-      redirect: 'manual',
-    })
+    const forged = await fetch(
+      fn('slack-oauth', `/callback?code=abc&state=${encodeURIComponent('eyJwIjoic2xhY2tfaW5zdGFsbCJ9.c2ln')}`),
+      {
+        redirect: 'manual',
+      },
+    )
     expect(forged.status).toBe(400)
   })
 
@@ -296,7 +355,13 @@ describe('slack-oauth and uninstall', () => {
 
     const before = await messageCount()
     const envelope = slackEventEnvelope(
-      { type: 'app_mention', user: 'U0CAROL', text: '<@U0FAKEBOT> still there?', ts: '1800000000.000200', channel: 'C0FAKE' },
+      {
+        type: 'app_mention',
+        user: 'U0CAROL',
+        text: '<@U0FAKEBOT> still there?',
+        ts: '1800000000.000200',
+        channel: 'C0FAKE',
+      },
       { teamId: 'T0FAKETEAM', botUserId: 'U0FAKEBOT' },
     )
     expect((await postSigned('slack-events', JSON.stringify(envelope))).status).toBe(200)
@@ -316,7 +381,7 @@ describe('slack-oauth and uninstall', () => {
     expect((await service.rpc('resolve_slack_connection', { team_id: 'T0FAKETEAM' })).data.status).toBe('disabled')
   })
 
-  test("another tenant cannot take over a workspace that is already connected", async () => {
+  test('another tenant cannot take over a workspace that is already connected', async () => {
     const other = await stack.newUser('slack-other-admin')
     const created = await other.client.rpc('create_tenant', { name: 'Other Co' })
     const otherToken = (await other.client.auth.getSession()).data.session!.access_token
@@ -350,7 +415,9 @@ describe('slack-interactions', () => {
     const toolCallId = '99999999-0000-4000-8000-000000000001'
     const body = interaction(click('konstruct_confirm', `confirm:${toolCallId}`, parent.event.ts, 'trigger-1'))
     for (let i = 0; i < 2; i++) {
-      const response = await postSigned('slack-interactions', body, { contentType: 'application/x-www-form-urlencoded' })
+      const response = await postSigned('slack-interactions', body, {
+        contentType: 'application/x-www-form-urlencoded',
+      })
       expect(response.status).toBe(200)
     }
     const answers = await sql<{ text: string; thread_key: string }>(
@@ -360,7 +427,9 @@ describe('slack-interactions', () => {
     expect(answers).toEqual([{ text: `confirm:${toolCallId}`, thread_key: `C0GENERAL:${parent.event.ts}` }])
 
     const human = interaction(click('konstruct_talk_to_human', 'human', parent.event.ts, 'trigger-2'))
-    expect((await postSigned('slack-interactions', human, { contentType: 'application/x-www-form-urlencoded' })).status).toBe(200)
+    expect(
+      (await postSigned('slack-interactions', human, { contentType: 'application/x-www-form-urlencoded' })).status,
+    ).toBe(200)
     const [conversation] = await sql<{ status: string; escalation_reason: string }>(
       'select status, escalation_reason from app.conversations where connection_id = $1 and thread_key = $2',
       [DEMO_SLACK, `C0GENERAL:${parent.event.ts}`],
@@ -370,7 +439,9 @@ describe('slack-interactions', () => {
 
   test('an unsigned click is an opaque 401 and changes nothing', async () => {
     const before = await messageCount()
-    const body = interaction(click('konstruct_confirm', 'confirm:99999999-0000-4000-8000-000000000002', '1.1', 'trigger-3'))
+    const body = interaction(
+      click('konstruct_confirm', 'confirm:99999999-0000-4000-8000-000000000002', '1.1', 'trigger-3'),
+    )
     const response = await postSigned('slack-interactions', body, {
       secret: 'forged',
       contentType: 'application/x-www-form-urlencoded',

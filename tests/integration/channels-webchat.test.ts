@@ -115,7 +115,9 @@ describe('web-chat', () => {
       text: 'Hi! I am Ava. How can I help?',
       idempotency_key: 'webchat-test-1',
     })
-    await expect.poll(() => live.received.map((p) => p['text']), { timeout: 5000 }).toContain('Hi! I am Ava. How can I help?')
+    await expect
+      .poll(() => live.received.map((p) => p['text']), { timeout: 5000 })
+      .toContain('Hi! I am Ava. How can I help?')
     const pushed = live.received.find((p) => p['text'] === 'Hi! I am Ava. How can I help?')!
     expect(Object.keys(pushed).sort()).toEqual(['author_kind', 'created_at', 'direction', 'id', 'seq', 'text'])
 
@@ -152,7 +154,15 @@ describe('web-chat', () => {
       ['list_conversations', { tenant_id: TENANT }],
       ['list_messages', { conversation_id: '00000000-0000-4000-8000-000000000000' }],
       ['web_chat_history', { connection_id: '30000000-0000-4000-8000-000000000001', visitor_id: body['visitor_id'] }],
-      ['ingest_message', { connection_id: '30000000-0000-4000-8000-000000000001', external_id: 'x', thread_key: 'x', external_user_id: 'x' }],
+      [
+        'ingest_message',
+        {
+          connection_id: '30000000-0000-4000-8000-000000000001',
+          external_id: 'x',
+          thread_key: 'x',
+          external_user_id: 'x',
+        },
+      ],
     ] as const) {
       const { error } = await asVisitor.rpc(fn, args)
       expect(error?.code, fn).toBe('42501')

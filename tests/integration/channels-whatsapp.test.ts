@@ -51,7 +51,11 @@ const count = async (table: string) => (await sql<{ n: number }>(`select count(*
 const url = (query = '') => `${stack.url}/functions/v1/whatsapp-webhook${query}`
 
 async function postSigned(body: string, signature = signWhatsAppBody(APP_SECRET, body)) {
-  return fetch(url(), { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature }, body })
+  return fetch(url(), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature },
+    body,
+  })
 }
 
 describe('whatsapp-webhook', () => {
@@ -65,7 +69,14 @@ describe('whatsapp-webhook', () => {
   })
 
   test('a signed message is ingested once and enqueued once, even delivered three times', async () => {
-    const body = JSON.stringify(whatsAppTextWebhook({ phoneNumberId: PHONE, from: '4915112345678', text: 'Do you ship to Austria?', name: 'Mia' }))
+    const body = JSON.stringify(
+      whatsAppTextWebhook({
+        phoneNumberId: PHONE,
+        from: '4915112345678',
+        text: 'Do you ship to Austria?',
+        name: 'Mia',
+      }),
+    )
     const jobs = await count('pgmq.q_agent_jobs')
     for (let i = 0; i < 3; i++) expect((await postSigned(body)).status).toBe(200)
     const rows = await sql<{ text: string; thread_key: string; display_name: string }>(
@@ -108,14 +119,44 @@ describe('whatsapp-webhook', () => {
   })
 
   test('status updates move the stored delivery status forward, never back', async () => {
-    const { data: found } = await stack.serviceClient().rpc('find_conversation', { connection_id: DEMO_WA, thread_key: '4915112345678' })
+    const { data: found } = await stack
+      .serviceClient()
+      .rpc('find_conversation', { connection_id: DEMO_WA, thread_key: '4915112345678' })
     const { data: reply } = await stack
       .serviceClient()
-      .rpc('record_reply', { tenant_id: TENANT, conversation_id: found.conversation_id, text: 'Yes!', idempotency_key: 'wa-status-test' })
-    await stack.serviceClient().rpc('set_delivery_status', { tenant_id: TENANT, message_id: reply.message_id, status: 'sent', external_id: 'wamid.out-1' })
-    const status = async () => (await sql<{ delivery_status: string }>('select delivery_status from app.messages where id = $1', [reply.message_id]))[0]!.delivery_status
-    for (const [next, expected] of [['delivered', 'delivered'], ['read', 'read'], ['delivered', 'read']] as const) {
-      const body = JSON.stringify(whatsAppStatusWebhook({ phoneNumberId: PHONE, messageId: 'wamid.out-1', recipientId: '4915112345678', status: next }))
+      .rpc('record_reply', {
+        tenant_id: TENANT,
+        conversation_id: found.conversation_id,
+        text: 'Yes!',
+        idempotency_key: 'wa-status-test',
+      })
+    await stack
+      .serviceClient()
+      .rpc('set_delivery_status', {
+        tenant_id: TENANT,
+        message_id: reply.message_id,
+        status: 'sent',
+        external_id: 'wamid.out-1',
+      })
+    const status = async () =>
+      (
+        await sql<{ delivery_status: string }>('select delivery_status from app.messages where id = $1', [
+          reply.message_id,
+        ])
+      )[0]!.delivery_status
+    for (const [next, expected] of [
+      ['delivered', 'delivered'],
+      ['read', 'read'],
+      ['delivered', 'read'],
+    ] as const) {
+      const body = JSON.stringify(
+        whatsAppStatusWebhook({
+          phoneNumberId: PHONE,
+          messageId: 'wamid.out-1',
+          recipientId: '4915112345678',
+          status: next,
+        }),
+      )
       expect((await postSigned(body)).status).toBe(200)
       expect(await status()).toBe(expected)
     }
@@ -129,7 +170,9 @@ describe('whatsapp-webhook', () => {
     const unsigned = await fetch(url(), { method: 'POST', headers: { 'content-type': 'application/json' }, body })
     expect(unsigned.status).toBe(401)
     expect(await unsigned.text()).toBe('unauthorized')
-    const unknown = JSON.stringify(whatsAppTextWebhook({ phoneNumberId: '999999999999999', from: '4915199999999', text: 'hello?' }))
+    const unknown = JSON.stringify(
+      whatsAppTextWebhook({ phoneNumberId: '999999999999999', from: '4915199999999', text: 'hello?' }),
+    )
     expect((await postSigned(unknown)).status).toBe(200)
     expect((await postSigned('{"object": ')).status).toBe(400)
     expect(await count('app.messages')).toBe(before)
@@ -138,9 +181,13 @@ describe('whatsapp-webhook', () => {
 
 describe('WhatsApp delivery', () => {
   async function reply(customer: string, text: string, key: string, lastInboundHoursAgo = 0) {
-    const body = JSON.stringify(whatsAppTextWebhook({ phoneNumberId: PHONE, from: customer, text: `question from ${customer}` }))
+    const body = JSON.stringify(
+      whatsAppTextWebhook({ phoneNumberId: PHONE, from: customer, text: `question from ${customer}` }),
+    )
     expect((await postSigned(body)).status).toBe(200)
-    const { data: conversation } = await stack.serviceClient().rpc('find_conversation', { connection_id: DEMO_WA, thread_key: customer })
+    const { data: conversation } = await stack
+      .serviceClient()
+      .rpc('find_conversation', { connection_id: DEMO_WA, thread_key: customer })
     if (lastInboundHoursAgo) {
       await sql(`update app.conversations set last_inbound_at = now() - make_interval(hours => $2) where id = $1`, [
         conversation.conversation_id,
@@ -149,17 +196,30 @@ describe('WhatsApp delivery', () => {
     }
     const { data } = await stack
       .serviceClient()
-      .rpc('record_reply', { tenant_id: TENANT, conversation_id: conversation.conversation_id, text, idempotency_key: key })
+      .rpc('record_reply', {
+        tenant_id: TENANT,
+        conversation_id: conversation.conversation_id,
+        text,
+        idempotency_key: key,
+      })
     const delivery = await rpc<{ last_inbound_at: string; connection_settings: unknown }>('get_outbound_delivery', {
       tenant_id: TENANT,
       message_id: data.message_id,
     })
-    return { messageId: data.message_id as string, lastInboundAt: new Date(delivery.last_inbound_at), settings: delivery.connection_settings }
+    return {
+      messageId: data.message_id as string,
+      lastInboundAt: new Date(delivery.last_inbound_at),
+      settings: delivery.connection_settings,
+    }
   }
   const client = () => ({ accessToken: 'EAAG-konstruct-placeholder', apiUrl: wa.url })
 
   test('inside the window: formatted text to the customer, sent once even when the worker retries', async () => {
-    const { messageId, lastInboundAt } = await reply('4915100000100', 'Yes, **we do**. Shipping takes 2 days.', 'wa-d-1')
+    const { messageId, lastInboundAt } = await reply(
+      '4915100000100',
+      'Yes, **we do**. Shipping takes 2 days.',
+      'wa-d-1',
+    )
     const input = {
       whatsapp: client(),
       phoneNumberId: PHONE,
@@ -172,15 +232,21 @@ describe('WhatsApp delivery', () => {
     const first = await deliverWhatsAppReply(input)
     const second = await deliverWhatsAppReply(input)
     expect(first).toMatchObject({ outcome: 'sent', via: 'text', resumed: false })
-    expect(second).toMatchObject({ outcome: 'sent', resumed: true, externalId: (first as { externalId: string }).externalId })
+    expect(second).toMatchObject({
+      outcome: 'sent',
+      resumed: true,
+      externalId: (first as { externalId: string }).externalId,
+    })
     const sent = wa.sent.filter((m) => m.to === '4915100000100')
     expect(sent).toHaveLength(1)
     expect((sent[0]!.body['text'] as { body: string }).body).toBe('Yes, *we do*. Shipping takes 2 days.')
-    expect(await markWhatsAppRead({ whatsapp: client(), phoneNumberId: PHONE, messageId: 'wamid.any', showTyping: true })).toBe(true)
+    expect(
+      await markWhatsAppRead({ whatsapp: client(), phoneNumberId: PHONE, messageId: 'wamid.any', showTyping: true }),
+    ).toBe(true)
     expect(wa.readReceipts.at(-1)).toEqual({ phoneNumberId: PHONE, messageId: 'wamid.any' })
   })
 
-  test('a throttling error asks for a retry after Meta\'s delay, and the retry sends exactly once', async () => {
+  test("a throttling error asks for a retry after Meta's delay, and the retry sends exactly once", async () => {
     const { messageId, lastInboundAt } = await reply('4915100000200', 'Thanks for waiting!', 'wa-d-2')
     const input = {
       whatsapp: client(),
@@ -210,7 +276,11 @@ describe('WhatsApp delivery', () => {
       now: new Date(),
     }
     expect(await deliverWhatsAppReply({ ...base, template })).toMatchObject({ outcome: 'sent', via: 'template' })
-    expect(await deliverWhatsAppReply({ ...base, template })).toMatchObject({ outcome: 'sent', via: 'template', resumed: true })
+    expect(await deliverWhatsAppReply({ ...base, template })).toMatchObject({
+      outcome: 'sent',
+      via: 'template',
+      resumed: true,
+    })
     const sent = wa.sent.filter((m) => m.to === '4915100000300')
     expect(sent.map((m) => m.type)).toEqual(['template'])
     expect(sent[0]!.body['template']).toMatchObject({ name: 'reply_waiting', language: { code: 'en' } })
@@ -230,9 +300,15 @@ describe('WhatsApp delivery', () => {
 
   test('delivery progress belongs to its tenant: another tenant id is refused', async () => {
     const { messageId } = await reply('4915100000500', 'hi', 'wa-d-5')
-    await expect(rpc('get_outbound_delivery', { tenant_id: '10000000-0000-4000-8000-0000000000ff', message_id: messageId })).rejects.toMatchObject({ code: '42501' })
     await expect(
-      rpc('record_delivery_progress', { tenant_id: '10000000-0000-4000-8000-0000000000ff', message_id: messageId, progress: { x: 1 } }),
+      rpc('get_outbound_delivery', { tenant_id: '10000000-0000-4000-8000-0000000000ff', message_id: messageId }),
+    ).rejects.toMatchObject({ code: '42501' })
+    await expect(
+      rpc('record_delivery_progress', {
+        tenant_id: '10000000-0000-4000-8000-0000000000ff',
+        message_id: messageId,
+        progress: { x: 1 },
+      }),
     ).rejects.toMatchObject({ code: '42501' })
   })
 })

@@ -105,7 +105,9 @@ beforeAll(async () => {
     const path = req.url ?? '/'
     if (path === '/faq.html') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-      res.end('<html><head><style>p{}</style><script>var x = "ignored"</script></head><body><h1>Partner FAQ</h1><p>Gift cards never expire &amp; can be topped up in store.</p></body></html>')
+      res.end(
+        '<html><head><style>p{}</style><script>var x = "ignored"</script></head><body><h1>Partner FAQ</h1><p>Gift cards never expire &amp; can be topped up in store.</p></body></html>',
+      )
     } else if (path === '/manual.pdf') {
       res.writeHead(200, { 'content-type': 'application/pdf' })
       res.end(PDF)
@@ -151,8 +153,16 @@ describe('knowledge ingestion through the deployed worker', () => {
   test('text, Markdown, HTML and PDF uploads are woken at once, chunked and embedded', async () => {
     const embeddingsBefore = fake.requests.filter((r) => r.path === '/v1/embeddings').length
     const text = await upload('Store hours', 'text', 'The Porto store opens at 10:00 on Sundays.')
-    const markdown = await upload('Care guide', 'markdown', '# Care\n\nWash linen shirts **cold**, inside out.\n\n## Drying\n\nHang to dry.')
-    const html = await upload('Sizes', 'html', '<h1>Size guide</h1><p>Our jackets run <b>one size small</b>.</p><script>alert(1)</script>')
+    const markdown = await upload(
+      'Care guide',
+      'markdown',
+      '# Care\n\nWash linen shirts **cold**, inside out.\n\n## Drying\n\nHang to dry.',
+    )
+    const html = await upload(
+      'Sizes',
+      'html',
+      '<h1>Size guide</h1><p>Our jackets run <b>one size small</b>.</p><script>alert(1)</script>',
+    )
     const pdf = await upload('Returns policy (PDF)', 'pdf', PDF.toString('base64'))
     for (const id of [text, markdown, html, pdf]) {
       // Pasted text is ready (full text) at once; wait for its embeddings too.
@@ -164,14 +174,21 @@ describe('knowledge ingestion through the deployed worker', () => {
       expect(row.chunk_count).toBeGreaterThan(0)
       expect(row.embedded).toBe(row.chunk_count)
     }
-    const htmlChunks = await sql<{ content: string }>(`select content from app.knowledge_chunks where source_id = $1`, [html])
+    const htmlChunks = await sql<{ content: string }>(`select content from app.knowledge_chunks where source_id = $1`, [
+      html,
+    ])
     expect(htmlChunks.map((c) => c.content).join('\n')).toBe('Size guide\n\nOur jackets run one size small .')
-    const pdfChunks = await sql<{ content: string }>(`select content from app.knowledge_chunks where source_id = $1`, [pdf])
+    const pdfChunks = await sql<{ content: string }>(`select content from app.knowledge_chunks where source_id = $1`, [
+      pdf,
+    ])
     expect(pdfChunks.map((c) => c.content).join('\n')).toContain('Warranty claims are handled by the support team')
     const embeddingCalls = fake.requests.filter((r) => r.path === '/v1/embeddings').slice(embeddingsBefore)
     expect(embeddingCalls.length).toBeGreaterThanOrEqual(4)
     expect(embeddingCalls[0]!.body).toMatchObject({ model: 'text-embedding-3-small', dimensions: 1536 })
-    const usage = await sql(`select 1 from app.usage_events where kind = 'embedding' and metadata ->> 'source_id' = $1`, [pdf])
+    const usage = await sql(
+      `select 1 from app.usage_events where kind = 'embedding' and metadata ->> 'source_id' = $1`,
+      [pdf],
+    )
     expect(usage.length).toBeGreaterThan(0)
   })
 
@@ -201,14 +218,19 @@ describe('knowledge ingestion through the deployed worker', () => {
     const conversationId = (data as { conversation_id: string }).conversation_id
     await until(
       async () =>
-        (await sql(`select 1 from app.messages where conversation_id = $1 and direction = 'out' and delivery_status = 'sent'`, [
-          conversationId,
-        ]))[0],
+        (
+          await sql(
+            `select 1 from app.messages where conversation_id = $1 and direction = 'out' and delivery_status = 'sent'`,
+            [conversationId],
+          )
+        )[0],
       'the reply',
     )
     const prompt = fake.chatRequests().find((b) => JSON.stringify(b.messages).includes('include with a warranty claim'))
     const system = prompt.messages[0].content as string
-    expect(system).toMatch(/<passage id="1" title="Returns policy \(PDF\)">[\s\S]*Warranty claims are handled by the support team/)
+    expect(system).toMatch(
+      /<passage id="1" title="Returns policy \(PDF\)">[\s\S]*Warranty claims are handled by the support team/,
+    )
   })
 })
 
@@ -269,7 +291,10 @@ describe('URL sources through the worker code with an injected resolver', () => 
       expect(report.failed).toEqual([])
 
       expect(await source(faq)).toMatchObject({ status: 'ready', chunk_count: 1, embedded: 1 })
-      const [faqChunk] = await sql<{ content: string }>(`select content from app.knowledge_chunks where source_id = $1`, [faq])
+      const [faqChunk] = await sql<{ content: string }>(
+        `select content from app.knowledge_chunks where source_id = $1`,
+        [faq],
+      )
       expect(faqChunk!.content).toBe('Partner FAQ\n\nGift cards never expire & can be topped up in store.')
       expect(await source(manual)).toMatchObject({ status: 'ready', error: null })
       expect(await source(moved)).toMatchObject({

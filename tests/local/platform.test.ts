@@ -197,7 +197,9 @@ describe('a file-backed stack', () => {
         'select count(*)::int as n from supabase_migrations.schema_migrations',
       )
       expect(again.rows[0].n).toBe(migrations.rows[0].n)
-      const seeds = await second.db.pg.query<{ n: number }>('select count(*)::int as n from supabase_migrations.seed_files')
+      const seeds = await second.db.pg.query<{ n: number }>(
+        'select count(*)::int as n from supabase_migrations.seed_files',
+      )
       expect(seeds.rows[0].n).toBe(existsSync(join(repoRoot, 'supabase', 'seed.sql')) ? 1 : 0)
       await second.close()
     } finally {

@@ -6,12 +6,7 @@
 import type { RealtimeChannel } from '@supabase/supabase-js'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
-import {
-  signWhatsAppBody,
-  startFakeWhatsApp,
-  whatsAppTextWebhook,
-  type FakeWhatsApp,
-} from '../fakes/fake-whatsapp.ts'
+import { signWhatsAppBody, startFakeWhatsApp, whatsAppTextWebhook, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
 import { startTestStack, type ApiClient, type TestStack } from './stack.ts'
 
 // The seeded demo tenant (supabase/seed.sql).
@@ -155,7 +150,10 @@ export async function startAgentScenario(functionEnv: Record<string, string> = {
       const body = JSON.stringify(whatsAppTextWebhook({ phoneNumberId: WHATSAPP_PHONE_ID, from, text, name }))
       return fetch(`${functionsUrl}/whatsapp-webhook`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-hub-signature-256': signWhatsAppBody(WHATSAPP_APP_SECRET, body) },
+        headers: {
+          'content-type': 'application/json',
+          'x-hub-signature-256': signWhatsAppBody(WHATSAPP_APP_SECRET, body),
+        },
         body,
       })
     },

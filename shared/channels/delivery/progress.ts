@@ -29,7 +29,9 @@ export function rpcProgressStore(rpc: ServiceRpc, tenantId: string, messageId: s
 }
 
 /** In memory, for tests and callers that keep their own record. */
-export function memoryProgressStore(initial: DeliveryProgress = {}): DeliveryProgressStore & { value: DeliveryProgress } {
+export function memoryProgressStore(
+  initial: DeliveryProgress = {},
+): DeliveryProgressStore & { value: DeliveryProgress } {
   const store = {
     value: { ...initial },
     async load() {
@@ -65,6 +67,7 @@ export function partsRecord(progress: DeliveryProgress, key: string): Record<str
   const value = progress[key]
   if (typeof value !== 'object' || value === null) return {}
   const parts: Record<string, string> = {}
-  for (const [index, id] of Object.entries(value as Record<string, unknown>)) if (typeof id === 'string') parts[index] = id
+  for (const [index, id] of Object.entries(value as Record<string, unknown>))
+    if (typeof id === 'string') parts[index] = id
   return parts
 }

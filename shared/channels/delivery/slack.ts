@@ -93,7 +93,11 @@ export async function updateSlackDraft(input: {
   markdown: string
 }): Promise<void> {
   const [first] = toSlackMessages(input.markdown || '…')
-  await client(input.slack).updateMessage({ channel: input.thread.channelId, ts: input.placeholderTs, text: first ?? '…' })
+  await client(input.slack).updateMessage({
+    channel: input.thread.channelId,
+    ts: input.placeholderTs,
+    text: first ?? '…',
+  })
 }
 
 export interface DeliverSlackReplyInput {
@@ -119,12 +123,17 @@ export async function deliverSlackReply(input: DeliverSlackReplyInput): Promise<
       const last = index === parts.length - 1
       const blocks =
         last && input.confirmation
-          ? [{ type: 'section', text: { type: 'mrkdwn', text: part } }, slackConfirmationActions(input.confirmation.toolCallId)]
+          ? [
+              { type: 'section', text: { type: 'mrkdwn', text: part } },
+              slackConfirmationActions(input.confirmation.toolCallId),
+            ]
           : undefined
       let ts: string
       if (index === 0 && input.placeholderTs) {
         // Editing in place is idempotent: a retry rewrites the same message.
-        ts = (await slack.updateMessage({ channel: input.thread.channelId, ts: input.placeholderTs, text: part, blocks })).ts
+        ts = (
+          await slack.updateMessage({ channel: input.thread.channelId, ts: input.placeholderTs, text: part, blocks })
+        ).ts
       } else {
         ts = (
           await slack.postMessage({
@@ -157,5 +166,9 @@ function slackOutcome(error: unknown): DeliveryOutcome {
       ? { outcome: 'undeliverable', reason: `Slack refused the message: ${error.code}` }
       : { outcome: 'retry', reason: error.message, retryAfterMs: null }
   }
-  return { outcome: 'retry', reason: error instanceof Error ? error.message : 'Slack could not be reached', retryAfterMs: null }
+  return {
+    outcome: 'retry',
+    reason: error instanceof Error ? error.message : 'Slack could not be reached',
+    retryAfterMs: null,
+  }
 }

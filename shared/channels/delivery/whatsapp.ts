@@ -90,7 +90,11 @@ export async function deliverWhatsAppReply(input: DeliverWhatsAppReplyInput): Pr
   try {
     progress = await input.progress.load()
   } catch (error) {
-    return { outcome: 'retry', reason: error instanceof Error ? error.message : 'progress unavailable', retryAfterMs: null }
+    return {
+      outcome: 'retry',
+      reason: error instanceof Error ? error.message : 'progress unavailable',
+      retryAfterMs: null,
+    }
   }
   const done = partsRecord(progress, 'whatsapp_parts')
   const templateId = typeof progress['whatsapp_template_id'] === 'string' ? progress['whatsapp_template_id'] : null
@@ -147,11 +151,16 @@ export async function deliverWhatsAppReply(input: DeliverWhatsAppReplyInput): Pr
 }
 
 function whatsAppOutcome(error: unknown): DeliveryOutcome {
-  if (error instanceof WhatsAppRateLimitError) return { outcome: 'retry', reason: error.message, retryAfterMs: error.retryAfterMs }
+  if (error instanceof WhatsAppRateLimitError)
+    return { outcome: 'retry', reason: error.message, retryAfterMs: error.retryAfterMs }
   if (error instanceof WhatsAppApiError) {
     if (error.outsideServiceWindow) return { outcome: 'undeliverable', reason: NO_TEMPLATE_REASON }
     if (error.retryable) return { outcome: 'retry', reason: error.message, retryAfterMs: null }
     return { outcome: 'undeliverable', reason: `WhatsApp refused the message (${error.code ?? error.status})` }
   }
-  return { outcome: 'retry', reason: error instanceof Error ? error.message : 'WhatsApp could not be reached', retryAfterMs: null }
+  return {
+    outcome: 'retry',
+    reason: error instanceof Error ? error.message : 'WhatsApp could not be reached',
+    retryAfterMs: null,
+  }
 }

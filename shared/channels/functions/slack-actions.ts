@@ -12,9 +12,7 @@ export const SLACK_ACTION_HUMAN = 'konstruct_talk_to_human'
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export type ButtonDecision =
-  | { kind: 'tool'; decision: 'confirmed' | 'cancelled'; toolCallId: string }
-  | { kind: 'human' }
-  | null
+  { kind: 'tool'; decision: 'confirmed' | 'cancelled'; toolCallId: string } | { kind: 'human' } | null
 
 /** Reads a button (Slack action id + value, or a WhatsApp reply id) as a decision. */
 export function readButtonDecision(actionId: string | null, value: string | null): ButtonDecision {

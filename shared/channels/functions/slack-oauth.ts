@@ -117,7 +117,8 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
     log('slack_oauth.started', { tenant_id: tenantId, user_id: userId })
     const wantsJson =
       fromBody !== undefined ||
-      url.searchParams.get('format') === 'json' || (req.headers.get('accept') ?? '').includes('application/json')
+      url.searchParams.get('format') === 'json' ||
+      (req.headers.get('accept') ?? '').includes('application/json')
     if (wantsJson) return json(200, { url: installUrl })
     return new Response(null, { status: 302, headers: { location: installUrl, 'cache-control': 'no-store' } })
   }
@@ -125,7 +126,11 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
   async function callback(url: URL): Promise<Response> {
     // The admin pressed "Cancel" on Slack's page.
     if (url.searchParams.get('error')) return finish(null, 'cancelled')
-    const verified = await verifyOAuthState({ secret: config.stateSecret, state: url.searchParams.get('state'), now: now() })
+    const verified = await verifyOAuthState({
+      secret: config.stateSecret,
+      state: url.searchParams.get('state'),
+      now: now(),
+    })
     if (!verified.ok) {
       log('slack_oauth.bad_state', { reason: verified.reason })
       return finish(null, 'invalid_state', 400)
@@ -193,7 +198,11 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
     }</h1><p>${message}</p></main></body></html>`
     return new Response(page, {
       status,
-      headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-konstruct-outcome': outcome },
+      headers: {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-konstruct-outcome': outcome,
+      },
     })
   }
 

@@ -17,7 +17,17 @@
 // CORS is open to any origin (no cookies: the token travels in the Authorization header).
 import { RateLimiter, mintVisitorToken, verifyVisitorToken, type VisitorClaims } from '../webchat/mod.ts'
 import { readRawBody } from '../request-body.ts'
-import { consoleLog, describeError, json, numberEnv, optionalEnv, requireEnv, subPath, type Env, type Log } from './http.ts'
+import {
+  consoleLog,
+  describeError,
+  json,
+  numberEnv,
+  optionalEnv,
+  requireEnv,
+  subPath,
+  type Env,
+  type Log,
+} from './http.ts'
 import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
 import { WEB_CHAT_WIDGET_JS } from './web-chat-widget.ts'
 
@@ -122,7 +132,9 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     if (!body.text) return {}
     try {
       const value: unknown = JSON.parse(body.text)
-      return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null
+      return typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? (value as Record<string, unknown>)
+        : null
     } catch {
       return null
     }
@@ -211,7 +223,8 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     if (!messageText) return reply(400, { error: 'text_required' })
     if (messageText.length > WEB_CHAT_MAX_TEXT) return reply(413, { error: 'text_too_long', max: WEB_CHAT_MAX_TEXT })
     const clientId = typeof body['client_message_id'] === 'string' ? body['client_message_id'] : null
-    if (clientId !== null && !CLIENT_MESSAGE_ID.test(clientId)) return reply(400, { error: 'invalid_client_message_id' })
+    if (clientId !== null && !CLIENT_MESSAGE_ID.test(clientId))
+      return reply(400, { error: 'invalid_client_message_id' })
 
     const result = await config.rpc<{ message_id: string; conversation_id: string; duplicate: boolean }>(
       'ingest_message',

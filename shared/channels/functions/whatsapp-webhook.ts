@@ -146,8 +146,7 @@ async function ingestWhatsAppMessage(
   // A reply button under a confirmation: the answer the agent worker reads is the button's
   // id (confirm:<id> / cancel:<id>), not its title. "Talk to a human" escalates first, so
   // the message is stored for the humans without waking the agent.
-  const buttonId =
-    content.type === 'interactive' ? content.replyId : content.type === 'button' ? content.payload : null
+  const buttonId = content.type === 'interactive' ? content.replyId : content.type === 'button' ? content.payload : null
   const decision = buttonId ? readButtonDecision(null, buttonId) : null
   if (decision?.kind === 'human') {
     await rpc('escalate_channel_thread', {

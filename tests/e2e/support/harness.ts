@@ -26,7 +26,10 @@ export interface E2E {
   portal: Portal
   browser: Browser
   timings: Record<string, number>
-  newContext(options?: { viewport?: { width: number; height: number }; colorScheme?: 'light' | 'dark' }): Promise<BrowserContext>
+  newContext(options?: {
+    viewport?: { width: number; height: number }
+    colorScheme?: 'light' | 'dark'
+  }): Promise<BrowserContext>
   close(): Promise<void>
 }
 
@@ -154,7 +157,10 @@ export async function sidewaysOverflow(page: Page): Promise<string[]> {
         return true
       })
       .slice(0, 6)
-      .map((el) => `${el.tagName.toLowerCase()}.${String((el as HTMLElement).className).replace(/\s+/g, '.')} right=${Math.round(el.getBoundingClientRect().right)}`)
+      .map(
+        (el) =>
+          `${el.tagName.toLowerCase()}.${String((el as HTMLElement).className).replace(/\s+/g, '.')} right=${Math.round(el.getBoundingClientRect().right)}`,
+      )
     return scrolled > 0 ? [`the window scrolls sideways by ${scrolled}px`, ...sticking] : sticking
   })
 }

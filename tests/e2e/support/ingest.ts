@@ -10,7 +10,10 @@ export interface Inbound {
   text: string
 }
 
-export async function ingest(service: SupabaseClient, m: Inbound): Promise<{ conversation_id: string; message_id: string }> {
+export async function ingest(
+  service: SupabaseClient,
+  m: Inbound,
+): Promise<{ conversation_id: string; message_id: string }> {
   const { data, error } = await service.rpc('ingest_message', {
     connection_id: m.connectionId,
     external_id: m.externalId,

@@ -44,7 +44,7 @@ function buildPdf(
 const helvetica = '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>'
 
 describe('extractPdfText', () => {
-  test("reads a browser-made PDF (Type0 fonts, ToUnicode, kerning moves) as lines and paragraphs", async () => {
+  test('reads a browser-made PDF (Type0 fonts, ToUnicode, kerning moves) as lines and paragraphs', async () => {
     const bytes = new Uint8Array(readFileSync(new URL('./fixtures/returns-policy-chromium.pdf', import.meta.url)))
     const { text, pages } = await extractPdfText(bytes)
     expect(pages).toBe(1)
@@ -78,7 +78,8 @@ describe('extractPdfText', () => {
   })
 
   test('fonts from an object stream, Differences encodings and a form XObject', async () => {
-    const font5 = '<< /Type /Font /Subtype /Type1 /BaseFont /Times-Roman /Encoding << /Differences [65 /bullet /quoteright] >> >>'
+    const font5 =
+      '<< /Type /Font /Subtype /Type1 /BaseFont /Times-Roman /Encoding << /Differences [65 /bullet /quoteright] >> >>'
     const objstmBody = `5 0 6 ${font5.length + 1} ` // object 5 at offset 0, object 6 right after it
     const form = '<< /Type /XObject /Subtype /Form /BBox [0 0 100 100] /Resources << /Font << /F2 6 0 R >> >> >>'
     const body = `${objstmBody}${font5} ${helvetica}`
@@ -102,7 +103,10 @@ describe('extractPdfText', () => {
       '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
       '<< /Type /Page /Parent 2 0 R /Contents 4 0 R /Resources << /XObject << /Im1 5 0 R >> >> >>',
       { dict: '', data: 'q 612 0 0 792 0 0 cm /Im1 Do Q' },
-      { dict: '/Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8', data: '\x80' },
+      {
+        dict: '/Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8',
+        data: '\x80',
+      },
     ])
     await expect(extractPdfText(bytes)).rejects.toThrow(/no text layer.*OCR/)
   })

@@ -7,7 +7,11 @@ import { retryBaseDelaySeconds } from '../../../shared/agent/worker.ts'
 import { DeliveryFailed } from '../../../shared/agent/worker-delivery.ts'
 
 const modelFailure = (error: ModelError) =>
-  new AgentTurnFailed(new ModelCallFailed([{ model: 'm', ok: false, errorKind: error.kind, latencyMs: 1 }], error), [], [])
+  new AgentTurnFailed(
+    new ModelCallFailed([{ model: 'm', ok: false, errorKind: error.kind, latencyMs: 1 }], error),
+    [],
+    [],
+  )
 
 describe('retryBaseDelaySeconds', () => {
   it("waits out a rate-limited model's Retry-After", () => {
