@@ -122,22 +122,18 @@ describe('whatsapp-webhook', () => {
     const { data: found } = await stack
       .serviceClient()
       .rpc('find_conversation', { connection_id: DEMO_WA, thread_key: '4915112345678' })
-    const { data: reply } = await stack
-      .serviceClient()
-      .rpc('record_reply', {
-        tenant_id: TENANT,
-        conversation_id: found.conversation_id,
-        text: 'Yes!',
-        idempotency_key: 'wa-status-test',
-      })
-    await stack
-      .serviceClient()
-      .rpc('set_delivery_status', {
-        tenant_id: TENANT,
-        message_id: reply.message_id,
-        status: 'sent',
-        external_id: 'wamid.out-1',
-      })
+    const { data: reply } = await stack.serviceClient().rpc('record_reply', {
+      tenant_id: TENANT,
+      conversation_id: found.conversation_id,
+      text: 'Yes!',
+      idempotency_key: 'wa-status-test',
+    })
+    await stack.serviceClient().rpc('set_delivery_status', {
+      tenant_id: TENANT,
+      message_id: reply.message_id,
+      status: 'sent',
+      external_id: 'wamid.out-1',
+    })
     const status = async () =>
       (
         await sql<{ delivery_status: string }>('select delivery_status from app.messages where id = $1', [
@@ -194,14 +190,12 @@ describe('WhatsApp delivery', () => {
         lastInboundHoursAgo,
       ])
     }
-    const { data } = await stack
-      .serviceClient()
-      .rpc('record_reply', {
-        tenant_id: TENANT,
-        conversation_id: conversation.conversation_id,
-        text,
-        idempotency_key: key,
-      })
+    const { data } = await stack.serviceClient().rpc('record_reply', {
+      tenant_id: TENANT,
+      conversation_id: conversation.conversation_id,
+      text,
+      idempotency_key: key,
+    })
     const delivery = await rpc<{ last_inbound_at: string; connection_settings: unknown }>('get_outbound_delivery', {
       tenant_id: TENANT,
       message_id: data.message_id,
