@@ -9,6 +9,7 @@ import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
 import { startFakeWhatsApp, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
 import { startTestStack, type TestStack } from '../support/stack.ts'
+import { until } from '../support/until.ts'
 
 const TENANT = '10000000-0000-4000-8000-000000000001'
 const AGENT = '20000000-0000-4000-8000-000000000001'
@@ -27,20 +28,6 @@ let counter = 0
 async function sql<T = Record<string, unknown>>(query: string, params: unknown[] = []): Promise<T[]> {
   const result = await stack.db.pg.query<T>(query, params)
   return result.rows
-}
-
-async function until<T>(
-  probe: () => Promise<T | undefined | null | false>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const started = Date.now()
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() - started > timeoutMs) throw new Error(`gave up waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
 }
 
 async function setWakeUps(enabled: boolean) {

@@ -8,6 +8,7 @@ import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
 import { signWhatsAppBody, startFakeWhatsApp, whatsAppTextWebhook, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
 import { startTestStack, type TestStack } from '../support/stack.ts'
+import { until } from '../support/until.ts'
 
 const SIGNING_SECRET = 'slack-signing-secret-e2e'
 const APP_SECRET = 'whatsapp-app-secret-e2e'
@@ -66,20 +67,6 @@ afterAll(async () => {
 
 async function sql<T = Record<string, unknown>>(query: string, params: unknown[] = []): Promise<T[]> {
   return (await stack.db.pg.query<T>(query, params)).rows
-}
-
-async function until<T>(
-  probe: () => Promise<T | undefined | null | false>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const started = Date.now()
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() - started > timeoutMs) throw new Error(`gave up waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
 }
 
 async function setWakeUps(enabled: boolean) {

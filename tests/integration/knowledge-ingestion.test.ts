@@ -21,6 +21,7 @@ import { readWorkerConfig } from '../../shared/agent/worker-config.ts'
 import type { ReplyDeliveries } from '../../shared/agent/worker-delivery.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { startTestStack, type TestStack } from '../support/stack.ts'
+import { until } from '../support/until.ts'
 
 const TENANT = '10000000-0000-4000-8000-000000000001'
 const WEB_CHAT = '30000000-0000-4000-8000-000000000001'
@@ -48,16 +49,6 @@ let siteUrl: string
 
 async function sql<T = Record<string, unknown>>(query: string, params: unknown[] = []): Promise<T[]> {
   return (await stack.db.pg.query<T>(query, params)).rows
-}
-
-async function until<T>(probe: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000) {
-  const started = Date.now()
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() - started > timeoutMs) throw new Error(`gave up waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
 }
 
 interface SourceRow {

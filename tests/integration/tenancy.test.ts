@@ -4,6 +4,7 @@
 import type { RealtimeChannel } from '@supabase/supabase-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestStack, type ApiClient, type TestStack } from '../support/stack.ts'
+import { until } from '../support/until.ts'
 
 interface Tenant {
   client: ApiClient
@@ -16,16 +17,6 @@ interface Tenant {
 interface Broadcast {
   event: string
   payload: Record<string, unknown>
-}
-
-async function until<T>(probe: () => T | undefined, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
 }
 
 async function rpc<T>(client: ApiClient, fn: string, args: Record<string, unknown> = {}): Promise<T> {

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { repoRoot, startTestStack, type TestStack } from '../support/stack.ts'
 import { matchesCron } from '../../local/cron.ts'
+import { until } from '../support/until.ts'
 
 interface Received {
   method: string
@@ -29,16 +30,6 @@ async function startReceiver(): Promise<{ server: Server; url: string; received:
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received }
-}
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 50))
-  }
 }
 
 describe('pg_net and pg_cron', () => {
@@ -93,13 +84,17 @@ describe('pg_net and pg_cron', () => {
     const { rows } = await stack.db.asOwner((tx) =>
       tx.query<{ id: number }>(`select net.http_get($1) as id`, [`${stack.url}/functions/v1/health`]),
     )
-    const response = await until(async () => {
-      const r = await stack.db.pg.query<{ status_code: number; content: string }>(
-        'select status_code, content from net._http_response where id = $1',
-        [rows[0].id],
-      )
-      return r.rows[0]
-    }, 20_000)
+    const response = await until(
+      async () => {
+        const r = await stack.db.pg.query<{ status_code: number; content: string }>(
+          'select status_code, content from net._http_response where id = $1',
+          [rows[0].id],
+        )
+        return r.rows[0]
+      },
+      'the health function to answer',
+      20_000,
+    )
     expect(response.status_code).toBe(200)
     expect(JSON.parse(response.content)).toMatchObject({ status: 'ok', function: 'health' })
   })

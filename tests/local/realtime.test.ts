@@ -16,18 +16,9 @@ import WebSocket from 'ws'
 import { signJwt } from '../../local/keys.ts'
 import { attachRealtime } from '../../local/realtime.ts'
 import { repoRoot, startTestStack, type TestStack } from '../support/stack.ts'
+import { until } from '../support/until.ts'
 
 type Status = 'SUBSCRIBED' | 'TIMED_OUT' | 'CLOSED' | 'CHANNEL_ERROR'
-
-async function until<T>(probe: () => T | undefined, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 /** A channel with every broadcast and system message it receives, and its subscribe statuses. */
 interface Watched {

@@ -8,6 +8,9 @@ import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
 import { signWhatsAppBody, startFakeWhatsApp, whatsAppTextWebhook, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
 import { startTestStack, type ApiClient, type TestStack } from './stack.ts'
+import { until } from './until.ts'
+
+export { until }
 
 // The seeded demo tenant (supabase/seed.sql).
 export const TENANT = '10000000-0000-4000-8000-000000000001'
@@ -52,20 +55,6 @@ export interface AgentScenario {
   /** The conversation a channel thread landed in, once the webhook stored it. */
   conversationOf(connectionId: string, threadKey: string): Promise<string>
   close(): Promise<void>
-}
-
-export async function until<T>(
-  probe: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const started = Date.now()
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() - started > timeoutMs) throw new Error(`gave up waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
 }
 
 /** A Slack timestamp that sorts after every earlier one in this process. */
