@@ -2,8 +2,9 @@
 // through the web chat widget and the demo admin, who has the conversations list open, sees
 // the new conversation appear live; opens it; sees the next message and the agent's
 // (offline) answer arrive live; takes over and replies — the reply appears live in the
-// widget; releases — the agent answers the customer's next message again. The admin's page
-// is never reloaded (a marker on its window survives from sign-in to the end).
+// widget, labelled as a team member's, and the widget never claims "the agent is typing"
+// while the human has it; releases — the agent answers the customer's next message again.
+// The admin's page is never reloaded (a marker on its window survives from sign-in to the end).
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Page } from 'playwright-core'
@@ -30,7 +31,32 @@ const agentAnswers = (page: Page) => page.locator('.message-log li[data-author="
 // The widget
 const widgetMessages = (page: Page) => page.locator('[data-konstruct-message]')
 const widgetAnswers = (page: Page) => page.locator('[data-konstruct-message="agent"]')
-const widgetOrder = (page: Page) => widgetMessages(page).evaluateAll((els) => els.map((el) => el.getAttribute('data-konstruct-message')))
+const widgetOrder = (page: Page) =>
+  widgetMessages(page).evaluateAll((els) => els.map((el) => el.getAttribute('data-konstruct-message')))
+const widgetMemberReplies = (page: Page) => page.locator('[data-konstruct-message="member"]')
+const widgetStatus = (page: Page) => page.locator('[data-konstruct-status]')
+const widgetHandledBy = (page: Page, status: string) =>
+  page.locator(`[data-konstruct-widget][data-konstruct-conversation-status="${status}"]`)
+
+/** Records every text the widget's status line is given from now on (even ones replaced at once). */
+async function recordWidgetStatus(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as { __statusSeen?: string[]; __statusObserver?: MutationObserver }
+    w.__statusObserver?.disconnect()
+    const line = document.querySelector('[data-konstruct-status]')!
+    const seen: string[] = [line.textContent ?? '']
+    w.__statusSeen = seen
+    w.__statusObserver = new MutationObserver((records) => {
+      for (const r of records) {
+        if (r.type === 'characterData') seen.push(r.target.textContent ?? '')
+        r.addedNodes.forEach((n) => seen.push(n.textContent ?? ''))
+      }
+    })
+    w.__statusObserver.observe(line, { childList: true, characterData: true, subtree: true })
+  })
+}
+const widgetStatusSeen = (page: Page) =>
+  page.evaluate(() => (window as unknown as { __statusSeen?: string[] }).__statusSeen ?? [])
 
 async function customerSends(text: string): Promise<void> {
   await customer.getByLabel('Your message').fill(text)
@@ -160,42 +186,81 @@ describe('a widget conversation, watched and taken over live in the portal', () 
   it("the admin takes over and replies; the reply appears live in the customer's widget", async () => {
     await admin.getByRole('button', { name: 'Take over' }).click()
     await status(admin).filter({ hasText: 'Human handling' }).waitFor()
+    // The widget learns live that a human handles the conversation now.
+    await widgetHandledBy(customer, 'human').waitFor()
+    await recordWidgetStatus(customer)
 
     // While a human has it, the customer's message reaches the admin and the agent stays silent.
     await customerSends('Can I talk to a person?')
     await admin.locator('li[data-author="contact"]').filter({ hasText: 'Can I talk to a person?' }).waitFor()
+    // The widget is honest about who answers: no "typing", a team member will reply.
+    await expect.poll(() => widgetStatus(customer).innerText()).toBe('A team member will reply here.')
+    await screenshot(customer, 'widget-to-portal-human-handles-widget')
 
     const reply = 'Hi, this is Ada from Acme Shoes. Happy to help!'
     const started = Date.now()
     await admin.getByLabel(/Reply as/).fill(reply)
     await admin.getByRole('button', { name: 'Send reply' }).click()
     await admin.locator('li[data-author="member"]').filter({ hasText: reply }).waitFor()
-    await widgetAnswers(customer).filter({ hasText: reply }).waitFor()
+    await widgetMemberReplies(customer).filter({ hasText: reply }).waitFor()
     timings.humanReplyInWidget = Date.now() - started
     await expect.poll(() => admin.getByLabel(/Reply as/).inputValue()).toBe('')
     // The human's reply follows the customer's question; no agent answer came in between.
-    expect(await widgetOrder(customer)).toEqual(['visitor', 'agent', 'visitor', 'agent', 'visitor', 'agent'])
+    expect(await widgetOrder(customer)).toEqual(['visitor', 'agent', 'visitor', 'agent', 'visitor', 'member'])
     expect(await widgetMessages(customer).last().textContent()).toContain(reply)
     expect(await authorsOf(admin)).toEqual(['contact', 'agent', 'contact', 'agent', 'contact', 'member'])
-    // "The agent is typing…" (shown since the customer's last message) is gone with the reply.
-    await expect.poll(() => customer.locator('[data-konstruct-status]').innerText()).toBe('')
+    // Labelled as a team member's, for the eyes and for screen readers; the agent's answers
+    // keep theirs.
+    const memberReply = widgetMemberReplies(customer).last()
+    expect(await memberReply.locator('[data-konstruct-author]').innerText()).toBe('Team member')
+    expect(await memberReply.locator('.kw-sr').textContent()).toBe('Team member: ')
+    expect(await widgetAnswers(customer).first().locator('.kw-sr').textContent()).toBe('Agent: ')
+    expect(await widgetAnswers(customer).first().locator('[data-konstruct-author]').count()).toBe(0)
+    // The note is gone with the reply, and "typing" never showed while the human had it.
+    await expect.poll(() => widgetStatus(customer).innerText()).toBe('')
+    const seen = await widgetStatusSeen(customer)
+    expect(seen).toContain('A team member will reply here.')
+    expect(seen.filter((text) => /typing/i.test(text))).toEqual([])
     await screenshot(customer, 'widget-to-portal-human-reply-widget')
   })
 
   it("the admin releases; the agent answers the customer's next message again", async () => {
     await admin.getByRole('button', { name: 'Release to agent' }).click()
     await status(admin).filter({ hasText: 'Agent answering' }).waitFor()
+    // The widget learns live that the agent answers again.
+    await widgetHandledBy(customer, 'open').waitFor()
+    await recordWidgetStatus(customer)
 
     const started = Date.now()
     await customerSends('How do I reset my password?')
     await admin.locator('li[data-author="contact"]').filter({ hasText: 'How do I reset my password?' }).waitFor()
-    // The fourth thing said to the customer (two answers, the human's reply, now this).
-    await widgetAnswers(customer).nth(3).filter({ hasText: 'Offline answer' }).waitFor({ timeout: 30_000 })
-    expect(await widgetAnswers(customer).nth(3).textContent()).toContain('Forgot password')
+    // The agent's third answer (the human's reply in between is the member's, not the agent's).
+    await widgetAnswers(customer).nth(2).filter({ hasText: 'Offline answer' }).waitFor({ timeout: 30_000 })
+    expect(await widgetAnswers(customer).nth(2).textContent()).toContain('Forgot password')
     await agentAnswers(admin).nth(2).filter({ hasText: 'Offline answer' }).waitFor()
     timings.answerAfterRelease = Date.now() - started
-    expect(await authorsOf(admin)).toEqual(['contact', 'agent', 'contact', 'agent', 'contact', 'member', 'contact', 'agent'])
-    expect(await widgetOrder(customer)).toEqual(['visitor', 'agent', 'visitor', 'agent', 'visitor', 'agent', 'visitor', 'agent'])
+    expect(await authorsOf(admin)).toEqual([
+      'contact',
+      'agent',
+      'contact',
+      'agent',
+      'contact',
+      'member',
+      'contact',
+      'agent',
+    ])
+    expect(await widgetOrder(customer)).toEqual([
+      'visitor',
+      'agent',
+      'visitor',
+      'agent',
+      'visitor',
+      'member',
+      'visitor',
+      'agent',
+    ])
+    // With the agent back, the widget no longer says a team member will reply.
+    expect(await widgetStatusSeen(customer)).not.toContain('A team member will reply here.')
 
     // The database agrees: one conversation, four messages in, three agent answers (none while
     // a human had it) and the one human reply.

@@ -142,6 +142,72 @@ describe('web-chat', () => {
     await anon.close()
   })
 
+  test('the conversation status: in session, messages and live, to the visitor only', async () => {
+    const first = await session()
+    // No conversation before the first message.
+    expect(first.body['status']).toBeNull()
+    const token = first.body['token'] as string
+    const visitorId = first.body['visitor_id'] as string
+    const live = await subscribe(token, first.body['topic'])
+    expect(live.status).toBe('SUBSCRIBED')
+
+    const sent = await send(token, 'Where is my order?', 'client-status-0001')
+    expect(sent.status).toBe(202)
+    expect(sent.body['status']).toBe('open')
+    expect((await history(token)).body['status']).toBe('open')
+
+    // Escalated ("talk to a human"), then taken over: each change reaches the widget live,
+    // with nothing but the status.
+    const service = stack.serviceClient()
+    await service.rpc('escalate_channel_thread', {
+      connection_id: '30000000-0000-4000-8000-000000000001',
+      thread_key: visitorId,
+      reason: 'customer asked for a person',
+    })
+    await expect
+      .poll(() => live.received.filter((p) => 'status' in p).map((p) => p['status']), { timeout: 5000 })
+      .toEqual(['waiting_for_human'])
+    expect((await session(token)).body['status']).toBe('waiting_for_human')
+    await stack.db.pg.query(
+      `update app.conversations set status = 'human' where connection_id = $1 and thread_key = $2`,
+      ['30000000-0000-4000-8000-000000000001', visitorId],
+    )
+    await expect
+      .poll(() => live.received.filter((p) => 'status' in p).map((p) => p['status']), { timeout: 5000 })
+      .toEqual(['waiting_for_human', 'human'])
+    // Nothing but the status (and the id Realtime gives every broadcast, which is not the
+    // conversation's).
+    const { data: conversation } = await service.rpc('find_conversation', {
+      connection_id: '30000000-0000-4000-8000-000000000001',
+      thread_key: visitorId,
+    })
+    for (const p of live.received.filter((p) => 'status' in p)) {
+      expect(Object.keys(p).filter((key) => key !== 'id')).toEqual(['status'])
+      expect(p['id']).not.toBe(conversation.conversation_id)
+    }
+
+    // The resumed session, the history and the next message all say a human handles it.
+    const resumed = await session(token)
+    expect(resumed.body['visitor_id']).toBe(visitorId)
+    expect(resumed.body['status']).toBe('human')
+    expect((await history(token)).body['status']).toBe('human')
+    const whileHuman = await send(token, 'Hello? Anyone?', 'client-status-0002')
+    expect(whileHuman.status).toBe(202)
+    expect(whileHuman.body['status']).toBe('human')
+    await live.close()
+
+    // Another visitor of the same widget sees none of it: no status in its session or
+    // history, and its own conversation is open.
+    const other = await session()
+    expect(other.body['status']).toBeNull()
+    const otherHistory = await history(other.body['token'])
+    expect(otherHistory.body).toEqual({ messages: [], status: null })
+    expect((await send(other.body['token'], 'Hi there', 'client-status-0003')).body['status']).toBe('open')
+    expect((await session(other.body['token'])).body['status']).toBe('open')
+    // And the first visitor's conversation still is the human's.
+    expect((await session(token)).body['status']).toBe('human')
+  })
+
   test('a visitor token is not a member: the portal api refuses it', async () => {
     const { body } = await session()
     const asVisitor = createClient(stack.url, stack.keys.anonKey, {
@@ -154,6 +220,7 @@ describe('web-chat', () => {
       ['list_conversations', { tenant_id: TENANT }],
       ['list_messages', { conversation_id: '00000000-0000-4000-8000-000000000000' }],
       ['web_chat_history', { connection_id: '30000000-0000-4000-8000-000000000001', visitor_id: body['visitor_id'] }],
+      ['web_chat_status', { connection_id: '30000000-0000-4000-8000-000000000001', visitor_id: body['visitor_id'] }],
       [
         'ingest_message',
         {

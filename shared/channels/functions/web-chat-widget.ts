@@ -8,6 +8,15 @@
 // Realtime through a minimal Phoenix (vsn 1.0.0) client: join the private topic with the
 // visitor token, heartbeat, broadcasts, rejoin with backoff and catch up from the history.
 // The visitor token is kept in localStorage, so a reload resumes the same conversation.
+//
+// Who says what: the visitor's messages are data-konstruct-message="visitor", the agent's
+// "agent" (as before), a team member's reply "member" with a visible "Team member" label,
+// and system notices (apologies, plan limits) "notice" with a visible "Notice" label; each
+// has a screen-reader prefix ("You: ", "Agent: ", "Team member: ", "Notice: ").
+// Who answers: the conversation status (session, history, POST /messages and live
+// status_changed broadcasts) is kept on the root as data-konstruct-conversation-status.
+// "The agent is typing…" shows only while the agent handles the conversation; while a team
+// member has it or it waits for one, the widget says "A team member will reply here."
 // Optional attributes: data-title, data-open="true", data-position="left".
 export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
   'use strict';
@@ -17,7 +26,15 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
   if (!widgetKey) { console.error('Konstruct chat: data-key is missing on the script tag'); return; }
   var base = script.src.replace(/\/widget\.js(?:[?#].*)?$/, '');
   var storageKey = 'konstruct:webchat:' + widgetKey;
-  var state = { answers: 0, token: null, topic: null, realtime: null, lastSeq: 0, seen: {}, socket: null, joined: false, ref: 0, heartbeat: null, retry: 0, closed: false };
+  var state = { answers: 0, token: null, topic: null, realtime: null, lastSeq: 0, seen: {}, socket: null, joined: false, ref: 0, heartbeat: null, retry: 0, closed: false, conversation: null };
+  var TYPING = 'The agent is typing\u2026';
+  var HUMAN_WILL_REPLY = 'A team member will reply here.';
+  var AUTHORS = {
+    visitor: { sr: 'You: ' },
+    agent: { sr: 'Agent: ' },
+    member: { sr: 'Team member: ', label: 'Team member' },
+    notice: { sr: 'Notice: ', label: 'Notice' }
+  };
 
   // ---- UI --------------------------------------------------------------------------------
   var left = script.getAttribute('data-position') === 'left';
@@ -31,6 +48,8 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
     '.kw-log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;margin:0;list-style:none}' +
     '.kw-msg{max-width:85%;padding:8px 11px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}' +
     '.kw-in{align-self:flex-end;background:#2563eb;color:#fff}.kw-out{align-self:flex-start;background:#f3f4f6}' +
+    '.kw-member{background:#ecfdf5;border:1px solid #a7f3d0}.kw-notice{background:#fffbeb;border:1px solid #fde68a}' +
+    '.kw-who{display:block;font-size:12px;font-weight:600;color:#374151;margin-bottom:2px}' +
     '.kw-status{font-size:12px;color:#4b5563;padding:0 14px 6px;min-height:1em}' +
     '.kw-form{display:flex;gap:6px;padding:10px;border-top:1px solid #e5e7eb}' +
     '.kw-form textarea{flex:1;resize:none;border:1px solid #9ca3af;border-radius:8px;padding:8px;font:inherit;min-height:38px;max-height:120px}' +
@@ -92,9 +111,13 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
       return;
     }
     var mine = message.direction === 'in';
-    var item = el('li', { 'class': 'kw-msg ' + (mine ? 'kw-in' : 'kw-out'), 'data-konstruct-message': mine ? 'visitor' : 'agent', 'data-id': message.id });
+    var kind = mine ? 'visitor' : message.author_kind === 'member' ? 'member' : message.author_kind === 'system' ? 'notice' : 'agent';
+    var author = AUTHORS[kind];
+    var item = el('li', { 'class': 'kw-msg ' + (mine ? 'kw-in' : 'kw-out') + (author.label ? ' kw-' + kind : ''), 'data-konstruct-message': kind, 'data-id': message.id });
     if (message.seq) item.setAttribute('data-seq', String(message.seq));
-    item.appendChild(el('span', { 'class': 'kw-sr' }, mine ? 'You: ' : 'Agent: '));
+    // The visible label is for the eyes; screen readers get the prefix (read once).
+    if (author.label) item.appendChild(el('span', { 'class': 'kw-who', 'aria-hidden': 'true', 'data-konstruct-author': '' }, author.label));
+    item.appendChild(el('span', { 'class': 'kw-sr' }, author.sr));
     item.appendChild(document.createTextNode(message.text));
     state.seen[message.id] = item;
     var before = null;
@@ -107,6 +130,18 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
     log.insertBefore(item, before);
     log.scrollTop = log.scrollHeight;
     if (!mine) { state.answers += 1; status.textContent = ''; }
+  }
+
+  // Who handles the conversation now: 'open' (the agent), 'waiting_for_human', 'human' (a
+  // team member) or 'closed'; null before the first message. A waiting "typing" turns into
+  // the honest note when a human takes over, and the note goes when the agent is back.
+  function humanHandles() { return state.conversation === 'human' || state.conversation === 'waiting_for_human'; }
+  function setConversation(value) {
+    if (typeof value !== 'string' && value !== null) return;
+    state.conversation = value;
+    if (value) root.setAttribute('data-konstruct-conversation-status', value); else root.removeAttribute('data-konstruct-conversation-status');
+    if (humanHandles() && status.textContent === TYPING) status.textContent = HUMAN_WILL_REPLY;
+    else if (!humanHandles() && status.textContent === HUMAN_WILL_REPLY) status.textContent = '';
   }
 
   // ---- HTTP ------------------------------------------------------------------------------
@@ -125,6 +160,7 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
       .then(function (res) {
         if (res.status >= 300) throw new Error('session ' + res.status);
         state.token = res.data.token; state.topic = res.data.topic; state.realtime = res.data.realtime;
+        setConversation(res.data.status === undefined ? null : res.data.status);
         try { localStorage.setItem(storageKey, JSON.stringify({ token: state.token })); } catch (e) { /* private mode */ }
         if (res.data.widget && res.data.widget.greeting && !log.children.length) show({ id: 'greeting', direction: 'out', text: res.data.widget.greeting });
         return catchUp();
@@ -136,6 +172,7 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
   function catchUp() {
     return api('GET', '/messages' + (state.lastSeq ? '?after_seq=' + state.lastSeq : '')).then(function (res) {
       if (res.status === 200 && res.data.messages) res.data.messages.forEach(show);
+      if (res.status === 200 && res.data.status !== undefined) setConversation(res.data.status);
     });
   }
   function submit(e) {
@@ -152,8 +189,9 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
       if (res.status >= 300) { status.textContent = 'Your message could not be sent. Please try again.'; return; }
       input.value = '';
       show({ id: res.data.message_id, direction: 'in', text: text });
+      if (res.data.status !== undefined) setConversation(res.data.status);
       // Unless the answer already came in over Realtime while the POST was returning.
-      if (state.answers === answersBefore) status.textContent = 'The agent is typing\u2026';
+      if (state.answers === answersBefore) status.textContent = humanHandles() ? HUMAN_WILL_REPLY : TYPING;
     }).catch(function () { status.textContent = 'Your message could not be sent. Please try again.'; })
       .then(function () { send.disabled = false; input.focus(); });
   }
@@ -184,7 +222,8 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
         state.joined = true; state.retry = 0; root.setAttribute('data-konstruct-live', 'true');
         catchUp();
       } else if (msg.event === 'broadcast' && msg.payload && msg.payload.payload) {
-        show(msg.payload.payload);
+        if (msg.payload.event === 'status_changed') setConversation(msg.payload.payload.status);
+        else show(msg.payload.payload);
       } else if (msg.event === 'phx_error' || msg.event === 'phx_close') {
         socket.close();
       }

@@ -4,10 +4,16 @@
 //
 //   GET  /web-chat/widget.js   the widget itself (one script tag, data-key="<widget key>")
 //   POST /web-chat/session     {widget_key, token?} → a visitor token (new, or the given one
-//                              if it is still valid for this widget), the Realtime topic and
-//                              how to reach Realtime
-//   POST /web-chat/messages    Bearer <visitor token>, {text, client_message_id?} → ingested
-//   GET  /web-chat/messages    Bearer <visitor token>, ?after_seq= → the visitor's history
+//                              if it is still valid for this widget), the Realtime topic,
+//                              how to reach Realtime and the conversation status
+//   POST /web-chat/messages    Bearer <visitor token>, {text, client_message_id?} → ingested,
+//                              with the conversation status
+//   GET  /web-chat/messages    Bearer <visitor token>, ?after_seq= → the visitor's history and
+//                              the conversation status
+//
+// The conversation status (null before the first message, then open, waiting_for_human,
+// human or closed) tells the widget whether the agent answers (typing indicator) or a team
+// member will; changes arrive live as status_changed {status} on the visitor's topic.
 //
 // The visitor token is an HS256 JWT signed with the project's JWT secret, so Realtime
 // accepts it: role anon (no membership and no api function: it can do nothing through
@@ -77,6 +83,14 @@ const CORS = {
   'access-control-allow-headers': 'authorization, content-type, x-widget-key, x-client-info, apikey',
   'access-control-expose-headers': 'retry-after',
   'access-control-max-age': '86400',
+}
+
+/** What the widget needs of api.ingest_message's answer. */
+interface IngestResult {
+  message_id: string
+  conversation_id: string
+  duplicate: boolean
+  conversation_status: string | null
 }
 
 interface WidgetConnection {
@@ -172,7 +186,11 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       if (verified.ok && verified.connectionId === connection.connection_id) {
         claims = { visitorId: verified.visitorId, topic: verified.topic }
         if (verified.expiresAt.getTime() - at.getTime() > 24 * 3600 * 1000) {
-          return reply(200, sessionBody(previous, verified.visitorId, verified.topic, verified.expiresAt, connection))
+          const status = await conversationStatus(connection, verified.visitorId)
+          return reply(
+            200,
+            sessionBody(previous, verified.visitorId, verified.topic, verified.expiresAt, connection, status),
+          )
         }
       }
     }
@@ -191,16 +209,34 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     })
     const expiresAt = new Date((Math.floor(at.getTime() / 1000) + ttlSeconds) * 1000)
     log('web_chat.session', { connection_id: connection.connection_id, resumed: claims !== null })
-    return reply(claims ? 200 : 201, sessionBody(token, visitorId, topic, expiresAt, connection))
+    // A new visitor has no conversation yet.
+    const status = claims ? await conversationStatus(connection, visitorId) : null
+    return reply(claims ? 200 : 201, sessionBody(token, visitorId, topic, expiresAt, connection, status))
   }
 
-  function sessionBody(token: string, visitorId: string, topic: string, expiresAt: Date, connection: WidgetConnection) {
+  /** The status of the visitor's own conversation on this widget, or null before the first message. */
+  function conversationStatus(connection: WidgetConnection, visitorId: string): Promise<string | null> {
+    return config.rpc<string | null>('web_chat_status', {
+      connection_id: connection.connection_id,
+      visitor_id: visitorId,
+    })
+  }
+
+  function sessionBody(
+    token: string,
+    visitorId: string,
+    topic: string,
+    expiresAt: Date,
+    connection: WidgetConnection,
+    status: string | null,
+  ) {
     const settings = connection.settings ?? {}
     return {
       token,
       visitor_id: visitorId,
       topic,
       expires_at: expiresAt.toISOString(),
+      status,
       realtime: { url: realtimeUrl, apikey: config.anonKey },
       widget: {
         name: connection.name,
@@ -226,23 +262,24 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     if (clientId !== null && !CLIENT_MESSAGE_ID.test(clientId))
       return reply(400, { error: 'invalid_client_message_id' })
 
-    const result = await config.rpc<{ message_id: string; conversation_id: string; duplicate: boolean }>(
-      'ingest_message',
-      {
-        connection_id: visitor.connection.connection_id,
-        // Scoped to the visitor: another visitor reusing an id can never reach this message.
-        external_id: `web:${visitor.visitorId}:${clientId ?? crypto.randomUUID()}`,
-        thread_key: visitor.visitorId,
-        external_user_id: visitor.visitorId,
-        text: messageText,
-        channel_context: { web_chat_visitor_id: visitor.visitorId },
-        metadata: {
-          web_chat_origin: req.headers.get('origin'),
-          ...(clientId ? { web_chat_client_message_id: clientId } : {}),
-        },
+    const result = await config.rpc<IngestResult>('ingest_message', {
+      connection_id: visitor.connection.connection_id,
+      // Scoped to the visitor: another visitor reusing an id can never reach this message.
+      external_id: `web:${visitor.visitorId}:${clientId ?? crypto.randomUUID()}`,
+      thread_key: visitor.visitorId,
+      external_user_id: visitor.visitorId,
+      text: messageText,
+      channel_context: { web_chat_visitor_id: visitor.visitorId },
+      metadata: {
+        web_chat_origin: req.headers.get('origin'),
+        ...(clientId ? { web_chat_client_message_id: clientId } : {}),
       },
-    )
-    return reply(result.duplicate ? 200 : 202, { message_id: result.message_id, duplicate: result.duplicate })
+    })
+    return reply(result.duplicate ? 200 : 202, {
+      message_id: result.message_id,
+      duplicate: result.duplicate,
+      status: result.conversation_status ?? null,
+    })
   }
 
   async function history(req: Request, url: URL): Promise<Response> {
