@@ -176,8 +176,11 @@ describe('agent designer and pages', () => {
       .fill('We deliver Monday to Saturday. There is no delivery on Sundays or public holidays.')
     await admin.getByRole('button', { name: 'Add source' }).click()
     await admin.locator('tr', { hasText: 'Delivery policy' }).getByText('ready').waitFor()
+    // The source can turn ready live before the form's own refresh has finished.
+    await admin.getByRole('button', { name: 'Add source' }).waitFor()
     await admin.getByLabel('What would a customer ask?').fill('sunday delivery')
     await admin.getByRole('button', { name: 'Search', exact: true }).click()
+    await admin.waitForURL((url) => url.searchParams.get('q') === 'sunday delivery')
     await admin.getByRole('list', { name: 'Best passages' }).getByText('no delivery on Sundays').waitFor()
   })
 
