@@ -129,6 +129,14 @@ let bolt: App | undefined
 try {
   // Measure the webhook alone: with no functions_url, nothing wakes the agent worker.
   await stack.db.asOwner((tx) => tx.query(`delete from app.settings where key = 'functions_url'`))
+  // A bench floods one tenant on purpose: lift the inbound rate limit it would trip.
+  await stack.db.asOwner((tx) =>
+    tx.query(
+      `insert into app.settings (key, value)
+       values ('inbound_rate_limit_per_tenant', 'off'), ('inbound_rate_limit_per_sender', 'off')
+       on conflict (key) do update set value = excluded.value`,
+    ),
+  )
 
   let boltEvents = 0
   const receiver = new HTTPReceiver({

@@ -41,6 +41,14 @@ const stack = await startStack({
   },
 })
 try {
+  // A bench floods one tenant on purpose: lift the inbound rate limit it would trip.
+  await stack.db.asOwner((tx) =>
+    tx.query(
+      `insert into app.settings (key, value)
+       values ('inbound_rate_limit_per_tenant', 'off'), ('inbound_rate_limit_per_sender', 'off')
+       on conflict (key) do update set value = excluded.value`,
+    ),
+  )
   const service = createClient(stack.url, stack.keys.serviceRoleKey, {
     auth: { persistSession: false, autoRefreshToken: false },
     realtime: { transport: WebSocket as never },
