@@ -3,7 +3,13 @@
 // and nothing a tool returns can add a tool or change a tool's limits.
 
 import type { ToolCallRequest, ToolSpec } from '../chat.ts'
-import { validateArguments, type ArgumentSchema } from './argument-schema.ts'
+import {
+  argumentJsonSchema,
+  argumentSchema,
+  checkArguments,
+  type JsonObjectSchema,
+  type ToolArguments,
+} from './arguments.ts'
 
 export interface ToolContext {
   signal: AbortSignal
@@ -22,7 +28,11 @@ export interface ToolOutcome {
 export interface AgentTool<Args = any> {
   name: string
   description: string
-  parameters: ArgumentSchema
+  /**
+   * The arguments as a zod object; unknown keys are refused and nothing is
+   * coerced. A plain JSON Schema object is accepted for tools defined as data.
+   */
+  parameters: ToolArguments | JsonObjectSchema
   /** Side-effecting calls wait for the user's confirmation instead of running. */
   sideEffecting?: boolean | ((args: Args) => boolean)
   /** One line for the confirmation prompt, e.g. "send a POST to api.example.com". */
@@ -55,32 +65,42 @@ export interface ToolRegistry {
 
 export type ToolRunResult = ToolOutcome & { outcome: 'ok' | 'error' | 'timeout' }
 
+interface RegisteredTool {
+  tool: AgentTool
+  /** Strict zod object the arguments are validated with. */
+  schema: ToolArguments
+  /** What the model is shown as the tool's parameters. */
+  jsonSchema: Record<string, unknown>
+}
+
 export const DEFAULT_TOOL_TIMEOUT_MS = 15_000
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/
 
 export function createToolRegistry(tools: readonly AgentTool[]): ToolRegistry {
-  const byName = new Map<string, AgentTool>()
+  const byName = new Map<string, RegisteredTool>()
   for (const tool of tools) {
     if (!TOOL_NAME.test(tool.name)) throw new Error(`invalid tool name ${tool.name}`)
     if (byName.has(tool.name)) throw new Error(`duplicate tool ${tool.name}`)
-    byName.set(tool.name, Object.freeze({ ...tool }))
+    const schema = argumentSchema(tool.parameters)
+    const jsonSchema = argumentJsonSchema(schema)
+    byName.set(tool.name, Object.freeze({ tool: Object.freeze({ ...tool }), schema, jsonSchema }))
   }
   const names = Object.freeze([...byName.keys()])
 
   const registry: ToolRegistry = {
     names,
     specs: () =>
-      [...byName.values()].map((tool) => ({
+      [...byName.values()].map(({ tool, jsonSchema }) => ({
         type: 'function' as const,
         function: {
           name: tool.name,
           description: tool.description,
-          parameters: structuredClone(tool.parameters) as unknown as Record<string, unknown>,
+          parameters: structuredClone(jsonSchema),
         },
       })),
     prepare(call: ToolCallRequest): PreparedToolCall {
-      const tool = byName.get(call.function.name)
-      if (!tool)
+      const registered = byName.get(call.function.name)
+      if (!registered)
         return { ok: false, call, outcome: 'unknown_tool', error: `no tool named ${call.function.name} is available` }
       let parsed: unknown
       try {
@@ -88,7 +108,8 @@ export function createToolRegistry(tools: readonly AgentTool[]): ToolRegistry {
       } catch {
         return { ok: false, call, outcome: 'invalid_arguments', error: 'arguments are not valid JSON' }
       }
-      const check = validateArguments<Record<string, unknown>>(tool.parameters, parsed)
+      const { tool, schema } = registered
+      const check = checkArguments<Record<string, unknown>>(schema, parsed)
       if (!check.ok) return { ok: false, call, outcome: 'invalid_arguments', error: check.errors.join('; ') }
       const sideEffecting =
         typeof tool.sideEffecting === 'function' ? tool.sideEffecting(check.value) : Boolean(tool.sideEffecting)

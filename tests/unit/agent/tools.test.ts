@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { validateArguments, type ArgumentSchema } from '../../../shared/agent/tools/argument-schema.ts'
+import { z } from 'zod'
+import { argumentJsonSchema, argumentSchema, checkArguments } from '../../../shared/agent/tools/arguments.ts'
 import { buildAgentTools } from '../../../shared/agent/tools/agent-tools.ts'
 import { createToolRegistry, type AgentTool } from '../../../shared/agent/tools/registry.ts'
 import type { ToolCallRequest } from '../../../shared/agent/chat.ts'
@@ -10,7 +11,16 @@ const call = (name: string, args: unknown, id = 'call_1'): ToolCallRequest => ({
   function: { name, arguments: typeof args === 'string' ? args : JSON.stringify(args) },
 })
 
-const schema: ArgumentSchema = {
+const schema = z.strictObject({
+  query: z.string().min(1).max(10),
+  limit: z.int().min(1).max(5).optional(),
+  mode: z.enum(['a', 'b']).optional(),
+  exact: z.boolean().optional(),
+})
+
+// What the model is shown for `schema`: a plain JSON Schema object the
+// OpenAI tools API accepts.
+const jsonSchema = {
   type: 'object',
   properties: {
     query: { type: 'string', minLength: 1, maxLength: 10 },
@@ -24,11 +34,11 @@ const schema: ArgumentSchema = {
 
 describe('argument validation', () => {
   it('accepts valid arguments and rejects anything else without coercing', () => {
-    expect(validateArguments(schema, { query: 'hours', limit: 2, mode: 'a', exact: true })).toEqual({
+    expect(checkArguments(schema, { query: 'hours', limit: 2, mode: 'a', exact: true })).toEqual({
       ok: true,
       value: { query: 'hours', limit: 2, mode: 'a', exact: true },
     })
-    const bad = validateArguments(schema, { query: '', limit: 2.5, mode: 'c', exact: 'yes', extra: 1 })
+    const bad = checkArguments(schema, { query: '', limit: 2.5, mode: 'c', exact: 'yes', extra: 1 })
     expect(bad.ok).toBe(false)
     expect(!bad.ok && bad.errors).toEqual([
       'query must be at least 1 characters',
@@ -37,10 +47,59 @@ describe('argument validation', () => {
       'exact must be true or false',
       'extra is not a known argument',
     ])
-    expect(validateArguments(schema, {}).ok).toBe(false)
-    expect(validateArguments(schema, { query: '5', limit: '3' }).ok).toBe(false)
-    expect(validateArguments(schema, [1]).ok).toBe(false)
-    expect(validateArguments(schema, null).ok).toBe(false)
+    expect(checkArguments(schema, {}).ok).toBe(false)
+    expect(checkArguments(schema, { query: '5', limit: '3' }).ok).toBe(false)
+    expect(checkArguments(schema, [1]).ok).toBe(false)
+    expect(checkArguments(schema, null).ok).toBe(false)
+  })
+
+  it('gives short messages, never the raw zod error', () => {
+    const errorsOf = (value: unknown) => {
+      const check = checkArguments(schema, value)
+      return check.ok ? [] : check.errors
+    }
+    expect(errorsOf({})).toEqual(['query is required'])
+    expect(errorsOf({ query: null })).toEqual(['query is required'])
+    expect(errorsOf({ query: 7 })).toEqual(['query must be a string'])
+    expect(errorsOf({ query: 'x'.repeat(11) })).toEqual(['query must be at most 10 characters'])
+    expect(errorsOf({ query: '5', limit: '3' })).toEqual(['limit must be a number'])
+    expect(errorsOf({ query: 'q', limit: 0 })).toEqual(['limit must be ≥ 1'])
+    expect(errorsOf({ query: 'q', limit: 9 })).toEqual(['limit must be ≤ 5'])
+    expect(errorsOf([1])).toEqual(['arguments must be a JSON object'])
+    expect(errorsOf('query')).toEqual(['arguments must be a JSON object'])
+    // An explicit null for an optional argument counts as leaving it out.
+    expect(checkArguments(schema, { query: 'q', limit: null })).toEqual({ ok: true, value: { query: 'q' } })
+  })
+
+  it('exports a closed JSON Schema object and refuses unknown keys even for a non-strict zod object', () => {
+    expect(argumentJsonSchema(argumentSchema(schema))).toEqual(jsonSchema)
+    const loose = argumentSchema(z.object({ id: z.string() }))
+    expect(argumentJsonSchema(loose)).toEqual({
+      type: 'object',
+      properties: { id: { type: 'string' } },
+      required: ['id'],
+      additionalProperties: false,
+    })
+    expect(checkArguments(loose, { id: 'a', extra: 1 })).toEqual({
+      ok: false,
+      errors: ['extra is not a known argument'],
+    })
+    expect(() => argumentSchema(z.string() as never)).toThrow()
+  })
+
+  it('validates a tool given as a plain JSON Schema object with zod, just as strictly', () => {
+    const fromJson = argumentSchema(jsonSchema as never)
+    expect(argumentJsonSchema(fromJson)).toEqual(jsonSchema)
+    expect(checkArguments(fromJson, { query: 'hours', limit: 2 })).toEqual({
+      ok: true,
+      value: { query: 'hours', limit: 2 },
+    })
+    const bad = checkArguments(fromJson, { query: '', limit: '2', extra: 1 })
+    expect(!bad.ok && bad.errors).toEqual([
+      'query must be at least 1 characters',
+      'limit must be a number',
+      'extra is not a known argument',
+    ])
   })
 })
 
@@ -55,7 +114,7 @@ describe('tool registry', () => {
   it('exposes JSON schemas for the model and refuses unknown tools or bad arguments', () => {
     const registry = createToolRegistry([echo])
     expect(registry.specs()).toEqual([
-      { type: 'function', function: { name: 'echo', description: 'echo', parameters: schema } },
+      { type: 'function', function: { name: 'echo', description: 'echo', parameters: jsonSchema } },
     ])
     expect(registry.prepare(call('delete_everything', {}))).toMatchObject({ ok: false, outcome: 'unknown_tool' })
     expect(registry.prepare(call('echo', '{"query": '))).toMatchObject({ ok: false, outcome: 'invalid_arguments' })
@@ -77,7 +136,7 @@ describe('tool registry', () => {
     const hang: AgentTool = {
       name: 'hang',
       description: 'never returns',
-      parameters: { type: 'object', properties: {}, additionalProperties: false },
+      parameters: z.strictObject({}),
       execute: () => new Promise(() => {}),
     }
     const boom: AgentTool = { ...hang, name: 'boom', execute: async () => Promise.reject(new Error('secret detail')) }
