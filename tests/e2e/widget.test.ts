@@ -1,7 +1,8 @@
 // The web chat widget in a real browser: a customer's page (served from another origin on
 // 127.0.0.1) embeds the one script tag the portal hands out; a visitor opens the chat,
 // writes, and the agent's answer (offline mode, quoting the seeded knowledge) appears on
-// the page live over Realtime. A reload keeps the conversation.
+// the page live over Realtime. A reload keeps the conversation. With the agent paused, no
+// "typing" promises an answer that will not come.
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
@@ -10,6 +11,8 @@ import { startTestStack, type TestStack } from '../support/stack.ts'
 import { screenshot } from './support/harness.ts'
 
 const WIDGET_KEY = 'wk_demo_konstruct_widget_key'
+// The demo tenant's agent (Ava), which answers the demo web chat.
+const AGENT_ID = '20000000-0000-4000-8000-000000000001'
 
 let stack: TestStack
 let site: Server
@@ -77,6 +80,26 @@ const order = (p: Page) =>
   p.locator('[data-konstruct-message]').evaluateAll((els) => els.map((el) => el.getAttribute('data-konstruct-message')))
 const visitorMessages = (p: Page) => p.locator('[data-konstruct-message="visitor"]')
 
+/** Records every text the widget's status line is given from now on (even ones replaced at once). */
+async function recordWidgetStatus(p: Page): Promise<void> {
+  await p.evaluate(() => {
+    const w = window as unknown as { __statusSeen?: string[]; __statusObserver?: MutationObserver }
+    w.__statusObserver?.disconnect()
+    const line = document.querySelector('[data-konstruct-status]')!
+    const seen: string[] = [line.textContent ?? '']
+    w.__statusSeen = seen
+    w.__statusObserver = new MutationObserver((records) => {
+      for (const r of records) {
+        if (r.type === 'characterData') seen.push(r.target.textContent ?? '')
+        r.addedNodes.forEach((n) => seen.push(n.textContent ?? ''))
+      }
+    })
+    w.__statusObserver.observe(line, { childList: true, characterData: true, subtree: true })
+  })
+}
+const widgetStatusSeen = (p: Page) =>
+  p.evaluate(() => (window as unknown as { __statusSeen?: string[] }).__statusSeen ?? [])
+
 describe('the web chat widget on a customer page', () => {
   it('opens from its launcher with a labelled input that has focus', async () => {
     await page.goto(siteUrl)
@@ -142,6 +165,40 @@ describe('the web chat widget on a customer page', () => {
     expect(await visitorMessages(page).count()).toBe(2)
     expect(await agentMessages(page).count()).toBe(2)
     expect(await order(page)).toEqual(['visitor', 'agent', 'visitor', 'agent'])
+    expect(problems).toEqual([])
+  })
+
+  it('says no "typing" when no answer will come: the agent paused', async () => {
+    const admin = stack.anonClient()
+    const { error: signInError } = await admin.auth.signInWithPassword({
+      email: 'admin@konstruct.local',
+      password: 'konstruct-demo',
+    })
+    expect(signInError).toBeNull()
+    const { error: pauseError } = await admin.rpc('pause_agent', { agent_id: AGENT_ID })
+    expect(pauseError).toBeNull()
+    try {
+      await recordWidgetStatus(page)
+      const posted = page.waitForResponse(
+        (r) => r.url().endsWith('/web-chat/messages') && r.request().method() === 'POST',
+      )
+      await page.getByLabel('Your message').fill('Is anyone there?')
+      await page.getByRole('button', { name: 'Send' }).click()
+      const response = await posted
+      expect(await response.json()).toMatchObject({ status: 'open', agent_reply_expected: false })
+      await visitorMessages(page).filter({ hasText: 'Is anyone there?' }).waitFor()
+      await expect
+        .poll(() => page.locator('[data-konstruct-status]').innerText())
+        .toBe('We\u2019ll get back to you soon.')
+      const seen = await widgetStatusSeen(page)
+      expect(seen.filter((text) => /typing/i.test(text))).toEqual([])
+      // No agent answer, and none pending.
+      expect(await agentMessages(page).count()).toBe(2)
+      await screenshot(page, 'widget-agent-paused')
+    } finally {
+      const { error } = await admin.rpc('resume_agent', { agent_id: AGENT_ID })
+      expect(error).toBeNull()
+    }
     expect(problems).toEqual([])
   })
 })

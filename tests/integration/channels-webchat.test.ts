@@ -7,6 +7,7 @@ import { startTestStack, type TestStack } from '../support/stack.ts'
 
 const WIDGET = 'wk_demo_konstruct_widget_key'
 const TENANT = '10000000-0000-4000-8000-000000000001'
+const AGENT = '20000000-0000-4000-8000-000000000001'
 
 // The project's JWT secret (`npm run env` prints it as SUPABASE_JWT_SECRET); the function
 // gets it as WEB_CHAT_JWT_SECRET, since SUPABASE_* names are reserved for the platform.
@@ -206,6 +207,81 @@ describe('web-chat', () => {
     expect((await session(other.body['token'])).body['status']).toBe('open')
     // And the first visitor's conversation still is the human's.
     expect((await session(token)).body['status']).toBe('human')
+  })
+
+  test('the send response says whether an agent reply is expected: active agent yes, paused agent no', async () => {
+    const { body } = await session()
+    const token = body['token'] as string
+    const answered = await send(token, 'Do you ship to Norway?', 'client-expect-0001')
+    expect(answered.status).toBe(202)
+    expect(answered.body).toMatchObject({
+      status: 'open',
+      agent_reply_expected: true,
+      rate_limited: false,
+      notice_expected: false,
+    })
+    // A retried POST expects nothing more: the first answer already said it.
+    const retried = await send(token, 'Do you ship to Norway?', 'client-expect-0001')
+    expect(retried.body).toMatchObject({ duplicate: true, agent_reply_expected: false })
+
+    // The demo admin pauses the agent: the conversation stays open, but no answer comes.
+    const admin = stack.anonClient()
+    const { error: signInError } = await admin.auth.signInWithPassword({
+      email: 'admin@konstruct.local',
+      password: 'konstruct-demo',
+    })
+    expect(signInError).toBeNull()
+    const { error: pauseError } = await admin.rpc('pause_agent', { agent_id: AGENT })
+    expect(pauseError).toBeNull()
+    try {
+      const paused = await send(token, 'Hello? Still there?', 'client-expect-0002')
+      expect(paused.status).toBe(202)
+      expect(paused.body).toMatchObject({
+        status: 'open',
+        agent_reply_expected: false,
+        rate_limited: false,
+        notice_expected: false,
+      })
+      // A new visitor's first message, too.
+      const fresh = await session()
+      expect((await send(fresh.body['token'], 'Hi, anyone?', 'client-expect-0003')).body).toMatchObject({
+        status: 'open',
+        agent_reply_expected: false,
+      })
+    } finally {
+      const { error } = await admin.rpc('resume_agent', { agent_id: AGENT })
+      expect(error).toBeNull()
+    }
+    // Active again: expected again.
+    const resumed = await send(token, 'Great, thanks!', 'client-expect-0004')
+    expect(resumed.body).toMatchObject({ agent_reply_expected: true })
+  })
+
+  test('held back by the inbound rate limit: no agent reply expected, the notice is', async () => {
+    const key = `inbound_rate_limit_per_sender:${TENANT}`
+    await stack.db.pg.query(`insert into app.settings (key, value) values ($1, '1')`, [key])
+    try {
+      const { body } = await session()
+      const token = body['token'] as string
+      expect((await send(token, 'First question', 'client-rate-0001')).body).toMatchObject({
+        agent_reply_expected: true,
+        rate_limited: false,
+      })
+      // Over the limit: the first held-back message gets the notice, the next one nothing.
+      expect((await send(token, 'Second question', 'client-rate-0002')).body).toMatchObject({
+        status: 'open',
+        agent_reply_expected: false,
+        rate_limited: true,
+        notice_expected: true,
+      })
+      expect((await send(token, 'Third question', 'client-rate-0003')).body).toMatchObject({
+        agent_reply_expected: false,
+        rate_limited: true,
+        notice_expected: false,
+      })
+    } finally {
+      await stack.db.pg.query(`delete from app.settings where key = $1`, [key])
+    }
   })
 
   test('a visitor token is not a member: the portal api refuses it', async () => {

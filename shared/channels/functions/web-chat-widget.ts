@@ -15,8 +15,12 @@
 // has a screen-reader prefix ("You: ", "Agent: ", "Team member: ", "Notice: ").
 // Who answers: the conversation status (session, history, POST /messages and live
 // status_changed broadcasts) is kept on the root as data-konstruct-conversation-status.
-// "The agent is typing…" shows only while the agent handles the conversation; while a team
-// member has it or it waits for one, the widget says "A team member will reply here."
+// "The agent is typing…" shows only while the agent handles the conversation and the
+// POST /messages answer says an agent reply is expected (agent_reply_expected: a reply job
+// was queued); while a team member has it or it waits for one, the widget says "A team
+// member will reply here." Held back by the inbound rate limit or answered by a notice
+// (rate_limited, notice_expected): nothing more, the notice arrives live. Otherwise, with
+// the agent paused or inactive or billing pausing the agents: "We'll get back to you soon."
 // Optional attributes: data-title, data-open="true", data-position="left".
 export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
   'use strict';
@@ -29,6 +33,7 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
   var state = { answers: 0, token: null, topic: null, realtime: null, lastSeq: 0, seen: {}, socket: null, joined: false, ref: 0, heartbeat: null, retry: 0, closed: false, conversation: null };
   var TYPING = 'The agent is typing\u2026';
   var HUMAN_WILL_REPLY = 'A team member will reply here.';
+  var LATER = 'We\u2019ll get back to you soon.';
   var AUTHORS = {
     visitor: { sr: 'You: ' },
     agent: { sr: 'Agent: ' },
@@ -140,7 +145,7 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
     if (typeof value !== 'string' && value !== null) return;
     state.conversation = value;
     if (value) root.setAttribute('data-konstruct-conversation-status', value); else root.removeAttribute('data-konstruct-conversation-status');
-    if (humanHandles() && status.textContent === TYPING) status.textContent = HUMAN_WILL_REPLY;
+    if (humanHandles() && (status.textContent === TYPING || status.textContent === LATER)) status.textContent = HUMAN_WILL_REPLY;
     else if (!humanHandles() && status.textContent === HUMAN_WILL_REPLY) status.textContent = '';
   }
 
@@ -191,9 +196,17 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
       show({ id: res.data.message_id, direction: 'in', text: text });
       if (res.data.status !== undefined) setConversation(res.data.status);
       // Unless the answer already came in over Realtime while the POST was returning.
-      if (state.answers === answersBefore) status.textContent = humanHandles() ? HUMAN_WILL_REPLY : TYPING;
+      if (state.answers === answersBefore) status.textContent = afterSend(res.data);
     }).catch(function () { status.textContent = 'Your message could not be sent. Please try again.'; })
       .then(function () { send.disabled = false; input.focus(); });
+  }
+
+  // What the status line says once a message is sent, from what ingest decided for it.
+  function afterSend(data) {
+    if (humanHandles()) return HUMAN_WILL_REPLY;
+    if (data.agent_reply_expected === true) return TYPING;
+    if (data.rate_limited || data.notice_expected) return '';
+    return state.conversation === 'open' ? LATER : '';
   }
 
   // ---- Realtime (Phoenix vsn 1.0.0) --------------------------------------------------------

@@ -7,13 +7,20 @@
 //                              if it is still valid for this widget), the Realtime topic,
 //                              how to reach Realtime and the conversation status
 //   POST /web-chat/messages    Bearer <visitor token>, {text, client_message_id?} → ingested,
-//                              with the conversation status
+//                              with the conversation status and what answer to expect
 //   GET  /web-chat/messages    Bearer <visitor token>, ?after_seq= → the visitor's history and
 //                              the conversation status
 //
 // The conversation status (null before the first message, then open, waiting_for_human,
 // human or closed) tells the widget whether the agent answers (typing indicator) or a team
 // member will; changes arrive live as status_changed {status} on the visitor's topic.
+// POST /messages also says what api.ingest_message decided for this very message:
+// agent_reply_expected (an agent reply job was queued: the widget shows "typing" only
+// then), rate_limited (held back by the inbound rate limit: no answer, at most one notice
+// per window, which arrives live) and notice_expected (a system notice, rate or plan limit,
+// was recorded for it and arrives live). None of them true while the conversation is open
+// means no answer is coming now (agent paused or inactive, agents paused by billing).
+// A duplicate (a retried POST) expects nothing more: the first POST said what to expect.
 //
 // The visitor token is an HS256 JWT signed with the project's JWT secret, so Realtime
 // accepts it: role anon (no membership and no api function: it can do nothing through
@@ -91,6 +98,12 @@ interface IngestResult {
   conversation_id: string
   duplicate: boolean
   conversation_status: string | null
+  /** An agent reply job was queued for this message. */
+  enqueued?: boolean
+  /** Over the inbound rate limit: 'tenant' or 'sender', else null. */
+  rate_limited?: string | null
+  /** A system notice recorded for this message (rate or plan limit), delivered live. */
+  notice_message_id?: string | null
 }
 
 interface WidgetConnection {
@@ -279,6 +292,9 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       message_id: result.message_id,
       duplicate: result.duplicate,
       status: result.conversation_status ?? null,
+      agent_reply_expected: !result.duplicate && result.enqueued === true,
+      rate_limited: !result.duplicate && !!result.rate_limited,
+      notice_expected: !result.duplicate && !!result.notice_message_id,
     })
   }
 
