@@ -338,6 +338,20 @@ export function createAgentStore(client: RpcClient) {
       return data == null ? null : parse('find_reply', foundReplySchema, data)
     },
 
+    /**
+     * The newer inbound message of the conversation whose own reply job will answer it (or
+     * did), superseding this message's job; null when none: a newer message that ingest
+     * gave no job (rate limited, billing, a human has it) does not supersede.
+     */
+    async replySupersededBy(tenantId: string, conversationId: string, messageId: string): Promise<string | null> {
+      const data = await call('reply_superseded_by', {
+        tenant_id: tenantId,
+        conversation_id: conversationId,
+        message_id: messageId,
+      })
+      return data == null ? null : parse('reply_superseded_by', uuid, data)
+    },
+
     async recordReply(input: {
       tenantId: string
       conversationId: string

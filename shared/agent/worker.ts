@@ -558,11 +558,23 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     }
     if (!agent || agent.status !== 'active') return 'silent:no_active_agent'
 
-    // 3. Several quick messages get one answer: the newest one's job gives it.
+    // 3. Several quick messages get one answer: the job of the newest one that is answered
+    //    gives it. Only a newer message ingest queued a reply job for supersedes this one
+    //    (api.reply_superseded_by); one stored without a job (over the inbound rate limit,
+    //    billing, ...) is answered by no one else, so this job answers.
     const index = context.messages.findIndex((m) => m.id === job.message_id)
-    if (index >= 0 && context.messages.slice(index + 1).some((m) => m.direction === 'in')) return 'superseded'
+    const newerInbound = index < 0 || context.messages.slice(index + 1).some((m) => m.direction === 'in')
+    if (newerInbound && (await store.replySupersededBy(tenantId, conversation.id, job.message_id))) {
+      return 'superseded'
+    }
 
-    const latestContact = [...context.messages].reverse().find((m) => m.author_kind === 'contact')
+    // The turn answers the conversation up to its newest contact message, held-back (not
+    // admitted) messages included: they are what the person said. Platform notices stored
+    // after it (the rate-limit notice, ...) are not part of the prompt: the model answers
+    // the person, not a notice.
+    const lastContactAt = context.messages.map((m) => m.author_kind).lastIndexOf('contact')
+    const latestContact = lastContactAt >= 0 ? context.messages[lastContactAt] : undefined
+    const conversationSoFar = lastContactAt >= 0 ? context.messages.slice(0, lastContactAt + 1) : context.messages
     const latestText = latestContact?.text ?? ''
     const attemptKey = `${replyKey}:a${claimed.read_count}`
     const meterInput = { tenantId, agentId: agent.id, conversationId: conversation.id }
@@ -629,7 +641,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     // Full text ORs the question's significant words (api.search_knowledge), fused with the vector ranking.
     const hits = latestText ? await store.searchKnowledge(tenantId, latestText, embedding, 5) : []
     const knowledge: KnowledgePassage[] = hits.map((h) => ({ text: h.content, title: h.source_title }))
-    const history: ConversationMessage[] = context.messages
+    const history: ConversationMessage[] = conversationSoFar
       .filter((m) => m.text && m.text.trim())
       .map(toConversationMessage)
       .reverse()

@@ -137,6 +137,10 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('enforce_reply_entitlement', $$select api.enforce_reply_entitlement('{tenant}', '{conv}', '{message}', 'reply:matrix')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
+-- the worker's superseded check (20261126008000_reply_jobs.sql)
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('reply_superseded_by', $$select api.reply_superseded_by('{tenant}', '{conv}', '{message}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
+
 -- portal follow-ups (20261126007000_portal_tool_calls.sql)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('list_tool_calls', $$select * from api.list_tool_calls('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
