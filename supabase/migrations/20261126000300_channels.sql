@@ -38,23 +38,6 @@ create index channel_connections_tenant_id_idx on app.channel_connections (tenan
 create index channel_connections_agent_id_idx on app.channel_connections (agent_id);
 comment on table app.channel_connections is 'A tenant''s Slack workspace, WhatsApp number or web chat widget, and the agent assigned to it. slack_team_id and whatsapp_phone_number_id are globally unique; token_secret_id points into Vault.';
 
--- Deleting an agent unassigns it from its channels (a composite foreign key cannot
--- "set null" only one column on PostgreSQL 15).
-create function app.unassign_deleted_agent()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-  update app.channel_connections c set agent_id = null where c.agent_id = old.id;
-  return old;
-end
-$$;
-comment on function app.unassign_deleted_agent() is 'Before-delete trigger on agents: unassigns the agent from channel connections.';
-create trigger agents_unassign_from_channels before delete on app.agents
-  for each row execute function app.unassign_deleted_agent();
-
 create trigger channel_connections_touch_updated_at before update on app.channel_connections
   for each row execute function app.touch_updated_at();
 create trigger channel_connections_audit after insert or update or delete on app.channel_connections
@@ -77,5 +60,3 @@ grant select (id, tenant_id, kind, name, agent_id, status, slack_team_id, slack_
   update (name, agent_id, status, settings)
   on app.channel_connections to authenticated;
 grant select, insert, update, delete on app.channel_connections to service_role;
-
-revoke all on function app.unassign_deleted_agent() from public, anon, authenticated;

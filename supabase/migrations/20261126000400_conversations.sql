@@ -115,8 +115,9 @@ create table app.tool_calls (
 create index tool_calls_conversation_idx on app.tool_calls (conversation_id, created_at);
 comment on table app.tool_calls is 'Every tool an agent called (or was refused), with arguments, result and status; side-effecting tools wait in awaiting_confirmation.';
 
--- Deleting an agent unassigns it from channels and conversations; history keeps its id.
-create or replace function app.unassign_deleted_agent()
+-- Deleting an agent unassigns it from channels and conversations (a composite foreign key
+-- cannot "set null" only one column on PostgreSQL 15); history keeps its id.
+create function app.unassign_deleted_agent()
 returns trigger
 language plpgsql
 security definer
@@ -129,6 +130,8 @@ begin
 end
 $$;
 comment on function app.unassign_deleted_agent() is 'Before-delete trigger on agents: unassigns the agent from channel connections and conversations.';
+create trigger agents_unassign_from_channels before delete on app.agents
+  for each row execute function app.unassign_deleted_agent();
 
 create trigger contacts_touch_updated_at before update on app.contacts
   for each row execute function app.touch_updated_at();
@@ -229,5 +232,6 @@ grant select, insert (tenant_id, conversation_id, connection_id, direction, auth
 grant select, insert, update, delete on app.contacts, app.contact_identities, app.conversations, app.messages, app.tool_calls
   to service_role;
 
+revoke all on function app.unassign_deleted_agent() from public, anon, authenticated;
 revoke all on function app.bump_conversation() from public, anon, authenticated;
 revoke all on function app.audit_conversation_status() from public, anon, authenticated;

@@ -5,12 +5,13 @@
 -- broadcast message_created / message_updated / conversation_changed.
 --
 -- Queues (pgmq): agent_jobs (answer an inbound message, deliver a member's reply) and
--- knowledge_jobs (chunk and embed a knowledge source). After a job is enqueued,
--- app.wake_agent_worker() posts to <functions_url>/agent-worker through pg_net (sent
--- after commit), once per transaction; functions_url comes from app.settings (or the
--- `app.functions_url` setting) and the bearer token from the Vault secret named
--- `konstruct_functions_token`; with no URL configured it does nothing. A pg_cron job is
--- the safety net: every 30 seconds it wakes the worker only if a job is waiting.
+-- knowledge_jobs (chunk and embed a knowledge source). After a job is enqueued
+-- (app.enqueue_job), app.wake_agent_worker() posts to <functions_url>/agent-worker through
+-- pg_net (sent after commit), once per transaction; functions_url comes from app.settings
+-- (or the `app.functions_url` setting) and the bearer token from the Vault secret named
+-- `konstruct_functions_token`; with no URL configured it does nothing. Both functions are
+-- defined in 20261126004000_knowledge_ingestion_and_handoff_dm.sql. A pg_cron job is the
+-- safety net: every 30 seconds it wakes the worker only if a job is waiting.
 
 -- Realtime authorization -----------------------------------------------------------------
 
@@ -115,50 +116,6 @@ as $$
 $$;
 comment on function app.functions_url() is 'Base URL of the edge functions (e.g. http://127.0.0.1:54321/functions/v1), from app.settings key functions_url or the app.functions_url setting; null when not configured.';
 
-create function app.wake_agent_worker(reason text default 'enqueued')
-returns bigint
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  base_url text := app.functions_url();
-  token text;
-  headers jsonb := '{"Content-Type": "application/json"}'::jsonb;
-  request_id bigint;
-begin
-  if base_url is null then
-    return null;
-  end if;
-  -- Once per transaction is enough: the worker drains the queue.
-  if coalesce(current_setting('konstruct.worker_woken', true), '') = 'yes' then
-    return null;
-  end if;
-  perform set_config('konstruct.worker_woken', 'yes', true);
-  begin
-    select d.decrypted_secret into token from vault.decrypted_secrets d where d.name = 'konstruct_functions_token' limit 1;
-  exception when others then
-    token := null;
-  end;
-  if token is not null then
-    headers := headers || jsonb_build_object('Authorization', 'Bearer ' || token);
-  end if;
-  begin
-    select net.http_post(
-      url := rtrim(base_url, '/') || '/agent-worker',
-      body := jsonb_build_object('queue', 'agent_jobs', 'reason', wake_agent_worker.reason),
-      headers := headers
-    ) into request_id;
-  exception when others then
-    -- Never let a wake-up failure lose the message: the cron safety net will come.
-    raise warning 'could not wake the agent worker: %', sqlerrm;
-    return null;
-  end;
-  return request_id;
-end
-$$;
-comment on function app.wake_agent_worker(text) is 'Posts to <functions_url>/agent-worker through pg_net (once per transaction; skipped when functions_url is not configured). Bearer token from the Vault secret konstruct_functions_token.';
-
 create function app.wake_agent_worker_if_pending()
 returns bigint
 language plpgsql
@@ -173,30 +130,6 @@ begin
 end
 $$;
 comment on function app.wake_agent_worker_if_pending() is 'The pg_cron safety net: wakes the agent worker only when a job is visible in agent_jobs.';
-
-create function app.enqueue_job(queue_name text, job jsonb)
-returns bigint
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  job_id bigint;
-begin
-  if queue_name not in ('agent_jobs', 'knowledge_jobs') then
-    raise exception 'unknown queue %', queue_name using errcode = '22023';
-  end if;
-  if job ->> 'tenant_id' is null then
-    raise exception 'a job must carry its tenant_id' using errcode = '22023';
-  end if;
-  select s into job_id from pgmq.send(queue_name, job) s;
-  if queue_name = 'agent_jobs' then
-    perform app.wake_agent_worker('enqueued');
-  end if;
-  return job_id;
-end
-$$;
-comment on function app.enqueue_job(text, jsonb) is 'Sends a job (which must carry tenant_id) to agent_jobs or knowledge_jobs and wakes the worker. Internal: called by api functions after their own permission checks.';
 
 -- pg_cron is an extension on Supabase; the local platform provides the same functions.
 do $$
@@ -215,9 +148,6 @@ revoke all on function app.tenant_id_from_topic(text) from public, anon;
 revoke all on function app.broadcast_message() from public, anon, authenticated;
 revoke all on function app.broadcast_conversation() from public, anon, authenticated;
 revoke all on function app.functions_url() from public, anon, authenticated;
-revoke all on function app.wake_agent_worker(text) from public, anon, authenticated;
 revoke all on function app.wake_agent_worker_if_pending() from public, anon, authenticated;
-revoke all on function app.enqueue_job(text, jsonb) from public, anon, authenticated;
 grant execute on function app.tenant_id_from_topic(text) to authenticated, service_role;
-grant execute on function app.functions_url(), app.wake_agent_worker(text), app.wake_agent_worker_if_pending(),
-  app.enqueue_job(text, jsonb) to service_role;
+grant execute on function app.functions_url(), app.wake_agent_worker_if_pending() to service_role;

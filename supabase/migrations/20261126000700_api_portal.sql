@@ -1138,43 +1138,6 @@ end
 $$;
 comment on function app.enqueue_knowledge_source(uuid) is 'Queues a knowledge source for (re)chunking and embedding. Security definer because only service_role may use pgmq; checks the caller is an admin of the source''s tenant.';
 
-create function api.create_knowledge_source(tenant_id uuid, title text, content text default null, kind text default 'text',
-  uri text default null)
-returns jsonb
-language plpgsql
-set search_path = ''
-as $$
-declare
-  new_source_id uuid := gen_random_uuid();
-  chunks integer := 0;
-begin
-  perform app.require_role(create_knowledge_source.tenant_id, 'admin');
-  if create_knowledge_source.kind in ('text', 'markdown') and coalesce(btrim(create_knowledge_source.content), '') = '' then
-    raise exception 'text knowledge needs content' using errcode = '22023';
-  end if;
-  if create_knowledge_source.kind = 'url' and create_knowledge_source.uri !~ '^https?://' then
-    raise exception 'a url source needs an http(s) uri' using errcode = '22023';
-  end if;
-  insert into app.knowledge_sources (id, tenant_id, title, kind, uri, content, status, created_by)
-  values (new_source_id, create_knowledge_source.tenant_id, btrim(create_knowledge_source.title),
-    create_knowledge_source.kind, create_knowledge_source.uri, create_knowledge_source.content,
-    'pending', (select auth.uid()));
-  -- Pasted text is searchable at once (full text); the knowledge worker adds embeddings.
-  if create_knowledge_source.kind in ('text', 'markdown') then
-    insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content)
-    select create_knowledge_source.tenant_id, new_source_id, c.chunk_index, c.chunk
-    from app.chunk_text(create_knowledge_source.content) c;
-    get diagnostics chunks = row_count;
-    update app.knowledge_sources s set status = 'ready', chunk_count = chunks where s.id = new_source_id;
-  end if;
-  perform app.enqueue_knowledge_source(new_source_id);
-  return (select jsonb_build_object('id', s.id, 'tenant_id', s.tenant_id, 'title', s.title, 'kind', s.kind, 'uri', s.uri,
-    'status', s.status, 'chunk_count', s.chunk_count, 'created_at', s.created_at)
-    from app.knowledge_sources s where s.id = new_source_id);
-end
-$$;
-comment on function api.create_knowledge_source(uuid, text, text, text, text) is 'Adds a knowledge source. Text and Markdown are chunked at once (searchable by full text immediately); every source is queued on knowledge_jobs for embedding (and fetching/parsing for html, pdf, url). Owners and admins.';
-
 create function api.delete_knowledge_source(source_id uuid)
 returns void
 language plpgsql
@@ -1192,56 +1155,6 @@ begin
 end
 $$;
 comment on function api.delete_knowledge_source(uuid) is 'Deletes a knowledge source and its chunks. Owners and admins.';
-
-create function api.search_knowledge(tenant_id uuid, query_text text, query_embedding extensions.vector default null,
-  match_count integer default 5)
-returns table (chunk_id uuid, source_id uuid, source_title text, content text, score double precision,
-  fts_rank integer, vector_rank integer)
-language plpgsql
-set search_path = ''
-as $$
-declare
-  k integer := least(greatest(coalesce(search_knowledge.match_count, 5), 1), 50);
-  q tsquery := case when coalesce(btrim(search_knowledge.query_text), '') = '' then null
-    else websearch_to_tsquery('english'::regconfig, search_knowledge.query_text) end;
-begin
-  if not pg_catalog.pg_has_role(current_user, 'service_role', 'usage') then
-    perform app.require_read(search_knowledge.tenant_id, 'knowledge search');
-  end if;
-  -- Reciprocal rank fusion (k = 60) of a full-text and a vector ranking; both rankings
-  -- see only this tenant's chunks. Without an embedding, full text alone.
-  return query
-    with full_text as (
-      select c.id, (row_number() over (order by ts_rank_cd(c.fts, q) desc, c.id))::integer as rank_ix
-      from app.knowledge_chunks c
-      where c.tenant_id = search_knowledge.tenant_id and q is not null and c.fts @@ q
-      order by rank_ix
-      limit k * 4
-    ),
-    semantic as (
-      select c.id, (row_number() over (order by c.embedding operator(extensions.<=>) search_knowledge.query_embedding, c.id))::integer as rank_ix
-      from app.knowledge_chunks c
-      where c.tenant_id = search_knowledge.tenant_id and search_knowledge.query_embedding is not null
-        and c.embedding is not null
-      order by c.embedding operator(extensions.<=>) search_knowledge.query_embedding
-      limit k * 4
-    ),
-    fused as (
-      select coalesce(f.id, s.id) as id,
-        coalesce(1.0 / (60 + f.rank_ix), 0.0) + coalesce(1.0 / (60 + s.rank_ix), 0.0) as fused_score,
-        f.rank_ix as f_rank, s.rank_ix as s_rank
-      from full_text f full outer join semantic s on s.id = f.id
-    )
-    select c.id, c.source_id, src.title, c.content, fused.fused_score::double precision, fused.f_rank, fused.s_rank
-    from fused
-    join app.knowledge_chunks c on c.id = fused.id
-    join app.knowledge_sources src on src.id = c.source_id
-    where c.tenant_id = search_knowledge.tenant_id
-    order by fused.fused_score desc, c.id
-    limit k;
-end
-$$;
-comment on function api.search_knowledge(uuid, text, extensions.vector, integer) is 'Hybrid knowledge search: full text (english) and, when query_embedding is given, cosine vector similarity, fused by reciprocal rank (k=60). Filters by tenant inside both rankings, so another tenant''s chunk is never a candidate. Members of the tenant and service_role.';
 
 -- Usage and audit --------------------------------------------------------------------------------
 
@@ -1358,10 +1271,7 @@ grant execute on function
   api.close_conversation(uuid),
   api.reply_as_member(uuid, text, jsonb, text),
   api.list_knowledge_sources(uuid),
-  api.create_knowledge_source(uuid, text, text, text, text),
   api.delete_knowledge_source(uuid),
-  api.search_knowledge(uuid, text, extensions.vector, integer),
   api.usage_summary(uuid, text, timestamptz, timestamptz),
   api.list_audit_log(uuid, bigint, integer, text)
 to authenticated;
-grant execute on function api.search_knowledge(uuid, text, extensions.vector, integer) to service_role;

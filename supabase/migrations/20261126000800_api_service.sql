@@ -1,8 +1,9 @@
 -- The service api: functions the edge functions call with the service_role key.
 --
 -- Webhook functions resolve a connection (Slack team, WhatsApp number, widget key) and
--- ingest inbound messages idempotently; the agent worker claims jobs from pgmq, loads
--- an agent's context, records replies, usage, tool calls and audit entries, and
+-- ingest inbound messages idempotently (api.ingest_message, defined with its admission
+-- rules in 20261126007500_inbound_rate_limit.sql); the agent worker claims jobs from
+-- pgmq, loads an agent's context, records replies, usage, tool calls and audit entries, and
 -- completes or fails its jobs. Every function here is granted to service_role only.
 -- Security invoker: service_role bypasses RLS, and each function checks that the ids
 -- it is given belong to the tenant it is given (a job, conversation or message of one
@@ -148,119 +149,6 @@ begin
 end
 $$;
 comment on function api.disable_slack_installation(text, text) is 'Disables the connection of a Slack team (app_uninstalled, tokens_revoked); true if something changed. service_role.';
-
--- Ingest ------------------------------------------------------------------------------------
-
-create function api.ingest_message(
-  connection_id uuid,
-  external_id text,
-  thread_key text,
-  external_user_id text,
-  text text default null,
-  user_display_name text default null,
-  attachments jsonb default '[]'::jsonb,
-  channel_context jsonb default '{}'::jsonb,
-  metadata jsonb default '{}'::jsonb
-)
-returns jsonb
-language plpgsql
-set search_path = ''
-as $$
-declare
-  conn record;
-  existing record;
-  contact uuid;
-  conv record;
-  new_message_id uuid;
-  job_id bigint;
-begin
-  if coalesce(ingest_message.external_id, '') = '' or coalesce(ingest_message.thread_key, '') = ''
-     or coalesce(ingest_message.external_user_id, '') = '' then
-    raise exception 'external_id, thread_key and external_user_id are required' using errcode = '22023';
-  end if;
-  select c.id, c.tenant_id, c.kind, c.status, c.agent_id into conn
-  from app.channel_connections c where c.id = ingest_message.connection_id;
-  if not found then
-    raise exception 'connection not found' using errcode = 'P0002';
-  end if;
-  if conn.status <> 'active' then
-    raise exception 'connection is disabled' using errcode = 'KO005';
-  end if;
-
-  -- 1. A retried delivery of a message already stored is a no-op.
-  select m.id, m.conversation_id into existing
-  from app.messages m where m.connection_id = conn.id and m.external_id = ingest_message.external_id;
-  if found then
-    return jsonb_build_object('message_id', existing.id, 'conversation_id', existing.conversation_id,
-      'tenant_id', conn.tenant_id, 'duplicate', true, 'enqueued', false, 'job_id', null,
-      'conversation_status', (select c.status from app.conversations c where c.id = existing.conversation_id));
-  end if;
-
-  -- 2. The person: one contact per tenant, an identity per channel.
-  insert into app.contacts (tenant_id, display_name)
-  select conn.tenant_id, ingest_message.user_display_name
-  where not exists (
-    select 1 from app.contact_identities i
-    where i.tenant_id = conn.tenant_id and i.channel = conn.kind and i.external_user_id = ingest_message.external_user_id
-  )
-  returning id into contact;
-  if contact is not null then
-    insert into app.contact_identities (tenant_id, contact_id, channel, external_user_id, display_name)
-    values (conn.tenant_id, contact, conn.kind, ingest_message.external_user_id, ingest_message.user_display_name)
-    on conflict on constraint contact_identities_tenant_id_channel_external_user_id_key do nothing;
-    if not found then
-      delete from app.contacts c where c.id = contact;
-      contact := null;
-    end if;
-  end if;
-  if contact is null then
-    select i.contact_id into contact from app.contact_identities i
-    where i.tenant_id = conn.tenant_id and i.channel = conn.kind and i.external_user_id = ingest_message.external_user_id;
-    if ingest_message.user_display_name is not null then
-      update app.contacts c set display_name = ingest_message.user_display_name
-      where c.id = contact and c.display_name is null;
-    end if;
-  end if;
-
-  -- 3. The conversation of this thread (a closed one reopens).
-  insert into app.conversations (tenant_id, connection_id, channel, thread_key, contact_id, agent_id, channel_context)
-  values (conn.tenant_id, conn.id, conn.kind, ingest_message.thread_key, contact, conn.agent_id,
-    coalesce(ingest_message.channel_context, '{}'::jsonb))
-  on conflict on constraint conversations_connection_id_thread_key_key do update set
-    status = case when app.conversations.status = 'closed' then 'open' else app.conversations.status end,
-    agent_id = coalesce(app.conversations.agent_id, excluded.agent_id),
-    contact_id = coalesce(app.conversations.contact_id, excluded.contact_id),
-    channel_context = app.conversations.channel_context || excluded.channel_context
-  returning id, status, agent_id into conv;
-
-  -- 4. The message, idempotent by (connection, external id) even under concurrency.
-  insert into app.messages (tenant_id, conversation_id, connection_id, direction, author_kind, text, attachments,
-    external_id, delivery_status, metadata)
-  values (conn.tenant_id, conv.id, conn.id, 'in', 'contact', ingest_message.text,
-    coalesce(ingest_message.attachments, '[]'::jsonb), ingest_message.external_id, 'received',
-    coalesce(ingest_message.metadata, '{}'::jsonb))
-  on conflict on constraint messages_connection_external_id_key do nothing
-  returning id into new_message_id;
-  if new_message_id is null then
-    select m.id into new_message_id from app.messages m
-    where m.connection_id = conn.id and m.external_id = ingest_message.external_id;
-    return jsonb_build_object('message_id', new_message_id, 'conversation_id', conv.id, 'tenant_id', conn.tenant_id,
-      'duplicate', true, 'enqueued', false, 'job_id', null, 'conversation_status', conv.status);
-  end if;
-
-  -- 5. The agent answers only conversations it handles, and only while it is active.
-  if conv.status = 'open' and conv.agent_id is not null
-     and exists (select 1 from app.agents a where a.id = conv.agent_id and a.status = 'active') then
-    job_id := app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'reply', 'tenant_id', conn.tenant_id,
-      'conversation_id', conv.id, 'message_id', new_message_id, 'agent_id', conv.agent_id));
-  end if;
-
-  return jsonb_build_object('message_id', new_message_id, 'conversation_id', conv.id, 'tenant_id', conn.tenant_id,
-    'contact_id', contact, 'duplicate', false, 'enqueued', job_id is not null, 'job_id', job_id,
-    'conversation_status', conv.status);
-end
-$$;
-comment on function api.ingest_message(uuid, text, text, text, text, text, jsonb, jsonb, jsonb) is 'Stores an inbound message idempotently by (connection, external_id): upserts the contact and its channel identity, the conversation of thread_key (reopening a closed one), the message; enqueues an agent_jobs reply job and wakes the worker only when the conversation is open, has an agent and the agent is active. Returns {message_id, conversation_id, tenant_id, contact_id, duplicate, enqueued, job_id, conversation_status}. A disabled connection is refused (KO005). service_role.';
 
 -- Jobs -----------------------------------------------------------------------------------------
 
@@ -897,7 +785,6 @@ grant execute on function
   api.get_channel_token(uuid),
   api.save_slack_installation(uuid, text, text, text, text, uuid, text),
   api.disable_slack_installation(text, text),
-  api.ingest_message(uuid, text, text, text, text, text, jsonb, jsonb, jsonb),
   api.claim_jobs(text, integer, integer),
   api.complete_job(text, bigint, uuid),
   api.fail_job(text, bigint, uuid, text, integer, integer),

@@ -15,7 +15,8 @@
 --     does not include raises KO011 (clear text the portal shows as is);
 --   * a message that arrives when the tenant is over its monthly messages or tokens gets
 --     a polite system answer in the channel (delivered by a `deliver` job) and the admins
---     an alert, instead of a reply job: no model call;
+--     an alert, instead of a reply job: no model call (applied at ingest by
+--     app.answer_inbound, 20261126008000_reply_jobs.sql, from app.billing_refusal here);
 --   * past_due keeps working for a grace period (app.settings billing_grace_period,
 --     '7 days' by default) counted from when the payment first failed, then the agents
 --     are paused; canceled and unpaid pause them at once; paying again resumes them.
@@ -428,142 +429,6 @@ comment on function app.enforce_channel_kind() is 'Before-insert trigger on chan
 create trigger channel_connections_enforce_plan before insert on app.channel_connections
   for each row execute function app.enforce_channel_kind();
 
--- Enforcement: answering -----------------------------------------------------------------------
--- api.ingest_message as before, with one change in step 5: a reply job only when the
--- plan allows an answer now; over a monthly limit, a polite system reply is recorded and
--- delivered instead (no model call), and the admins are alerted once a month per limit.
-
-create or replace function api.ingest_message(
-  connection_id uuid,
-  external_id text,
-  thread_key text,
-  external_user_id text,
-  text text default null,
-  user_display_name text default null,
-  attachments jsonb default '[]'::jsonb,
-  channel_context jsonb default '{}'::jsonb,
-  metadata jsonb default '{}'::jsonb
-)
-returns jsonb
-language plpgsql
-set search_path = ''
-as $$
-declare
-  conn record;
-  existing record;
-  contact uuid;
-  conv record;
-  new_message_id uuid;
-  job_id bigint;
-  refusal jsonb;
-  notice jsonb;
-begin
-  if coalesce(ingest_message.external_id, '') = '' or coalesce(ingest_message.thread_key, '') = ''
-     or coalesce(ingest_message.external_user_id, '') = '' then
-    raise exception 'external_id, thread_key and external_user_id are required' using errcode = '22023';
-  end if;
-  select c.id, c.tenant_id, c.kind, c.status, c.agent_id into conn
-  from app.channel_connections c where c.id = ingest_message.connection_id;
-  if not found then
-    raise exception 'connection not found' using errcode = 'P0002';
-  end if;
-  if conn.status <> 'active' then
-    raise exception 'connection is disabled' using errcode = 'KO005';
-  end if;
-
-  -- 1. A retried delivery of a message already stored is a no-op.
-  select m.id, m.conversation_id into existing
-  from app.messages m where m.connection_id = conn.id and m.external_id = ingest_message.external_id;
-  if found then
-    return jsonb_build_object('message_id', existing.id, 'conversation_id', existing.conversation_id,
-      'tenant_id', conn.tenant_id, 'duplicate', true, 'enqueued', false, 'job_id', null,
-      'conversation_status', (select c.status from app.conversations c where c.id = existing.conversation_id));
-  end if;
-
-  -- 2. The person: one contact per tenant, an identity per channel.
-  insert into app.contacts (tenant_id, display_name)
-  select conn.tenant_id, ingest_message.user_display_name
-  where not exists (
-    select 1 from app.contact_identities i
-    where i.tenant_id = conn.tenant_id and i.channel = conn.kind and i.external_user_id = ingest_message.external_user_id
-  )
-  returning id into contact;
-  if contact is not null then
-    insert into app.contact_identities (tenant_id, contact_id, channel, external_user_id, display_name)
-    values (conn.tenant_id, contact, conn.kind, ingest_message.external_user_id, ingest_message.user_display_name)
-    on conflict on constraint contact_identities_tenant_id_channel_external_user_id_key do nothing;
-    if not found then
-      delete from app.contacts c where c.id = contact;
-      contact := null;
-    end if;
-  end if;
-  if contact is null then
-    select i.contact_id into contact from app.contact_identities i
-    where i.tenant_id = conn.tenant_id and i.channel = conn.kind and i.external_user_id = ingest_message.external_user_id;
-    if ingest_message.user_display_name is not null then
-      update app.contacts c set display_name = ingest_message.user_display_name
-      where c.id = contact and c.display_name is null;
-    end if;
-  end if;
-
-  -- 3. The conversation of this thread (a closed one reopens).
-  insert into app.conversations (tenant_id, connection_id, channel, thread_key, contact_id, agent_id, channel_context)
-  values (conn.tenant_id, conn.id, conn.kind, ingest_message.thread_key, contact, conn.agent_id,
-    coalesce(ingest_message.channel_context, '{}'::jsonb))
-  on conflict on constraint conversations_connection_id_thread_key_key do update set
-    status = case when app.conversations.status = 'closed' then 'open' else app.conversations.status end,
-    agent_id = coalesce(app.conversations.agent_id, excluded.agent_id),
-    contact_id = coalesce(app.conversations.contact_id, excluded.contact_id),
-    channel_context = app.conversations.channel_context || excluded.channel_context
-  returning id, status, agent_id into conv;
-
-  -- 4. The message, idempotent by (connection, external id) even under concurrency.
-  insert into app.messages (tenant_id, conversation_id, connection_id, direction, author_kind, text, attachments,
-    external_id, delivery_status, metadata)
-  values (conn.tenant_id, conv.id, conn.id, 'in', 'contact', ingest_message.text,
-    coalesce(ingest_message.attachments, '[]'::jsonb), ingest_message.external_id, 'received',
-    coalesce(ingest_message.metadata, '{}'::jsonb))
-  on conflict on constraint messages_connection_external_id_key do nothing
-  returning id into new_message_id;
-  if new_message_id is null then
-    select m.id into new_message_id from app.messages m
-    where m.connection_id = conn.id and m.external_id = ingest_message.external_id;
-    return jsonb_build_object('message_id', new_message_id, 'conversation_id', conv.id, 'tenant_id', conn.tenant_id,
-      'duplicate', true, 'enqueued', false, 'job_id', null, 'conversation_status', conv.status);
-  end if;
-
-  -- 5. The agent answers only conversations it handles, only while it is active, and only
-  --    as far as the tenant's plan allows (billing).
-  if conv.status = 'open' and conv.agent_id is not null
-     and exists (select 1 from app.agents a where a.id = conv.agent_id and a.status = 'active') then
-    refusal := app.billing_refusal(conn.tenant_id);
-    if refusal is null then
-      job_id := app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'reply', 'tenant_id', conn.tenant_id,
-        'conversation_id', conv.id, 'message_id', new_message_id, 'agent_id', conv.agent_id));
-    elsif refusal ->> 'reason' = 'paused' then
-      perform app.alert_once(conn.tenant_id, 'agents_paused', now() - interval '1 day',
-        jsonb_build_object('reason', refusal ->> 'pause_reason', 'conversation_id', conv.id));
-    else
-      notice := api.record_reply(conn.tenant_id, conv.id, refusal ->> 'message', 'plan_limit:' || new_message_id::text,
-        conv.agent_id, '[]'::jsonb,
-        jsonb_build_object('mode', 'plan_limit', 'limit', refusal ->> 'reason', 'in_reply_to', new_message_id),
-        'system');
-      perform app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'deliver', 'tenant_id', conn.tenant_id,
-        'conversation_id', conv.id, 'message_id', notice ->> 'message_id'));
-      perform app.alert_once(conn.tenant_id, 'plan_limit_reached', date_trunc('month', now()),
-        jsonb_build_object('limit', refusal ->> 'reason', 'used', refusal -> 'used', 'allowed', refusal -> 'limit',
-          'plan_key', refusal ->> 'plan_key'));
-    end if;
-  end if;
-
-  return jsonb_build_object('message_id', new_message_id, 'conversation_id', conv.id, 'tenant_id', conn.tenant_id,
-    'contact_id', contact, 'duplicate', false, 'enqueued', job_id is not null, 'job_id', job_id,
-    'conversation_status', conv.status, 'billing_refusal', refusal ->> 'reason',
-    'notice_message_id', notice ->> 'message_id');
-end
-$$;
-comment on function api.ingest_message(uuid, text, text, text, text, text, jsonb, jsonb, jsonb) is 'Stores an inbound message idempotently by (connection, external_id): upserts the contact and its channel identity, the conversation of thread_key (reopening a closed one), the message; enqueues an agent_jobs reply job and wakes the worker only when the conversation is open, has an agent, the agent is active and the plan allows it. Over the plan''s monthly messages or tokens a polite system reply is delivered instead (billing_refusal, notice_message_id) and the admins alerted; while billing pauses the agents nothing is enqueued. Returns {message_id, conversation_id, tenant_id, contact_id, duplicate, enqueued, job_id, conversation_status, billing_refusal, notice_message_id}. A disabled connection is refused (KO005). service_role.';
-
 -- Usage-based charges: one meter report per usage record of a billed tenant -----------------------
 
 create function app.queue_meter_report()
@@ -602,9 +467,7 @@ revoke all on function app.billing_setting(text), app.billing_grace_period(), ap
   app.alert_once(uuid, text, timestamptz, jsonb), app.enforce_agent_limit(), app.enforce_channel_kind(),
   app.queue_meter_report(), app.create_tenant_subscription()
   from public, anon, authenticated;
-revoke all on function api.ingest_message(uuid, text, text, text, text, text, jsonb, jsonb, jsonb) from public, anon, authenticated;
 grant execute on function app.billing_setting(text), app.billing_grace_period(), app.billing_status_rank(text),
   app.billing_state(uuid), app.billing_usage(uuid), app.billing_refusal(uuid), app.plan_limit_text()
   to authenticated, service_role;
 grant execute on function app.alert_once(uuid, text, timestamptz, jsonb) to service_role;
-grant execute on function api.ingest_message(uuid, text, text, text, text, text, jsonb, jsonb, jsonb) to service_role;

@@ -1,16 +1,18 @@
 -- Knowledge ingestion, full-text recall and the hand-off Slack DM.
 --
--- 1. Wake-ups: app.enqueue_job woke the worker for agent_jobs only, so an upload waited
---    for the pg_cron safety net. Now every enqueue wakes it (still once per transaction);
---    the body names the queue, and the worker drains that queue first.
+-- 1. Wake-ups: app.enqueue_job sends a job to agent_jobs or knowledge_jobs and every
+--    enqueue wakes the worker through app.wake_agent_worker (once per transaction), so an
+--    upload does not wait for the pg_cron safety net; the body names the queue, and the
+--    worker drains that queue first.
 -- 2. Uploads: api.create_knowledge_source accepts text, markdown, html (content), pdf
 --    (content = the file in base64) and url (uri), checks each kind's input and size, and
 --    queues every source on knowledge_jobs (the worker extracts, chunks and embeds it).
--- 3. Recall: websearch_to_tsquery ANDs every word, so a natural question ("how long do
---    refunds take?") matched no passage at all. Full-text search now ORs the question's
---    significant lexemes (english stemming and stop words, as plainto_tsquery) and ranks
---    by ts_rank_cd, so passages matching more of them come first; both rankings still see
---    only the tenant's chunks before ranking, and are fused by reciprocal rank as before.
+-- 3. Recall: api.search_knowledge. websearch_to_tsquery would AND every word, so a natural
+--    question ("how long do refunds take?") would match no passage at all. Full-text
+--    search ORs the question's significant lexemes (english stemming and stop words, as
+--    plainto_tsquery) and ranks by ts_rank_cd, so passages matching more of them come
+--    first; both rankings see only the tenant's chunks before ranking, and are fused by
+--    reciprocal rank.
 -- 4. Hand-off DM: a Slack connection's settings may name Slack users to notify
 --    (handoff_notify_user_ids); api.set_handoff_notifications sets them (admins) and
 --    api.list_handoff_slack_targets gives the worker the active Slack connections that
@@ -18,7 +20,7 @@
 
 -- 1. Wake-ups ----------------------------------------------------------------------------------
 
-create or replace function app.wake_agent_worker(reason text default 'enqueued')
+create function app.wake_agent_worker(reason text default 'enqueued')
 returns bigint
 language plpgsql
 security definer
@@ -64,7 +66,7 @@ end
 $$;
 comment on function app.wake_agent_worker(text) is 'Posts to <functions_url>/agent-worker through pg_net (once per transaction; skipped when functions_url is not configured), naming the queue to drain first (knowledge_jobs when the reason mentions it). Bearer token from the Vault secret konstruct_functions_token.';
 
-create or replace function app.enqueue_job(queue_name text, job jsonb)
+create function app.enqueue_job(queue_name text, job jsonb)
 returns bigint
 language plpgsql
 security definer
@@ -88,7 +90,7 @@ comment on function app.enqueue_job(text, jsonb) is 'Sends a job (which must car
 
 -- 2. Uploads -------------------------------------------------------------------------------------
 
-create or replace function api.create_knowledge_source(tenant_id uuid, title text, content text default null,
+create function api.create_knowledge_source(tenant_id uuid, title text, content text default null,
   kind text default 'text', uri text default null)
 returns jsonb
 language plpgsql
@@ -212,7 +214,7 @@ end
 $$;
 comment on function app.any_terms_tsquery(text) is 'A tsquery matching any significant word of a natural-language question (english lexemes, stop words dropped, at most 32, joined with |); null when there is none. Used by api.search_knowledge so a question finds passages that share some of its words, ranked by ts_rank_cd.';
 
-create or replace function api.search_knowledge(tenant_id uuid, query_text text, query_embedding extensions.vector default null,
+create function api.search_knowledge(tenant_id uuid, query_text text, query_embedding extensions.vector default null,
   match_count integer default 5)
 returns table (chunk_id uuid, source_id uuid, source_title text, content text, score double precision,
   fts_rank integer, vector_rank integer)
@@ -315,6 +317,15 @@ $$;
 comment on function api.list_handoff_slack_targets(uuid) is 'The tenant''s active Slack connections with people to DM on hand-off: [{connection_id, slack_team_id, user_ids}] (no tokens; the worker asks api.get_channel_token). service_role.';
 
 -- Grants -----------------------------------------------------------------------------------------
+
+revoke all on function app.wake_agent_worker(text), app.enqueue_job(text, jsonb) from public, anon, authenticated;
+grant execute on function app.wake_agent_worker(text), app.enqueue_job(text, jsonb) to service_role;
+
+revoke all on function api.create_knowledge_source(uuid, text, text, text, text),
+  api.search_knowledge(uuid, text, extensions.vector, integer) from public, anon;
+grant execute on function api.create_knowledge_source(uuid, text, text, text, text),
+  api.search_knowledge(uuid, text, extensions.vector, integer) to authenticated;
+grant execute on function api.search_knowledge(uuid, text, extensions.vector, integer) to service_role;
 
 revoke all on function app.any_terms_tsquery(text) from public, anon;
 revoke all on function api.reprocess_knowledge_source(uuid), api.set_handoff_notifications(uuid, text[]),

@@ -26,9 +26,9 @@
 -- the plan-limit notice, as before; else the reply job. The worker's own entitlement check
 -- (api.check_entitlement) is unchanged: a message admitted at ingest keeps its answer.
 --
--- api.ingest_message is replaced one last time with steps 1-4 unchanged; step 5 (whether
--- and how the agent answers) moves to app.answer_inbound, so the next admission rule
--- replaces that function instead of copying ingest again.
+-- api.ingest_message is defined here: steps 1-4 store the message; step 5 (whether and
+-- how the agent answers) is app.answer_inbound (in 20261126008000_reply_jobs.sql), so an
+-- admission rule changes that function, not ingest.
 
 -- Counters -------------------------------------------------------------------------------------
 
@@ -170,81 +170,10 @@ end
 $$;
 comment on function app.claim_rate_limit_effects(uuid, uuid, timestamptz) is 'For a rate-limited message the agent would have answered: claims, at most once per window, the sender''s notice and the tenant''s admin alert. Returns {notify, alert}. Definer: the counters are closed to signed-in users.';
 
--- Answering ------------------------------------------------------------------------------------
-
-create function app.answer_inbound(tenant_id uuid, conversation_id uuid, conversation_status text, agent_id uuid,
-  contact_id uuid, message_id uuid)
-returns jsonb
-language plpgsql
-set search_path = ''
-as $$
-declare
-  job_id bigint;
-  refusal jsonb;
-  notice jsonb;
-  rate jsonb;
-  claimed jsonb;
-begin
-  -- Every new inbound message counts toward the short-term limits, answered or not.
-  rate := app.count_inbound(answer_inbound.tenant_id, answer_inbound.contact_id);
-
-  -- The agent answers only conversations it handles, only while it is active, only under
-  -- the short-term rate limit, and only as far as the tenant's plan allows (billing).
-  if answer_inbound.conversation_status = 'open' and answer_inbound.agent_id is not null
-     and exists (select 1 from app.agents a where a.id = answer_inbound.agent_id and a.status = 'active') then
-    refusal := app.billing_refusal(answer_inbound.tenant_id);
-    if refusal ->> 'reason' = 'paused' then
-      perform app.alert_once(answer_inbound.tenant_id, 'agents_paused', now() - interval '1 day',
-        jsonb_build_object('reason', refusal ->> 'pause_reason', 'conversation_id', answer_inbound.conversation_id));
-    elsif (rate ->> 'limited')::boolean then
-      claimed := app.claim_rate_limit_effects(answer_inbound.tenant_id, answer_inbound.contact_id,
-        (rate ->> 'window_start')::timestamptz);
-      if (claimed ->> 'notify')::boolean then
-        notice := api.record_reply(answer_inbound.tenant_id, answer_inbound.conversation_id, app.rate_limit_text(),
-          'rate_limit:' || answer_inbound.contact_id::text || ':' || extract(epoch from (rate ->> 'window_start')::timestamptz)::bigint::text,
-          answer_inbound.agent_id, '[]'::jsonb,
-          jsonb_build_object('mode', 'rate_limit', 'limit', rate ->> 'limit', 'in_reply_to', answer_inbound.message_id,
-            'window_start', rate -> 'window_start'),
-          'system');
-        perform app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'deliver', 'tenant_id', answer_inbound.tenant_id,
-          'conversation_id', answer_inbound.conversation_id, 'message_id', notice ->> 'message_id'));
-      end if;
-      if (claimed ->> 'alert')::boolean then
-        perform app.alert_once(answer_inbound.tenant_id, 'inbound_rate_limited', (rate ->> 'window_start')::timestamptz,
-          jsonb_build_object('limit', rate ->> 'limit', 'window_start', rate -> 'window_start',
-            'window_seconds', rate -> 'window_seconds', 'tenant_messages', rate -> 'tenant_messages',
-            'tenant_limit', rate -> 'tenant_limit', 'sender_messages', rate -> 'sender_messages',
-            'sender_limit', rate -> 'sender_limit', 'contact_id', answer_inbound.contact_id,
-            'conversation_id', answer_inbound.conversation_id));
-      end if;
-    elsif refusal is null then
-      job_id := app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'reply', 'tenant_id', answer_inbound.tenant_id,
-        'conversation_id', answer_inbound.conversation_id, 'message_id', answer_inbound.message_id,
-        'agent_id', answer_inbound.agent_id));
-    else
-      notice := api.record_reply(answer_inbound.tenant_id, answer_inbound.conversation_id, refusal ->> 'message',
-        'plan_limit:' || answer_inbound.message_id::text, answer_inbound.agent_id, '[]'::jsonb,
-        jsonb_build_object('mode', 'plan_limit', 'limit', refusal ->> 'reason', 'in_reply_to', answer_inbound.message_id),
-        'system');
-      perform app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'deliver', 'tenant_id', answer_inbound.tenant_id,
-        'conversation_id', answer_inbound.conversation_id, 'message_id', notice ->> 'message_id'));
-      perform app.alert_once(answer_inbound.tenant_id, 'plan_limit_reached', date_trunc('month', now()),
-        jsonb_build_object('limit', refusal ->> 'reason', 'used', refusal -> 'used', 'allowed', refusal -> 'limit',
-          'plan_key', refusal ->> 'plan_key'));
-    end if;
-  end if;
-
-  return jsonb_build_object('job_id', job_id, 'billing_refusal', refusal ->> 'reason',
-    'rate_limited', case when (rate ->> 'limited')::boolean then rate ->> 'limit' end,
-    'notice_message_id', notice ->> 'message_id');
-end
-$$;
-comment on function app.answer_inbound(uuid, uuid, text, uuid, uuid, uuid) is 'Step 5 of api.ingest_message for a newly stored inbound message: counts it against the short-term rate limits (app.count_inbound) and decides the answer. Only an open conversation with an active agent is answered: billing paused → nothing (alert.agents_paused once a day); over the rate limit → no job, one polite notice per sender per window and alert.inbound_rate_limited once per window; over a monthly plan limit → the plan-limit notice and alert.plan_limit_reached once a month; else a reply job. Returns {job_id, billing_refusal, rate_limited: tenant|sender|null, notice_message_id}. service_role (through ingest).';
-
 -- Ingest ---------------------------------------------------------------------------------------
--- As in 20261126003000_billing.sql, steps 1-4 unchanged; step 5 is app.answer_inbound.
+-- Steps 1-4 store the message; step 5 is app.answer_inbound.
 
-create or replace function api.ingest_message(
+create function api.ingest_message(
   connection_id uuid,
   external_id text,
   thread_key text,
@@ -354,12 +283,10 @@ $$;
 comment on function api.ingest_message(uuid, text, text, text, text, text, jsonb, jsonb, jsonb) is 'Stores an inbound message idempotently by (connection, external_id): upserts the contact and its channel identity, the conversation of thread_key (reopening a closed one), the message; then app.answer_inbound decides the answer: an agent_jobs reply job (waking the worker) only when the conversation is open, has an agent, the agent is active, the tenant and the sender are under the short-term inbound rate limit and the plan allows it. Over the rate limit the message is stored but not answered: one polite notice per sender per window (rate_limited: tenant|sender) and one admin alert per window. Over the plan''s monthly messages or tokens a polite system reply is delivered instead (billing_refusal, notice_message_id) and the admins alerted; while billing pauses the agents nothing is enqueued. A duplicate never counts. Returns {message_id, conversation_id, tenant_id, contact_id, duplicate, enqueued, job_id, conversation_status, billing_refusal, rate_limited, notice_message_id}. A disabled connection is refused (KO005). service_role.';
 
 revoke all on function app.inbound_rate_setting(uuid, text, integer), app.rate_limit_text(),
-  app.count_inbound(uuid, uuid), app.claim_rate_limit_effects(uuid, uuid, timestamptz),
-  app.answer_inbound(uuid, uuid, text, uuid, uuid, uuid)
+  app.count_inbound(uuid, uuid), app.claim_rate_limit_effects(uuid, uuid, timestamptz)
   from public, anon, authenticated;
 revoke all on function api.ingest_message(uuid, text, text, text, text, text, jsonb, jsonb, jsonb) from public, anon, authenticated;
 grant execute on function app.inbound_rate_setting(uuid, text, integer), app.rate_limit_text(),
-  app.count_inbound(uuid, uuid), app.claim_rate_limit_effects(uuid, uuid, timestamptz),
-  app.answer_inbound(uuid, uuid, text, uuid, uuid, uuid)
+  app.count_inbound(uuid, uuid), app.claim_rate_limit_effects(uuid, uuid, timestamptz)
   to service_role;
 grant execute on function api.ingest_message(uuid, text, text, text, text, text, jsonb, jsonb, jsonb) to service_role;

@@ -5,11 +5,10 @@
 -- inbound message of the conversation will be answered by its own job. Before this, any
 -- newer inbound message superseded it, including one that ingest gave no job (over the
 -- inbound rate limit, billing paused or over plan, a human handling it): then nobody
--- answered the admitted message. app.answer_inbound now records each reply job it queues
--- in app.reply_jobs (a row of its own rather than a column on app.messages, whose updates
--- are broadcast), and api.reply_superseded_by says whether a newer answered message exists.
---
--- app.answer_inbound is replaced with everything else it does unchanged.
+-- answered the admitted message. app.answer_inbound (step 5 of api.ingest_message, defined
+-- here) records each reply job it queues in app.reply_jobs (a row of its own rather than a
+-- column on app.messages, whose updates are broadcast), and api.reply_superseded_by says
+-- whether a newer answered message exists.
 
 create table app.reply_jobs (
   message_id uuid primary key references app.messages (id) on delete cascade,
@@ -33,9 +32,10 @@ where q.message ->> 'kind' = 'reply'
 on conflict (message_id) do nothing;
 
 -- Answering ------------------------------------------------------------------------------------
--- As in 20261126007500_inbound_rate_limit.sql, plus the app.reply_jobs row of a queued reply job.
+-- Step 5 of api.ingest_message (20261126007500_inbound_rate_limit.sql): the rate limit and
+-- billing checks, the notices and alerts, and the reply job with its app.reply_jobs row.
 
-create or replace function app.answer_inbound(tenant_id uuid, conversation_id uuid, conversation_status text, agent_id uuid,
+create function app.answer_inbound(tenant_id uuid, conversation_id uuid, conversation_status text, agent_id uuid,
   contact_id uuid, message_id uuid)
 returns jsonb
 language plpgsql
