@@ -10,6 +10,7 @@ import { startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
 import { startFakeWhatsApp, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
 import { startTestStack, type TestStack } from '../support/stack.ts'
 import { until } from '../support/until.ts'
+import { testWorkerEnv } from '../support/worker-env.ts'
 
 const TENANT = '10000000-0000-4000-8000-000000000001'
 const AGENT = '20000000-0000-4000-8000-000000000001'
@@ -91,14 +92,7 @@ beforeAll(async () => {
       OPENAI_API_KEY: 'sk-test-platform',
       SLACK_API_URL: slack.url,
       WHATSAPP_API_URL: whatsapp.url,
-      WORKER_MAX_ATTEMPTS: '3',
-      WORKER_RETRY_BASE_DELAY_SECONDS: '1',
-      WORKER_VISIBILITY_TIMEOUT_SECONDS: '30',
-      WORKER_TIME_BUDGET_MS: '25000',
-      WORKER_JOB_RESERVE_MS: '5000',
-      WORKER_DELIVERY_LEASE_SECONDS: '5',
-      WORKER_MEMORY_QUIET_SECONDS: '0',
-      MODEL_TIMEOUT_MS: '5000',
+      ...testWorkerEnv,
     },
   })
   service = stack.serviceClient()

@@ -9,6 +9,7 @@ import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } 
 import { signWhatsAppBody, startFakeWhatsApp, whatsAppTextWebhook, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
 import { startTestStack, type TestStack } from '../support/stack.ts'
 import { until } from '../support/until.ts'
+import { testWorkerEnv } from '../support/worker-env.ts'
 
 const SIGNING_SECRET = 'slack-signing-secret-e2e'
 const APP_SECRET = 'whatsapp-app-secret-e2e'
@@ -41,14 +42,7 @@ beforeAll(async () => {
       WHATSAPP_API_URL: wa.url,
       OPENAI_BASE_URL: openai.url,
       OPENAI_API_KEY: 'sk-test-platform',
-      WORKER_MAX_ATTEMPTS: '3',
-      WORKER_RETRY_BASE_DELAY_SECONDS: '1',
-      WORKER_VISIBILITY_TIMEOUT_SECONDS: '30',
-      WORKER_TIME_BUDGET_MS: '25000',
-      WORKER_JOB_RESERVE_MS: '5000',
-      WORKER_DELIVERY_LEASE_SECONDS: '5',
-      WORKER_MEMORY_QUIET_SECONDS: '0',
-      MODEL_TIMEOUT_MS: '5000',
+      ...testWorkerEnv,
     },
   })
   // The stack configured pg_net wake-ups of the worker when it started; the safety net runs

@@ -10,6 +10,7 @@ import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } 
 import { signWhatsAppBody, startFakeWhatsApp, whatsAppTextWebhook, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
 import { startTestStack, type TestStack } from '../support/stack.ts'
 import { until } from '../support/until.ts'
+import { testWorkerEnv } from '../support/worker-env.ts'
 
 const SIGNING_SECRET = 'slack-signing-secret-rate-limit'
 const APP_SECRET = 'whatsapp-app-secret-rate-limit'
@@ -44,14 +45,7 @@ beforeAll(async () => {
       WHATSAPP_API_URL: wa.url,
       OPENAI_BASE_URL: openai.url,
       OPENAI_API_KEY: 'sk-test-platform',
-      WORKER_MAX_ATTEMPTS: '3',
-      WORKER_RETRY_BASE_DELAY_SECONDS: '1',
-      WORKER_VISIBILITY_TIMEOUT_SECONDS: '30',
-      WORKER_TIME_BUDGET_MS: '25000',
-      WORKER_JOB_RESERVE_MS: '5000',
-      WORKER_DELIVERY_LEASE_SECONDS: '5',
-      WORKER_MEMORY_QUIET_SECONDS: '0',
-      MODEL_TIMEOUT_MS: '5000',
+      ...testWorkerEnv,
     },
   })
   await stack.db.asOwner(async (tx) => {

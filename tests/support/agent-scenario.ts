@@ -9,6 +9,7 @@ import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } 
 import { signWhatsAppBody, startFakeWhatsApp, whatsAppTextWebhook, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
 import { startTestStack, type ApiClient, type TestStack } from './stack.ts'
 import { until } from './until.ts'
+import { testWorkerEnv } from './worker-env.ts'
 
 export { until }
 
@@ -76,14 +77,7 @@ export async function startAgentScenario(functionEnv: Record<string, string> = {
       WHATSAPP_API_URL: whatsapp.url,
       WHATSAPP_APP_SECRET,
       WHATSAPP_VERIFY_TOKEN: 'agent-scenario-verify-token',
-      WORKER_MAX_ATTEMPTS: '3',
-      WORKER_RETRY_BASE_DELAY_SECONDS: '1',
-      WORKER_VISIBILITY_TIMEOUT_SECONDS: '30',
-      WORKER_TIME_BUDGET_MS: '25000',
-      WORKER_JOB_RESERVE_MS: '5000',
-      WORKER_DELIVERY_LEASE_SECONDS: '5',
-      WORKER_MEMORY_QUIET_SECONDS: '0',
-      MODEL_TIMEOUT_MS: '5000',
+      ...testWorkerEnv,
       ...functionEnv,
     },
   })
