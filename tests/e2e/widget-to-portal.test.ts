@@ -5,11 +5,11 @@
 // widget, labelled as a team member's, and the widget never claims "the agent is typing"
 // while the human has it; releases — the agent answers the customer's next message again.
 // The admin's page is never reloaded (a marker on its window survives from sign-in to the end).
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
 import type { Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { DEMO, screenshot, signIn, startE2E, waitLive, type E2E } from './support/harness.ts'
+import { startCustomerSite } from './support/customer-site.ts'
 
 const WIDGET_KEY = 'wk_demo_konstruct_widget_key'
 
@@ -81,26 +81,7 @@ function watch(page: Page, who: string) {
 
 beforeAll(async () => {
   e2e = await startE2E()
-  const html = `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Acme Shoes</title></head>
-<body>
-  <main><h1>Acme Shoes</h1><p>Questions? Use the chat in the corner.</p></main>
-  <script src="${e2e.stack.url}/functions/v1/web-chat/widget.js" data-key="${WIDGET_KEY}" async></script>
-</body>
-</html>`
-  site = createServer((req, res) => {
-    if (req.url === '/' || req.url?.startsWith('/?')) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-      res.end(html)
-    } else if (req.url === '/favicon.ico') {
-      res.writeHead(204).end()
-    } else {
-      res.writeHead(404).end()
-    }
-  })
-  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve))
-  siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}/`
+  ;({ server: site, url: siteUrl } = await startCustomerSite(e2e.stack.url, WIDGET_KEY))
 
   // Two separate browser contexts: no shared cookies or storage between admin and customer.
   admin = await (await e2e.newContext()).newPage()

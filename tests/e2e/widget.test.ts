@@ -3,12 +3,12 @@
 // writes, and the agent's answer (offline mode, quoting the seeded knowledge) appears on
 // the page live over Realtime. A reload keeps the conversation. With the agent paused, no
 // "typing" promises an answer that will not come.
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { Server } from 'node:http'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestStack, type TestStack } from '../support/stack.ts'
 import { screenshot } from './support/harness.ts'
+import { startCustomerSite } from './support/customer-site.ts'
 
 const WIDGET_KEY = 'wk_demo_konstruct_widget_key'
 // The demo tenant's agent (Ava), which answers the demo web chat.
@@ -28,26 +28,7 @@ beforeAll(async () => {
   // No model anywhere: the agent answers in its honest offline mode.
   stack = await startTestStack({ functionEnv: { OPENAI_BASE_URL: '', OPENAI_API_KEY: '' } })
   timings.stack = Date.now() - t
-  const html = `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Acme Shoes</title></head>
-<body>
-  <main><h1>Acme Shoes</h1><p>Questions? Use the chat in the corner.</p></main>
-  <script src="${stack.url}/functions/v1/web-chat/widget.js" data-key="${WIDGET_KEY}" async></script>
-</body>
-</html>`
-  site = createServer((req, res) => {
-    if (req.url === '/' || req.url?.startsWith('/?')) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-      res.end(html)
-    } else if (req.url === '/favicon.ico') {
-      res.writeHead(204).end()
-    } else {
-      res.writeHead(404).end()
-    }
-  })
-  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve))
-  siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}/`
+  ;({ server: site, url: siteUrl } = await startCustomerSite(stack.url, WIDGET_KEY))
 
   t = Date.now()
   browser = await chromium.launch({
