@@ -1129,14 +1129,15 @@ declare
   source_tenant uuid;
 begin
   select s.tenant_id into source_tenant from app.knowledge_sources s where s.id = enqueue_knowledge_source.source_id;
-  if not found or not (app.is_member(source_tenant, 'admin') or pg_catalog.pg_has_role(current_user, 'service_role', 'usage')) then
+  -- Inside a definer current_user is the owner, never the caller: ask who signed the request.
+  if not found or not (app.is_member(source_tenant, 'admin') or (select auth.role()) = 'service_role') then
     raise exception 'permission denied' using errcode = '42501';
   end if;
   return app.enqueue_job('knowledge_jobs', jsonb_build_object('kind', 'process_source', 'tenant_id', source_tenant,
     'source_id', enqueue_knowledge_source.source_id));
 end
 $$;
-comment on function app.enqueue_knowledge_source(uuid) is 'Queues a knowledge source for (re)chunking and embedding. Security definer because only service_role may use pgmq; checks the caller is an admin of the source''s tenant.';
+comment on function app.enqueue_knowledge_source(uuid) is 'Queues a knowledge source for (re)chunking and embedding. Security definer because only service_role may use pgmq; checks the caller (by its JWT, not current_user, which is the owner here) is an admin of the source''s tenant or the service role.';
 
 create function api.delete_knowledge_source(source_id uuid)
 returns void
