@@ -27,6 +27,7 @@ import { createModelClient, type ModelClient, type ModelTarget } from './model.t
 import { DEFAULT_PRICES, costOfCall, type PriceTable } from './pricing.ts'
 import { buildAgentTools } from './tools/agent-tools.ts'
 import type { ResolveHost } from '../net/guarded-fetch.ts'
+import { readJsonBody } from '../net/request-body.ts'
 import { z } from 'zod'
 import {
   StoreError,
@@ -1125,8 +1126,10 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     if (!authorized(req)) return json(401, { error: 'unauthorized' })
     let queues: QueueName[] = ['agent_jobs', 'knowledge_jobs']
     try {
-      const body = (await req.json().catch(() => ({}))) as { queue?: unknown }
-      if (body?.queue === 'knowledge_jobs') queues = ['knowledge_jobs', 'agent_jobs']
+      const body = await readJsonBody(req)
+      if (!body.ok && body.reason === 'too_large') return json(413, { error: 'request too large' })
+      const wake = (body.ok ? body.value : null) as { queue?: unknown } | null
+      if (wake?.queue === 'knowledge_jobs') queues = ['knowledge_jobs', 'agent_jobs']
     } catch {
       // an empty or odd body is a plain wake-up
     }

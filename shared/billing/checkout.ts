@@ -13,6 +13,7 @@
 import { z } from 'zod'
 import type Stripe from 'stripe'
 import { ApiError, createRpc, type Rpc } from './rpc.ts'
+import { readJsonBody } from '../net/request-body.ts'
 import {
   CORS_HEADERS,
   bearerOf,
@@ -118,7 +119,10 @@ export function createBillingHandler(config: BillingConfig, deps: BillingDeps) {
 
     let input: z.infer<typeof requestSchema>
     try {
-      const raw = (await req.json()) as Record<string, unknown>
+      const body = await readJsonBody(req)
+      if (!body.ok && body.reason === 'too_large') return json(413, { error: 'request too large' }, CORS_HEADERS)
+      if (!body.ok || typeof body.value !== 'object' || body.value === null) throw new Error('not an object')
+      const raw = body.value as Record<string, unknown>
       const path = new URL(req.url).pathname.replace(/\/+$/, '')
       const fromPath = path.endsWith('/checkout') ? 'checkout' : path.endsWith('/portal') ? 'portal' : undefined
       input = requestSchema.parse({ ...raw, action: raw['action'] ?? fromPath })

@@ -10,7 +10,7 @@
 //    message (channel + ts): a retry (X-Slack-Retry-Num) or a repeated event id returns
 //    the stored message and enqueues nothing. The agent runs from the queue, never here,
 //    so the ack takes one database round trip.
-import { readRawBody } from '../request-body.ts'
+import { readRawBody } from '../../net/request-body.ts'
 import { parseSlackEventBody, readSlackRetry, verifySlackRequest, type SlackInboundMessage } from '../slack/mod.ts'
 import { consoleLog, describeError, json, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
 import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'

@@ -14,7 +14,7 @@
 //    effort and never delays the ack past a second.
 //    Other interaction types are acknowledged and ignored. Slack wants a 200 within 3 s.
 import { isRecord, recordField, stringField } from '../payload-fields.ts'
-import { readRawBody } from '../request-body.ts'
+import { readRawBody } from '../../net/request-body.ts'
 import {
   createSlackWebClient,
   parseSlackInteractionBody,

@@ -26,6 +26,7 @@ import {
 } from '../slack/mod.ts'
 import { consoleLog, describeError, json, optionalEnv, requireEnv, subPath, text, type Env, type Log } from './http.ts'
 import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { readJsonBody } from '../../net/request-body.ts'
 
 export interface SlackOAuthConfig {
   clientId: string
@@ -212,7 +213,9 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
     try {
       // supabase-js `functions.invoke('slack-oauth', { body: { action: 'install_url', tenant_id } })`
       if (req.method === 'POST' && (path === '/' || path === '/start')) {
-        const body = (await req.json().catch(() => null)) as { action?: unknown; tenant_id?: unknown } | null
+        const read = await readJsonBody(req)
+        if (!read.ok && read.reason === 'too_large') return json(413, { error: 'request too large' })
+        const body = (read.ok ? read.value : null) as { action?: unknown; tenant_id?: unknown } | null
         if (body?.action !== undefined && body.action !== 'install_url') return json(400, { error: 'unknown action' })
         return await start(req, url, typeof body?.tenant_id === 'string' ? body.tenant_id : '')
       }

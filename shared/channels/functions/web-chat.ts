@@ -29,7 +29,7 @@
 // Requests are rate limited per visitor and per tenant (token buckets, 429 + Retry-After);
 // CORS is open to any origin (no cookies: the token travels in the Authorization header).
 import { RateLimiter, mintVisitorToken, verifyVisitorToken, type VisitorClaims } from '../webchat/mod.ts'
-import { readRawBody } from '../request-body.ts'
+import { readRawBody } from '../../net/request-body.ts'
 import {
   consoleLog,
   describeError,

@@ -12,7 +12,7 @@
 //         moves a message backwards.
 //      Meta retries non-2xx deliveries for days; a database failure answers 503 so the
 //      batch comes again (everything in it is idempotent).
-import { readRawBody } from '../request-body.ts'
+import { readRawBody } from '../../net/request-body.ts'
 import {
   answerWhatsAppHandshake,
   parseWhatsAppWebhookBody,
