@@ -43,6 +43,8 @@ function functionEnvFromProcess(): Record<string, string> {
     // The web chat signs visitor tokens that Realtime must accept: with the
     // project's JWT secret, which hosted projects set as a function secret.
     WEB_CHAT_JWT_SECRET: jwtSecret,
+    // A model server on this machine (Ollama, vLLM) may serve a tenant's agents locally.
+    MODEL_ALLOW_LOCAL_ENDPOINTS: 'true',
     ...givenEnv(),
   }
 }

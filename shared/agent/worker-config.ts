@@ -39,6 +39,15 @@ const envSchema = z.object({
   AGENT_HISTORY_MESSAGES: z.coerce.number().int().min(1).max(500).default(60),
 
   OPENAI_BASE_URL: optionalText,
+  /**
+   * Tenants' and agents' own model endpoints may be plain http and local or private
+   * addresses (the local stack, tests, a model server beside the platform). Off by
+   * default: a tenant endpoint must be https at a public address.
+   */
+  MODEL_ALLOW_LOCAL_ENDPOINTS: z
+    .enum(['true', 'false', '1', '0', ''])
+    .optional()
+    .transform((value) => value === 'true' || value === '1'),
   OPENAI_API_KEY: optionalText,
   OPENAI_MODEL: optionalText,
   OPENAI_FALLBACK_MODEL: optionalText,
@@ -77,6 +86,8 @@ export interface WorkerConfig {
   historyMessages: number
   /** The platform's model; null fields mean "not configured". */
   platformModel: { baseUrl: string | null; apiKey: string | null; model: string | null; fallbackModel: string | null }
+  /** MODEL_ALLOW_LOCAL_ENDPOINTS: tenant endpoints are not held to https and public addresses. */
+  allowLocalModelEndpoints: boolean
   embeddings: { baseUrl: string; apiKey: string | null; model: string } | null
   prices: Record<string, { inputPerMillion: number; outputPerMillion: number }>
   slackApiUrl: string | undefined
@@ -131,6 +142,7 @@ export function readWorkerConfig(env: Record<string, string | undefined>): Worke
       model: e.OPENAI_MODEL,
       fallbackModel: e.OPENAI_FALLBACK_MODEL,
     },
+    allowLocalModelEndpoints: e.MODEL_ALLOW_LOCAL_ENDPOINTS,
     embeddings: e.OPENAI_EMBEDDINGS_MODEL
       ? {
           baseUrl: e.OPENAI_EMBEDDINGS_BASE_URL ?? e.OPENAI_BASE_URL ?? DEFAULT_OPENAI_BASE_URL,

@@ -24,6 +24,7 @@ import type { EscalationRule } from './handoff.ts'
 import { AgentTurnFailed, runAgentTurn, type AgentTurnResult, type ModelCallLog, type ToolCallLog } from './loop.ts'
 import { distilContactMemories } from './memory.ts'
 import { createModelClient, type ModelClient, type ModelTarget } from './model.ts'
+import { tenantModelEndpointGuard } from './model-endpoint.ts'
 import { DEFAULT_PRICES, costOfCall, type PriceTable } from './pricing.ts'
 import { buildAgentTools } from './tools/agent-tools.ts'
 import type { ResolveHost } from '../net/guarded-fetch.ts'
@@ -273,6 +274,10 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
   const now = deps.now ?? (() => Date.now())
   const log = deps.log ?? ((line: string, detail?: unknown) => console.log(line, detail ?? ''))
   const modelClient = deps.modelClient ?? createModelClient({ fetch: deps.fetch })
+  const tenantEndpointGuard = tenantModelEndpointGuard({
+    allowLocalEndpoints: config.allowLocalModelEndpoints,
+    resolveHost: deps.resolveHost,
+  })
   const entitlements =
     deps.entitlements ??
     createEntitlementGate({ supabaseUrl: config.supabaseUrl, serviceRoleKey: config.serviceRoleKey })
@@ -312,6 +317,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     const target: ModelTarget = {
       baseUrl,
       apiKey,
+      guard: customBaseUrl ? tenantEndpointGuard : null,
       model: agentSettings.model || tenantSettings.model || platform.model || DEFAULT_MODEL,
       fallback: fallbackModel ? { model: fallbackModel } : null,
     }

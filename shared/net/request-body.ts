@@ -42,7 +42,8 @@ export async function readRawBody(request: Request, maxBytes = MAX_WEBHOOK_BODY_
   return { ok: true, bytes, text: new TextDecoder().decode(bytes) }
 }
 
-export type JsonRequestBody = { ok: true; value: unknown } | { ok: false; reason: 'too_large' | 'unreadable' | 'not_json' }
+export type JsonRequestBody =
+  { ok: true; value: unknown } | { ok: false; reason: 'too_large' | 'unreadable' | 'not_json' }
 
 /** The body as JSON, under the same cap; an empty body is `null`. */
 export async function readJsonBody(request: Request, maxBytes = MAX_JSON_BODY_BYTES): Promise<JsonRequestBody> {

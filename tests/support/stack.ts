@@ -27,7 +27,12 @@ export async function startTestStack(options: Partial<StackOptions> = {}): Promi
     port: 0,
     log: process.env.STACK_LOG ? (line) => console.log(`[stack] ${line}`) : undefined,
     ...options,
-    functionEnv: { WEB_CHAT_JWT_SECRET: options.jwtSecret ?? DEFAULT_JWT_SECRET, ...options.functionEnv },
+    functionEnv: {
+      WEB_CHAT_JWT_SECRET: options.jwtSecret ?? DEFAULT_JWT_SECRET,
+      // The fake model servers listen on 127.0.0.1 over http.
+      MODEL_ALLOW_LOCAL_ENDPOINTS: 'true',
+      ...options.functionEnv,
+    },
   })
   // Node 20 has no global WebSocket; realtime-js takes ws as its transport.
   const clientOptions = {

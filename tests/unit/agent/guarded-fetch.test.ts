@@ -128,12 +128,9 @@ describe('IP classification', () => {
     '2001:4860:4860::8888',
     '::ffff:8.8.8.8',
     '64:ff9b::808:808',
-  ])(
-    'allows public %s',
-    (address) => {
-      expect(blockedAddressReason(address)).toBeNull()
-    },
-  )
+  ])('allows public %s', (address) => {
+    expect(blockedAddressReason(address)).toBeNull()
+  })
 
   it('parses legacy numeric IPv4 spellings to the address they mean', () => {
     expect(parseLegacyIPv4('2130706433')?.join('.')).toBe('127.0.0.1')
