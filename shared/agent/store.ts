@@ -324,6 +324,21 @@ export function createAgentStore(client: RpcClient) {
       return typeof data === 'string' && data ? data : null
     },
 
+    async confirmWhatsAppChannel(input: {
+      connectionId: string
+      phoneNumberIds: string[]
+      error: string | null
+      displayPhoneNumber: string | null
+    }): Promise<{ verified: boolean; reason?: string }> {
+      const data = (await call('confirm_whatsapp_channel', {
+        connection_id: input.connectionId,
+        phone_number_ids: input.phoneNumberIds,
+        error: input.error,
+        display_phone_number: input.displayPhoneNumber,
+      })) as { verified?: unknown; reason?: unknown } | null
+      return { verified: data?.verified === true, reason: typeof data?.reason === 'string' ? data.reason : undefined }
+    },
+
     async getChannelToken(connectionId: string): Promise<string | null> {
       const data = await call('get_channel_token', { connection_id: connectionId })
       return typeof data === 'string' && data ? data : null

@@ -25,6 +25,7 @@ import { AgentTurnFailed, runAgentTurn, type AgentTurnResult, type ModelCallLog,
 import { distilContactMemories } from './memory.ts'
 import { createModelClient, type ModelClient, type ModelTarget } from './model.ts'
 import { tenantModelEndpointGuard } from './model-endpoint.ts'
+import { proveWhatsAppControl } from './worker-channel-proof.ts'
 import { DEFAULT_PRICES, costOfCall, type PriceTable } from './pricing.ts'
 import { buildAgentTools } from './tools/agent-tools.ts'
 import type { ResolveHost } from '../net/guarded-fetch.ts'
@@ -61,6 +62,13 @@ export const agentJobSchema = z.discriminatedUnion('kind', [
     after_seq: z.number().int(),
   }),
   z.object({ kind: z.literal('process_source'), tenant_id: uuid, source_id: uuid }),
+  z.object({
+    kind: z.literal('verify_whatsapp_channel'),
+    tenant_id: uuid,
+    connection_id: uuid,
+    phone_number_id: z.string().min(1),
+    business_account_id: z.string().min(1),
+  }),
   z.object({
     kind: z.literal('notify_handoff'),
     tenant_id: uuid,
@@ -1005,6 +1013,15 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
           break
         case 'notify_handoff':
           outcome = await handleNotifyHandoff(job)
+          break
+        case 'verify_whatsapp_channel':
+          outcome = await proveWhatsAppControl(job, {
+            getChannelToken: (connectionId) => store.getChannelToken(connectionId),
+            confirm: (input) => store.confirmWhatsAppChannel(input),
+            whatsappApiUrl: config.whatsappApiUrl,
+            whatsappApiVersion: config.whatsappApiVersion,
+            fetch: deps.fetch,
+          })
           break
         case 'process_source':
           outcome = await processKnowledgeSource(job, {

@@ -39,7 +39,7 @@ as $$
 $$;
 comment on function api.resolve_slack_connection(text) is 'The connection of a Slack team id (any status; check status), or null when unknown. service_role.';
 
-create function api.resolve_whatsapp_connection(phone_number_id text)
+create function api.resolve_whatsapp_connection(phone_number_id text, business_account_id text)
 returns jsonb
 language sql
 stable
@@ -47,8 +47,49 @@ set search_path = ''
 as $$
   select app.connection_json(c.id) from app.channel_connections c
   where c.whatsapp_phone_number_id = resolve_whatsapp_connection.phone_number_id
+    and c.whatsapp_business_account_id = resolve_whatsapp_connection.business_account_id
+    and c.whatsapp_verified_at is not null
 $$;
-comment on function api.resolve_whatsapp_connection(text) is 'The connection of a WhatsApp phone number id, or null when unknown. service_role.';
+comment on function api.resolve_whatsapp_connection(text, text) is 'The connection that proved control of a WhatsApp phone number id, when the delivery names the same business account (the webhook''s entry id), or null: an unproven claim or another account''s delivery routes nowhere. service_role.';
+
+create function api.confirm_whatsapp_channel(connection_id uuid, phone_number_ids text[], error text default null,
+  display_phone_number text default null)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  c app.channel_connections;
+  holder uuid;
+begin
+  select * into c from app.channel_connections x
+  where x.id = confirm_whatsapp_channel.connection_id and x.kind = 'whatsapp' for update;
+  if not found then
+    raise exception 'connection not found' using errcode = 'P0002';
+  end if;
+  if confirm_whatsapp_channel.error is not null or not (c.whatsapp_phone_number_id = any (coalesce(confirm_whatsapp_channel.phone_number_ids, '{}'))) then
+    update app.channel_connections x set whatsapp_verified_at = null,
+      whatsapp_verification_error = coalesce(confirm_whatsapp_channel.error,
+        'The access token does not reach this phone number in that WhatsApp Business Account.')
+    where x.id = c.id;
+    return jsonb_build_object('verified', false, 'reason', 'not_controlled');
+  end if;
+  select x.id into holder from app.channel_connections x
+  where x.whatsapp_phone_number_id = c.whatsapp_phone_number_id and x.whatsapp_verified_at is not null and x.id <> c.id;
+  if holder is not null then
+    update app.channel_connections x set whatsapp_verified_at = null,
+      whatsapp_verification_error = 'This WhatsApp number is already connected to another account.'
+    where x.id = c.id;
+    return jsonb_build_object('verified', false, 'reason', 'taken');
+  end if;
+  update app.channel_connections x set whatsapp_verified_at = coalesce(x.whatsapp_verified_at, now()),
+    whatsapp_verification_error = null,
+    whatsapp_display_phone_number = coalesce(confirm_whatsapp_channel.display_phone_number, x.whatsapp_display_phone_number)
+  where x.id = c.id;
+  return jsonb_build_object('verified', true);
+end
+$$;
+comment on function api.confirm_whatsapp_channel(uuid, text[], text, text) is 'Records the proof-of-control check of a WhatsApp connection: phone_number_ids are the numbers its token sees in its business account (Graph GET /<waba>/phone_numbers). The connection starts receiving its number''s traffic only when its number is among them and no other connection has proved it; an error or a missing number unproves it (whatsapp_verification_error). Returns {verified, reason?}. service_role.';
 
 create function api.resolve_widget_connection(widget_key text)
 returns jsonb
@@ -779,7 +820,8 @@ grant execute on function app.connection_json(uuid), app.check_queue(text), app.
 
 grant execute on function
   api.resolve_slack_connection(text),
-  api.resolve_whatsapp_connection(text),
+  api.resolve_whatsapp_connection(text, text),
+  api.confirm_whatsapp_channel(uuid, text[], text, text),
   api.resolve_widget_connection(text),
   api.get_connection(uuid),
   api.get_channel_token(uuid),

@@ -92,19 +92,29 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
     for (const problem of errors) log('whatsapp_webhook.number_errors', problem)
 
     try {
+      // A number routes to the connection that proved control of it, and only when the
+      // delivery names the same business account (entry.id): both ids must match.
       const connections = new Map<string, WhatsAppConnection | null>()
-      const connectionOf = async (phoneNumberId: string) => {
-        if (!connections.has(phoneNumberId)) {
+      const connectionOf = async (phoneNumberId: string, businessAccountId: string | null) => {
+        const key = `${businessAccountId ?? ''}/${phoneNumberId}`
+        if (!connections.has(key)) {
           connections.set(
-            phoneNumberId,
-            await config.rpc<WhatsAppConnection | null>('resolve_whatsapp_connection', {
-              phone_number_id: phoneNumberId,
-            }),
+            key,
+            businessAccountId
+              ? await config.rpc<WhatsAppConnection | null>('resolve_whatsapp_connection', {
+                  phone_number_id: phoneNumberId,
+                  business_account_id: businessAccountId,
+                })
+              : null,
           )
         }
-        const connection = connections.get(phoneNumberId) ?? null
-        if (!connection) log('whatsapp_webhook.unknown_number', { phone_number_id: phoneNumberId })
-        else if (connection.status !== 'active') {
+        const connection = connections.get(key) ?? null
+        if (!connection) {
+          log('whatsapp_webhook.unknown_number', {
+            phone_number_id: phoneNumberId,
+            business_account_id: businessAccountId,
+          })
+        } else if (connection.status !== 'active') {
           log('whatsapp_webhook.connection_disabled', { connection_id: connection.connection_id })
           return null
         }
@@ -112,12 +122,12 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
       }
 
       for (const message of messages) {
-        const connection = await connectionOf(message.phoneNumberId)
+        const connection = await connectionOf(message.phoneNumberId, message.businessAccountId)
         if (!connection) continue
         await ingestWhatsAppMessage(config.rpc, log, connection, message)
       }
       for (const status of statuses) {
-        const connection = await connectionOf(status.phoneNumberId)
+        const connection = await connectionOf(status.phoneNumberId, status.businessAccountId)
         if (!connection) continue
         await applyWhatsAppStatus(config.rpc, log, connection, status)
       }
