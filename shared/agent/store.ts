@@ -5,6 +5,7 @@
 // checked with zod at this boundary; a database error keeps its SQLSTATE so the
 // worker can tell a permanent refusal (42501, P0002, 22023) from a passing fault.
 
+import { storableJson } from '../channels/storable-text.ts'
 import { z } from 'zod'
 
 export interface RpcError {
@@ -226,7 +227,8 @@ export function vectorLiteral(vector: readonly number[] | null | undefined): str
 
 export function createAgentStore(client: RpcClient) {
   async function call(fn: string, args: Record<string, unknown>): Promise<unknown> {
-    const { data, error } = await client.rpc(fn, args)
+    // A model's or a tool's text may carry what Postgres cannot store (NUL, half a surrogate pair).
+    const { data, error } = await client.rpc(fn, storableJson(args))
     if (error) throw new StoreError(fn, error.code ?? null, error.message)
     return data
   }

@@ -424,3 +424,20 @@ describe('WhatsApp numbers belong to whoever proves control of them', () => {
     expect(claimRow!.whatsapp_verification_error).toMatch(/cannot see that WhatsApp Business Account/)
   })
 })
+
+describe('text Postgres cannot store', () => {
+  test('a NUL byte or half an emoji is stored cleaned, answered 200, never retried', async () => {
+    const messageId = `wamid.nul-${Date.now()}`
+    const body = JSON.stringify(
+      whatsAppTextWebhook({
+        phoneNumberId: PHONE,
+        from: '4915100000999',
+        text: 'null\u0000byte \ud83d end',
+        messageId,
+      }),
+    )
+    expect((await postSigned(body)).status).toBe(200)
+    const rows = await sql<{ text: string }>(`select text from app.messages where external_id = $1`, [messageId])
+    expect(rows).toEqual([{ text: 'nullbyte \ufffd end' }])
+  })
+})

@@ -3,6 +3,7 @@
 // handlers also run under Node in tests) and the shape of errors under our control.
 import type { Env } from './http.ts'
 import { requireEnv } from './http.ts'
+import { storableJson } from '../storable-text.ts'
 
 /** What the channel code needs from the database: call an api function, get its JSON. */
 export type ServiceRpc = <T = unknown>(fn: string, args: Record<string, unknown>) => Promise<T>
@@ -42,7 +43,7 @@ export function createServiceRpc(options: ServiceRpcOptions): ServiceRpc {
         'content-profile': 'api',
         'accept-profile': 'api',
       },
-      body: JSON.stringify(args),
+      body: JSON.stringify(storableJson(args)),
       signal: AbortSignal.timeout(timeoutMs),
     })
     const raw = await response.text()

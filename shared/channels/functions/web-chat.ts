@@ -42,6 +42,7 @@ import {
   type Log,
 } from './http.ts'
 import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { isUnstorable } from '../storable-text.ts'
 import { WEB_CHAT_WIDGET_JS } from './web-chat-widget.ts'
 
 export interface WebChatConfig {
@@ -335,6 +336,7 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       return reply(404, { error: 'not_found' })
     } catch (error) {
       if (error instanceof RpcError && error.code === 'KO005') return reply(403, { error: 'unavailable' })
+      if (error instanceof RpcError && isUnstorable(error.code)) return reply(400, { error: 'message_unstorable' })
       log('web_chat.failed', { error: describeError(error), path })
       return reply(500, { error: 'something went wrong; please try again' })
     }

@@ -22,6 +22,8 @@ import {
 } from '../whatsapp/mod.ts'
 import { consoleLog, describeError, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
 import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { reportUnstorable } from './unstorable.ts'
+import { isUnstorable } from '../storable-text.ts'
 import { readButtonDecision } from './slack-actions.ts'
 
 export interface WhatsAppWebhookConfig {
@@ -124,7 +126,14 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
       for (const message of messages) {
         const connection = await connectionOf(message.phoneNumberId, message.businessAccountId)
         if (!connection) continue
-        await ingestWhatsAppMessage(config.rpc, log, connection, message)
+        try {
+          await ingestWhatsAppMessage(config.rpc, log, connection, message)
+        } catch (error) {
+          // One message the database can never take must not hold back the rest of the
+          // delivery, nor make Meta redeliver it for days: acknowledge, and tell the admins.
+          if (!(error instanceof RpcError) || !isUnstorable(error.code)) throw error
+          await reportUnstorable(config.rpc, log, connection, 'whatsapp', message.messageId, error)
+        }
       }
       for (const status of statuses) {
         const connection = await connectionOf(status.phoneNumberId, status.businessAccountId)
