@@ -124,7 +124,13 @@ export class LocalDb {
                 set_config('request.jwt.claim.role', $3, true),
                 set_config('request.headers', $4, true),
                 set_config('request.method', $5, true),
-                set_config('request.path', $6, true)`,
+                set_config('request.path', $6, true),
+                -- PostgREST applies the role's own settings; PGlite does not enforce this one
+                -- (tests/local/upstream-differences.test.ts).
+                set_config('statement_timeout', coalesce((
+                  select split_part(c, '=', 2) from pg_db_role_setting s
+                  join pg_roles r on r.oid = s.setrole, unnest(s.setconfig) c
+                  where r.rolname = $3 and s.setdatabase = 0 and c like 'statement_timeout=%'), '0'), true)`,
         [
           JSON.stringify(claims),
           claims.sub ?? '',
