@@ -136,7 +136,9 @@ async function main(): Promise<void> {
   } else if (command === 'start') {
     await start()
   } else if (command === 'test-db') {
-    const results = await runPgTap(root, (line) => console.log(line))
+    // `test-db [part …]`: only the test files whose path contains a part.
+    const only = args.slice(1).filter((arg) => !arg.startsWith('--'))
+    const results = await runPgTap(root, (line) => console.log(line), only)
     const failed = results.filter((r) => r.error || r.failed > 0 || r.planned !== r.passed + r.failed)
     const tests = results.reduce((n, r) => n + r.passed + r.failed, 0)
     console.log(`\npgTAP: ${results.length} files, ${tests} tests, ${failed.length} files failed`)

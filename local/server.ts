@@ -11,6 +11,7 @@ import { FunctionHost } from './functions.ts'
 import { attachRealtime } from './realtime.ts'
 import { NetWorker } from './net.ts'
 import { CronScheduler } from './cron.ts'
+import { DEV_WORKER_SECRET } from './dev-secrets.ts'
 
 export interface StackOptions {
   root: string
@@ -18,6 +19,8 @@ export interface StackOptions {
   dataDir?: string
   port?: number
   jwtSecret?: string
+  /** Signs the database's wake-ups; stored in Vault and given to the functions. */
+  workerSecret?: string
   functionEnv?: Record<string, string>
   log?: (line: string) => void
 }
@@ -52,17 +55,18 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
   })
   const port = (server.address() as AddressInfo).port
   const url = `http://127.0.0.1:${port}`
-  // The deploy step of a Supabase project: tell the database where its functions
-  // are, so pg_net can wake them (see app.configure_functions in the migrations).
+  // The deploy step of a Supabase project: tell the database where its functions are
+  // and the secret its wake-ups are signed with (Vault), and give the functions the
+  // same secret, so pg_net can wake them (see app.configure_functions).
+  const workerSecret = options.workerSecret ?? DEV_WORKER_SECRET
   await db.asOwner(async (tx) => {
     const { rows } = await tx.query<{ found: boolean }>(
       `select to_regprocedure('app.configure_functions(text, text)') is not null as found`,
     )
-    if (rows[0]?.found) {
-      await tx.query('select app.configure_functions($1, $2)', [`${url}/functions/v1`, keys.serviceRoleKey])
-    }
+    if (rows[0]?.found) await tx.query('select app.configure_functions($1, $2)', [`${url}/functions/v1`, workerSecret])
   })
-  const ctx: StackContext = { db, keys, url, root: options.root, functionEnv: options.functionEnv ?? {}, log }
+  const functionEnv = { KONSTRUCT_WORKER_SECRET: workerSecret, ...options.functionEnv }
+  const ctx: StackContext = { db, keys, url, root: options.root, functionEnv, log }
   const functions = new FunctionHost(ctx)
   const realtime = attachRealtime(server, ctx)
   const net = new NetWorker(db, log)
