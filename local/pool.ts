@@ -20,7 +20,7 @@ export interface Database extends Transaction {
 const INT8 = 20
 const INT8_ARRAY = 1016
 const parseInt8 = (value: string): number => Number(value)
-const parseInt8Array = pg.types.getTypeParser(INT8_ARRAY as pg.types.builtins) as (
+const parseInt8Array = pg.types.getTypeParser(INT8_ARRAY as never) as (
   value: string,
 ) => Array<string | null>
 
