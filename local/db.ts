@@ -36,6 +36,8 @@ export interface OpenOptions {
    * instead of PGlite; dataDir is then ignored.
    */
   url?: string
+  /** Connections to a native server (default $KONSTRUCT_DB_POOL or 10). */
+  poolSize?: number
   /** Log what is applied. */
   log?: (line: string) => void
 }
@@ -63,7 +65,9 @@ export class LocalDb {
       } finally {
         await setup.pg.close()
       }
-      const pool = new PoolDatabase(options.url, { max: Number(process.env.KONSTRUCT_DB_POOL ?? 10) })
+      const pool = new PoolDatabase(options.url, {
+        max: options.poolSize ?? Number(process.env.KONSTRUCT_DB_POOL ?? 10),
+      })
       return new LocalDb(pool, options.root, pool)
     }
     if (options.dataDir) mkdirSync(options.dataDir, { recursive: true })

@@ -20,9 +20,7 @@ export interface Database extends Transaction {
 const INT8 = 20
 const INT8_ARRAY = 1016
 const parseInt8 = (value: string): number => Number(value)
-const parseInt8Array = pg.types.getTypeParser(INT8_ARRAY as never) as (
-  value: string,
-) => Array<string | null>
+const parseInt8Array = pg.types.getTypeParser(INT8_ARRAY as never) as (value: string) => Array<string | null>
 
 const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
@@ -53,7 +51,7 @@ export interface PoolOptions {
 
 export class PoolDatabase implements Database {
   readonly pool: pg.Pool
-  private listener: pg.Client | undefined
+  private listener: Promise<pg.Client> | undefined
   private readonly handlers = new Map<string, Set<(payload: string) => void>>()
 
   constructor(
@@ -107,23 +105,26 @@ export class PoolDatabase implements Database {
    * on one connection kept for listening. Returns a function that stops it.
    */
   async listen(channel: string, handler: (payload: string) => void): Promise<() => void> {
-    if (!this.listener) {
-      const client = new pg.Client({ connectionString: this.url, types, application_name: 'konstruct-listen' })
-      client.on('error', () => {})
-      client.on('notification', (message) => {
-        for (const h of this.handlers.get(message.channel) ?? []) h(message.payload ?? '')
-      })
-      await client.connect()
-      this.listener = client
-    }
+    this.listener ??= this.connectListener()
+    const client = await this.listener
     let set = this.handlers.get(channel)
     if (!set) {
       set = new Set()
       this.handlers.set(channel, set)
-      await this.listener.query(`listen ${pg.escapeIdentifier(channel)}`)
+      await client.query(`listen ${pg.escapeIdentifier(channel)}`)
     }
     set.add(handler)
     return () => void set.delete(handler)
+  }
+
+  private async connectListener(): Promise<pg.Client> {
+    const client = new pg.Client({ connectionString: this.url, types, application_name: 'konstruct-listen' })
+    client.on('error', () => {})
+    client.on('notification', (message) => {
+      for (const handler of this.handlers.get(message.channel) ?? []) handler(message.payload ?? '')
+    })
+    await client.connect()
+    return client
   }
 
   private async withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -144,7 +145,7 @@ export class PoolDatabase implements Database {
     const listener = this.listener
     this.listener = undefined
     this.handlers.clear()
-    await listener?.end().catch(() => {})
+    await listener?.then((client) => client.end()).catch(() => {})
     await this.pool.end()
   }
 }

@@ -1,5 +1,6 @@
 // The local stack: one HTTP server on 127.0.0.1 serving Supabase's paths
-// (/auth/v1, /rest/v1, /realtime/v1, /functions/v1) over one PGlite database.
+// (/auth/v1, /rest/v1, /realtime/v1, /functions/v1) over one database: PGlite, or a
+// native PostgreSQL server (`db` option).
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { LocalDb } from './db.ts'
@@ -11,11 +12,18 @@ import { FunctionHost } from './functions.ts'
 import { attachRealtime } from './realtime.ts'
 import { NetWorker } from './net.ts'
 import { CronScheduler } from './cron.ts'
+import { startPostgres, type NativePostgres } from './postgres.ts'
 
 export interface StackOptions {
   root: string
   /** File-backed data directory; omitted means in memory. */
   dataDir?: string
+  /**
+   * The database: omitted or 'pglite' for PGlite; a postgres://… URL of a native
+   * server (database postgres, as a superuser); 'native' for a throwaway native
+   * PostgreSQL cluster that lives as long as the stack (local/postgres.ts).
+   */
+  db?: string
   port?: number
   jwtSecret?: string
   functionEnv?: Record<string, string>
@@ -43,7 +51,16 @@ const corsHeaders = {
 
 export async function startStack(options: StackOptions): Promise<LocalStack> {
   const log = options.log ?? (() => {})
-  const db = await LocalDb.open({ root: options.root, dataDir: options.dataDir, log })
+  let cluster: NativePostgres | undefined
+  if (options.db === 'native') cluster = await startPostgres({ root: options.root, schema: false, log })
+  const url = cluster?.url ?? (options.db && options.db !== 'pglite' ? parseDatabaseUrl(options.db) : undefined)
+  let db: LocalDb
+  try {
+    db = await LocalDb.open({ root: options.root, dataDir: options.dataDir, url, log })
+  } catch (error) {
+    await cluster?.stop()
+    throw error
+  }
   const keys = await deriveKeys(options.jwtSecret ?? DEFAULT_JWT_SECRET)
   const server: Server = createServer()
   await new Promise<void>((resolve, reject) => {
@@ -51,7 +68,7 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
     server.listen(options.port ?? 54321, '127.0.0.1', () => resolve())
   })
   const port = (server.address() as AddressInfo).port
-  const url = `http://127.0.0.1:${port}`
+  const apiUrl = `http://127.0.0.1:${port}`
   // The deploy step of a Supabase project: tell the database where its functions
   // are, so pg_net can wake them (see app.configure_functions in the migrations).
   await db.asOwner(async (tx) => {
@@ -59,10 +76,10 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
       `select to_regprocedure('app.configure_functions(text, text)') is not null as found`,
     )
     if (rows[0]?.found) {
-      await tx.query('select app.configure_functions($1, $2)', [`${url}/functions/v1`, keys.serviceRoleKey])
+      await tx.query('select app.configure_functions($1, $2)', [`${apiUrl}/functions/v1`, keys.serviceRoleKey])
     }
   })
-  const ctx: StackContext = { db, keys, url, root: options.root, functionEnv: options.functionEnv ?? {}, log }
+  const ctx: StackContext = { db, keys, url: apiUrl, root: options.root, functionEnv: options.functionEnv ?? {}, log }
   const functions = new FunctionHost(ctx)
   const realtime = attachRealtime(server, ctx)
   const net = new NetWorker(db, log)
@@ -76,7 +93,7 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
       res.end()
       return
     }
-    const reqUrl = new URL(req.url ?? '/', url)
+    const reqUrl = new URL(req.url ?? '/', apiUrl)
     const path = reqUrl.pathname
     const route = path.startsWith('/auth/v1/')
       ? handleAuth
@@ -97,7 +114,7 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
   })
 
   return {
-    url,
+    url: apiUrl,
     port,
     keys,
     db,
@@ -110,6 +127,30 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
       await db.close()
+      await cluster?.stop()
     },
   }
+}
+
+/**
+ * The database a command was asked for: `--db <pglite|native|postgres://…>` (or
+ * `--db=…`) among its arguments, else $KONSTRUCT_DB, else undefined (PGlite).
+ */
+export function chosenDatabase(args: string[] = process.argv, env = process.env): string | undefined {
+  const i = args.indexOf('--db')
+  if (i >= 0) {
+    const value = args[i + 1]
+    if (!value || value.startsWith('--')) throw new Error('--db needs a value: pglite, native or postgres://…')
+    return value
+  }
+  const inline = args.find((a) => a.startsWith('--db='))
+  return inline ? inline.slice('--db='.length) : env.KONSTRUCT_DB || undefined
+}
+
+/** The `db` option when it is a URL: postgres:// or postgresql://, or a clear error. */
+function parseDatabaseUrl(value: string): string {
+  if (!/^postgres(ql)?:\/\//.test(value)) {
+    throw new Error(`--db must be pglite, native or a postgres://… URL, not ${JSON.stringify(value)}`)
+  }
+  return value
 }
