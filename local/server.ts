@@ -56,10 +56,10 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
   const log = options.log ?? (() => {})
   let cluster: NativePostgres | undefined
   if (options.db === 'native') cluster = await startPostgres({ root: options.root, schema: false, log })
-  const url = cluster?.url ?? (options.db && options.db !== 'pglite' ? parseDatabaseUrl(options.db) : undefined)
+  const dbUrl = cluster?.url ?? (options.db && options.db !== 'pglite' ? parseDatabaseUrl(options.db) : undefined)
   let db: LocalDb
   try {
-    db = await LocalDb.open({ root: options.root, dataDir: options.dataDir, url, log })
+    db = await LocalDb.open({ root: options.root, dataDir: options.dataDir, url: dbUrl, log })
   } catch (error) {
     await cluster?.stop()
     throw error
