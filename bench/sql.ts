@@ -155,6 +155,23 @@ function measure(cluster: PgCluster, work: string, label: string): StateResults 
   return results
 }
 
+// After four clients wrote at once: do the usage counters equal what the raw rows say?
+function countersMatchHistory(cluster: PgCluster): boolean | null {
+  const exists = cluster.psql(['-At', '-c', `select to_regproc('app.usage_from_history') is not null`]).trim()
+  if (exists !== 't') return null
+  const differing = cluster.psql([
+    '-At',
+    '-c',
+    `select count(*) from (
+       (select period_start, messages, tokens, cost_usd from app.tenant_usage where tenant_id = '${TENANT}'
+        except select period_start, messages, tokens, cost_usd from app.usage_from_history('${TENANT}') where agent_id is null)
+       union all
+       (select period_start, messages, tokens, cost_usd from app.usage_from_history('${TENANT}') where agent_id is null
+        except select period_start, messages, tokens, cost_usd from app.tenant_usage where tenant_id = '${TENANT}')) d`,
+  ])
+  return Number(differing.trim()) === 0
+}
+
 function goals(empty: StateResults, volume: StateResults | null) {
   const ingest1 = (r: StateResults | null) => r?.ingest_message?.clients_1
   const ingest4 = (r: StateResults | null) => r?.ingest_message?.clients_4
@@ -199,6 +216,7 @@ try {
   cluster.psql(['-c', 'vacuum analyze'])
 
   const empty = measure(cluster, work, 'empty')
+  const exact: Record<string, boolean | null> = { empty: countersMatchHistory(cluster) }
   let volume: StateResults | null = null
   let fillSeconds: number | null = null
   if (!ONLY_EMPTY) {
@@ -213,6 +231,7 @@ try {
     ])
     fillSeconds = round((performance.now() - fillStarted) / 1000, 1)
     volume = measure(cluster, work, 'volume')
+    exact.volume = countersMatchHistory(cluster)
   }
 
   const measured = { empty, volume }
@@ -237,6 +256,7 @@ try {
         seconds_per_run: SECONDS,
         volume: { ...VOLUME, fill_seconds: fillSeconds },
         goals: goalsNow.map((g, i) => ({ ...g, before: goalsBefore[i]?.value ?? null })),
+        usage_counters_match_raw_rows: exact,
         now: measured,
         before,
         total_seconds: round((performance.now() - started) / 1000, 1),

@@ -92,13 +92,13 @@ create index usage_events_tenant_time_idx on app.usage_events (tenant_id, occurr
 create index usage_events_agent_time_idx on app.usage_events (agent_id, occurred_at);
 comment on table app.usage_events is 'One metered event (a model call, an embedding, ...): tokens and cost per agent, channel and tenant. idempotency_key makes a retried record a no-op.';
 
+-- No `set search_path` (its body names pg_catalog): so the planner inlines it in the hot paths.
 create function app.usage_period(at timestamptz)
 returns timestamptz
 language sql
-immutable
-set search_path = ''
+stable
 as $$
-  select date_trunc('month', at, 'UTC')
+  select pg_catalog.date_trunc('month', at, 'UTC')
 $$;
 comment on function app.usage_period(timestamptz) is 'The billing period (calendar month, UTC) a moment belongs to: its start.';
 

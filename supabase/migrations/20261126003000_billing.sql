@@ -297,19 +297,23 @@ comment on function app.billing_state(uuid) is 'The billing state a tenant is he
 
 create function app.billing_usage(tenant_id uuid)
 returns jsonb
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select jsonb_build_object(
-    'period_start', app.usage_period(now()),
+declare
+  period timestamptz := app.usage_period(now());
+  used app.tenant_usage;
+begin
+  -- plpgsql, not sql: its plans are kept for the session (it runs on every inbound message).
+  select * into used from app.tenant_usage u where u.tenant_id = billing_usage.tenant_id and u.period_start = period;
+  return jsonb_build_object(
+    'period_start', period,
     'agents', (select count(*) from app.agents a where a.tenant_id = billing_usage.tenant_id),
-    'messages', coalesce(u.messages, 0),
-    'tokens', coalesce(u.tokens, 0)
-  )
-  from (select 1) one
-  left join app.tenant_usage u on u.tenant_id = billing_usage.tenant_id and u.period_start = app.usage_period(now())
+    'messages', coalesce(used.messages, 0),
+    'tokens', coalesce(used.tokens, 0));
+end
 $$;
 comment on function app.billing_usage(uuid) is 'What a tenant used this calendar month (UTC), from its counters (app.tenant_usage): inbound messages admitted by the rate limit (test conversations excluded), model tokens, and its agents. Definer: used by triggers and service functions alike.';
 
