@@ -121,6 +121,8 @@ create table app.audit_log (
   created_at timestamptz not null default now()
 );
 create index audit_log_tenant_id_id_idx on app.audit_log (tenant_id, id desc);
+-- "Was this alert already written since ...?" (app.alert_once) without reading the tenant's history.
+create index audit_log_tenant_action_time_idx on app.audit_log (tenant_id, action, created_at desc);
 comment on table app.audit_log is 'Append-only record of every membership, agent, channel, takeover and billing change, and of platform admins'' reads. The database refuses update, delete and truncate, even for the table owner. No foreign key on tenant_id so history outlives a tenant.';
 
 create function app.refuse_audit_change()
