@@ -13,6 +13,7 @@ import { attachRealtime } from './realtime.ts'
 import { NetWorker } from './net.ts'
 import { CronScheduler } from './cron.ts'
 import { DEV_WORKER_SECRET } from './dev-secrets.ts'
+import { Recorder, RECORDER_PATH } from './recorder.ts'
 import { startPostgres, type NativePostgres } from './postgres.ts'
 
 export interface StackOptions {
@@ -40,6 +41,8 @@ export interface LocalStack {
   db: LocalDb
   /** The edge functions' Deno processes (tests use pid(name) to kill one mid-job). */
   functions: FunctionHost
+  /** What the functions sent to Slack and WhatsApp when pointed at the recorder (npm start). */
+  recorder: Recorder
   close(): Promise<void>
 }
 
@@ -75,16 +78,17 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
   // The deploy step of a Supabase project: tell the database where its functions are
   // and the secret its wake-ups are signed with (Vault), and give the functions the
   // same secret, so pg_net can wake them (see app.configure_functions).
-  const workerSecret = options.workerSecret ?? DEV_WORKER_SECRET
+  const workerSecret = options.workerSecret ?? options.functionEnv?.KONSTRUCT_WORKER_SECRET ?? DEV_WORKER_SECRET
   await db.asOwner(async (tx) => {
     const { rows } = await tx.query<{ found: boolean }>(
       `select to_regprocedure('app.configure_functions(text, text)') is not null as found`,
     )
     if (rows[0]?.found) await tx.query('select app.configure_functions($1, $2)', [`${url}/functions/v1`, workerSecret])
   })
-  const functionEnv = { KONSTRUCT_WORKER_SECRET: workerSecret, ...options.functionEnv }
+  const functionEnv = { ...options.functionEnv, KONSTRUCT_WORKER_SECRET: workerSecret }
   const ctx: StackContext = { db, keys, url, root: options.root, functionEnv, log }
   const functions = new FunctionHost(ctx)
+  const recorder = new Recorder(log)
   const realtime = attachRealtime(server, ctx)
   const net = new NetWorker(db, log)
   const cron = new CronScheduler(db, log)
@@ -105,7 +109,9 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
         ? handleRest
         : path.startsWith('/functions/v1/')
           ? functions.handle
-          : undefined
+          : path.startsWith(`${RECORDER_PATH}/`)
+            ? recorder.handle
+            : undefined
     if (!route) {
       sendJson(res, 404, { message: 'no Route matched with those values' })
       return
@@ -123,6 +129,7 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
     keys,
     db,
     functions,
+    recorder,
     async close() {
       cron.stop()
       await realtime.close()
