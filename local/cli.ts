@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { deriveKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
 import { runPgTap } from './pgtap.ts'
-import { startStack } from './server.ts'
+import { chosenDatabase, startStack } from './server.ts'
 import { DEMO_ADMIN } from './demo.ts'
 import { startPortal, type Portal } from './portal.ts'
 
@@ -55,6 +55,10 @@ function givenEnv(): Record<string, string> {
   )
 }
 
+function redactPassword(url: string): string {
+  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@')
+}
+
 /** One process owns a database directory: refuse a second one. */
 function lockDataDir(dataDir: string): () => void {
   mkdirSync(dataDir, { recursive: true })
@@ -75,14 +79,25 @@ function lockDataDir(dataDir: string): () => void {
 }
 
 async function start(): Promise<void> {
+  const db = chosenDatabase(args)
+  const pglite = !db || db === 'pglite'
   const memory = flag('memory')
-  const dataDir = memory ? undefined : join(root, '.konstruct', 'db')
+  const dataDir = memory || !pglite ? undefined : join(root, '.konstruct', 'db')
   const unlock = dataDir ? lockDataDir(dataDir) : () => {}
   const log = (line: string) => console.log(`[local] ${line}`)
   console.log('Konstruct local development stack: for development and tests only, bound to 127.0.0.1.')
-  console.log(memory ? 'Database: in memory (gone when this stops).' : `Database: ${dataDir}`)
+  console.log(
+    db === 'native'
+      ? 'Database: a throwaway native PostgreSQL (gone when this stops).'
+      : !pglite
+        ? `Database: ${redactPassword(db)}`
+        : memory
+          ? 'Database: in memory (gone when this stops).'
+          : `Database: ${dataDir}`,
+  )
   const stack = await startStack({
     root,
+    db,
     dataDir,
     port: apiPort,
     jwtSecret,
@@ -136,7 +151,9 @@ async function main(): Promise<void> {
   } else if (command === 'start') {
     await start()
   } else if (command === 'test-db') {
-    const results = await runPgTap(root, (line) => console.log(line))
+    // `test-db [part …]`: only the test files whose path contains a part.
+    const only = args.slice(1).filter((arg) => !arg.startsWith('--'))
+    const results = await runPgTap(root, (line) => console.log(line), only)
     const failed = results.filter((r) => r.error || r.failed > 0 || r.planned !== r.passed + r.failed)
     const tests = results.reduce((n, r) => n + r.passed + r.failed, 0)
     console.log(`\npgTAP: ${results.length} files, ${tests} tests, ${failed.length} files failed`)

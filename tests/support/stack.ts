@@ -25,6 +25,9 @@ export async function startTestStack(options: Partial<StackOptions> = {}): Promi
   const stack = await startStack({
     root: repoRoot,
     port: 0,
+    // KONSTRUCT_DB=native (a throwaway PostgreSQL per stack) or postgres://… runs the
+    // test on a native server instead of PGlite.
+    db: process.env.KONSTRUCT_DB || undefined,
     log: process.env.STACK_LOG ? (line) => console.log(`[stack] ${line}`) : undefined,
     ...options,
     functionEnv: { WEB_CHAT_JWT_SECRET: options.jwtSecret ?? DEFAULT_JWT_SECRET, ...options.functionEnv },
