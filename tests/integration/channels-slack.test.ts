@@ -3,7 +3,7 @@
 import { browserSecret, completeSlackInstall, installSlack } from '../support/slack-install.ts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
-import { startTestStack, type ApiClient, type TestStack } from '../support/stack.ts'
+import { setWakeUps, startTestStack, type ApiClient, type TestStack } from '../support/stack.ts'
 
 const SIGNING_SECRET = 'slack-signing-secret-for-tests'
 const DEMO_TEAM = 'T0KONSTRUCT'
@@ -31,7 +31,7 @@ beforeAll(async () => {
   })
   // These tests look at what the channel functions store and send; the agent worker (tested
   // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
-  await stack.db.pg.query(`delete from app.settings where key = 'functions_url'`)
+  await setWakeUps(stack, false)
 })
 afterAll(async () => {
   await stack?.close()
