@@ -125,6 +125,8 @@ export const contextMessageSchema = z.object({
   seq: z.coerce.number(),
   direction: z.enum(['in', 'out']),
   author_kind: z.enum(['contact', 'agent', 'member', 'system']),
+  /** Who wrote an inbound message (several people may write in one Slack thread). */
+  author_contact_id: uuid.nullable().default(null),
   text: z.string().nullable(),
   created_at: z.string(),
 })
@@ -201,6 +203,8 @@ export const pendingConfirmationSchema = z.object({
   result: json.nullable(),
   agent_id: uuid.nullable(),
   message_id: uuid.nullable(),
+  /** The person it was proposed to: only their answer confirms or cancels it. */
+  proposed_to_contact_id: uuid.nullable().default(null),
 })
 export type PendingConfirmationRecord = z.infer<typeof pendingConfirmationSchema>
 

@@ -35,6 +35,7 @@ import {
   StoreError,
   type AgentContextRecord,
   type AgentRecord,
+  type ContextMessage,
   type AgentStore,
   type ClaimedJob,
   type FoundReply,
@@ -185,6 +186,18 @@ export function readConfirmationAnswer(text: string | null, toolCallId: string):
     return 'approve'
   if (/^(no|n|nope|cancel|stop|don't|do not|no thanks|no thank you|abort)( please)?$/.test(words)) return 'cancel'
   return null
+}
+
+/**
+ * Whether a message may answer a pending confirmation: only its author's words count when
+ * the confirmation was proposed to a known person (a Slack thread may hold several).
+ */
+export function answeredByProposedPerson(
+  pending: Pick<PendingConfirmationRecord, 'proposed_to_contact_id'>,
+  message: Pick<ContextMessage, 'author_contact_id'> | undefined,
+): boolean {
+  if (!pending.proposed_to_contact_id) return true
+  return message?.author_contact_id === pending.proposed_to_contact_id
 }
 
 /** The agent's stored escalation rules as the core's rules. */
@@ -638,10 +651,12 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       return `budget_exhausted:${await deliverMessage(tenantId, recorded.message_id)}`
     }
 
-    // 5. A pending confirmation is answered (or abandoned) by this message.
+    // 5. A pending confirmation is answered (or abandoned) by this message, and only by the
+    //    person it was proposed to: in a thread, someone else's "yes" (typed or clicked)
+    //    neither confirms nor cancels it.
     const pending = await store.getPendingConfirmation(tenantId, conversation.id)
     let resume: { record: PendingConfirmationRecord; approved: boolean } | null = null
-    if (pending) {
+    if (pending && answeredByProposedPerson(pending, latestContact)) {
       const answer = readConfirmationAnswer(latestText, pending.tool_call_id)
       if (answer) {
         resume = { record: pending, approved: answer === 'approve' }
@@ -840,8 +855,11 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     if (context.messages.some((m) => m.seq > job.after_seq && m.author_kind === 'contact')) return 'skipped:not_quiet'
     const model = await resolveModel(context, agent)
     if (!model) return 'skipped:offline'
+    // What this person learned about is what they said: in a thread with several people,
+    // another person's words are never filed as this contact's memories.
     const transcript: ConversationMessage[] = context.messages
       .filter((m) => m.text && m.author_kind !== 'system')
+      .filter((m) => m.author_kind !== 'contact' || !m.author_contact_id || m.author_contact_id === contact.id)
       .map(toConversationMessage)
     const result = await distilContactMemories({
       model: { client: modelClient, target: model.target },

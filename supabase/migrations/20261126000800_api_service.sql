@@ -365,10 +365,14 @@ as $$
 declare
   conv app.conversations := app.require_conversation_of_tenant(get_agent_context.tenant_id, get_agent_context.conversation_id);
   last_inbound text;
+  speaker uuid;
   result jsonb;
 begin
-  select m.text into last_inbound from app.messages m
+  -- The person being answered is whoever wrote last (in a Slack thread not always the
+  -- one who started it): their contact card and their memories, nobody else's.
+  select m.text, coalesce(m.author_contact_id, conv.contact_id) into last_inbound, speaker from app.messages m
   where m.conversation_id = conv.id and m.direction = 'in' order by m.seq desc limit 1;
+  speaker := coalesce(speaker, conv.contact_id);
 
   select jsonb_build_object(
     'tenant', (select jsonb_build_object('id', t.id, 'name', t.name, 'model_settings', t.model_settings,
@@ -385,9 +389,10 @@ begin
         'identities', coalesce((select jsonb_agg(jsonb_build_object('channel', i.channel,
             'external_user_id', i.external_user_id) order by i.created_at)
           from app.contact_identities i where i.contact_id = ct.id), '[]'::jsonb))
-      from app.contacts ct where ct.id = conv.contact_id),
+      from app.contacts ct where ct.id = speaker),
     'messages', coalesce((select jsonb_agg(jsonb_build_object('id', w.id, 'seq', w.seq, 'direction', w.direction,
-        'author_kind', w.author_kind, 'text', w.text, 'attachments', w.attachments, 'created_at', w.created_at)
+        'author_kind', w.author_kind, 'author_contact_id', w.author_contact_id, 'text', w.text,
+        'attachments', w.attachments, 'created_at', w.created_at)
         order by w.seq)
       from (select m.* from app.messages m where m.conversation_id = conv.id
             order by m.seq desc limit least(greatest(coalesce(get_agent_context.message_limit, 40), 1), 500)) w),
@@ -395,7 +400,7 @@ begin
     'memories', coalesce((select jsonb_agg(jsonb_build_object('id', r.id, 'content', r.content,
         'created_at', r.created_at))
       from (select me.* from app.memories me
-            where me.tenant_id = conv.tenant_id and me.contact_id = conv.contact_id and me.agent_id = conv.agent_id
+            where me.tenant_id = conv.tenant_id and me.contact_id = speaker and me.agent_id = conv.agent_id
             order by case when get_agent_context.query_embedding is null or me.embedding is null then null
                        else me.embedding operator(extensions.<=>) get_agent_context.query_embedding end nulls last,
                      me.created_at desc
@@ -411,7 +416,7 @@ begin
   return result;
 end
 $$;
-comment on function api.get_agent_context(uuid, uuid, extensions.vector, integer, integer, integer) is 'Everything the agent needs for a turn, all from one tenant: tenant and agent settings (with this month''s tokens), conversation, connection, contact with identities, the last message_limit messages (chronological), memories of this contact and agent (nearest to query_embedding first, else newest), and knowledge passages for the last inbound message (hybrid search). 42501 if the conversation is another tenant''s. service_role.';
+comment on function api.get_agent_context(uuid, uuid, extensions.vector, integer, integer, integer) is 'Everything the agent needs for a turn, all from one tenant: tenant and agent settings (with this month''s tokens), conversation, connection, contact with identities (the author of the last inbound message: in a thread with several people, the one being answered), the last message_limit messages (chronological, each with its author_contact_id), memories of that contact and agent (nearest to query_embedding first, else newest), and knowledge passages for the last inbound message (hybrid search). 42501 if the conversation is another tenant''s. service_role.';
 
 create function api.get_llm_key(tenant_id uuid, agent_id uuid default null)
 returns text

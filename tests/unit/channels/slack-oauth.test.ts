@@ -48,7 +48,13 @@ describe('buildSlackInstallUrl', () => {
 
 describe('OAuth state', () => {
   it('round-trips tenant, user and nonce', async () => {
-    const signed = await signOAuthState({ secret, tenantId: 'tenant-1', userId: 'user-1', browserHash: 'b'.repeat(64), now })
+    const signed = await signOAuthState({
+      secret,
+      tenantId: 'tenant-1',
+      userId: 'user-1',
+      browserHash: 'b'.repeat(64),
+      now,
+    })
     const verified = await verifyOAuthState({
       secret,
       state: signed.state,
@@ -74,7 +80,14 @@ describe('OAuth state', () => {
   })
 
   it('expires', async () => {
-    const { state } = await signOAuthState({ secret, tenantId: 't', userId: 'u', browserHash: 'b'.repeat(64), now, ttlSeconds: 600 })
+    const { state } = await signOAuthState({
+      secret,
+      tenantId: 't',
+      userId: 'u',
+      browserHash: 'b'.repeat(64),
+      now,
+      ttlSeconds: 600,
+    })
     expect(await verifyOAuthState({ secret, state, now: new Date(now.getTime() + 600_000) })).toEqual({
       ok: false,
       reason: 'expired',
@@ -82,7 +95,13 @@ describe('OAuth state', () => {
   })
 
   it('refuses a state for another user, a wrong secret, tampering and garbage', async () => {
-    const { state } = await signOAuthState({ secret, tenantId: 'tenant-1', userId: 'user-1', browserHash: 'b'.repeat(64), now })
+    const { state } = await signOAuthState({
+      secret,
+      tenantId: 'tenant-1',
+      userId: 'user-1',
+      browserHash: 'b'.repeat(64),
+      now,
+    })
     expect(await verifyOAuthState({ secret, state, now, expectedUserId: 'user-2' })).toEqual({
       ok: false,
       reason: 'wrong_user',
