@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { deriveKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
+import { loadKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
 import { runPgTap } from './pgtap.ts'
 import { startStack } from './server.ts'
 import { DEMO_ADMIN } from './demo.ts'
@@ -23,13 +23,20 @@ const apiUrl = `http://127.0.0.1:${apiPort}`
 const portalUrl = `http://127.0.0.1:${portalPort}`
 const jwtSecret = process.env.SUPABASE_JWT_SECRET ?? DEFAULT_JWT_SECRET
 
+/** Where a file-backed stack keeps its session signing key (the CLI's signing_keys.json format). */
+const signingKeysFile = join(root, '.konstruct', 'signing_keys.json')
+
+/** `supabase status -o env` style: the current keys first, then the legacy ones, marked. */
 function envLines(keys: StackKeys): string[] {
   return [
     `SUPABASE_URL=${apiUrl}`,
+    `SUPABASE_PUBLISHABLE_KEY=${keys.publishableKey}`,
+    `SUPABASE_SECRET_KEY=${keys.secretKey}`,
+    `PORTAL_URL=${portalUrl}`,
+    '# legacy keys (Supabase retires them at the end of 2026; still accepted locally):',
     `SUPABASE_ANON_KEY=${keys.anonKey}`,
     `SUPABASE_SERVICE_ROLE_KEY=${keys.serviceRoleKey}`,
     `SUPABASE_JWT_SECRET=${keys.jwtSecret}`,
-    `PORTAL_URL=${portalUrl}`,
   ]
 }
 
@@ -37,15 +44,6 @@ function envLines(keys: StackKeys): string[] {
 // reaches the functions, like `supabase functions serve --env-file`.
 const notForFunctions =
   /^(npm_|NODE_|PATH$|HOME$|PWD$|OLDPWD$|SHELL$|SHLVL$|TERM|USER$|LOGNAME$|HOSTNAME$|LANG$|LC_|_$|COLOR$|EDITOR$|INIT_CWD$|MAIL$)/
-
-function functionEnvFromProcess(): Record<string, string> {
-  return {
-    // The web chat signs visitor tokens that Realtime must accept: with the
-    // project's JWT secret, which hosted projects set as a function secret.
-    WEB_CHAT_JWT_SECRET: jwtSecret,
-    ...givenEnv(),
-  }
-}
 
 function givenEnv(): Record<string, string> {
   return Object.fromEntries(
@@ -86,7 +84,8 @@ async function start(): Promise<void> {
     dataDir,
     port: apiPort,
     jwtSecret,
-    functionEnv: functionEnvFromProcess(),
+    signingKeysFile: memory ? undefined : signingKeysFile,
+    functionEnv: givenEnv(),
     log,
   })
   let portal: Portal | undefined
@@ -95,7 +94,7 @@ async function start(): Promise<void> {
       portal = await startPortal({
         root,
         supabaseUrl: stack.url,
-        anonKey: stack.keys.anonKey,
+        publishableKey: stack.keys.publishableKey,
         port: portalPort,
         mode: 'dev',
       })
@@ -132,7 +131,7 @@ async function start(): Promise<void> {
 
 async function main(): Promise<void> {
   if (command === 'env') {
-    for (const line of envLines(await deriveKeys(jwtSecret))) console.log(line)
+    for (const line of envLines(await loadKeys({ jwtSecret }))) console.log(line)
   } else if (command === 'start') {
     await start()
   } else if (command === 'test-db') {

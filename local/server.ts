@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { LocalDb } from './db.ts'
-import { deriveKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
+import { loadKeys, type StackKeys } from './keys.ts'
 import { sendJson, type StackContext } from './http.ts'
 import { handleAuth } from './auth.ts'
 import { handleRest } from './rest.ts'
@@ -17,7 +17,10 @@ export interface StackOptions {
   /** File-backed data directory; omitted means in memory. */
   dataDir?: string
   port?: number
+  /** Legacy HS256 secret (the anon/service_role keys are signed with it). */
   jwtSecret?: string
+  /** Where the session signing key is kept; omitted means a fresh key per start. */
+  signingKeysFile?: string
   functionEnv?: Record<string, string>
   log?: (line: string) => void
 }
@@ -44,7 +47,7 @@ const corsHeaders = {
 export async function startStack(options: StackOptions): Promise<LocalStack> {
   const log = options.log ?? (() => {})
   const db = await LocalDb.open({ root: options.root, dataDir: options.dataDir, log })
-  const keys = await deriveKeys(options.jwtSecret ?? DEFAULT_JWT_SECRET)
+  const keys = await loadKeys({ jwtSecret: options.jwtSecret, signingKeysFile: options.signingKeysFile })
   const server: Server = createServer()
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
-import { signJwt } from '../../local/keys.ts'
+import { signLegacyJwt } from '../../local/keys.ts'
 import { startTestStack, type TestStack } from '../support/stack.ts'
 
 // Node 20 has no global WebSocket, which supabase-js's realtime client needs at construction.
@@ -262,12 +262,12 @@ describe('bad requests', () => {
     const { client, userId } = await stack.newUser('jwt')
     const real = (await client.auth.getSession()).data.session!
     const claims = claimsOf(real.access_token)
-    const forged = await signJwt(
+    const forged = await signLegacyJwt(
       'not-the-secret-of-this-stack-at-least-32-chars',
       { ...claims, exp: undefined, iat: undefined },
       3600,
     )
-    const expired = await signJwt(stack.keys.jwtSecret, { ...claims, exp: undefined, iat: undefined }, -60)
+    const expired = await signLegacyJwt(stack.keys.jwtSecret, { ...claims, exp: undefined, iat: undefined }, -60)
 
     for (const token of [forged, expired, 'not.a.jwt']) {
       const raw = await authFetch('/user', { token })

@@ -11,9 +11,10 @@ import { join } from 'node:path'
 import { createClient, FunctionsHttpError, type SupabaseClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { FunctionHost, parseDotenv, readFunctionSections } from '../../local/functions.ts'
+import { parse } from 'smol-toml'
+import { FunctionHost, functionSections } from '../../local/functions.ts'
 import { sendJson, type StackContext } from '../../local/http.ts'
-import { deriveKeys, signJwt } from '../../local/keys.ts'
+import { loadKeys, signLegacyJwt } from '../../local/keys.ts'
 import type { LocalDb } from '../../local/db.ts'
 import { repoRoot, startTestStack, type TestStack } from '../support/stack.ts'
 
@@ -86,12 +87,12 @@ describe('the project functions through supabase-js', () => {
   })
 
   test('whoami refuses a forged or expired JWT', async () => {
-    const forged = await signJwt(
+    const forged = await signLegacyJwt(
       'another-secret-that-is-at-least-32-characters',
       { sub: 'x', role: 'authenticated' },
       3600,
     )
-    const expired = await signJwt(stack.keys.jwtSecret, { sub: 'x', role: 'authenticated' }, -60)
+    const expired = await signLegacyJwt(stack.keys.jwtSecret, { sub: 'x', role: 'authenticated' }, -60)
     for (const token of [forged, expired, 'not-a-jwt']) {
       const { data, error } = await anon.functions.invoke('whoami', { headers: { Authorization: `Bearer ${token}` } })
       expect(data).toBeNull()
@@ -104,7 +105,7 @@ describe('the project functions through supabase-js', () => {
 
   test('whoami with a user JWT answers with its sub and role', async () => {
     const sub = '6f1f3c1e-5a9b-4c59-9d1e-2d8f7f0b9a11'
-    const token = await signJwt(stack.keys.jwtSecret, { sub, role: 'authenticated' }, 3600)
+    const token = await signLegacyJwt(stack.keys.jwtSecret, { sub, role: 'authenticated' }, 3600)
     const { data, error } = await anon.functions.invoke('whoami', { headers: { Authorization: `Bearer ${token}` } })
     expect(error).toBeNull()
     expect(data).toEqual({ role: 'authenticated', sub })
@@ -156,9 +157,10 @@ describe('functions/deno.json', () => {
   })
 })
 
-describe('config and env parsing', () => {
-  test('reads [functions.<name>] sections', () => {
-    const sections = readFunctionSections(`
+describe('config parsing', () => {
+  test('reads [functions.<name>] tables of config.toml, quoted names and dotted sub-tables too', () => {
+    const sections = functionSections(
+      parse(`
 [api]
 enabled = true
 [functions.a]
@@ -168,25 +170,11 @@ entrypoint = "../functions/a/index.ts"
 enabled = false
 import_map = '../functions/deno.json'
 static_files = ["./x/*.html"]
-[functions.a.extra]
-verify_jwt = true
-`)
+`),
+    )
     expect(sections.get('a')).toEqual({ verify_jwt: false, entrypoint: '../functions/a/index.ts' })
     expect(sections.get('b-c')).toEqual({ enabled: false, import_map: '../functions/deno.json' })
     expect(sections.size).toBe(2)
-  })
-
-  test('parses dotenv files', () => {
-    expect(
-      parseDotenv(`# comment
-PLAIN=value
-export EXPORTED=yes
-SPACED = trimmed  # comment
-DOUBLE="a # b\\nc"
-SINGLE='x\\ny'
-EMPTY=
-`),
-    ).toEqual({ PLAIN: 'value', EXPORTED: 'yes', SPACED: 'trimmed', DOUBLE: 'a # b\nc', SINGLE: 'x\\ny', EMPTY: '' })
   })
 })
 
@@ -256,7 +244,7 @@ describe('the function host (fixture functions)', () => {
   let host: FunctionHost
   let base: string
   const logs: string[] = []
-  const keysPromise = deriveKeys()
+  const keysPromise = loadKeys()
 
   beforeAll(async () => {
     process.env.KONSTRUCT_TEST_MUST_NOT_LEAK = 'secret'
@@ -470,8 +458,8 @@ describe('the function host (fixture functions)', () => {
     writeFileSync(
       script,
       `import { FunctionHost } from ${JSON.stringify(join(repoRoot, 'local/functions.ts'))}
-import { deriveKeys } from ${JSON.stringify(join(repoRoot, 'local/keys.ts'))}
-const host = new FunctionHost({ db: undefined as never, keys: await deriveKeys(), url: 'http://127.0.0.1:9', root: ${JSON.stringify(root)}, functionEnv: {}, log: () => {} })
+import { loadKeys } from ${JSON.stringify(join(repoRoot, 'local/keys.ts'))}
+const host = new FunctionHost({ db: undefined as never, keys: await loadKeys(), url: 'http://127.0.0.1:9', root: ${JSON.stringify(root)}, functionEnv: {}, log: () => {} })
 await host.warm('exported')
 console.log(host.pid('exported'))
 setInterval(() => {}, 1000)
