@@ -28,8 +28,10 @@ import { DEFAULT_PRICES, costOfCall, type PriceTable } from './pricing.ts'
 import { buildAgentTools } from './tools/agent-tools.ts'
 import type { ResolveHost } from '../net/guarded-fetch.ts'
 import { z } from 'zod'
+import { ApiError } from '../api/client.ts'
+import { serviceApi } from '../api/project.ts'
+import { constantTimeEqual } from '../runtime/constant-time.ts'
 import {
-  StoreError,
   type AgentContextRecord,
   type AgentRecord,
   type AgentStore,
@@ -113,7 +115,7 @@ export class RetryLater extends Error {
 
 function isPermanent(error: unknown): boolean {
   if (error instanceof PermanentJobError) return true
-  if (error instanceof StoreError) return error.permanent
+  if (error instanceof ApiError) return error.permanent
   if (error instanceof DeliveryFailed) return error.permanent
   return false
 }
@@ -272,9 +274,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
   const now = deps.now ?? (() => Date.now())
   const log = deps.log ?? ((line: string, detail?: unknown) => console.log(line, detail ?? ''))
   const modelClient = deps.modelClient ?? createModelClient({ fetch: deps.fetch })
-  const entitlements =
-    deps.entitlements ??
-    createEntitlementGate({ supabaseUrl: config.supabaseUrl, serviceRoleKey: config.serviceRoleKey })
+  const entitlements = deps.entitlements ?? createEntitlementGate(serviceApi(config.project))
 
   // Model ------------------------------------------------------------------------------------
 
@@ -1143,11 +1143,3 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
 }
 
 export type AgentWorker = ReturnType<typeof createAgentWorker>
-
-function constantTimeEqual(a: string, b: string): boolean {
-  const left = new TextEncoder().encode(a)
-  const right = new TextEncoder().encode(b)
-  let diff = left.length ^ right.length
-  for (let i = 0; i < Math.max(left.length, right.length); i++) diff |= (left[i] ?? 0) ^ (right[i] ?? 0)
-  return diff === 0
-}

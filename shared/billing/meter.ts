@@ -11,19 +11,11 @@
 // event id>) as the meter event's identifier and as the Idempotency-Key, so a send whose
 // answer was lost and is retried is counted by Stripe once.
 import type Stripe from 'stripe'
-import type { Rpc } from './rpc.ts'
-import {
-  bearerOf,
-  constantTimeEqual,
-  consoleLog,
-  describeError,
-  json,
-  numberEnv,
-  optionalEnv,
-  requireEnv,
-  type Env,
-  type Log,
-} from './http.ts'
+import { bearerOf } from '../api/callers.ts'
+import { type Api } from '../api/client.ts'
+import { constantTimeEqual } from '../runtime/constant-time.ts'
+import { type Env, numberEnv, optionalEnv, requireEnv } from '../runtime/env.ts'
+import { consoleLog, describeError, json, type Log } from '../runtime/http.ts'
 
 export interface StripeMeterConfig {
   serviceRoleKey: string
@@ -65,7 +57,7 @@ export interface MeterRunReport {
 
 export interface StripeMeterDeps {
   stripe: Stripe
-  rpc: Rpc
+  rpc: Api
   log?: Log
   now?: () => number
 }

@@ -30,18 +30,10 @@
 // CORS is open to any origin (no cookies: the token travels in the Authorization header).
 import { RateLimiter, mintVisitorToken, verifyVisitorToken, type VisitorClaims } from '../webchat/mod.ts'
 import { readRawBody } from '../request-body.ts'
-import {
-  consoleLog,
-  describeError,
-  json,
-  numberEnv,
-  optionalEnv,
-  requireEnv,
-  subPath,
-  type Env,
-  type Log,
-} from './http.ts'
-import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { type Api, ApiError } from '../../api/client.ts'
+import { projectFromEnv, serviceApi } from '../../api/project.ts'
+import { type Env, numberEnv, optionalEnv, requireEnv } from '../../runtime/env.ts'
+import { consoleLog, describeError, json, type Log, subPath } from '../../runtime/http.ts'
 import { WEB_CHAT_WIDGET_JS } from './web-chat-widget.ts'
 
 export interface WebChatConfig {
@@ -51,7 +43,7 @@ export interface WebChatConfig {
   publicUrl: string
   /** The anon key the widget's websocket presents as apikey (public by design). */
   anonKey: string
-  rpc: ServiceRpc
+  rpc: Api
   /** Burst and sustained rate per visitor (messages and history reads). */
   visitorLimit?: { capacity: number; perMinute: number }
   /** Burst and sustained rate per tenant, all its visitors and sessions together. */
@@ -68,7 +60,7 @@ export function webChatConfigFromEnv(env: Env): WebChatConfig {
     jwtSecret,
     publicUrl: optionalEnv(env, 'WEB_CHAT_PUBLIC_URL') ?? requireEnv(env, 'SUPABASE_URL'),
     anonKey: requireEnv(env, 'SUPABASE_ANON_KEY'),
-    rpc: serviceRpcFromEnv(env),
+    rpc: serviceApi(projectFromEnv(env)),
     visitorLimit: {
       capacity: numberEnv(env, 'WEB_CHAT_VISITOR_BURST', 8),
       perMinute: numberEnv(env, 'WEB_CHAT_VISITOR_PER_MINUTE', 20),
@@ -334,7 +326,7 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       if (path === '/messages' && req.method === 'GET') return await history(req, url)
       return reply(404, { error: 'not_found' })
     } catch (error) {
-      if (error instanceof RpcError && error.code === 'KO005') return reply(403, { error: 'unavailable' })
+      if (error instanceof ApiError && error.code === 'KO005') return reply(403, { error: 'unavailable' })
       log('web_chat.failed', { error: describeError(error), path })
       return reply(500, { error: 'something went wrong; please try again' })
     }
