@@ -46,7 +46,7 @@ async function session(token?: string) {
     body: JSON.stringify({ widget_key: WIDGET }),
   })
   const body = (await response.json()) as Record<string, any>
-  return { status: response.status, body: { ...body, token: bearer }, headers: response.headers }
+  return { status: response.status, body: { ...body, token: bearer } as Record<string, any>, headers: response.headers }
 }
 async function send(token: string, text: string, clientMessageId?: string) {
   const response = await fetch(url('/messages'), {
