@@ -21,7 +21,7 @@ const apiPort = Number(option('port') ?? process.env.KONSTRUCT_API_PORT ?? 54321
 const portalPort = Number(process.env.KONSTRUCT_PORTAL_PORT ?? 5173)
 const apiUrl = `http://127.0.0.1:${apiPort}`
 const portalUrl = `http://127.0.0.1:${portalPort}`
-const jwtSecret = process.env.SUPABASE_JWT_SECRET ?? DEFAULT_JWT_SECRET
+const jwtSecret = process.env.SUPABASE_JWT_SECRET || DEFAULT_JWT_SECRET
 
 /** Where a file-backed stack keeps its session signing key (the CLI's signing_keys.json format). */
 const signingKeysFile = join(root, '.konstruct', 'signing_keys.json')
