@@ -2,7 +2,7 @@
 // refresh-token rotation, the user endpoints, logout, emailed links, admin API.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
@@ -478,23 +478,31 @@ describe('emailed links', () => {
 })
 
 describe('persistence', () => {
-  it('keeps users and sessions across a restart of a file-backed stack', async () => {
+  it('keeps users, sessions and the session signing key across a restart of a file-backed stack', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'konstruct-auth-'))
+    const signingKeysFile = join(mkdtempSync(join(tmpdir(), 'konstruct-auth-keys-')), 'signing_keys.json')
     try {
-      const first = await startTestStack({ dataDir })
+      const first = await startTestStack({ dataDir, signingKeysFile })
       const { email, client } = await first.newUser('durable')
-      const refreshToken = (await client.auth.getSession()).data.session!.refresh_token
+      const session = (await client.auth.getSession()).data.session!
       await first.close()
 
-      const second = await startTestStack({ dataDir })
+      const second = await startTestStack({ dataDir, signingKeysFile })
       try {
+        // The access token issued before the restart still verifies: same signing key.
+        const asBefore = createClient(second.url, second.keys.publishableKey, {
+          ...clientOptions,
+          global: { headers: { Authorization: `Bearer ${session.access_token}` } },
+        })
+        expect((await asBefore.auth.getUser(session.access_token)).error).toBeNull()
         expect((await second.anonClient().auth.signInWithPassword({ email, password })).error).toBeNull()
-        expect((await second.anonClient().auth.refreshSession({ refresh_token: refreshToken })).error).toBeNull()
+        expect((await second.anonClient().auth.refreshSession({ refresh_token: session.refresh_token })).error).toBeNull()
       } finally {
         await second.close()
       }
     } finally {
       rmSync(dataDir, { recursive: true, force: true })
+      rmSync(dirname(signingKeysFile), { recursive: true, force: true })
     }
-  }, 90_000)
+  }, 240_000)
 })
