@@ -16,10 +16,10 @@ const optionalText = z
 
 const envSchema = z.object({
   SUPABASE_URL: z.string().url(),
-  /** Legacy: still accepted as a wake-up bearer until the worker secret replaces it. */
+  /** Legacy: still accepted as a server caller's bearer (a secret key is the current one). */
   SUPABASE_SERVICE_ROLE_KEY: optionalText,
-  /** Another accepted bearer token for waking the worker (e.g. a dedicated Vault secret). */
-  AGENT_WORKER_SECRET: optionalText,
+  /** Wake-ups from the database are signed with it (Vault konstruct_worker_secret holds the same). */
+  KONSTRUCT_WORKER_SECRET: optionalText,
 
   WORKER_BATCH_SIZE: z.coerce.number().int().min(1).max(50).default(5),
   /** Longer than the time budget, so a job is never claimed twice while we may still work on it. */
@@ -115,7 +115,7 @@ export function readWorkerConfig(env: Record<string, string | undefined>): Worke
     supabaseUrl: e.SUPABASE_URL,
     project,
     serviceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY,
-    workerSecret: e.AGENT_WORKER_SECRET,
+    workerSecret: e.KONSTRUCT_WORKER_SECRET,
     batchSize: e.WORKER_BATCH_SIZE,
     visibilityTimeoutSeconds: e.WORKER_VISIBILITY_TIMEOUT_SECONDS,
     timeBudgetMs: e.WORKER_TIME_BUDGET_MS,

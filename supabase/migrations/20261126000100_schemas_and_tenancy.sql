@@ -6,9 +6,27 @@
 -- audit log, and the membership helpers that every row level security policy uses.
 -- Runs on Supabase (PostgreSQL 15/17) and on PGlite (18): no 16+ only syntax.
 
+-- Extensions: a fresh Supabase project has none of these enabled, so the migrations
+-- enable them, idempotently (a project that already has one keeps it).
+-- pgmq: the schema is created first, by the role running the migration (`postgres`),
+-- so that role owns it and pgmq.create can add queue tables to it; a schema created by
+-- the extension itself belongs to supabase_admin on a hosted project.
+-- pg_net and pg_cron are only created where they are available (on Supabase); the
+-- local stack provides the same functions in its platform shim.
 create extension if not exists pgcrypto with schema extensions;
 create extension if not exists vector with schema extensions;
-create extension if not exists pgmq;
+create schema if not exists pgmq;
+create extension if not exists pgmq with schema pgmq;
+do $$
+begin
+  if exists (select 1 from pg_catalog.pg_available_extensions where name = 'pg_net') then
+    create extension if not exists pg_net with schema extensions;
+  end if;
+  if exists (select 1 from pg_catalog.pg_available_extensions where name = 'pg_cron') then
+    create extension if not exists pg_cron with schema pg_catalog;
+  end if;
+end
+$$;
 
 create schema if not exists app;
 comment on schema app is 'Konstruct tables and internal helpers. Private: never exposed by the Data API; reached only through api functions.';
@@ -39,7 +57,7 @@ create table app.settings (
   value text not null,
   updated_at timestamptz not null default now()
 );
-comment on table app.settings is 'Platform-wide settings (e.g. functions_url, where pg_net wakes the agent worker). Only the database owner and service_role touch it.';
+comment on table app.settings is 'Platform-wide settings (e.g. worker_safety_net_schedule, stripe_meter_schedule). Only the database owner and service_role touch it.';
 
 -- Tenants --------------------------------------------------------------------------
 
@@ -103,6 +121,8 @@ create table app.audit_log (
   created_at timestamptz not null default now()
 );
 create index audit_log_tenant_id_id_idx on app.audit_log (tenant_id, id desc);
+-- "Was this alert already written since ...?" (app.alert_once) without reading the tenant's history.
+create index audit_log_tenant_action_time_idx on app.audit_log (tenant_id, action, created_at desc);
 comment on table app.audit_log is 'Append-only record of every membership, agent, channel, takeover and billing change, and of platform admins'' reads. The database refuses update, delete and truncate, even for the table owner. No foreign key on tenant_id so history outlives a tenant.';
 
 create function app.refuse_audit_change()

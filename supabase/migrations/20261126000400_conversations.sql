@@ -49,6 +49,8 @@ create table app.conversations (
   last_message_at timestamptz,
   last_inbound_at timestamptz,
   last_message_preview text,
+  -- A conversation from the portal's test chat: its messages never count toward the plan.
+  is_test boolean not null default false,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   unique (tenant_id, id),
@@ -57,10 +59,13 @@ create table app.conversations (
   foreign key (tenant_id, contact_id) references app.contacts (tenant_id, id),
   foreign key (tenant_id, agent_id) references app.agents (tenant_id, id)
 );
-create index conversations_tenant_recent_idx on app.conversations (tenant_id, last_message_at desc, id desc);
+-- The inbox's order (api.list_conversations: latest activity first), so its first page reads
+-- one page of rows however many conversations the tenant has.
+create index conversations_tenant_activity_idx
+  on app.conversations (tenant_id, (coalesce(last_message_at, created_at)) desc, id desc);
 create index conversations_contact_id_idx on app.conversations (contact_id);
 create index conversations_agent_id_idx on app.conversations (agent_id);
-comment on table app.conversations is 'One thread on one channel connection: status open (agent answers) / waiting_for_human (escalated) / human (a member took over; the agent is silent) / closed.';
+comment on table app.conversations is 'One thread on one channel connection: status open (agent answers) / waiting_for_human (escalated) / human (a member took over; the agent is silent) / closed. is_test: the portal''s test chat (never counts toward the plan).';
 
 create table app.messages (
   id uuid primary key default gen_random_uuid(),
