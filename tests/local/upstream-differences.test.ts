@@ -46,7 +46,7 @@ describe('the local stack differs from Supabase', () => {
     // On Supabase, PostgREST's sessions refuse it: 21000 "DELETE requires a WHERE clause".
     // No product function does it (the harness runs the pgTAP suite with safeupdate on).
     const deleted = await stack.db.asRequest({ role: 'service_role' }, async (tx) => {
-      return (await tx.query(`delete from public.upstream_difference_probe`)).affectedRows
+      return (await tx.query(`delete from public.upstream_difference_probe returning note`)).rows.length
     })
     expect(deleted).toBe(2)
   })
