@@ -31,8 +31,11 @@ import { buildAgentTools } from './tools/agent-tools.ts'
 import type { ResolveHost } from '../net/guarded-fetch.ts'
 import { MAX_JSON_BODY_BYTES, readRawBody } from '../net/request-body.ts'
 import { z } from 'zod'
+import { ApiError } from '../api/client.ts'
+import { serviceApi } from '../api/project.ts'
+import { isSecretKey } from '../api/callers.ts'
+import { constantTimeEqual } from '../runtime/constant-time.ts'
 import {
-  StoreError,
   type AgentContextRecord,
   type AgentRecord,
   type ContextMessage,
@@ -125,7 +128,7 @@ export class RetryLater extends Error {
 
 function isPermanent(error: unknown): boolean {
   if (error instanceof PermanentJobError) return true
-  if (error instanceof StoreError) return error.permanent
+  if (error instanceof ApiError) return error.permanent
   if (error instanceof DeliveryFailed) return error.permanent
   return false
 }
@@ -300,9 +303,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     allowLocalEndpoints: config.allowLocalModelEndpoints,
     resolveHost: deps.resolveHost,
   })
-  const entitlements =
-    deps.entitlements ??
-    createEntitlementGate({ supabaseUrl: config.supabaseUrl, serviceRoleKey: config.serviceRoleKey })
+  const entitlements = deps.entitlements ?? createEntitlementGate(serviceApi(config.project))
 
   // Model ------------------------------------------------------------------------------------
 
@@ -1159,7 +1160,9 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
   // shared/wake/verify-wake.ts) and server code holding the service role key.
   async function authorized(req: Request, body: string): Promise<boolean> {
     const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1]
-    if (token && constantTimeEqual(token, config.serviceRoleKey)) return true
+    // A server caller: one of the project's secret keys (or the legacy service_role key).
+    if (isSecretKey(config.project, token ?? null)) return true
+    if (token && config.serviceRoleKey !== null && constantTimeEqual(token, config.serviceRoleKey)) return true
     const wake = req.headers.get(WAKE_SIGNATURE_HEADER)
     if (!wake) return false
     const verdict = await verifyWake(config.workerSecret, body, wake, new Date(now()))
@@ -1194,11 +1197,3 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
 }
 
 export type AgentWorker = ReturnType<typeof createAgentWorker>
-
-function constantTimeEqual(a: string, b: string): boolean {
-  const left = new TextEncoder().encode(a)
-  const right = new TextEncoder().encode(b)
-  let diff = left.length ^ right.length
-  for (let i = 0; i < Math.max(left.length, right.length); i++) diff |= (left[i] ?? 0) ^ (right[i] ?? 0)
-  return diff === 0
-}

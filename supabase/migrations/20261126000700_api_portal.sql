@@ -143,7 +143,8 @@ declare
   tenant app.tenants;
   chosen_slug text;
 begin
-  if uid is null then
+  -- Anonymous users (web chat visitors) are not people who can own a tenant.
+  if uid is null or (select auth.jwt() ->> 'is_anonymous') = 'true' then
     raise exception 'sign in to create a tenant' using errcode = '42501';
   end if;
   if create_tenant.name is null or length(btrim(create_tenant.name)) = 0 then

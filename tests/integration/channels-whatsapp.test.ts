@@ -12,7 +12,7 @@ import {
 import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
 import { createAgentStore } from '../../shared/agent/store.ts'
 import { proveWhatsAppControl } from '../../shared/agent/worker-channel-proof.ts'
-import { createServiceRpc, type ServiceRpc } from '../../shared/channels/functions/service-rpc.ts'
+import { createApi, type Api } from '../../shared/api/client.ts'
 import { rpcProgressStore } from '../../shared/channels/delivery/progress.ts'
 import {
   deliverWhatsAppReply,
@@ -29,7 +29,7 @@ const TENANT = '10000000-0000-4000-8000-000000000001'
 
 let stack: TestStack
 let wa: FakeWhatsApp
-let rpc: ServiceRpc
+let rpc: Api
 
 beforeAll(async () => {
   wa = await startFakeWhatsApp({ accessToken: 'EAAG-konstruct-placeholder' })
@@ -39,7 +39,7 @@ beforeAll(async () => {
   // These tests look at what the channel functions store and send; the agent worker (tested
   // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
   await setWakeUps(stack, false)
-  rpc = createServiceRpc({ supabaseUrl: stack.url, serviceRoleKey: stack.keys.serviceRoleKey })
+  rpc = createApi({ url: stack.url, key: stack.keys.secretKey })
 })
 afterAll(async () => {
   await stack?.close()
@@ -338,7 +338,7 @@ describe('WhatsApp numbers belong to whoever proves control of them', () => {
       [connectionId],
     )
     expect(job).toBeDefined()
-    const store = createAgentStore({ rpc: (fn, args) => stack.serviceClient().rpc(fn, args) })
+    const store = createAgentStore(rpc)
     return proveWhatsAppControl(job!.message as never, {
       getChannelToken: (id) => store.getChannelToken(id),
       confirm: (input) => store.confirmWhatsAppChannel(input),

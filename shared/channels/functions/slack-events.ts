@@ -12,15 +12,17 @@
 //    so the ack takes one database round trip.
 import { readRawBody } from '../../net/request-body.ts'
 import { parseSlackEventBody, readSlackRetry, verifySlackRequest, type SlackInboundMessage } from '../slack/mod.ts'
-import { consoleLog, describeError, json, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
-import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { type Api, ApiError } from '../../api/client.ts'
+import { projectFromEnv, serviceApi } from '../../api/project.ts'
+import { type Env, requireEnv } from '../../runtime/env.ts'
+import { consoleLog, describeError, json, type Log, text, unauthorized } from '../../runtime/http.ts'
 import { reportUnstorable } from './unstorable.ts'
-import { isUnstorable } from '../storable-text.ts'
+import { isUnstorable } from '../../api/storable-text.ts'
 import { slackThreadKey, type SlackChannelContext } from './slack-threads.ts'
 
 export interface SlackEventsConfig {
   signingSecret: string
-  rpc: ServiceRpc
+  rpc: Api
   now?: () => Date
   log?: Log
 }
@@ -41,7 +43,7 @@ interface IngestResult {
 }
 
 export function slackEventsConfigFromEnv(env: Env): SlackEventsConfig {
-  return { signingSecret: requireEnv(env, 'SLACK_SIGNING_SECRET'), rpc: serviceRpcFromEnv(env) }
+  return { signingSecret: requireEnv(env, 'SLACK_SIGNING_SECRET'), rpc: serviceApi(projectFromEnv(env)) }
 }
 
 export function createSlackEventsHandler(config: SlackEventsConfig): (req: Request) => Promise<Response> {
@@ -131,9 +133,9 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
       return ok()
     } catch (error) {
       // Disabled between the lookup and the ingest: nothing to store, nothing to retry.
-      if (error instanceof RpcError && error.code === 'KO005') return ok()
+      if (error instanceof ApiError && error.code === 'KO005') return ok()
       // A message the database can never take: acknowledged (Slack would retry) and reported.
-      if (error instanceof RpcError && isUnstorable(error.code) && unstorable) {
+      if (error instanceof ApiError && isUnstorable(error.code) && unstorable) {
         await reportUnstorable(config.rpc, log, unstorable.connection, 'slack', unstorable.externalId, error).catch(
           () => {},
         )
@@ -147,7 +149,7 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
 }
 
 export async function ingestSlackMessage(
-  rpc: ServiceRpc,
+  rpc: Api,
   connection: SlackConnection,
   message: SlackInboundMessage,
   retryNum = 0,

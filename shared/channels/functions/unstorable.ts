@@ -1,16 +1,16 @@
 // A message the database refused for good (see isUnstorable): logged, and written to the
 // tenant's audit log as alert.message_unstorable so its admins see that a customer's
 // message was lost and why, instead of the sender retrying it forever.
-import type { Log } from './http.ts'
-import type { RpcError, ServiceRpc } from './service-rpc.ts'
+import type { Api, ApiError } from '../../api/client.ts'
+import type { Log } from '../../runtime/http.ts'
 
 export async function reportUnstorable(
-  rpc: ServiceRpc,
+  rpc: Api,
   log: Log,
   connection: { connection_id: string; tenant_id: string },
   channel: string,
   externalId: string,
-  error: RpcError,
+  error: ApiError,
 ): Promise<void> {
   log(`${channel}.message_unstorable`, {
     connection_id: connection.connection_id,

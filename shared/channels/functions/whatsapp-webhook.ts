@@ -20,16 +20,18 @@ import {
   type WhatsAppInboundMessage,
   type WhatsAppStatusUpdate,
 } from '../whatsapp/mod.ts'
-import { consoleLog, describeError, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
-import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { type Api, ApiError } from '../../api/client.ts'
+import { projectFromEnv, serviceApi } from '../../api/project.ts'
+import { type Env, requireEnv } from '../../runtime/env.ts'
+import { consoleLog, describeError, type Log, text, unauthorized } from '../../runtime/http.ts'
 import { reportUnstorable } from './unstorable.ts'
-import { isUnstorable } from '../storable-text.ts'
+import { isUnstorable } from '../../api/storable-text.ts'
 import { readButtonDecision } from './slack-actions.ts'
 
 export interface WhatsAppWebhookConfig {
   appSecret: string
   verifyToken: string
-  rpc: ServiceRpc
+  rpc: Api
   log?: Log
 }
 
@@ -37,7 +39,7 @@ export function whatsAppWebhookConfigFromEnv(env: Env): WhatsAppWebhookConfig {
   return {
     appSecret: requireEnv(env, 'WHATSAPP_APP_SECRET'),
     verifyToken: requireEnv(env, 'WHATSAPP_VERIFY_TOKEN'),
-    rpc: serviceRpcFromEnv(env),
+    rpc: serviceApi(projectFromEnv(env)),
   }
 }
 
@@ -131,7 +133,7 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
         } catch (error) {
           // One message the database can never take must not hold back the rest of the
           // delivery, nor make Meta redeliver it for days: acknowledge, and tell the admins.
-          if (!(error instanceof RpcError) || !isUnstorable(error.code)) throw error
+          if (!(error instanceof ApiError) || !isUnstorable(error.code)) throw error
           await reportUnstorable(config.rpc, log, connection, 'whatsapp', message.messageId, error)
         }
       }
@@ -143,7 +145,7 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
       return text(200, 'ok')
     } catch (error) {
       // Disabled between the lookup and the ingest: nothing to store, nothing to retry.
-      if (error instanceof RpcError && error.code === 'KO005') return text(200, 'ok')
+      if (error instanceof ApiError && error.code === 'KO005') return text(200, 'ok')
       log('whatsapp_webhook.failed', { error: describeError(error) })
       return text(503, 'try again')
     }
@@ -151,7 +153,7 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
 }
 
 async function ingestWhatsAppMessage(
-  rpc: ServiceRpc,
+  rpc: Api,
   log: Log,
   connection: WhatsAppConnection,
   message: WhatsAppInboundMessage,
@@ -223,7 +225,7 @@ async function ingestWhatsAppMessage(
 }
 
 async function applyWhatsAppStatus(
-  rpc: ServiceRpc,
+  rpc: Api,
   log: Log,
   connection: WhatsAppConnection,
   status: WhatsAppStatusUpdate,

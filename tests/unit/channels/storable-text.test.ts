@@ -1,8 +1,8 @@
 // What chat users send reaches Postgres in a form it can store, and a message the database
 // refuses for good is acknowledged and reported instead of being redelivered forever.
 import { describe, expect, it } from 'vitest'
-import { isUnstorable, storableJson, storableText } from '../../../shared/channels/storable-text.ts'
-import { createServiceRpc, RpcError } from '../../../shared/channels/functions/service-rpc.ts'
+import { isUnstorable, storableJson, storableText } from '../../../shared/api/storable-text.ts'
+import { ApiError, createApi } from '../../../shared/api/client.ts'
 import { createWhatsAppWebhookHandler } from '../../../shared/channels/functions/whatsapp-webhook.ts'
 import { signWhatsAppBody, whatsAppTextWebhook } from '../../fakes/fake-whatsapp.ts'
 
@@ -19,11 +19,11 @@ describe('storable text', () => {
     })
   })
 
-  it('the service RPC client sends only storable JSON', async () => {
+  it('the api client sends only storable JSON', async () => {
     let sent = ''
-    const rpc = createServiceRpc({
-      supabaseUrl: 'http://db.test',
-      serviceRoleKey: 'k',
+    const rpc = createApi({
+      url: 'http://db.test',
+      key: 'k',
       fetch: (async (_url: RequestInfo | URL, init?: RequestInit) => {
         sent = String(init?.body)
         return new Response('{}', { status: 200 })
@@ -51,7 +51,7 @@ describe('whatsapp-webhook with a message the database refuses for good', () => 
         calls.push({ fn, args })
         if (fn === 'resolve_whatsapp_connection') return { connection_id: 'c1', tenant_id: 't1', status: 'active' }
         if (fn === 'ingest_message' && args['external_id'] === 'wamid.2')
-          throw new RpcError(fn, 400, '22001', 'too long')
+          throw new ApiError(fn, 400, '22001', 'too long')
         if (fn === 'ingest_message') return { message_id: `m-${String(args['external_id'])}`, duplicate: false }
         return null
       }) as never,

@@ -61,8 +61,7 @@ describe('body caps', () => {
       redirectUri: 'http://x.test/cb',
       authorizeUrl: 'http://x.test/authorize',
       apiUrl: 'http://x.test/api',
-      supabaseUrl: 'http://x.test',
-      anonKey: 'anon',
+      verifyUser: async () => null,
       rpc: (async () => null) as never,
       log: () => {},
     })
