@@ -51,7 +51,6 @@ export interface WebChatConfig {
   rpc: Api
   /** Requests per minute and visitor, per client IP (sessions too) and per tenant, all widgets together. */
   limits?: { perVisitor: number; perIp: number; perTenant: number }
-  now?: () => Date
   log?: Log
 }
 
@@ -106,7 +105,6 @@ interface WidgetConnection {
 }
 
 export function createWebChatHandler(config: WebChatConfig): (req: Request) => Promise<Response> {
-  const now = config.now ?? (() => new Date())
   const log = config.log ?? consoleLog
   const limits = config.limits ?? { perVisitor: 20, perIp: 60, perTenant: 600 }
   const publicUrl = config.publicUrl.replace(/\/+$/, '')
