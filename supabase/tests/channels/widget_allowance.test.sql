@@ -31,8 +31,8 @@ select is((select used from app.widget_allowances where key = 'visitor:' || test
   'counted from one in the new window');
 
 -- Stale rows go a few per call: bounded work, and the table keeps only recent keys.
-insert into app.widget_allowances (key, window_started_at, used)
-select 'visitor:stale:' || n, now() - interval '1 hour', 1 from generate_series(1, 30) n;
+insert into app.widget_allowances (key, tenant_id, window_started_at, used)
+select 'visitor:stale:' || n, tests.get('tenant')::uuid, now() - interval '1 hour', 1 from generate_series(1, 30) n;
 select tests.become('service');
 select api.take_widget_allowance(tests.get('web_channel')::uuid, 'v9', null);
 reset role;
