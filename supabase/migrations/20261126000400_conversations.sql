@@ -49,6 +49,9 @@ create table app.conversations (
   last_message_at timestamptz,
   last_inbound_at timestamptz,
   last_message_preview text,
+  -- The model failure that kept the agent from answering ({error, status, failures, at});
+  -- null once a turn succeeds (api.record_model_outcome).
+  model_failure jsonb check (model_failure is null or jsonb_typeof(model_failure) = 'object'),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   unique (tenant_id, id),

@@ -63,7 +63,8 @@ as $$
     'agent_id', c.agent_id, 'status', c.status, 'assigned_member_id', c.assigned_member_id,
     'escalation_reason', c.escalation_reason, 'last_message_at', c.last_message_at,
     'last_inbound_at', c.last_inbound_at, 'last_message_preview', c.last_message_preview,
-    'channel_context', c.channel_context, 'created_at', c.created_at, 'updated_at', c.updated_at)
+    'channel_context', c.channel_context, 'model_failure', c.model_failure,
+    'created_at', c.created_at, 'updated_at', c.updated_at)
   from app.conversations c
   left join app.contacts ct on ct.id = c.contact_id
   where c.id = conversation_json.conversation_id
@@ -720,8 +721,21 @@ as $$
 $$;
 comment on function api.list_channels(uuid) is 'The channel connections of a tenant (never tokens). Any member.';
 
+create function app.first_active_agent(tenant_id uuid)
+returns uuid
+language sql
+stable
+set search_path = ''
+as $$
+  select a.id from app.agents a
+  where a.tenant_id = first_active_agent.tenant_id and a.status = 'active'
+  order by a.created_at, a.id
+  limit 1
+$$;
+comment on function app.first_active_agent(uuid) is 'The agent a new channel is answered by unless an admin picks another: the tenant''s oldest active agent (null when it has none).';
+
 create function api.create_web_chat_channel(tenant_id uuid, name text, agent_id uuid default null,
-  allowed_origins text[] default null)
+  allowed_origins text[] default null, without_agent boolean default false)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -732,7 +746,9 @@ begin
   perform app.require_role(create_web_chat_channel.tenant_id, 'admin');
   insert into app.channel_connections (tenant_id, kind, name, agent_id, widget_key, settings, created_by)
   values (create_web_chat_channel.tenant_id, 'web_chat', btrim(create_web_chat_channel.name),
-    create_web_chat_channel.agent_id, app.new_token('wk_'),
+    case when create_web_chat_channel.without_agent then null
+      else coalesce(create_web_chat_channel.agent_id, app.first_active_agent(create_web_chat_channel.tenant_id)) end,
+    app.new_token('wk_'),
     case when create_web_chat_channel.allowed_origins is null then '{}'::jsonb
       else jsonb_build_object('allowed_origins', to_jsonb(create_web_chat_channel.allowed_origins)) end,
     (select auth.uid()))
@@ -740,10 +756,11 @@ begin
   return app.channel_json(channel_id);
 end
 $$;
-comment on function api.create_web_chat_channel(uuid, text, uuid, text[]) is 'Creates a web chat connection with a new public widget key, optionally assigned to an agent and restricted to allowed origins. Owners and admins.';
+comment on function api.create_web_chat_channel(uuid, text, uuid, text[], boolean) is 'Creates a web chat connection with a new public widget key, answered by the given agent (by default the tenant''s first active agent; without_agent leaves it to humans) and optionally restricted to allowed origins. Owners and admins.';
 
 create function api.create_whatsapp_channel(tenant_id uuid, name text, phone_number_id text, business_account_id text,
-  access_token text, display_phone_number text default null, agent_id uuid default null)
+  access_token text, display_phone_number text default null, agent_id uuid default null,
+  without_agent boolean default false)
 returns jsonb
 language plpgsql
 security definer
@@ -767,7 +784,9 @@ begin
   insert into app.channel_connections (id, tenant_id, kind, name, agent_id, whatsapp_phone_number_id,
     whatsapp_business_account_id, whatsapp_display_phone_number, token_secret_id, created_by)
   values (channel_id, create_whatsapp_channel.tenant_id, 'whatsapp', btrim(create_whatsapp_channel.name),
-    create_whatsapp_channel.agent_id, btrim(create_whatsapp_channel.phone_number_id),
+    case when create_whatsapp_channel.without_agent then null
+      else coalesce(create_whatsapp_channel.agent_id, app.first_active_agent(create_whatsapp_channel.tenant_id)) end,
+    btrim(create_whatsapp_channel.phone_number_id),
     create_whatsapp_channel.business_account_id, create_whatsapp_channel.display_phone_number,
     vault.create_secret(create_whatsapp_channel.access_token, 'konstruct_channel_' || channel_id::text,
       'WhatsApp access token of channel ' || channel_id::text),
@@ -775,7 +794,7 @@ begin
   return app.channel_json(channel_id);
 end
 $$;
-comment on function api.create_whatsapp_channel(uuid, text, text, text, text, text, uuid) is 'Connects a WhatsApp Cloud API number (globally unique; 23505 if taken); the access token goes to Vault and is never returned. Owners and admins. Security definer only to write Vault, after the role check.';
+comment on function api.create_whatsapp_channel(uuid, text, text, text, text, text, uuid, boolean) is 'Connects a WhatsApp Cloud API number (globally unique; 23505 if taken), answered by the given agent (by default the tenant''s first active agent; without_agent leaves it to humans); the access token goes to Vault and is never returned. Owners and admins. Security definer only to write Vault, after the role check.';
 
 create function api.set_channel_token(channel_id uuid, token text)
 returns jsonb
@@ -1221,10 +1240,12 @@ comment on function api.list_audit_log(uuid, bigint, integer, text) is 'The audi
 
 revoke all on all functions in schema api from public, anon;
 revoke all on function app.slugify(text), app.agent_json(app.agents), app.channel_json(uuid), app.conversation_json(uuid),
+  app.first_active_agent(uuid),
   app.new_token(text), app.token_hash(text), app.chunk_text(text, integer), app.enqueue_member_reply(uuid),
   app.enqueue_knowledge_source(uuid)
   from public, anon;
 grant execute on function app.slugify(text), app.agent_json(app.agents), app.channel_json(uuid), app.conversation_json(uuid),
+  app.first_active_agent(uuid),
   app.new_token(text), app.token_hash(text), app.chunk_text(text, integer), app.enqueue_member_reply(uuid),
   app.enqueue_knowledge_source(uuid)
   to authenticated, service_role;
@@ -1256,8 +1277,8 @@ grant execute on function
   api.delete_agent(uuid),
   api.deploy_agent_template(uuid, text, text),
   api.list_channels(uuid),
-  api.create_web_chat_channel(uuid, text, uuid, text[]),
-  api.create_whatsapp_channel(uuid, text, text, text, text, text, uuid),
+  api.create_web_chat_channel(uuid, text, uuid, text[], boolean),
+  api.create_whatsapp_channel(uuid, text, text, text, text, text, uuid, boolean),
   api.set_channel_token(uuid, text),
   api.update_channel(uuid, text, jsonb),
   api.assign_channel_agent(uuid, uuid),

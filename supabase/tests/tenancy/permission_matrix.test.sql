@@ -146,6 +146,11 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('list_tool_calls', $$select * from api.list_tool_calls('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
   ('set_tenant_llm_key', $$select api.set_tenant_llm_key('{tenant}', 'sk-tenant-own')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501');
 
+-- model alerts (20261206070000_model_alerts.sql)
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('record_model_outcome', $$select api.record_model_outcome('{tenant}', false, '{conv}', 'http (HTTP 401)', 401)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('get_model_health', $$select api.get_model_health('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501');
+
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call
 from tests.matrix m

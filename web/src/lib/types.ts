@@ -140,8 +140,38 @@ export interface Conversation {
   last_inbound_at: string | null
   last_message_preview: string | null
   channel_context: Record<string, unknown>
+  model_failure: ModelFailure | null
   created_at: string
   updated_at: string
+}
+
+/** Why the agent could not answer a conversation (api.record_model_outcome). */
+export interface ModelFailure {
+  error: string | null
+  status: number | null
+  failures: number
+  at: string
+}
+
+/** api.get_model_health: the banner when a tenant's model keeps failing. */
+export interface ModelHealth {
+  failing: boolean
+  consecutive_failures: number
+  failing_since: string | null
+  last_error: string | null
+  last_status: number | null
+  last_conversation_id: string | null
+}
+
+/** An `alert.*` audit entry, broadcast live (app.broadcast_alert). */
+export interface AlertEvent {
+  audit_id: number
+  tenant_id: string
+  kind: string
+  entity_type: string | null
+  entity_id: string | null
+  details: Record<string, unknown>
+  created_at: string
 }
 
 export interface Message {
@@ -264,6 +294,7 @@ export interface ConversationChangedEvent {
   escalation_reason: string | null
   last_message_at: string | null
   last_message_preview: string | null
+  model_failure?: ModelFailure | null
   created_at: string
   operation: 'insert' | 'update'
 }
