@@ -34,11 +34,13 @@ afterAll(async () => {
   await openai?.close()
 })
 
+const newWebChat = () => admin.locator('form', { has: admin.getByRole('heading', { name: 'New web chat' }) })
+
 describe('a new channel', () => {
   it('is answered by the first active agent unless the admin picks otherwise', async () => {
     await open(admin, `${base}/channels`)
     await admin.getByRole('button', { name: 'Add web chat' }).click()
-    const answeredBy = admin.getByLabel('Answered by')
+    const answeredBy = newWebChat().getByLabel('Answered by')
     expect(await answeredBy.locator('option:checked').textContent()).toBe('Ava')
     await admin.getByLabel('Name', { exact: true }).fill('Left as it was')
     await admin.getByRole('button', { name: 'Create web chat' }).click()
@@ -51,7 +53,7 @@ describe('a new channel', () => {
   it('says so on its card and its conversations when no agent answers it', async () => {
     await admin.getByRole('button', { name: 'Add web chat' }).click()
     await admin.getByLabel('Name', { exact: true }).fill('People only')
-    await admin.getByLabel('Answered by').selectOption({ label: 'No agent (humans only)' })
+    await newWebChat().getByLabel('Answered by').selectOption({ label: 'No agent (humans only)' })
     await admin.getByRole('button', { name: 'Create web chat' }).click()
     const card = admin.locator('section.card', { has: admin.getByRole('heading', { name: /People only/ }) })
     await card.waitFor()
