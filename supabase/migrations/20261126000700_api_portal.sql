@@ -911,6 +911,20 @@ comment on function api.disable_channel(uuid) is 'Disables a channel. Owners and
 
 -- Conversations and messages ------------------------------------------------------------------
 
+create function app.require_inbox_view(view text)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $fn$
+begin
+  if view is not null and view not in ('all', 'mine', 'unassigned', 'waiting', 'closed') then
+    raise exception 'unknown view %; use all, mine, unassigned, waiting or closed', view using errcode = '22023';
+  end if;
+end
+$fn$;
+comment on function app.require_inbox_view(text) is 'Refuses (22023) an inbox view other than all, mine, unassigned, waiting and closed.';
+
 create function api.list_conversations(
   tenant_id uuid,
   status text default null,
@@ -920,18 +934,28 @@ create function api.list_conversations(
   search text default null,
   before_activity_at timestamptz default null,
   before_id uuid default null,
-  page_size integer default 50
+  page_size integer default 50,
+  view text default null,
+  assignee_id uuid default null,
+  from_time timestamptz default null,
+  to_time timestamptz default null
 )
 returns table (id uuid, connection_id uuid, connection_name text, channel text, thread_key text, contact_id uuid,
   contact_name text, agent_id uuid, agent_name text, status text, assigned_member_id uuid, escalation_reason text,
-  last_message_at timestamptz, last_message_preview text, activity_at timestamptz, created_at timestamptz)
+  last_message_at timestamptz, last_message_preview text, activity_at timestamptz, created_at timestamptz,
+  unread boolean, channel_agent_id uuid, model_failure jsonb)
 language sql
 set search_path = ''
 as $$
   select app.require_read(list_conversations.tenant_id, 'conversations');
+  select app.require_inbox_view(list_conversations.view);
   select c.id, c.connection_id, cc.name, c.channel, c.thread_key, c.contact_id, ct.display_name, c.agent_id, a.name,
     c.status, c.assigned_member_id, c.escalation_reason, c.last_message_at, c.last_message_preview,
-    coalesce(c.last_message_at, c.created_at), c.created_at
+    coalesce(c.last_message_at, c.created_at), c.created_at,
+    -- Unread: a contact message past the caller's read mark (one comparison, no counting).
+    coalesce(c.last_inbound_seq, 0) > coalesce((select r.last_read_seq from app.conversation_reads r
+      where r.conversation_id = c.id and r.user_id = (select auth.uid())), 0),
+    cc.agent_id, c.model_failure
   from app.conversations c
   join app.channel_connections cc on cc.id = c.connection_id
   left join app.contacts ct on ct.id = c.contact_id
@@ -940,18 +964,29 @@ as $$
     and (list_conversations.status is null or c.status = list_conversations.status)
     and (list_conversations.channel is null or c.channel = list_conversations.channel)
     and (list_conversations.agent_id is null or c.agent_id = list_conversations.agent_id)
+    and (list_conversations.assignee_id is null or c.assigned_member_id = list_conversations.assignee_id)
     and (not coalesce(list_conversations.assigned_to_me, false) or c.assigned_member_id = (select auth.uid()))
+    and (list_conversations.view is null
+      or list_conversations.view = 'all'
+      or (list_conversations.view = 'mine' and c.status <> 'closed' and c.assigned_member_id = (select auth.uid()))
+      or (list_conversations.view = 'unassigned' and c.status <> 'closed' and c.assigned_member_id is null)
+      or (list_conversations.view = 'waiting' and c.status = 'waiting_for_human')
+      or (list_conversations.view = 'closed' and c.status = 'closed'))
+    and (list_conversations.from_time is null or coalesce(c.last_message_at, c.created_at) >= list_conversations.from_time)
+    and (list_conversations.to_time is null or coalesce(c.last_message_at, c.created_at) < list_conversations.to_time)
     and (list_conversations.search is null
       or ct.display_name ilike '%' || list_conversations.search || '%'
-      or c.last_message_preview ilike '%' || list_conversations.search || '%')
+      -- Every message of the tenant, through the GIN index on app.messages.search.
+      or c.id in (select m.conversation_id from app.messages m
+        where m.tenant_id = list_conversations.tenant_id
+          and m.search @@ websearch_to_tsquery('simple'::regconfig, list_conversations.search)))
     and (list_conversations.before_activity_at is null
       or (coalesce(c.last_message_at, c.created_at), c.id)
         < (list_conversations.before_activity_at, coalesce(list_conversations.before_id, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid)))
   order by coalesce(c.last_message_at, c.created_at) desc, c.id desc
   limit least(greatest(coalesce(list_conversations.page_size, 50), 1), 200)
 $$;
-comment on function api.list_conversations(uuid, text, text, uuid, boolean, text, timestamptz, uuid, integer) is 'Conversations of a tenant, most recent activity first, filtered by status/channel/agent/assignee/search; keyset paging: pass the last row''s activity_at and id as before_activity_at/before_id. page_size 1-200. Any member.';
-
+comment on function api.list_conversations(uuid, text, text, uuid, boolean, text, timestamptz, uuid, integer, text, uuid, timestamptz, timestamptz) is 'Conversations of a tenant, most recent activity first. view: all / mine (assigned to the caller, not closed) / unassigned (not closed) / waiting / closed; filters by status, channel, agent, assignee, activity between from_time and to_time, and search (contact name, or full text over every message). unread = a contact message past the caller''s read mark. Keyset paging: pass the last row''s activity_at and id as before_activity_at/before_id. page_size 1-200. Any member.';
 create function api.get_conversation(conversation_id uuid)
 returns jsonb
 language plpgsql
@@ -1240,11 +1275,13 @@ comment on function api.list_audit_log(uuid, bigint, integer, text) is 'The audi
 
 revoke all on all functions in schema api from public, anon;
 revoke all on function app.slugify(text), app.agent_json(app.agents), app.channel_json(uuid), app.conversation_json(uuid),
+  app.require_inbox_view(text),
   app.first_active_agent(uuid),
   app.new_token(text), app.token_hash(text), app.chunk_text(text, integer), app.enqueue_member_reply(uuid),
   app.enqueue_knowledge_source(uuid)
   from public, anon;
 grant execute on function app.slugify(text), app.agent_json(app.agents), app.channel_json(uuid), app.conversation_json(uuid),
+  app.require_inbox_view(text),
   app.first_active_agent(uuid),
   app.new_token(text), app.token_hash(text), app.chunk_text(text, integer), app.enqueue_member_reply(uuid),
   app.enqueue_knowledge_source(uuid)
@@ -1284,7 +1321,7 @@ grant execute on function
   api.assign_channel_agent(uuid, uuid),
   api.set_channel_status(uuid, text),
   api.disable_channel(uuid),
-  api.list_conversations(uuid, text, text, uuid, boolean, text, timestamptz, uuid, integer),
+  api.list_conversations(uuid, text, text, uuid, boolean, text, timestamptz, uuid, integer, text, uuid, timestamptz, timestamptz),
   api.get_conversation(uuid),
   api.list_messages(uuid, bigint, integer),
   api.takeover_conversation(uuid),

@@ -122,6 +122,33 @@ export interface ConversationRow {
   last_message_preview: string | null
   activity_at: string
   created_at: string
+  /** A contact message past the caller's read mark. */
+  unread?: boolean
+  /** The agent of the conversation's channel (null: nobody answers it). */
+  channel_agent_id?: string | null
+  model_failure?: ModelFailure | null
+}
+
+/** An owner or admin a conversation can be assigned to (api.list_assignees). */
+export interface Assignee {
+  user_id: string
+  email: string
+  role: Role
+  available: boolean
+}
+
+/** An internal note on a conversation (api.list_notes; never sent to the customer). */
+export interface Note {
+  id: string
+  author_member_id: string | null
+  text: string
+  created_at: string
+}
+
+export interface CannedReply {
+  id: string
+  shortcut: string
+  text: string
 }
 
 export interface Conversation {

@@ -8,7 +8,7 @@ import { z } from 'zod'
 import { actionFailure, callApi, formString, loadFailure } from '$lib/server/api'
 import { checkModelSettings } from '$lib/server/model-check'
 import { resolveTenant } from '$lib/server/tenant'
-import type { ModelSettings, Tenant } from '$lib/types'
+import type { CannedReply, ModelSettings, Tenant } from '$lib/types'
 import type { Actions, PageServerLoad } from './$types'
 
 const optional = (schema: z.ZodType<string>) => z.literal('').transform(() => undefined).or(schema)
@@ -27,6 +27,14 @@ const modelSchema = z.object({
   api_key: optional(z.string().max(1000, 'An API key is one word without spaces.').regex(/^\S+$/, 'An API key is one word without spaces.')),
 })
 
+const cannedSchema = z.object({
+  shortcut: z
+    .string()
+    .toLowerCase()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'A shortcut is 1 to 32 letters, digits, - or _ (e.g. refund).'),
+  text: z.string().min(1, 'Write the reply.').max(4000, 'Keep a canned reply under 4000 characters.'),
+})
+
 function fieldErrors(error: z.ZodError): Record<string, string> {
   const errors: Record<string, string> = {}
   for (const issue of error.issues) {
@@ -39,9 +47,13 @@ function fieldErrors(error: z.ZodError): Record<string, string> {
 export const load: PageServerLoad = async ({ locals, parent }) => {
   const { tenant } = await parent()
   try {
-    const full = await callApi<Tenant>(locals, 'get_tenant', { tenant_id: tenant.id })
+    const [full, canned] = await Promise.all([
+      callApi<Tenant>(locals, 'get_tenant', { tenant_id: tenant.id }),
+      callApi<CannedReply[]>(locals, 'list_canned_replies', { tenant_id: tenant.id }),
+    ])
     const settings = (full.model_settings ?? {}) as ModelSettings
     return {
+      canned,
       settings: {
         name: full.name,
         slug: full.slug,
@@ -100,6 +112,30 @@ export const actions: Actions = {
       return { form: 'model', done: 'model', check: check.message }
     } catch (e) {
       return actionFailure(e, 'model_form', { form: 'model', values })
+    }
+  },
+
+  saveCanned: async ({ locals, params, request }) => {
+    const { tenant } = await resolveTenant(locals, params.tenant)
+    const form = await request.formData()
+    const values = { shortcut: formString(form, 'shortcut').replace(/^\/+/, ''), text: formString(form, 'text') }
+    const parsed = cannedSchema.safeParse(values)
+    if (!parsed.success) return fail(400, { form: 'canned', values, errors: fieldErrors(parsed.error) })
+    try {
+      await callApi(locals, 'save_canned_reply', { tenant_id: tenant.id, ...parsed.data })
+      return { form: 'canned', done: 'saveCanned' }
+    } catch (e) {
+      return actionFailure(e, 'shortcut', { form: 'canned', values })
+    }
+  },
+
+  deleteCanned: async ({ locals, request }) => {
+    const id = formString(await request.formData(), 'id')
+    try {
+      await callApi(locals, 'delete_canned_reply', { canned_reply_id: id })
+      return { form: 'canned', done: 'deleteCanned' }
+    } catch (e) {
+      return actionFailure(e, 'shortcut', { form: 'canned' })
     }
   },
 
