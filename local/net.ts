@@ -26,7 +26,18 @@ export class NetWorker {
     private readonly db: LocalDb,
     private readonly log: (line: string) => void,
   ) {
-    this.unsubscribe = db.onCommit(() => this.wake())
+    const fromCommits = db.onCommit(() => this.wake())
+    // A native server also tells when any connection commits a request.
+    const fromServer = db.native
+      ?.listen('konstruct_net', () => this.wake())
+      .catch((error: unknown) => {
+        log(`pg_net: cannot listen for requests: ${(error as Error).message}`)
+        return () => {}
+      })
+    this.unsubscribe = () => {
+      fromCommits()
+      void fromServer?.then((stop) => stop())
+    }
     // Safety net for rows written outside the wrapper (e.g. by the seed).
     this.timer = setInterval(() => this.wake(), POLL_MS)
     this.timer.unref()

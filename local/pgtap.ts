@@ -42,8 +42,15 @@ export function readSqlWithIncludes(path: string, seen: string[] = []): string {
     .join('\n')
 }
 
-export async function runPgTap(root: string, print: (line: string) => void): Promise<PgTapFileResult[]> {
-  const files = findTestFiles(join(root, 'supabase', 'tests'))
+/** `only`: run just the files whose path contains one of these strings (all when empty). */
+export async function runPgTap(
+  root: string,
+  print: (line: string) => void,
+  only: string[] = [],
+): Promise<PgTapFileResult[]> {
+  const files = findTestFiles(join(root, 'supabase', 'tests')).filter(
+    (path) => only.length === 0 || only.some((part) => relative(root, path).includes(part)),
+  )
   const db = await LocalDb.open({ root })
   const results: PgTapFileResult[] = []
   try {

@@ -1,7 +1,7 @@
 // The agent worker: woken by pg_net after a message is enqueued and by the pg_cron
 // safety net; drains agent_jobs and knowledge_jobs (shared/agent/worker.ts).
-// verify_jwt = true, and the worker also requires the service role key (or
-// AGENT_WORKER_SECRET) as its bearer token: waking it is not for anon callers.
+// verify_jwt = false: the worker checks its callers itself (a wake-up signed with
+// KONSTRUCT_WORKER_SECRET, or the service role key); waking it is not for anon callers.
 import { createClient } from '@supabase/supabase-js'
 import { createAgentStore } from '../../shared/agent/store.ts'
 import { createAgentWorker } from '../../shared/agent/worker.ts'

@@ -1,5 +1,6 @@
 // stripe-meter: token usage to Stripe meter events, batched, idempotent, retried until
-// accepted (see shared/billing/meter.ts). Woken by pg_cron with the service role key.
+// accepted (see shared/billing/meter.ts). Woken by pg_cron with a signed request
+// (KONSTRUCT_WORKER_SECRET); verify_jwt = false, it checks its callers itself.
 import { optionalEnv, requireEnv } from '../../shared/billing/http.ts'
 import { createStripeMeter, stripeMeterConfigFromEnv } from '../../shared/billing/meter.ts'
 import { createRpc } from '../../shared/billing/rpc.ts'

@@ -15,8 +15,8 @@ const optionalText = z
 const envSchema = z.object({
   SUPABASE_URL: z.string().url(),
   SUPABASE_SERVICE_ROLE_KEY: z.string().min(1),
-  /** Another accepted bearer token for waking the worker (e.g. a dedicated Vault secret). */
-  AGENT_WORKER_SECRET: optionalText,
+  /** Wake-ups from the database are signed with it (Vault konstruct_worker_secret holds the same). */
+  KONSTRUCT_WORKER_SECRET: optionalText,
 
   WORKER_BATCH_SIZE: z.coerce.number().int().min(1).max(50).default(5),
   /** Longer than the time budget, so a job is never claimed twice while we may still work on it. */
@@ -111,7 +111,7 @@ export function readWorkerConfig(env: Record<string, string | undefined>): Worke
   return {
     supabaseUrl: e.SUPABASE_URL,
     serviceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY,
-    workerSecret: e.AGENT_WORKER_SECRET,
+    workerSecret: e.KONSTRUCT_WORKER_SECRET,
     batchSize: e.WORKER_BATCH_SIZE,
     visibilityTimeoutSeconds: e.WORKER_VISIBILITY_TIMEOUT_SECONDS,
     timeBudgetMs: e.WORKER_TIME_BUDGET_MS,

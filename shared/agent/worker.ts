@@ -45,6 +45,7 @@ import { DeliveryFailed, type ReplyDeliveries, type ThinkingTarget } from './wor
 import { createEntitlementGate, type EntitlementGate } from './worker-entitlements.ts'
 import { KnowledgeFetchFailed, processKnowledgeSource } from './worker-knowledge.ts'
 import { buildHandoffDm, sendHandoffDms } from './handoff-notify.ts'
+import { verifyWake, WAKE_SIGNATURE_HEADER } from '../wake/verify-wake.ts'
 
 // Jobs ---------------------------------------------------------------------------------------
 
@@ -1144,21 +1145,26 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
     })
 
-  function authorized(req: Request): boolean {
+  // Callers: the database's wake-ups (signed with the worker secret, see
+  // shared/wake/verify-wake.ts) and server code holding the service role key.
+  async function authorized(req: Request, body: string): Promise<boolean> {
     const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1]
-    if (!token) return false
-    return [config.serviceRoleKey, config.workerSecret].some(
-      (secret) => secret !== null && constantTimeEqual(token, secret),
-    )
+    if (token && constantTimeEqual(token, config.serviceRoleKey)) return true
+    const wake = req.headers.get(WAKE_SIGNATURE_HEADER)
+    if (!wake) return false
+    const verdict = await verifyWake(config.workerSecret, body, wake, new Date(now()))
+    if (!verdict.ok) log('agent-worker: refused a wake-up', verdict.reason)
+    return verdict.ok
   }
 
   async function handle(req: Request): Promise<Response> {
     if (req.method !== 'POST') return json(405, { error: 'method not allowed' })
-    if (!authorized(req)) return json(401, { error: 'unauthorized' })
+    const body = await req.text().catch(() => '')
+    if (!(await authorized(req, body))) return json(401, { error: 'unauthorized' })
     let queues: QueueName[] = ['agent_jobs', 'knowledge_jobs']
     try {
-      const body = (await req.json().catch(() => ({}))) as { queue?: unknown }
-      if (body?.queue === 'knowledge_jobs') queues = ['knowledge_jobs', 'agent_jobs']
+      const wake = JSON.parse(body) as { queue?: unknown } | null
+      if (wake?.queue === 'knowledge_jobs') queues = ['knowledge_jobs', 'agent_jobs']
     } catch {
       // an empty or odd body is a plain wake-up
     }

@@ -52,6 +52,8 @@ create table app.conversations (
   -- The model failure that kept the agent from answering ({error, status, failures, at});
   -- null once a turn succeeds (api.record_model_outcome).
   model_failure jsonb check (model_failure is null or jsonb_typeof(model_failure) = 'object'),
+  -- A conversation from the portal's test chat: its messages never count toward the plan.
+  is_test boolean not null default false,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   unique (tenant_id, id),
@@ -60,14 +62,17 @@ create table app.conversations (
   foreign key (tenant_id, contact_id) references app.contacts (tenant_id, id),
   foreign key (tenant_id, agent_id) references app.agents (tenant_id, id)
 );
-create index conversations_tenant_recent_idx on app.conversations (tenant_id, last_message_at desc, id desc);
+-- The inbox's order (api.list_conversations: latest activity first), so its first page reads
+-- one page of rows however many conversations the tenant has.
+create index conversations_tenant_activity_idx
+  on app.conversations (tenant_id, (coalesce(last_message_at, created_at)) desc, id desc);
 -- The seq of the newest contact message (app.bump_conversation): a member has unread
 -- messages when it is past what they read (app.conversation_reads), one comparison per row.
 alter table app.conversations add column last_inbound_seq bigint;
 create index conversations_assignee_idx on app.conversations (assigned_member_id) where assigned_member_id is not null;
 create index conversations_contact_id_idx on app.conversations (contact_id);
 create index conversations_agent_id_idx on app.conversations (agent_id);
-comment on table app.conversations is 'One thread on one channel connection: status open (agent answers) / waiting_for_human (escalated) / human (a member took over; the agent is silent) / closed.';
+comment on table app.conversations is 'One thread on one channel connection: status open (agent answers) / waiting_for_human (escalated) / human (a member took over; the agent is silent) / closed. is_test: the portal''s test chat (never counts toward the plan).';
 
 create table app.messages (
   id uuid primary key default gen_random_uuid(),

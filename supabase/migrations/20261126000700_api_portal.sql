@@ -529,8 +529,8 @@ set search_path = ''
 as $$
   select app.require_read(list_agents.tenant_id, 'agents');
   select a.id, a.name, a.role, a.template_key, a.status, a.model_settings, a.tools, a.monthly_token_budget,
-    coalesce((select sum(u.input_tokens + u.output_tokens) from app.usage_events u
-      where u.agent_id = a.id and u.occurred_at >= date_trunc('month', now())), 0)::bigint,
+    coalesce((select u.tokens from app.agent_usage u
+      where u.agent_id = a.id and u.period_start = app.usage_period(now())), 0)::bigint,
     a.created_at, a.updated_at
   from app.agents a
   where a.tenant_id = list_agents.tenant_id

@@ -216,7 +216,7 @@ beforeAll(async () => {
   // The worker stays asleep: the jobs a message leads to are asserted in the queue.
   await stack.db.asOwner(async (tx) => {
     await tx.query(`select cron.unschedule('konstruct-stripe-meter')`)
-    await tx.query(`delete from app.settings where key = 'functions_url'`)
+    await tx.query(`delete from vault.secrets where name = 'konstruct_functions_url'`)
   })
   await rpc(service, 'upsert_plan', {
     plan: { key: 'team', stripe_price_id: 'price_team_agent', stripe_metered_price_id: 'price_team_tokens' },

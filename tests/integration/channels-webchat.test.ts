@@ -3,7 +3,7 @@
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { startTestStack, type TestStack } from '../support/stack.ts'
+import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
 
 const WIDGET = 'wk_demo_konstruct_widget_key'
 const TENANT = '10000000-0000-4000-8000-000000000001'
@@ -21,7 +21,7 @@ beforeAll(async () => {
   })
   // These tests look at what the channel functions store and send; the agent worker (tested
   // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
-  await stack.db.pg.query(`delete from app.settings where key = 'functions_url'`)
+  await setWakeUps(stack, false)
 })
 afterAll(async () => {
   await stack?.close()

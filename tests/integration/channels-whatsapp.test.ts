@@ -9,7 +9,7 @@ import {
   whatsAppTextWebhook,
   type FakeWhatsApp,
 } from '../fakes/fake-whatsapp.ts'
-import { startTestStack, type TestStack } from '../support/stack.ts'
+import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
 import { createServiceRpc, type ServiceRpc } from '../../shared/channels/functions/service-rpc.ts'
 import { rpcProgressStore } from '../../shared/channels/delivery/progress.ts'
 import {
@@ -36,7 +36,7 @@ beforeAll(async () => {
   })
   // These tests look at what the channel functions store and send; the agent worker (tested
   // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
-  await stack.db.pg.query(`delete from app.settings where key = 'functions_url'`)
+  await setWakeUps(stack, false)
   rpc = createServiceRpc({ supabaseUrl: stack.url, serviceRoleKey: stack.keys.serviceRoleKey })
 })
 afterAll(async () => {

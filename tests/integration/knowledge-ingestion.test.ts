@@ -20,7 +20,7 @@ import { createAgentWorker } from '../../shared/agent/worker.ts'
 import { readWorkerConfig } from '../../shared/agent/worker-config.ts'
 import type { ReplyDeliveries } from '../../shared/agent/worker-delivery.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
-import { startTestStack, type TestStack } from '../support/stack.ts'
+import { setWakeUps as setStackWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
 import { until } from '../support/until.ts'
 
 const TENANT = '10000000-0000-4000-8000-000000000001'
@@ -79,16 +79,7 @@ async function upload(title: string, kind: string, content: string | null, uri: 
   return (data as { id: string }).id
 }
 
-async function setWakeUps(enabled: boolean) {
-  await stack.db.asOwner(async (tx) => {
-    if (enabled) {
-      await tx.query(
-        `insert into app.settings (key, value) values ('functions_url', $1) on conflict (key) do update set value = excluded.value`,
-        [`${stack.url}/functions/v1`],
-      )
-    } else await tx.query(`delete from app.settings where key = 'functions_url'`)
-  })
-}
+const setWakeUps = (enabled: boolean) => setStackWakeUps(stack, enabled)
 
 beforeAll(async () => {
   fake = await startFakeOpenAI()

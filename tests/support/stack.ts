@@ -4,6 +4,7 @@ import { createClient, type SupabaseClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
 import { startStack, type LocalStack, type StackOptions } from '../../local/server.ts'
 import { DEFAULT_JWT_SECRET } from '../../local/keys.ts'
+import { DEV_WORKER_SECRET } from '../../local/dev-secrets.ts'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -21,10 +22,29 @@ export interface TestStack extends LocalStack {
 
 let counter = 0
 
+/**
+ * Turns the database's wake-ups of the functions on or off: on is the deploy step
+ * (app.configure_functions with the stack's worker secret), off removes the Vault
+ * secret of where the functions are, so neither pg_net nor the cron safety net wakes
+ * the worker (each enqueue then warns).
+ */
+export async function setWakeUps(stack: LocalStack, enabled: boolean): Promise<void> {
+  await stack.db.asOwner(async (tx) => {
+    if (enabled) {
+      await tx.query('select app.configure_functions($1, $2)', [`${stack.url}/functions/v1`, DEV_WORKER_SECRET])
+    } else {
+      await tx.query(`delete from vault.secrets where name = 'konstruct_functions_url'`)
+    }
+  })
+}
+
 export async function startTestStack(options: Partial<StackOptions> = {}): Promise<TestStack> {
   const stack = await startStack({
     root: repoRoot,
     port: 0,
+    // KONSTRUCT_DB=native (a throwaway PostgreSQL per stack) or postgres://… runs the
+    // test on a native server instead of PGlite.
+    db: process.env.KONSTRUCT_DB || undefined,
     log: process.env.STACK_LOG ? (line) => console.log(`[stack] ${line}`) : undefined,
     ...options,
     functionEnv: { WEB_CHAT_JWT_SECRET: options.jwtSecret ?? DEFAULT_JWT_SECRET, ...options.functionEnv },
