@@ -290,6 +290,24 @@ export function createAgentStore(api: Api) {
       return rows.map((r) => ({ connectionId: r.connection_id, userIds: r.user_ids }))
     },
 
+    /** After a turn that called a model: counts failures in a row; alerted = this failure raised the alert. */
+    async recordModelOutcome(input: {
+      tenantId: string
+      ok: boolean
+      conversationId: string | null
+      error?: string | null
+      status?: number | null
+    }): Promise<{ alerted: boolean; recovered: boolean }> {
+      const data = await call('record_model_outcome', {
+        tenant_id: input.tenantId,
+        ok: input.ok,
+        conversation_id: input.conversationId,
+        error: input.error ?? null,
+        status: input.status ?? null,
+      })
+      return parse('record_model_outcome', z.object({ alerted: z.boolean(), recovered: z.boolean() }), data)
+    },
+
     async getLlmKey(tenantId: string, agentId: string | null): Promise<string | null> {
       const data = await call('get_llm_key', { tenant_id: tenantId, agent_id: agentId })
       return typeof data === 'string' && data ? data : null

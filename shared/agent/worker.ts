@@ -465,6 +465,32 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     await store.recordAudit(tenantId, `alert.${kind}`, conversationId ? 'conversation' : null, conversationId, details)
   }
 
+  /** Counts a failed model turn; the failure that raises the alert also sends the hand-off DM. */
+  async function reportModelFailure(tenantId: string, conversationId: string, error: AgentTurnFailed) {
+    const last = error.failure.lastError
+    const what = last.status ? `${last.kind} (HTTP ${last.status})` : last.kind
+    try {
+      const outcome = await store.recordModelOutcome({
+        tenantId,
+        ok: false,
+        conversationId,
+        error: what,
+        status: last.status,
+      })
+      if (outcome.alerted) {
+        await store.enqueueJob('agent_jobs', {
+          kind: 'notify_handoff',
+          tenant_id: tenantId,
+          conversation_id: conversationId,
+          reason: `The model failed to answer several times in a row (last error: ${what}). Check the model settings.`,
+          source: 'model_failing',
+        })
+      }
+    } catch (e) {
+      log('agent-worker: could not record the model failure', describe(e))
+    }
+  }
+
   /** Removes a "thinking" status no answer will replace (best effort: never fails the job). */
   async function clearThinking(target: ThinkingTarget) {
     const clear = deliveries[target.connection.kind]?.clearThinking
@@ -754,8 +780,14 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
           error: error.failure.lastError.kind,
           status: error.failure.lastError.status,
         })
+        await reportModelFailure(tenantId, conversation.id, error)
       }
       throw error
+    }
+    if (turn.modelCalls.length > 0) {
+      await store
+        .recordModelOutcome({ tenantId, ok: true, conversationId: conversation.id })
+        .catch((e: unknown) => log('agent-worker: could not record the model outcome', describe(e)))
     }
 
     // 8. Record usage, tool calls and audit, then the reply itself.
