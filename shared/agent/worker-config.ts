@@ -1,7 +1,7 @@
 // The agent worker's settings, read once from the function's environment and
 // checked with zod. Everything has a default that fits Supabase Edge Functions'
-// limits (150 s wall clock on the free plan), so only SUPABASE_URL and
-// SUPABASE_SERVICE_ROLE_KEY are required; tests shrink the timings.
+// limits (150 s wall clock on the free plan), so only SUPABASE_URL,
+// SUPABASE_SERVICE_ROLE_KEY and KONSTRUCT_WORKER_SECRET are required; tests shrink the timings.
 
 import { z } from 'zod'
 
@@ -16,7 +16,7 @@ const envSchema = z.object({
   SUPABASE_URL: z.string().url(),
   SUPABASE_SERVICE_ROLE_KEY: z.string().min(1),
   /** Wake-ups from the database are signed with it (Vault konstruct_worker_secret holds the same). */
-  KONSTRUCT_WORKER_SECRET: optionalText,
+  KONSTRUCT_WORKER_SECRET: z.string().min(32, 'KONSTRUCT_WORKER_SECRET must be at least 32 characters'),
 
   WORKER_BATCH_SIZE: z.coerce.number().int().min(1).max(50).default(5),
   /** Longer than the time budget, so a job is never claimed twice while we may still work on it. */
@@ -61,7 +61,7 @@ export const DEFAULT_MODEL = 'gpt-4o-mini'
 export interface WorkerConfig {
   supabaseUrl: string
   serviceRoleKey: string
-  workerSecret: string | null
+  workerSecret: string
   batchSize: number
   visibilityTimeoutSeconds: number
   timeBudgetMs: number
@@ -91,7 +91,7 @@ const pricesSchema = z.record(
 )
 
 export function readWorkerConfig(env: Record<string, string | undefined>): WorkerConfig {
-  for (const key of ['SUPABASE_URL', 'SUPABASE_SERVICE_ROLE_KEY']) {
+  for (const key of ['SUPABASE_URL', 'SUPABASE_SERVICE_ROLE_KEY', 'KONSTRUCT_WORKER_SECRET']) {
     if (!env[key]) throw new Error(`${key} is not set`)
   }
   const parsed = envSchema.safeParse(env)

@@ -30,7 +30,7 @@ import { verifyWake, WAKE_SIGNATURE_HEADER } from '../wake/verify-wake.ts'
 export interface StripeMeterConfig {
   serviceRoleKey: string
   /** KONSTRUCT_WORKER_SECRET: the database's wake-ups are signed with it. */
-  workerSecret: string | undefined
+  workerSecret: string
   eventName: string
   batchSize: number
   concurrency: number
@@ -42,7 +42,7 @@ export interface StripeMeterConfig {
 export function stripeMeterConfigFromEnv(env: Env): StripeMeterConfig {
   return {
     serviceRoleKey: requireEnv(env, 'SUPABASE_SERVICE_ROLE_KEY'),
-    workerSecret: optionalEnv(env, 'KONSTRUCT_WORKER_SECRET'),
+    workerSecret: requireEnv(env, 'KONSTRUCT_WORKER_SECRET'),
     eventName: optionalEnv(env, 'STRIPE_METER_EVENT_NAME') ?? 'konstruct_tokens',
     batchSize: Math.max(1, Math.floor(numberEnv(env, 'STRIPE_METER_BATCH_SIZE', 100))),
     concurrency: Math.max(1, Math.floor(numberEnv(env, 'STRIPE_METER_CONCURRENCY', 8))),

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createAgentStore, type RpcClient } from '../../shared/agent/store.ts'
 import { createAgentWorker } from '../../shared/agent/worker.ts'
 import { readWorkerConfig } from '../../shared/agent/worker-config.ts'
+import { DEV_WORKER_SECRET } from '../../local/dev-secrets.ts'
 import type { ReplyDeliveries } from '../../shared/agent/worker-delivery.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { setWakeUps as setStackWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
@@ -221,6 +222,7 @@ describe('URL sources through the worker code with an injected resolver', () => 
     const config = readWorkerConfig({
       SUPABASE_URL: stack.url,
       SUPABASE_SERVICE_ROLE_KEY: stack.keys.serviceRoleKey,
+      KONSTRUCT_WORKER_SECRET: DEV_WORKER_SECRET,
       OPENAI_BASE_URL: fake.url,
       OPENAI_API_KEY: 'sk-test-platform',
       OPENAI_EMBEDDINGS_MODEL: 'text-embedding-3-small',
