@@ -28,8 +28,11 @@ import { DEFAULT_PRICES, costOfCall, type PriceTable } from './pricing.ts'
 import { buildAgentTools } from './tools/agent-tools.ts'
 import type { ResolveHost } from '../net/guarded-fetch.ts'
 import { z } from 'zod'
+import { ApiError } from '../api/client.ts'
+import { serviceApi } from '../api/project.ts'
+import { isSecretKey } from '../api/callers.ts'
+import { constantTimeEqual } from '../runtime/constant-time.ts'
 import {
-  StoreError,
   type AgentContextRecord,
   type AgentRecord,
   type AgentStore,
@@ -114,7 +117,7 @@ export class RetryLater extends Error {
 
 function isPermanent(error: unknown): boolean {
   if (error instanceof PermanentJobError) return true
-  if (error instanceof StoreError) return error.permanent
+  if (error instanceof ApiError) return error.permanent
   if (error instanceof DeliveryFailed) return error.permanent
   return false
 }
@@ -273,9 +276,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
   const now = deps.now ?? (() => Date.now())
   const log = deps.log ?? ((line: string, detail?: unknown) => console.log(line, detail ?? ''))
   const modelClient = deps.modelClient ?? createModelClient({ fetch: deps.fetch })
-  const entitlements =
-    deps.entitlements ??
-    createEntitlementGate({ supabaseUrl: config.supabaseUrl, serviceRoleKey: config.serviceRoleKey })
+  const entitlements = deps.entitlements ?? createEntitlementGate(serviceApi(config.project))
 
   // Model ------------------------------------------------------------------------------------
 
@@ -434,6 +435,32 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     details: Record<string, unknown>,
   ) {
     await store.recordAudit(tenantId, `alert.${kind}`, conversationId ? 'conversation' : null, conversationId, details)
+  }
+
+  /** Counts a failed model turn; the failure that raises the alert also sends the hand-off DM. */
+  async function reportModelFailure(tenantId: string, conversationId: string, error: AgentTurnFailed) {
+    const last = error.failure.lastError
+    const what = last.status ? `${last.kind} (HTTP ${last.status})` : last.kind
+    try {
+      const outcome = await store.recordModelOutcome({
+        tenantId,
+        ok: false,
+        conversationId,
+        error: what,
+        status: last.status,
+      })
+      if (outcome.alerted) {
+        await store.enqueueJob('agent_jobs', {
+          kind: 'notify_handoff',
+          tenant_id: tenantId,
+          conversation_id: conversationId,
+          reason: `The model failed to answer several times in a row (last error: ${what}). Check the model settings.`,
+          source: 'model_failing',
+        })
+      }
+    } catch (e) {
+      log('agent-worker: could not record the model failure', describe(e))
+    }
   }
 
   /** Removes a "thinking" status no answer will replace (best effort: never fails the job). */
@@ -723,8 +750,14 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
           error: error.failure.lastError.kind,
           status: error.failure.lastError.status,
         })
+        await reportModelFailure(tenantId, conversation.id, error)
       }
       throw error
+    }
+    if (turn.modelCalls.length > 0) {
+      await store
+        .recordModelOutcome({ tenantId, ok: true, conversationId: conversation.id })
+        .catch((e: unknown) => log('agent-worker: could not record the model outcome', describe(e)))
     }
 
     // 8. Record usage, tool calls and audit, then the reply itself.
@@ -1114,10 +1147,12 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     })
 
   // Callers: the database's wake-ups (signed with the worker secret, see
-  // shared/wake/verify-wake.ts) and server code holding the service role key.
+  // shared/wake/verify-wake.ts) and server code holding a secret key.
   async function authorized(req: Request, body: string): Promise<boolean> {
     const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1]
-    if (token && constantTimeEqual(token, config.serviceRoleKey)) return true
+    // A server caller: one of the project's secret keys (or the legacy service_role key).
+    if (isSecretKey(config.project, token ?? null)) return true
+    if (token && config.serviceRoleKey !== null && constantTimeEqual(token, config.serviceRoleKey)) return true
     const wake = req.headers.get(WAKE_SIGNATURE_HEADER)
     if (!wake) return false
     const verdict = await verifyWake(config.workerSecret, body, wake, new Date(now()))
@@ -1149,11 +1184,3 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
 }
 
 export type AgentWorker = ReturnType<typeof createAgentWorker>
-
-function constantTimeEqual(a: string, b: string): boolean {
-  const left = new TextEncoder().encode(a)
-  const right = new TextEncoder().encode(b)
-  let diff = left.length ^ right.length
-  for (let i = 0; i < Math.max(left.length, right.length); i++) diff |= (left[i] ?? 0) ^ (right[i] ?? 0)
-  return diff === 0
-}

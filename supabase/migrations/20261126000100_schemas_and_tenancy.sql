@@ -40,11 +40,11 @@ grant usage on schema api to anon, authenticated, service_role;
 
 -- Role ranks ---------------------------------------------------------------------
 
+-- No `set search_path` (a CASE names nothing): so the planner inlines it.
 create function app.role_rank(role text)
 returns integer
 language sql
 immutable
-set search_path = ''
 as $$
   select case role when 'owner' then 3 when 'admin' then 2 when 'operator' then 1 else 0 end
 $$;
@@ -67,6 +67,10 @@ create table app.tenants (
   slug text not null unique check (slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'),
   model_settings jsonb not null default '{}'::jsonb check (jsonb_typeof(model_settings) = 'object'),
   llm_api_key_secret_id uuid,
+  -- Set while a platform admin has suspended the tenant (api.suspend_tenant): its agents
+  -- answer with a polite notice only.
+  suspended_at timestamptz,
+  suspended_reason text check (suspended_reason is null or length(suspended_reason) <= 500),
   created_by uuid references auth.users (id) on delete set null,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
@@ -145,31 +149,37 @@ create trigger audit_log_refuses_truncate
 
 -- Helpers ----------------------------------------------------------------------------
 
+-- The row level security helpers run once per row read, so they are plpgsql: their plans
+-- are kept for the session (an sql function with `set` is planned again at every call).
 create function app.is_member(tenant_id uuid, min_role text default 'operator')
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select exists (
+begin
+  return exists (
     select 1
     from app.memberships m
     where m.tenant_id = is_member.tenant_id
       and m.user_id = (select auth.uid())
       and app.role_rank(m.role) >= app.role_rank(is_member.min_role)
-  )
+  );
+end
 $$;
 comment on function app.is_member(uuid, text) is 'True when the signed-in user belongs to the tenant with at least min_role (operator < admin < owner). Definer so policies need no access to memberships.';
 
 create function app.is_platform_admin()
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select exists (select 1 from app.platform_admins p where p.user_id = (select auth.uid()))
+begin
+  return exists (select 1 from app.platform_admins p where p.user_id = (select auth.uid()));
+end
 $$;
 comment on function app.is_platform_admin() is 'True when the signed-in user is a platform admin.';
 
@@ -257,11 +267,13 @@ comment on function app.require_read(uuid, text) is 'Allows a read of tenant dat
 
 create function app.can_read(tenant_id uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select app.is_member(can_read.tenant_id, 'operator') or app.is_platform_admin()
+begin
+  return app.is_member(can_read.tenant_id, 'operator') or app.is_platform_admin();
+end
 $$;
 comment on function app.can_read(uuid) is 'Row level security read test: a member of the tenant or a platform admin.';
 

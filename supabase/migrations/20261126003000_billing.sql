@@ -328,6 +328,11 @@ declare
   state jsonb := app.billing_state(billing_refusal.tenant_id);
   usage jsonb;
 begin
+  -- Suspended by a platform admin (api.suspend_tenant): a polite notice instead of an answer.
+  if exists (select 1 from app.tenants t where t.id = billing_refusal.tenant_id and t.suspended_at is not null) then
+    return jsonb_build_object('reason', 'suspended', 'message',
+      'Sorry, this assistant is not available right now. The team will get back to you here.');
+  end if;
   if (state ->> 'paused')::boolean then
     return jsonb_build_object('reason', 'paused', 'pause_reason', state ->> 'pause_reason', 'message', null);
   end if;
@@ -347,7 +352,7 @@ begin
   return null;
 end
 $$;
-comment on function app.billing_refusal(uuid) is 'Null when the tenant''s agents may answer now; else why not: {reason: paused} (silent) or {reason: monthly_messages|monthly_tokens, used, limit, message} (the polite text for the channel).';
+comment on function app.billing_refusal(uuid) is 'Null when the tenant''s agents may answer now; else why not: {reason: suspended, message} (a platform admin suspended the tenant), {reason: paused} (silent) or {reason: monthly_messages|monthly_tokens, used, limit, message} (the polite text for the channel).';
 
 create function app.plan_limit_text()
 returns text
