@@ -1,8 +1,8 @@
 // The agent worker's settings, read once from the function's environment and
 // checked with zod. Everything has a default that fits Supabase Edge Functions'
-// limits (150 s wall clock on the free plan), so only SUPABASE_URL and the project's
-// secret key (SUPABASE_SECRET_KEYS, as hosted functions receive it) are required; tests
-// shrink the timings.
+// limits (150 s wall clock on the free plan), so only SUPABASE_URL, the project's
+// secret key (SUPABASE_SECRET_KEYS, as hosted functions receive it) and
+// KONSTRUCT_WORKER_SECRET are required; tests shrink the timings.
 
 import { z } from 'zod'
 import { projectFromEnv, type Project } from '../api/project.ts'
@@ -19,7 +19,7 @@ const envSchema = z.object({
   /** Legacy: still accepted as a server caller's bearer (a secret key is the current one). */
   SUPABASE_SERVICE_ROLE_KEY: optionalText,
   /** Wake-ups from the database are signed with it (Vault konstruct_worker_secret holds the same). */
-  KONSTRUCT_WORKER_SECRET: optionalText,
+  KONSTRUCT_WORKER_SECRET: z.string().min(32, 'KONSTRUCT_WORKER_SECRET must be at least 32 characters'),
 
   WORKER_BATCH_SIZE: z.coerce.number().int().min(1).max(50).default(5),
   /** Longer than the time budget, so a job is never claimed twice while we may still work on it. */
@@ -75,7 +75,7 @@ export interface WorkerConfig {
   /** The project: the api is called with its secret key. */
   project: Project
   serviceRoleKey: string | null
-  workerSecret: string | null
+  workerSecret: string
   batchSize: number
   visibilityTimeoutSeconds: number
   timeBudgetMs: number
@@ -108,6 +108,7 @@ const pricesSchema = z.record(
 
 export function readWorkerConfig(env: Record<string, string | undefined>): WorkerConfig {
   const project = projectFromEnv(env)
+  if (!env.KONSTRUCT_WORKER_SECRET) throw new Error('KONSTRUCT_WORKER_SECRET is not set')
   const parsed = envSchema.safeParse(env)
   if (!parsed.success) throw new Error(`agent worker configuration: ${z.prettifyError(parsed.error)}`)
   const e = parsed.data

@@ -1189,7 +1189,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     })
 
   // Callers: the database's wake-ups (signed with the worker secret, see
-  // shared/wake/verify-wake.ts) and server code holding the service role key.
+  // shared/wake/verify-wake.ts) and server code holding a secret key.
   async function authorized(req: Request, body: string): Promise<boolean> {
     const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1]
     // A server caller: one of the project's secret keys (or the legacy service_role key).
