@@ -1,8 +1,10 @@
 // Runs supabase/tests/**/*.test.sql (pgTAP) on a fresh in-memory database with the
-// migrations and seed applied, the way `supabase test db` runs them on Supabase.
+// migrations and seed applied, the way `supabase test db` runs them on Supabase; or
+// on a native PostgreSQL (a throwaway cluster, or a server by URL).
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { LocalDb } from './db.ts'
+import { startPostgres, type NativePostgres } from './postgres.ts'
 
 export interface PgTapFileResult {
   file: string
@@ -42,9 +44,21 @@ export function readSqlWithIncludes(path: string, seen: string[] = []): string {
     .join('\n')
 }
 
-export async function runPgTap(root: string, print: (line: string) => void): Promise<PgTapFileResult[]> {
+/** `database`: omitted or 'pglite', 'native' (a throwaway cluster) or a postgres://… URL. */
+export async function runPgTap(
+  root: string,
+  print: (line: string) => void,
+  database?: string,
+): Promise<PgTapFileResult[]> {
   const files = findTestFiles(join(root, 'supabase', 'tests'))
-  const db = await LocalDb.open({ root })
+  let cluster: NativePostgres | undefined
+  if (database === 'native') cluster = await startPostgres({ root, schema: false })
+  const url = cluster?.url ?? (database && database !== 'pglite' ? database : undefined)
+  // One connection, so that each file's session state is reset before the next.
+  const db = await LocalDb.open({ root, url, poolSize: 1 }).catch(async (error: unknown) => {
+    await cluster?.stop()
+    throw error
+  })
   const results: PgTapFileResult[] = []
   try {
     for (const path of files) {
@@ -82,6 +96,7 @@ export async function runPgTap(root: string, print: (line: string) => void): Pro
     }
   } finally {
     await db.close()
+    await cluster?.stop()
   }
   return results
 }
