@@ -11,7 +11,7 @@
 //
 // Every request is a distinct app_mention (unique event id and ts), signed like Slack;
 // a bounded number, a few in flight, everything on 127.0.0.1. Prints one JSON object.
-// Usage: npm run bench:ingest   (BENCH_EVENTS=500 BENCH_CONCURRENCY=8 by default)
+// Usage: npm run bench:ingest [-- --db native|postgres://…]   (BENCH_EVENTS=500 BENCH_CONCURRENCY=8 by default)
 import { createHmac } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { App, HTTPReceiver, LogLevel } from '@slack/bolt'
-import { startStack } from '../local/server.ts'
+import { chosenDatabase, startStack } from '../local/server.ts'
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 500)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
@@ -123,6 +123,7 @@ async function drive(url: string, payloads: Array<Payload | RequestInit>, concur
 const stack = await startStack({
   root: fileURLToPath(new URL('..', import.meta.url)),
   port: 0,
+  db: chosenDatabase(),
   functionEnv: { SLACK_SIGNING_SECRET: SIGNING_SECRET },
 })
 let bolt: App | undefined
@@ -201,6 +202,7 @@ try {
     JSON.stringify(
       {
         bench: 'ingest',
+        database: await stack.db.engine(),
         events: EVENTS,
         concurrency: CONCURRENCY,
         node: process.version,

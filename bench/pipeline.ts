@@ -8,7 +8,7 @@
 import { fileURLToPath } from 'node:url'
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
-import { startStack } from '../local/server.ts'
+import { chosenDatabase, startStack } from '../local/server.ts'
 import { startFakeOpenAI } from '../tests/fakes/fake-openai.ts'
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 40)
@@ -34,6 +34,7 @@ fake.respondWith((body) => {
 const stack = await startStack({
   root: fileURLToPath(new URL('..', import.meta.url)),
   port: 0,
+  db: chosenDatabase(),
   functionEnv: {
     OPENAI_BASE_URL: fake.url,
     OPENAI_API_KEY: 'sk-bench',
@@ -115,6 +116,7 @@ try {
     JSON.stringify(
       {
         bench: 'pipeline',
+        database: await stack.db.engine(),
         node: process.version,
         model: 'fake OpenAI-compatible, 0 ms latency, streamed',
         messages: MESSAGES,

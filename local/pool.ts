@@ -43,6 +43,12 @@ function asTransaction(client: pg.PoolClient): Transaction {
   }
 }
 
+/** A string literal for SQL sent as text (standard_conforming_strings is on). */
+export function quoteLiteral(value: string): string {
+  if (value.includes('\0')) throw new Error('a SQL literal cannot hold a NUL character')
+  return `'${value.replaceAll("'", "''")}'`
+}
+
 export interface PoolOptions {
   /** Most connections at once; a request holds one for its transaction. */
   max?: number
@@ -85,17 +91,38 @@ export class PoolDatabase implements Database {
     })
   }
 
-  async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in a transaction. `opening`, one statement run first inside it, is
+   * sent together with `begin` and, when `work` starts with exec, with that too: on a
+   * busy machine each round trip to the server costs a wake-up of another process.
+   */
+  async transaction<T>(work: (tx: Transaction) => Promise<T>, opening?: string): Promise<T> {
     return this.withClient(async (client) => {
-      await client.query('begin')
+      const inner = asTransaction(client)
+      let pending: string | undefined = opening ? `begin; ${opening}` : 'begin'
+      const skip = opening ? 2 : 1
+      const tx: Transaction = {
+        async query(sql, params) {
+          const first = pending
+          pending = undefined
+          if (first) await client.query(first)
+          return inner.query(sql, params)
+        },
+        async exec(sql) {
+          if (!pending) return inner.exec(sql)
+          const script = `${pending};\n${sql}`
+          pending = undefined
+          return (await inner.exec(script)).slice(skip)
+        },
+      }
       let result: T
       try {
-        result = await work(asTransaction(client))
+        result = await work(tx)
       } catch (error) {
-        await client.query('rollback').catch(() => {})
+        if (!pending) await client.query('rollback').catch(() => {})
         throw error
       }
-      await client.query('commit')
+      if (!pending) await client.query('commit')
       return result
     })
   }

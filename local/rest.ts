@@ -326,11 +326,6 @@ async function invoke(req: IncomingMessage, res: ServerResponse, url: URL, ctx: 
     .asRequest(
       call.claims,
       async (tx) => {
-        await tx.query(`select pg_catalog.set_config('search_path', $1, true)`, [
-          call.searchPath.map(quoteIdent).join(', '),
-        ])
-        // PostgREST runs GET and HEAD in a read-only transaction.
-        if (!isPost) await tx.exec('set local transaction_read_only = on')
         const candidates = await loadRoutines(tx, call.schema, call.name)
         const resolution = resolveRoutine(
           {
@@ -362,7 +357,16 @@ async function invoke(req: IncomingMessage, res: ServerResponse, url: URL, ctx: 
           queryArgs,
         })
       },
-      { headers: requestHeaders(req), method: call.method, path: call.path },
+      {
+        headers: requestHeaders(req),
+        method: call.method,
+        path: call.path,
+        settings: {
+          search_path: call.searchPath.map(quoteIdent).join(', '),
+          // PostgREST runs GET and HEAD in a read-only transaction.
+          ...(isPost ? {} : { transaction_read_only: 'on' }),
+        },
+      },
     )
     .catch((error: unknown) => {
       throw isPgError(error) ? fromPgError(error, authed) : error
@@ -472,16 +476,22 @@ async function runCall(tx: Transaction, { routine, call }: Resolution, options: 
     : `coalesce(${strip(`json_agg(${item})`)}, '[]')::text`
   const total = options.count ? `(select count(*) from pgrst_source pgrst_call${where})` : 'null::bigint'
 
+  // The response GUCs are read in the same statement, after the call (as PostgREST
+  // does): they are evaluated once the aggregate over the call's rows is done.
   const sql = `with pgrst_source as (${source})
-    select ${total} as total, count(*)::int as page_total, ${body} as body
+    select ${total} as total, count(*)::int as page_total, ${body} as body,
+           nullif(current_setting('response.status', true), '') as status,
+           nullif(current_setting('response.headers', true), '') as headers
       from (select ${selected} from pgrst_source pgrst_call${where}${page}) pgrst_t`
-  const { rows } = await tx.query<{ total: string | number | null; page_total: number; body: string }>(sql, values)
+  const { rows } = await tx.query<{
+    total: string | number | null
+    page_total: number
+    body: string
+    status: string | null
+    headers: string | null
+  }>(sql, values)
   const row = rows[0]
-  const guc = await tx.query<{ status: string | null; headers: string | null }>(
-    `select nullif(current_setting('response.status', true), '') as status,
-            nullif(current_setting('response.headers', true), '') as headers`,
-  )
-  const { status, headers } = responseGucs(guc.rows[0])
+  const { status, headers } = responseGucs(row)
   if (options.singular && row.page_total !== 1) {
     // Thrown inside the transaction, so whatever the function did is rolled back.
     throw restError(
