@@ -9,6 +9,11 @@ export interface Transaction {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>
   /** Runs one or more statements with the simple protocol; one result per statement. */
   exec(sql: string): Promise<Array<{ rows: Array<Record<string, unknown>> }>>
+  /**
+   * Native server only: runs the last statements of the transaction and commits it in
+   * the same round trip. Nothing may run in the transaction afterwards.
+   */
+  execAndCommit?(sql: string): Promise<Array<{ rows: Array<Record<string, unknown>> }>>
 }
 
 /** A database: queries outside a transaction, transactions, and a way to close it. */
@@ -103,26 +108,37 @@ export class PoolDatabase implements Database {
       const skip = opening ? 2 : 1
       const tx: Transaction = {
         async query(sql, params) {
+          if (committed) throw new Error('the transaction has already committed')
           const first = pending
           pending = undefined
           if (first) await client.query(first)
           return inner.query(sql, params)
         },
         async exec(sql) {
+          if (committed) throw new Error('the transaction has already committed')
           if (!pending) return inner.exec(sql)
           const script = `${pending};\n${sql}`
           pending = undefined
           return (await inner.exec(script)).slice(skip)
         },
+        async execAndCommit(sql) {
+          if (committed) throw new Error('the transaction has already committed')
+          const first = pending
+          pending = undefined
+          const results = await inner.exec(`${first ? `${first};\n` : ''}${sql};\ncommit`)
+          committed = true
+          return results.slice(first ? skip : 0, -1)
+        },
       }
+      let committed = false
       let result: T
       try {
         result = await work(tx)
       } catch (error) {
-        if (!pending) await client.query('rollback').catch(() => {})
+        if (!pending && !committed) await client.query('rollback').catch(() => {})
         throw error
       }
-      if (!pending) await client.query('commit')
+      if (!pending && !committed) await client.query('commit')
       return result
     })
   }
