@@ -4,7 +4,8 @@
 // worker builds the context, calls the model, records the reply and delivers it.
 // Measured per message, one at a time: ingest → model request, model request → reply
 // sent, and the whole. Then a burst in parallel conversations for throughput.
-// Prints one JSON object. Usage: npm run bench:pipeline  (BENCH_MESSAGES, BENCH_BURST)
+// Prints one JSON object. Usage: npm run bench:pipeline [-- --db native|postgres://…]
+// (BENCH_MESSAGES, BENCH_BURST)
 import { fileURLToPath } from 'node:url'
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
@@ -128,6 +129,12 @@ try {
           conversations: BURST,
           seconds: Math.round(seconds * 100) / 100,
           messages_per_second: Math.round((BURST / seconds) * 10) / 10,
+        },
+        goals: {
+          messages_per_second_at_least_100: {
+            value: Math.round((BURST / seconds) * 10) / 10,
+            met: BURST / seconds >= 100,
+          },
         },
       },
       null,
