@@ -4,7 +4,7 @@
 // - konstruct_slack_events: the real function under Deno behind the local stack's
 //   /functions/v1 gateway. Each ack includes verifying the v0 signature, resolving the
 //   workspace and one idempotent api.ingest_message (store + enqueue) in PGlite. The agent
-//   worker is not woken (functions_url unset), so only the webhook is measured.
+//   worker is not woken (no Vault konstruct_functions_url), so only the webhook is measured.
 // - slack_bolt_http_receiver: Bolt's HTTPReceiver (signature verification, body parsing,
 //   authorize, middleware, ack) with an app_mention listener that does nothing. It stores
 //   nothing: it is the floor a framework that only verifies and acks can reach.
@@ -153,8 +153,8 @@ const stack = await startStack({
 })
 let bolt: App | undefined
 try {
-  // Measure the webhook alone: with no functions_url, nothing wakes the agent worker.
-  await stack.db.asOwner((tx) => tx.query(`delete from app.settings where key = 'functions_url'`))
+  // Measure the webhook alone: without where the functions are, nothing wakes the agent worker.
+  await stack.db.asOwner((tx) => tx.query(`delete from vault.secrets where name = 'konstruct_functions_url'`))
   // A bench floods one tenant on purpose: lift the inbound rate limit it would trip.
   await stack.db.asOwner((tx) =>
     tx.query(

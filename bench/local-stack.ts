@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
 import { chosenDatabase, startStack } from '../local/server.ts'
-import { signJwt } from '../local/keys.ts'
+import { signLegacyJwt } from '../local/keys.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 300)
 const WARMUP = 20
@@ -30,7 +30,11 @@ try {
         using ((select realtime.topic()) = 'bench:${userId}' and (select auth.uid()) = '${userId}');
     `),
   )
-  const jwt = await signJwt(stack.keys.jwtSecret, { sub: userId, role: 'authenticated', aud: 'authenticated' }, 3600)
+  const jwt = await signLegacyJwt(
+    stack.keys.jwtSecret,
+    { sub: userId, role: 'authenticated', aud: 'authenticated' },
+    3600,
+  )
   const client = createClient(stack.url, stack.keys.anonKey, {
     auth: { persistSession: false, autoRefreshToken: false },
     global: { headers: { Authorization: `Bearer ${jwt}` } },

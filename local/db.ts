@@ -28,11 +28,6 @@ export interface RequestContext {
   settings?: Record<string, string>
 }
 
-/** `select set_config(…), …` with the values as literals, for the simple protocol. */
-function settingsSql(settings: Array<[string, string]>): string {
-  return `select ${settings.map(([k, v]) => `pg_catalog.set_config(${quoteLiteral(k)}, ${quoteLiteral(v)}, true)`).join(', ')}`
-}
-
 export interface OpenOptions {
   /** Directory of the repository (holds supabase/ and local/). */
   root: string
@@ -155,8 +150,6 @@ export class LocalDb {
    */
   async asRequest<T>(claims: Claims, work: (tx: Transaction) => Promise<T>, context: RequestContext = {}): Promise<T> {
     if (!requestRoles.has(claims.role)) throw new Error(`role ${claims.role} may not make requests`)
-    // set_config('role', …, true) is `set local role`, as PostgREST does it; last, so
-    // that the settings before it are made as the owner.
     const settings: Array<[string, string]> = [
       ['request.jwt.claims', JSON.stringify(claims)],
       ['request.jwt.claim.sub', claims.sub ?? ''],
@@ -165,16 +158,33 @@ export class LocalDb {
       ['request.method', context.method ?? ''],
       ['request.path', context.path ?? ''],
       ...Object.entries(context.settings ?? {}),
-      ['role', claims.role],
     ]
+    // On a native server the values go in as literals, so that the settings travel
+    // with `begin` (one round trip fewer per request); on PGlite as parameters.
+    const values: string[] = []
+    const value = this.native
+      ? quoteLiteral
+      : (v: string) => {
+          values.push(v)
+          return `$${values.length}`
+        }
+    const role = value(claims.role)
+    const select = `select ${[
+      ...settings.map(([k, v]) => `pg_catalog.set_config(${value(k)}, ${value(v)}, true)`),
+      // PostgREST applies the role's own settings; PGlite does not enforce this one, a
+      // native PostgreSQL does (tests/local/upstream-differences.test.ts).
+      `pg_catalog.set_config('statement_timeout', coalesce((
+         select split_part(c, '=', 2) from pg_catalog.pg_db_role_setting s
+         join pg_catalog.pg_roles r on r.oid = s.setrole, unnest(s.setconfig) c
+         where r.rolname = ${role} and s.setdatabase = 0 and c like 'statement_timeout=%'), '0'), true)`,
+      // set_config('role', …, true) is `set local role`, as PostgREST does it; last, so
+      // that the settings before it are made as the owner.
+      `pg_catalog.set_config('role', ${role}, true)`,
+    ].join(', ')}`
     const result = this.native
-      ? // One round trip fewer per request: the settings travel with `begin`.
-        await this.native.transaction(work, settingsSql(settings))
+      ? await this.native.transaction(work, select)
       : await this.pg.transaction(async (tx) => {
-          await tx.query(
-            `select ${settings.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`,
-            settings.flat(),
-          )
+          await tx.query(select, values)
           return work(tx)
         })
     this.committed()

@@ -44,13 +44,19 @@ export function readSqlWithIncludes(path: string, seen: string[] = []): string {
     .join('\n')
 }
 
-/** `database`: omitted or 'pglite', 'native' (a throwaway cluster) or a postgres://… URL. */
+/**
+ * `only`: run just the files whose path contains one of these strings (all when empty).
+ * `database`: omitted or 'pglite', 'native' (a throwaway cluster) or a postgres://… URL.
+ */
 export async function runPgTap(
   root: string,
   print: (line: string) => void,
+  only: string[] = [],
   database?: string,
 ): Promise<PgTapFileResult[]> {
-  const files = findTestFiles(join(root, 'supabase', 'tests'))
+  const files = findTestFiles(join(root, 'supabase', 'tests')).filter(
+    (path) => only.length === 0 || only.some((part) => relative(root, path).includes(part)),
+  )
   let cluster: NativePostgres | undefined
   if (database === 'native') cluster = await startPostgres({ root, schema: false })
   const url = cluster?.url ?? (database && database !== 'pglite' ? database : undefined)

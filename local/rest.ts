@@ -4,12 +4,12 @@
 // and claims come from the bearer JWT, the schema from Accept-Profile /
 // Content-Profile, and results and errors have PostgREST's shapes and statuses.
 // Tables are never exposed (DESIGN.md, "Database rules").
-import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Claims, Transaction } from './db.ts'
 import { BodyTooLarge, MAX_BODY_BYTES, readBody, type RouteHandler, type StackContext } from './http.ts'
-import { verifyJwt } from './keys.ts'
+import { apiKeyRole, claimsForKey, verifyJwt } from './keys.ts'
+import { readProjectConfig, section } from './project-config.ts'
 import { RestError, fromPgError, isPgError, restError } from './rest-errors.ts'
 import { orderSql, parseQuery, quoteIdent, selectSql, whereSql, type ReadShape } from './rest-query.ts'
 import { quoteLiteral } from './pool.ts'
@@ -83,7 +83,7 @@ function jwtError(status: number, code: string, message: string): RestError {
 }
 
 async function authenticate(req: IncomingMessage, url: URL, ctx: StackContext): Promise<Claims> {
-  // Supabase's gateway wants the project's anon or service_role key in `apikey`
+  // Supabase's gateway wants one of the project's API keys in `apikey`
   // (header or query parameter) before the request reaches PostgREST.
   const headerKey = req.headers.apikey
   const apikey = (typeof headerKey === 'string' ? headerKey : undefined) ?? url.searchParams.get('apikey') ?? undefined
@@ -97,13 +97,13 @@ async function authenticate(req: IncomingMessage, url: URL, ctx: StackContext): 
       'No `apikey` request header or url param was found.',
     )
   }
-  if (apikey !== ctx.keys.anonKey && apikey !== ctx.keys.serviceRoleKey) {
+  if (!apiKeyRole(ctx.keys, apikey)) {
     throw restError(
       401,
       'PGRST301',
       'Invalid API key',
       null,
-      'Double check your Supabase `anon` or `service_role` API key.',
+      'Double check your Supabase publishable or secret API key.',
     )
   }
   // PostgREST reads only a Bearer Authorization; without one the apikey is the JWT.
@@ -111,9 +111,12 @@ async function authenticate(req: IncomingMessage, url: URL, ctx: StackContext): 
   const bearer = authorization && /^bearer(\s|$)/i.test(authorization) ? authorization.slice(6).trim() : undefined
   if (bearer === '') throw jwtError(401, 'PGRST301', 'Empty JWT is sent in Authorization header')
   const token = bearer ?? apikey
+  // An opaque key (sb_…) as the bearer stands for its own role, as the gateway maps it.
+  const keyClaims = claimsForKey(ctx.keys, token)
+  if (keyClaims) return keyClaims
   const parts = token.split('.').length
   if (parts !== 3) throw jwtError(401, 'PGRST301', `Expected 3 parts in JWT; got ${parts}`)
-  const check = await verifyJwt(ctx.keys.jwtSecret, token)
+  const check = await verifyJwt(ctx.keys, token)
   if (!check.ok) {
     throw check.reason === 'expired'
       ? jwtError(401, 'PGRST303', 'JWT expired')
@@ -140,53 +143,16 @@ interface ApiConfig {
   maxRows?: number
 }
 
-let configCache: { file: string; mtimeMs: number; config: ApiConfig } | undefined
-
-function apiConfig(root: string): ApiConfig {
-  const file = join(root, 'supabase', 'config.toml')
-  let mtimeMs = -1
-  try {
-    mtimeMs = statSync(file).mtimeMs
-  } catch {
-    // No config.toml: the Supabase CLI's defaults.
+/** The [api] table, with the Supabase CLI's defaults for what it leaves out. */
+export function apiConfig(root: string): ApiConfig {
+  const api = section(readProjectConfig(root), 'api')
+  const strings = (value: unknown, fallback: string[]) =>
+    Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : fallback
+  return {
+    schemas: strings(api['schemas'], ['public', 'graphql_public']),
+    extraSearchPath: strings(api['extra_search_path'], ['public', 'extensions']),
+    maxRows: typeof api['max_rows'] === 'number' ? api['max_rows'] : 1000,
   }
-  if (configCache && configCache.file === file && configCache.mtimeMs === mtimeMs) return configCache.config
-  const config = mtimeMs < 0 ? defaultApiConfig() : parseApiSection(readFileSync(file, 'utf8'))
-  configCache = { file, mtimeMs, config }
-  return config
-}
-
-function defaultApiConfig(): ApiConfig {
-  return { schemas: ['public', 'graphql_public'], extraSearchPath: ['public', 'extensions'], maxRows: 1000 }
-}
-
-/** Reads the three keys of the `[api]` table this handler needs; not a TOML parser. */
-export function parseApiSection(toml: string): ApiConfig {
-  const config = defaultApiConfig()
-  let section = ''
-  let pending = ''
-  for (const rawLine of toml.split('\n')) {
-    const line = (pending + rawLine.replace(/(^|\s)#.*$/, '')).trim()
-    pending = ''
-    const header = /^\[([^\]]+)\]$/.exec(line)
-    if (header) {
-      section = header[1].trim()
-      continue
-    }
-    if (section !== 'api') continue
-    const entry = /^([A-Za-z_]+)\s*=\s*(.*)$/.exec(line)
-    if (!entry) continue
-    const [, key, value] = entry
-    if (value.startsWith('[') && !value.endsWith(']')) {
-      pending = line + ' '
-      continue
-    }
-    const strings = () => [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1])
-    if (key === 'schemas') config.schemas = strings()
-    else if (key === 'extra_search_path') config.extraSearchPath = strings()
-    else if (key === 'max_rows' && /^\d+$/.test(value)) config.maxRows = Number(value)
-  }
-  return config
 }
 
 function negotiateSchema(req: IncomingMessage, method: string, schemas: string[]): string {

@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { LocalDb } from './db.ts'
-import { deriveKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
+import { loadKeys, type StackKeys } from './keys.ts'
 import { sendJson, type StackContext } from './http.ts'
 import { handleAuth } from './auth.ts'
 import { handleRest } from './rest.ts'
@@ -12,6 +12,8 @@ import { FunctionHost } from './functions.ts'
 import { attachRealtime } from './realtime.ts'
 import { NetWorker } from './net.ts'
 import { CronScheduler } from './cron.ts'
+import { DEV_WORKER_SECRET } from './dev-secrets.ts'
+import { Recorder, RECORDER_PATH } from './recorder.ts'
 import { startPostgres, type NativePostgres } from './postgres.ts'
 
 export interface StackOptions {
@@ -25,7 +27,12 @@ export interface StackOptions {
    */
   db?: string
   port?: number
+  /** Legacy HS256 secret (the anon/service_role keys are signed with it). */
   jwtSecret?: string
+  /** Where the session signing key is kept; omitted means a fresh key per start. */
+  signingKeysFile?: string
+  /** Signs the database's wake-ups; stored in Vault and given to the functions. */
+  workerSecret?: string
   functionEnv?: Record<string, string>
   log?: (line: string) => void
 }
@@ -37,6 +44,8 @@ export interface LocalStack {
   db: LocalDb
   /** The edge functions' Deno processes (tests use pid(name) to kill one mid-job). */
   functions: FunctionHost
+  /** What the functions sent to Slack and WhatsApp when pointed at the recorder (npm start). */
+  recorder: Recorder
   close(): Promise<void>
 }
 
@@ -53,34 +62,36 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
   const log = options.log ?? (() => {})
   let cluster: NativePostgres | undefined
   if (options.db === 'native') cluster = await startPostgres({ root: options.root, schema: false, log })
-  const url = cluster?.url ?? (options.db && options.db !== 'pglite' ? parseDatabaseUrl(options.db) : undefined)
+  const dbUrl = cluster?.url ?? (options.db && options.db !== 'pglite' ? parseDatabaseUrl(options.db) : undefined)
   let db: LocalDb
   try {
-    db = await LocalDb.open({ root: options.root, dataDir: options.dataDir, url, log })
+    db = await LocalDb.open({ root: options.root, dataDir: options.dataDir, url: dbUrl, log })
   } catch (error) {
     await cluster?.stop()
     throw error
   }
-  const keys = await deriveKeys(options.jwtSecret ?? DEFAULT_JWT_SECRET)
+  const keys = await loadKeys({ jwtSecret: options.jwtSecret, signingKeysFile: options.signingKeysFile })
   const server: Server = createServer()
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port ?? 54321, '127.0.0.1', () => resolve())
   })
   const port = (server.address() as AddressInfo).port
-  const apiUrl = `http://127.0.0.1:${port}`
-  // The deploy step of a Supabase project: tell the database where its functions
-  // are, so pg_net can wake them (see app.configure_functions in the migrations).
+  const url = `http://127.0.0.1:${port}`
+  // The deploy step of a Supabase project: tell the database where its functions are
+  // and the secret its wake-ups are signed with (Vault), and give the functions the
+  // same secret, so pg_net can wake them (see app.configure_functions).
+  const workerSecret = options.workerSecret ?? options.functionEnv?.KONSTRUCT_WORKER_SECRET ?? DEV_WORKER_SECRET
   await db.asOwner(async (tx) => {
     const { rows } = await tx.query<{ found: boolean }>(
       `select to_regprocedure('app.configure_functions(text, text)') is not null as found`,
     )
-    if (rows[0]?.found) {
-      await tx.query('select app.configure_functions($1, $2)', [`${apiUrl}/functions/v1`, keys.serviceRoleKey])
-    }
+    if (rows[0]?.found) await tx.query('select app.configure_functions($1, $2)', [`${url}/functions/v1`, workerSecret])
   })
-  const ctx: StackContext = { db, keys, url: apiUrl, root: options.root, functionEnv: options.functionEnv ?? {}, log }
+  const functionEnv = { ...options.functionEnv, KONSTRUCT_WORKER_SECRET: workerSecret }
+  const ctx: StackContext = { db, keys, url, root: options.root, functionEnv, log }
   const functions = new FunctionHost(ctx)
+  const recorder = new Recorder(log)
   const realtime = attachRealtime(server, ctx)
   const net = new NetWorker(db, log)
   const cron = new CronScheduler(db, log)
@@ -93,7 +104,7 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
       res.end()
       return
     }
-    const reqUrl = new URL(req.url ?? '/', apiUrl)
+    const reqUrl = new URL(req.url ?? '/', url)
     const path = reqUrl.pathname
     const route = path.startsWith('/auth/v1/')
       ? handleAuth
@@ -101,7 +112,9 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
         ? handleRest
         : path.startsWith('/functions/v1/')
           ? functions.handle
-          : undefined
+          : path.startsWith(`${RECORDER_PATH}/`)
+            ? recorder.handle
+            : undefined
     if (!route) {
       sendJson(res, 404, { message: 'no Route matched with those values' })
       return
@@ -114,11 +127,12 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
   })
 
   return {
-    url: apiUrl,
+    url,
     port,
     keys,
     db,
     functions,
+    recorder,
     async close() {
       cron.stop()
       await realtime.close()

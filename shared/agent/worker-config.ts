@@ -1,9 +1,11 @@
 // The agent worker's settings, read once from the function's environment and
 // checked with zod. Everything has a default that fits Supabase Edge Functions'
-// limits (150 s wall clock on the free plan), so only SUPABASE_URL and
-// SUPABASE_SERVICE_ROLE_KEY are required; tests shrink the timings.
+// limits (150 s wall clock on the free plan), so only SUPABASE_URL and the project's
+// secret key (SUPABASE_SECRET_KEYS, as hosted functions receive it) are required; tests
+// shrink the timings.
 
 import { z } from 'zod'
+import { projectFromEnv, type Project } from '../api/project.ts'
 
 const seconds = (fallback: number) => z.coerce.number().int().min(1).default(fallback)
 const millis = (fallback: number) => z.coerce.number().int().min(1).default(fallback)
@@ -14,9 +16,10 @@ const optionalText = z
 
 const envSchema = z.object({
   SUPABASE_URL: z.string().url(),
-  SUPABASE_SERVICE_ROLE_KEY: z.string().min(1),
-  /** Another accepted bearer token for waking the worker (e.g. a dedicated Vault secret). */
-  AGENT_WORKER_SECRET: optionalText,
+  /** Legacy: still accepted as a server caller's bearer (a secret key is the current one). */
+  SUPABASE_SERVICE_ROLE_KEY: optionalText,
+  /** Wake-ups from the database are signed with it (Vault konstruct_worker_secret holds the same). */
+  KONSTRUCT_WORKER_SECRET: optionalText,
 
   WORKER_BATCH_SIZE: z.coerce.number().int().min(1).max(50).default(5),
   /** Longer than the time budget, so a job is never claimed twice while we may still work on it. */
@@ -60,7 +63,9 @@ export const DEFAULT_MODEL = 'gpt-4o-mini'
 
 export interface WorkerConfig {
   supabaseUrl: string
-  serviceRoleKey: string
+  /** The project: the api is called with its secret key. */
+  project: Project
+  serviceRoleKey: string | null
   workerSecret: string | null
   batchSize: number
   visibilityTimeoutSeconds: number
@@ -91,9 +96,7 @@ const pricesSchema = z.record(
 )
 
 export function readWorkerConfig(env: Record<string, string | undefined>): WorkerConfig {
-  for (const key of ['SUPABASE_URL', 'SUPABASE_SERVICE_ROLE_KEY']) {
-    if (!env[key]) throw new Error(`${key} is not set`)
-  }
+  const project = projectFromEnv(env)
   const parsed = envSchema.safeParse(env)
   if (!parsed.success) throw new Error(`agent worker configuration: ${z.prettifyError(parsed.error)}`)
   const e = parsed.data
@@ -110,8 +113,9 @@ export function readWorkerConfig(env: Record<string, string | undefined>): Worke
   }
   return {
     supabaseUrl: e.SUPABASE_URL,
+    project,
     serviceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY,
-    workerSecret: e.AGENT_WORKER_SECRET,
+    workerSecret: e.KONSTRUCT_WORKER_SECRET,
     batchSize: e.WORKER_BATCH_SIZE,
     visibilityTimeoutSeconds: e.WORKER_VISIBILITY_TIMEOUT_SECONDS,
     timeBudgetMs: e.WORKER_TIME_BUDGET_MS,

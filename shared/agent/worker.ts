@@ -28,8 +28,11 @@ import { DEFAULT_PRICES, costOfCall, type PriceTable } from './pricing.ts'
 import { buildAgentTools } from './tools/agent-tools.ts'
 import type { ResolveHost } from '../net/guarded-fetch.ts'
 import { z } from 'zod'
+import { ApiError } from '../api/client.ts'
+import { serviceApi } from '../api/project.ts'
+import { isSecretKey } from '../api/callers.ts'
+import { constantTimeEqual } from '../runtime/constant-time.ts'
 import {
-  StoreError,
   type AgentContextRecord,
   type AgentRecord,
   type AgentStore,
@@ -45,6 +48,7 @@ import { DeliveryFailed, type ReplyDeliveries, type ThinkingTarget } from './wor
 import { createEntitlementGate, type EntitlementGate } from './worker-entitlements.ts'
 import { KnowledgeFetchFailed, processKnowledgeSource } from './worker-knowledge.ts'
 import { buildHandoffDm, sendHandoffDms } from './handoff-notify.ts'
+import { verifyWake, WAKE_SIGNATURE_HEADER } from '../wake/verify-wake.ts'
 
 // Jobs ---------------------------------------------------------------------------------------
 
@@ -113,7 +117,7 @@ export class RetryLater extends Error {
 
 function isPermanent(error: unknown): boolean {
   if (error instanceof PermanentJobError) return true
-  if (error instanceof StoreError) return error.permanent
+  if (error instanceof ApiError) return error.permanent
   if (error instanceof DeliveryFailed) return error.permanent
   return false
 }
@@ -272,9 +276,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
   const now = deps.now ?? (() => Date.now())
   const log = deps.log ?? ((line: string, detail?: unknown) => console.log(line, detail ?? ''))
   const modelClient = deps.modelClient ?? createModelClient({ fetch: deps.fetch })
-  const entitlements =
-    deps.entitlements ??
-    createEntitlementGate({ supabaseUrl: config.supabaseUrl, serviceRoleKey: config.serviceRoleKey })
+  const entitlements = deps.entitlements ?? createEntitlementGate(serviceApi(config.project))
 
   // Model ------------------------------------------------------------------------------------
 
@@ -433,6 +435,32 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     details: Record<string, unknown>,
   ) {
     await store.recordAudit(tenantId, `alert.${kind}`, conversationId ? 'conversation' : null, conversationId, details)
+  }
+
+  /** Counts a failed model turn; the failure that raises the alert also sends the hand-off DM. */
+  async function reportModelFailure(tenantId: string, conversationId: string, error: AgentTurnFailed) {
+    const last = error.failure.lastError
+    const what = last.status ? `${last.kind} (HTTP ${last.status})` : last.kind
+    try {
+      const outcome = await store.recordModelOutcome({
+        tenantId,
+        ok: false,
+        conversationId,
+        error: what,
+        status: last.status,
+      })
+      if (outcome.alerted) {
+        await store.enqueueJob('agent_jobs', {
+          kind: 'notify_handoff',
+          tenant_id: tenantId,
+          conversation_id: conversationId,
+          reason: `The model failed to answer several times in a row (last error: ${what}). Check the model settings.`,
+          source: 'model_failing',
+        })
+      }
+    } catch (e) {
+      log('agent-worker: could not record the model failure', describe(e))
+    }
   }
 
   /** Removes a "thinking" status no answer will replace (best effort: never fails the job). */
@@ -722,8 +750,14 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
           error: error.failure.lastError.kind,
           status: error.failure.lastError.status,
         })
+        await reportModelFailure(tenantId, conversation.id, error)
       }
       throw error
+    }
+    if (turn.modelCalls.length > 0) {
+      await store
+        .recordModelOutcome({ tenantId, ok: true, conversationId: conversation.id })
+        .catch((e: unknown) => log('agent-worker: could not record the model outcome', describe(e)))
     }
 
     // 8. Record usage, tool calls and audit, then the reply itself.
@@ -1112,21 +1146,28 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
     })
 
-  function authorized(req: Request): boolean {
+  // Callers: the database's wake-ups (signed with the worker secret, see
+  // shared/wake/verify-wake.ts) and server code holding the service role key.
+  async function authorized(req: Request, body: string): Promise<boolean> {
     const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1]
-    if (!token) return false
-    return [config.serviceRoleKey, config.workerSecret].some(
-      (secret) => secret !== null && constantTimeEqual(token, secret),
-    )
+    // A server caller: one of the project's secret keys (or the legacy service_role key).
+    if (isSecretKey(config.project, token ?? null)) return true
+    if (token && config.serviceRoleKey !== null && constantTimeEqual(token, config.serviceRoleKey)) return true
+    const wake = req.headers.get(WAKE_SIGNATURE_HEADER)
+    if (!wake) return false
+    const verdict = await verifyWake(config.workerSecret, body, wake, new Date(now()))
+    if (!verdict.ok) log('agent-worker: refused a wake-up', verdict.reason)
+    return verdict.ok
   }
 
   async function handle(req: Request): Promise<Response> {
     if (req.method !== 'POST') return json(405, { error: 'method not allowed' })
-    if (!authorized(req)) return json(401, { error: 'unauthorized' })
+    const body = await req.text().catch(() => '')
+    if (!(await authorized(req, body))) return json(401, { error: 'unauthorized' })
     let queues: QueueName[] = ['agent_jobs', 'knowledge_jobs']
     try {
-      const body = (await req.json().catch(() => ({}))) as { queue?: unknown }
-      if (body?.queue === 'knowledge_jobs') queues = ['knowledge_jobs', 'agent_jobs']
+      const wake = JSON.parse(body) as { queue?: unknown } | null
+      if (wake?.queue === 'knowledge_jobs') queues = ['knowledge_jobs', 'agent_jobs']
     } catch {
       // an empty or odd body is a plain wake-up
     }
@@ -1143,11 +1184,3 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
 }
 
 export type AgentWorker = ReturnType<typeof createAgentWorker>
-
-function constantTimeEqual(a: string, b: string): boolean {
-  const left = new TextEncoder().encode(a)
-  const right = new TextEncoder().encode(b)
-  let diff = left.length ^ right.length
-  for (let i = 0; i < Math.max(left.length, right.length); i++) diff |= (left[i] ?? 0) ^ (right[i] ?? 0)
-  return diff === 0
-}

@@ -334,8 +334,8 @@ begin
         'has_own_llm_key', t.llm_api_key_secret_id is not null)
       from app.tenants t where t.id = conv.tenant_id),
     'agent', (select app.agent_json(a) || jsonb_build_object('tokens_used_this_month',
-        coalesce((select sum(u.input_tokens + u.output_tokens) from app.usage_events u
-          where u.agent_id = a.id and u.occurred_at >= date_trunc('month', now())), 0))
+        coalesce((select u.tokens from app.agent_usage u
+          where u.agent_id = a.id and u.period_start = app.usage_period(now())), 0))
       from app.agents a where a.id = conv.agent_id),
     'conversation', app.conversation_json(conv.id),
     'connection', app.connection_json(conv.connection_id),

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
 import { signWhatsAppBody, startFakeWhatsApp, whatsAppTextWebhook, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
-import { startTestStack, type TestStack } from '../support/stack.ts'
+import { setWakeUps as setStackWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
 import { until } from '../support/until.ts'
 import { testWorkerEnv } from '../support/worker-env.ts'
 
@@ -63,19 +63,7 @@ async function sql<T = Record<string, unknown>>(query: string, params: unknown[]
   return (await stack.db.pg.query<T>(query, params)).rows
 }
 
-async function setWakeUps(enabled: boolean) {
-  await stack.db.asOwner(async (tx) => {
-    if (enabled) {
-      await tx.query(
-        `insert into app.settings (key, value) values ('functions_url', $1)
-         on conflict (key) do update set value = excluded.value`,
-        [`${stack.url}/functions/v1`],
-      )
-    } else {
-      await tx.query(`delete from app.settings where key = 'functions_url'`)
-    }
-  })
-}
+const setWakeUps = (enabled: boolean) => setStackWakeUps(stack, enabled)
 
 const fn = (name: string, path = '') => `${stack.url}/functions/v1/${name}${path}`
 
@@ -409,7 +397,7 @@ describe('WhatsApp through the worker', () => {
     )
     // The message is stored while the worker sleeps, and the customer's last word is then
     // moved back 25 hours: the answer is due outside the customer-service window.
-    // (Without functions_url neither pg_net nor the safety net wakes the worker.)
+    // (Without the Vault konstruct_functions_url neither pg_net nor the safety net wakes the worker.)
     await setWakeUps(false)
     try {
       const body = JSON.stringify(

@@ -2,7 +2,7 @@
 // functions under Deno, signed with node:crypto like Slack, against the fake Slack.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
-import { startTestStack, type ApiClient, type TestStack } from '../support/stack.ts'
+import { setWakeUps, startTestStack, type ApiClient, type TestStack } from '../support/stack.ts'
 
 const SIGNING_SECRET = 'slack-signing-secret-for-tests'
 const DEMO_TEAM = 'T0KONSTRUCT'
@@ -29,7 +29,7 @@ beforeAll(async () => {
   })
   // These tests look at what the channel functions store and send; the agent worker (tested
   // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
-  await stack.db.pg.query(`delete from app.settings where key = 'functions_url'`)
+  await setWakeUps(stack, false)
 })
 afterAll(async () => {
   await stack?.close()

@@ -9,8 +9,8 @@ import {
   whatsAppTextWebhook,
   type FakeWhatsApp,
 } from '../fakes/fake-whatsapp.ts'
-import { startTestStack, type TestStack } from '../support/stack.ts'
-import { createServiceRpc, type ServiceRpc } from '../../shared/channels/functions/service-rpc.ts'
+import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
+import { createApi, type Api } from '../../shared/api/client.ts'
 import { rpcProgressStore } from '../../shared/channels/delivery/progress.ts'
 import {
   deliverWhatsAppReply,
@@ -27,7 +27,7 @@ const TENANT = '10000000-0000-4000-8000-000000000001'
 
 let stack: TestStack
 let wa: FakeWhatsApp
-let rpc: ServiceRpc
+let rpc: Api
 
 beforeAll(async () => {
   wa = await startFakeWhatsApp({ accessToken: 'EAAG-konstruct-placeholder' })
@@ -36,8 +36,8 @@ beforeAll(async () => {
   })
   // These tests look at what the channel functions store and send; the agent worker (tested
   // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
-  await stack.db.pg.query(`delete from app.settings where key = 'functions_url'`)
-  rpc = createServiceRpc({ supabaseUrl: stack.url, serviceRoleKey: stack.keys.serviceRoleKey })
+  await setWakeUps(stack, false)
+  rpc = createApi({ url: stack.url, key: stack.keys.secretKey })
 })
 afterAll(async () => {
   await stack?.close()

@@ -12,13 +12,15 @@
 //    so the ack takes one database round trip.
 import { readRawBody } from '../request-body.ts'
 import { parseSlackEventBody, readSlackRetry, verifySlackRequest, type SlackInboundMessage } from '../slack/mod.ts'
-import { consoleLog, describeError, json, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
-import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { type Api, ApiError } from '../../api/client.ts'
+import { projectFromEnv, serviceApi } from '../../api/project.ts'
+import { type Env, requireEnv } from '../../runtime/env.ts'
+import { consoleLog, describeError, json, type Log, text, unauthorized } from '../../runtime/http.ts'
 import { slackThreadKey, type SlackChannelContext } from './slack-threads.ts'
 
 export interface SlackEventsConfig {
   signingSecret: string
-  rpc: ServiceRpc
+  rpc: Api
   now?: () => Date
   log?: Log
 }
@@ -39,7 +41,7 @@ interface IngestResult {
 }
 
 export function slackEventsConfigFromEnv(env: Env): SlackEventsConfig {
-  return { signingSecret: requireEnv(env, 'SLACK_SIGNING_SECRET'), rpc: serviceRpcFromEnv(env) }
+  return { signingSecret: requireEnv(env, 'SLACK_SIGNING_SECRET'), rpc: serviceApi(projectFromEnv(env)) }
 }
 
 export function createSlackEventsHandler(config: SlackEventsConfig): (req: Request) => Promise<Response> {
@@ -127,7 +129,7 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
       return ok()
     } catch (error) {
       // Disabled between the lookup and the ingest: nothing to store, nothing to retry.
-      if (error instanceof RpcError && error.code === 'KO005') return ok()
+      if (error instanceof ApiError && error.code === 'KO005') return ok()
       // A database hiccup: 503 makes Slack deliver again, and ingest dedupes the retry.
       log('slack_events.failed', { error: describeError(error) })
       return text(503, 'try again')
@@ -136,7 +138,7 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
 }
 
 export async function ingestSlackMessage(
-  rpc: ServiceRpc,
+  rpc: Api,
   connection: SlackConnection,
   message: SlackInboundMessage,
   retryNum = 0,

@@ -21,14 +21,16 @@ import {
   verifySlackRequest,
   type SlackBlockActions,
 } from '../slack/mod.ts'
-import { consoleLog, describeError, optionalEnv, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
-import { serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { type Api } from '../../api/client.ts'
+import { projectFromEnv, serviceApi } from '../../api/project.ts'
+import { type Env, optionalEnv, requireEnv } from '../../runtime/env.ts'
+import { consoleLog, describeError, type Log, text, unauthorized } from '../../runtime/http.ts'
 import { readButtonDecision, SLACK_ACTION_CANCEL, SLACK_ACTION_CONFIRM, SLACK_ACTION_HUMAN } from './slack-actions.ts'
 import { slackThreadKey } from './slack-threads.ts'
 
 export interface SlackInteractionsConfig {
   signingSecret: string
-  rpc: ServiceRpc
+  rpc: Api
   /** SLACK_API_URL; Slack itself by default. */
   slackApiUrl?: string
   fetch?: typeof fetch
@@ -39,7 +41,7 @@ export interface SlackInteractionsConfig {
 export function slackInteractionsConfigFromEnv(env: Env): SlackInteractionsConfig {
   return {
     signingSecret: requireEnv(env, 'SLACK_SIGNING_SECRET'),
-    rpc: serviceRpcFromEnv(env),
+    rpc: serviceApi(projectFromEnv(env)),
     slackApiUrl: optionalEnv(env, 'SLACK_API_URL'),
   }
 }
@@ -184,7 +186,7 @@ async function closeButtons(
 
 /** Records one click; returns what was chosen when it was the first answer (null otherwise). */
 async function handleAction(
-  rpc: ServiceRpc,
+  rpc: Api,
   log: Log,
   connectionId: string,
   click: SlackBlockActions,

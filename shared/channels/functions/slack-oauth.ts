@@ -24,8 +24,11 @@ import {
   SlackApiError,
   verifyOAuthState,
 } from '../slack/mod.ts'
-import { consoleLog, describeError, json, optionalEnv, requireEnv, subPath, text, type Env, type Log } from './http.ts'
-import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { type Api, ApiError } from '../../api/client.ts'
+import { projectFromEnv, serviceApi } from '../../api/project.ts'
+import { bearerOf, userVerifier, type UserCheck } from '../../api/callers.ts'
+import { type Env, optionalEnv, requireEnv } from '../../runtime/env.ts'
+import { consoleLog, describeError, json, type Log, subPath, text } from '../../runtime/http.ts'
 
 export interface SlackOAuthConfig {
   clientId: string
@@ -36,18 +39,19 @@ export interface SlackOAuthConfig {
   redirectUri: string
   authorizeUrl: string
   apiUrl: string
-  supabaseUrl: string
-  anonKey: string
+  /** Verifies the signed-in admin's access token (the project's JWKS). */
+  verifyUser: UserCheck
   /** The portal, to send the admin back to; without it a small page is shown. */
   portalUrl?: string
-  rpc: ServiceRpc
+  rpc: Api
   fetch?: typeof fetch
   now?: () => Date
   log?: Log
 }
 
 export function slackOAuthConfigFromEnv(env: Env): SlackOAuthConfig {
-  const supabaseUrl = requireEnv(env, 'SUPABASE_URL').replace(/\/+$/, '')
+  const project = projectFromEnv(env)
+  const supabaseUrl = project.url
   const clientSecret = requireEnv(env, 'SLACK_CLIENT_SECRET')
   return {
     clientId: requireEnv(env, 'SLACK_CLIENT_ID'),
@@ -56,10 +60,9 @@ export function slackOAuthConfigFromEnv(env: Env): SlackOAuthConfig {
     redirectUri: optionalEnv(env, 'SLACK_REDIRECT_URI') ?? `${supabaseUrl}/functions/v1/slack-oauth/callback`,
     authorizeUrl: optionalEnv(env, 'SLACK_OAUTH_URL') ?? DEFAULT_SLACK_AUTHORIZE_URL,
     apiUrl: optionalEnv(env, 'SLACK_API_URL') ?? DEFAULT_SLACK_API_URL,
-    supabaseUrl,
-    anonKey: requireEnv(env, 'SUPABASE_ANON_KEY'),
+    verifyUser: userVerifier(project),
     portalUrl: optionalEnv(env, 'PORTAL_URL'),
-    rpc: serviceRpcFromEnv(env),
+    rpc: serviceApi(project),
   }
 }
 
@@ -71,16 +74,10 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
   const log = config.log ?? consoleLog
   const doFetch = config.fetch ?? globalThis.fetch
 
+  /** The signed-in person starting the install (never an anonymous visitor). */
   async function signedInUser(req: Request): Promise<string | null> {
-    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1]
-    if (!token) return null
-    const response = await doFetch(`${config.supabaseUrl}/auth/v1/user`, {
-      headers: { apikey: config.anonKey, authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(10_000),
-    })
-    if (!response.ok) return null
-    const user = (await response.json().catch(() => null)) as { id?: unknown } | null
-    return typeof user?.id === 'string' ? user.id : null
+    const claims = await config.verifyUser(bearerOf(req))
+    return claims && !claims.is_anonymous ? claims.sub : null
   }
 
   async function start(req: Request, url: URL, fromBody?: string): Promise<Response> {
@@ -103,7 +100,7 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
         expires_at: state.expiresAt.toISOString(),
       })
     } catch (error) {
-      if (error instanceof RpcError && error.code === '42501') {
+      if (error instanceof ApiError && error.code === '42501') {
         return json(403, { error: 'only an owner or admin of this tenant can add Slack' })
       }
       throw error
@@ -140,7 +137,7 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
     try {
       await config.rpc('consume_slack_install', { nonce: verified.nonce })
     } catch (error) {
-      if (error instanceof RpcError && ['P0002', 'KO006', '42501'].includes(error.code ?? '')) {
+      if (error instanceof ApiError && ['P0002', 'KO006', '42501'].includes(error.code ?? '')) {
         log('slack_oauth.state_refused', { code: error.code, tenant_id: verified.tenantId })
         return finish(verified.tenantId, 'invalid_state', 400)
       }
@@ -178,7 +175,7 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
       })
       return finish(verified.tenantId, 'installed')
     } catch (error) {
-      if (error instanceof RpcError && error.code === '23505') {
+      if (error instanceof ApiError && error.code === '23505') {
         log('slack_oauth.team_taken', { tenant_id: verified.tenantId, team_id: installation.teamId })
         return finish(verified.tenantId, 'workspace_taken', 409)
       }

@@ -20,14 +20,16 @@ import {
   type WhatsAppInboundMessage,
   type WhatsAppStatusUpdate,
 } from '../whatsapp/mod.ts'
-import { consoleLog, describeError, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
-import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { type Api, ApiError } from '../../api/client.ts'
+import { projectFromEnv, serviceApi } from '../../api/project.ts'
+import { type Env, requireEnv } from '../../runtime/env.ts'
+import { consoleLog, describeError, type Log, text, unauthorized } from '../../runtime/http.ts'
 import { readButtonDecision } from './slack-actions.ts'
 
 export interface WhatsAppWebhookConfig {
   appSecret: string
   verifyToken: string
-  rpc: ServiceRpc
+  rpc: Api
   log?: Log
 }
 
@@ -35,7 +37,7 @@ export function whatsAppWebhookConfigFromEnv(env: Env): WhatsAppWebhookConfig {
   return {
     appSecret: requireEnv(env, 'WHATSAPP_APP_SECRET'),
     verifyToken: requireEnv(env, 'WHATSAPP_VERIFY_TOKEN'),
-    rpc: serviceRpcFromEnv(env),
+    rpc: serviceApi(projectFromEnv(env)),
   }
 }
 
@@ -124,7 +126,7 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
       return text(200, 'ok')
     } catch (error) {
       // Disabled between the lookup and the ingest: nothing to store, nothing to retry.
-      if (error instanceof RpcError && error.code === 'KO005') return text(200, 'ok')
+      if (error instanceof ApiError && error.code === 'KO005') return text(200, 'ok')
       log('whatsapp_webhook.failed', { error: describeError(error) })
       return text(503, 'try again')
     }
@@ -132,7 +134,7 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
 }
 
 async function ingestWhatsAppMessage(
-  rpc: ServiceRpc,
+  rpc: Api,
   log: Log,
   connection: WhatsAppConnection,
   message: WhatsAppInboundMessage,
@@ -204,7 +206,7 @@ async function ingestWhatsAppMessage(
 }
 
 async function applyWhatsAppStatus(
-  rpc: ServiceRpc,
+  rpc: Api,
   log: Log,
   connection: WhatsAppConnection,
   status: WhatsAppStatusUpdate,
