@@ -202,9 +202,9 @@ async function main(): Promise<void> {
   } else if (command === 'start') {
     await start()
   } else if (command === 'test-db') {
-    // `test-db [part …]`: only the test files whose path contains a part.
-    const only = args.slice(1).filter((arg) => !arg.startsWith('--'))
-    const results = await runPgTap(root, (line) => console.log(line), only)
+    // `test-db [part …] [--db …]`: only the test files whose path contains a part.
+    const only = args.slice(1).filter((arg, i, all) => !arg.startsWith('--') && all[i - 1] !== '--db')
+    const results = await runPgTap(root, (line) => console.log(line), only, chosenDatabase(args))
     const failed = results.filter((r) => r.error || r.failed > 0 || r.planned !== r.passed + r.failed)
     const tests = results.reduce((n, r) => n + r.passed + r.failed, 0)
     console.log(`\npgTAP: ${results.length} files, ${tests} tests, ${failed.length} files failed`)
