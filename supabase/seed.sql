@@ -1,6 +1,7 @@
 -- Demo data: a platform that is usable the moment it starts.
 --
 --   sign in:   admin@konstruct.local / konstruct-demo   (owner of "Konstruct Demo")
+--              platform@konstruct.local / konstruct-platform   (platform admin: the console at /platform)
 --   tenant:    10000000-0000-4000-8000-000000000001 (slug demo)
 --   agent:     "Ava" from the customer_support_rep template, 20000000-0000-4000-8000-000000000001
 --   channels:  web chat  widget key wk_demo_konstruct_widget_key
@@ -38,6 +39,34 @@ begin
   end loop;
 end
 $$;
+
+-- The demo platform admin: runs the platform console (/platform), in no tenant ------------
+
+insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
+  raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+values ('00000000-0000-0000-0000-000000000000', '00000000-0000-4000-8000-0000000000ff', 'authenticated',
+  'authenticated', 'platform@konstruct.local', extensions.crypt('konstruct-platform', extensions.gen_salt('bf')), now(),
+  '{"provider": "email", "providers": ["email"]}', '{"name": "Platform Admin"}', now(), now());
+insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
+values ('00000000-0000-4000-8000-0000000000ff', '00000000-0000-4000-8000-0000000000ff',
+  '{"sub": "00000000-0000-4000-8000-0000000000ff", "email": "platform@konstruct.local", "email_verified": true}',
+  'email', now(), now(), now());
+do $$
+declare
+  col text;
+begin
+  foreach col in array array['confirmation_token', 'recovery_token', 'email_change_token_new', 'email_change',
+    'email_change_token_current', 'phone_change', 'phone_change_token', 'reauthentication_token']
+  loop
+    if exists (select 1 from information_schema.columns
+               where table_schema = 'auth' and table_name = 'users' and column_name = col) then
+      execute format('update auth.users set %I = coalesce(%I, %L) where id = %L', col, col, '',
+        '00000000-0000-4000-8000-0000000000ff');
+    end if;
+  end loop;
+end
+$$;
+insert into app.platform_admins (user_id) values ('00000000-0000-4000-8000-0000000000ff');
 
 -- The demo tenant, made through the api as the admin would ----------------------------------
 
