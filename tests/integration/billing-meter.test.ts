@@ -167,7 +167,7 @@ describe('stripe-meter', () => {
     expect(await reportsOf(tenant.id)).toHaveLength(1)
   })
 
-  test('the function refuses anyone without the service role key or a valid wake-up signature', async () => {
+  test('the function refuses anyone without a secret key or a valid wake-up signature', async () => {
     const user = await stack.newUser('meter-user')
     const { data: session } = await user.client.auth.getSession()
     const body = '{"reason": "cron"}'
