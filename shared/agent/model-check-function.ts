@@ -23,13 +23,16 @@ import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL } from './worker-config.ts'
 export interface ModelCheckConfig {
   project: Project
   platform: { baseUrl: string | null; apiKey: string | null; model: string | null }
-  /** MODEL_TRUSTED_HOSTS plus the platform endpoint's own host. */
+  /** The platform endpoint's own host; '*' when MODEL_ALLOW_LOCAL_ENDPOINTS=true. */
   trustedHosts: string[]
 }
 
 export function modelCheckConfigFromEnv(env: Env): ModelCheckConfig {
   const platformBase = optionalEnv(env, 'OPENAI_BASE_URL') ?? null
-  const trusted = (optionalEnv(env, 'MODEL_TRUSTED_HOSTS') ?? '').split(/[\s,]+/).filter(Boolean)
+  // The same rule as the worker's (shared/agent/model-endpoint.ts): with
+  // MODEL_ALLOW_LOCAL_ENDPOINTS=true the operator lets tenants use any endpoint; otherwise
+  // only the platform's own endpoint is trusted and a tenant's goes through the guard.
+  const trusted = optionalEnv(env, 'MODEL_ALLOW_LOCAL_ENDPOINTS') === 'true' ? ['*'] : []
   if (platformBase) {
     try {
       trusted.push(new URL(platformBase).hostname)

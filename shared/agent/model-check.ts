@@ -70,7 +70,9 @@ export async function checkModelEndpoint(target: ModelCheckTarget, deps: ModelCh
     return result('invalid_url', 'The base URL is not a valid URL.', null, model)
   }
   const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80
-  const trusted = (deps.trustedHosts ?? []).some((h) => h.trim().toLowerCase() === url.hostname.toLowerCase())
+  const trusted = (deps.trustedHosts ?? []).some(
+    (h) => h === '*' || h.trim().toLowerCase() === url.hostname.toLowerCase(),
+  )
   const timeoutMs = deps.timeoutMs ?? 15_000
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
   if (target.apiKey) headers.authorization = `Bearer ${target.apiKey}`
@@ -90,6 +92,8 @@ export async function checkModelEndpoint(target: ModelCheckTarget, deps: ModelCh
           {
             allowHosts: [url.hostname],
             allowPorts: [port],
+            // As the worker calls a tenant's endpoint: https only (it carries the key).
+            schemes: ['https:'],
             resolveHost: deps.resolveHost,
             fetch: deps.fetch,
             maxRedirects: 0,
@@ -115,8 +119,9 @@ export async function checkModelEndpoint(target: ModelCheckTarget, deps: ModelCh
           null,
           model,
         )
-      case 'invalid_url':
       case 'scheme':
+        return result('invalid_url', 'A model endpoint must use https (it receives your key).', null, model)
+      case 'invalid_url':
       case 'credentials':
       case 'obscure_ip':
         return result('invalid_url', 'The base URL is not a usable http(s) URL.', null, model)

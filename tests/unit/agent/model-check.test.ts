@@ -45,11 +45,30 @@ describe('checkModelEndpoint', () => {
   test('a private address is refused without a request unless the host is trusted', async () => {
     const before = openai.requests.length
     const result = await checkModelEndpoint(
-      { baseUrl: openai.url, apiKey: 'sk', model: 'gpt-test' },
+      { baseUrl: openai.url.replace(/^http:/, 'https:'), apiKey: 'sk', model: 'gpt-test' },
       { resolveHost: async () => ['127.0.0.1'] },
     )
     expect(result).toMatchObject({ ok: false, outcome: 'refused_address' })
     expect(openai.requests.length).toBe(before)
+  })
+
+  test('a plain http endpoint is refused without a request unless the host is trusted: the key would travel in clear', async () => {
+    const before = openai.requests.length
+    const result = await checkModelEndpoint(
+      { baseUrl: openai.url, apiKey: 'sk', model: 'gpt-test' },
+      { resolveHost: async () => ['93.184.216.34'] },
+    )
+    expect(result).toMatchObject({ ok: false, outcome: 'invalid_url', message: expect.stringContaining('https') })
+    expect(openai.requests.length).toBe(before)
+  })
+
+  test("'*' trusts every host (MODEL_ALLOW_LOCAL_ENDPOINTS=true)", async () => {
+    openai.enqueue({ content: 'OK' })
+    const result = await checkModelEndpoint(
+      { baseUrl: openai.url, apiKey: 'sk', model: 'gpt-test' },
+      { resolveHost: async () => ['127.0.0.1'], trustedHosts: ['*'] },
+    )
+    expect(result.ok).toBe(true)
   })
 
   test('a name that resolves to a private address is refused too', async () => {
