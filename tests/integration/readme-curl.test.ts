@@ -66,7 +66,12 @@ afterAll(async () => {
 
 test('the README curl commands work as written against `npm start`', async () => {
   const script = readmeCurlBlock()
-  const run = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd: repoRoot, env: shellEnv() })
+  // stdin not a socket: bash would take itself for a remote shell and source bash.bashrc.
+  const run = spawn('bash', ['-euo', 'pipefail', '-c', script], {
+    cwd: repoRoot,
+    env: shellEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let stdout = ''
   let stderr = ''
   run.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
