@@ -30,7 +30,11 @@ try {
         using ((select realtime.topic()) = 'bench:${userId}' and (select auth.uid()) = '${userId}');
     `),
   )
-  const jwt = await signLegacyJwt(stack.keys.jwtSecret, { sub: userId, role: 'authenticated', aud: 'authenticated' }, 3600)
+  const jwt = await signLegacyJwt(
+    stack.keys.jwtSecret,
+    { sub: userId, role: 'authenticated', aud: 'authenticated' },
+    3600,
+  )
   const client = createClient(stack.url, stack.keys.anonKey, {
     auth: { persistSession: false, autoRefreshToken: false },
     global: { headers: { Authorization: `Bearer ${jwt}` } },

@@ -109,7 +109,10 @@ describe('web-chat', () => {
   test('a visitor session is an ES256 token of an anonymous user, verified against the JWKS', async () => {
     const token = await signInVisitor()
     expect(decodeProtectedHeader(token).alg).toBe('ES256')
-    const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(`${stack.url}/auth/v1/.well-known/jwks.json`)))
+    const { payload } = await jwtVerify(
+      token,
+      createRemoteJWKSet(new URL(`${stack.url}/auth/v1/.well-known/jwks.json`)),
+    )
     expect(payload).toMatchObject({ role: 'authenticated', is_anonymous: true })
     const opened = await session(token)
     expect(opened.status).toBe(200)

@@ -167,7 +167,10 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
   }
 
   /** Who and where, for the message endpoints; a refusal as a Response. */
-  async function visitorAt(req: Request, url: URL): Promise<{ visitorId: string; connection: WidgetConnection } | Response> {
+  async function visitorAt(
+    req: Request,
+    url: URL,
+  ): Promise<{ visitorId: string; connection: WidgetConnection } | Response> {
     const visitorId = await visitorOf(req)
     if (!visitorId) return reply(401, { error: 'invalid_token' })
     const connection = await widgetOf(req.headers.get('x-widget-key') ?? url.searchParams.get('key') ?? '')
