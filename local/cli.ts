@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { loadKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
 import { runPgTap } from './pgtap.ts'
 import { chosenDatabase, startStack } from './server.ts'
-import { DEMO_ADMIN } from './demo.ts'
+import { DEMO_ADMIN, DEMO_PLATFORM_ADMIN } from './demo.ts'
 import { startPortal, type Portal } from './portal.ts'
 import { DEV_CHANNEL_SECRETS, DEV_WORKER_SECRET } from './dev-secrets.ts'
 import { parseEnv } from 'node:util'
@@ -83,6 +83,8 @@ const notForFunctions =
 
 function functionEnvFromProcess(): Record<string, string> {
   return {
+    // A model server on this machine (Ollama, vLLM) may serve a tenant's agents locally.
+    MODEL_ALLOW_LOCAL_ENDPOINTS: 'true',
     ...devDefaults(),
     ...givenEnv(),
   }
@@ -176,6 +178,7 @@ async function start(): Promise<void> {
     console.log(`  Recorder:  ${stack.url}${RECORDER_PATH}/messages (the demo's Slack and WhatsApp replies)`)
   }
   console.log(`  Demo admin: ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}`)
+  console.log(`  Platform admin: ${DEMO_PLATFORM_ADMIN.email} / ${DEMO_PLATFORM_ADMIN.password}`)
   console.log('\nCtrl-C stops everything.')
 
   let stopping = false
@@ -200,9 +203,9 @@ async function main(): Promise<void> {
   } else if (command === 'start') {
     await start()
   } else if (command === 'test-db') {
-    // `test-db [part …]`: only the test files whose path contains a part.
-    const only = args.slice(1).filter((arg) => !arg.startsWith('--'))
-    const results = await runPgTap(root, (line) => console.log(line), only)
+    // `test-db [part …] [--db …]`: only the test files whose path contains a part.
+    const only = args.slice(1).filter((arg, i, all) => !arg.startsWith('--') && all[i - 1] !== '--db')
+    const results = await runPgTap(root, (line) => console.log(line), only, chosenDatabase(args))
     const failed = results.filter((r) => r.error || r.failed > 0 || r.planned !== r.passed + r.failed)
     const tests = results.reduce((n, r) => n + r.passed + r.failed, 0)
     console.log(`\npgTAP: ${results.length} files, ${tests} tests, ${failed.length} files failed`)

@@ -629,7 +629,7 @@ class DatabaseBroadcasts {
       () => {},
       (error: unknown) => ctx.log(`realtime: cannot read realtime.messages: ${(error as Error).message}`),
     )
-    this.unsubscribe = ctx.db.onCommit(() => this.wake())
+    this.unsubscribe = native ? () => {} : ctx.db.onCommit(() => this.wake())
     this.timer = setInterval(() => this.wake(), POLL_MS)
     this.timer.unref()
   }
