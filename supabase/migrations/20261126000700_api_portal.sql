@@ -922,9 +922,12 @@ as $$
     and (list_conversations.channel is null or c.channel = list_conversations.channel)
     and (list_conversations.agent_id is null or c.agent_id = list_conversations.agent_id)
     and (not coalesce(list_conversations.assigned_to_me, false) or c.assigned_member_id = (select auth.uid()))
+    -- Every filter on c alone (the contact's name through exists), so even a generic plan walks
+    -- conversations_tenant_activity_idx in order and stops at the page.
     and (list_conversations.search is null
-      or ct.display_name ilike '%' || list_conversations.search || '%'
-      or c.last_message_preview ilike '%' || list_conversations.search || '%')
+      or c.last_message_preview ilike '%' || list_conversations.search || '%'
+      or exists (select 1 from app.contacts sc where sc.id = c.contact_id
+                 and sc.display_name ilike '%' || list_conversations.search || '%'))
     and (list_conversations.before_activity_at is null
       or (coalesce(c.last_message_at, c.created_at), c.id)
         < (list_conversations.before_activity_at, coalesce(list_conversations.before_id, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid)))
