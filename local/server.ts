@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { LocalDb } from './db.ts'
-import { deriveKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
+import { loadKeys, type StackKeys } from './keys.ts'
 import { sendJson, type StackContext } from './http.ts'
 import { handleAuth } from './auth.ts'
 import { handleRest } from './rest.ts'
@@ -13,6 +13,7 @@ import { attachRealtime } from './realtime.ts'
 import { NetWorker } from './net.ts'
 import { CronScheduler } from './cron.ts'
 import { DEV_WORKER_SECRET } from './dev-secrets.ts'
+import { Recorder, RECORDER_PATH } from './recorder.ts'
 import { startPostgres, type NativePostgres } from './postgres.ts'
 
 export interface StackOptions {
@@ -26,7 +27,10 @@ export interface StackOptions {
    */
   db?: string
   port?: number
+  /** Legacy HS256 secret (the anon/service_role keys are signed with it). */
   jwtSecret?: string
+  /** Where the session signing key is kept; omitted means a fresh key per start. */
+  signingKeysFile?: string
   /** Signs the database's wake-ups; stored in Vault and given to the functions. */
   workerSecret?: string
   functionEnv?: Record<string, string>
@@ -40,6 +44,8 @@ export interface LocalStack {
   db: LocalDb
   /** The edge functions' Deno processes (tests use pid(name) to kill one mid-job). */
   functions: FunctionHost
+  /** What the functions sent to Slack and WhatsApp when pointed at the recorder (npm start). */
+  recorder: Recorder
   close(): Promise<void>
 }
 
@@ -64,7 +70,7 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
     await cluster?.stop()
     throw error
   }
-  const keys = await deriveKeys(options.jwtSecret ?? DEFAULT_JWT_SECRET)
+  const keys = await loadKeys({ jwtSecret: options.jwtSecret, signingKeysFile: options.signingKeysFile })
   const server: Server = createServer()
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -75,16 +81,17 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
   // The deploy step of a Supabase project: tell the database where its functions are
   // and the secret its wake-ups are signed with (Vault), and give the functions the
   // same secret, so pg_net can wake them (see app.configure_functions).
-  const workerSecret = options.workerSecret ?? DEV_WORKER_SECRET
+  const workerSecret = options.workerSecret ?? options.functionEnv?.KONSTRUCT_WORKER_SECRET ?? DEV_WORKER_SECRET
   await db.asOwner(async (tx) => {
     const { rows } = await tx.query<{ found: boolean }>(
       `select to_regprocedure('app.configure_functions(text, text)') is not null as found`,
     )
     if (rows[0]?.found) await tx.query('select app.configure_functions($1, $2)', [`${url}/functions/v1`, workerSecret])
   })
-  const functionEnv = { KONSTRUCT_WORKER_SECRET: workerSecret, ...options.functionEnv }
+  const functionEnv = { ...options.functionEnv, KONSTRUCT_WORKER_SECRET: workerSecret }
   const ctx: StackContext = { db, keys, url, root: options.root, functionEnv, log }
   const functions = new FunctionHost(ctx)
+  const recorder = new Recorder(log)
   const realtime = attachRealtime(server, ctx)
   const net = new NetWorker(db, log)
   const cron = new CronScheduler(db, log)
@@ -105,7 +112,9 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
         ? handleRest
         : path.startsWith('/functions/v1/')
           ? functions.handle
-          : undefined
+          : path.startsWith(`${RECORDER_PATH}/`)
+            ? recorder.handle
+            : undefined
     if (!route) {
       sendJson(res, 404, { message: 'no Route matched with those values' })
       return
@@ -123,6 +132,7 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
     keys,
     db,
     functions,
+    recorder,
     async close() {
       cron.stop()
       await realtime.close()

@@ -67,6 +67,10 @@ create table app.tenants (
   slug text not null unique check (slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'),
   model_settings jsonb not null default '{}'::jsonb check (jsonb_typeof(model_settings) = 'object'),
   llm_api_key_secret_id uuid,
+  -- Set while a platform admin has suspended the tenant (api.suspend_tenant): its agents
+  -- answer with a polite notice only.
+  suspended_at timestamptz,
+  suspended_reason text check (suspended_reason is null or length(suspended_reason) <= 500),
   created_by uuid references auth.users (id) on delete set null,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()

@@ -76,8 +76,8 @@ begin
       'contact_name', (select c.display_name from app.contacts c where c.id = new.contact_id),
       'agent_id', new.agent_id, 'status', new.status, 'assigned_member_id', new.assigned_member_id,
       'escalation_reason', new.escalation_reason, 'last_message_at', new.last_message_at,
-      'last_message_preview', new.last_message_preview, 'created_at', new.created_at,
-      'operation', lower(tg_op)
+      'last_message_preview', new.last_message_preview, 'model_failure', new.model_failure,
+      'created_at', new.created_at, 'operation', lower(tg_op)
     ),
     'conversation_changed',
     'tenant:' || new.tenant_id::text,

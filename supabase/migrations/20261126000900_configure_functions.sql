@@ -83,7 +83,9 @@ begin
       'x-konstruct-signature', 't=' || signed_at || ',v1=' || encode(extensions.hmac(
         convert_to(signed_at || '.' || wake_function.body::text, 'UTF8'), convert_to(secret, 'UTF8'), 'sha256'), 'hex')
     ),
-    timeout_milliseconds := 5000
+    -- The worker answers when its batch is done (up to the Edge Functions' 150 s wall
+    -- clock); pg_net must not hang up first.
+    timeout_milliseconds := 150000
   );
 end
 $$;

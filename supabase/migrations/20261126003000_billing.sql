@@ -328,6 +328,11 @@ declare
   state jsonb := app.billing_state(billing_refusal.tenant_id);
   usage jsonb;
 begin
+  -- Suspended by a platform admin (api.suspend_tenant): a polite notice instead of an answer.
+  if exists (select 1 from app.tenants t where t.id = billing_refusal.tenant_id and t.suspended_at is not null) then
+    return jsonb_build_object('reason', 'suspended', 'message',
+      'Sorry, this assistant is not available right now. The team will get back to you here.');
+  end if;
   if (state ->> 'paused')::boolean then
     return jsonb_build_object('reason', 'paused', 'pause_reason', state ->> 'pause_reason', 'message', null);
   end if;
@@ -347,7 +352,7 @@ begin
   return null;
 end
 $$;
-comment on function app.billing_refusal(uuid) is 'Null when the tenant''s agents may answer now; else why not: {reason: paused} (silent) or {reason: monthly_messages|monthly_tokens, used, limit, message} (the polite text for the channel).';
+comment on function app.billing_refusal(uuid) is 'Null when the tenant''s agents may answer now; else why not: {reason: suspended, message} (a platform admin suspended the tenant), {reason: paused} (silent) or {reason: monthly_messages|monthly_tokens, used, limit, message} (the polite text for the channel).';
 
 create function app.plan_limit_text()
 returns text
@@ -473,7 +478,10 @@ revoke all on function app.billing_setting(text), app.billing_grace_period(), ap
   app.alert_once(uuid, text, timestamptz, jsonb), app.enforce_agent_limit(), app.enforce_channel_kind(),
   app.queue_meter_report(), app.create_tenant_subscription()
   from public, anon, authenticated;
+-- The billing state of a tenant is read by definers (triggers, api.get_billing, ingest) that
+-- check the caller first; a signed-in user may not ask for any tenant's state directly.
 grant execute on function app.billing_setting(text), app.billing_grace_period(), app.billing_status_rank(text),
-  app.billing_state(uuid), app.billing_usage(uuid), app.billing_refusal(uuid), app.plan_limit_text()
+  app.plan_limit_text()
   to authenticated, service_role;
+grant execute on function app.billing_state(uuid), app.billing_usage(uuid), app.billing_refusal(uuid) to service_role;
 grant execute on function app.alert_once(uuid, text, timestamptz, jsonb) to service_role;

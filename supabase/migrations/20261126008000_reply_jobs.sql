@@ -103,6 +103,13 @@ begin
             'sender_limit', rate -> 'sender_limit', 'contact_id', answer_inbound.contact_id,
             'conversation_id', answer_inbound.conversation_id));
       end if;
+    elsif refusal ->> 'reason' = 'suspended' then
+      -- The tenant is suspended (its admins were told then): a polite notice, no alert.
+      notice := api.record_reply(answer_inbound.tenant_id, answer_inbound.conversation_id, refusal ->> 'message',
+        'suspended:' || answer_inbound.message_id::text, answer_inbound.agent_id, '[]'::jsonb,
+        jsonb_build_object('mode', 'suspended', 'in_reply_to', answer_inbound.message_id), 'system');
+      perform app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'deliver', 'tenant_id', answer_inbound.tenant_id,
+        'conversation_id', answer_inbound.conversation_id, 'message_id', notice ->> 'message_id'));
     elsif refusal is null then
       job_id := app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'reply', 'tenant_id', answer_inbound.tenant_id,
         'conversation_id', answer_inbound.conversation_id, 'message_id', answer_inbound.message_id,
