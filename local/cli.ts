@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { loadKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
 import { runPgTap } from './pgtap.ts'
 import { chosenDatabase, startStack } from './server.ts'
-import { DEMO_ADMIN } from './demo.ts'
+import { DEMO_ADMIN, DEMO_PLATFORM_ADMIN } from './demo.ts'
 import { startPortal, type Portal } from './portal.ts'
 import { DEV_CHANNEL_SECRETS, DEV_WORKER_SECRET } from './dev-secrets.ts'
 import { parseEnv } from 'node:util'
@@ -83,6 +83,8 @@ const notForFunctions =
 
 function functionEnvFromProcess(): Record<string, string> {
   return {
+    // A model server on this machine (Ollama, vLLM) may serve a tenant's agents locally.
+    MODEL_ALLOW_LOCAL_ENDPOINTS: 'true',
     ...devDefaults(),
     ...givenEnv(),
   }
@@ -176,6 +178,7 @@ async function start(): Promise<void> {
     console.log(`  Recorder:  ${stack.url}${RECORDER_PATH}/messages (the demo's Slack and WhatsApp replies)`)
   }
   console.log(`  Demo admin: ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}`)
+  console.log(`  Platform admin: ${DEMO_PLATFORM_ADMIN.email} / ${DEMO_PLATFORM_ADMIN.password}`)
   console.log('\nCtrl-C stops everything.')
 
   let stopping = false

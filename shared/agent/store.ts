@@ -95,6 +95,8 @@ export const contextMessageSchema = z.object({
   seq: z.coerce.number(),
   direction: z.enum(['in', 'out']),
   author_kind: z.enum(['contact', 'agent', 'member', 'system']),
+  /** Who wrote an inbound message (several people may write in one Slack thread). */
+  author_contact_id: uuid.nullable().default(null),
   text: z.string().nullable(),
   created_at: z.string(),
 })
@@ -171,6 +173,8 @@ export const pendingConfirmationSchema = z.object({
   result: json.nullable(),
   agent_id: uuid.nullable(),
   message_id: uuid.nullable(),
+  /** The person it was proposed to: only their answer confirms or cancels it. */
+  proposed_to_contact_id: uuid.nullable().default(null),
 })
 export type PendingConfirmationRecord = z.infer<typeof pendingConfirmationSchema>
 
@@ -307,6 +311,21 @@ export function createAgentStore(api: Api) {
     async getLlmKey(tenantId: string, agentId: string | null): Promise<string | null> {
       const data = await call('get_llm_key', { tenant_id: tenantId, agent_id: agentId })
       return typeof data === 'string' && data ? data : null
+    },
+
+    async confirmWhatsAppChannel(input: {
+      connectionId: string
+      phoneNumberIds: string[]
+      error: string | null
+      displayPhoneNumber: string | null
+    }): Promise<{ verified: boolean; reason?: string }> {
+      const data = (await call('confirm_whatsapp_channel', {
+        connection_id: input.connectionId,
+        phone_number_ids: input.phoneNumberIds,
+        error: input.error,
+        display_phone_number: input.displayPhoneNumber,
+      })) as { verified?: unknown; reason?: unknown } | null
+      return { verified: data?.verified === true, reason: typeof data?.reason === 'string' ? data.reason : undefined }
     },
 
     async getChannelToken(connectionId: string): Promise<string | null> {

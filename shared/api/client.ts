@@ -3,6 +3,8 @@
 // signed-in user (publishable key + the user's access token). A plain fetch keeps it
 // the same under Deno (the functions) and Node (tests, scripts), with one error type.
 
+import { storableJson } from './storable-text.ts'
+
 /** SQLSTATEs no retry can fix: refused, missing, invalid argument, constraint, no such function. */
 const PERMANENT_CODES = new Set(['42501', 'P0002', '22023', '22P02', '23503', '23505', '23514', '42883', 'PGRST202'])
 
@@ -62,7 +64,9 @@ export function createApi(options: ApiOptions): Api {
       response = await doFetch(`${base}/rest/v1/rpc/${encodeURIComponent(fn)}`, {
         method: 'POST',
         headers,
-        body: JSON.stringify(args),
+        // What chat users and models write may hold what Postgres cannot store (NUL, half a
+        // surrogate pair): every call is made storable here, so no caller can forget it.
+        body: JSON.stringify(storableJson(args)),
         signal: AbortSignal.timeout(timeoutMs),
       })
       raw = await response.text()

@@ -20,9 +20,10 @@ export interface Project {
 
 export function projectFromEnv(env: Env): Project {
   const secretKeys = namedKeys(env, 'SUPABASE_SECRET_KEYS', 'SUPABASE_SECRET_KEY')
-  const publishableKeys = optionalEnv(env, 'SUPABASE_PUBLISHABLE_KEYS') || optionalEnv(env, 'SUPABASE_PUBLISHABLE_KEY')
-    ? namedKeys(env, 'SUPABASE_PUBLISHABLE_KEYS', 'SUPABASE_PUBLISHABLE_KEY')
-    : {}
+  const publishableKeys =
+    optionalEnv(env, 'SUPABASE_PUBLISHABLE_KEYS') || optionalEnv(env, 'SUPABASE_PUBLISHABLE_KEY')
+      ? namedKeys(env, 'SUPABASE_PUBLISHABLE_KEYS', 'SUPABASE_PUBLISHABLE_KEY')
+      : {}
   return {
     url: requireEnv(env, 'SUPABASE_URL').replace(/\/+$/, ''),
     secretKey: secretKeys['default'] ?? Object.values(secretKeys)[0]!,

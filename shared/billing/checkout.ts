@@ -18,6 +18,7 @@ import { ApiError, type Api } from '../api/client.ts'
 import { projectFromEnv, requirePublishableKey, serviceApi, userApi, type Project } from '../api/project.ts'
 import { optionalEnv, type Env } from '../runtime/env.ts'
 import { BROWSER_CORS, consoleLog, describeError, json, type Log } from '../runtime/http.ts'
+import { readJsonBody } from '../net/request-body.ts'
 
 export interface BillingConfig {
   project: Project
@@ -111,7 +112,10 @@ export function createBillingHandler(config: BillingConfig, deps: BillingDeps) {
 
     let input: z.infer<typeof requestSchema>
     try {
-      const raw = (await req.json()) as Record<string, unknown>
+      const body = await readJsonBody(req)
+      if (!body.ok && body.reason === 'too_large') return json(413, { error: 'request too large' }, BROWSER_CORS)
+      if (!body.ok || typeof body.value !== 'object' || body.value === null) throw new Error('not an object')
+      const raw = body.value as Record<string, unknown>
       const path = new URL(req.url).pathname.replace(/\/+$/, '')
       const fromPath = path.endsWith('/checkout') ? 'checkout' : path.endsWith('/portal') ? 'portal' : undefined
       input = requestSchema.parse({ ...raw, action: raw['action'] ?? fromPath })

@@ -16,7 +16,7 @@ import { bearerOf, isSecretKey } from '../api/callers.ts'
 import { type Api } from '../api/client.ts'
 import { projectFromEnv, type Project } from '../api/project.ts'
 import { constantTimeEqual } from '../runtime/constant-time.ts'
-import { type Env, numberEnv, optionalEnv } from '../runtime/env.ts'
+import { type Env, numberEnv, optionalEnv, requireEnv } from '../runtime/env.ts'
 import { consoleLog, describeError, json, type Log } from '../runtime/http.ts'
 import { verifyWake, WAKE_SIGNATURE_HEADER } from '../wake/verify-wake.ts'
 
@@ -26,7 +26,7 @@ export interface StripeMeterConfig {
   /** Legacy service_role key, still accepted from server callers. */
   serviceRoleKey: string | undefined
   /** KONSTRUCT_WORKER_SECRET: the database's wake-ups are signed with it. */
-  workerSecret: string | undefined
+  workerSecret: string
   eventName: string
   batchSize: number
   concurrency: number
@@ -39,7 +39,7 @@ export function stripeMeterConfigFromEnv(env: Env): StripeMeterConfig {
   return {
     project: projectFromEnv(env),
     serviceRoleKey: optionalEnv(env, 'SUPABASE_SERVICE_ROLE_KEY'),
-    workerSecret: optionalEnv(env, 'KONSTRUCT_WORKER_SECRET'),
+    workerSecret: requireEnv(env, 'KONSTRUCT_WORKER_SECRET'),
     eventName: optionalEnv(env, 'STRIPE_METER_EVENT_NAME') ?? 'konstruct_tokens',
     batchSize: Math.max(1, Math.floor(numberEnv(env, 'STRIPE_METER_BATCH_SIZE', 100))),
     concurrency: Math.max(1, Math.floor(numberEnv(env, 'STRIPE_METER_CONCURRENCY', 8))),

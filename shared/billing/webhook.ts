@@ -14,6 +14,7 @@ import { type Api } from '../api/client.ts'
 import { type Env, requireEnv } from '../runtime/env.ts'
 import { BROWSER_CORS, consoleLog, describeError, json, type Log } from '../runtime/http.ts'
 import { normalizeStripeEvent } from './stripe-events.ts'
+import { readRawBody } from '../net/request-body.ts'
 
 export interface StripeWebhookConfig {
   webhookSecret: string
@@ -43,8 +44,11 @@ export function createStripeWebhookHandler(config: StripeWebhookConfig, deps: St
     if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: BROWSER_CORS })
     if (req.method !== 'POST') return json(405, { error: 'method not allowed' })
     const signature = req.headers.get('stripe-signature')
-    const body = await req.text()
     if (!signature) return json(400, { error: 'invalid signature' })
+    // Capped before it is read: an unsigned sender must not make us buffer any size.
+    const raw = await readRawBody(req)
+    if (!raw.ok) return json(raw.reason === 'too_large' ? 413 : 400, { error: 'unreadable body' })
+    const body = raw.text
 
     let event: Stripe.Event
     try {

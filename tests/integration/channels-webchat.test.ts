@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose'
 import { signLegacyJwt } from '../../local/keys.ts'
 import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
+import { randomUUID } from 'node:crypto'
+import { createApi } from '../../shared/api/client.ts'
+import { createWebChatHandler } from '../../shared/channels/functions/web-chat.ts'
 
 const WIDGET = 'wk_demo_konstruct_widget_key'
 const TENANT = '10000000-0000-4000-8000-000000000001'
@@ -16,7 +19,7 @@ const AGENT = '20000000-0000-4000-8000-000000000001'
 let stack: TestStack
 beforeAll(async () => {
   stack = await startTestStack({
-    functionEnv: { WEB_CHAT_VISITOR_BURST: '4', WEB_CHAT_VISITOR_PER_MINUTE: '6' },
+    functionEnv: { WEB_CHAT_VISITOR_PER_MINUTE: '6' },
   })
   // These tests look at what the channel functions store and send; the agent worker (tested
   // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
@@ -109,7 +112,10 @@ describe('web-chat', () => {
   test('a visitor session is an ES256 token of an anonymous user, verified against the JWKS', async () => {
     const token = await signInVisitor()
     expect(decodeProtectedHeader(token).alg).toBe('ES256')
-    const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(`${stack.url}/auth/v1/.well-known/jwks.json`)))
+    const { payload } = await jwtVerify(
+      token,
+      createRemoteJWKSet(new URL(`${stack.url}/auth/v1/.well-known/jwks.json`)),
+    )
     expect(payload).toMatchObject({ role: 'authenticated', is_anonymous: true })
     const opened = await session(token)
     expect(opened.status).toBe(200)
@@ -376,5 +382,92 @@ describe('web-chat', () => {
     // Another visitor is not slowed down by this one.
     const fresh = await session()
     expect((await send(fresh.body['token'], 'hello from another visitor')).status).toBe(202)
+  })
+})
+
+describe('the widget holds its own settings against abuse', () => {
+  const ORIGIN_WIDGET = 'wk_origin_bound_widget_key'
+  const ORIGIN_CHANNEL = '30000000-0000-4000-8000-0000000000f1'
+
+  beforeAll(async () => {
+    await stack.db.pg.query(
+      `insert into app.channel_connections (id, tenant_id, kind, name, agent_id, widget_key, settings)
+       values ($1, $2, 'web_chat', 'Shop only', $3, $4, '{"allowed_origins": ["https://Shop.example/"]}')`,
+      [ORIGIN_CHANNEL, TENANT, AGENT, ORIGIN_WIDGET],
+    )
+  })
+
+  async function post(path: string, token: string, origin: string | null, body: Record<string, unknown>) {
+    const response = await fetch(url(path), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${token}`,
+        'x-widget-key': ORIGIN_WIDGET,
+        ...(origin ? { origin } : {}),
+      },
+      body: JSON.stringify(body),
+    })
+    return { status: response.status, body: (await response.json()) as Record<string, any> }
+  }
+
+  test('a widget with allowed origins answers only pages on them: a clear 403 elsewhere, nothing stored', async () => {
+    const token = await signInVisitor()
+    const before = await stack.db.pg.query(`select count(*)::int as n from app.messages where connection_id = $1`, [
+      ORIGIN_CHANNEL,
+    ])
+    for (const origin of ['https://evil.example', 'http://shop.example', 'https://shop.example.evil.example', null]) {
+      expect(await post('/session', token, origin, { widget_key: ORIGIN_WIDGET })).toEqual({
+        status: 403,
+        body: { error: 'origin_not_allowed', message: 'This chat is not available on this website.' },
+      })
+      expect((await post('/messages', token, origin, { text: 'burn the plan' })).status).toBe(403)
+    }
+    const after = await stack.db.pg.query(`select count(*)::int as n from app.messages where connection_id = $1`, [
+      ORIGIN_CHANNEL,
+    ])
+    expect(after.rows).toEqual(before.rows)
+    expect((await post('/session', token, 'https://shop.example', { widget_key: ORIGIN_WIDGET })).status).toBe(200)
+    expect((await post('/messages', token, 'https://shop.example', { text: 'hello from the shop' })).status).toBe(202)
+  })
+
+  test('limits per visitor and per IP are kept in the database, shared by every function instance', async () => {
+    const rpc = createApi({ url: stack.url, key: stack.keys.secretKey })
+    const visitors = new Map<string, string>()
+    const instance = () =>
+      createWebChatHandler({
+        publicUrl: stack.url,
+        publishableKey: stack.keys.publishableKey,
+        rpc,
+        // The bearer is the visitor's name here; the session check itself is tested above.
+        verifyUser: async (token) => {
+          if (!token) return null
+          if (!visitors.has(token)) visitors.set(token, randomUUID())
+          return { sub: visitors.get(token)!, is_anonymous: true } as never
+        },
+        limits: { perVisitor: 3, perIp: 5, perTenant: 10_000 },
+        log: () => {},
+      })
+    const [a, b] = [instance(), instance()]
+    const ask = (handler: typeof a, visitor: string, ip: string) =>
+      handler(
+        new Request(url('/messages?after_seq=0'), {
+          headers: { authorization: `Bearer ${visitor}`, 'x-widget-key': WIDGET, 'x-forwarded-for': `10.9.9.9, ${ip}` },
+        }),
+      ).then((r) => r.status)
+
+    // One visitor alternating between two instances gets 3 in the window, not 3 per instance.
+    const one = [
+      await ask(a, 'v1', '198.51.100.1'),
+      await ask(b, 'v1', '198.51.100.1'),
+      await ask(a, 'v1', '198.51.100.1'),
+    ]
+    expect(one).toEqual([200, 200, 200])
+    expect(await ask(b, 'v1', '198.51.100.1')).toBe(429)
+    // New visitors from one address: the address runs out too (5 in the window, v1's 4 included).
+    expect(await ask(a, 'v2', '198.51.100.1')).toBe(200)
+    expect(await ask(b, 'v3', '198.51.100.1')).toBe(429)
+    // The address the proxy saw counts, not what the client put first in X-Forwarded-For.
+    expect(await ask(a, 'v4', '198.51.100.2')).toBe(200)
   })
 })

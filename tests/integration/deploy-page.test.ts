@@ -98,5 +98,5 @@ describe('docs/DEPLOY.md', () => {
       expect(help, command).toContain(`supabase ${command}`)
       for (const flag of flags) expect(help, `${command} ${flag}`).toContain(flag)
     }
-  }, 120_000)
+  }, 300_000)
 })

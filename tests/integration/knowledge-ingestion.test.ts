@@ -19,6 +19,7 @@ import { createApi } from '../../shared/api/client.ts'
 import { createAgentStore } from '../../shared/agent/store.ts'
 import { createAgentWorker } from '../../shared/agent/worker.ts'
 import { readWorkerConfig } from '../../shared/agent/worker-config.ts'
+import { DEV_WORKER_SECRET } from '../../local/dev-secrets.ts'
 import type { ReplyDeliveries } from '../../shared/agent/worker-delivery.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { setWakeUps as setStackWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
@@ -222,6 +223,7 @@ describe('URL sources through the worker code with an injected resolver', () => 
     const config = readWorkerConfig({
       SUPABASE_URL: stack.url,
       SUPABASE_SECRET_KEYS: JSON.stringify({ default: stack.keys.secretKey }),
+      KONSTRUCT_WORKER_SECRET: DEV_WORKER_SECRET,
       OPENAI_BASE_URL: fake.url,
       OPENAI_API_KEY: 'sk-test-platform',
       OPENAI_EMBEDDINGS_MODEL: 'text-embedding-3-small',

@@ -46,6 +46,14 @@ export async function startTestStack(options: Partial<StackOptions> = {}): Promi
     db: process.env.KONSTRUCT_DB || undefined,
     log: process.env.STACK_LOG ? (line) => console.log(`[stack] ${line}`) : undefined,
     ...options,
+    functionEnv: {
+      // The fake model servers listen on 127.0.0.1 over http.
+      MODEL_ALLOW_LOCAL_ENDPOINTS: 'true',
+      // Every test request comes from 127.0.0.1: the widget's per-IP allowance would be shared
+      // by all of a file's visitors (tests that check it pass their own limits).
+      WEB_CHAT_IP_PER_MINUTE: '100000',
+      ...options.functionEnv,
+    },
   })
   // Node 20 has no global WebSocket; realtime-js takes ws as its transport.
   const clientOptions = {

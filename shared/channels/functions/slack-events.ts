@@ -10,12 +10,14 @@
 //    message (channel + ts): a retry (X-Slack-Retry-Num) or a repeated event id returns
 //    the stored message and enqueues nothing. The agent runs from the queue, never here,
 //    so the ack takes one database round trip.
-import { readRawBody } from '../request-body.ts'
+import { readRawBody } from '../../net/request-body.ts'
 import { parseSlackEventBody, readSlackRetry, verifySlackRequest, type SlackInboundMessage } from '../slack/mod.ts'
 import { type Api, ApiError } from '../../api/client.ts'
 import { projectFromEnv, serviceApi } from '../../api/project.ts'
 import { type Env, requireEnv } from '../../runtime/env.ts'
 import { consoleLog, describeError, json, type Log, text, unauthorized } from '../../runtime/http.ts'
+import { reportUnstorable } from './unstorable.ts'
+import { isUnstorable } from '../../api/storable-text.ts'
 import { slackThreadKey, type SlackChannelContext } from './slack-threads.ts'
 
 export interface SlackEventsConfig {
@@ -81,6 +83,7 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
     }
 
     const teamId = event.type === 'message' ? event.message.teamId : event.teamId
+    let unstorable: { connection: SlackConnection; externalId: string } | null = null
     try {
       const connection = await config.rpc<SlackConnection | null>('resolve_slack_connection', { team_id: teamId })
       if (!connection) {
@@ -114,6 +117,7 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
         log('slack_events.connection_disabled', { connection_id: connection.connection_id })
         return ok()
       }
+      unstorable = { connection, externalId: `${event.message.channelId}:${event.message.ts}` }
       const result = await ingestSlackMessage(config.rpc, connection, event.message, retry?.retryNum ?? 0)
       if (result === 'not_for_agent') {
         log('slack_events.ignored', { reason: 'thread_without_agent', event_id: event.message.eventId })
@@ -130,6 +134,13 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
     } catch (error) {
       // Disabled between the lookup and the ingest: nothing to store, nothing to retry.
       if (error instanceof ApiError && error.code === 'KO005') return ok()
+      // A message the database can never take: acknowledged (Slack would retry) and reported.
+      if (error instanceof ApiError && isUnstorable(error.code) && unstorable) {
+        await reportUnstorable(config.rpc, log, unstorable.connection, 'slack', unstorable.externalId, error).catch(
+          () => {},
+        )
+        return ok()
+      }
       // A database hiccup: 503 makes Slack deliver again, and ingest dedupes the retry.
       log('slack_events.failed', { error: describeError(error) })
       return text(503, 'try again')

@@ -14,7 +14,7 @@
 //    effort and never delays the ack past a second.
 //    Other interaction types are acknowledged and ignored. Slack wants a 200 within 3 s.
 import { isRecord, recordField, stringField } from '../payload-fields.ts'
-import { readRawBody } from '../request-body.ts'
+import { readRawBody } from '../../net/request-body.ts'
 import {
   createSlackWebClient,
   parseSlackInteractionBody,
@@ -208,15 +208,18 @@ async function handleAction(
     log('slack_interactions.escalated', { thread_key: threadKey, found: conversation !== null })
     return conversation !== null ? 'human' : null
   }
-  // The click is the user's answer in that thread, exactly as if they had typed it; the agent
-  // worker matches it against the conversation's own pending confirmation, so a button can
-  // only ever answer the tool call of the thread it was clicked in.
+  // The click is the clicker's answer in that thread, exactly as if they had typed it; the
+  // agent worker matches it against the conversation's own pending confirmation and its
+  // author against the person it was proposed to, so a button can only ever answer the tool
+  // call of the thread it was clicked in, and only for that person.
   const result = await rpc<{ message_id: string; duplicate: boolean }>('ingest_message', {
     connection_id: connectionId,
-    // One answer per message and tool call: a second click, even on the other button, is a duplicate.
+    // One answer per person, message and tool call: their second click, even on the other
+    // button, is a duplicate; someone else's click is their own message (which the worker does
+    // not count: only the person the call was proposed to can answer it).
     external_id: click.messageTs
-      ? `${click.channelId}:action:${click.messageTs}:${decision.toolCallId}`
-      : `${click.channelId}:action:${click.triggerId ?? actionId}:${decision.toolCallId}`,
+      ? `${click.channelId}:action:${click.messageTs}:${decision.toolCallId}:${click.userId}`
+      : `${click.channelId}:action:${click.triggerId ?? actionId}:${decision.toolCallId}:${click.userId}`,
     thread_key: threadKey,
     external_user_id: click.userId,
     text: `${decision.decision === 'confirmed' ? 'confirm' : 'cancel'}:${decision.toolCallId}`,

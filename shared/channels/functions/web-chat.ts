@@ -26,16 +26,19 @@
 //
 // Each request goes through three steps, each its own function so checks can be added to
 // one of them: `visitorOf` (who: the verified anonymous session), `widgetOf` (where: the
-// active web chat connection of the widget key) and `limit` (how often: token buckets per
-// visitor and per tenant, 429 + Retry-After). CORS is open to any origin (no cookies: the
-// session travels in the Authorization header).
+// active web chat connection of the widget key, and a page whose Origin is among the
+// widget's allowed_origins when it names any: 403 origin_not_allowed otherwise) and `limit`
+// (how often: allowances per client IP, per visitor and per tenant kept in the database,
+// api.take_widget_allowance, so every instance of this function shares them; 429 +
+// Retry-After). CORS answers any origin (no cookies: the session travels in the
+// Authorization header); the Origin check is what decides.
 import { bearerOf, userVerifier, type UserCheck } from '../../api/callers.ts'
 import { ApiError, type Api } from '../../api/client.ts'
 import { projectFromEnv, requirePublishableKey, serviceApi } from '../../api/project.ts'
 import { numberEnv, optionalEnv, type Env } from '../../runtime/env.ts'
 import { consoleLog, describeError, json, subPath, type Log } from '../../runtime/http.ts'
-import { RateLimiter } from '../webchat/rate-limit.ts'
-import { readRawBody } from '../request-body.ts'
+import { readRawBody } from '../../net/request-body.ts'
+import { isUnstorable } from '../../api/storable-text.ts'
 import { webChatWidgetScript } from './web-chat-widget.ts'
 
 export interface WebChatConfig {
@@ -46,11 +49,8 @@ export interface WebChatConfig {
   /** Verifies a visitor's access token against the project's JWKS. */
   verifyUser: UserCheck
   rpc: Api
-  /** Burst and sustained rate per visitor (messages and history reads). */
-  visitorLimit?: { capacity: number; perMinute: number }
-  /** Burst and sustained rate per tenant, all its visitors and sessions together. */
-  tenantLimit?: { capacity: number; perMinute: number }
-  now?: () => Date
+  /** Requests per minute and visitor, per client IP (sessions too) and per tenant, all widgets together. */
+  limits?: { perVisitor: number; perIp: number; perTenant: number }
   log?: Log
 }
 
@@ -61,13 +61,10 @@ export function webChatConfigFromEnv(env: Env): WebChatConfig {
     publishableKey: requirePublishableKey(project),
     verifyUser: userVerifier(project),
     rpc: serviceApi(project),
-    visitorLimit: {
-      capacity: numberEnv(env, 'WEB_CHAT_VISITOR_BURST', 8),
-      perMinute: numberEnv(env, 'WEB_CHAT_VISITOR_PER_MINUTE', 20),
-    },
-    tenantLimit: {
-      capacity: numberEnv(env, 'WEB_CHAT_TENANT_BURST', 120),
-      perMinute: numberEnv(env, 'WEB_CHAT_TENANT_PER_MINUTE', 600),
+    limits: {
+      perVisitor: numberEnv(env, 'WEB_CHAT_VISITOR_PER_MINUTE', 20),
+      perIp: numberEnv(env, 'WEB_CHAT_IP_PER_MINUTE', 60),
+      perTenant: numberEnv(env, 'WEB_CHAT_TENANT_PER_MINUTE', 600),
     },
   }
 }
@@ -108,12 +105,8 @@ interface WidgetConnection {
 }
 
 export function createWebChatHandler(config: WebChatConfig): (req: Request) => Promise<Response> {
-  const now = config.now ?? (() => new Date())
   const log = config.log ?? consoleLog
-  const visitorLimit = config.visitorLimit ?? { capacity: 8, perMinute: 20 }
-  const tenantLimit = config.tenantLimit ?? { capacity: 120, perMinute: 600 }
-  const visitors = new RateLimiter({ capacity: visitorLimit.capacity, refillPerSecond: visitorLimit.perMinute / 60 })
-  const tenants = new RateLimiter({ capacity: tenantLimit.capacity, refillPerSecond: tenantLimit.perMinute / 60 })
+  const limits = config.limits ?? { perVisitor: 20, perIp: 60, perTenant: 600 }
   const publicUrl = config.publicUrl.replace(/\/+$/, '')
   const realtimeUrl = `${publicUrl.replace(/^http/, 'ws')}/realtime/v1/websocket`
   const widgetJs = webChatWidgetScript({ supabaseUrl: publicUrl, publishableKey: config.publishableKey })
@@ -128,22 +121,40 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     return connection && connection.kind === 'web_chat' && connection.status === 'active' ? connection : null
   }
 
-  /** Takes a token from each bucket that applies; the first refusal answers 429. */
-  function limit(keys: Array<{ limiter: RateLimiter; key: string }>): Response | null {
-    const at = now()
-    for (const { limiter, key } of keys) {
-      const decision = limiter.take(key, at)
-      if (!decision.allowed) {
-        const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000))
-        log('web_chat.rate_limited', { key: key.split(':')[0] })
-        return reply(
-          429,
-          { error: 'rate_limited', message: 'You are sending messages a little too quickly. Please wait a moment.' },
-          { 'retry-after': String(seconds) },
-        )
-      }
-    }
-    return null
+  /**
+   * How often: one use of the client IP's, the visitor's (when known) and the tenant's
+   * allowances, counted in the database for every instance of this function; 429 when spent.
+   */
+  async function limit(req: Request, connection: WidgetConnection, visitorId: string | null): Promise<Response | null> {
+    const decision = await config.rpc<{ allowed: boolean; scope: string | null; retry_after_seconds: number }>(
+      'take_widget_allowance',
+      {
+        connection_id: connection.connection_id,
+        visitor_id: visitorId,
+        client_ip: clientIp(req),
+        per_visitor: limits.perVisitor,
+        per_ip: limits.perIp,
+        per_tenant: limits.perTenant,
+        window_seconds: 60,
+      },
+    )
+    if (decision.allowed) return null
+    log('web_chat.rate_limited', { scope: decision.scope, connection_id: connection.connection_id })
+    return reply(
+      429,
+      { error: 'rate_limited', message: 'You are sending messages a little too quickly. Please wait a moment.' },
+      { 'retry-after': String(Math.max(1, decision.retry_after_seconds)) },
+    )
+  }
+
+  /** Where, second half: the page's Origin must be one the widget's admin allowed, if they named any. */
+  function originRefusal(req: Request, connection: WidgetConnection): Response | null {
+    const allowed = allowedOriginsOf(connection)
+    if (allowed.length === 0) return null
+    const origin = normalizeOrigin(req.headers.get('origin') ?? '')
+    if (origin && allowed.includes(origin)) return null
+    log('web_chat.origin_refused', { connection_id: connection.connection_id, origin: req.headers.get('origin') })
+    return reply(403, { error: 'origin_not_allowed', message: 'This chat is not available on this website.' })
   }
 
   async function readJson(req: Request): Promise<Record<string, unknown> | null> {
@@ -167,11 +178,16 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
   }
 
   /** Who and where, for the message endpoints; a refusal as a Response. */
-  async function visitorAt(req: Request, url: URL): Promise<{ visitorId: string; connection: WidgetConnection } | Response> {
+  async function visitorAt(
+    req: Request,
+    url: URL,
+  ): Promise<{ visitorId: string; connection: WidgetConnection } | Response> {
     const visitorId = await visitorOf(req)
     if (!visitorId) return reply(401, { error: 'invalid_token' })
     const connection = await widgetOf(req.headers.get('x-widget-key') ?? url.searchParams.get('key') ?? '')
     if (!connection) return reply(404, { error: 'unknown_widget' })
+    const refused = originRefusal(req, connection)
+    if (refused) return refused
     return { visitorId, connection }
   }
 
@@ -187,7 +203,9 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       ''
     const connection = await widgetOf(widgetKey)
     if (!connection) return reply(404, { error: 'unknown_widget' })
-    const limited = limit([{ limiter: tenants, key: `tenant:${connection.tenant_id}` }])
+    const refused = originRefusal(req, connection)
+    if (refused) return refused
+    const limited = await limit(req, connection, null)
     if (limited) return limited
     const status = await conversationStatus(connection, visitorId)
     log('web_chat.session', { connection_id: connection.connection_id, resumed: status !== null })
@@ -215,10 +233,7 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
   async function postMessage(req: Request, url: URL): Promise<Response> {
     const visitor = await visitorAt(req, url)
     if (visitor instanceof Response) return visitor
-    const limited = limit([
-      { limiter: visitors, key: `visitor:${visitor.visitorId}` },
-      { limiter: tenants, key: `tenant:${visitor.connection.tenant_id}` },
-    ])
+    const limited = await limit(req, visitor.connection, visitor.visitorId)
     if (limited) return limited
     const body = await readJson(req)
     if (!body) return reply(400, { error: 'invalid_json' })
@@ -255,7 +270,7 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
   async function history(req: Request, url: URL): Promise<Response> {
     const visitor = await visitorAt(req, url)
     if (visitor instanceof Response) return visitor
-    const limited = limit([{ limiter: visitors, key: `visitor:${visitor.visitorId}` }])
+    const limited = await limit(req, visitor.connection, visitor.visitorId)
     if (limited) return limited
     const afterRaw = url.searchParams.get('after_seq')
     const afterSeq = afterRaw !== null && /^\d{1,18}$/.test(afterRaw) ? Number(afterRaw) : null
@@ -289,8 +304,39 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       return reply(404, { error: 'not_found' })
     } catch (error) {
       if (error instanceof ApiError && error.code === 'KO005') return reply(403, { error: 'unavailable' })
+      if (error instanceof ApiError && isUnstorable(error.code)) return reply(400, { error: 'message_unstorable' })
       log('web_chat.failed', { error: describeError(error), path })
       return reply(500, { error: 'something went wrong; please try again' })
     }
   }
+}
+
+/** "https://Shop.example:443/" → "https://shop.example"; anything that is not an http(s) origin → null. */
+export function normalizeOrigin(value: string): string | null {
+  try {
+    const url = new URL(value.trim())
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') return null
+    return url.origin
+  } catch {
+    return null
+  }
+}
+
+function allowedOriginsOf(connection: WidgetConnection): string[] {
+  const raw = connection.settings?.['allowed_origins']
+  if (!Array.isArray(raw)) return []
+  return raw.flatMap((entry) => {
+    const origin = typeof entry === 'string' ? normalizeOrigin(entry) : null
+    return origin ? [origin] : []
+  })
+}
+
+/**
+ * The client's address as the platform's proxy saw it: the last X-Forwarded-For hop (the
+ * one the proxy appended; earlier hops are whatever the client sent), else X-Real-IP.
+ */
+export function clientIp(req: Request): string | null {
+  const forwarded = req.headers.get('x-forwarded-for')
+  const last = forwarded?.split(',').pop()?.trim()
+  return last || req.headers.get('x-real-ip')?.trim() || null
 }

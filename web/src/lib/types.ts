@@ -10,6 +10,8 @@ export interface TenantSummary {
   slug: string
   role: Role
   created_at: string
+  /** A platform admin's read-only support view (not a member). */
+  support?: boolean
 }
 
 export interface Tenant {
@@ -188,6 +190,13 @@ export interface ModelHealth {
   last_error: string | null
   last_status: number | null
   last_conversation_id: string | null
+}
+
+/** api.get_tenant_suspension: a platform admin suspended the tenant. */
+export interface Suspension {
+  suspended: boolean
+  suspended_at: string | null
+  reason: string | null
 }
 
 /** An `alert.*` audit entry, broadcast live (app.broadcast_alert). */
