@@ -136,7 +136,7 @@ async function main(): Promise<void> {
   } else if (command === 'start') {
     await start()
   } else if (command === 'test-db') {
-    const results = await runPgTap(root, (line) => console.log(line))
+    const results = await runPgTap(root, (line) => console.log(line), args[1])
     const failed = results.filter((r) => r.error || r.failed > 0 || r.planned !== r.passed + r.failed)
     const tests = results.reduce((n, r) => n + r.passed + r.failed, 0)
     console.log(`\npgTAP: ${results.length} files, ${tests} tests, ${failed.length} files failed`)

@@ -42,8 +42,9 @@ export function readSqlWithIncludes(path: string, seen: string[] = []): string {
     .join('\n')
 }
 
-export async function runPgTap(root: string, print: (line: string) => void): Promise<PgTapFileResult[]> {
-  const files = findTestFiles(join(root, 'supabase', 'tests'))
+/** Runs the pgTAP files under supabase/tests (only those whose path contains `only`, when given). */
+export async function runPgTap(root: string, print: (line: string) => void, only?: string): Promise<PgTapFileResult[]> {
+  const files = findTestFiles(join(root, 'supabase', 'tests')).filter((path) => !only || path.includes(only))
   const db = await LocalDb.open({ root })
   const results: PgTapFileResult[] = []
   try {

@@ -7,12 +7,9 @@
 -- 2. Uploads: api.create_knowledge_source accepts text, markdown, html (content), pdf
 --    (content = the file in base64) and url (uri), checks each kind's input and size, and
 --    queues every source on knowledge_jobs (the worker extracts, chunks and embeds it).
--- 3. Recall: api.search_knowledge. websearch_to_tsquery would AND every word, so a natural
---    question ("how long do refunds take?") would match no passage at all. Full-text
---    search ORs the question's significant lexemes (english stemming and stop words, as
---    plainto_tsquery) and ranks by ts_rank_cd, so passages matching more of them come
---    first; both rankings see only the tenant's chunks before ranking, and are fused by
---    reciprocal rank.
+-- 3. Recall: api.search_knowledge fuses BM25 over the question's words (any of them; see
+--    20261206050000_knowledge_ranking.sql) with the vector ranking by reciprocal rank;
+--    both rankings see only the tenant's chunks before ranking.
 -- 4. Hand-off DM: a Slack connection's settings may name Slack users to notify
 --    (handoff_notify_user_ids); api.set_handoff_notifications sets them (admins) and
 --    api.list_handoff_slack_targets gives the worker the active Slack connections that
@@ -184,67 +181,54 @@ comment on function api.reprocess_knowledge_source(uuid) is 'Queues a knowledge 
 
 -- 3. Recall --------------------------------------------------------------------------------------
 
-create or replace function app.any_terms_tsquery(query_text text)
-returns tsquery
-language plpgsql
-immutable
-parallel safe
-set search_path = ''
-as $$
-declare
-  lexeme text;
-  term tsquery;
-  result tsquery;
-begin
-  if coalesce(btrim(query_text), '') = '' then
-    return null;
-  end if;
-  -- The question's significant lexemes as plainto_tsquery sees them (english stemming,
-  -- stop words dropped); each re-read with 'simple' so it is matched as is, then ORed.
-  for lexeme in
-    select l from unnest(tsvector_to_array(to_tsvector('english'::regconfig, left(query_text, 4000)))) l limit 32
-  loop
-    term := plainto_tsquery('simple'::regconfig, lexeme);
-    if numnode(term) > 0 then
-      result := case when result is null then term else result || term end;
-    end if;
-  end loop;
-  return result;
-end
-$$;
-comment on function app.any_terms_tsquery(text) is 'A tsquery matching any significant word of a natural-language question (english lexemes, stop words dropped, at most 32, joined with |); null when there is none. Used by api.search_knowledge so a question finds passages that share some of its words, ranked by ts_rank_cd.';
-
 create function api.search_knowledge(tenant_id uuid, query_text text, query_embedding extensions.vector default null,
   match_count integer default 5)
 returns table (chunk_id uuid, source_id uuid, source_title text, content text, score double precision,
   fts_rank integer, vector_rank integer)
 language plpgsql
+-- Iterative index scans (pgvector 0.8): when most of the shared HNSW index belongs to
+-- other tenants, the scan goes on past the first ef_search neighbours until enough of
+-- this tenant's chunks are found. Set here, so it holds for this call only.
+set hnsw.iterative_scan = 'relaxed_order'
 set search_path = ''
 as $$
 declare
   k integer := least(greatest(coalesce(search_knowledge.match_count, 5), 1), 50);
-  q tsquery := app.any_terms_tsquery(search_knowledge.query_text);
+  -- A tenant this small is ranked by an exact scan of its own chunks (a few milliseconds),
+  -- so its nearest chunks are found however crowded the shared index is.
+  exact_vectors boolean := coalesce((select s.chunk_count <= 2000 from app.knowledge_stats s
+    where s.tenant_id = search_knowledge.tenant_id), true);
 begin
   if not pg_catalog.pg_has_role(current_user, 'service_role', 'usage') then
     perform app.require_read(search_knowledge.tenant_id, 'knowledge search');
   end if;
-  -- Reciprocal rank fusion (k = 60) of a full-text and a vector ranking; both rankings
-  -- see only this tenant's chunks. Without an embedding, full text alone.
+  -- Reciprocal rank fusion (k = 60) of BM25 (app.rank_knowledge_text) and a vector
+  -- ranking; both see only this tenant's chunks. Without an embedding, BM25 alone.
   return query
     with full_text as (
-      select c.id, (row_number() over (order by ts_rank_cd(c.fts, q) desc, c.id))::integer as rank_ix
+      select r.chunk_id as id, r.rank_ix
+      from app.rank_knowledge_text(search_knowledge.tenant_id, search_knowledge.query_text, 'english', k * 4) r
+    ),
+    nearest as materialized (
+      select c.id, c.embedding operator(extensions.<=>) search_knowledge.query_embedding as distance
       from app.knowledge_chunks c
-      where c.tenant_id = search_knowledge.tenant_id and q is not null and c.fts @@ q
-      order by rank_ix
+      where c.tenant_id = search_knowledge.tenant_id and search_knowledge.query_embedding is not null
+        and c.embedding is not null and not exact_vectors
+      order by c.embedding operator(extensions.<=>) search_knowledge.query_embedding
+      limit k * 4
+    ),
+    nearest_exact as materialized (
+      select c.id, c.embedding operator(extensions.<=>) search_knowledge.query_embedding as distance
+      from app.knowledge_chunks c
+      where c.tenant_id = search_knowledge.tenant_id and search_knowledge.query_embedding is not null
+        and c.embedding is not null and exact_vectors
+      -- "+ 0" keeps the planner off the shared HNSW index: an exact scan of this tenant's chunks.
+      order by (c.embedding operator(extensions.<=>) search_knowledge.query_embedding) + 0, c.id
       limit k * 4
     ),
     semantic as (
-      select c.id, (row_number() over (order by c.embedding operator(extensions.<=>) search_knowledge.query_embedding, c.id))::integer as rank_ix
-      from app.knowledge_chunks c
-      where c.tenant_id = search_knowledge.tenant_id and search_knowledge.query_embedding is not null
-        and c.embedding is not null
-      order by c.embedding operator(extensions.<=>) search_knowledge.query_embedding
-      limit k * 4
+      select v.id, (row_number() over (order by v.distance, v.id))::integer as rank_ix
+      from (select * from nearest union all select * from nearest_exact) v
     ),
     fused as (
       select coalesce(f.id, s.id) as id,
@@ -257,11 +241,11 @@ begin
     join app.knowledge_chunks c on c.id = fused.id
     join app.knowledge_sources src on src.id = c.source_id
     where c.tenant_id = search_knowledge.tenant_id
-    order by fused.fused_score desc, c.id
+    order by fused.fused_score desc, coalesce(fused.f_rank, 2147483647), coalesce(fused.s_rank, 2147483647), c.id
     limit k;
 end
 $$;
-comment on function api.search_knowledge(uuid, text, extensions.vector, integer) is 'Hybrid knowledge search: full text (any significant word of the question, english, ranked by ts_rank_cd) and, when query_embedding is given, cosine vector similarity, fused by reciprocal rank (k=60). Filters by tenant inside both rankings, so another tenant''s chunk is never a candidate. Members of the tenant and service_role.';
+comment on function api.search_knowledge(uuid, text, extensions.vector, integer) is 'Hybrid knowledge search: BM25 over the tenant''s chunks (heading and text; app.rank_knowledge_text) and, when query_embedding is given, cosine vector similarity (an exact scan for a tenant of at most 2,000 chunks, else the HNSW index with iterative scans), fused by reciprocal rank (k=60); ties go to the better full-text rank. Filters by tenant inside both rankings, so another tenant''s chunk is never a candidate. Members of the tenant and service_role.';
 
 -- 4. Hand-off DM ---------------------------------------------------------------------------------
 
@@ -327,10 +311,8 @@ grant execute on function api.create_knowledge_source(uuid, text, text, text, te
   api.search_knowledge(uuid, text, extensions.vector, integer) to authenticated;
 grant execute on function api.search_knowledge(uuid, text, extensions.vector, integer) to service_role;
 
-revoke all on function app.any_terms_tsquery(text) from public, anon;
 revoke all on function api.reprocess_knowledge_source(uuid), api.set_handoff_notifications(uuid, text[]),
   api.list_handoff_slack_targets(uuid) from public, anon, authenticated;
-grant execute on function app.any_terms_tsquery(text) to authenticated, service_role;
 grant execute on function api.reprocess_knowledge_source(uuid), api.set_handoff_notifications(uuid, text[])
   to authenticated;
 grant execute on function api.list_handoff_slack_targets(uuid) to service_role;

@@ -1,0 +1,235 @@
+-- Knowledge ranking: BM25 over the chunks' own tsvectors, inside Postgres, per tenant.
+--
+-- ts_rank_cd has no inverse document frequency and favours long passages, and scoring
+-- every chunk that shares any word with a question grows with the tenant's knowledge.
+-- So, per tenant, statement-level triggers on app.knowledge_chunks keep:
+--   * app.knowledge_stats: how many chunks and how many words they hold (average length);
+--   * app.knowledge_terms: in how many chunks each lexeme occurs (document frequency);
+--   * app.knowledge_postings: one row per (chunk, lexeme) with the lexeme's frequency in
+--     the chunk, the chunk's length and an impact (the BM25 term-frequency factor at write
+--     time), indexed by (tenant, lexeme, impact desc).
+-- app.rank_knowledge_text then reads, for each of the question's terms (in the order they
+-- are written, at most 32), only its best postings (at most 200 by impact): a common word
+-- costs as much as a rare one, however many chunks it occurs in. The best candidates by
+-- that partial sum are scored exactly (every question term, current statistics), with a
+-- deterministic tie-break (earlier passage of a source first). BM25 parameters k1 = 1.2,
+-- b = 0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5)) (never negative).
+
+create function app.passage_length(fts tsvector)
+returns integer
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  select coalesce(sum(coalesce(pg_catalog.array_length(w.positions, 1), 1)), 0)::integer
+  from pg_catalog.unnest(passage_length.fts) w
+$$;
+comment on function app.passage_length(tsvector) is 'How many words (lexeme occurrences) a tsvector holds: the passage length BM25 normalises by.';
+
+create table app.knowledge_stats (
+  tenant_id uuid primary key references app.tenants (id) on delete cascade,
+  chunk_count bigint not null default 0,
+  total_length bigint not null default 0
+);
+comment on table app.knowledge_stats is 'Per tenant: how many knowledge chunks and how many words they hold, for BM25''s average passage length. Kept by the knowledge_chunks triggers.';
+
+create table app.knowledge_terms (
+  tenant_id uuid not null references app.tenants (id) on delete cascade,
+  lexeme text not null,
+  chunk_count integer not null,
+  primary key (tenant_id, lexeme)
+);
+comment on table app.knowledge_terms is 'Per tenant and lexeme: in how many knowledge chunks it occurs (BM25 document frequency). Kept by the knowledge_chunks triggers.';
+
+create table app.knowledge_postings (
+  chunk_id uuid not null,
+  lexeme text not null,
+  tenant_id uuid not null,
+  frequency smallint not null,
+  chunk_length integer not null,
+  impact real not null,
+  primary key (chunk_id, lexeme)
+);
+create index knowledge_postings_impact_idx on app.knowledge_postings (tenant_id, lexeme, impact desc, chunk_id)
+  include (frequency, chunk_length);
+comment on table app.knowledge_postings is 'Per knowledge chunk and lexeme: the lexeme''s frequency in the chunk, the chunk''s length and the BM25 term-frequency factor at write time (impact), so a term''s best chunks are read first. Kept by the knowledge_chunks triggers.';
+
+alter table app.knowledge_stats enable row level security;
+alter table app.knowledge_stats force row level security;
+alter table app.knowledge_terms enable row level security;
+alter table app.knowledge_terms force row level security;
+alter table app.knowledge_postings enable row level security;
+alter table app.knowledge_postings force row level security;
+
+-- The tenants the signed-in user may read, computed once per query by the policies below
+-- (a per-row membership check over thousands of postings would cost more than the search).
+create function app.readable_tenants()
+returns uuid[]
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select case when app.is_platform_admin() then array(select t.id from app.tenants t)
+    else array(select m.tenant_id from app.memberships m where m.user_id = (select auth.uid())) end
+$$;
+comment on function app.readable_tenants() is 'The tenants whose data the signed-in user may read (members; every tenant for a platform admin). Policies call it once per query: tenant_id = any ((select app.readable_tenants())::uuid[]).';
+
+create policy "members can read their tenant's knowledge statistics" on app.knowledge_stats
+  for select to authenticated using (tenant_id = any ((select app.readable_tenants())::uuid[]));
+create policy "members can read their tenant's knowledge terms" on app.knowledge_terms
+  for select to authenticated using (tenant_id = any ((select app.readable_tenants())::uuid[]));
+create policy "members can read their tenant's knowledge postings" on app.knowledge_postings
+  for select to authenticated using (tenant_id = any ((select app.readable_tenants())::uuid[]));
+
+grant select on app.knowledge_stats, app.knowledge_terms, app.knowledge_postings to authenticated, service_role;
+
+create function app.index_knowledge_chunks()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  gone_ids uuid[];
+  gone_tenants uuid[];
+  gone_fts tsvector[];
+  added_ids uuid[];
+  added_tenants uuid[];
+  added_fts tsvector[];
+begin
+  if tg_op = 'INSERT' then
+    select array_agg(n.id), array_agg(n.tenant_id), array_agg(n.fts) into added_ids, added_tenants, added_fts
+    from new_chunks n;
+  elsif tg_op = 'DELETE' then
+    select array_agg(o.id), array_agg(o.tenant_id), array_agg(o.fts) into gone_ids, gone_tenants, gone_fts
+    from old_chunks o;
+  else
+    -- Only rows whose words changed (an embedding update changes none).
+    select array_agg(o.id), array_agg(o.tenant_id), array_agg(o.fts), array_agg(n.id), array_agg(n.tenant_id), array_agg(n.fts)
+    into gone_ids, gone_tenants, gone_fts, added_ids, added_tenants, added_fts
+    from old_chunks o join new_chunks n on n.id = o.id
+    where o.fts is distinct from n.fts or o.tenant_id is distinct from n.tenant_id;
+  end if;
+
+  if gone_ids is not null then
+    delete from app.knowledge_postings p where p.chunk_id = any (gone_ids);
+    -- Locks in one order (tenant, lexeme), so concurrent writers of a tenant never deadlock.
+    perform 1 from app.knowledge_terms t
+    where (t.tenant_id, t.lexeme) in (select g.tenant_id, l.lexeme
+        from unnest(gone_tenants, gone_fts) g(tenant_id, fts), unnest(tsvector_to_array(g.fts)) l(lexeme))
+    order by t.tenant_id, t.lexeme for update;
+    update app.knowledge_terms t set chunk_count = t.chunk_count - d.chunks
+    from (select g.tenant_id, l.lexeme, count(*)::integer as chunks
+          from unnest(gone_tenants, gone_fts) g(tenant_id, fts), unnest(tsvector_to_array(g.fts)) l(lexeme)
+          group by g.tenant_id, l.lexeme) d
+    where t.tenant_id = d.tenant_id and t.lexeme = d.lexeme;
+    delete from app.knowledge_terms t
+    where t.chunk_count <= 0 and (t.tenant_id, t.lexeme) in (select g.tenant_id, l.lexeme
+        from unnest(gone_tenants, gone_fts) g(tenant_id, fts), unnest(tsvector_to_array(g.fts)) l(lexeme));
+    update app.knowledge_stats s set chunk_count = s.chunk_count - d.chunks, total_length = s.total_length - d.words
+    from (select g.tenant_id, count(*) as chunks, sum(app.passage_length(g.fts)) as words
+          from unnest(gone_tenants, gone_fts) g(tenant_id, fts) group by g.tenant_id) d
+    where s.tenant_id = d.tenant_id;
+  end if;
+
+  if added_ids is not null then
+    insert into app.knowledge_stats as s (tenant_id, chunk_count, total_length)
+    select a.tenant_id, count(*), sum(app.passage_length(a.fts))
+    from unnest(added_tenants, added_fts) a(tenant_id, fts)
+    group by a.tenant_id order by a.tenant_id
+    on conflict (tenant_id) do update
+      set chunk_count = s.chunk_count + excluded.chunk_count, total_length = s.total_length + excluded.total_length;
+    insert into app.knowledge_terms as t (tenant_id, lexeme, chunk_count)
+    select a.tenant_id, l.lexeme, count(*)::integer
+    from unnest(added_tenants, added_fts) a(tenant_id, fts), unnest(tsvector_to_array(a.fts)) l(lexeme)
+    group by a.tenant_id, l.lexeme order by a.tenant_id, l.lexeme
+    on conflict (tenant_id, lexeme) do update set chunk_count = t.chunk_count + excluded.chunk_count;
+    insert into app.knowledge_postings (chunk_id, lexeme, tenant_id, frequency, chunk_length, impact)
+    select a.id, w.lexeme, a.tenant_id, f.frequency, a.words,
+      (f.frequency / (f.frequency + 1.2 * (0.25 + 0.75 * a.words / greatest(s.total_length::real / greatest(s.chunk_count, 1), 1))))::real
+    from (select x.id, x.tenant_id, x.fts, app.passage_length(x.fts) as words
+          from unnest(added_ids, added_tenants, added_fts) x(id, tenant_id, fts)) a
+    join app.knowledge_stats s on s.tenant_id = a.tenant_id
+    cross join lateral unnest(a.fts) w
+    cross join lateral (select coalesce(array_length(w.positions, 1), 1)::smallint as frequency) f;
+  end if;
+  return null;
+end
+$$;
+comment on function app.index_knowledge_chunks() is 'Statement-level trigger on app.knowledge_chunks: keeps the tenant''s BM25 statistics (knowledge_stats, knowledge_terms) and postings in step with inserted, deleted and re-worded chunks, in the same transaction.';
+
+create trigger knowledge_chunks_index_insert after insert on app.knowledge_chunks
+  referencing new table as new_chunks for each statement execute function app.index_knowledge_chunks();
+create trigger knowledge_chunks_index_update after update on app.knowledge_chunks
+  referencing old table as old_chunks new table as new_chunks for each statement execute function app.index_knowledge_chunks();
+create trigger knowledge_chunks_index_delete after delete on app.knowledge_chunks
+  referencing old table as old_chunks for each statement execute function app.index_knowledge_chunks();
+
+create function app.rank_knowledge_text(tenant_id uuid, query_text text, config regconfig default 'english',
+  max_results integer default 20)
+returns table (chunk_id uuid, score double precision, rank_ix integer)
+language sql
+stable
+set search_path = ''
+as $$
+  with stats as (
+    select s.chunk_count::double precision as n, s.total_length::double precision / s.chunk_count as avg_length
+    from app.knowledge_stats s
+    where s.tenant_id = rank_knowledge_text.tenant_id and s.chunk_count > 0
+  ),
+  -- The question's lexemes in the order they are written (tsquery syntax is just text here).
+  words as (
+    select w.lexeme, min(p.at) as first_at
+    from unnest(to_tsvector(rank_knowledge_text.config, left(coalesce(rank_knowledge_text.query_text, ''), 4000))) w
+    cross join lateral unnest(coalesce(w.positions, array[1]::smallint[])) p(at)
+    group by w.lexeme
+  ),
+  terms as (
+    select w.lexeme, ln(1 + (st.n - t.chunk_count + 0.5) / (t.chunk_count + 0.5)) as idf
+    from words w
+    join app.knowledge_terms t on t.tenant_id = rank_knowledge_text.tenant_id and t.lexeme = w.lexeme
+    cross join stats st
+    order by w.first_at, w.lexeme
+    limit 32
+  ),
+  -- Each term's best postings only, so a common word costs what a rare one does.
+  gathered as (
+    select p.chunk_id,
+      sum(t.idf * p.frequency * 2.2 / (p.frequency + 1.2 * (0.25 + 0.75 * p.chunk_length / st.avg_length))) as partial
+    from terms t
+    cross join stats st
+    cross join lateral (
+      select p.chunk_id, p.frequency, p.chunk_length from app.knowledge_postings p
+      where p.tenant_id = rank_knowledge_text.tenant_id and p.lexeme = t.lexeme
+      order by p.impact desc, p.chunk_id
+      limit 200
+    ) p
+    group by p.chunk_id
+    order by partial desc, p.chunk_id
+    limit greatest(4 * rank_knowledge_text.max_results, 50)
+  ),
+  -- Exact BM25 of those candidates: every question term, including those whose list was cut.
+  scored as (
+    select g.chunk_id,
+      sum(t.idf * p.frequency * 2.2 / (p.frequency + 1.2 * (0.25 + 0.75 * p.chunk_length / st.avg_length))) as score
+    from gathered g
+    join app.knowledge_postings p on p.chunk_id = g.chunk_id and p.lexeme = any (array(select t2.lexeme from terms t2))
+    join terms t on t.lexeme = p.lexeme
+    cross join stats st
+    group by g.chunk_id
+  )
+  select r.chunk_id, r.score, r.rank_ix::integer
+  from (select s.chunk_id, s.score,
+          row_number() over (order by s.score desc, c.chunk_index, c.created_at, c.id) as rank_ix
+        from scored s join app.knowledge_chunks c on c.id = s.chunk_id) r
+  where r.rank_ix <= rank_knowledge_text.max_results
+  order by r.rank_ix
+$$;
+comment on function app.rank_knowledge_text(uuid, text, regconfig, integer) is 'BM25 ranking (k1 1.2, b 0.75) of a tenant''s knowledge chunks for a question, in the given text search configuration: each question term (in the question''s order, at most 32) contributes its 200 best postings by impact, and the best candidates are scored exactly with the tenant''s current statistics. Ties: earlier passage of a source first. Used by api.search_knowledge.';
+
+revoke all on function app.passage_length(tsvector), app.readable_tenants(), app.index_knowledge_chunks(),
+  app.rank_knowledge_text(uuid, text, regconfig, integer) from public, anon;
+grant execute on function app.passage_length(tsvector), app.readable_tenants(),
+  app.rank_knowledge_text(uuid, text, regconfig, integer) to authenticated, service_role;
