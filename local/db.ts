@@ -1,15 +1,17 @@
-// The local Postgres: one PGlite instance owned by this process, with Supabase's
-// extensions, the platform shim, the project's migrations and its seed.
+// The local Postgres: one PGlite instance owned by this process (the default), or a
+// native PostgreSQL server reached by URL, with Supabase's extensions, the platform
+// shim, the project's migrations and its seed.
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, readdirSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { PGlite, type Transaction } from '@electric-sql/pglite'
+import { PGlite } from '@electric-sql/pglite'
 import { vector } from '@electric-sql/pglite-pgvector'
 import { pgmq } from '@electric-sql/pglite-pgmq'
 import { pgtap } from '@electric-sql/pglite-pgtap'
 import { pgcrypto } from '@electric-sql/pglite/contrib/pgcrypto'
+import { PoolDatabase, type Database, type Transaction } from './pool.ts'
 
-export type { Transaction }
+export type { Database, Transaction }
 
 /** The JWT claims a request runs with; `role` picks the Postgres role. */
 export interface Claims {
@@ -29,6 +31,11 @@ export interface OpenOptions {
   root: string
   /** File-backed data directory; omitted means in memory. */
   dataDir?: string
+  /**
+   * A native PostgreSQL server (postgres://…, database `postgres`, as a superuser)
+   * instead of PGlite; dataDir is then ignored.
+   */
+  url?: string
   /** Log what is applied. */
   log?: (line: string) => void
 }
@@ -39,22 +46,41 @@ export class LocalDb {
   private commitListeners: Array<() => void> = []
 
   private constructor(
-    readonly pg: PGlite,
+    readonly pg: Database,
     readonly root: string,
+    /** The native server's pool; undefined on PGlite. */
+    readonly native?: PoolDatabase,
   ) {}
 
   static async open(options: OpenOptions): Promise<LocalDb> {
     const log = options.log ?? (() => {})
+    if (options.url) {
+      // The schema is applied on one connection, so that what a migration sets for
+      // its session is reset before the next, as on PGlite's single connection.
+      const setup = new LocalDb(new PoolDatabase(options.url, { max: 1 }), options.root)
+      try {
+        await setup.applySchema(log, ['platform.sql', 'native.sql'])
+      } finally {
+        await setup.pg.close()
+      }
+      const pool = new PoolDatabase(options.url, { max: Number(process.env.KONSTRUCT_DB_POOL ?? 10) })
+      return new LocalDb(pool, options.root, pool)
+    }
     if (options.dataDir) mkdirSync(options.dataDir, { recursive: true })
     const pg = await PGlite.create({
       dataDir: options.dataDir,
       extensions: { vector, pgmq, pgtap, pgcrypto },
     })
     const db = new LocalDb(pg, options.root)
-    await pg.exec(readFileSync(new URL('./platform.sql', import.meta.url), 'utf8'))
-    const fresh = await db.applyMigrations(log)
-    if (fresh) await db.applySeed(log)
+    await db.applySchema(log, ['platform.sql'])
     return db
+  }
+
+  /** The shim files from local/, then pending migrations, then the seed on a new database. */
+  private async applySchema(log: (line: string) => void, shims: string[]): Promise<void> {
+    for (const shim of shims) await this.pg.exec(readFileSync(new URL(`./${shim}`, import.meta.url), 'utf8'))
+    const fresh = await this.applyMigrations(log)
+    if (fresh) await this.applySeed(log)
   }
 
   /** Applies supabase/migrations/*.sql not yet recorded; true when the database was new. */
@@ -118,13 +144,15 @@ export class LocalDb {
   async asRequest<T>(claims: Claims, work: (tx: Transaction) => Promise<T>, context: RequestContext = {}): Promise<T> {
     if (!requestRoles.has(claims.role)) throw new Error(`role ${claims.role} may not make requests`)
     const result = await this.pg.transaction(async (tx) => {
+      // set_config('role', …, true) is `set local role`, as PostgREST does it.
       await tx.query(
         `select set_config('request.jwt.claims', $1, true),
                 set_config('request.jwt.claim.sub', $2, true),
                 set_config('request.jwt.claim.role', $3, true),
                 set_config('request.headers', $4, true),
                 set_config('request.method', $5, true),
-                set_config('request.path', $6, true)`,
+                set_config('request.path', $6, true),
+                set_config('role', $3, true)`,
         [
           JSON.stringify(claims),
           claims.sub ?? '',
@@ -134,7 +162,6 @@ export class LocalDb {
           context.path ?? '',
         ],
       )
-      await tx.exec(`set local role ${claims.role}`)
       return work(tx)
     })
     this.committed()
