@@ -709,18 +709,23 @@ set search_path = ''
 as $$
 declare
   n integer;
+  source_title text;
 begin
-  if not exists (select 1 from app.knowledge_sources s
-                 where s.id = replace_knowledge_chunks.source_id and s.tenant_id = replace_knowledge_chunks.tenant_id) then
+  select s.title into source_title from app.knowledge_sources s
+  where s.id = replace_knowledge_chunks.source_id and s.tenant_id = replace_knowledge_chunks.tenant_id;
+  if not found then
     raise exception 'knowledge source not found in tenant' using errcode = 'P0002';
   end if;
   if jsonb_typeof(replace_knowledge_chunks.chunks) is distinct from 'array' then
-    raise exception 'chunks must be an array of {content, embedding?, token_count?}' using errcode = '22023';
+    raise exception 'chunks must be an array of {content, heading?, embedding?, token_count?}' using errcode = '22023';
   end if;
   delete from app.knowledge_chunks c where c.source_id = replace_knowledge_chunks.source_id;
-  insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content, token_count, embedding)
+  -- The heading (source title, then the chunk's section) is searchable with the text.
+  insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content, heading, token_count, embedding)
   select replace_knowledge_chunks.tenant_id, replace_knowledge_chunks.source_id, (e.ordinality - 1)::integer,
-    e.value ->> 'content', (e.value ->> 'token_count')::integer,
+    e.value ->> 'content',
+    concat_ws(E'\n', source_title, nullif(left(btrim(e.value ->> 'heading'), 300), '')),
+    (e.value ->> 'token_count')::integer,
     case when e.value ? 'embedding' and jsonb_typeof(e.value -> 'embedding') = 'array'
       then (e.value ->> 'embedding')::extensions.vector end
   from jsonb_array_elements(replace_knowledge_chunks.chunks) with ordinality e
@@ -731,7 +736,7 @@ begin
   return n;
 end
 $$;
-comment on function api.replace_knowledge_chunks(uuid, uuid, jsonb) is 'Replaces the chunks of a source ([{content, embedding?: number[1536], token_count?}]) and marks it ready. service_role.';
+comment on function api.replace_knowledge_chunks(uuid, uuid, jsonb) is 'Replaces the chunks of a source ([{content, heading? (its section title), embedding?: number[1536], token_count?}]; the source title heads every chunk) and marks it ready. service_role.';
 
 create function api.set_chunk_embeddings(tenant_id uuid, embeddings jsonb)
 returns integer

@@ -142,8 +142,8 @@ begin
     body, 'pending', (select auth.uid()));
   -- Pasted text is searchable at once (full text); the knowledge worker adds embeddings.
   if source_kind in ('text', 'markdown') then
-    insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content)
-    select create_knowledge_source.tenant_id, new_source_id, c.chunk_index, c.chunk
+    insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content, heading)
+    select create_knowledge_source.tenant_id, new_source_id, c.chunk_index, c.chunk, btrim(create_knowledge_source.title)
     from app.chunk_text(body) c;
     get diagnostics chunks = row_count;
     update app.knowledge_sources s set status = 'ready', chunk_count = chunks where s.id = new_source_id;

@@ -170,10 +170,13 @@ create trigger knowledge_chunks_index_delete after delete on app.knowledge_chunk
 create function app.rank_knowledge_text(tenant_id uuid, query_text text, config regconfig default 'english',
   max_results integer default 20)
 returns table (chunk_id uuid, score double precision, rank_ix integer)
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
+begin
+  -- plpgsql, so the plan is cached for the session rather than made on every call.
+  return query
   with stats as (
     select s.chunk_count::double precision as n, s.total_length::double precision / s.chunk_count as avg_length
     from app.knowledge_stats s
@@ -225,7 +228,8 @@ as $$
           row_number() over (order by s.score desc, c.chunk_index, c.created_at, c.id) as rank_ix
         from scored s join app.knowledge_chunks c on c.id = s.chunk_id) r
   where r.rank_ix <= rank_knowledge_text.max_results
-  order by r.rank_ix
+  order by r.rank_ix;
+end
 $$;
 comment on function app.rank_knowledge_text(uuid, text, regconfig, integer) is 'BM25 ranking (k1 1.2, b 0.75) of a tenant''s knowledge chunks for a question, in the given text search configuration: each question term (in the question''s order, at most 32) contributes its 200 best postings by impact, and the best candidates are scored exactly with the tenant''s current statistics. Ties: earlier passage of a source first. Used by api.search_knowledge.';
 
