@@ -6,7 +6,7 @@
 // question's answer. Searches run as the agent's worker does: service_role, match_count 10.
 // Prints one JSON object: recall@1, recall@5 (a relevant chunk in the top k), MRR@10,
 // nDCG@10 for both, and the product's search latency.
-// Usage: npm run bench:retrieval [-- --db native]   (native: a throwaway PostgreSQL 15)
+// Usage: npm run bench:retrieval [-- --native]   (native: a throwaway PostgreSQL 15)
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { LocalDb } from '../local/db.ts'

@@ -194,10 +194,12 @@ set search_path = ''
 as $$
 declare
   k integer := least(greatest(coalesce(search_knowledge.match_count, 5), 1), 50);
-  -- A tenant this small is ranked by an exact scan of its own chunks (a few milliseconds),
-  -- so its nearest chunks are found however crowded the shared index is.
-  exact_vectors boolean := coalesce((select s.chunk_count <= 2000 from app.knowledge_stats s
-    where s.tenant_id = search_knowledge.tenant_id), true);
+  -- A tenant this small (2,000 chunks; the session setting konstruct.exact_vector_limit
+  -- may lower it, as the tests do) is ranked by an exact scan of its own chunks (a few
+  -- milliseconds), so its nearest chunks are found however crowded the shared index is.
+  exact_vectors boolean := coalesce((select s.chunk_count <= coalesce(
+      nullif(current_setting('konstruct.exact_vector_limit', true), '')::integer, 2000)
+    from app.knowledge_stats s where s.tenant_id = search_knowledge.tenant_id), true);
 begin
   if not pg_catalog.pg_has_role(current_user, 'service_role', 'usage') then
     perform app.require_read(search_knowledge.tenant_id, 'knowledge search');
@@ -236,13 +238,15 @@ begin
         f.rank_ix as f_rank, s.rank_ix as s_rank
       from full_text f full outer join semantic s on s.id = f.id
     )
-    select c.id, c.source_id, src.title, c.content, fused.fused_score::double precision, fused.f_rank, fused.s_rank
-    from fused
-    join app.knowledge_chunks c on c.id = fused.id
-    join app.knowledge_sources src on src.id = c.source_id
-    where c.tenant_id = search_knowledge.tenant_id
-    order by fused.fused_score desc, coalesce(fused.f_rank, 2147483647), coalesce(fused.s_rank, 2147483647), c.id
-    limit k;
+    select c.id, c.source_id, c.title, c.content, best.fused_score::double precision, best.f_rank, best.s_rank
+    from (select * from fused
+          order by fused.fused_score desc, coalesce(fused.f_rank, 2147483647), coalesce(fused.s_rank, 2147483647), fused.id
+          limit k) best
+    -- Primary-key lookups of the k best only ("offset 0" keeps them nested loops).
+    cross join lateral (select c.id, c.source_id, src.title, c.content
+                        from app.knowledge_chunks c join app.knowledge_sources src on src.id = c.source_id
+                        where c.id = best.id and c.tenant_id = search_knowledge.tenant_id offset 0) c
+    order by best.fused_score desc, coalesce(best.f_rank, 2147483647), coalesce(best.s_rank, 2147483647), best.id;
 end
 $$;
 comment on function api.search_knowledge(uuid, text, extensions.vector, integer) is 'Hybrid knowledge search: BM25 over the tenant''s chunks (heading and text; app.rank_knowledge_text) and, when query_embedding is given, cosine vector similarity (an exact scan for a tenant of at most 2,000 chunks, else the HNSW index with iterative scans), fused by reciprocal rank (k=60); ties go to the better full-text rank. Filters by tenant inside both rankings, so another tenant''s chunk is never a candidate. Members of the tenant and service_role.';

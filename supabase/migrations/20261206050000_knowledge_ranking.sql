@@ -15,18 +15,6 @@
 -- deterministic tie-break (earlier passage of a source first). BM25 parameters k1 = 1.2,
 -- b = 0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5)) (never negative).
 
-create function app.passage_length(fts tsvector)
-returns integer
-language sql
-immutable
-parallel safe
-set search_path = ''
-as $$
-  select coalesce(sum(coalesce(pg_catalog.array_length(w.positions, 1), 1)), 0)::integer
-  from pg_catalog.unnest(passage_length.fts) w
-$$;
-comment on function app.passage_length(tsvector) is 'How many words (lexeme occurrences) a tsvector holds: the passage length BM25 normalises by.';
-
 create table app.knowledge_stats (
   tenant_id uuid primary key references app.tenants (id) on delete cascade,
   chunk_count bigint not null default 0,
@@ -95,20 +83,30 @@ declare
   gone_ids uuid[];
   gone_tenants uuid[];
   gone_fts tsvector[];
+  gone_words integer[];
   added_ids uuid[];
   added_tenants uuid[];
   added_fts tsvector[];
+  added_words integer[];
 begin
+  -- A chunk's length is its number of words (lexeme occurrences), as BM25 counts it.
   if tg_op = 'INSERT' then
-    select array_agg(n.id), array_agg(n.tenant_id), array_agg(n.fts) into added_ids, added_tenants, added_fts
+    select array_agg(n.id), array_agg(n.tenant_id), array_agg(n.fts),
+      array_agg((select coalesce(sum(coalesce(array_length(w.positions, 1), 1)), 0) from unnest(n.fts) w)::integer)
+    into added_ids, added_tenants, added_fts, added_words
     from new_chunks n;
   elsif tg_op = 'DELETE' then
-    select array_agg(o.id), array_agg(o.tenant_id), array_agg(o.fts) into gone_ids, gone_tenants, gone_fts
+    select array_agg(o.id), array_agg(o.tenant_id), array_agg(o.fts),
+      array_agg((select coalesce(sum(coalesce(array_length(w.positions, 1), 1)), 0) from unnest(o.fts) w)::integer)
+    into gone_ids, gone_tenants, gone_fts, gone_words
     from old_chunks o;
   else
     -- Only rows whose words changed (an embedding update changes none).
-    select array_agg(o.id), array_agg(o.tenant_id), array_agg(o.fts), array_agg(n.id), array_agg(n.tenant_id), array_agg(n.fts)
-    into gone_ids, gone_tenants, gone_fts, added_ids, added_tenants, added_fts
+    select array_agg(o.id), array_agg(o.tenant_id), array_agg(o.fts),
+      array_agg((select coalesce(sum(coalesce(array_length(w.positions, 1), 1)), 0) from unnest(o.fts) w)::integer),
+      array_agg(n.id), array_agg(n.tenant_id), array_agg(n.fts),
+      array_agg((select coalesce(sum(coalesce(array_length(w.positions, 1), 1)), 0) from unnest(n.fts) w)::integer)
+    into gone_ids, gone_tenants, gone_fts, gone_words, added_ids, added_tenants, added_fts, added_words
     from old_chunks o join new_chunks n on n.id = o.id
     where o.fts is distinct from n.fts or o.tenant_id is distinct from n.tenant_id;
   end if;
@@ -129,15 +127,15 @@ begin
     where t.chunk_count <= 0 and (t.tenant_id, t.lexeme) in (select g.tenant_id, l.lexeme
         from unnest(gone_tenants, gone_fts) g(tenant_id, fts), unnest(tsvector_to_array(g.fts)) l(lexeme));
     update app.knowledge_stats s set chunk_count = s.chunk_count - d.chunks, total_length = s.total_length - d.words
-    from (select g.tenant_id, count(*) as chunks, sum(app.passage_length(g.fts)) as words
-          from unnest(gone_tenants, gone_fts) g(tenant_id, fts) group by g.tenant_id) d
+    from (select g.tenant_id, count(*) as chunks, sum(g.words) as words
+          from unnest(gone_tenants, gone_words) g(tenant_id, words) group by g.tenant_id) d
     where s.tenant_id = d.tenant_id;
   end if;
 
   if added_ids is not null then
     insert into app.knowledge_stats as s (tenant_id, chunk_count, total_length)
-    select a.tenant_id, count(*), sum(app.passage_length(a.fts))
-    from unnest(added_tenants, added_fts) a(tenant_id, fts)
+    select a.tenant_id, count(*), sum(a.words)
+    from unnest(added_tenants, added_words) a(tenant_id, words)
     group by a.tenant_id order by a.tenant_id
     on conflict (tenant_id) do update
       set chunk_count = s.chunk_count + excluded.chunk_count, total_length = s.total_length + excluded.total_length;
@@ -149,8 +147,7 @@ begin
     insert into app.knowledge_postings (chunk_id, lexeme, tenant_id, frequency, chunk_length, impact)
     select a.id, w.lexeme, a.tenant_id, f.frequency, a.words,
       (f.frequency / (f.frequency + 1.2 * (0.25 + 0.75 * a.words / greatest(s.total_length::real / greatest(s.chunk_count, 1), 1))))::real
-    from (select x.id, x.tenant_id, x.fts, app.passage_length(x.fts) as words
-          from unnest(added_ids, added_tenants, added_fts) x(id, tenant_id, fts)) a
+    from unnest(added_ids, added_tenants, added_fts, added_words) a(id, tenant_id, fts, words)
     join app.knowledge_stats s on s.tenant_id = a.tenant_id
     cross join lateral unnest(a.fts) w
     cross join lateral (select coalesce(array_length(w.positions, 1), 1)::smallint as frequency) f;
@@ -172,37 +169,44 @@ create function app.rank_knowledge_text(tenant_id uuid, query_text text, config 
 returns table (chunk_id uuid, score double precision, rank_ix integer)
 language plpgsql
 stable
+rows 40
 set search_path = ''
 as $$
+declare
+  n double precision;
+  avg_length double precision;
+  lexemes text[];
+  idfs double precision[];
 begin
-  -- plpgsql, so the plan is cached for the session rather than made on every call.
-  return query
-  with stats as (
-    select s.chunk_count::double precision as n, s.total_length::double precision / s.chunk_count as avg_length
-    from app.knowledge_stats s
-    where s.tenant_id = rank_knowledge_text.tenant_id and s.chunk_count > 0
-  ),
-  -- The question's lexemes in the order they are written (tsquery syntax is just text here).
-  words as (
-    select w.lexeme, min(p.at) as first_at
-    from unnest(to_tsvector(rank_knowledge_text.config, left(coalesce(rank_knowledge_text.query_text, ''), 4000))) w
-    cross join lateral unnest(coalesce(w.positions, array[1]::smallint[])) p(at)
-    group by w.lexeme
-  ),
-  terms as (
-    select w.lexeme, ln(1 + (st.n - t.chunk_count + 0.5) / (t.chunk_count + 0.5)) as idf
-    from words w
+  select s.chunk_count, s.total_length::double precision / s.chunk_count into n, avg_length
+  from app.knowledge_stats s
+  where s.tenant_id = rank_knowledge_text.tenant_id and s.chunk_count > 0;
+  if not found then
+    return;
+  end if;
+  -- The question's lexemes that occur in this tenant's knowledge, in the order they are
+  -- written (tsquery syntax is just text here), at most 32.
+  select array_agg(q.lexeme order by q.first_at, q.lexeme), array_agg(q.idf order by q.first_at, q.lexeme)
+  into lexemes, idfs
+  from (
+    select w.lexeme, w.first_at, ln(1 + (n - t.chunk_count + 0.5) / (t.chunk_count + 0.5)) as idf
+    from (select v.lexeme, min(p.at) as first_at
+          from unnest(to_tsvector(rank_knowledge_text.config, left(coalesce(rank_knowledge_text.query_text, ''), 4000))) v
+          cross join lateral unnest(coalesce(v.positions, array[1]::smallint[])) p(at)
+          group by v.lexeme) w
     join app.knowledge_terms t on t.tenant_id = rank_knowledge_text.tenant_id and t.lexeme = w.lexeme
-    cross join stats st
     order by w.first_at, w.lexeme
     limit 32
-  ),
-  -- Each term's best postings only, so a common word costs what a rare one does.
-  gathered as (
+  ) q;
+  if lexemes is null then
+    return;
+  end if;
+  return query
+  with gathered as (
+    -- Each term's best postings only (by impact), so a common word costs what a rare one does.
     select p.chunk_id,
-      sum(t.idf * p.frequency * 2.2 / (p.frequency + 1.2 * (0.25 + 0.75 * p.chunk_length / st.avg_length))) as partial
-    from terms t
-    cross join stats st
+      sum(t.idf * p.frequency * 2.2 / (p.frequency + 1.2 * (0.25 + 0.75 * p.chunk_length / avg_length))) as partial
+    from unnest(lexemes, idfs) t(lexeme, idf)
     cross join lateral (
       select p.chunk_id, p.frequency, p.chunk_length from app.knowledge_postings p
       where p.tenant_id = rank_knowledge_text.tenant_id and p.lexeme = t.lexeme
@@ -211,29 +215,32 @@ begin
     ) p
     group by p.chunk_id
     order by partial desc, p.chunk_id
-    limit greatest(4 * rank_knowledge_text.max_results, 50)
+    limit rank_knowledge_text.max_results + 20
   ),
-  -- Exact BM25 of those candidates: every question term, including those whose list was cut.
   scored as (
-    select g.chunk_id,
-      sum(t.idf * p.frequency * 2.2 / (p.frequency + 1.2 * (0.25 + 0.75 * p.chunk_length / st.avg_length))) as score
+    -- Exact BM25 of those candidates: every question term, also those whose list was cut.
+    select g.chunk_id, e.score
     from gathered g
-    join app.knowledge_postings p on p.chunk_id = g.chunk_id and p.lexeme = any (array(select t2.lexeme from terms t2))
-    join terms t on t.lexeme = p.lexeme
-    cross join stats st
-    group by g.chunk_id
+    cross join lateral (
+      select sum(t.idf * p.frequency * 2.2 / (p.frequency + 1.2 * (0.25 + 0.75 * p.chunk_length / avg_length))) as score
+      from unnest(lexemes, idfs) t(lexeme, idf)
+      join app.knowledge_postings p on p.chunk_id = g.chunk_id and p.lexeme = t.lexeme
+    ) e
   )
   select r.chunk_id, r.score, r.rank_ix::integer
   from (select s.chunk_id, s.score,
           row_number() over (order by s.score desc, c.chunk_index, c.created_at, c.id) as rank_ix
-        from scored s join app.knowledge_chunks c on c.id = s.chunk_id) r
+        from scored s
+        -- One primary-key lookup per candidate ("offset 0" keeps it a nested loop).
+        cross join lateral (select c.chunk_index, c.created_at, c.id from app.knowledge_chunks c
+                            where c.id = s.chunk_id offset 0) c) r
   where r.rank_ix <= rank_knowledge_text.max_results
   order by r.rank_ix;
 end
 $$;
 comment on function app.rank_knowledge_text(uuid, text, regconfig, integer) is 'BM25 ranking (k1 1.2, b 0.75) of a tenant''s knowledge chunks for a question, in the given text search configuration: each question term (in the question''s order, at most 32) contributes its 200 best postings by impact, and the best candidates are scored exactly with the tenant''s current statistics. Ties: earlier passage of a source first. Used by api.search_knowledge.';
 
-revoke all on function app.passage_length(tsvector), app.readable_tenants(), app.index_knowledge_chunks(),
+revoke all on function app.readable_tenants(), app.index_knowledge_chunks(),
   app.rank_knowledge_text(uuid, text, regconfig, integer) from public, anon;
-grant execute on function app.passage_length(tsvector), app.readable_tenants(),
+grant execute on function app.readable_tenants(),
   app.rank_knowledge_text(uuid, text, regconfig, integer) to authenticated, service_role;
