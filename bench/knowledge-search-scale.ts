@@ -28,7 +28,8 @@ const counts = new Map<string, number>()
 const questions: string[] = []
 for (const article of squad.articles) {
   for (const paragraph of article.paragraphs) {
-    for (const word of paragraph.context.toLowerCase().match(/\p{L}+/gu) ?? []) counts.set(word, (counts.get(word) ?? 0) + 1)
+    for (const word of paragraph.context.toLowerCase().match(/\p{L}+/gu) ?? [])
+      counts.set(word, (counts.get(word) ?? 0) + 1)
     for (const q of paragraph.questions) questions.push(q.question)
   }
 }
@@ -59,7 +60,13 @@ try {
   await client.query(`select setseed(0.42)`)
   await client.query(`insert into app.tenants (id, name, slug) values ($1, 'Big', 'big-knowledge')`, [BIG])
   for (let from = 0; from < CHUNKS; from += 5000) {
-    await client.query(insertChunks, [BIG, `Handbook part ${from / 5000 + 1}`, from, Math.min(from + 5000, CHUNKS) - 1, vocabulary])
+    await client.query(insertChunks, [
+      BIG,
+      `Handbook part ${from / 5000 + 1}`,
+      from,
+      Math.min(from + 5000, CHUNKS) - 1,
+      vocabulary,
+    ])
   }
   for (let t = 0; t < TENANTS; t++) {
     const id = `20000000-0000-4000-8000-${String(t).padStart(12, '0')}`

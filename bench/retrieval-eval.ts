@@ -80,18 +80,20 @@ async function main() {
   if (native) server = await startPostgres({ root })
   const db = await LocalDb.open({ root, url: server?.url })
   try {
-    const articles = (JSON.parse(readFileSync(new URL('./data/squad-subset.json', import.meta.url), 'utf8')) as {
-      articles: Article[]
-    }).articles
+    const articles = (
+      JSON.parse(readFileSync(new URL('./data/squad-subset.json', import.meta.url), 'utf8')) as {
+        articles: Article[]
+      }
+    ).articles
     await db.asOwner(async (tx) => {
-      await tx.query(`insert into app.tenants (id, name, slug, created_by) values ($1, 'Retrieval eval', 'retrieval-eval', $2)`, [
-        TENANT,
-        OWNER,
-      ])
-      await tx.query(`insert into app.memberships (tenant_id, user_id, role) values ($1, $2, 'owner') on conflict do nothing`, [
-        TENANT,
-        OWNER,
-      ])
+      await tx.query(
+        `insert into app.tenants (id, name, slug, created_by) values ($1, 'Retrieval eval', 'retrieval-eval', $2)`,
+        [TENANT, OWNER],
+      )
+      await tx.query(
+        `insert into app.memberships (tenant_id, user_id, role) values ($1, $2, 'owner') on conflict do nothing`,
+        [TENANT, OWNER],
+      )
     })
     const sourceOf = new Map<Article, string>()
     for (const article of articles) {
