@@ -13,13 +13,13 @@ import { LocalDb } from '../local/db.ts'
 import { startPostgres, type NativePostgres } from '../local/postgres.ts'
 import { buildBm25 } from './bm25.ts'
 
-interface Question {
+export interface Question {
   id: string
   question: string
   answerable: boolean
   answer: { text: string; start: number } | null
 }
-interface Article {
+export interface Article {
   title: string
   paragraphs: Array<{ context: string; questions: Question[] }>
 }
@@ -74,45 +74,81 @@ function percentile(samples: number[], q: number): number {
   return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 100) / 100
 }
 
-async function main() {
-  const native = process.argv.includes('native') || process.argv.includes('--native')
+export interface EvalDb {
+  db: LocalDb
+  engine: string
+  close(): Promise<void>
+}
+
+/** PGlite in memory, or (--native) a throwaway PostgreSQL 15 cluster. */
+export async function openEvalDb(native: boolean): Promise<EvalDb> {
   let server: NativePostgres | undefined
   if (native) server = await startPostgres({ root })
   const db = await LocalDb.open({ root, url: server?.url })
-  try {
-    const articles = (
-      JSON.parse(readFileSync(new URL('./data/squad-subset.json', import.meta.url), 'utf8')) as {
-        articles: Article[]
-      }
-    ).articles
-    await db.asOwner(async (tx) => {
-      await tx.query(
-        `insert into app.tenants (id, name, slug, created_by) values ($1, 'Retrieval eval', 'retrieval-eval', $2)`,
-        [TENANT, OWNER],
-      )
-      await tx.query(
-        `insert into app.memberships (tenant_id, user_id, role) values ($1, $2, 'owner') on conflict do nothing`,
-        [TENANT, OWNER],
-      )
-    })
-    const sourceOf = new Map<Article, string>()
-    for (const article of articles) {
-      const text = article.paragraphs.map((p) => p.context).join('\n\n')
-      const { rows } = await db.asRequest({ role: 'authenticated', sub: OWNER }, (tx) =>
-        tx.query<{ s: { id: string } }>(`select api.create_knowledge_source($1, $2, $3, 'text') as s`, [
-          TENANT,
-          article.title,
-          text,
-        ]),
-      )
-      sourceOf.set(article, rows[0]!.s.id)
-    }
-    const { rows: chunks } = await db.asOwner((tx) =>
-      tx.query<{ id: string; source_id: string; heading: string | null; content: string }>(
-        `select id, source_id, heading, content from app.knowledge_chunks where tenant_id = $1 order by source_id, chunk_index`,
-        [TENANT],
-      ),
+  return {
+    db,
+    engine: native ? 'postgresql-15' : 'pglite',
+    async close() {
+      await db.close()
+      await server?.stop()
+    },
+  }
+}
+
+export function readSquad(): Article[] {
+  return (
+    JSON.parse(readFileSync(new URL('./data/squad-subset.json', import.meta.url), 'utf8')) as { articles: Article[] }
+  ).articles
+}
+
+export interface Chunk {
+  id: string
+  source_id: string
+  heading: string | null
+  content: string
+}
+
+/** A tenant owned by the seed's admin, each article one text source created through the api. */
+export async function loadArticles(db: LocalDb, tenant: string, articles: readonly Article[]) {
+  await db.asOwner(async (tx) => {
+    await tx.query(`insert into app.tenants (id, name, slug, created_by) values ($1, 'Retrieval eval', $2, $3)`, [
+      tenant,
+      `eval-${tenant.slice(-6)}`,
+      OWNER,
+    ])
+    await tx.query(
+      `insert into app.memberships (tenant_id, user_id, role) values ($1, $2, 'owner') on conflict do nothing`,
+      [tenant, OWNER],
     )
+  })
+  const sourceOf = new Map<Article, string>()
+  for (const article of articles) {
+    const text = article.paragraphs.map((p) => p.context).join('\n\n')
+    const { rows } = await db.asRequest({ role: 'authenticated', sub: OWNER }, (tx) =>
+      tx.query<{ s: { id: string } }>(`select api.create_knowledge_source($1, $2, $3, 'text') as s`, [
+        tenant,
+        article.title,
+        text,
+      ]),
+    )
+    sourceOf.set(article, rows[0]!.s.id)
+  }
+  const { rows: chunks } = await db.asOwner((tx) =>
+    tx.query<Chunk>(
+      `select id, source_id, heading, content from app.knowledge_chunks where tenant_id = $1 order by source_id, chunk_index`,
+      [tenant],
+    ),
+  )
+  return { sourceOf, chunks }
+}
+
+async function main() {
+  const native = process.argv.includes('native') || process.argv.includes('--native')
+  const evalDb = await openEvalDb(native)
+  const db = evalDb.db
+  try {
+    const articles = readSquad()
+    const { sourceOf, chunks } = await loadArticles(db, TENANT, articles)
 
     // Labels: the chunks of the article's source holding the text around the answer.
     const labelled: Array<{ question: string; relevant: Set<string> }> = []
@@ -155,7 +191,7 @@ async function main() {
       JSON.stringify(
         {
           bench: 'retrieval-eval',
-          engine: native ? 'postgresql-15' : 'pglite',
+          engine: evalDb.engine,
           dataset: 'SQuAD subset (3 articles, CC BY-SA 4.0; bench/data/README.md)',
           chunks: chunks.length,
           questions: labelled.length,
@@ -168,8 +204,7 @@ async function main() {
       ),
     )
   } finally {
-    await db.close()
-    await server?.stop()
+    await evalDb.close()
   }
 }
 

@@ -154,6 +154,7 @@ export const knowledgeHitSchema = z.object({
   source_title: z.string().nullable(),
   content: z.string(),
   score: z.coerce.number(),
+  coverage: z.number().nullable().optional(),
 })
 export type KnowledgeHit = z.infer<typeof knowledgeHitSchema>
 

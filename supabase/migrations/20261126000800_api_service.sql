@@ -361,7 +361,7 @@ begin
             limit least(greatest(coalesce(get_agent_context.memory_limit, 8), 0), 100)) r),
       '[]'::jsonb),
     'knowledge', coalesce((select jsonb_agg(jsonb_build_object('chunk_id', k.chunk_id, 'source_id', k.source_id,
-        'source_title', k.source_title, 'content', k.content, 'score', k.score))
+        'source_title', k.source_title, 'content', k.content, 'score', k.score, 'coverage', k.coverage))
       from api.search_knowledge(conv.tenant_id, coalesce(last_inbound, ''), get_agent_context.query_embedding,
         greatest(coalesce(get_agent_context.knowledge_limit, 5), 1)) k
       where coalesce(get_agent_context.knowledge_limit, 5) > 0),

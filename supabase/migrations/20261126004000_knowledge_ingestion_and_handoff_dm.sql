@@ -184,7 +184,7 @@ comment on function api.reprocess_knowledge_source(uuid) is 'Queues a knowledge 
 create function api.search_knowledge(tenant_id uuid, query_text text, query_embedding extensions.vector default null,
   match_count integer default 5)
 returns table (chunk_id uuid, source_id uuid, source_title text, content text, score double precision,
-  fts_rank integer, vector_rank integer)
+  fts_rank integer, vector_rank integer, coverage double precision)
 language plpgsql
 -- Iterative index scans (pgvector 0.8): when most of the shared HNSW index belongs to
 -- other tenants, the scan goes on past the first ef_search neighbours until enough of
@@ -208,7 +208,7 @@ begin
   -- ranking; both see only this tenant's chunks. Without an embedding, BM25 alone.
   return query
     with full_text as (
-      select r.chunk_id as id, r.rank_ix
+      select r.chunk_id as id, r.rank_ix, r.coverage
       from app.rank_knowledge_text(search_knowledge.tenant_id, search_knowledge.query_text, 'english', k * 4) r
     ),
     nearest as materialized (
@@ -235,10 +235,11 @@ begin
     fused as (
       select coalesce(f.id, s.id) as id,
         coalesce(1.0 / (60 + f.rank_ix), 0.0) + coalesce(1.0 / (60 + s.rank_ix), 0.0) as fused_score,
-        f.rank_ix as f_rank, s.rank_ix as s_rank
+        f.rank_ix as f_rank, s.rank_ix as s_rank, f.coverage
       from full_text f full outer join semantic s on s.id = f.id
     )
-    select c.id, c.source_id, c.title, c.content, best.fused_score::double precision, best.f_rank, best.s_rank
+    select c.id, c.source_id, c.title, c.content, best.fused_score::double precision, best.f_rank, best.s_rank,
+      coalesce(best.coverage, 0)::double precision
     from (select * from fused
           order by fused.fused_score desc, coalesce(fused.f_rank, 2147483647), coalesce(fused.s_rank, 2147483647), fused.id
           limit k) best
@@ -249,7 +250,7 @@ begin
     order by best.fused_score desc, coalesce(best.f_rank, 2147483647), coalesce(best.s_rank, 2147483647), best.id;
 end
 $$;
-comment on function api.search_knowledge(uuid, text, extensions.vector, integer) is 'Hybrid knowledge search: BM25 over the tenant''s chunks (heading and text; app.rank_knowledge_text) and, when query_embedding is given, cosine vector similarity (an exact scan for a tenant of at most 2,000 chunks, else the HNSW index with iterative scans), fused by reciprocal rank (k=60); ties go to the better full-text rank. Filters by tenant inside both rankings, so another tenant''s chunk is never a candidate. Members of the tenant and service_role.';
+comment on function api.search_knowledge(uuid, text, extensions.vector, integer) is 'Hybrid knowledge search: BM25 over the tenant''s chunks (heading and text; app.rank_knowledge_text) and, when query_embedding is given, cosine vector similarity (an exact scan for a tenant of at most 2,000 chunks, else the HNSW index with iterative scans), fused by reciprocal rank (k=60); ties go to the better full-text rank. coverage: the share of the question''s words (weighted by idf) the chunk holds. Filters by tenant inside both rankings, so another tenant''s chunk is never a candidate. Members of the tenant and service_role.';
 
 -- 4. Hand-off DM ---------------------------------------------------------------------------------
 

@@ -166,7 +166,7 @@ create trigger knowledge_chunks_index_delete after delete on app.knowledge_chunk
 
 create function app.rank_knowledge_text(tenant_id uuid, query_text text, config regconfig default 'english',
   max_results integer default 20)
-returns table (chunk_id uuid, score double precision, rank_ix integer)
+returns table (chunk_id uuid, score double precision, rank_ix integer, coverage double precision)
 language plpgsql
 stable
 rows 40
@@ -177,6 +177,7 @@ declare
   avg_length double precision;
   lexemes text[];
   idfs double precision[];
+  question_idf double precision;
 begin
   select s.chunk_count, s.total_length::double precision / s.chunk_count into n, avg_length
   from app.knowledge_stats s
@@ -184,17 +185,20 @@ begin
   if not found then
     return;
   end if;
-  -- The question's lexemes that occur in this tenant's knowledge, in the order they are
-  -- written (tsquery syntax is just text here), at most 32.
-  select array_agg(q.lexeme order by q.first_at, q.lexeme), array_agg(q.idf order by q.first_at, q.lexeme)
-  into lexemes, idfs
+  -- The question's lexemes (at most 32, in the order they are written; tsquery syntax is
+  -- just text here): those that occur in this tenant's knowledge, with their idf, and the
+  -- idf of them all (a word the knowledge never uses weighs most), for coverage.
+  select array_agg(q.lexeme order by q.first_at, q.lexeme) filter (where q.known),
+    array_agg(q.idf order by q.first_at, q.lexeme) filter (where q.known), sum(q.idf)
+  into lexemes, idfs, question_idf
   from (
-    select w.lexeme, w.first_at, ln(1 + (n - t.chunk_count + 0.5) / (t.chunk_count + 0.5)) as idf
+    select w.lexeme, w.first_at, t.lexeme is not null as known,
+      ln(1 + (n - coalesce(t.chunk_count, 0) + 0.5) / (coalesce(t.chunk_count, 0) + 0.5)) as idf
     from (select v.lexeme, min(p.at) as first_at
           from unnest(to_tsvector(rank_knowledge_text.config, left(coalesce(rank_knowledge_text.query_text, ''), 4000))) v
           cross join lateral unnest(coalesce(v.positions, array[1]::smallint[])) p(at)
           group by v.lexeme) w
-    join app.knowledge_terms t on t.tenant_id = rank_knowledge_text.tenant_id and t.lexeme = w.lexeme
+    left join app.knowledge_terms t on t.tenant_id = rank_knowledge_text.tenant_id and t.lexeme = w.lexeme
     order by w.first_at, w.lexeme
     limit 32
   ) q;
@@ -219,16 +223,17 @@ begin
   ),
   scored as (
     -- Exact BM25 of those candidates: every question term, also those whose list was cut.
-    select g.chunk_id, e.score
+    select g.chunk_id, e.score, e.matched_idf / question_idf as coverage
     from gathered g
     cross join lateral (
-      select sum(t.idf * p.frequency * 2.2 / (p.frequency + 1.2 * (0.25 + 0.75 * p.chunk_length / avg_length))) as score
+      select sum(t.idf * p.frequency * 2.2 / (p.frequency + 1.2 * (0.25 + 0.75 * p.chunk_length / avg_length))) as score,
+        sum(t.idf) as matched_idf
       from unnest(lexemes, idfs) t(lexeme, idf)
       join app.knowledge_postings p on p.chunk_id = g.chunk_id and p.lexeme = t.lexeme
     ) e
   )
-  select r.chunk_id, r.score, r.rank_ix::integer
-  from (select s.chunk_id, s.score,
+  select r.chunk_id, r.score, r.rank_ix::integer, r.coverage
+  from (select s.chunk_id, s.score, s.coverage,
           row_number() over (order by s.score desc, c.chunk_index, c.created_at, c.id) as rank_ix
         from scored s
         -- One primary-key lookup per candidate ("offset 0" keeps it a nested loop).
@@ -238,7 +243,7 @@ begin
   order by r.rank_ix;
 end
 $$;
-comment on function app.rank_knowledge_text(uuid, text, regconfig, integer) is 'BM25 ranking (k1 1.2, b 0.75) of a tenant''s knowledge chunks for a question, in the given text search configuration: each question term (in the question''s order, at most 32) contributes its 200 best postings by impact, and the best candidates are scored exactly with the tenant''s current statistics. Ties: earlier passage of a source first. Used by api.search_knowledge.';
+comment on function app.rank_knowledge_text(uuid, text, regconfig, integer) is 'BM25 ranking (k1 1.2, b 0.75) of a tenant''s knowledge chunks for a question, in the given text search configuration: each question term (in the question''s order, at most 32) contributes its 200 best postings by impact, and the best candidates are scored exactly with the tenant''s current statistics. Ties: earlier passage of a source first. coverage: the share of the question''s idf (words the knowledge never uses weigh most) that the chunk holds, 0..1, what the offline answer decides on. Used by api.search_knowledge.';
 
 revoke all on function app.readable_tenants(), app.index_knowledge_chunks(),
   app.rank_knowledge_text(uuid, text, regconfig, integer) from public, anon;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { detectHumanRequest, escalationForMessage, matchEscalationRule } from '../../../shared/agent/handoff.ts'
-import { answerOffline, bestPassage } from '../../../shared/agent/offline.ts'
+import { answerOffline, bestPassage, OFFLINE_MIN_COVERAGE } from '../../../shared/agent/offline.ts'
 import {
   buildMemoryExtractionPrompt,
   dedupeMemories,
@@ -119,9 +119,36 @@ describe('offline mode', () => {
     const answer = answerOffline('Do you sell gift cards?', passages)
     expect(answer.passage).toBeNull()
     expect(answer.text).toContain('offline mode')
-    expect(answer.text).toContain("couldn't find anything")
-    expect(answer.text).toContain('talk to a human')
+    expect(answer.text).toContain("couldn't find an answer")
+    expect(answer.text).toContain('connect you with a person')
     expect(answerOffline('anything', []).passage).toBeNull()
+  })
+
+  it('quotes the best sentences of the best passage, not the whole passage, and names its source', () => {
+    const long = {
+      title: 'Returns policy',
+      coverage: 0.8,
+      text:
+        'Our shop opened in 1998 in Lisbon. We sell linen shirts and jackets. ' +
+        'Refunds are paid to the original card within 14 days of receiving the item. ' +
+        'Exchanges are free within 30 days. Gift wrapping costs 3 euros.',
+    }
+    const answer = answerOffline('How long do refunds take?', [long])
+    expect(answer.text).toContain('Refunds are paid to the original card within 14 days of receiving the item.')
+    expect(answer.text).not.toContain('Lisbon')
+    expect(answer.text).not.toContain('Gift wrapping')
+    expect(answer.text).toContain('— Returns policy')
+  })
+
+  it('declines, offering a person, when the best passage covers too little of the question', () => {
+    const weak = { title: 'Shipping', text: 'We ship to the UK and EU.', coverage: OFFLINE_MIN_COVERAGE - 0.1 }
+    const answer = answerOffline('Can I pay with cryptocurrency in the UK?', [weak])
+    expect(answer.passage).toBeNull()
+    expect(answer.text).toContain('connect you with a person')
+    expect(answer.text).not.toContain('We ship')
+    expect(
+      answerOffline('Do you ship to the UK?', [{ ...weak, coverage: OFFLINE_MIN_COVERAGE }]).passage,
+    ).not.toBeNull()
   })
 })
 
