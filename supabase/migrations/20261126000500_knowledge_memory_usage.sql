@@ -21,7 +21,7 @@ create table app.knowledge_sources (
   updated_at timestamptz not null default now(),
   unique (tenant_id, id)
 );
-create index knowledge_sources_tenant_idx on app.knowledge_sources (tenant_id, created_at desc);
+create index knowledge_sources_tenant_idx on app.knowledge_sources (tenant_id, created_at desc, id desc);
 comment on table app.knowledge_sources is 'A document of a tenant''s knowledge base (pasted text, Markdown, HTML, PDF or URL) and its processing status.';
 
 create table app.knowledge_chunks (
