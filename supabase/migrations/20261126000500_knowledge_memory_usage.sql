@@ -16,13 +16,14 @@ create table app.knowledge_sources (
   status text not null default 'pending' check (status in ('pending', 'processing', 'ready', 'failed')),
   error text,
   chunk_count integer not null default 0,
+  language regconfig,
   created_by uuid references auth.users (id) on delete set null,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   unique (tenant_id, id)
 );
 create index knowledge_sources_tenant_idx on app.knowledge_sources (tenant_id, created_at desc, id desc);
-comment on table app.knowledge_sources is 'A document of a tenant''s knowledge base (pasted text, Markdown, HTML, PDF or URL) and its processing status.';
+comment on table app.knowledge_sources is 'A document of a tenant''s knowledge base (pasted text, Markdown, HTML, PDF or URL) and its processing status. language: the text search configuration its chunks are indexed with (set by the admin, or detected; simple when Postgres has none for it).';
 
 create table app.knowledge_chunks (
   id uuid primary key default gen_random_uuid(),
@@ -117,7 +118,7 @@ create policy "admins can delete memories" on app.memories
 create policy "members can read their tenant's usage" on app.usage_events
   for select to authenticated using (app.can_read(tenant_id));
 
-grant select, insert (id, tenant_id, title, kind, uri, content, status, chunk_count, created_by),
+grant select, insert (id, tenant_id, title, kind, uri, content, status, chunk_count, language, created_by),
   update (title, status, error, chunk_count), delete on app.knowledge_sources to authenticated;
 grant select, insert (tenant_id, source_id, chunk_index, content, heading, language, token_count), delete on app.knowledge_chunks to authenticated;
 grant select, delete on app.memories to authenticated;

@@ -710,8 +710,9 @@ as $$
 declare
   n integer;
   source_title text;
+  source_language regconfig;
 begin
-  select s.title into source_title from app.knowledge_sources s
+  select s.title, s.language into source_title, source_language from app.knowledge_sources s
   where s.id = replace_knowledge_chunks.source_id and s.tenant_id = replace_knowledge_chunks.tenant_id;
   if not found then
     raise exception 'knowledge source not found in tenant' using errcode = 'P0002';
@@ -719,12 +720,18 @@ begin
   if jsonb_typeof(replace_knowledge_chunks.chunks) is distinct from 'array' then
     raise exception 'chunks must be an array of {content, heading?, embedding?, token_count?}' using errcode = '22023';
   end if;
+  -- The language set by the admin, else the one detected from the text (simple when none fits).
+  if source_language is null then
+    source_language := coalesce(app.detect_language((select string_agg(e.value ->> 'content', ' ')
+      from (select e.value from jsonb_array_elements(replace_knowledge_chunks.chunks) e limit 5) e)), 'simple'::regconfig);
+    update app.knowledge_sources s set language = source_language where s.id = replace_knowledge_chunks.source_id;
+  end if;
   delete from app.knowledge_chunks c where c.source_id = replace_knowledge_chunks.source_id;
   -- The heading (source title, then the chunk's section) is searchable with the text.
-  insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content, heading, token_count, embedding)
+  insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content, heading, language, token_count, embedding)
   select replace_knowledge_chunks.tenant_id, replace_knowledge_chunks.source_id, (e.ordinality - 1)::integer,
     e.value ->> 'content',
-    concat_ws(E'\n', source_title, nullif(left(btrim(e.value ->> 'heading'), 300), '')),
+    concat_ws(E'\n', source_title, nullif(left(btrim(e.value ->> 'heading'), 300), '')), source_language,
     (e.value ->> 'token_count')::integer,
     case when e.value ? 'embedding' and jsonb_typeof(e.value -> 'embedding') = 'array'
       then (e.value ->> 'embedding')::extensions.vector end

@@ -88,7 +88,7 @@ comment on function app.enqueue_job(text, jsonb) is 'Sends a job (which must car
 -- 2. Uploads -------------------------------------------------------------------------------------
 
 create function api.create_knowledge_source(tenant_id uuid, title text, content text default null,
-  kind text default 'text', uri text default null)
+  kind text default 'text', uri text default null, language text default null)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -99,8 +99,19 @@ declare
   body text := create_knowledge_source.content;
   pdf bytea;
   chunks integer := 0;
+  source_language regconfig;
 begin
   perform app.require_role(create_knowledge_source.tenant_id, 'admin');
+  -- The admin may name the language (a text search configuration: english, spanish, …,
+  -- or simple); otherwise it is detected from the text (here, or by the worker).
+  if nullif(btrim(create_knowledge_source.language), '') is not null then
+    select c.oid::regconfig into source_language from pg_catalog.pg_ts_config c
+    where c.cfgname = lower(btrim(create_knowledge_source.language));
+    if source_language is null then
+      raise exception 'unknown language %; use one of %', create_knowledge_source.language,
+        (select string_agg(c.cfgname, ', ' order by c.cfgname) from pg_catalog.pg_ts_config c) using errcode = '22023';
+    end if;
+  end if;
   if coalesce(btrim(create_knowledge_source.title), '') = '' then
     raise exception 'a knowledge source needs a title' using errcode = '22023';
   end if;
@@ -136,14 +147,18 @@ begin
       raise exception 'a url source needs an http(s) uri' using errcode = '22023';
     end if;
   end if;
-  insert into app.knowledge_sources (id, tenant_id, title, kind, uri, content, status, created_by)
+  if source_kind in ('text', 'markdown') and source_language is null then
+    source_language := coalesce(app.detect_language(body), 'simple'::regconfig);
+  end if;
+  insert into app.knowledge_sources (id, tenant_id, title, kind, uri, content, status, language, created_by)
   values (new_source_id, create_knowledge_source.tenant_id, btrim(create_knowledge_source.title),
     source_kind, case when source_kind = 'url' then btrim(create_knowledge_source.uri) else create_knowledge_source.uri end,
-    body, 'pending', (select auth.uid()));
+    body, 'pending', source_language, (select auth.uid()));
   -- Pasted text is searchable at once (full text); the knowledge worker adds embeddings.
   if source_kind in ('text', 'markdown') then
-    insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content, heading)
-    select create_knowledge_source.tenant_id, new_source_id, c.chunk_index, c.chunk, btrim(create_knowledge_source.title)
+    insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content, heading, language)
+    select create_knowledge_source.tenant_id, new_source_id, c.chunk_index, c.chunk, btrim(create_knowledge_source.title),
+      source_language
     from app.chunk_text(body) c;
     get diagnostics chunks = row_count;
     update app.knowledge_sources s set status = 'ready', chunk_count = chunks where s.id = new_source_id;
@@ -154,7 +169,7 @@ begin
     from app.knowledge_sources s where s.id = new_source_id);
 end
 $$;
-comment on function api.create_knowledge_source(uuid, text, text, text, text) is 'Adds a knowledge source: kind text or markdown (content; chunked at once, searchable by full text immediately), html (content), pdf (content = the file in base64, at most 10 MB; text-based PDFs only) or url (uri, fetched by the worker through the guarded HTTP client). Every source is queued on knowledge_jobs, which wakes the worker to extract, chunk and embed it; failures show on the source (status failed, error). 22023 for a bad kind or input. Owners and admins.';
+comment on function api.create_knowledge_source(uuid, text, text, text, text, text) is 'Adds a knowledge source: kind text or markdown (content; chunked at once, searchable by full text immediately), html (content), pdf (content = the file in base64, at most 10 MB; text-based PDFs only) or url (uri, fetched by the worker through the guarded HTTP client). language: a text search configuration (english, spanish, …, simple) to index it with; detected from the text when omitted (simple when no configuration fits). Every source is queued on knowledge_jobs, which wakes the worker to extract, chunk and embed it; failures show on the source (status failed, error). 22023 for a bad kind or input. Owners and admins.';
 
 create or replace function api.reprocess_knowledge_source(source_id uuid)
 returns jsonb
@@ -181,6 +196,10 @@ comment on function api.reprocess_knowledge_source(uuid) is 'Queues a knowledge 
 
 -- 3. Recall --------------------------------------------------------------------------------------
 
+-- Load pgvector's library in this session, so that its settings are known when the function
+-- below sets one (on a hosted project postgres is no superuser and may not set an unknown one).
+select '[0]'::extensions.vector;
+
 create function api.search_knowledge(tenant_id uuid, query_text text, query_embedding extensions.vector default null,
   match_count integer default 5)
 returns table (chunk_id uuid, source_id uuid, source_title text, content text, score double precision,
@@ -197,6 +216,16 @@ declare
   -- A tenant this small (2,000 chunks; the session setting konstruct.exact_vector_limit
   -- may lower it, as the tests do) is ranked by an exact scan of its own chunks (a few
   -- milliseconds), so its nearest chunks are found however crowded the shared index is.
+  -- The question is read in its own language first, then in each language of the
+  -- tenant's knowledge (a short question may not tell its language).
+  configs regconfig[] := (
+    select array_agg(l.cfg order by l.first_at) from (
+      select c.cfg, min(c.at) as first_at
+      from unnest(array[app.detect_language(search_knowledge.query_text)]
+        || coalesce((select s.languages from app.knowledge_stats s where s.tenant_id = search_knowledge.tenant_id), '{}'))
+        with ordinality c(cfg, at)
+      where c.cfg is not null
+      group by c.cfg) l);
   exact_vectors boolean := coalesce((select s.chunk_count <= coalesce(
       nullif(current_setting('konstruct.exact_vector_limit', true), '')::integer, 2000)
     from app.knowledge_stats s where s.tenant_id = search_knowledge.tenant_id), true);
@@ -209,7 +238,7 @@ begin
   return query
     with full_text as (
       select r.chunk_id as id, r.rank_ix, r.coverage
-      from app.rank_knowledge_text(search_knowledge.tenant_id, search_knowledge.query_text, 'english', k * 4) r
+      from app.rank_knowledge_text(search_knowledge.tenant_id, search_knowledge.query_text, configs, k * 4) r
     ),
     nearest as materialized (
       select c.id, c.embedding operator(extensions.<=>) search_knowledge.query_embedding as distance
@@ -310,9 +339,9 @@ comment on function api.list_handoff_slack_targets(uuid) is 'The tenant''s activ
 revoke all on function app.wake_agent_worker(text), app.enqueue_job(text, jsonb) from public, anon, authenticated;
 grant execute on function app.wake_agent_worker(text), app.enqueue_job(text, jsonb) to service_role;
 
-revoke all on function api.create_knowledge_source(uuid, text, text, text, text),
+revoke all on function api.create_knowledge_source(uuid, text, text, text, text, text),
   api.search_knowledge(uuid, text, extensions.vector, integer) from public, anon;
-grant execute on function api.create_knowledge_source(uuid, text, text, text, text),
+grant execute on function api.create_knowledge_source(uuid, text, text, text, text, text),
   api.search_knowledge(uuid, text, extensions.vector, integer) to authenticated;
 grant execute on function api.search_knowledge(uuid, text, extensions.vector, integer) to service_role;
 

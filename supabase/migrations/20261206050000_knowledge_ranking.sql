@@ -18,9 +18,35 @@
 create table app.knowledge_stats (
   tenant_id uuid primary key references app.tenants (id) on delete cascade,
   chunk_count bigint not null default 0,
-  total_length bigint not null default 0
+  total_length bigint not null default 0,
+  languages regconfig[] not null default '{}'
 );
-comment on table app.knowledge_stats is 'Per tenant: how many knowledge chunks and how many words they hold, for BM25''s average passage length. Kept by the knowledge_chunks triggers.';
+comment on table app.knowledge_stats is 'Per tenant: how many knowledge chunks and how many words they hold (BM25''s average passage length), and the text search configurations its chunks were indexed with (questions are searched in each). Kept by the knowledge_chunks triggers.';
+
+-- Languages: a text's language is the text search configuration that finds the most stop
+-- words in it ("the", "el", "der" …), when one clearly does; null when none does (too
+-- short, or a language Postgres has no configuration for: then 'simple').
+create function app.detect_language(content text)
+returns regconfig
+language sql
+stable
+parallel safe
+set search_path = ''
+as $$
+  with sample as (select lower(left(coalesce(detect_language.content, ''), 3000)) as t),
+  word_count as (
+    select count(*) as n from sample, regexp_split_to_table(sample.t, '[^[:alpha:]'']+') w where w <> ''
+  ),
+  scores as (
+    select c.cfg, (select n from word_count) - (select coalesce(sum(coalesce(array_length(v.positions, 1), 1)), 0)
+      from sample, unnest(to_tsvector(c.cfg, sample.t)) v) as stop_words
+    from unnest(array['english', 'spanish', 'portuguese', 'french', 'german', 'italian', 'dutch']::regconfig[]) c(cfg)
+  ),
+  ranked as (select s.cfg, s.stop_words, row_number() over (order by s.stop_words desc, s.cfg::text) as r from scores s)
+  select best.cfg from ranked best, ranked second
+  where best.r = 1 and second.r = 2 and best.stop_words >= 1 and best.stop_words > second.stop_words
+$$;
+comment on function app.detect_language(text) is 'The text search configuration (english, spanish, portuguese, french, german, italian, dutch) that finds the most stop words in a text''s first 3,000 characters, or null when none clearly does.';
 
 create table app.knowledge_terms (
   tenant_id uuid not null references app.tenants (id) on delete cascade,
@@ -88,12 +114,14 @@ declare
   added_tenants uuid[];
   added_fts tsvector[];
   added_words integer[];
+  added_languages regconfig[];
 begin
   -- A chunk's length is its number of words (lexeme occurrences), as BM25 counts it.
   if tg_op = 'INSERT' then
     select array_agg(n.id), array_agg(n.tenant_id), array_agg(n.fts),
-      array_agg((select coalesce(sum(coalesce(array_length(w.positions, 1), 1)), 0) from unnest(n.fts) w)::integer)
-    into added_ids, added_tenants, added_fts, added_words
+      array_agg((select coalesce(sum(coalesce(array_length(w.positions, 1), 1)), 0) from unnest(n.fts) w)::integer),
+      array_agg(n.language)
+    into added_ids, added_tenants, added_fts, added_words, added_languages
     from new_chunks n;
   elsif tg_op = 'DELETE' then
     select array_agg(o.id), array_agg(o.tenant_id), array_agg(o.fts),
@@ -105,8 +133,9 @@ begin
     select array_agg(o.id), array_agg(o.tenant_id), array_agg(o.fts),
       array_agg((select coalesce(sum(coalesce(array_length(w.positions, 1), 1)), 0) from unnest(o.fts) w)::integer),
       array_agg(n.id), array_agg(n.tenant_id), array_agg(n.fts),
-      array_agg((select coalesce(sum(coalesce(array_length(w.positions, 1), 1)), 0) from unnest(n.fts) w)::integer)
-    into gone_ids, gone_tenants, gone_fts, gone_words, added_ids, added_tenants, added_fts, added_words
+      array_agg((select coalesce(sum(coalesce(array_length(w.positions, 1), 1)), 0) from unnest(n.fts) w)::integer),
+      array_agg(n.language)
+    into gone_ids, gone_tenants, gone_fts, gone_words, added_ids, added_tenants, added_fts, added_words, added_languages
     from old_chunks o join new_chunks n on n.id = o.id
     where o.fts is distinct from n.fts or o.tenant_id is distinct from n.tenant_id;
   end if;
@@ -133,12 +162,13 @@ begin
   end if;
 
   if added_ids is not null then
-    insert into app.knowledge_stats as s (tenant_id, chunk_count, total_length)
-    select a.tenant_id, count(*), sum(a.words)
-    from unnest(added_tenants, added_words) a(tenant_id, words)
+    insert into app.knowledge_stats as s (tenant_id, chunk_count, total_length, languages)
+    select a.tenant_id, count(*), sum(a.words), array_agg(distinct a.language)
+    from unnest(added_tenants, added_words, added_languages) a(tenant_id, words, language)
     group by a.tenant_id order by a.tenant_id
     on conflict (tenant_id) do update
-      set chunk_count = s.chunk_count + excluded.chunk_count, total_length = s.total_length + excluded.total_length;
+      set chunk_count = s.chunk_count + excluded.chunk_count, total_length = s.total_length + excluded.total_length,
+        languages = array(select distinct l from unnest(s.languages || excluded.languages) l order by l);
     insert into app.knowledge_terms as t (tenant_id, lexeme, chunk_count)
     select a.tenant_id, l.lexeme, count(*)::integer
     from unnest(added_tenants, added_fts) a(tenant_id, fts), unnest(tsvector_to_array(a.fts)) l(lexeme)
@@ -164,7 +194,7 @@ create trigger knowledge_chunks_index_update after update on app.knowledge_chunk
 create trigger knowledge_chunks_index_delete after delete on app.knowledge_chunks
   referencing old table as old_chunks for each statement execute function app.index_knowledge_chunks();
 
-create function app.rank_knowledge_text(tenant_id uuid, query_text text, config regconfig default 'english',
+create function app.rank_knowledge_text(tenant_id uuid, query_text text, configs regconfig[] default array['english']::regconfig[],
   max_results integer default 20)
 returns table (chunk_id uuid, score double precision, rank_ix integer, coverage double precision)
 language plpgsql
@@ -185,17 +215,20 @@ begin
   if not found then
     return;
   end if;
-  -- The question's lexemes (at most 32, in the order they are written; tsquery syntax is
-  -- just text here): those that occur in this tenant's knowledge, with their idf, and the
-  -- idf of them all (a word the knowledge never uses weighs most), for coverage.
+  -- The question's lexemes in each configuration (at most 32, in the order they are written;
+  -- tsquery syntax is just text here): those that occur in this tenant's knowledge, with
+  -- their idf, and for coverage the idf of the known ones and of the first configuration's
+  -- unknown ones (a word the knowledge never uses weighs most).
   select array_agg(q.lexeme order by q.first_at, q.lexeme) filter (where q.known),
-    array_agg(q.idf order by q.first_at, q.lexeme) filter (where q.known), sum(q.idf)
+    array_agg(q.idf order by q.first_at, q.lexeme) filter (where q.known),
+    sum(q.idf) filter (where q.known or q.primary_config)
   into lexemes, idfs, question_idf
   from (
-    select w.lexeme, w.first_at, t.lexeme is not null as known,
+    select w.lexeme, w.first_at, t.lexeme is not null as known, w.primary_config,
       ln(1 + (n - coalesce(t.chunk_count, 0) + 0.5) / (coalesce(t.chunk_count, 0) + 0.5)) as idf
-    from (select v.lexeme, min(p.at) as first_at
-          from unnest(to_tsvector(rank_knowledge_text.config, left(coalesce(rank_knowledge_text.query_text, ''), 4000))) v
+    from (select v.lexeme, min(p.at) as first_at, bool_or(c.ordinality = 1) as primary_config
+          from unnest(rank_knowledge_text.configs) with ordinality c(cfg, ordinality)
+          cross join lateral unnest(to_tsvector(c.cfg, left(coalesce(rank_knowledge_text.query_text, ''), 4000))) v
           cross join lateral unnest(coalesce(v.positions, array[1]::smallint[])) p(at)
           group by v.lexeme) w
     left join app.knowledge_terms t on t.tenant_id = rank_knowledge_text.tenant_id and t.lexeme = w.lexeme
@@ -243,9 +276,9 @@ begin
   order by r.rank_ix;
 end
 $$;
-comment on function app.rank_knowledge_text(uuid, text, regconfig, integer) is 'BM25 ranking (k1 1.2, b 0.75) of a tenant''s knowledge chunks for a question, in the given text search configuration: each question term (in the question''s order, at most 32) contributes its 200 best postings by impact, and the best candidates are scored exactly with the tenant''s current statistics. Ties: earlier passage of a source first. coverage: the share of the question''s idf (words the knowledge never uses weigh most) that the chunk holds, 0..1, what the offline answer decides on. Used by api.search_knowledge.';
+comment on function app.rank_knowledge_text(uuid, text, regconfig[], integer) is 'BM25 ranking (k1 1.2, b 0.75) of a tenant''s knowledge chunks for a question, read in each of the given text search configurations (the first is the question''s own): each question term (in the question''s order, at most 32) contributes its 200 best postings by impact, and the best candidates are scored exactly with the tenant''s current statistics. Ties: earlier passage of a source first. coverage: the share of the question''s idf (words the knowledge never uses weigh most) that the chunk holds, 0..1, what the offline answer decides on. Used by api.search_knowledge.';
 
-revoke all on function app.readable_tenants(), app.index_knowledge_chunks(),
-  app.rank_knowledge_text(uuid, text, regconfig, integer) from public, anon;
-grant execute on function app.readable_tenants(),
-  app.rank_knowledge_text(uuid, text, regconfig, integer) to authenticated, service_role;
+revoke all on function app.readable_tenants(), app.index_knowledge_chunks(), app.detect_language(text),
+  app.rank_knowledge_text(uuid, text, regconfig[], integer) from public, anon;
+grant execute on function app.readable_tenants(), app.detect_language(text),
+  app.rank_knowledge_text(uuid, text, regconfig[], integer) to authenticated, service_role;
