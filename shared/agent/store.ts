@@ -532,7 +532,7 @@ export function createAgentStore(client: RpcClient) {
     async replaceKnowledgeChunks(
       tenantId: string,
       sourceId: string,
-      chunks: ReadonlyArray<{ content: string; token_count: number; embedding?: number[] }>,
+      chunks: ReadonlyArray<{ content: string; heading?: string | null; token_count: number; embedding?: number[] }>,
     ): Promise<number> {
       return Number(await call('replace_knowledge_chunks', { tenant_id: tenantId, source_id: sourceId, chunks }))
     },

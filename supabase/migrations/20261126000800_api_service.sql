@@ -731,7 +731,7 @@ begin
   insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content, heading, language, token_count, embedding)
   select replace_knowledge_chunks.tenant_id, replace_knowledge_chunks.source_id, (e.ordinality - 1)::integer,
     e.value ->> 'content',
-    concat_ws(E'\n', source_title, nullif(left(btrim(e.value ->> 'heading'), 300), '')), source_language,
+    concat_ws(E'\n', source_title, nullif(nullif(left(btrim(e.value ->> 'heading'), 300), ''), source_title)), source_language,
     (e.value ->> 'token_count')::integer,
     case when e.value ? 'embedding' and jsonb_typeof(e.value -> 'embedding') = 'array'
       then (e.value ->> 'embedding')::extensions.vector end
