@@ -2,11 +2,14 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { deriveKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
+import { loadKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
 import { runPgTap } from './pgtap.ts'
-import { startStack } from './server.ts'
-import { DEMO_ADMIN } from './demo.ts'
+import { chosenDatabase, startStack } from './server.ts'
+import { DEMO_ADMIN, DEMO_PLATFORM_ADMIN } from './demo.ts'
 import { startPortal, type Portal } from './portal.ts'
+import { DEV_CHANNEL_SECRETS, DEV_WORKER_SECRET } from './dev-secrets.ts'
+import { parseEnv } from 'node:util'
+import { Recorder, RECORDER_PATH } from './recorder.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const args = process.argv.slice(2)
@@ -21,16 +24,56 @@ const apiPort = Number(option('port') ?? process.env.KONSTRUCT_API_PORT ?? 54321
 const portalPort = Number(process.env.KONSTRUCT_PORTAL_PORT ?? 5173)
 const apiUrl = `http://127.0.0.1:${apiPort}`
 const portalUrl = `http://127.0.0.1:${portalPort}`
-const jwtSecret = process.env.SUPABASE_JWT_SECRET ?? DEFAULT_JWT_SECRET
+const jwtSecret = process.env.SUPABASE_JWT_SECRET || DEFAULT_JWT_SECRET
 
+/** Where a file-backed stack keeps its session signing key (the CLI's signing_keys.json format). */
+const signingKeysFile = join(root, '.konstruct', 'signing_keys.json')
+
+/** `supabase status -o env` style: the current keys first, then the legacy ones, marked. */
 function envLines(keys: StackKeys): string[] {
   return [
     `SUPABASE_URL=${apiUrl}`,
+    `SUPABASE_PUBLISHABLE_KEY=${keys.publishableKey}`,
+    `SUPABASE_SECRET_KEY=${keys.secretKey}`,
+    `PORTAL_URL=${portalUrl}`,
+  ]
+}
+
+function legacyKeyLines(keys: StackKeys): string[] {
+  return [
+    '# legacy keys (Supabase retires them at the end of 2026; still accepted locally):',
     `SUPABASE_ANON_KEY=${keys.anonKey}`,
     `SUPABASE_SERVICE_ROLE_KEY=${keys.serviceRoleKey}`,
     `SUPABASE_JWT_SECRET=${keys.jwtSecret}`,
-    `PORTAL_URL=${portalUrl}`,
   ]
+}
+
+// The development secrets and the recorder's URLs the functions get, unless given to
+// `npm start` or in functions/.env; printed by `npm run env` (the values in effect), so
+// the README's signed curl commands work as written.
+function devDefaults(): Record<string, string> {
+  const dotenv = join(root, 'functions', '.env')
+  const fromFile = existsSync(dotenv) ? (parseEnv(readFileSync(dotenv, 'utf8')) as Record<string, string>) : {}
+  const defaults: Record<string, string> = {
+    ...DEV_CHANNEL_SECRETS,
+    KONSTRUCT_WORKER_SECRET: DEV_WORKER_SECRET,
+    ...Recorder.env(apiUrl),
+  }
+  return Object.fromEntries(Object.entries(defaults).filter(([key]) => !(key in fromFile)))
+}
+
+function devSecretLines(): string[] {
+  const defaults = devDefaults()
+  return [
+    'SLACK_SIGNING_SECRET',
+    'WHATSAPP_APP_SECRET',
+    'WHATSAPP_VERIFY_TOKEN',
+    'STRIPE_WEBHOOK_SECRET',
+    'KONSTRUCT_WORKER_SECRET',
+  ].flatMap((key) => {
+    const value = process.env[key] ?? defaults[key]
+    return value === undefined ? [] : [`${key}=${value}`]
+  })
 }
 
 // Variables a shell or npm sets for itself; everything else given to `npm start`
@@ -40,9 +83,9 @@ const notForFunctions =
 
 function functionEnvFromProcess(): Record<string, string> {
   return {
-    // The web chat signs visitor tokens that Realtime must accept: with the
-    // project's JWT secret, which hosted projects set as a function secret.
-    WEB_CHAT_JWT_SECRET: jwtSecret,
+    // A model server on this machine (Ollama, vLLM) may serve a tenant's agents locally.
+    MODEL_ALLOW_LOCAL_ENDPOINTS: 'true',
+    ...devDefaults(),
     ...givenEnv(),
   }
 }
@@ -53,6 +96,10 @@ function givenEnv(): Record<string, string> {
       (entry): entry is [string, string] => typeof entry[1] === 'string' && !notForFunctions.test(entry[0]),
     ),
   )
+}
+
+function redactPassword(url: string): string {
+  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@')
 }
 
 /** One process owns a database directory: refuse a second one. */
@@ -75,18 +122,31 @@ function lockDataDir(dataDir: string): () => void {
 }
 
 async function start(): Promise<void> {
+  const db = chosenDatabase(args)
+  const pglite = !db || db === 'pglite'
   const memory = flag('memory')
-  const dataDir = memory ? undefined : join(root, '.konstruct', 'db')
+  const dataDir = memory || !pglite ? undefined : join(root, '.konstruct', 'db')
   const unlock = dataDir ? lockDataDir(dataDir) : () => {}
   const log = (line: string) => console.log(`[local] ${line}`)
   console.log('Konstruct local development stack: for development and tests only, bound to 127.0.0.1.')
-  console.log(memory ? 'Database: in memory (gone when this stops).' : `Database: ${dataDir}`)
+  console.log(
+    db === 'native'
+      ? 'Database: a throwaway native PostgreSQL (gone when this stops).'
+      : !pglite
+        ? `Database: ${redactPassword(db)}`
+        : memory
+          ? 'Database: in memory (gone when this stops).'
+          : `Database: ${dataDir}`,
+  )
+  const functionEnv = functionEnvFromProcess()
   const stack = await startStack({
     root,
+    db,
     dataDir,
     port: apiPort,
     jwtSecret,
-    functionEnv: functionEnvFromProcess(),
+    signingKeysFile: dataDir ? signingKeysFile : undefined,
+    functionEnv,
     log,
   })
   let portal: Portal | undefined
@@ -95,7 +155,7 @@ async function start(): Promise<void> {
       portal = await startPortal({
         root,
         supabaseUrl: stack.url,
-        anonKey: stack.keys.anonKey,
+        publishableKey: stack.keys.publishableKey,
         port: portalPort,
         mode: 'dev',
       })
@@ -107,12 +167,18 @@ async function start(): Promise<void> {
   }
   console.log('')
   for (const line of envLines(stack.keys)) console.log(`  ${line}`)
+  for (const line of devSecretLines()) console.log(`  ${line}`)
+  for (const line of legacyKeyLines(stack.keys)) console.log(`  ${line}`)
   console.log(`  API:       ${stack.url}/rest/v1/rpc/<function> (schema api)`)
   console.log(`  Auth:      ${stack.url}/auth/v1`)
   console.log(`  Realtime:  ${stack.url.replace('http', 'ws')}/realtime/v1/websocket`)
   console.log(`  Functions: ${stack.url}/functions/v1/<name>`)
   if (portal) console.log(`  Portal:    ${portalUrl}`)
+  if (functionEnv.SLACK_API_URL?.includes(RECORDER_PATH)) {
+    console.log(`  Recorder:  ${stack.url}${RECORDER_PATH}/messages (the demo's Slack and WhatsApp replies)`)
+  }
   console.log(`  Demo admin: ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}`)
+  console.log(`  Platform admin: ${DEMO_PLATFORM_ADMIN.email} / ${DEMO_PLATFORM_ADMIN.password}`)
   console.log('\nCtrl-C stops everything.')
 
   let stopping = false
@@ -132,11 +198,14 @@ async function start(): Promise<void> {
 
 async function main(): Promise<void> {
   if (command === 'env') {
-    for (const line of envLines(await deriveKeys(jwtSecret))) console.log(line)
+    const keys = await loadKeys({ jwtSecret })
+    for (const line of [...envLines(keys), ...devSecretLines(), ...legacyKeyLines(keys)]) console.log(line)
   } else if (command === 'start') {
     await start()
   } else if (command === 'test-db') {
-    const results = await runPgTap(root, (line) => console.log(line), args[1])
+    // `test-db [part …] [--db …]`: only the test files whose path contains a part.
+    const only = args.slice(1).filter((arg, i, all) => !arg.startsWith('--') && all[i - 1] !== '--db')
+    const results = await runPgTap(root, (line) => console.log(line), only, chosenDatabase(args))
     const failed = results.filter((r) => r.error || r.failed > 0 || r.planned !== r.passed + r.failed)
     const tests = results.reduce((n, r) => n + r.passed + r.failed, 0)
     console.log(`\npgTAP: ${results.length} files, ${tests} tests, ${failed.length} files failed`)

@@ -1,6 +1,7 @@
 // pg_cron for the local stack: runs the commands in cron.job on their schedule,
-// either "N seconds" or a 5-field cron expression (evaluated in UTC, like pg_cron's
-// default), and records each run in cron.job_run_details.
+// "[1-59] seconds", an @special or a 5-field cron expression with pg_cron's names and
+// `$` (evaluated in UTC, like pg_cron's default), and records each run in
+// cron.job_run_details. cron.schedule in local/platform.sql refuses what pg_cron refuses.
 import type { LocalDb } from './db.ts'
 
 interface Job {
@@ -42,7 +43,7 @@ export class CronScheduler {
   }
 
   private isDue(job: Job, now: Date): boolean {
-    const seconds = /^\s*(\d+)\s+seconds?\s*$/.exec(job.schedule)
+    const seconds = /^\s*(\d+)\s*seconds?\s*$/i.exec(job.schedule)
     const last = this.lastRun.get(job.jobid)
     if (seconds) {
       const interval = Number(seconds[1]) * 1000
@@ -91,12 +92,42 @@ const fieldRanges: Array<[number, number]> = [
   [0, 7], // day of week (0 and 7 are Sunday)
 ]
 
-/** True when a 5-field cron expression matches the minute of `at` (UTC). */
+const specials: Record<string, string> = {
+  yearly: '0 0 1 1 *',
+  annually: '0 0 1 1 *',
+  monthly: '0 0 1 * *',
+  weekly: '0 0 * * 0',
+  daily: '0 0 * * *',
+  midnight: '0 0 * * *',
+  hourly: '0 * * * *',
+}
+const fieldNames: Array<string[] | undefined> = [
+  undefined,
+  undefined,
+  undefined,
+  ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'],
+  ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'],
+]
+
+/** True when a cron expression (5 fields, names, `$`, or an @special) matches the minute of `at` (UTC). */
 export function matchesCron(expression: string, at: Date): boolean {
-  const fields = expression.trim().split(/\s+/)
+  const trimmed = expression.trim()
+  // @reboot runs at pg_cron's start only; the local stack never restarts pg_cron mid-run.
+  const expanded = trimmed.startsWith('@') ? specials[trimmed.slice(1).split(/\s/)[0]] : trimmed
+  if (!expanded) return false
+  // pg_cron ignores anything after the fifth field.
+  const fields = expanded.split(/\s+/).slice(0, 5)
   if (fields.length !== 5) return false
   const values = [at.getUTCMinutes(), at.getUTCHours(), at.getUTCDate(), at.getUTCMonth() + 1, at.getUTCDay()]
-  const matches = fields.map((field, i) => matchesField(field, values[i], fieldRanges[i], i === 4))
+  const lastDay = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 0)).getUTCDate()
+  const matches = fields.map((field, i) => {
+    if (i === 2 && field === '$') return values[2] === lastDay
+    const numeric = field.replace(/[a-z]+/gi, (name) => {
+      const index = fieldNames[i]?.indexOf(name.toLowerCase()) ?? -1
+      return index < 0 ? name : String(index + fieldRanges[i][0])
+    })
+    return matchesField(numeric, values[i], fieldRanges[i], i === 4)
+  })
   const [minute, hour, dom, month, dow] = matches
   // As in cron: when both day fields are restricted, either may match.
   const dayRestricted = fields[2] !== '*' && fields[4] !== '*'

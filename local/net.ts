@@ -26,7 +26,19 @@ export class NetWorker {
     private readonly db: LocalDb,
     private readonly log: (line: string) => void,
   ) {
-    this.unsubscribe = db.onCommit(() => this.wake())
+    // PGlite: look after each commit. A native server tells when any connection
+    // commits a request (local/native.sql), so a look after every commit is not needed.
+    const fromCommits = db.native ? () => {} : db.onCommit(() => this.wake())
+    const fromServer = db.native
+      ?.listen('konstruct_net', () => this.wake())
+      .catch((error: unknown) => {
+        log(`pg_net: cannot listen for requests: ${(error as Error).message}`)
+        return () => {}
+      })
+    this.unsubscribe = () => {
+      fromCommits()
+      void fromServer?.then((stop) => stop())
+    }
     // Safety net for rows written outside the wrapper (e.g. by the seed).
     this.timer = setInterval(() => this.wake(), POLL_MS)
     this.timer.unref()

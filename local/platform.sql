@@ -25,6 +25,15 @@ end
 $$;
 grant anon, authenticated, service_role to authenticator;
 grant anon, authenticated, service_role to postgres;
+-- Attributes and settings as on Supabase (PostgREST applies a role's settings when it
+-- switches to it; local/db.ts does the same for statement_timeout, which PGlite does
+-- not enforce: tests/local/upstream-differences.test.ts).
+alter role anon inherit;
+alter role authenticated inherit;
+alter role service_role inherit;
+alter role authenticator login noinherit;
+alter role anon set statement_timeout = '3s';
+alter role authenticated set statement_timeout = '8s';
 
 -- Extensions live in `extensions`, as on Supabase ---------------------------------
 create schema if not exists extensions;
@@ -177,12 +186,14 @@ create table if not exists realtime.messages (
   updated_at timestamp not null default now(),
   inserted_at timestamp not null default now(),
   id uuid not null default gen_random_uuid(),
+  binary_payload bytea,
   -- local only: delivery order for the local realtime server
   local_seq bigint generated always as identity,
   primary key (id)
 );
+alter table realtime.messages add column if not exists binary_payload bytea;
 alter table realtime.messages enable row level security;
-grant select, insert on realtime.messages to anon, authenticated;
+grant select, insert, update on realtime.messages to anon, authenticated;
 grant all on realtime.messages to service_role;
 
 create or replace function realtime.topic() returns text language sql stable as $$
@@ -193,24 +204,24 @@ grant execute on function realtime.topic() to anon, authenticated, service_role;
 create or replace function realtime.send(payload jsonb, event text, topic text, private boolean default true)
 returns void
 language plpgsql
-security definer
-set search_path = ''
 as $$
 declare
   message_id uuid := gen_random_uuid();
 begin
-  -- As on Supabase: the topic is set for the transaction and the message id is
-  -- copied into the payload when it has none.
-  perform set_config('realtime.topic', topic, true);
-  insert into realtime.messages (id, payload, event, topic, private, extension)
-  values (
-    message_id,
-    case when payload ? 'id' then payload else payload || jsonb_build_object('id', message_id) end,
-    event, topic, private, 'broadcast'
-  );
-exception when others then
-  -- Supabase never lets a failed broadcast abort the caller's transaction.
-  raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;
+  -- As on Supabase: runs as the caller (RLS and grants on realtime.messages apply),
+  -- sets the topic for the transaction, copies the message id into a payload that has
+  -- none, and never lets a failed broadcast abort the caller's transaction.
+  begin
+    perform set_config('realtime.topic', topic, true);
+    insert into realtime.messages (id, payload, event, topic, private, extension)
+    values (
+      message_id,
+      case when payload ? 'id' then payload else jsonb_set(payload, '{id}', to_jsonb(message_id)) end,
+      event, topic, private, 'broadcast'
+    );
+  exception when others then
+    raise warning 'WarnSendingBroadcastMessage: %', sqlerrm;
+  end;
 end
 $$;
 
@@ -219,8 +230,6 @@ create or replace function realtime.broadcast_changes(
   new record, old record, level text default 'ROW'
 ) returns void
 language plpgsql
-security definer
-set search_path = ''
 as $$
 declare
   row_data jsonb;
@@ -236,12 +245,14 @@ begin
   select realtime.send(row_data, event_name, topic_name) into memo;
 end
 $$;
-grant execute on function realtime.send(jsonb, text, text, boolean) to authenticated, service_role;
-grant execute on function realtime.broadcast_changes(text, text, text, text, text, record, record, text) to authenticated, service_role;
+grant execute on function realtime.send(jsonb, text, text, boolean) to public;
+grant execute on function realtime.broadcast_changes(text, text, text, text, text, record, record, text) to public;
 
 -- net (pg_net) ----------------------------------------------------------------------
+-- As pg_net 0.20 on Supabase: the functions run as the caller and every role may call
+-- them and read (and write) the queue, so nothing secret belongs in a request.
 create schema if not exists net;
-grant usage on schema net to service_role;
+grant usage on schema net to public;
 
 create table if not exists net.http_request_queue (
   id bigserial primary key,
@@ -261,6 +272,26 @@ create table if not exists net._http_response (
   error_msg text,
   created timestamptz not null default now()
 );
+grant all on net.http_request_queue, net._http_response to public;
+grant usage on sequence net.http_request_queue_id_seq to public;
+
+-- url?key=value&… with each key and value percent-encoded, as pg_net appends params.
+create or replace function net.local_url_with_params(url text, params jsonb)
+returns text
+language sql
+immutable
+as $$
+  select case when count(*) = 0 then url
+    else url || case when url like '%?%' then '&' else '?' end || string_agg(
+      (select string_agg(case when c ~ '[A-Za-z0-9._~-]' then c
+                          else upper(regexp_replace(encode(convert_to(c, 'UTF8'), 'hex'), '(..)', '%\1', 'g')) end, '' order by n)
+       from regexp_split_to_table(p.key, '') with ordinality k(c, n)) || '=' ||
+      (select coalesce(string_agg(case when c ~ '[A-Za-z0-9._~-]' then c
+                          else upper(regexp_replace(encode(convert_to(c, 'UTF8'), 'hex'), '(..)', '%\1', 'g')) end, '' order by n), '')
+       from regexp_split_to_table(p.value, '') with ordinality v(c, n)), '&')
+  end
+  from jsonb_each_text(coalesce(params, '{}'::jsonb)) p
+$$;
 
 create or replace function net.http_post(
   url text,
@@ -270,23 +301,21 @@ create or replace function net.http_post(
   timeout_milliseconds integer default 5000
 ) returns bigint
 language plpgsql
-security definer
-set search_path = ''
 as $$
 declare
   request_id bigint;
-  query text;
+  content_type text;
 begin
-  select string_agg(pg_catalog.format('%s=%s', key, value), '&') into query
-  from pg_catalog.jsonb_each_text(coalesce(params, '{}'::jsonb));
+  -- As pg_net: a missing Content-Type becomes application/json; any other is refused.
+  select h.value into content_type from jsonb_each_text(coalesce(headers, '{}'::jsonb)) h
+  where lower(h.key) = 'content-type' limit 1;
+  if content_type is null then
+    headers := coalesce(headers, '{}'::jsonb) || '{"Content-Type": "application/json"}'::jsonb;
+  elsif content_type <> 'application/json' then
+    raise exception 'Content-Type header must be "application/json"';
+  end if;
   insert into net.http_request_queue (method, url, headers, body, timeout_milliseconds)
-  values (
-    'POST',
-    case when query is null then url else url || case when url like '%?%' then '&' else '?' end || query end,
-    headers,
-    pg_catalog.convert_to(body::text, 'UTF8'),
-    timeout_milliseconds
-  )
+  values ('POST', net.local_url_with_params(url, params), headers, convert_to(body::text, 'UTF8'), timeout_milliseconds)
   returning id into request_id;
   return request_id;
 end
@@ -299,29 +328,18 @@ create or replace function net.http_get(
   timeout_milliseconds integer default 5000
 ) returns bigint
 language plpgsql
-security definer
-set search_path = ''
 as $$
 declare
   request_id bigint;
-  query text;
 begin
-  select string_agg(pg_catalog.format('%s=%s', key, value), '&') into query
-  from pg_catalog.jsonb_each_text(coalesce(params, '{}'::jsonb));
   insert into net.http_request_queue (method, url, headers, body, timeout_milliseconds)
-  values (
-    'GET',
-    case when query is null then url else url || case when url like '%?%' then '&' else '?' end || query end,
-    headers, null, timeout_milliseconds
-  )
+  values ('GET', net.local_url_with_params(url, params), headers, null, timeout_milliseconds)
   returning id into request_id;
   return request_id;
 end
 $$;
-revoke all on function net.http_post(text, jsonb, jsonb, jsonb, integer) from public;
-revoke all on function net.http_get(text, jsonb, jsonb, integer) from public;
-grant execute on function net.http_post(text, jsonb, jsonb, jsonb, integer) to service_role;
-grant execute on function net.http_get(text, jsonb, jsonb, integer) to service_role;
+grant execute on function net.http_post(text, jsonb, jsonb, jsonb, integer) to public;
+grant execute on function net.http_get(text, jsonb, jsonb, integer) to public;
 
 -- cron (pg_cron) --------------------------------------------------------------------
 create schema if not exists cron;
@@ -349,13 +367,77 @@ create table if not exists cron.job_run_details (
   end_time timestamptz
 );
 
+-- What pg_cron 1.6 accepts (its parser, rule by rule): "[1-59] second(s)";
+-- @yearly/@annually/@monthly/@weekly/@daily/@midnight/@hourly/@reboot; or five fields
+-- (minute 0-59, hour 0-23, day of month 1-31 or $, month 1-12 or jan-dec, day of week
+-- 0-7 or sun-sat), each a comma list of *, n or n-m with an optional /step (not after a
+-- lone n); anything after the fifth field is ignored, as pg_cron ignores it.
+create or replace function cron.local_schedule_is_valid(schedule text)
+returns boolean
+language plpgsql
+immutable
+as $$
+declare
+  fields text[] := regexp_split_to_array(btrim(coalesce(schedule, ''), E' \t'), E'[ \t]+');
+  lows integer[] := array[0, 0, 1, 1, 0];
+  highs integer[] := array[59, 23, 31, 12, 7];
+  names text[];
+  item text;
+  parts text[];
+  bounds integer[];
+  token text;
+  i integer;
+begin
+  if schedule ~* '^\s*\d+\s*second(s\s*)?$' then
+    return substring(schedule from '\d+')::numeric between 1 and 59;
+  end if;
+  if btrim(schedule, E' \t') like '@%' then
+    return split_part(substr(btrim(schedule, E' \t'), 2), ' ', 1)
+      in ('reboot', 'restart', 'yearly', 'annually', 'monthly', 'weekly', 'daily', 'midnight', 'hourly');
+  end if;
+  if coalesce(array_length(fields, 1), 0) < 5 then
+    return false;
+  end if;
+  for i in 1..5 loop
+    continue when i = 3 and fields[3] = '$';
+    names := case i when 4 then array['jan','feb','mar','apr','may','jun','jul','aug','sep','oct','nov','dec']
+                    when 5 then array['sun','mon','tue','wed','thu','fri','sat','sun'] end;
+    foreach item in array string_to_array(fields[i], ',') loop
+      -- range[/step]: a step needs * or n-m before it, and is a positive number.
+      parts := regexp_match(item, '^([^/]+)(/(\d{1,9}))?$');
+      if parts is null or (parts[3] is not null and (parts[3]::integer = 0 or (parts[1] <> '*' and parts[1] !~ '-'))) then
+        return false;
+      end if;
+      continue when parts[1] = '*';
+      bounds := array[]::integer[];
+      foreach token in array string_to_array(parts[1], '-') loop
+        if token ~ '^\d{1,9}$' then
+          bounds := bounds || token::integer;
+        elsif names is not null and lower(token) = any (names) then
+          bounds := bounds || (array_position(names, lower(token)) - 1 + lows[i]);
+        else
+          return false;
+        end if;
+      end loop;
+      if coalesce(array_length(bounds, 1), 0) not between 1 and 2
+         or bounds[1] not between lows[i] and highs[i]
+         or coalesce(bounds[2], bounds[1]) not between lows[i] and highs[i] then
+        return false;
+      end if;
+    end loop;
+  end loop;
+  return true;
+end
+$$;
+
 create or replace function cron.schedule(job_name text, schedule text, command text) returns bigint
 language plpgsql as $$
 declare
   id bigint;
 begin
-  if schedule !~ '^\s*\d+\s+seconds?\s*$' and array_length(regexp_split_to_array(trim(schedule), '\s+'), 1) <> 5 then
-    raise exception 'invalid schedule: %', schedule using errcode = '22023';
+  if not cron.local_schedule_is_valid(schedule) then
+    raise exception 'invalid schedule: %', schedule
+      using errcode = '22023', hint = 'Use cron format (e.g. 5 4 * * *), or interval format ''[1-59] seconds''';
   end if;
   insert into cron.job (jobname, schedule, command)
   values (job_name, schedule, command)

@@ -9,6 +9,11 @@ export interface Transaction {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>
   /** Runs one or more statements with the simple protocol; one result per statement. */
   exec(sql: string): Promise<Array<{ rows: Array<Record<string, unknown>> }>>
+  /**
+   * Native server only: runs the last statements of the transaction and commits it in
+   * the same round trip. Nothing may run in the transaction afterwards.
+   */
+  execAndCommit?(sql: string): Promise<Array<{ rows: Array<Record<string, unknown>> }>>
 }
 
 /** A database: queries outside a transaction, transactions, and a way to close it. */
@@ -20,9 +25,7 @@ export interface Database extends Transaction {
 const INT8 = 20
 const INT8_ARRAY = 1016
 const parseInt8 = (value: string): number => Number(value)
-const parseInt8Array = pg.types.getTypeParser(INT8_ARRAY as pg.types.builtins) as (
-  value: string,
-) => Array<string | null>
+const parseInt8Array = pg.types.getTypeParser(INT8_ARRAY as never) as (value: string) => Array<string | null>
 
 const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
@@ -45,6 +48,12 @@ function asTransaction(client: pg.PoolClient): Transaction {
   }
 }
 
+/** A string literal for SQL sent as text (standard_conforming_strings is on). */
+export function quoteLiteral(value: string): string {
+  if (value.includes('\0')) throw new Error('a SQL literal cannot hold a NUL character')
+  return `'${value.replaceAll("'", "''")}'`
+}
+
 export interface PoolOptions {
   /** Most connections at once; a request holds one for its transaction. */
   max?: number
@@ -53,7 +62,7 @@ export interface PoolOptions {
 
 export class PoolDatabase implements Database {
   readonly pool: pg.Pool
-  private listener: pg.Client | undefined
+  private listener: Promise<pg.Client> | undefined
   private readonly handlers = new Map<string, Set<(payload: string) => void>>()
 
   constructor(
@@ -87,17 +96,49 @@ export class PoolDatabase implements Database {
     })
   }
 
-  async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in a transaction. `opening`, one statement run first inside it, is
+   * sent together with `begin` and, when `work` starts with exec, with that too: on a
+   * busy machine each round trip to the server costs a wake-up of another process.
+   */
+  async transaction<T>(work: (tx: Transaction) => Promise<T>, opening?: string): Promise<T> {
     return this.withClient(async (client) => {
-      await client.query('begin')
+      const inner = asTransaction(client)
+      let pending: string | undefined = opening ? `begin; ${opening}` : 'begin'
+      const skip = opening ? 2 : 1
+      const tx: Transaction = {
+        async query(sql, params) {
+          if (committed) throw new Error('the transaction has already committed')
+          const first = pending
+          pending = undefined
+          if (first) await client.query(first)
+          return inner.query(sql, params)
+        },
+        async exec(sql) {
+          if (committed) throw new Error('the transaction has already committed')
+          if (!pending) return inner.exec(sql)
+          const script = `${pending};\n${sql}`
+          pending = undefined
+          return (await inner.exec(script)).slice(skip)
+        },
+        async execAndCommit(sql) {
+          if (committed) throw new Error('the transaction has already committed')
+          const first = pending
+          pending = undefined
+          const results = await inner.exec(`${first ? `${first};\n` : ''}${sql};\ncommit`)
+          committed = true
+          return results.slice(first ? skip : 0, -1)
+        },
+      }
+      let committed = false
       let result: T
       try {
-        result = await work(asTransaction(client))
+        result = await work(tx)
       } catch (error) {
-        await client.query('rollback').catch(() => {})
+        if (!pending && !committed) await client.query('rollback').catch(() => {})
         throw error
       }
-      await client.query('commit')
+      if (!pending && !committed) await client.query('commit')
       return result
     })
   }
@@ -107,23 +148,26 @@ export class PoolDatabase implements Database {
    * on one connection kept for listening. Returns a function that stops it.
    */
   async listen(channel: string, handler: (payload: string) => void): Promise<() => void> {
-    if (!this.listener) {
-      const client = new pg.Client({ connectionString: this.url, types, application_name: 'konstruct-listen' })
-      client.on('error', () => {})
-      client.on('notification', (message) => {
-        for (const h of this.handlers.get(message.channel) ?? []) h(message.payload ?? '')
-      })
-      await client.connect()
-      this.listener = client
-    }
+    this.listener ??= this.connectListener()
+    const client = await this.listener
     let set = this.handlers.get(channel)
     if (!set) {
       set = new Set()
       this.handlers.set(channel, set)
-      await this.listener.query(`listen ${pg.escapeIdentifier(channel)}`)
+      await client.query(`listen ${pg.escapeIdentifier(channel)}`)
     }
     set.add(handler)
     return () => void set.delete(handler)
+  }
+
+  private async connectListener(): Promise<pg.Client> {
+    const client = new pg.Client({ connectionString: this.url, types, application_name: 'konstruct-listen' })
+    client.on('error', () => {})
+    client.on('notification', (message) => {
+      for (const handler of this.handlers.get(message.channel) ?? []) handler(message.payload ?? '')
+    })
+    await client.connect()
+    return client
   }
 
   private async withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -144,7 +188,7 @@ export class PoolDatabase implements Database {
     const listener = this.listener
     this.listener = undefined
     this.handlers.clear()
-    await listener?.end().catch(() => {})
+    await listener?.then((client) => client.end()).catch(() => {})
     await this.pool.end()
   }
 }

@@ -30,7 +30,7 @@ import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import type { Claims } from './db.ts'
 import type { StackContext } from './http.ts'
-import { verifyJwt } from './keys.ts'
+import { apiKeyRole, verifyJwt } from './keys.ts'
 import { authorizeRead, authorizeWrite, checkChannelToken, type ReadPolicies } from './realtime-authorization.ts'
 import {
   decodeFrame,
@@ -298,8 +298,8 @@ class RealtimeServer {
     const apikey = (typeof header === 'string' ? header : undefined) ?? url.searchParams.get('apikey')
     if (!apikey) return rejectUpgrade(socket, 403, 'apikey is required')
     // Like Realtime's UserSocket.connect: a key that does not verify refuses the socket.
-    const checked = await verifyJwt(this.ctx.keys.jwtSecret, apikey)
-    if (!checked.ok) return rejectUpgrade(socket, 403, 'invalid apikey')
+    const known = apiKeyRole(this.ctx.keys, apikey) !== undefined || (await verifyJwt(this.ctx.keys, apikey)).ok
+    if (!known) return rejectUpgrade(socket, 403, 'invalid apikey')
     if (this.closing) return rejectUpgrade(socket, 503, 'realtime is shutting down')
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       if (this.closing) {
@@ -374,7 +374,7 @@ class RealtimeServer {
     const payload = isRecord(message.payload) ? message.payload : {}
     const config = parseJoinConfig(payload)
     const token = channelToken(payload, connection.apikey)
-    const checked = await checkChannelToken(this.ctx.keys.jwtSecret, token)
+    const checked = await checkChannelToken(this.ctx.keys, token)
     if (!checked.ok) return joinError(`${checked.code}: ${checked.message}`)
 
     let policies: ReadPolicies | null = null
@@ -424,7 +424,7 @@ class RealtimeServer {
   private async refreshToken(channel: Channel, message: InboundMessage): Promise<void> {
     const token = isRecord(message.payload) ? message.payload.access_token : undefined
     if (typeof token !== 'string' || token.startsWith('sb_') || token === channel.accessToken) return
-    const checked = await checkChannelToken(this.ctx.keys.jwtSecret, token)
+    const checked = await checkChannelToken(this.ctx.keys, token)
     if (!channel.open) return
     if (!checked.ok) return this.shutdownChannel(channel, checked.message)
     channel.accessToken = token
@@ -460,7 +460,7 @@ class RealtimeServer {
       () => {
         channel.connection.enqueue(async () => {
           if (!channel.open) return
-          const checked = await checkChannelToken(this.ctx.keys.jwtSecret, channel.accessToken)
+          const checked = await checkChannelToken(this.ctx.keys, channel.accessToken)
           if (!channel.open) return
           if (checked.ok) this.scheduleTokenCheck(channel)
           else this.shutdownChannel(channel, checked.message)
@@ -595,9 +595,16 @@ interface BroadcastSink {
  * runs inside an open transaction. Rows therefore commit in local_seq order, and a
  * read sees all rows below the highest one it sees. Rolled-back rows (probes,
  * failed requests) only leave gaps.
+ *
+ * On a native server many connections commit at once, so local_seq order is not
+ * commit order there; instead a trigger (local/native.sql) notifies each broadcast's
+ * local_seq, which PostgreSQL delivers after commit, in commit order, never after a
+ * rollback. Those are read in the order they arrive.
  */
 class DatabaseBroadcasts {
   private lastSeq = '0'
+  /** Native server: local_seq of committed broadcasts, in commit order, not yet read. */
+  private committed: string[] = []
   private readonly ready: Promise<void>
   private draining: Promise<void> | undefined
   private again = false
@@ -609,12 +616,20 @@ class DatabaseBroadcasts {
     private readonly ctx: StackContext,
     private readonly sink: BroadcastSink,
   ) {
+    const native = ctx.db.native
     // Messages committed before the server started are history, not news.
-    this.ready = this.latestSeq().then(
-      (seq) => void (this.lastSeq = seq),
+    this.ready = (
+      native
+        ? native.listen('konstruct_broadcast', (seq) => {
+            this.committed.push(seq)
+            this.wake()
+          })
+        : this.latestSeq().then((seq) => void (this.lastSeq = seq))
+    ).then(
+      () => {},
       (error: unknown) => ctx.log(`realtime: cannot read realtime.messages: ${(error as Error).message}`),
     )
-    this.unsubscribe = ctx.db.onCommit(() => this.wake())
+    this.unsubscribe = native ? () => {} : ctx.db.onCommit(() => this.wake())
     this.timer = setInterval(() => this.wake(), POLL_MS)
     this.timer.unref()
   }
@@ -645,6 +660,7 @@ class DatabaseBroadcasts {
 
   private async drain(): Promise<void> {
     await this.ready
+    if (this.ctx.db.native) return this.drainCommitted()
     if (!this.sink.listening()) {
       // Nobody listens: skip ahead without reading the messages. The query waits its
       // turn for the database, behind whatever was queued first, possibly a join's
@@ -673,16 +689,45 @@ class DatabaseBroadcasts {
       if (joins.length > 0) await Promise.all(joins)
       for (const row of rows) {
         this.lastSeq = row.seq
-        // Supabase skips a message without a topic, event or payload.
-        if (this.stopped || row.topic === null || row.event === null || row.payload === null) continue
-        try {
-          this.sink.deliver(row)
-        } catch (error) {
-          // One message that cannot be sent must not hold back the ones after it.
-          this.ctx.log(`realtime: delivering broadcast ${row.id} failed: ${(error as Error).stack ?? String(error)}`)
-        }
+        this.deliver(row)
       }
       if (rows.length < BATCH_ROWS || this.stopped) return
+    }
+  }
+
+  /**
+   * Native server: reads the broadcasts notified so far, in the order they committed.
+   * When nobody listens or is joining they are dropped unread: a join decided after
+   * this point was decided after they committed.
+   */
+  private async drainCommitted(): Promise<void> {
+    while (this.committed.length > 0 && !this.stopped) {
+      const seqs = this.committed.splice(0, BATCH_ROWS)
+      if (!this.sink.listening()) continue
+      const { rows } = await this.ctx.db.pg.query<DatabaseMessage>(
+        `select local_seq::text as seq, id::text as id, topic, event, payload, private
+           from realtime.messages
+          where local_seq = any($1::bigint[])`,
+        [seqs],
+      )
+      const bySeq = new Map(rows.map((row) => [row.seq, row]))
+      const joins = this.sink.joinsAuthorized()
+      if (joins.length > 0) await Promise.all(joins)
+      for (const seq of seqs) {
+        const row = bySeq.get(seq)
+        if (row) this.deliver(row)
+      }
+    }
+  }
+
+  private deliver(row: DatabaseMessage): void {
+    // Supabase skips a message without a topic, event or payload.
+    if (this.stopped || row.topic === null || row.event === null || row.payload === null) return
+    try {
+      this.sink.deliver(row)
+    } catch (error) {
+      // One message that cannot be sent must not hold back the ones after it.
+      this.ctx.log(`realtime: delivering broadcast ${row.id} failed: ${(error as Error).stack ?? String(error)}`)
     }
   }
 

@@ -1,9 +1,10 @@
 // The local stack: one HTTP server on 127.0.0.1 serving Supabase's paths
-// (/auth/v1, /rest/v1, /realtime/v1, /functions/v1) over one PGlite database.
+// (/auth/v1, /rest/v1, /realtime/v1, /functions/v1) over one database: PGlite, or a
+// native PostgreSQL server (`db` option).
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { LocalDb } from './db.ts'
-import { deriveKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
+import { loadKeys, type StackKeys } from './keys.ts'
 import { sendJson, type StackContext } from './http.ts'
 import { handleAuth } from './auth.ts'
 import { handleRest } from './rest.ts'
@@ -11,13 +12,27 @@ import { FunctionHost } from './functions.ts'
 import { attachRealtime } from './realtime.ts'
 import { NetWorker } from './net.ts'
 import { CronScheduler } from './cron.ts'
+import { DEV_WORKER_SECRET } from './dev-secrets.ts'
+import { Recorder, RECORDER_PATH } from './recorder.ts'
+import { startPostgres, type NativePostgres } from './postgres.ts'
 
 export interface StackOptions {
   root: string
   /** File-backed data directory; omitted means in memory. */
   dataDir?: string
+  /**
+   * The database: omitted or 'pglite' for PGlite; a postgres://… URL of a native
+   * server (database postgres, as a superuser); 'native' for a throwaway native
+   * PostgreSQL cluster that lives as long as the stack (local/postgres.ts).
+   */
+  db?: string
   port?: number
+  /** Legacy HS256 secret (the anon/service_role keys are signed with it). */
   jwtSecret?: string
+  /** Where the session signing key is kept; omitted means a fresh key per start. */
+  signingKeysFile?: string
+  /** Signs the database's wake-ups; stored in Vault and given to the functions. */
+  workerSecret?: string
   functionEnv?: Record<string, string>
   log?: (line: string) => void
 }
@@ -29,6 +44,8 @@ export interface LocalStack {
   db: LocalDb
   /** The edge functions' Deno processes (tests use pid(name) to kill one mid-job). */
   functions: FunctionHost
+  /** What the functions sent to Slack and WhatsApp when pointed at the recorder (npm start). */
+  recorder: Recorder
   close(): Promise<void>
 }
 
@@ -43,8 +60,17 @@ const corsHeaders = {
 
 export async function startStack(options: StackOptions): Promise<LocalStack> {
   const log = options.log ?? (() => {})
-  const db = await LocalDb.open({ root: options.root, dataDir: options.dataDir, log })
-  const keys = await deriveKeys(options.jwtSecret ?? DEFAULT_JWT_SECRET)
+  let cluster: NativePostgres | undefined
+  if (options.db === 'native') cluster = await startPostgres({ root: options.root, schema: false, log })
+  const dbUrl = cluster?.url ?? (options.db && options.db !== 'pglite' ? parseDatabaseUrl(options.db) : undefined)
+  let db: LocalDb
+  try {
+    db = await LocalDb.open({ root: options.root, dataDir: options.dataDir, url: dbUrl, log })
+  } catch (error) {
+    await cluster?.stop()
+    throw error
+  }
+  const keys = await loadKeys({ jwtSecret: options.jwtSecret, signingKeysFile: options.signingKeysFile })
   const server: Server = createServer()
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -52,18 +78,20 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
   })
   const port = (server.address() as AddressInfo).port
   const url = `http://127.0.0.1:${port}`
-  // The deploy step of a Supabase project: tell the database where its functions
-  // are, so pg_net can wake them (see app.configure_functions in the migrations).
+  // The deploy step of a Supabase project: tell the database where its functions are
+  // and the secret its wake-ups are signed with (Vault), and give the functions the
+  // same secret, so pg_net can wake them (see app.configure_functions).
+  const workerSecret = options.workerSecret ?? options.functionEnv?.KONSTRUCT_WORKER_SECRET ?? DEV_WORKER_SECRET
   await db.asOwner(async (tx) => {
     const { rows } = await tx.query<{ found: boolean }>(
       `select to_regprocedure('app.configure_functions(text, text)') is not null as found`,
     )
-    if (rows[0]?.found) {
-      await tx.query('select app.configure_functions($1, $2)', [`${url}/functions/v1`, keys.serviceRoleKey])
-    }
+    if (rows[0]?.found) await tx.query('select app.configure_functions($1, $2)', [`${url}/functions/v1`, workerSecret])
   })
-  const ctx: StackContext = { db, keys, url, root: options.root, functionEnv: options.functionEnv ?? {}, log }
+  const functionEnv = { ...options.functionEnv, KONSTRUCT_WORKER_SECRET: workerSecret }
+  const ctx: StackContext = { db, keys, url, root: options.root, functionEnv, log }
   const functions = new FunctionHost(ctx)
+  const recorder = new Recorder(log)
   const realtime = attachRealtime(server, ctx)
   const net = new NetWorker(db, log)
   const cron = new CronScheduler(db, log)
@@ -84,7 +112,9 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
         ? handleRest
         : path.startsWith('/functions/v1/')
           ? functions.handle
-          : undefined
+          : path.startsWith(`${RECORDER_PATH}/`)
+            ? recorder.handle
+            : undefined
     if (!route) {
       sendJson(res, 404, { message: 'no Route matched with those values' })
       return
@@ -102,6 +132,7 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
     keys,
     db,
     functions,
+    recorder,
     async close() {
       cron.stop()
       await realtime.close()
@@ -110,6 +141,30 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
       await db.close()
+      await cluster?.stop()
     },
   }
+}
+
+/**
+ * The database a command was asked for: `--db <pglite|native|postgres://…>` (or
+ * `--db=…`) among its arguments, else $KONSTRUCT_DB, else undefined (PGlite).
+ */
+export function chosenDatabase(args: string[] = process.argv, env = process.env): string | undefined {
+  const i = args.indexOf('--db')
+  if (i >= 0) {
+    const value = args[i + 1]
+    if (!value || value.startsWith('--')) throw new Error('--db needs a value: pglite, native or postgres://…')
+    return value
+  }
+  const inline = args.find((a) => a.startsWith('--db='))
+  return inline ? inline.slice('--db='.length) : env.KONSTRUCT_DB || undefined
+}
+
+/** The `db` option when it is a URL: postgres:// or postgresql://, or a clear error. */
+function parseDatabaseUrl(value: string): string {
+  if (!/^postgres(ql)?:\/\//.test(value)) {
+    throw new Error(`--db must be pglite, native or a postgres://… URL, not ${JSON.stringify(value)}`)
+  }
+  return value
 }

@@ -1,6 +1,7 @@
 -- Demo data: a platform that is usable the moment it starts.
 --
 --   sign in:   admin@konstruct.local / konstruct-demo   (owner of "Konstruct Demo")
+--              platform@konstruct.local / konstruct-platform   (platform admin: the console at /platform)
 --   tenant:    10000000-0000-4000-8000-000000000001 (slug demo)
 --   agent:     "Ava" from the customer_support_rep template, 20000000-0000-4000-8000-000000000001
 --   channels:  web chat  widget key wk_demo_konstruct_widget_key
@@ -39,6 +40,34 @@ begin
 end
 $$;
 
+-- The demo platform admin: runs the platform console (/platform), in no tenant ------------
+
+insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
+  raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+values ('00000000-0000-0000-0000-000000000000', '00000000-0000-4000-8000-0000000000ff', 'authenticated',
+  'authenticated', 'platform@konstruct.local', extensions.crypt('konstruct-platform', extensions.gen_salt('bf')), now(),
+  '{"provider": "email", "providers": ["email"]}', '{"name": "Platform Admin"}', now(), now());
+insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)
+values ('00000000-0000-4000-8000-0000000000ff', '00000000-0000-4000-8000-0000000000ff',
+  '{"sub": "00000000-0000-4000-8000-0000000000ff", "email": "platform@konstruct.local", "email_verified": true}',
+  'email', now(), now(), now());
+do $$
+declare
+  col text;
+begin
+  foreach col in array array['confirmation_token', 'recovery_token', 'email_change_token_new', 'email_change',
+    'email_change_token_current', 'phone_change', 'phone_change_token', 'reauthentication_token']
+  loop
+    if exists (select 1 from information_schema.columns
+               where table_schema = 'auth' and table_name = 'users' and column_name = col) then
+      execute format('update auth.users set %I = coalesce(%I, %L) where id = %L', col, col, '',
+        '00000000-0000-4000-8000-0000000000ff');
+    end if;
+  end loop;
+end
+$$;
+insert into app.platform_admins (user_id) values ('00000000-0000-4000-8000-0000000000ff');
+
 -- The demo tenant, made through the api as the admin would ----------------------------------
 
 select set_config('request.jwt.claims',
@@ -71,10 +100,11 @@ values ('30000000-0000-4000-8000-000000000002', '10000000-0000-4000-8000-0000000
     'Slack bot token of the demo channel (placeholder)'),
   '00000000-0000-4000-8000-000000000001');
 
+-- The demo number counts as proven (a real one is proven by the worker's check).
 insert into app.channel_connections (id, tenant_id, kind, name, agent_id, whatsapp_phone_number_id,
-  whatsapp_business_account_id, whatsapp_display_phone_number, token_secret_id, created_by)
+  whatsapp_business_account_id, whatsapp_display_phone_number, whatsapp_verified_at, token_secret_id, created_by)
 values ('30000000-0000-4000-8000-000000000003', '10000000-0000-4000-8000-000000000001', 'whatsapp', 'Konstruct WhatsApp',
-  '20000000-0000-4000-8000-000000000001', '100000000000001', '200000000000001', '+1 555 010 0001',
+  '20000000-0000-4000-8000-000000000001', '100000000000001', '200000000000001', '+1 555 010 0001', now(),
   vault.create_secret('EAAG-konstruct-placeholder', 'konstruct_channel_30000000-0000-4000-8000-000000000003',
     'WhatsApp access token of the demo channel (placeholder)'),
   '00000000-0000-4000-8000-000000000001');

@@ -44,10 +44,12 @@ export function buildHandoffDm(input: HandoffDmInput): string {
         : author === 'agent'
           ? (input.agentName ?? 'Agent')
           : 'System'
-  const lines = [
-    `:raising_hand: *${who} is waiting for a human* (${CHANNEL_NAMES[input.channel]})`,
-    `*Reason:* ${escapeMrkdwn(oneLine(input.reason, 500))}`,
-  ]
+  // A model alert rides the hand-off DM: same people, same link, its own headline.
+  const headline =
+    input.source === 'model_failing'
+      ? `:warning: *Your agents' model is failing*: ${who} was not answered (${CHANNEL_NAMES[input.channel]})`
+      : `:raising_hand: *${who} is waiting for a human* (${CHANNEL_NAMES[input.channel]})`
+  const lines = [headline, `*Reason:* ${escapeMrkdwn(oneLine(input.reason, 500))}`]
   const excerpt = input.transcript.filter((m) => m.text.trim()).slice(-DM_TRANSCRIPT_MESSAGES)
   if (excerpt.length) {
     lines.push('', '*Last messages:*')

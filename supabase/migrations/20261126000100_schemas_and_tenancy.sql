@@ -6,9 +6,27 @@
 -- audit log, and the membership helpers that every row level security policy uses.
 -- Runs on Supabase (PostgreSQL 15/17) and on PGlite (18): no 16+ only syntax.
 
+-- Extensions: a fresh Supabase project has none of these enabled, so the migrations
+-- enable them, idempotently (a project that already has one keeps it).
+-- pgmq: the schema is created first, by the role running the migration (`postgres`),
+-- so that role owns it and pgmq.create can add queue tables to it; a schema created by
+-- the extension itself belongs to supabase_admin on a hosted project.
+-- pg_net and pg_cron are only created where they are available (on Supabase); the
+-- local stack provides the same functions in its platform shim.
 create extension if not exists pgcrypto with schema extensions;
 create extension if not exists vector with schema extensions;
-create extension if not exists pgmq;
+create schema if not exists pgmq;
+create extension if not exists pgmq with schema pgmq;
+do $$
+begin
+  if exists (select 1 from pg_catalog.pg_available_extensions where name = 'pg_net') then
+    create extension if not exists pg_net with schema extensions;
+  end if;
+  if exists (select 1 from pg_catalog.pg_available_extensions where name = 'pg_cron') then
+    create extension if not exists pg_cron with schema pg_catalog;
+  end if;
+end
+$$;
 
 create schema if not exists app;
 comment on schema app is 'Konstruct tables and internal helpers. Private: never exposed by the Data API; reached only through api functions.';
@@ -22,11 +40,11 @@ grant usage on schema api to anon, authenticated, service_role;
 
 -- Role ranks ---------------------------------------------------------------------
 
+-- No `set search_path` (a CASE names nothing): so the planner inlines it.
 create function app.role_rank(role text)
 returns integer
 language sql
 immutable
-set search_path = ''
 as $$
   select case role when 'owner' then 3 when 'admin' then 2 when 'operator' then 1 else 0 end
 $$;
@@ -39,7 +57,7 @@ create table app.settings (
   value text not null,
   updated_at timestamptz not null default now()
 );
-comment on table app.settings is 'Platform-wide settings (e.g. functions_url, where pg_net wakes the agent worker). Only the database owner and service_role touch it.';
+comment on table app.settings is 'Platform-wide settings (e.g. worker_safety_net_schedule, stripe_meter_schedule). Only the database owner and service_role touch it.';
 
 -- Tenants --------------------------------------------------------------------------
 
@@ -49,6 +67,10 @@ create table app.tenants (
   slug text not null unique check (slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'),
   model_settings jsonb not null default '{}'::jsonb check (jsonb_typeof(model_settings) = 'object'),
   llm_api_key_secret_id uuid,
+  -- Set while a platform admin has suspended the tenant (api.suspend_tenant): its agents
+  -- answer with a polite notice only.
+  suspended_at timestamptz,
+  suspended_reason text check (suspended_reason is null or length(suspended_reason) <= 500),
   created_by uuid references auth.users (id) on delete set null,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
@@ -103,6 +125,8 @@ create table app.audit_log (
   created_at timestamptz not null default now()
 );
 create index audit_log_tenant_id_id_idx on app.audit_log (tenant_id, id desc);
+-- "Was this alert already written since ...?" (app.alert_once) without reading the tenant's history.
+create index audit_log_tenant_action_time_idx on app.audit_log (tenant_id, action, created_at desc);
 comment on table app.audit_log is 'Append-only record of every membership, agent, channel, takeover and billing change, and of platform admins'' reads. The database refuses update, delete and truncate, even for the table owner. No foreign key on tenant_id so history outlives a tenant.';
 
 create function app.refuse_audit_change()
@@ -125,31 +149,37 @@ create trigger audit_log_refuses_truncate
 
 -- Helpers ----------------------------------------------------------------------------
 
+-- The row level security helpers run once per row read, so they are plpgsql: their plans
+-- are kept for the session (an sql function with `set` is planned again at every call).
 create function app.is_member(tenant_id uuid, min_role text default 'operator')
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select exists (
+begin
+  return exists (
     select 1
     from app.memberships m
     where m.tenant_id = is_member.tenant_id
       and m.user_id = (select auth.uid())
       and app.role_rank(m.role) >= app.role_rank(is_member.min_role)
-  )
+  );
+end
 $$;
 comment on function app.is_member(uuid, text) is 'True when the signed-in user belongs to the tenant with at least min_role (operator < admin < owner). Definer so policies need no access to memberships.';
 
 create function app.is_platform_admin()
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select exists (select 1 from app.platform_admins p where p.user_id = (select auth.uid()))
+begin
+  return exists (select 1 from app.platform_admins p where p.user_id = (select auth.uid()));
+end
 $$;
 comment on function app.is_platform_admin() is 'True when the signed-in user is a platform admin.';
 
@@ -237,11 +267,13 @@ comment on function app.require_read(uuid, text) is 'Allows a read of tenant dat
 
 create function app.can_read(tenant_id uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select app.is_member(can_read.tenant_id, 'operator') or app.is_platform_admin()
+begin
+  return app.is_member(can_read.tenant_id, 'operator') or app.is_platform_admin();
+end
 $$;
 comment on function app.can_read(uuid) is 'Row level security read test: a member of the tenant or a platform admin.';
 

@@ -49,6 +49,11 @@ create table app.conversations (
   last_message_at timestamptz,
   last_inbound_at timestamptz,
   last_message_preview text,
+  -- The model failure that kept the agent from answering ({error, status, failures, at});
+  -- null once a turn succeeds (api.record_model_outcome).
+  model_failure jsonb check (model_failure is null or jsonb_typeof(model_failure) = 'object'),
+  -- A conversation from the portal's test chat: its messages never count toward the plan.
+  is_test boolean not null default false,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   unique (tenant_id, id),
@@ -57,10 +62,17 @@ create table app.conversations (
   foreign key (tenant_id, contact_id) references app.contacts (tenant_id, id),
   foreign key (tenant_id, agent_id) references app.agents (tenant_id, id)
 );
-create index conversations_tenant_recent_idx on app.conversations (tenant_id, last_message_at desc, id desc);
+-- The inbox's order (api.list_conversations: latest activity first), so its first page reads
+-- one page of rows however many conversations the tenant has.
+create index conversations_tenant_activity_idx
+  on app.conversations (tenant_id, (coalesce(last_message_at, created_at)) desc, id desc);
+-- The seq of the newest contact message (app.bump_conversation): a member has unread
+-- messages when it is past what they read (app.conversation_reads), one comparison per row.
+alter table app.conversations add column last_inbound_seq bigint;
+create index conversations_assignee_idx on app.conversations (assigned_member_id) where assigned_member_id is not null;
 create index conversations_contact_id_idx on app.conversations (contact_id);
 create index conversations_agent_id_idx on app.conversations (agent_id);
-comment on table app.conversations is 'One thread on one channel connection: status open (agent answers) / waiting_for_human (escalated) / human (a member took over; the agent is silent) / closed.';
+comment on table app.conversations is 'One thread on one channel connection: status open (agent answers) / waiting_for_human (escalated) / human (a member took over; the agent is silent) / closed. is_test: the portal''s test chat (never counts toward the plan).';
 
 create table app.messages (
   id uuid primary key default gen_random_uuid(),
@@ -71,6 +83,9 @@ create table app.messages (
   direction text not null check (direction in ('in', 'out')),
   author_kind text not null check (author_kind in ('contact', 'agent', 'member', 'system')),
   author_member_id uuid references auth.users (id) on delete set null,
+  -- Who wrote an inbound message: in a Slack thread several people may write, and each
+  -- is answered with their own memories and may confirm only what was proposed to them.
+  author_contact_id uuid,
   agent_id uuid,
   text text,
   attachments jsonb not null default '[]'::jsonb check (jsonb_typeof(attachments) = 'array'),
@@ -88,11 +103,29 @@ create table app.messages (
   constraint messages_conversation_idempotency_key unique (conversation_id, idempotency_key),
   foreign key (tenant_id, conversation_id) references app.conversations (tenant_id, id) on delete cascade,
   foreign key (tenant_id, connection_id) references app.channel_connections (tenant_id, id) on delete cascade,
+  foreign key (tenant_id, author_contact_id) references app.contacts (tenant_id, id),
   check ((direction = 'in') = (author_kind = 'contact'))
 );
 create index messages_conversation_seq_idx on app.messages (conversation_id, seq desc);
 create index messages_tenant_created_idx on app.messages (tenant_id, created_at);
+-- Full-text search over every message of a tenant (the inbox search). 'simple' keeps
+-- words as written, so any language matches; the GIN index keeps search off a scan.
+alter table app.messages add column search tsvector
+  generated always as (to_tsvector('simple'::regconfig, coalesce(text, ''))) stored;
+create index messages_search_idx on app.messages using gin (search);
 comment on table app.messages is 'A message in a conversation: direction in/out, author contact/agent/member/system, text, attachments metadata, the channel''s external id (unique per connection) and the delivery status. seq orders messages and pages them.';
+
+create table app.conversation_reads (
+  conversation_id uuid not null,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  tenant_id uuid not null,
+  last_read_seq bigint not null default 0,
+  read_at timestamptz not null default now(),
+  primary key (conversation_id, user_id),
+  foreign key (tenant_id, conversation_id) references app.conversations (tenant_id, id) on delete cascade
+);
+create index conversation_reads_tenant_idx on app.conversation_reads (tenant_id);
+comment on table app.conversation_reads is 'How far each member has read each conversation (the seq of the newest contact message they saw): unread marks per member without counting messages. Written by api.mark_conversation_read.';
 
 create table app.tool_calls (
   id uuid primary key default gen_random_uuid(),
@@ -152,7 +185,9 @@ begin
     last_message_at = greatest(coalesce(c.last_message_at, new.created_at), new.created_at),
     last_inbound_at = case when new.direction = 'in'
       then greatest(coalesce(c.last_inbound_at, new.created_at), new.created_at) else c.last_inbound_at end,
-    last_message_preview = left(coalesce(new.text, '[attachment]'), 200)
+    last_message_preview = left(coalesce(new.text, '[attachment]'), 200),
+    last_inbound_seq = case when new.direction = 'in' then greatest(coalesce(c.last_inbound_seq, 0), new.seq)
+      else c.last_inbound_seq end
   where c.id = new.conversation_id;
   return null;
 end
@@ -203,6 +238,8 @@ alter table app.messages enable row level security;
 alter table app.messages force row level security;
 alter table app.tool_calls enable row level security;
 alter table app.tool_calls force row level security;
+alter table app.conversation_reads enable row level security;
+alter table app.conversation_reads force row level security;
 
 create policy "members can read their tenant's contacts" on app.contacts
   for select to authenticated using (app.can_read(tenant_id));
@@ -223,9 +260,18 @@ create policy "admins can reply as themselves" on app.messages
   );
 create policy "members can read their tenant's tool calls" on app.tool_calls
   for select to authenticated using (app.can_read(tenant_id));
+create policy "members can read their tenant's read marks" on app.conversation_reads
+  for select to authenticated using (app.can_read(tenant_id));
+create policy "members can add their own read marks" on app.conversation_reads
+  for insert to authenticated with check (user_id = (select auth.uid()) and app.is_member(tenant_id));
+create policy "members can move their own read marks" on app.conversation_reads
+  for update to authenticated using (user_id = (select auth.uid()) and app.is_member(tenant_id))
+  with check (user_id = (select auth.uid()) and app.is_member(tenant_id));
 
 grant select, update (display_name, email, phone, metadata) on app.contacts to authenticated;
 grant select on app.contact_identities, app.tool_calls to authenticated;
+grant select, insert, update (last_read_seq, read_at) on app.conversation_reads to authenticated;
+grant select, insert, update, delete on app.conversation_reads to service_role;
 grant select, update (status, assigned_member_id, escalation_reason, agent_id) on app.conversations to authenticated;
 grant select, insert (tenant_id, conversation_id, connection_id, direction, author_kind, author_member_id, text,
   attachments, idempotency_key, delivery_status, metadata) on app.messages to authenticated;

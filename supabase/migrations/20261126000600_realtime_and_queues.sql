@@ -6,12 +6,11 @@
 --
 -- Queues (pgmq): agent_jobs (answer an inbound message, deliver a member's reply) and
 -- knowledge_jobs (chunk and embed a knowledge source). After a job is enqueued
--- (app.enqueue_job), app.wake_agent_worker() posts to <functions_url>/agent-worker through
--- pg_net (sent after commit), once per transaction; functions_url comes from app.settings
--- (or the `app.functions_url` setting) and the bearer token from the Vault secret named
--- `konstruct_functions_token`; with no URL configured it does nothing. Both functions are
--- defined in 20261126004000_knowledge_ingestion_and_handoff_dm.sql. A pg_cron job is the
--- safety net: every 30 seconds it wakes the worker only if a job is waiting.
+-- (app.enqueue_job), app.wake_agent_worker() posts to agent-worker through pg_net (sent
+-- after commit), once per transaction, signed with the worker secret from Vault (see
+-- app.wake_function in 20261126000900_configure_functions.sql); both are defined in
+-- 20261126004000_knowledge_ingestion_and_handoff_dm.sql. A pg_cron job is the safety net
+-- (20261126001500_agent_worker.sql): it wakes the worker only if a job is waiting.
 
 -- Realtime authorization -----------------------------------------------------------------
 
@@ -77,8 +76,8 @@ begin
       'contact_name', (select c.display_name from app.contacts c where c.id = new.contact_id),
       'agent_id', new.agent_id, 'status', new.status, 'assigned_member_id', new.assigned_member_id,
       'escalation_reason', new.escalation_reason, 'last_message_at', new.last_message_at,
-      'last_message_preview', new.last_message_preview, 'created_at', new.created_at,
-      'operation', lower(tg_op)
+      'last_message_preview', new.last_message_preview, 'model_failure', new.model_failure,
+      'created_at', new.created_at, 'operation', lower(tg_op)
     ),
     'conversation_changed',
     'tenant:' || new.tenant_id::text,
@@ -102,52 +101,7 @@ grant usage on schema pgmq to service_role;
 grant select, insert, update, delete on pgmq.q_agent_jobs, pgmq.a_agent_jobs, pgmq.q_knowledge_jobs, pgmq.a_knowledge_jobs
   to service_role;
 
-create function app.functions_url()
-returns text
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-  select coalesce(
-    (select nullif(btrim(s.value), '') from app.settings s where s.key = 'functions_url'),
-    nullif(btrim(current_setting('app.functions_url', true)), '')
-  )
-$$;
-comment on function app.functions_url() is 'Base URL of the edge functions (e.g. http://127.0.0.1:54321/functions/v1), from app.settings key functions_url or the app.functions_url setting; null when not configured.';
-
-create function app.wake_agent_worker_if_pending()
-returns bigint
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-  if exists (select 1 from pgmq.q_agent_jobs q where q.vt <= now()) then
-    return app.wake_agent_worker('cron');
-  end if;
-  return null;
-end
-$$;
-comment on function app.wake_agent_worker_if_pending() is 'The pg_cron safety net: wakes the agent worker only when a job is visible in agent_jobs.';
-
--- pg_cron is an extension on Supabase; the local platform provides the same functions.
-do $$
-begin
-  if exists (select 1 from pg_available_extensions where name = 'pg_cron') then
-    create extension if not exists pg_cron;
-  end if;
-  if exists (select 1 from pg_namespace where nspname = 'cron') then
-    perform cron.schedule('konstruct-agent-worker-safety-net', '30 seconds',
-      'select app.wake_agent_worker_if_pending()');
-  end if;
-end
-$$;
-
 revoke all on function app.tenant_id_from_topic(text) from public, anon;
 revoke all on function app.broadcast_message() from public, anon, authenticated;
 revoke all on function app.broadcast_conversation() from public, anon, authenticated;
-revoke all on function app.functions_url() from public, anon, authenticated;
-revoke all on function app.wake_agent_worker_if_pending() from public, anon, authenticated;
 grant execute on function app.tenant_id_from_topic(text) to authenticated, service_role;
-grant execute on function app.functions_url(), app.wake_agent_worker_if_pending() to service_role;

@@ -44,6 +44,7 @@ as $$
     'whatsapp_phone_number_id', c.whatsapp_phone_number_id,
     'whatsapp_business_account_id', c.whatsapp_business_account_id,
     'whatsapp_display_phone_number', c.whatsapp_display_phone_number,
+    'whatsapp_verified', c.whatsapp_verified_at is not null, 'whatsapp_verification_error', c.whatsapp_verification_error,
     'widget_key', c.widget_key, 'has_token', c.token_secret_id is not null, 'settings', c.settings,
     'created_at', c.created_at, 'updated_at', c.updated_at)
   from app.channel_connections c
@@ -63,7 +64,8 @@ as $$
     'agent_id', c.agent_id, 'status', c.status, 'assigned_member_id', c.assigned_member_id,
     'escalation_reason', c.escalation_reason, 'last_message_at', c.last_message_at,
     'last_inbound_at', c.last_inbound_at, 'last_message_preview', c.last_message_preview,
-    'channel_context', c.channel_context, 'created_at', c.created_at, 'updated_at', c.updated_at)
+    'channel_context', c.channel_context, 'model_failure', c.model_failure,
+    'created_at', c.created_at, 'updated_at', c.updated_at)
   from app.conversations c
   left join app.contacts ct on ct.id = c.contact_id
   where c.id = conversation_json.conversation_id
@@ -142,7 +144,8 @@ declare
   tenant app.tenants;
   chosen_slug text;
 begin
-  if uid is null then
+  -- Anonymous users (web chat visitors) are not people who can own a tenant.
+  if uid is null or (select auth.jwt() ->> 'is_anonymous') = 'true' then
     raise exception 'sign in to create a tenant' using errcode = '42501';
   end if;
   if create_tenant.name is null or length(btrim(create_tenant.name)) = 0 then
@@ -528,8 +531,8 @@ set search_path = ''
 as $$
   select app.require_read(list_agents.tenant_id, 'agents');
   select a.id, a.name, a.role, a.template_key, a.status, a.model_settings, a.tools, a.monthly_token_budget,
-    coalesce((select sum(u.input_tokens + u.output_tokens) from app.usage_events u
-      where u.agent_id = a.id and u.occurred_at >= date_trunc('month', now())), 0)::bigint,
+    coalesce((select u.tokens from app.agent_usage u
+      where u.agent_id = a.id and u.period_start = app.usage_period(now())), 0)::bigint,
     a.created_at, a.updated_at
   from app.agents a
   where a.tenant_id = list_agents.tenant_id
@@ -720,8 +723,21 @@ as $$
 $$;
 comment on function api.list_channels(uuid) is 'The channel connections of a tenant (never tokens). Any member.';
 
+create function app.first_active_agent(tenant_id uuid)
+returns uuid
+language sql
+stable
+set search_path = ''
+as $$
+  select a.id from app.agents a
+  where a.tenant_id = first_active_agent.tenant_id and a.status = 'active'
+  order by a.created_at, a.id
+  limit 1
+$$;
+comment on function app.first_active_agent(uuid) is 'The agent a new channel is answered by unless an admin picks another: the tenant''s oldest active agent (null when it has none).';
+
 create function api.create_web_chat_channel(tenant_id uuid, name text, agent_id uuid default null,
-  allowed_origins text[] default null)
+  allowed_origins text[] default null, without_agent boolean default false)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -732,7 +748,9 @@ begin
   perform app.require_role(create_web_chat_channel.tenant_id, 'admin');
   insert into app.channel_connections (tenant_id, kind, name, agent_id, widget_key, settings, created_by)
   values (create_web_chat_channel.tenant_id, 'web_chat', btrim(create_web_chat_channel.name),
-    create_web_chat_channel.agent_id, app.new_token('wk_'),
+    case when create_web_chat_channel.without_agent then null
+      else coalesce(create_web_chat_channel.agent_id, app.first_active_agent(create_web_chat_channel.tenant_id)) end,
+    app.new_token('wk_'),
     case when create_web_chat_channel.allowed_origins is null then '{}'::jsonb
       else jsonb_build_object('allowed_origins', to_jsonb(create_web_chat_channel.allowed_origins)) end,
     (select auth.uid()))
@@ -740,10 +758,31 @@ begin
   return app.channel_json(channel_id);
 end
 $$;
-comment on function api.create_web_chat_channel(uuid, text, uuid, text[]) is 'Creates a web chat connection with a new public widget key, optionally assigned to an agent and restricted to allowed origins. Owners and admins.';
+comment on function api.create_web_chat_channel(uuid, text, uuid, text[], boolean) is 'Creates a web chat connection with a new public widget key, answered by the given agent (by default the tenant''s first active agent; without_agent leaves it to humans) and optionally restricted to allowed origins. Owners and admins.';
+
+create function app.enqueue_whatsapp_verification(connection_id uuid)
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  c app.channel_connections;
+begin
+  select * into c from app.channel_connections x where x.id = enqueue_whatsapp_verification.connection_id and x.kind = 'whatsapp';
+  if not found then
+    return null;
+  end if;
+  return app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'verify_whatsapp_channel', 'tenant_id', c.tenant_id,
+    'connection_id', c.id, 'phone_number_id', c.whatsapp_phone_number_id,
+    'business_account_id', c.whatsapp_business_account_id));
+end
+$$;
+comment on function app.enqueue_whatsapp_verification(uuid) is 'Queues the proof-of-control check of a WhatsApp connection (the worker asks the Graph API, with the connection''s token, for the numbers of its business account). Called by the definers that create a connection or change its token.';
 
 create function api.create_whatsapp_channel(tenant_id uuid, name text, phone_number_id text, business_account_id text,
-  access_token text, display_phone_number text default null, agent_id uuid default null)
+  access_token text, display_phone_number text default null, agent_id uuid default null,
+  without_agent boolean default false)
 returns jsonb
 language plpgsql
 security definer
@@ -756,26 +795,36 @@ begin
   if coalesce(btrim(create_whatsapp_channel.access_token), '') = '' then
     raise exception 'an access token is required' using errcode = '22023';
   end if;
+  if coalesce(btrim(create_whatsapp_channel.phone_number_id), '') = ''
+     or coalesce(btrim(create_whatsapp_channel.business_account_id), '') = '' then
+    raise exception 'the phone number id and the WhatsApp business account id are required' using errcode = '22023';
+  end if;
   if create_whatsapp_channel.agent_id is not null and not exists (
     select 1 from app.agents a where a.id = create_whatsapp_channel.agent_id and a.tenant_id = create_whatsapp_channel.tenant_id
   ) then
     raise exception 'agent not found' using errcode = 'P0002';
   end if;
-  if exists (select 1 from app.channel_connections c where c.whatsapp_phone_number_id = create_whatsapp_channel.phone_number_id) then
+  -- Only a proven connection holds a number: an unproven claim (anyone's) blocks nobody.
+  if exists (select 1 from app.channel_connections c
+             where c.whatsapp_phone_number_id = btrim(create_whatsapp_channel.phone_number_id)
+               and c.whatsapp_verified_at is not null) then
     raise exception 'this WhatsApp number is already connected' using errcode = '23505';
   end if;
   insert into app.channel_connections (id, tenant_id, kind, name, agent_id, whatsapp_phone_number_id,
     whatsapp_business_account_id, whatsapp_display_phone_number, token_secret_id, created_by)
   values (channel_id, create_whatsapp_channel.tenant_id, 'whatsapp', btrim(create_whatsapp_channel.name),
-    create_whatsapp_channel.agent_id, btrim(create_whatsapp_channel.phone_number_id),
-    create_whatsapp_channel.business_account_id, create_whatsapp_channel.display_phone_number,
+    case when create_whatsapp_channel.without_agent then null
+      else coalesce(create_whatsapp_channel.agent_id, app.first_active_agent(create_whatsapp_channel.tenant_id)) end,
+    btrim(create_whatsapp_channel.phone_number_id),
+    btrim(create_whatsapp_channel.business_account_id), create_whatsapp_channel.display_phone_number,
     vault.create_secret(create_whatsapp_channel.access_token, 'konstruct_channel_' || channel_id::text,
       'WhatsApp access token of channel ' || channel_id::text),
     (select auth.uid()));
+  perform app.enqueue_whatsapp_verification(channel_id);
   return app.channel_json(channel_id);
 end
 $$;
-comment on function api.create_whatsapp_channel(uuid, text, text, text, text, text, uuid) is 'Connects a WhatsApp Cloud API number (globally unique; 23505 if taken); the access token goes to Vault and is never returned. Owners and admins. Security definer only to write Vault, after the role check.';
+comment on function api.create_whatsapp_channel(uuid, text, text, text, text, text, uuid, boolean) is 'Connects a WhatsApp Cloud API number of a business account (23505 if another tenant has proved control of it), answered by the given agent (by default the tenant''s first active agent; without_agent leaves it to humans); the access token goes to Vault and is never returned. The number receives traffic only after the worker has seen the token reach it in that business account (whatsapp_verified; whatsapp_verification_error says why not). Owners and admins. Security definer only to write Vault and queue the check, after the role check.';
 
 create function api.set_channel_token(channel_id uuid, token text)
 returns jsonb
@@ -804,6 +853,10 @@ begin
   else
     perform vault.update_secret(channel.token_secret_id, set_channel_token.token);
     perform app.write_audit(channel.tenant_id, 'channel.token_rotated', 'channel', channel.id::text, '{}'::jsonb);
+  end if;
+  -- A new token must prove control again; the number keeps working until a check fails.
+  if channel.kind = 'whatsapp' then
+    perform app.enqueue_whatsapp_verification(channel.id);
   end if;
   return app.channel_json(channel.id);
 end
@@ -892,6 +945,20 @@ comment on function api.disable_channel(uuid) is 'Disables a channel. Owners and
 
 -- Conversations and messages ------------------------------------------------------------------
 
+create function app.require_inbox_view(view text)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $fn$
+begin
+  if view is not null and view not in ('all', 'mine', 'unassigned', 'waiting', 'closed') then
+    raise exception 'unknown view %; use all, mine, unassigned, waiting or closed', view using errcode = '22023';
+  end if;
+end
+$fn$;
+comment on function app.require_inbox_view(text) is 'Refuses (22023) an inbox view other than all, mine, unassigned, waiting and closed.';
+
 create function api.list_conversations(
   tenant_id uuid,
   status text default null,
@@ -901,18 +968,28 @@ create function api.list_conversations(
   search text default null,
   before_activity_at timestamptz default null,
   before_id uuid default null,
-  page_size integer default 50
+  page_size integer default 50,
+  view text default null,
+  assignee_id uuid default null,
+  from_time timestamptz default null,
+  to_time timestamptz default null
 )
 returns table (id uuid, connection_id uuid, connection_name text, channel text, thread_key text, contact_id uuid,
   contact_name text, agent_id uuid, agent_name text, status text, assigned_member_id uuid, escalation_reason text,
-  last_message_at timestamptz, last_message_preview text, activity_at timestamptz, created_at timestamptz)
+  last_message_at timestamptz, last_message_preview text, activity_at timestamptz, created_at timestamptz,
+  unread boolean, channel_agent_id uuid, model_failure jsonb)
 language sql
 set search_path = ''
 as $$
   select app.require_read(list_conversations.tenant_id, 'conversations');
+  select app.require_inbox_view(list_conversations.view);
   select c.id, c.connection_id, cc.name, c.channel, c.thread_key, c.contact_id, ct.display_name, c.agent_id, a.name,
     c.status, c.assigned_member_id, c.escalation_reason, c.last_message_at, c.last_message_preview,
-    coalesce(c.last_message_at, c.created_at), c.created_at
+    coalesce(c.last_message_at, c.created_at), c.created_at,
+    -- Unread: a contact message past the caller's read mark (one comparison, no counting).
+    coalesce(c.last_inbound_seq, 0) > coalesce((select r.last_read_seq from app.conversation_reads r
+      where r.conversation_id = c.id and r.user_id = (select auth.uid())), 0),
+    cc.agent_id, c.model_failure
   from app.conversations c
   join app.channel_connections cc on cc.id = c.connection_id
   left join app.contacts ct on ct.id = c.contact_id
@@ -921,18 +998,29 @@ as $$
     and (list_conversations.status is null or c.status = list_conversations.status)
     and (list_conversations.channel is null or c.channel = list_conversations.channel)
     and (list_conversations.agent_id is null or c.agent_id = list_conversations.agent_id)
+    and (list_conversations.assignee_id is null or c.assigned_member_id = list_conversations.assignee_id)
     and (not coalesce(list_conversations.assigned_to_me, false) or c.assigned_member_id = (select auth.uid()))
+    and (list_conversations.view is null
+      or list_conversations.view = 'all'
+      or (list_conversations.view = 'mine' and c.status <> 'closed' and c.assigned_member_id = (select auth.uid()))
+      or (list_conversations.view = 'unassigned' and c.status <> 'closed' and c.assigned_member_id is null)
+      or (list_conversations.view = 'waiting' and c.status = 'waiting_for_human')
+      or (list_conversations.view = 'closed' and c.status = 'closed'))
+    and (list_conversations.from_time is null or coalesce(c.last_message_at, c.created_at) >= list_conversations.from_time)
+    and (list_conversations.to_time is null or coalesce(c.last_message_at, c.created_at) < list_conversations.to_time)
     and (list_conversations.search is null
       or ct.display_name ilike '%' || list_conversations.search || '%'
-      or c.last_message_preview ilike '%' || list_conversations.search || '%')
+      -- Every message of the tenant, through the GIN index on app.messages.search.
+      or c.id in (select m.conversation_id from app.messages m
+        where m.tenant_id = list_conversations.tenant_id
+          and m.search @@ websearch_to_tsquery('simple'::regconfig, list_conversations.search)))
     and (list_conversations.before_activity_at is null
       or (coalesce(c.last_message_at, c.created_at), c.id)
         < (list_conversations.before_activity_at, coalesce(list_conversations.before_id, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid)))
   order by coalesce(c.last_message_at, c.created_at) desc, c.id desc
   limit least(greatest(coalesce(list_conversations.page_size, 50), 1), 200)
 $$;
-comment on function api.list_conversations(uuid, text, text, uuid, boolean, text, timestamptz, uuid, integer) is 'Conversations of a tenant, most recent activity first, filtered by status/channel/agent/assignee/search; keyset paging: pass the last row''s activity_at and id as before_activity_at/before_id. page_size 1-200. Any member.';
-
+comment on function api.list_conversations(uuid, text, text, uuid, boolean, text, timestamptz, uuid, integer, text, uuid, timestamptz, timestamptz) is 'Conversations of a tenant, most recent activity first. view: all / mine (assigned to the caller, not closed) / unassigned (not closed) / waiting / closed; filters by status, channel, agent, assignee, activity between from_time and to_time, and search (contact name, or full text over every message). unread = a contact message past the caller''s read mark. Keyset paging: pass the last row''s activity_at and id as before_activity_at/before_id. page_size 1-200. Any member.';
 create function api.get_conversation(conversation_id uuid)
 returns jsonb
 language plpgsql
@@ -1134,14 +1222,15 @@ declare
   source_tenant uuid;
 begin
   select s.tenant_id into source_tenant from app.knowledge_sources s where s.id = enqueue_knowledge_source.source_id;
-  if not found or not (app.is_member(source_tenant, 'admin') or pg_catalog.pg_has_role(current_user, 'service_role', 'usage')) then
+  -- Inside a definer current_user is the owner, never the caller: ask who signed the request.
+  if not found or not (app.is_member(source_tenant, 'admin') or (select auth.role()) = 'service_role') then
     raise exception 'permission denied' using errcode = '42501';
   end if;
   return app.enqueue_job('knowledge_jobs', jsonb_build_object('kind', 'process_source', 'tenant_id', source_tenant,
     'source_id', enqueue_knowledge_source.source_id));
 end
 $$;
-comment on function app.enqueue_knowledge_source(uuid) is 'Queues a knowledge source for (re)chunking and embedding. Security definer because only service_role may use pgmq; checks the caller is an admin of the source''s tenant.';
+comment on function app.enqueue_knowledge_source(uuid) is 'Queues a knowledge source for (re)chunking and embedding. Security definer because only service_role may use pgmq; checks the caller (by its JWT, not current_user, which is the owner here) is an admin of the source''s tenant or the service role.';
 
 create function api.delete_knowledge_source(source_id uuid)
 returns void
@@ -1225,11 +1314,17 @@ comment on function api.list_audit_log(uuid, bigint, integer, text) is 'The audi
 -- Grants ---------------------------------------------------------------------------------------
 
 revoke all on all functions in schema api from public, anon;
+revoke all on function app.enqueue_whatsapp_verification(uuid) from public, anon, authenticated;
+grant execute on function app.enqueue_whatsapp_verification(uuid) to service_role;
 revoke all on function app.slugify(text), app.agent_json(app.agents), app.channel_json(uuid), app.conversation_json(uuid),
+  app.require_inbox_view(text),
+  app.first_active_agent(uuid),
   app.new_token(text), app.token_hash(text), app.chunk_text(text, integer), app.enqueue_member_reply(uuid),
   app.enqueue_knowledge_source(uuid)
   from public, anon;
 grant execute on function app.slugify(text), app.agent_json(app.agents), app.channel_json(uuid), app.conversation_json(uuid),
+  app.require_inbox_view(text),
+  app.first_active_agent(uuid),
   app.new_token(text), app.token_hash(text), app.chunk_text(text, integer), app.enqueue_member_reply(uuid),
   app.enqueue_knowledge_source(uuid)
   to authenticated, service_role;
@@ -1261,14 +1356,14 @@ grant execute on function
   api.delete_agent(uuid),
   api.deploy_agent_template(uuid, text, text),
   api.list_channels(uuid),
-  api.create_web_chat_channel(uuid, text, uuid, text[]),
-  api.create_whatsapp_channel(uuid, text, text, text, text, text, uuid),
+  api.create_web_chat_channel(uuid, text, uuid, text[], boolean),
+  api.create_whatsapp_channel(uuid, text, text, text, text, text, uuid, boolean),
   api.set_channel_token(uuid, text),
   api.update_channel(uuid, text, jsonb),
   api.assign_channel_agent(uuid, uuid),
   api.set_channel_status(uuid, text),
   api.disable_channel(uuid),
-  api.list_conversations(uuid, text, text, uuid, boolean, text, timestamptz, uuid, integer),
+  api.list_conversations(uuid, text, text, uuid, boolean, text, timestamptz, uuid, integer, text, uuid, timestamptz, timestamptz),
   api.get_conversation(uuid),
   api.list_messages(uuid, bigint, integer),
   api.takeover_conversation(uuid),

@@ -22,7 +22,9 @@
 --     are paused; canceled and unpaid pause them at once; paying again resumes them.
 --     Paused is computed from the state, never written onto the agents, so resuming
 --     can never forget an agent and never wakes one an admin paused on purpose.
--- The month is the calendar month in UTC, like the agents' token budgets.
+-- The month is the calendar month in UTC, like the agents' token budgets. Usage is read from
+-- the counters of app.tenant_usage (20261126000500_knowledge_memory_usage.sql), never
+-- summed from history.
 
 -- Plans ----------------------------------------------------------------------------------------
 
@@ -295,21 +297,25 @@ comment on function app.billing_state(uuid) is 'The billing state a tenant is he
 
 create function app.billing_usage(tenant_id uuid)
 returns jsonb
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select jsonb_build_object(
-    'period_start', date_trunc('month', now()),
+declare
+  period timestamptz := app.usage_period(now());
+  used app.tenant_usage;
+begin
+  -- plpgsql, not sql: its plans are kept for the session (it runs on every inbound message).
+  select * into used from app.tenant_usage u where u.tenant_id = billing_usage.tenant_id and u.period_start = period;
+  return jsonb_build_object(
+    'period_start', period,
     'agents', (select count(*) from app.agents a where a.tenant_id = billing_usage.tenant_id),
-    'messages', (select count(*) from app.messages m
-      where m.tenant_id = billing_usage.tenant_id and m.direction = 'in' and m.created_at >= date_trunc('month', now())),
-    'tokens', (select coalesce(sum(u.input_tokens + u.output_tokens), 0) from app.usage_events u
-      where u.tenant_id = billing_usage.tenant_id and u.occurred_at >= date_trunc('month', now()))
-  )
+    'messages', coalesce(used.messages, 0),
+    'tokens', coalesce(used.tokens, 0));
+end
 $$;
-comment on function app.billing_usage(uuid) is 'What a tenant used this calendar month (UTC): inbound messages, model tokens, and its agents. Definer: used by triggers and service functions alike.';
+comment on function app.billing_usage(uuid) is 'What a tenant used this calendar month (UTC), from its counters (app.tenant_usage): inbound messages admitted by the rate limit (test conversations excluded), model tokens, and its agents. Definer: used by triggers and service functions alike.';
 
 create function app.billing_refusal(tenant_id uuid)
 returns jsonb
@@ -322,6 +328,11 @@ declare
   state jsonb := app.billing_state(billing_refusal.tenant_id);
   usage jsonb;
 begin
+  -- Suspended by a platform admin (api.suspend_tenant): a polite notice instead of an answer.
+  if exists (select 1 from app.tenants t where t.id = billing_refusal.tenant_id and t.suspended_at is not null) then
+    return jsonb_build_object('reason', 'suspended', 'message',
+      'Sorry, this assistant is not available right now. The team will get back to you here.');
+  end if;
   if (state ->> 'paused')::boolean then
     return jsonb_build_object('reason', 'paused', 'pause_reason', state ->> 'pause_reason', 'message', null);
   end if;
@@ -329,7 +340,7 @@ begin
     return null;
   end if;
   usage := app.billing_usage(billing_refusal.tenant_id);
-  -- The message being answered is already stored, so it counts.
+  -- The message being answered is already counted (app.answer_inbound counts an admitted one first).
   if (usage ->> 'messages')::bigint > (state ->> 'monthly_messages')::bigint then
     return jsonb_build_object('reason', 'monthly_messages', 'used', (usage ->> 'messages')::bigint,
       'limit', (state ->> 'monthly_messages')::bigint, 'plan_key', state ->> 'plan_key', 'message', app.plan_limit_text());
@@ -341,7 +352,7 @@ begin
   return null;
 end
 $$;
-comment on function app.billing_refusal(uuid) is 'Null when the tenant''s agents may answer now; else why not: {reason: paused} (silent) or {reason: monthly_messages|monthly_tokens, used, limit, message} (the polite text for the channel).';
+comment on function app.billing_refusal(uuid) is 'Null when the tenant''s agents may answer now; else why not: {reason: suspended, message} (a platform admin suspended the tenant), {reason: paused} (silent) or {reason: monthly_messages|monthly_tokens, used, limit, message} (the polite text for the channel).';
 
 create function app.plan_limit_text()
 returns text
@@ -467,7 +478,10 @@ revoke all on function app.billing_setting(text), app.billing_grace_period(), ap
   app.alert_once(uuid, text, timestamptz, jsonb), app.enforce_agent_limit(), app.enforce_channel_kind(),
   app.queue_meter_report(), app.create_tenant_subscription()
   from public, anon, authenticated;
+-- The billing state of a tenant is read by definers (triggers, api.get_billing, ingest) that
+-- check the caller first; a signed-in user may not ask for any tenant's state directly.
 grant execute on function app.billing_setting(text), app.billing_grace_period(), app.billing_status_rank(text),
-  app.billing_state(uuid), app.billing_usage(uuid), app.billing_refusal(uuid), app.plan_limit_text()
+  app.plan_limit_text()
   to authenticated, service_role;
+grant execute on function app.billing_state(uuid), app.billing_usage(uuid), app.billing_refusal(uuid) to service_role;
 grant execute on function app.alert_once(uuid, text, timestamptz, jsonb) to service_role;

@@ -608,31 +608,17 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  base_url text := app.functions_url();
-  token text;
-  headers jsonb := '{"Content-Type": "application/json"}'::jsonb;
 begin
-  if base_url is null
-     or not exists (select 1 from app.meter_reports r where r.status = 'pending' and r.next_attempt_at <= now()) then
+  if not exists (select 1 from app.meter_reports r where r.status = 'pending' and r.next_attempt_at <= now()) then
     return null;
   end if;
-  begin
-    select d.decrypted_secret into token from vault.decrypted_secrets d where d.name = 'konstruct_functions_token' limit 1;
-  exception when others then
-    token := null;
-  end;
-  if token is not null then
-    headers := headers || jsonb_build_object('Authorization', 'Bearer ' || token);
-  end if;
-  return net.http_post(url := rtrim(base_url, '/') || '/stripe-meter', body := '{"reason": "cron"}'::jsonb,
-    headers := headers);
+  return app.wake_function('stripe-meter', '{"reason": "cron"}'::jsonb);
 exception when others then
-  raise warning 'could not wake stripe-meter: %', sqlerrm;
+  raise warning 'konstruct: could not wake stripe-meter: %', sqlerrm;
   return null;
 end
 $$;
-comment on function app.wake_stripe_meter_if_pending() is 'pg_cron: posts to <functions_url>/stripe-meter (bearer: Vault konstruct_functions_token) when a meter report is due, so usage reaches Stripe in batches.';
+comment on function app.wake_stripe_meter_if_pending() is 'pg_cron: wakes stripe-meter through app.wake_function (pg_net, signed with the Vault worker secret) when a meter report is due, so usage reaches Stripe in batches.';
 
 create function app.schedule_stripe_meter(schedule text default null)
 returns bigint
@@ -642,7 +628,7 @@ set search_path = ''
 as $$
 declare
   wanted text := coalesce(nullif(btrim(schedule_stripe_meter.schedule), ''),
-    (select nullif(btrim(s.value), '') from app.settings s where s.key = 'stripe_meter_schedule'), '60 seconds');
+    (select nullif(btrim(s.value), '') from app.settings s where s.key = 'stripe_meter_schedule'), '* * * * *');
 begin
   if not exists (select 1 from pg_namespace where nspname = 'cron') then
     return null;
@@ -650,7 +636,7 @@ begin
   return cron.schedule('konstruct-stripe-meter', wanted, 'select app.wake_stripe_meter_if_pending()');
 end
 $$;
-comment on function app.schedule_stripe_meter(text) is 'Schedules (or reschedules) the stripe-meter wake-up: the given schedule, else app.settings stripe_meter_schedule, else every 60 seconds. Idempotent.';
+comment on function app.schedule_stripe_meter(text) is 'Schedules (or reschedules) the stripe-meter wake-up: the given schedule, else app.settings stripe_meter_schedule, else every minute (pg_cron takes a cron expression or ''[1-59] seconds''). Idempotent.';
 
 select app.schedule_stripe_meter();
 

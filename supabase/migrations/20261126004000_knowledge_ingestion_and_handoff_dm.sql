@@ -24,44 +24,22 @@ security definer
 set search_path = ''
 as $$
 declare
-  base_url text := app.functions_url();
-  token text;
-  headers jsonb := '{"Content-Type": "application/json"}'::jsonb;
-  request_id bigint;
   -- 'enqueued:knowledge_jobs' wakes the worker for that queue first.
   queue text := case when wake_agent_worker.reason like '%knowledge_jobs%' then 'knowledge_jobs' else 'agent_jobs' end;
 begin
-  if base_url is null then
-    return null;
-  end if;
   -- Once per transaction is enough: the worker drains both queues.
   if coalesce(current_setting('konstruct.worker_woken', true), '') = 'yes' then
     return null;
   end if;
   perform set_config('konstruct.worker_woken', 'yes', true);
-  begin
-    select d.decrypted_secret into token from vault.decrypted_secrets d where d.name = 'konstruct_functions_token' limit 1;
-  exception when others then
-    token := null;
-  end;
-  if token is not null then
-    headers := headers || jsonb_build_object('Authorization', 'Bearer ' || token);
-  end if;
-  begin
-    select net.http_post(
-      url := rtrim(base_url, '/') || '/agent-worker',
-      body := jsonb_build_object('queue', queue, 'reason', wake_agent_worker.reason),
-      headers := headers
-    ) into request_id;
-  exception when others then
-    -- Never let a wake-up failure lose the job: the cron safety net will come.
-    raise warning 'could not wake the agent worker: %', sqlerrm;
-    return null;
-  end;
-  return request_id;
+  return app.wake_function('agent-worker', jsonb_build_object('queue', queue, 'reason', wake_agent_worker.reason));
+exception when others then
+  -- Never let a wake-up failure lose the job: say so; the cron safety net will come.
+  raise warning 'konstruct: could not wake the agent worker: %', sqlerrm;
+  return null;
 end
 $$;
-comment on function app.wake_agent_worker(text) is 'Posts to <functions_url>/agent-worker through pg_net (once per transaction; skipped when functions_url is not configured), naming the queue to drain first (knowledge_jobs when the reason mentions it). Bearer token from the Vault secret konstruct_functions_token.';
+comment on function app.wake_agent_worker(text) is 'Wakes agent-worker through app.wake_function (pg_net, signed, sent after commit), once per transaction, naming the queue to drain first (knowledge_jobs when the reason mentions it). A failure or missing configuration is a warning, never an error: the job stays queued.';
 
 create function app.enqueue_job(queue_name text, job jsonb)
 returns bigint

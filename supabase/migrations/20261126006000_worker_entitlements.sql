@@ -11,7 +11,9 @@
 --     job's reply key (a retried job finds it instead of a second one) and the admins
 --     alerted (alert.plan_limit_reached, once a month).
 -- Messages are counted as of the message being answered: it was admitted at ingest, and
--- later messages in other conversations must not take its answer away.
+-- later messages in other conversations must not take its answer away. That count is the
+-- one ingest recorded with the reply job (app.reply_jobs.plan_messages): nothing is
+-- counted from history here.
 
 create function api.enforce_reply_entitlement(tenant_id uuid, conversation_id uuid, message_id uuid,
   idempotency_key text, agent_id uuid default null)
@@ -48,9 +50,12 @@ begin
   end if;
 
   if state ->> 'monthly_messages' is not null then
-    select count(*) into used from app.messages m
-    where m.tenant_id = conv.tenant_id and m.direction = 'in' and m.created_at >= date_trunc('month', now())
-      and (m.created_at < inbound.created_at or m.id = inbound.id);
+    -- As of this message: the count ingest recorded when it admitted it (app.reply_jobs); a
+    -- job queued before that was recorded is held to this month's count.
+    select r.plan_messages into used from app.reply_jobs r where r.message_id = inbound.id;
+    if used is null or app.usage_period(inbound.created_at) <> app.usage_period(now()) then
+      used := (app.billing_usage(conv.tenant_id) ->> 'messages')::bigint;
+    end if;
     allowed := (state ->> 'monthly_messages')::bigint;
     if used > allowed then
       reason := 'monthly_messages';

@@ -52,6 +52,23 @@ alter table app.inbound_rate_windows enable row level security;
 alter table app.inbound_rate_windows force row level security;
 grant select, insert, update, delete on app.inbound_rate_windows to service_role;
 
+-- The messages the limit held back: stored, never answered, never counted toward the plan
+-- (app.tenant_usage counts admitted messages only; app.reconcile_usage_counters recounts
+-- from app.messages minus these rows).
+create table app.rate_limited_messages (
+  message_id uuid primary key references app.messages (id) on delete cascade,
+  tenant_id uuid not null references app.tenants (id) on delete cascade,
+  -- tenant or sender: which limit held it back.
+  rate_limit text not null check (rate_limit in ('tenant', 'sender')),
+  window_start timestamptz not null
+);
+create index rate_limited_messages_tenant_idx on app.rate_limited_messages (tenant_id, window_start);
+comment on table app.rate_limited_messages is 'Inbound messages the short-term rate limit held back (stored but not answered, and not counted toward the plan), with the limit and window. service_role only; written by app.answer_inbound.';
+
+alter table app.rate_limited_messages enable row level security;
+alter table app.rate_limited_messages force row level security;
+grant select, insert, delete on app.rate_limited_messages to service_role;
+
 -- Settings -------------------------------------------------------------------------------------
 
 create function app.inbound_rate_setting(tenant_id uuid, key text, fallback integer)
@@ -256,9 +273,9 @@ begin
   returning id, status, agent_id into conv;
 
   -- 4. The message, idempotent by (connection, external id) even under concurrency.
-  insert into app.messages (tenant_id, conversation_id, connection_id, direction, author_kind, text, attachments,
-    external_id, delivery_status, metadata)
-  values (conn.tenant_id, conv.id, conn.id, 'in', 'contact', ingest_message.text,
+  insert into app.messages (tenant_id, conversation_id, connection_id, direction, author_kind, author_contact_id, text,
+    attachments, external_id, delivery_status, metadata)
+  values (conn.tenant_id, conv.id, conn.id, 'in', 'contact', contact, ingest_message.text,
     coalesce(ingest_message.attachments, '[]'::jsonb), ingest_message.external_id, 'received',
     coalesce(ingest_message.metadata, '{}'::jsonb))
   on conflict on constraint messages_connection_external_id_key do nothing

@@ -14,7 +14,10 @@ create table app.reply_jobs (
   message_id uuid primary key references app.messages (id) on delete cascade,
   tenant_id uuid not null references app.tenants (id) on delete cascade,
   job_id bigint not null,
-  queued_at timestamptz not null default now()
+  queued_at timestamptz not null default now(),
+  -- The tenant's admitted inbound messages of the month when this one was admitted, itself
+  -- included: the worker's plan check counts as of this message (api.enforce_reply_entitlement).
+  plan_messages bigint
 );
 create index reply_jobs_tenant_idx on app.reply_jobs (tenant_id);
 comment on table app.reply_jobs is 'The inbound messages ingest queued an agent_jobs reply job for (app.answer_inbound), with the job id: a message with a row here is (or was) answered by its own job; one without was stored but not answered (rate limited, billing, a human has it). Read by api.reply_superseded_by. service_role only.';
@@ -48,9 +51,28 @@ declare
   rate jsonb;
   claimed jsonb;
   reply_job bigint;
+  message_at timestamptz;
+  test boolean;
+  plan_messages bigint;
 begin
   -- Every new inbound message counts toward the short-term limits, answered or not.
   rate := app.count_inbound(answer_inbound.tenant_id, answer_inbound.contact_id);
+
+  -- Toward the plan only what the rate limit admitted, and never a test conversation's: one
+  -- counter row per tenant and month, added to in this transaction (app.tenant_usage).
+  select m.created_at, c.is_test into message_at, test
+  from app.messages m join app.conversations c on c.id = m.conversation_id
+  where m.id = answer_inbound.message_id;
+  if (rate ->> 'limited')::boolean then
+    insert into app.rate_limited_messages (message_id, tenant_id, rate_limit, window_start)
+    values (answer_inbound.message_id, answer_inbound.tenant_id, rate ->> 'limit', (rate ->> 'window_start')::timestamptz)
+    on conflict on constraint rate_limited_messages_pkey do nothing;
+  elsif not test then
+    insert into app.tenant_usage as u (tenant_id, period_start, messages)
+    values (answer_inbound.tenant_id, app.usage_period(message_at), 1)
+    on conflict on constraint tenant_usage_pkey do update set messages = u.messages + 1
+    returning u.messages into plan_messages;
+  end if;
 
   -- The agent answers only conversations it handles, only while it is active, only under
   -- the short-term rate limit, and only as far as the tenant's plan allows (billing).
@@ -81,14 +103,21 @@ begin
             'sender_limit', rate -> 'sender_limit', 'contact_id', answer_inbound.contact_id,
             'conversation_id', answer_inbound.conversation_id));
       end if;
+    elsif refusal ->> 'reason' = 'suspended' then
+      -- The tenant is suspended (its admins were told then): a polite notice, no alert.
+      notice := api.record_reply(answer_inbound.tenant_id, answer_inbound.conversation_id, refusal ->> 'message',
+        'suspended:' || answer_inbound.message_id::text, answer_inbound.agent_id, '[]'::jsonb,
+        jsonb_build_object('mode', 'suspended', 'in_reply_to', answer_inbound.message_id), 'system');
+      perform app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'deliver', 'tenant_id', answer_inbound.tenant_id,
+        'conversation_id', answer_inbound.conversation_id, 'message_id', notice ->> 'message_id'));
     elsif refusal is null then
       job_id := app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'reply', 'tenant_id', answer_inbound.tenant_id,
         'conversation_id', answer_inbound.conversation_id, 'message_id', answer_inbound.message_id,
         'agent_id', answer_inbound.agent_id));
       -- This message will be answered: earlier reply jobs of the conversation may defer to it.
       reply_job := job_id;
-      insert into app.reply_jobs (message_id, tenant_id, job_id)
-      values (answer_inbound.message_id, answer_inbound.tenant_id, reply_job)
+      insert into app.reply_jobs (message_id, tenant_id, job_id, plan_messages)
+      values (answer_inbound.message_id, answer_inbound.tenant_id, reply_job, plan_messages)
       on conflict on constraint reply_jobs_pkey do nothing;
     else
       notice := api.record_reply(answer_inbound.tenant_id, answer_inbound.conversation_id, refusal ->> 'message',
@@ -108,7 +137,7 @@ begin
     'notice_message_id', notice ->> 'message_id');
 end
 $$;
-comment on function app.answer_inbound(uuid, uuid, text, uuid, uuid, uuid) is 'Step 5 of api.ingest_message for a newly stored inbound message: counts it against the short-term rate limits (app.count_inbound) and decides the answer. Only an open conversation with an active agent is answered: billing paused → nothing (alert.agents_paused once a day); over the rate limit → no job, one polite notice per sender per window and alert.inbound_rate_limited once per window; over a monthly plan limit → the plan-limit notice and alert.plan_limit_reached once a month; else a reply job, recorded in app.reply_jobs (so earlier reply jobs of the conversation defer to it, api.reply_superseded_by). Returns {job_id, billing_refusal, rate_limited: tenant|sender|null, notice_message_id}. service_role (through ingest).';
+comment on function app.answer_inbound(uuid, uuid, text, uuid, uuid, uuid) is 'Step 5 of api.ingest_message for a newly stored inbound message: counts it against the short-term rate limits (app.count_inbound); then toward the plan (app.tenant_usage) when the limit admitted it and the conversation is not a test, or records it in app.rate_limited_messages when held back; and decides the answer. Only an open conversation with an active agent is answered: billing paused → nothing (alert.agents_paused once a day); over the rate limit → no job, one polite notice per sender per window and alert.inbound_rate_limited once per window; over a monthly plan limit → the plan-limit notice and alert.plan_limit_reached once a month; else a reply job, recorded in app.reply_jobs (so earlier reply jobs of the conversation defer to it, api.reply_superseded_by). Returns {job_id, billing_refusal, rate_limited: tenant|sender|null, notice_message_id}. service_role (through ingest).';
 
 -- Superseding ----------------------------------------------------------------------------------
 

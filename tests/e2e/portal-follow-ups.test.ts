@@ -7,17 +7,21 @@ import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEMO, open, screenshot, signIn, startE2E, waitLive, type E2E } from './support/harness.ts'
 import { ingest } from './support/ingest.ts'
+import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 
 const VERIFY_TOKEN = 'e2e-whatsapp-verify-token'
 let e2e: E2E
 let admin: Page
+// The model endpoint the settings page tests before saving (a trusted local host).
+let openai: FakeOpenAI
 const portalErrors: string[] = []
 const base = `/t/${DEMO.tenantSlug}`
 
 beforeAll(async () => {
   // local/portal.ts passes the caller's WHATSAPP_VERIFY_TOKEN to the portal process.
   process.env.WHATSAPP_VERIFY_TOKEN = VERIFY_TOKEN
-  e2e = await startE2E()
+  openai = await startFakeOpenAI()
+  e2e = await startE2E({ functionEnv: { MODEL_TRUSTED_HOSTS: '127.0.0.1' } })
   e2e.portal.process.stderr?.on('data', (chunk: Buffer) => portalErrors.push(chunk.toString()))
   const context = await e2e.newContext()
   admin = await context.newPage()
@@ -28,6 +32,7 @@ afterAll(async () => {
   console.log('[e2e portal-follow-ups] setup ms', JSON.stringify(e2e?.timings))
   delete process.env.WHATSAPP_VERIFY_TOKEN
   await e2e?.close()
+  await openai?.close()
 })
 
 describe('billing', () => {
@@ -217,29 +222,30 @@ describe('workspace settings', () => {
     await admin.getByRole('button', { name: 'Rename workspace' }).click()
     await admin.locator('#tenant-switcher option', { hasText: 'Konstruct Demo Shop' }).waitFor({ state: 'attached' })
 
-    await admin.getByLabel('Base URL').fill('http://127.0.0.1:11434/v1')
+    await admin.getByLabel('Base URL').fill(openai.url)
     await admin.getByLabel('Model', { exact: true }).fill('llama3.1')
     await admin.getByLabel('Temperature').fill('7')
-    await admin.getByRole('button', { name: 'Save model settings' }).click()
+    await admin.getByRole('button', { name: 'Test and save model settings' }).click()
     await expect
       .poll(() => admin.locator('#s-temperature-error').textContent())
       .toBe('Temperature is a number from 0 to 2.')
     // What was typed stays.
     expect(await admin.getByLabel('Model', { exact: true }).inputValue()).toBe('llama3.1')
     await admin.getByLabel('Temperature').fill('0.2')
-    await admin.getByRole('button', { name: 'Save model settings' }).click()
-    await admin.getByText('Saved.').waitFor()
+    await admin.getByRole('button', { name: 'Test and save model settings' }).click()
+    await admin.getByText('Saved. The model “llama3.1” answered.').waitFor()
     await admin.reload()
-    expect(await admin.getByLabel('Base URL').inputValue()).toBe('http://127.0.0.1:11434/v1')
+    expect(await admin.getByLabel('Base URL').inputValue()).toBe(openai.url)
     expect(await admin.getByLabel('Temperature').inputValue()).toBe('0.2')
 
     const secret = 'sk-e2e-own-key-0123456789'
     expect(await admin.getByTestId('llm-key-state').textContent()).toContain('No key')
-    await admin.getByLabel('API key', { exact: true }).fill(secret)
-    await admin.getByRole('button', { name: 'Save key' }).click()
-    await admin.getByText('Key saved.').waitFor()
+    await admin.getByLabel('API key (optional)').fill(secret)
+    await admin.getByRole('button', { name: 'Test and save model settings' }).click()
+    await admin.getByText('Saved. The model “llama3.1” answered.').waitFor()
     await admin.getByTestId('llm-key-state').getByText('Key set').waitFor()
-    expect(await admin.getByLabel('Replace the key').inputValue()).toBe('')
+    expect(openai.requests.at(-1)?.headers['authorization']).toBe(`Bearer ${secret}`)
+    expect(await admin.getByLabel('Replace the API key (optional)').inputValue()).toBe('')
     await admin.reload()
     expect(await admin.content()).not.toContain(secret)
     const { data: key } = await e2e.stack.serviceClient().rpc('get_llm_key', { tenant_id: DEMO.tenantId })
@@ -273,13 +279,13 @@ describe('workspace settings', () => {
     await page.getByText('an owner or admin can change them').waitFor()
     expect(await page.getByLabel('Workspace name').isDisabled()).toBe(true)
     expect(await page.getByLabel('Base URL').isDisabled()).toBe(true)
-    for (const name of ['Rename workspace', 'Save model settings', 'Save key', 'Replace key', 'Remove key']) {
+    for (const name of ['Rename workspace', 'Test and save model settings', 'Remove key']) {
       expect(await page.getByRole('button', { name }).count(), name).toBe(0)
     }
     const forged = await page.evaluate(async () => {
       const body = new FormData()
       body.set('api_key', 'sk-forged')
-      const r = await fetch(`${location.pathname}?/setKey`, {
+      const r = await fetch(`${location.pathname}?/model`, {
         method: 'POST',
         body,
         headers: { 'x-sveltekit-action': 'true' },

@@ -8,7 +8,7 @@
 // included (they are stored messages: what the person said); the rate-limit notice stored
 // after it is not part of the prompt.
 //
-// The worker is asleep (no functions_url: neither pg_net nor the cron safety net can wake it)
+// The worker is asleep (no Vault konstruct_functions_url: neither pg_net nor the cron safety net can wake it)
 // while the messages arrive; the test wakes it by invoking functions/agent-worker itself.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { TENANT, startAgentScenario, until, type AgentScenario } from '../support/agent-scenario.ts'

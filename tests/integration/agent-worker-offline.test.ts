@@ -49,7 +49,7 @@ beforeAll(async () => {
   stack = await startTestStack({ functionEnv: { WORKER_MEMORY_QUIET_SECONDS: '0' } })
   service = stack.serviceClient()
   await stack.db.asOwner(async (tx) => {
-    // The stack configured functions_url and the worker's token when it started.
+    // The stack ran the deploy step (app.configure_functions) when it started.
     await tx.query(`select app.schedule_worker_safety_net('1 seconds')`)
   })
 }, 90_000)

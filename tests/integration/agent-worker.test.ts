@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
 import { startFakeWhatsApp, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
-import { startTestStack, type TestStack } from '../support/stack.ts'
+import { setWakeUps as setStackWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
 import { until } from '../support/until.ts'
 import { testWorkerEnv } from '../support/worker-env.ts'
 
@@ -31,19 +31,7 @@ async function sql<T = Record<string, unknown>>(query: string, params: unknown[]
   return result.rows
 }
 
-async function setWakeUps(enabled: boolean) {
-  await stack.db.asOwner(async (tx) => {
-    if (enabled) {
-      await tx.query(
-        `insert into app.settings (key, value) values ('functions_url', $1)
-         on conflict (key) do update set value = excluded.value`,
-        [`${stack.url}/functions/v1`],
-      )
-    } else {
-      await tx.query(`delete from app.settings where key = 'functions_url'`)
-    }
-  })
-}
+const setWakeUps = (enabled: boolean) => setStackWakeUps(stack, enabled)
 
 async function ingest(
   text: string,
@@ -100,7 +88,7 @@ beforeAll(async () => {
   const { error } = await admin.auth.signInWithPassword({ email: 'admin@konstruct.local', password: 'konstruct-demo' })
   if (error) throw error
   await stack.db.asOwner(async (tx) => {
-    // The stack configured functions_url and the worker's token when it started.
+    // The stack ran the deploy step (app.configure_functions) when it started.
     await tx.query(`select app.schedule_worker_safety_net('1 seconds')`)
   })
   await setWakeUps(true)

@@ -3,11 +3,12 @@
 // which answers with the fake OpenAI and delivers through shared/channels/delivery to the
 // fake Slack or WhatsApp. What the user would see is asserted on the fakes: one reply, in
 // the right thread / to the right number, whatever the platforms retry or throttle.
+import { installSlack } from '../support/slack-install.ts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
 import { signWhatsAppBody, startFakeWhatsApp, whatsAppTextWebhook, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
-import { startTestStack, type TestStack } from '../support/stack.ts'
+import { setWakeUps as setStackWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
 import { until } from '../support/until.ts'
 import { testWorkerEnv } from '../support/worker-env.ts'
 
@@ -37,6 +38,7 @@ beforeAll(async () => {
       SLACK_CLIENT_SECRET: 'client-secret',
       SLACK_API_URL: slack.url,
       SLACK_OAUTH_URL: `${slack.root}/oauth/v2/authorize`,
+      PORTAL_URL: 'http://portal.test',
       WHATSAPP_APP_SECRET: APP_SECRET,
       WHATSAPP_VERIFY_TOKEN: 'whatsapp-verify-token-e2e',
       WHATSAPP_API_URL: wa.url,
@@ -63,19 +65,7 @@ async function sql<T = Record<string, unknown>>(query: string, params: unknown[]
   return (await stack.db.pg.query<T>(query, params)).rows
 }
 
-async function setWakeUps(enabled: boolean) {
-  await stack.db.asOwner(async (tx) => {
-    if (enabled) {
-      await tx.query(
-        `insert into app.settings (key, value) values ('functions_url', $1)
-         on conflict (key) do update set value = excluded.value`,
-        [`${stack.url}/functions/v1`],
-      )
-    } else {
-      await tx.query(`delete from app.settings where key = 'functions_url'`)
-    }
-  })
-}
+const setWakeUps = (enabled: boolean) => setStackWakeUps(stack, enabled)
 
 const fn = (name: string, path = '') => `${stack.url}/functions/v1/${name}${path}`
 
@@ -218,14 +208,8 @@ describe('Slack through the worker', () => {
     expect(deployed.error).toBeNull()
     const accessToken = (await admin.client.auth.getSession()).data.session!.access_token
 
-    const start = await fetch(fn('slack-oauth', `/start?tenant_id=${tenantId}`), {
-      headers: { authorization: `Bearer ${accessToken}` },
-      redirect: 'manual',
-    })
-    expect(start.status).toBe(302)
-    const approved = await fetch(start.headers.get('location')!, { redirect: 'manual' })
-    const callback = await fetch(approved.headers.get('location')!, { redirect: 'manual' })
-    expect(callback.headers.get('x-konstruct-outcome')).toBe('installed')
+    const { completion } = await installSlack(`${stack.url}/functions/v1`, accessToken, tenantId)
+    expect(completion?.body.outcome).toBe('installed')
 
     // Encrypted at rest: the Vault row holds ciphertext, only the decrypting view shows the token.
     const [connection] = await sql<{ id: string; token_secret_id: string; agent_id: string | null; row: string }>(
@@ -409,7 +393,7 @@ describe('WhatsApp through the worker', () => {
     )
     // The message is stored while the worker sleeps, and the customer's last word is then
     // moved back 25 hours: the answer is due outside the customer-service window.
-    // (Without functions_url neither pg_net nor the safety net wakes the worker.)
+    // (Without the Vault konstruct_functions_url neither pg_net nor the safety net wakes the worker.)
     await setWakeUps(false)
     try {
       const body = JSON.stringify(

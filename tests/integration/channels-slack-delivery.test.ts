@@ -3,8 +3,8 @@
 // posted exactly once even when the worker delivers again.
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
-import { startTestStack, type TestStack } from '../support/stack.ts'
-import { createServiceRpc, type ServiceRpc } from '../../shared/channels/functions/service-rpc.ts'
+import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
+import { createApi, type Api } from '../../shared/api/client.ts'
 import { rpcProgressStore } from '../../shared/channels/delivery/progress.ts'
 import { deliverSlackReply, readSlackChannelContext, showSlackThinking } from '../../shared/channels/delivery/slack.ts'
 
@@ -13,7 +13,7 @@ const DEMO_SLACK = '30000000-0000-4000-8000-000000000002'
 
 let stack: TestStack
 let slack: FakeSlack
-let rpc: ServiceRpc
+let rpc: Api
 const sleeps: number[] = []
 
 beforeAll(async () => {
@@ -21,8 +21,8 @@ beforeAll(async () => {
   stack = await startTestStack()
   // These tests look at what the channel functions store and send; the agent worker (tested
   // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
-  await stack.db.pg.query(`delete from app.settings where key = 'functions_url'`)
-  rpc = createServiceRpc({ supabaseUrl: stack.url, serviceRoleKey: stack.keys.serviceRoleKey })
+  await setWakeUps(stack, false)
+  rpc = createApi({ url: stack.url, key: stack.keys.secretKey })
 })
 afterAll(async () => {
   await stack?.close()

@@ -15,12 +15,14 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { SupabaseClient } from '@supabase/supabase-js'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { createAgentStore, type RpcClient } from '../../shared/agent/store.ts'
+import { createApi } from '../../shared/api/client.ts'
+import { createAgentStore } from '../../shared/agent/store.ts'
 import { createAgentWorker } from '../../shared/agent/worker.ts'
 import { readWorkerConfig } from '../../shared/agent/worker-config.ts'
+import { DEV_WORKER_SECRET } from '../../local/dev-secrets.ts'
 import type { ReplyDeliveries } from '../../shared/agent/worker-delivery.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
-import { startTestStack, type TestStack } from '../support/stack.ts'
+import { setWakeUps as setStackWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
 import { until } from '../support/until.ts'
 
 const TENANT = '10000000-0000-4000-8000-000000000001'
@@ -79,16 +81,7 @@ async function upload(title: string, kind: string, content: string | null, uri: 
   return (data as { id: string }).id
 }
 
-async function setWakeUps(enabled: boolean) {
-  await stack.db.asOwner(async (tx) => {
-    if (enabled) {
-      await tx.query(
-        `insert into app.settings (key, value) values ('functions_url', $1) on conflict (key) do update set value = excluded.value`,
-        [`${stack.url}/functions/v1`],
-      )
-    } else await tx.query(`delete from app.settings where key = 'functions_url'`)
-  })
-}
+const setWakeUps = (enabled: boolean) => setStackWakeUps(stack, enabled)
 
 beforeAll(async () => {
   fake = await startFakeOpenAI()
@@ -231,7 +224,8 @@ describe('URL sources through the worker code with an injected resolver', () => 
   function inProcessWorker() {
     const config = readWorkerConfig({
       SUPABASE_URL: stack.url,
-      SUPABASE_SERVICE_ROLE_KEY: stack.keys.serviceRoleKey,
+      SUPABASE_SECRET_KEYS: JSON.stringify({ default: stack.keys.secretKey }),
+      KONSTRUCT_WORKER_SECRET: DEV_WORKER_SECRET,
       OPENAI_BASE_URL: fake.url,
       OPENAI_API_KEY: 'sk-test-platform',
       OPENAI_EMBEDDINGS_MODEL: 'text-embedding-3-small',
@@ -243,7 +237,7 @@ describe('URL sources through the worker code with an injected resolver', () => 
     }
     const fetched: string[] = []
     const worker = createAgentWorker({
-      store: createAgentStore(stack.serviceClient() as unknown as RpcClient),
+      store: createAgentStore(createApi({ url: stack.url, key: stack.keys.secretKey })),
       config,
       deliveries: {} as ReplyDeliveries,
       log: () => {},

@@ -144,10 +144,16 @@ describe('pg_net and pg_cron', () => {
     await stack.db.asOwner((tx) => tx.query(`select cron.unschedule('tick')`))
   })
 
-  it('refuses a schedule that is neither "N seconds" nor 5 cron fields', async () => {
-    await expect(
-      stack.db.asOwner((tx) => tx.query(`select cron.schedule('bad', 'every tuesday', 'select 1')`)),
-    ).rejects.toThrow(/invalid schedule/)
+  it("refuses what pg_cron refuses, with pg_cron's error (more cases: supabase/tests/platform/upstream_parity.test.sql)", async () => {
+    for (const schedule of ['every tuesday', '60 seconds']) {
+      await expect(
+        stack.db.asOwner((tx) => tx.query(`select cron.schedule('bad', $1, 'select 1')`, [schedule])),
+      ).rejects.toMatchObject({
+        message: `invalid schedule: ${schedule}`,
+        code: '22023',
+        hint: "Use cron format (e.g. 5 4 * * *), or interval format '[1-59] seconds'",
+      })
+    }
   })
 })
 
@@ -164,8 +170,20 @@ describe('cron expressions', () => {
     ['30 9 * * 1-3', false],
     ['30 9 1 * 4', true],
     ['30 9 * * 0', false],
+    ['30 9 * nov thu', true],
+    ['30 9 * jan-oct *', false],
+    ['30 9 * * mon-wed', false],
+    ['30 9 $ * *', false],
+    ['@hourly', false],
+    ['@daily', false],
+    ['30 9 * * * ignored', true],
   ])('%s at Thursday 09:30 UTC → %s', (expression, expected) => {
     expect(matchesCron(expression, at)).toBe(expected)
+  })
+  it('runs `$` on the last day of the month and @daily at midnight', () => {
+    expect(matchesCron('0 0 $ * *', new Date('2026-11-30T00:00:00Z'))).toBe(true)
+    expect(matchesCron('0 0 $ * *', new Date('2026-02-28T00:00:00Z'))).toBe(true)
+    expect(matchesCron('@daily', new Date('2026-11-30T00:00:00Z'))).toBe(true)
   })
   it('treats 7 as Sunday', () => {
     expect(matchesCron('0 0 * * 7', new Date('2026-11-29T00:00:00Z'))).toBe(true)

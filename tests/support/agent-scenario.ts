@@ -7,7 +7,7 @@ import type { RealtimeChannel } from '@supabase/supabase-js'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
 import { signWhatsAppBody, startFakeWhatsApp, whatsAppTextWebhook, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
-import { startTestStack, type ApiClient, type TestStack } from './stack.ts'
+import { setWakeUps as setStackWakeUps, startTestStack, type ApiClient, type TestStack } from './stack.ts'
 import { until } from './until.ts'
 import { testWorkerEnv } from './worker-env.ts'
 
@@ -109,17 +109,7 @@ export async function startAgentScenario(functionEnv: Record<string, string> = {
         [conversationId],
       ),
     async setWakeUps(enabled) {
-      await stack.db.asOwner(async (tx) => {
-        if (enabled) {
-          await tx.query(
-            `insert into app.settings (key, value) values ('functions_url', $1)
-             on conflict (key) do update set value = excluded.value`,
-            [functionsUrl],
-          )
-        } else {
-          await tx.query(`delete from app.settings where key = 'functions_url'`)
-        }
-      })
+      await setStackWakeUps(stack, enabled)
     },
     async postSlackEvent(event) {
       const body = JSON.stringify(slackEventEnvelope(event, { teamId: SLACK_TEAM, botUserId: SLACK_BOT }))

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
 import { startStack, type LocalStack, type StackOptions } from '../../local/server.ts'
-import { DEFAULT_JWT_SECRET } from '../../local/keys.ts'
+import { DEV_WORKER_SECRET } from '../../local/dev-secrets.ts'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -11,9 +11,9 @@ export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 export type ApiClient = SupabaseClient<any, any, any>
 
 export interface TestStack extends LocalStack {
-  /** A supabase-js client with the anon key (sign in on it to become a user). */
+  /** A supabase-js client with the publishable key (sign in on it to become a user). */
   anonClient(): ApiClient
-  /** A supabase-js client with the service_role key. */
+  /** A supabase-js client with the secret key (service_role). */
   serviceClient(): ApiClient
   /** Signs up a new user with a unique email and returns a client signed in as them. */
   newUser(label?: string): Promise<{ client: ApiClient; userId: string; email: string; password: string }>
@@ -21,13 +21,39 @@ export interface TestStack extends LocalStack {
 
 let counter = 0
 
+/**
+ * Turns the database's wake-ups of the functions on or off: on is the deploy step
+ * (app.configure_functions with the stack's worker secret), off removes the Vault
+ * secret of where the functions are, so neither pg_net nor the cron safety net wakes
+ * the worker (each enqueue then warns).
+ */
+export async function setWakeUps(stack: LocalStack, enabled: boolean): Promise<void> {
+  await stack.db.asOwner(async (tx) => {
+    if (enabled) {
+      await tx.query('select app.configure_functions($1, $2)', [`${stack.url}/functions/v1`, DEV_WORKER_SECRET])
+    } else {
+      await tx.query(`delete from vault.secrets where name = 'konstruct_functions_url'`)
+    }
+  })
+}
+
 export async function startTestStack(options: Partial<StackOptions> = {}): Promise<TestStack> {
   const stack = await startStack({
     root: repoRoot,
     port: 0,
+    // KONSTRUCT_DB=native (a throwaway PostgreSQL per stack) or postgres://… runs the
+    // test on a native server instead of PGlite.
+    db: process.env.KONSTRUCT_DB || undefined,
     log: process.env.STACK_LOG ? (line) => console.log(`[stack] ${line}`) : undefined,
     ...options,
-    functionEnv: { WEB_CHAT_JWT_SECRET: options.jwtSecret ?? DEFAULT_JWT_SECRET, ...options.functionEnv },
+    functionEnv: {
+      // The fake model servers listen on 127.0.0.1 over http.
+      MODEL_ALLOW_LOCAL_ENDPOINTS: 'true',
+      // Every test request comes from 127.0.0.1: the widget's per-IP allowance would be shared
+      // by all of a file's visitors (tests that check it pass their own limits).
+      WEB_CHAT_IP_PER_MINUTE: '100000',
+      ...options.functionEnv,
+    },
   })
   // Node 20 has no global WebSocket; realtime-js takes ws as its transport.
   const clientOptions = {
@@ -36,11 +62,11 @@ export async function startTestStack(options: Partial<StackOptions> = {}): Promi
     // Only the api schema is exposed (supabase/config.toml).
     db: { schema: 'api' },
   }
-  const anonClient = (): ApiClient => createClient(stack.url, stack.keys.anonKey, clientOptions)
+  const anonClient = (): ApiClient => createClient(stack.url, stack.keys.publishableKey, clientOptions)
   return {
     ...stack,
     anonClient,
-    serviceClient: (): ApiClient => createClient(stack.url, stack.keys.serviceRoleKey, clientOptions),
+    serviceClient: (): ApiClient => createClient(stack.url, stack.keys.secretKey, clientOptions),
     async newUser(label = 'user') {
       const client = anonClient()
       const email = `${label}-${process.pid}-${++counter}-${Date.now()}@example.test`

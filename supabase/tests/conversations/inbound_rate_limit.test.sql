@@ -108,7 +108,7 @@ select api.release_conversation((tests.get('s2_1')::jsonb ->> 'conversation_id')
 reset role;
 
 -- The next window -----------------------------------------------------------------------------------
-update app.inbound_rate_windows set window_start = window_start - interval '60 seconds';
+update app.inbound_rate_windows set window_start = window_start - interval '60 seconds' where true;
 select tests.become('service');
 insert into tests.fx select 's1_next_' || i, tests.ingest_wa('rl-s1-next-' || i, '15550000001')::text from generate_series(1, 4) i;
 reset role;

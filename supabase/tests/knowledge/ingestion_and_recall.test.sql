@@ -53,8 +53,7 @@ reset role;
 
 -- Uploads --------------------------------------------------------------------------------------
 
-delete from app.settings where key = 'functions_url';
-select app.configure_functions('http://127.0.0.1:54321/functions/v1', 'test-bearer-token');
+select app.configure_functions('http://127.0.0.1:54321/functions/v1', repeat('k', 32));
 select set_config('konstruct.worker_woken', '', true);
 create temp table baseline as
   select coalesce((select max(id) from net.http_request_queue), 0) as request_id,

@@ -71,7 +71,9 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('list_audit_log', $$select * from api.list_audit_log('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
   -- service_role only
   ('resolve_slack_connection', $$select api.resolve_slack_connection('T0NOPE')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
-  ('resolve_whatsapp_connection', $$select api.resolve_whatsapp_connection('5550001')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('resolve_whatsapp_connection', $$select api.resolve_whatsapp_connection('5550001', 'waba-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('take_widget_allowance', $$select api.take_widget_allowance('{web_channel}', 'visitor-m', '203.0.113.9')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('confirm_whatsapp_channel', $$select api.confirm_whatsapp_channel('{wa_channel}', array['5550001'])$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('resolve_widget_connection', $$select api.resolve_widget_connection('{widget_key}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('get_connection', $$select api.get_connection('{web_channel}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('get_channel_token', $$select api.get_channel_token('{wa_channel}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
@@ -145,6 +147,34 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('list_tool_calls', $$select * from api.list_tool_calls('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
   ('set_tenant_llm_key', $$select api.set_tenant_llm_key('{tenant}', 'sk-tenant-own')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501');
+
+-- model alerts (20261206070000_model_alerts.sql)
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('record_model_outcome', $$select api.record_model_outcome('{tenant}', false, '{conv}', 'http (HTTP 401)', 401)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('get_model_health', $$select api.get_model_health('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501');
+
+-- the inbox (20261206070100_inbox.sql)
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('assign_conversation', $$select api.assign_conversation('{conv}', '{admin}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('mark_conversation_read', $$select api.mark_conversation_read('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
+  ('set_my_availability', $$select api.set_my_availability('{tenant}', false)$$, 'ok', 'ok', 'ok', '42501', '42501', '42501', '42501'),
+  ('list_assignees', $$select * from api.list_assignees('{tenant}')$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501'),
+  ('list_notes', $$select * from api.list_notes('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
+  ('add_note', $$select api.add_note('{conv}', 'Called them back')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('list_canned_replies', $$select * from api.list_canned_replies('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  ('save_canned_reply', $$select api.save_canned_reply('{tenant}', 'refund', 'Refunds take 5 days.')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
+  ('delete_canned_reply', $$select api.delete_canned_reply('{canned}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501');
+
+-- the platform console (20261206070200_platform_console.sql)
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('grant_platform_admin', $$select api.grant_platform_admin('invitee@tests.konstruct.local')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('revoke_platform_admin', $$select api.revoke_platform_admin('platform@tests.konstruct.local')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('platform_list_tenants', $$select * from api.platform_list_tenants()$$, '42501', '42501', '42501', '42501', 'ok', '42501', '42501'),
+  ('platform_get_tenant', $$select api.platform_get_tenant('{tenant}')$$, '42501', '42501', '42501', '42501', 'ok', '42501', '42501'),
+  ('suspend_tenant', $$select api.suspend_tenant('{tenant}', 'spam reports')$$, '42501', '42501', '42501', '42501', 'ok', '42501', '42501'),
+  ('resume_tenant', $$select api.resume_tenant('{tenant}')$$, '42501', '42501', '42501', '42501', 'ok', '42501', '42501'),
+  ('begin_support_access', $$select api.begin_support_access('{tenant}', 'ticket 42')$$, '42501', '42501', '42501', '42501', 'ok', '42501', '42501'),
+  ('get_tenant_suspension', $$select api.get_tenant_suspension('{tenant}')$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501');
 
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call

@@ -44,14 +44,21 @@ export async function freePort(): Promise<number> {
   })
 }
 
-export async function startE2E(): Promise<E2E> {
+export interface E2EOptions {
+  /** More environment for the functions (e.g. worker timings, MODEL_TRUSTED_HOSTS). */
+  functionEnv?: Record<string, string>
+}
+
+export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
   const timings: Record<string, number> = {}
   let t = Date.now()
   const build = await ensurePortalBuilt()
   timings.build = build.ms
   t = Date.now()
   // No model configured: agents answer in their honest offline mode, deterministically.
-  const stack = await startTestStack({ functionEnv: { OPENAI_BASE_URL: '', OPENAI_API_KEY: '' } })
+  const stack = await startTestStack({
+    functionEnv: { OPENAI_BASE_URL: '', OPENAI_API_KEY: '', ...options.functionEnv },
+  })
   timings.stack = Date.now() - t
   t = Date.now()
   const portal = await startPortal({
@@ -59,7 +66,7 @@ export async function startE2E(): Promise<E2E> {
     mode: 'built',
     port: await freePort(),
     supabaseUrl: stack.url,
-    anonKey: stack.keys.anonKey,
+    publishableKey: stack.keys.publishableKey,
     quiet: !process.env.PORTAL_LOG,
   })
   if (process.env.PORTAL_LOG) {

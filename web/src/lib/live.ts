@@ -4,12 +4,14 @@
 // merging by id keeps that from duplicating rows.
 import type { RealtimeChannel } from '@supabase/supabase-js'
 import { browserSupabase } from './supabase'
-import type { ConversationChangedEvent, KnowledgeSourceChangedEvent, MessageEvent } from './types'
+import type { AlertEvent, ConversationChangedEvent, KnowledgeSourceChangedEvent, MessageEvent, Note } from './types'
 
 export type TenantEvent =
   | { event: 'message_created' | 'message_updated'; payload: MessageEvent }
   | { event: 'conversation_changed'; payload: ConversationChangedEvent }
   | { event: 'knowledge_source_changed'; payload: KnowledgeSourceChangedEvent }
+  | { event: 'alert'; payload: AlertEvent }
+  | { event: 'note_created'; payload: Note & { conversation_id: string } }
   | { event: 'resync' }
 
 export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'offline'
@@ -61,7 +63,7 @@ export function connectTenant(tenantId: string): () => void {
     if (session?.access_token) await supabase.realtime.setAuth(session.access_token)
     if (stopped) return
     channel = supabase.channel(`tenant:${tenantId}`, { config: { private: true } })
-    for (const name of ['message_created', 'message_updated', 'conversation_changed', 'knowledge_source_changed'] as const) {
+    for (const name of ['message_created', 'message_updated', 'conversation_changed', 'knowledge_source_changed', 'alert', 'note_created'] as const) {
       channel.on('broadcast', { event: name }, (message) => {
         emit({ event: name, payload: message.payload } as TenantEvent)
       })

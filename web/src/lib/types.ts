@@ -10,6 +10,8 @@ export interface TenantSummary {
   slug: string
   role: Role
   created_at: string
+  /** A platform admin's read-only support view (not a member). */
+  support?: boolean
 }
 
 export interface Tenant {
@@ -122,6 +124,33 @@ export interface ConversationRow {
   last_message_preview: string | null
   activity_at: string
   created_at: string
+  /** A contact message past the caller's read mark. */
+  unread?: boolean
+  /** The agent of the conversation's channel (null: nobody answers it). */
+  channel_agent_id?: string | null
+  model_failure?: ModelFailure | null
+}
+
+/** An owner or admin a conversation can be assigned to (api.list_assignees). */
+export interface Assignee {
+  user_id: string
+  email: string
+  role: Role
+  available: boolean
+}
+
+/** An internal note on a conversation (api.list_notes; never sent to the customer). */
+export interface Note {
+  id: string
+  author_member_id: string | null
+  text: string
+  created_at: string
+}
+
+export interface CannedReply {
+  id: string
+  shortcut: string
+  text: string
 }
 
 export interface Conversation {
@@ -140,8 +169,45 @@ export interface Conversation {
   last_inbound_at: string | null
   last_message_preview: string | null
   channel_context: Record<string, unknown>
+  model_failure: ModelFailure | null
   created_at: string
   updated_at: string
+}
+
+/** Why the agent could not answer a conversation (api.record_model_outcome). */
+export interface ModelFailure {
+  error: string | null
+  status: number | null
+  failures: number
+  at: string
+}
+
+/** api.get_model_health: the banner when a tenant's model keeps failing. */
+export interface ModelHealth {
+  failing: boolean
+  consecutive_failures: number
+  failing_since: string | null
+  last_error: string | null
+  last_status: number | null
+  last_conversation_id: string | null
+}
+
+/** api.get_tenant_suspension: a platform admin suspended the tenant. */
+export interface Suspension {
+  suspended: boolean
+  suspended_at: string | null
+  reason: string | null
+}
+
+/** An `alert.*` audit entry, broadcast live (app.broadcast_alert). */
+export interface AlertEvent {
+  audit_id: number
+  tenant_id: string
+  kind: string
+  entity_type: string | null
+  entity_id: string | null
+  details: Record<string, unknown>
+  created_at: string
 }
 
 export interface Message {
@@ -264,6 +330,7 @@ export interface ConversationChangedEvent {
   escalation_reason: string | null
   last_message_at: string | null
   last_message_preview: string | null
+  model_failure?: ModelFailure | null
   created_at: string
   operation: 'insert' | 'update'
 }

@@ -23,6 +23,14 @@ export const load: PageServerLoad = async ({ locals, parent }) => {
   }
 }
 
+// "Answered by" of a new channel: an agent, or NO_AGENT for a channel only humans answer.
+// Left out, the database picks the tenant's first active agent.
+const NO_AGENT = 'none'
+function answeredBy(form: FormData): { agent_id: string | null; without_agent: boolean } {
+  const choice = formString(form, 'agent_id')
+  return choice === NO_AGENT ? { agent_id: null, without_agent: true } : { agent_id: choice || null, without_agent: false }
+}
+
 export const actions: Actions = {
   assign: async ({ locals, request }) => {
     const form = await request.formData()
@@ -66,7 +74,7 @@ export const actions: Actions = {
       await callApi(locals, 'create_web_chat_channel', {
         tenant_id: formString(form, 'tenant_id'),
         name,
-        agent_id: formString(form, 'agent_id') || null,
+        ...answeredBy(form),
         allowed_origins: origins.length ? origins : null,
       })
       return { done: 'web_chat' }
@@ -96,7 +104,7 @@ export const actions: Actions = {
         business_account_id: values.business_account_id,
         access_token: token,
         display_phone_number: values.display_phone_number || null,
-        agent_id: formString(form, 'agent_id') || null,
+        ...answeredBy(form),
       })
       return { done: 'whatsapp' }
     } catch (e) {

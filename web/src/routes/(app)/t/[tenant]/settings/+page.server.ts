@@ -1,19 +1,59 @@
 // Workspace settings: the name, the default model for agents that set none of their own
-// (base URL, model, temperature) and the tenant's own LLM key. The key is write-only:
+// (base URL, model, temperature) and the tenant's own LLM key, saved together. The key is write-only:
 // api.set_tenant_llm_key stores it in Vault and nothing ever returns it, the page only
 // knows whether one is set. Owners and admins change these; the database refuses operators.
+// Endpoint, model and key are tested with a tiny request before they are saved (model-check).
 import { fail } from '@sveltejs/kit'
+import { z } from 'zod'
 import { actionFailure, callApi, formString, loadFailure } from '$lib/server/api'
+import { checkModelSettings } from '$lib/server/model-check'
 import { resolveTenant } from '$lib/server/tenant'
-import type { ModelSettings, Tenant } from '$lib/types'
+import type { CannedReply, ModelSettings, Tenant } from '$lib/types'
 import type { Actions, PageServerLoad } from './$types'
+
+const optional = (schema: z.ZodType<string>) => z.literal('').transform(() => undefined).or(schema)
+const modelSchema = z.object({
+  base_url: optional(
+    z
+      .string()
+      .regex(/^https?:\/\/[^\s/]+\S*$/, 'Enter an http(s) URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1.')
+      .transform((url) => url.replace(/\/+$/, '')),
+  ),
+  model: optional(z.string().max(200, 'A model name is one word, e.g. gpt-4o-mini.').regex(/^\S+$/, 'A model name is one word, e.g. gpt-4o-mini.')),
+  temperature: z
+    .literal('')
+    .transform(() => undefined)
+    .or(z.coerce.number({ error: 'Temperature is a number from 0 to 2.' }).min(0, 'Temperature is a number from 0 to 2.').max(2, 'Temperature is a number from 0 to 2.')),
+  api_key: optional(z.string().max(1000, 'An API key is one word without spaces.').regex(/^\S+$/, 'An API key is one word without spaces.')),
+})
+
+const cannedSchema = z.object({
+  shortcut: z
+    .string()
+    .toLowerCase()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'A shortcut is 1 to 32 letters, digits, - or _ (e.g. refund).'),
+  text: z.string().min(1, 'Write the reply.').max(4000, 'Keep a canned reply under 4000 characters.'),
+})
+
+function fieldErrors(error: z.ZodError): Record<string, string> {
+  const errors: Record<string, string> = {}
+  for (const issue of error.issues) {
+    const field = String(issue.path[0] ?? 'form')
+    errors[field] ??= issue.message
+  }
+  return errors
+}
 
 export const load: PageServerLoad = async ({ locals, parent }) => {
   const { tenant } = await parent()
   try {
-    const full = await callApi<Tenant>(locals, 'get_tenant', { tenant_id: tenant.id })
+    const [full, canned] = await Promise.all([
+      callApi<Tenant>(locals, 'get_tenant', { tenant_id: tenant.id }),
+      callApi<CannedReply[]>(locals, 'list_canned_replies', { tenant_id: tenant.id }),
+    ])
     const settings = (full.model_settings ?? {}) as ModelSettings
     return {
+      canned,
       settings: {
         name: full.name,
         slug: full.slug,
@@ -46,42 +86,56 @@ export const actions: Actions = {
     const { tenant } = await resolveTenant(locals, params.tenant)
     const form = await request.formData()
     const values = { base_url: formString(form, 'base_url'), model: formString(form, 'model'), temperature: formString(form, 'temperature') }
-    const errors: Record<string, string> = {}
-    if (values.base_url && !/^https?:\/\/[^\s/]+\S*$/.test(values.base_url)) {
-      errors.base_url = 'Enter an http(s) URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1.'
-    }
-    if (values.model.length > 200 || /\s/.test(values.model)) errors.model = 'A model name is one word, e.g. gpt-4o-mini.'
-    const temperature = values.temperature === '' ? null : Number(values.temperature)
-    if (temperature !== null && (!Number.isFinite(temperature) || temperature < 0 || temperature > 2)) {
-      errors.temperature = 'Temperature is a number from 0 to 2.'
-    }
-    if (Object.keys(errors).length) return fail(400, { form: 'model', values, errors })
+    // The key is never sent back to the page, not even after an error.
+    const parsed = modelSchema.safeParse({ ...values, api_key: formString(form, 'api_key') })
+    if (!parsed.success) return fail(400, { form: 'model', values, errors: fieldErrors(parsed.error) })
+    const { base_url, model, temperature, api_key } = parsed.data
     try {
+      // The endpoint, model and key agents would use are tested together first (a new key
+      // or the saved one); a failure saves nothing.
+      const check = await checkModelSettings(locals, {
+        tenant_id: tenant.id,
+        base_url: base_url ?? null,
+        model: model ?? null,
+        ...(api_key ? { api_key } : {}),
+      })
+      if (!check.ok) return fail(400, { form: 'model', values, errors: { model_form: check.message } })
       // Keep settings this page does not show (fallback model, prices …); empty fields are unset.
       const current = await callApi<Tenant>(locals, 'get_tenant', { tenant_id: tenant.id })
       const model_settings: Record<string, unknown> = { ...(current.model_settings ?? {}) }
       for (const key of ['base_url', 'model', 'temperature']) delete model_settings[key]
-      if (values.base_url) model_settings.base_url = values.base_url.replace(/\/+$/, '')
-      if (values.model) model_settings.model = values.model
-      if (temperature !== null) model_settings.temperature = temperature
+      if (base_url) model_settings.base_url = base_url
+      if (model) model_settings.model = model
+      if (temperature !== undefined) model_settings.temperature = temperature
       await callApi(locals, 'update_tenant', { tenant_id: tenant.id, model_settings })
-      return { form: 'model', done: 'model' }
+      if (api_key) await callApi(locals, 'set_tenant_llm_key', { tenant_id: tenant.id, api_key })
+      return { form: 'model', done: 'model', check: check.message }
     } catch (e) {
       return actionFailure(e, 'model_form', { form: 'model', values })
     }
   },
 
-  setKey: async ({ locals, params, request }) => {
+  saveCanned: async ({ locals, params, request }) => {
     const { tenant } = await resolveTenant(locals, params.tenant)
-    const apiKey = formString(await request.formData(), 'api_key')
-    // The key is never sent back to the page, not even after an error.
-    if (!apiKey) return fail(400, { form: 'key', errors: { api_key: 'Paste the API key first.' } })
-    if (/\s/.test(apiKey) || apiKey.length > 1000) return fail(400, { form: 'key', errors: { api_key: 'An API key is one word without spaces.' } })
+    const form = await request.formData()
+    const values = { shortcut: formString(form, 'shortcut').replace(/^\/+/, ''), text: formString(form, 'text') }
+    const parsed = cannedSchema.safeParse(values)
+    if (!parsed.success) return fail(400, { form: 'canned', values, errors: fieldErrors(parsed.error) })
     try {
-      await callApi(locals, 'set_tenant_llm_key', { tenant_id: tenant.id, api_key: apiKey })
-      return { form: 'key', done: 'setKey' }
+      await callApi(locals, 'save_canned_reply', { tenant_id: tenant.id, ...parsed.data })
+      return { form: 'canned', done: 'saveCanned' }
     } catch (e) {
-      return actionFailure(e, 'api_key', { form: 'key' })
+      return actionFailure(e, 'shortcut', { form: 'canned', values })
+    }
+  },
+
+  deleteCanned: async ({ locals, request }) => {
+    const id = formString(await request.formData(), 'id')
+    try {
+      await callApi(locals, 'delete_canned_reply', { canned_reply_id: id })
+      return { form: 'canned', done: 'deleteCanned' }
+    } catch (e) {
+      return actionFailure(e, 'shortcut', { form: 'canned' })
     }
   },
 

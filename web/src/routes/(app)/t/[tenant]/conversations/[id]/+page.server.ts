@@ -1,6 +1,7 @@
 import { fail } from '@sveltejs/kit'
+import { z } from 'zod'
 import { actionFailure, callApi, formString, loadFailure } from '$lib/server/api'
-import type { AgentSummary, Conversation, Member, Message, ToolCall } from '$lib/types'
+import type { CannedReply, Conversation, Member, Message, Note, ToolCall } from '$lib/types'
 import type { Actions, PageServerLoad } from './$types'
 
 export const load: PageServerLoad = async ({ locals, params, parent }) => {
@@ -8,17 +9,19 @@ export const load: PageServerLoad = async ({ locals, params, parent }) => {
   try {
     const conversation = await callApi<Conversation>(locals, 'get_conversation', { conversation_id: params.id })
     if (conversation.tenant_id !== tenant.id) loadFailure(new Error('wrong tenant'))
-    const [messages, toolCalls, agents, members] = await Promise.all([
+    const [messages, toolCalls, notes, members, canned] = await Promise.all([
       callApi<Message[]>(locals, 'list_messages', { conversation_id: params.id, page_size: 200 }),
       callApi<ToolCall[]>(locals, 'list_tool_calls', { conversation_id: params.id }),
-      callApi<AgentSummary[]>(locals, 'list_agents', { tenant_id: tenant.id }),
+      callApi<Note[]>(locals, 'list_notes', { conversation_id: params.id }),
       callApi<Member[]>(locals, 'list_members', { tenant_id: tenant.id }),
+      callApi<CannedReply[]>(locals, 'list_canned_replies', { tenant_id: tenant.id }),
     ])
     return {
       conversation,
       messages,
       toolCalls,
-      agents: agents.map((a) => ({ id: a.id, name: a.name })),
+      notes,
+      canned,
       members: members.map((m) => ({ user_id: m.user_id, email: m.email })),
     }
   } catch (e) {
@@ -35,6 +38,14 @@ async function conversationCall(locals: App.Locals, fn: string, id: string) {
   }
 }
 
+const textSchema = (what: string) =>
+  z
+    .string()
+    .trim()
+    .min(1, `Write ${what} first.`)
+    .max(4000, `Keep ${what} under 4000 characters.`)
+const assignSchema = z.object({ member_id: z.union([z.literal('').transform(() => null), z.string().uuid()]) })
+
 export const actions: Actions = {
   takeover: ({ locals, params }) => conversationCall(locals, 'takeover_conversation', params.id),
   release: ({ locals, params }) => conversationCall(locals, 'release_conversation', params.id),
@@ -42,17 +53,38 @@ export const actions: Actions = {
   reply: async ({ locals, params, request }) => {
     const form = await request.formData()
     const text = formString(form, 'text')
-    if (!text) return fail(400, { errors: { text: 'Write a reply first.' } })
-    if (text.length > 4000) return fail(400, { text, errors: { text: 'Keep a reply under 4000 characters.' } })
+    const parsed = textSchema('a reply').safeParse(text)
+    if (!parsed.success) return fail(400, { text, errors: { text: parsed.error.issues[0]!.message } })
     try {
       await callApi(locals, 'reply_as_member', {
         conversation_id: params.id,
-        text,
+        text: parsed.data,
         client_key: formString(form, 'client_key') || null,
       })
       return { done: 'reply' }
     } catch (e) {
       return actionFailure(e, 'text', { text })
+    }
+  },
+  note: async ({ locals, params, request }) => {
+    const text = formString(await request.formData(), 'text')
+    const parsed = textSchema('a note').safeParse(text)
+    if (!parsed.success) return fail(400, { form: 'note', text, errors: { note: parsed.error.issues[0]!.message } })
+    try {
+      await callApi(locals, 'add_note', { conversation_id: params.id, text: parsed.data })
+      return { done: 'note' }
+    } catch (e) {
+      return actionFailure(e, 'note', { form: 'note', text })
+    }
+  },
+  assign: async ({ locals, params, request }) => {
+    const parsed = assignSchema.safeParse({ member_id: formString(await request.formData(), 'member_id') })
+    if (!parsed.success) return fail(400, { errors: { assign: 'Choose someone from the list.' } })
+    try {
+      await callApi(locals, 'assign_conversation', { conversation_id: params.id, member_id: parsed.data.member_id })
+      return { done: 'assign' }
+    } catch (e) {
+      return actionFailure(e, 'assign')
     }
   },
 }

@@ -1,0 +1,73 @@
+// The model check the settings page runs before saving: one tiny request, a sentence
+// that says what is wrong, and no call to a private address unless the operator
+// trusts that host.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { checkModelEndpoint } from '../../../shared/agent/model-check.ts'
+import { startFakeOpenAI, type FakeOpenAI } from '../../fakes/fake-openai.ts'
+
+let openai: FakeOpenAI
+beforeAll(async () => {
+  openai = await startFakeOpenAI()
+})
+afterAll(async () => {
+  await openai.close()
+})
+
+const trusted = { resolveHost: async () => ['127.0.0.1'], trustedHosts: ['127.0.0.1'] }
+
+describe('checkModelEndpoint', () => {
+  test('a working endpoint answers one tiny request with the key and model', async () => {
+    const before = openai.requests.length
+    const result = await checkModelEndpoint({ baseUrl: openai.url, apiKey: 'sk-right', model: 'gpt-test' }, trusted)
+    expect(result).toMatchObject({ ok: true, outcome: 'ok', message: 'The model “gpt-test” answered.' })
+    const sent = openai.requests.slice(before)
+    expect(sent).toHaveLength(1)
+    expect(sent[0]!.headers['authorization']).toBe('Bearer sk-right')
+    expect(sent[0]!.body).toMatchObject({ model: 'gpt-test', max_tokens: 1 })
+  })
+
+  test.each([
+    [401, 'key_refused', 'The endpoint refused the API key (HTTP 401). Check the key.'],
+    [
+      404,
+      'not_found',
+      'The endpoint answered 404: check the base URL (it usually ends in /v1) and that the model “gpt-test” exists.',
+    ],
+    [429, 'rate_limited', 'The endpoint is rate limiting this key or its quota is used up (HTTP 429).'],
+    [503, 'server_error', 'The endpoint failed (HTTP 503). Try again later.'],
+  ])('HTTP %i is explained, never the provider text', async (status, outcome, message) => {
+    openai.failNext(1, { status })
+    const result = await checkModelEndpoint({ baseUrl: openai.url, apiKey: 'sk-wrong', model: 'gpt-test' }, trusted)
+    expect(result).toMatchObject({ ok: false, outcome, message, status })
+    expect(result.message).not.toContain('scripted failure')
+  })
+
+  test('a private address is refused without a request unless the host is trusted', async () => {
+    const before = openai.requests.length
+    const result = await checkModelEndpoint(
+      { baseUrl: openai.url, apiKey: 'sk', model: 'gpt-test' },
+      { resolveHost: async () => ['127.0.0.1'] },
+    )
+    expect(result).toMatchObject({ ok: false, outcome: 'refused_address' })
+    expect(openai.requests.length).toBe(before)
+  })
+
+  test('a name that resolves to a private address is refused too', async () => {
+    const result = await checkModelEndpoint(
+      { baseUrl: 'https://models.example.test/v1', apiKey: 'sk', model: 'm' },
+      { resolveHost: async () => ['10.1.2.3'] },
+    )
+    expect(result.outcome).toBe('refused_address')
+  })
+
+  test('an endpoint that is not OpenAI-compatible says so', async () => {
+    openai.enqueue({ raw: '<html>hello</html>', contentType: 'text/html' })
+    const result = await checkModelEndpoint({ baseUrl: openai.url, apiKey: null, model: 'm' }, trusted)
+    expect(result).toMatchObject({ ok: false, outcome: 'not_openai_compatible' })
+  })
+
+  test('nothing listening is unreachable', async () => {
+    const result = await checkModelEndpoint({ baseUrl: 'http://127.0.0.1:1/v1', apiKey: null, model: 'm' }, trusted)
+    expect(result).toMatchObject({ ok: false, outcome: 'unreachable' })
+  })
+})
