@@ -8,15 +8,21 @@ create extension if not exists pgtap with schema extensions;
 \ir ../helpers/two_tenants.psql
 
 select tests.setup_two_tenants();
-select plan(9);
+select plan(11);
 
 select is(
   array(select p.oid::regprocedure::text from pg_proc p
         where p.pronamespace = 'app'::regnamespace and p.prosecdef and has_function_privilege('authenticated', p.oid, 'execute')
         order by 1),
   array['app.billing_setting(text)', 'app.enqueue_knowledge_source(uuid)', 'app.enqueue_member_reply(uuid)',
-    'app.is_member(uuid,text)', 'app.is_platform_admin()', 'app.require_read(uuid,text)'],
+    'app.is_member(uuid,text)', 'app.is_platform_admin()', 'app.readable_tenants()', 'app.require_read(uuid,text)'],
   'the app definers a signed-in user may call are exactly the reviewed ones, each checking its caller');
+
+-- app.readable_tenants: the caller's own tenants, from auth.uid() -------------------------------
+select is(tests.outcome('stranger', tests.fill($$select 1/(('{tenant}')::uuid = any (app.readable_tenants()))::int$$)), '22012',
+  'a member of another tenant does not get this tenant among its readable tenants');
+select is(tests.outcome('operator', tests.fill($$select 1/(('{tenant}')::uuid = any (app.readable_tenants()))::int$$)), 'ok',
+  'an operator of the tenant reads it');
 
 -- app.enqueue_knowledge_source ------------------------------------------------------------------
 select is(tests.outcome('stranger', tests.fill($$select app.enqueue_knowledge_source('{source}')$$)), '42501',
