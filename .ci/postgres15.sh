@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Supabase-compatibility lane: the platform shim, the migrations, the seed and the
-# pgTAP suite on a real PostgreSQL 15 server (the version Supabase projects have long
-# run; the local stack's PGlite is 18). A migration or test that passes on PGlite but
-# not on 15 fails here.
+# Installs PostgreSQL 15 with pgvector 0.8.0 and pgmq on a Debian CI machine, for the
+# lanes that run the local stack on a native server (.ci/native.sh, `test-db --db
+# native`). It used to also run local/platform.sql, the migrations and the pgTAP suite on
+# that server (the "shim lane"); that is now covered twice over and was dropped: by
+# ../shared/supabase-upstream/run.sh (the migrations, seed and pgTAP suite on Supabase's
+# own platform schema on PostgreSQL 15, `postgres` not a superuser; its `shim` mode is
+# the old lane plus a catalog diff) and by the native lanes (the shim through local/).
 #
 # Usage (Debian bookworm, as root, after `npm ci`):   .ci/postgres15.sh
 #
@@ -16,19 +19,8 @@
 #      lists and caches are never touched, and nothing is left enabled afterwards.
 #   3. Installs pgmq 1.11.1 from the SQL files in @electric-sql/pglite-pgmq's
 #      pgmq.tar.gz (pgmq is pure SQL) into PostgreSQL 15's extension directory.
-#   4. initdb's a throwaway cluster in a temp dir (as the postgres OS user), starts it
-#      on 127.0.0.1 (first free port from $PG15_PORT, default 54329; socket in the
-#      temp dir) and, as superuser postgres on database postgres with ON_ERROR_STOP,
-#      applies local/platform.sql, every supabase/migrations/*.sql in name order (each
-#      in one transaction, psql -1), supabase/seed.sql if present, then runs every
-#      supabase/tests/**/*.test.sql file in its own session and checks its TAP output
-#      the way local/pgtap.ts does: no `not ok`, no error, and as many results as
-#      the `1..N` plan announced. Like local/pgtap.ts, it does not create the pgtap
-#      extension itself: a test file does (`create extension if not exists pgtap
-#      with schema extensions;` inside its transaction), which also works under
-#      `supabase test db`. A `not ok ... # TODO` counts as a failure, as locally.
-# Quiet on success apart from the summary; on failure prints what psql/apt/make said
-# and exits non-zero. The server is stopped and the temp dir removed on any exit.
+# Quiet on success apart from one line; on failure prints what apt/make said and exits
+# non-zero.
 set -Eeuo pipefail
 
 PG_MAJOR=15
@@ -37,7 +29,6 @@ PG_CONFIG=$PG_BIN/pg_config
 VECTOR_VERSION=0.8.0
 PGMQ_VERSION=1.11.1
 SOURCE_SUITE=trixie # the Debian release whose pgvector source is 0.8.0
-FIRST_PORT=${PG15_PORT:-54329}
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,20 +42,10 @@ fail() {
 }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/konstruct-pg15.XXXXXX")
-chmod 711 "$WORK" # the postgres OS user must reach its data dir and socket inside
-DATA=$WORK/data
-SOCK=$WORK/sock
 LOG=$WORK/step.log
-
-as_pg() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
 
 cleanup() {
   local status=$?
-  if [ -f "$DATA/postmaster.pid" ]; then
-    as_pg "$PG_BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
-  fi
   rm -rf "$WORK"
   exit "$status"
 }
@@ -179,78 +160,4 @@ if [ "$need_copy" = 1 ]; then
 fi
 rm -rf "$WORK/pgmq"
 
-# 4. A throwaway server ----------------------------------------------------------------
-install -d -m 700 "$DATA" "$SOCK"
-[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$DATA" "$SOCK"
-quietly 'initdb' as_pg "$PG_BIN/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORT=$FIRST_PORT
-while port_busy "$PORT"; do
-  PORT=$((PORT + 1))
-  [ "$PORT" -lt $((FIRST_PORT + 50)) ] || fail "no free port in $FIRST_PORT..$PORT"
-done
-if ! as_pg "$PG_BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 60 -o "-c listen_addresses=127.0.0.1 -c port=$PORT \
-  -c unix_socket_directories=$SOCK -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >"$LOG" 2>&1; then
-  printf 'postgres15: FAILED: start PostgreSQL %s on 127.0.0.1:%s\n' "$PG_MAJOR" "$PORT" >&2
-  cat "$LOG" "$DATA/server.log" 2>/dev/null | sed 's/^/  | /' >&2
-  exit 1
-fi
-
-export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres PGAPPNAME=konstruct-ci-pg15
-unset PGPASSWORD PGSERVICE PGOPTIONS
-psql_run() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
-
-server_version=$(psql_run -At -c 'show server_version')
-
-# Each SQL step: on failure, show psql's error (file:line: ERROR ...) and stop.
-apply() {
-  local file=$1
-  shift
-  if ! psql_run "$@" -f "$file" >"$LOG" 2>&1; then
-    printf 'postgres15: FAILED applying %s on PostgreSQL %s\n' "$file" "$server_version" >&2
-    sed 's/^/  | /' "$LOG" >&2
-    exit 1
-  fi
-}
-
-apply local/platform.sql
-migrations=0
-while IFS= read -r f; do
-  [ -n "$f" ] || continue
-  apply "$f" -1
-  migrations=$((migrations + 1))
-done < <(find supabase/migrations -maxdepth 1 -type f -name '*.sql' 2>/dev/null | LC_ALL=C sort)
-seeded=no
-if [ -f supabase/seed.sql ]; then
-  apply supabase/seed.sql -1
-  seeded=yes
-fi
-say "postgres15: PostgreSQL $server_version: platform.sql, $migrations migration(s), seed: $seeded"
-
-# 5. pgTAP -----------------------------------------------------------------------------
-files=0 failed_files=0 total_pass=0 total_fail=0
-while IFS= read -r f; do
-  [ -n "$f" ] || continue
-  files=$((files + 1))
-  out=$WORK/tap.out err=$WORK/tap.err
-  rc=0
-  psql_run -At -f "$f" >"$out" 2>"$err" || rc=$?
-  pass=$(grep -cE '^ok [0-9]+' "$out" || true)
-  nfail=$(grep -cE '^not ok [0-9]+' "$out" || true)
-  plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' "$out" | tail -n 1)
-  total_pass=$((total_pass + pass))
-  total_fail=$((total_fail + nfail))
-  if [ "$rc" -eq 0 ] && [ "$nfail" -eq 0 ] && [ -n "$plan" ] && [ "$plan" -eq $((pass + nfail)) ]; then
-    say "ok     $f ($pass/$plan passed)"
-  else
-    failed_files=$((failed_files + 1))
-    say "FAILED $f ($pass/${plan:-?} passed)"
-    grep -vE '^ok [0-9]+' "$out" | sed 's/^/       /' || true
-    [ "$rc" -eq 0 ] || sed 's/^/       error: /' "$err"
-    [ "${plan:-x}" = $((pass + nfail)) ] || say "       planned ${plan:-nothing}, ran $((pass + nfail))"
-  fi
-done < <(find supabase/tests -type f -name '*.test.sql' 2>/dev/null | LC_ALL=C sort)
-
-say "postgres15: $files test file(s), $total_pass passed, $total_fail failed, $failed_files file(s) failed, $((SECONDS - started))s"
-[ "$failed_files" -eq 0 ] || exit 1
+say "postgres15: PostgreSQL $PG_MAJOR with pgvector $VECTOR_VERSION and pgmq $PGMQ_VERSION installed ($((SECONDS - started))s)"

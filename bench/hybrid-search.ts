@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url'
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
-import { startStack } from '../local/server.ts'
+import { chosenDatabase, startStack } from '../local/server.ts'
 import { fakeEmbedding } from '../tests/fakes/fake-openai.ts'
 
 const CHUNKS = Number(process.env.BENCH_CHUNKS ?? 2000)
@@ -35,7 +35,7 @@ const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
 const sentence = (words: number) =>
   Array.from({ length: words }, () => VOCABULARY[Math.floor(random() * VOCABULARY.length)]).join(' ')
 
-const stack = await startStack({ root: fileURLToPath(new URL('..', import.meta.url)), port: 0 })
+const stack = await startStack({ root: fileURLToPath(new URL('..', import.meta.url)), port: 0, db: chosenDatabase() })
 try {
   const loadStarted = performance.now()
   await stack.db.asOwner(async (tx) => {
@@ -104,6 +104,7 @@ try {
     JSON.stringify(
       {
         bench: 'hybrid-search',
+        database: await stack.db.engine(),
         node: process.version,
         chunks: { tenant_a: counts!.a, tenant_b: counts!.b, embedding_dimensions: 1536 },
         load_seconds: Math.round(loadSeconds * 10) / 10,

@@ -10,8 +10,9 @@
 //   nothing: it is the floor a framework that only verifies and acks can reach.
 //
 // Every request is a distinct app_mention (unique event id and ts), signed like Slack;
-// a bounded number, a few in flight, everything on 127.0.0.1. Prints one JSON object.
-// Usage: npm run bench:ingest   (BENCH_EVENTS=500 BENCH_CONCURRENCY=8 by default)
+// a bounded number, a few in flight, everything on 127.0.0.1; then the same number
+// paced at BENCH_RATE per second (open loop, 200 by default). Prints one JSON object.
+// Usage: npm run bench:ingest [-- --db native|postgres://…]   (BENCH_EVENTS=500 BENCH_CONCURRENCY=8 BENCH_RATE=200)
 import { createHmac } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -20,10 +21,11 @@ import { dirname, join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { App, HTTPReceiver, LogLevel } from '@slack/bolt'
-import { startStack } from '../local/server.ts'
+import { chosenDatabase, startStack } from '../local/server.ts'
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 500)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
+const RATE = Number(process.env.BENCH_RATE ?? 200)
 const WARMUP = 30
 const SIGNING_SECRET = 'bench-slack-signing-secret'
 const TEAM = 'T0KONSTRUCT' // the demo workspace in supabase/seed.sql
@@ -120,9 +122,33 @@ async function drive(url: string, payloads: Array<Payload | RequestInit>, concur
   return { latencies, failures, wallMs: performance.now() - started }
 }
 
+/**
+ * Open loop: starts one request every 1000/rate ms whatever the answers do, and times
+ * each from the moment it was due (so a stalled server cannot hide its queue).
+ */
+async function paced(url: string, payloads: Payload[], rate: number) {
+  const latencies: number[] = []
+  let failures = 0
+  const interval = 1000 / rate
+  const started = performance.now()
+  await Promise.all(
+    payloads.map(async (payload, i) => {
+      const due = started + i * interval
+      const wait = due - performance.now()
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      const response = await fetch(url, { method: 'POST', headers: payload.headers, body: payload.body })
+      await response.arrayBuffer()
+      if (response.status === 200) latencies.push(performance.now() - due)
+      else failures++
+    }),
+  )
+  return { latencies, failures, wallMs: performance.now() - started }
+}
+
 const stack = await startStack({
   root: fileURLToPath(new URL('..', import.meta.url)),
   port: 0,
+  db: chosenDatabase(),
   functionEnv: { SLACK_SIGNING_SECRET: SIGNING_SECRET },
 })
 let bolt: App | undefined
@@ -166,6 +192,10 @@ try {
   const konstruct = await drive(konstructUrl, konstructPayloads, CONCURRENCY)
   const boltRun = await drive(boltUrl, boltPayloads, CONCURRENCY)
 
+  // The same, paced at RATE requests per second (the goal: ack p99 within 20 ms there).
+  const konstructPaced = await paced(konstructUrl, mentions(EVENTS, 'P'), RATE)
+  const boltPaced = await paced(boltUrl, mentions(EVENTS, 'Q'), RATE)
+
   const stored = await stack.db.pg.query<{ n: number }>(
     `select count(*)::int as n from app.messages where direction = 'in' and external_id like 'C0BENCHK:%'`,
   )
@@ -197,24 +227,44 @@ try {
   }))
   const rpc = await drive(`${stack.url}/rest/v1/rpc/ingest_message`, rpcPayloads, CONCURRENCY)
 
+  const konstructSummary = summarize(konstruct.latencies, konstruct.wallMs, konstruct.failures)
+  const boltSummary = summarize(boltRun.latencies, boltRun.wallMs, boltRun.failures)
+  const konstructPacedSummary = summarize(konstructPaced.latencies, konstructPaced.wallMs, konstructPaced.failures)
+  const boltPacedSummary = summarize(boltPaced.latencies, boltPaced.wallMs, boltPaced.failures)
   console.log(
     JSON.stringify(
       {
         bench: 'ingest',
+        database: await stack.db.engine(),
         events: EVENTS,
         concurrency: CONCURRENCY,
         node: process.version,
         konstruct_slack_events: {
-          ...summarize(konstruct.latencies, konstruct.wallMs, konstruct.failures),
+          ...konstructSummary,
           messages_stored: stored.rows[0]!.n,
           jobs_queued_incl_warmup: queued.rows[0]!.n,
           does: 'v0 signature + resolve workspace + api.ingest_message (store, dedupe, enqueue) via Deno function and local gateway',
         },
         slack_bolt_http_receiver: {
-          ...summarize(boltRun.latencies, boltRun.wallMs, boltRun.failures),
+          ...boltSummary,
           listener_calls: boltEvents - WARMUP,
           version: boltVersion(),
           does: 'v0 signature + parse + authorize + ack; stores nothing',
+        },
+        [`paced_${RATE}_per_s`]: {
+          konstruct_slack_events: konstructPacedSummary,
+          slack_bolt_http_receiver: boltPacedSummary,
+        },
+        goals: {
+          acks_per_s_at_least_bolt: {
+            konstruct: konstructSummary.throughput_per_s,
+            bolt: boltSummary.throughput_per_s,
+            met: konstructSummary.throughput_per_s >= boltSummary.throughput_per_s,
+          },
+          [`ack_p99_ms_at_${RATE}_per_s_at_most_20`]: {
+            konstruct: konstructPacedSummary.p99_ms,
+            met: konstructPacedSummary.non_200 === 0 && konstructPacedSummary.p99_ms <= 20,
+          },
         },
         breakdown_same_run: {
           local_gateway_deno_health_function: summarize(health.latencies, health.wallMs, health.failures),

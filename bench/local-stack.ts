@@ -4,8 +4,8 @@
 import { fileURLToPath } from 'node:url'
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
-import { startStack } from '../local/server.ts'
-import { signJwt } from '../local/keys.ts'
+import { chosenDatabase, startStack } from '../local/server.ts'
+import { signLegacyJwt } from '../local/keys.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 300)
 const WARMUP = 20
@@ -17,7 +17,7 @@ function summarize(samples: number[]) {
   return { n: sorted.length, p50_ms: round(at(0.5)), p95_ms: round(at(0.95)), max_ms: round(sorted[sorted.length - 1]) }
 }
 
-const stack = await startStack({ root: fileURLToPath(new URL('..', import.meta.url)), port: 0 })
+const stack = await startStack({ root: fileURLToPath(new URL('..', import.meta.url)), port: 0, db: chosenDatabase() })
 try {
   const userId = crypto.randomUUID()
   await stack.db.asOwner((tx) =>
@@ -30,7 +30,11 @@ try {
         using ((select realtime.topic()) = 'bench:${userId}' and (select auth.uid()) = '${userId}');
     `),
   )
-  const jwt = await signJwt(stack.keys.jwtSecret, { sub: userId, role: 'authenticated', aud: 'authenticated' }, 3600)
+  const jwt = await signLegacyJwt(
+    stack.keys.jwtSecret,
+    { sub: userId, role: 'authenticated', aud: 'authenticated' },
+    3600,
+  )
   const client = createClient(stack.url, stack.keys.anonKey, {
     auth: { persistSession: false, autoRefreshToken: false },
     global: { headers: { Authorization: `Bearer ${jwt}` } },
@@ -77,6 +81,7 @@ try {
     JSON.stringify(
       {
         bench: 'local-stack',
+        database: await stack.db.engine(),
         node: process.version,
         rounds: ROUNDS,
         rpc_round_trip: summarize(rpc),

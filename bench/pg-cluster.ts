@@ -55,7 +55,9 @@ export async function startPgCluster(
     chownSync(sock, owner.uid, owner.gid)
   }
   const asPostgres = (file: string, args: string[]) =>
-    owner ? spawnSync('runuser', ['-u', 'postgres', '--', file, ...args], { encoding: 'utf8' }) : spawnSync(file, args, { encoding: 'utf8' })
+    owner
+      ? spawnSync('runuser', ['-u', 'postgres', '--', file, ...args], { encoding: 'utf8' })
+      : spawnSync(file, args, { encoding: 'utf8' })
   const check = (what: string, result: ReturnType<typeof spawnSync>) => {
     if (result.status !== 0) throw new Error(`${what} failed: ${result.stderr || result.stdout}`)
   }
@@ -63,7 +65,18 @@ export async function startPgCluster(
   try {
     check(
       'initdb',
-      asPostgres(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync']),
+      asPostgres(join(bin, 'initdb'), [
+        '-D',
+        data,
+        '-U',
+        'postgres',
+        '-A',
+        'trust',
+        '-E',
+        'UTF8',
+        '--locale=C.UTF-8',
+        '--no-sync',
+      ]),
     )
     const port = await freePort()
     const settings = {
@@ -77,7 +90,18 @@ export async function startPgCluster(
       .join(' ')
     check(
       'pg_ctl start',
-      asPostgres(join(bin, 'pg_ctl'), ['-D', data, '-l', join(data, 'server.log'), '-w', '-t', '60', '-o', serverOptions, 'start']),
+      asPostgres(join(bin, 'pg_ctl'), [
+        '-D',
+        data,
+        '-l',
+        join(data, 'server.log'),
+        '-w',
+        '-t',
+        '60',
+        '-o',
+        serverOptions,
+        'start',
+      ]),
     )
     const env: NodeJS.ProcessEnv = {
       ...process.env,

@@ -4,11 +4,12 @@
 // worker builds the context, calls the model, records the reply and delivers it.
 // Measured per message, one at a time: ingest → model request, model request → reply
 // sent, and the whole. Then a burst in parallel conversations for throughput.
-// Prints one JSON object. Usage: npm run bench:pipeline  (BENCH_MESSAGES, BENCH_BURST)
+// Prints one JSON object. Usage: npm run bench:pipeline [-- --db native|postgres://…]
+// (BENCH_MESSAGES, BENCH_BURST)
 import { fileURLToPath } from 'node:url'
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
-import { startStack } from '../local/server.ts'
+import { chosenDatabase, startStack } from '../local/server.ts'
 import { startFakeOpenAI } from '../tests/fakes/fake-openai.ts'
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 40)
@@ -34,6 +35,7 @@ fake.respondWith((body) => {
 const stack = await startStack({
   root: fileURLToPath(new URL('..', import.meta.url)),
   port: 0,
+  db: chosenDatabase(),
   functionEnv: {
     OPENAI_BASE_URL: fake.url,
     OPENAI_API_KEY: 'sk-bench',
@@ -115,6 +117,7 @@ try {
     JSON.stringify(
       {
         bench: 'pipeline',
+        database: await stack.db.engine(),
         node: process.version,
         model: 'fake OpenAI-compatible, 0 ms latency, streamed',
         messages: MESSAGES,
@@ -126,6 +129,12 @@ try {
           conversations: BURST,
           seconds: Math.round(seconds * 100) / 100,
           messages_per_second: Math.round((BURST / seconds) * 10) / 10,
+        },
+        goals: {
+          messages_per_second_at_least_100: {
+            value: Math.round((BURST / seconds) * 10) / 10,
+            met: BURST / seconds >= 100,
+          },
         },
       },
       null,

@@ -103,8 +103,20 @@ function pgbench(cluster: PgCluster, work: string, name: string, script: string,
   const role = name === 'list_conversations' ? {} : { PGOPTIONS: '-c role=service_role' }
   const result = spawnSync(
     join(cluster.bin, 'pgbench'),
-    ['-n', '-f', file, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(SECONDS), '-l',
-      `--log-prefix=${prefix}`, '-r'],
+    [
+      '-n',
+      '-f',
+      file,
+      '-c',
+      String(clients),
+      '-j',
+      String(Math.min(clients, 2)),
+      '-T',
+      String(SECONDS),
+      '-l',
+      `--log-prefix=${prefix}`,
+      '-r',
+    ],
     { encoding: 'utf8', env: { ...cluster.env, ...role }, cwd: work },
   )
   if (result.status !== 0) throw new Error(`pgbench ${name} failed: ${result.stderr}\n${result.stdout}`)
@@ -129,7 +141,9 @@ function measure(cluster: PgCluster, work: string, label: string): StateResults 
     results[name] = {}
     for (const clients of CLIENTS) {
       results[name][`clients_${clients}`] = pgbench(cluster, work, name, script, clients)
-      process.stderr.write(`bench:sql ${label} ${name} x${clients}: ${JSON.stringify(results[name][`clients_${clients}`])}\n`)
+      process.stderr.write(
+        `bench:sql ${label} ${name} x${clients}: ${JSON.stringify(results[name][`clients_${clients}`])}\n`,
+      )
     }
   }
   const smallTenants = count('select count(*) from bench.tenants')
@@ -240,7 +254,11 @@ try {
     const commit = spawnSync('git', ['-C', PROJECT, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).stdout.trim()
     writeFileSync(
       beforeFile,
-      JSON.stringify({ measured_at: new Date().toISOString(), project: commit || PROJECT, server: cluster.version, ...measured }, null, 2) + '\n',
+      JSON.stringify(
+        { measured_at: new Date().toISOString(), project: commit || PROJECT, server: cluster.version, ...measured },
+        null,
+        2,
+      ) + '\n',
     )
   }
   const before = existsSync(beforeFile) ? JSON.parse(readFileSync(beforeFile, 'utf8')) : null

@@ -7,7 +7,7 @@
 import { createHash, randomBytes, randomInt, randomUUID, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BodyTooLarge, readBody, type RouteHandler, type StackContext } from './http.ts'
-import { signJwt, verifyJwt } from './keys.ts'
+import { apiKeyRole, claimsForKey, signSession, verifyJwt } from './keys.ts'
 import type { Claims, Transaction } from './db.ts'
 import { loadAuthConfig, type AuthConfig } from './auth-config.ts'
 
@@ -419,7 +419,7 @@ async function accessToken(
     session_id: sessionId,
     is_anonymous: user.is_anonymous,
   }
-  const token = await signJwt(ctx.keys.jwtSecret, claims, config.jwtExpiry)
+  const token = await signSession(ctx.keys, claims, config.jwtExpiry)
   return { token, expiresAt: jwtPayload(token).exp as number }
 }
 
@@ -483,15 +483,17 @@ async function checkApiKey(req: IncomingMessage, url: URL, ctx: StackContext): P
   const header = req.headers.apikey
   const key = (typeof header === 'string' ? header : undefined) ?? url.searchParams.get('apikey') ?? bearerToken(req)
   if (!key) return new AuthError(401, 'no_authorization', 'No API key found in request')
-  const check = await verifyJwt(ctx.keys.jwtSecret, key)
-  if (!check.ok) return new AuthError(401, 'no_authorization', 'Invalid API key')
-  return undefined
+  if (apiKeyRole(ctx.keys, key)) return undefined
+  return new AuthError(401, 'no_authorization', 'Invalid API key')
 }
 
 async function requireClaims(req: IncomingMessage, ctx: StackContext): Promise<Claims> {
   const token = bearerToken(req)
   if (!token) throw new AuthError(401, 'no_authorization', 'This endpoint requires a Bearer token')
-  const check = await verifyJwt(ctx.keys.jwtSecret, token)
+  // An API key as the bearer (supabase-js without a session) stands for the key's role.
+  const keyClaims = claimsForKey(ctx.keys, token)
+  if (keyClaims) return keyClaims
+  const check = await verifyJwt(ctx.keys, token)
   if (!check.ok) {
     const why = check.reason === 'expired' ? 'token has invalid claims: token is expired' : 'signature is invalid'
     throw new AuthError(BAD_JWT_STATUS, 'bad_jwt', `invalid JWT: unable to parse or verify signature, ${why}`)
@@ -625,6 +627,8 @@ interface Call {
 async function signup({ req, res, ctx, config }: Call): Promise<void> {
   if (!config.signupEnabled) throw unprocessable('signup_disabled', 'Signups not allowed for this instance')
   const body = await readJson(req)
+  // No email and no phone: an anonymous sign-in (supabase.auth.signInAnonymously()).
+  if (!stringField(body, 'email') && !stringField(body, 'phone')) return anonymousSignup(res, ctx, config, body)
   const password = stringField(body, 'password')
   const data = objectField(body, 'data') ?? {}
   if (stringField(body, 'phone')) throw badRequest('phone_provider_disabled', 'Phone signups are disabled')
@@ -658,6 +662,27 @@ async function signup({ req, res, ctx, config }: Call): Promise<void> {
     return loadUserJson(tx, user.id)
   })
   send(res, 200, result)
+}
+
+/**
+ * GoTrue's anonymous sign-in: a user with no identity, `is_anonymous` true and the
+ * `authenticated` role, signed in at once (amr `anonymous`). Off unless config.toml's
+ * [auth] enable_anonymous_sign_ins says so.
+ */
+async function anonymousSignup(res: ServerResponse, ctx: StackContext, config: AuthConfig, body: Json): Promise<void> {
+  if (!config.anonymousSignIns) throw unprocessable('anonymous_provider_disabled', 'Anonymous sign-ins are disabled')
+  const data = objectField(body, 'data') ?? {}
+  const session = await ctx.db.asOwner(async (tx) => {
+    const { rows } = await tx.query<{ id: string }>(
+      `insert into auth.users (instance_id, aud, role, is_anonymous, raw_app_meta_data, raw_user_meta_data,
+                               confirmation_token, recovery_token)
+       values ('00000000-0000-0000-0000-000000000000', 'authenticated', 'authenticated', true, '{}', $1, '', '')
+       returning id`,
+      [data],
+    )
+    return issueSession(ctx, tx, rows[0].id, 'anonymous')
+  })
+  send(res, 200, session)
 }
 
 async function token({ req, res, url, ctx, config }: Call): Promise<void> {
@@ -1233,7 +1258,7 @@ async function generateLink({ req, res, ctx, config }: Call): Promise<void> {
 // Settings and health -------------------------------------------------------------------
 
 async function settings({ res, config }: Call): Promise<void> {
-  const external: Json = { email: true, phone: false, anonymous_users: false }
+  const external: Json = { email: true, phone: false, anonymous_users: config.anonymousSignIns }
   for (const provider of [
     'apple',
     'azure',
@@ -1267,6 +1292,11 @@ async function settings({ res, config }: Call): Promise<void> {
   })
 }
 
+/** The public half of the session signing keys (what getClaims() and functions verify with). */
+async function jwks({ res, ctx }: Call): Promise<void> {
+  send(res, 200, ctx.keys.jwks, { 'cache-control': 'public, max-age=600' })
+}
+
 async function health({ res }: Call): Promise<void> {
   send(res, 200, {
     version: 'local',
@@ -1298,6 +1328,7 @@ const routes: Array<{ method: string; path: RegExp; handler: Handler; open?: boo
   { method: 'DELETE', path: /^\/admin\/users\/(?<id>[^/]+)$/, handler: adminDeleteUser },
   { method: 'GET', path: /^\/settings$/, handler: settings },
   { method: 'GET', path: /^\/health$/, handler: health },
+  { method: 'GET', path: /^\/\.well-known\/jwks\.json$/, handler: jwks, open: true },
 ]
 
 export const handleAuth: RouteHandler = async (req, res, url, ctx) => {

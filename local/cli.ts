@@ -2,13 +2,13 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { deriveKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
+import { loadKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
 import { runPgTap } from './pgtap.ts'
 import { chosenDatabase, startStack } from './server.ts'
 import { DEMO_ADMIN, DEMO_PLATFORM_ADMIN } from './demo.ts'
 import { startPortal, type Portal } from './portal.ts'
 import { DEV_CHANNEL_SECRETS, DEV_WORKER_SECRET } from './dev-secrets.ts'
-import { parseDotenv } from './functions.ts'
+import { parseEnv } from 'node:util'
 import { Recorder, RECORDER_PATH } from './recorder.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -24,15 +24,27 @@ const apiPort = Number(option('port') ?? process.env.KONSTRUCT_API_PORT ?? 54321
 const portalPort = Number(process.env.KONSTRUCT_PORTAL_PORT ?? 5173)
 const apiUrl = `http://127.0.0.1:${apiPort}`
 const portalUrl = `http://127.0.0.1:${portalPort}`
-const jwtSecret = process.env.SUPABASE_JWT_SECRET ?? DEFAULT_JWT_SECRET
+const jwtSecret = process.env.SUPABASE_JWT_SECRET || DEFAULT_JWT_SECRET
 
+/** Where a file-backed stack keeps its session signing key (the CLI's signing_keys.json format). */
+const signingKeysFile = join(root, '.konstruct', 'signing_keys.json')
+
+/** `supabase status -o env` style: the current keys first, then the legacy ones, marked. */
 function envLines(keys: StackKeys): string[] {
   return [
     `SUPABASE_URL=${apiUrl}`,
+    `SUPABASE_PUBLISHABLE_KEY=${keys.publishableKey}`,
+    `SUPABASE_SECRET_KEY=${keys.secretKey}`,
+    `PORTAL_URL=${portalUrl}`,
+  ]
+}
+
+function legacyKeyLines(keys: StackKeys): string[] {
+  return [
+    '# legacy keys (Supabase retires them at the end of 2026; still accepted locally):',
     `SUPABASE_ANON_KEY=${keys.anonKey}`,
     `SUPABASE_SERVICE_ROLE_KEY=${keys.serviceRoleKey}`,
     `SUPABASE_JWT_SECRET=${keys.jwtSecret}`,
-    `PORTAL_URL=${portalUrl}`,
   ]
 }
 
@@ -41,7 +53,7 @@ function envLines(keys: StackKeys): string[] {
 // the README's signed curl commands work as written.
 function devDefaults(): Record<string, string> {
   const dotenv = join(root, 'functions', '.env')
-  const fromFile = existsSync(dotenv) ? parseDotenv(readFileSync(dotenv, 'utf8')) : {}
+  const fromFile = existsSync(dotenv) ? (parseEnv(readFileSync(dotenv, 'utf8')) as Record<string, string>) : {}
   const defaults: Record<string, string> = {
     ...DEV_CHANNEL_SECRETS,
     KONSTRUCT_WORKER_SECRET: DEV_WORKER_SECRET,
@@ -71,9 +83,8 @@ const notForFunctions =
 
 function functionEnvFromProcess(): Record<string, string> {
   return {
-    // The web chat signs visitor tokens that Realtime must accept: with the
-    // project's JWT secret, which hosted projects set as a function secret.
-    WEB_CHAT_JWT_SECRET: jwtSecret,
+    // A model server on this machine (Ollama, vLLM) may serve a tenant's agents locally.
+    MODEL_ALLOW_LOCAL_ENDPOINTS: 'true',
     ...devDefaults(),
     ...givenEnv(),
   }
@@ -134,6 +145,7 @@ async function start(): Promise<void> {
     dataDir,
     port: apiPort,
     jwtSecret,
+    signingKeysFile: dataDir ? signingKeysFile : undefined,
     functionEnv,
     log,
   })
@@ -143,7 +155,7 @@ async function start(): Promise<void> {
       portal = await startPortal({
         root,
         supabaseUrl: stack.url,
-        anonKey: stack.keys.anonKey,
+        publishableKey: stack.keys.publishableKey,
         port: portalPort,
         mode: 'dev',
       })
@@ -156,6 +168,7 @@ async function start(): Promise<void> {
   console.log('')
   for (const line of envLines(stack.keys)) console.log(`  ${line}`)
   for (const line of devSecretLines()) console.log(`  ${line}`)
+  for (const line of legacyKeyLines(stack.keys)) console.log(`  ${line}`)
   console.log(`  API:       ${stack.url}/rest/v1/rpc/<function> (schema api)`)
   console.log(`  Auth:      ${stack.url}/auth/v1`)
   console.log(`  Realtime:  ${stack.url.replace('http', 'ws')}/realtime/v1/websocket`)
@@ -185,14 +198,14 @@ async function start(): Promise<void> {
 
 async function main(): Promise<void> {
   if (command === 'env') {
-    for (const line of envLines(await deriveKeys(jwtSecret))) console.log(line)
-    for (const line of devSecretLines()) console.log(line)
+    const keys = await loadKeys({ jwtSecret })
+    for (const line of [...envLines(keys), ...devSecretLines(), ...legacyKeyLines(keys)]) console.log(line)
   } else if (command === 'start') {
     await start()
   } else if (command === 'test-db') {
-    // `test-db [part …]`: only the test files whose path contains a part.
-    const only = args.slice(1).filter((arg) => !arg.startsWith('--'))
-    const results = await runPgTap(root, (line) => console.log(line), only)
+    // `test-db [part …] [--db …]`: only the test files whose path contains a part.
+    const only = args.slice(1).filter((arg, i, all) => !arg.startsWith('--') && all[i - 1] !== '--db')
+    const results = await runPgTap(root, (line) => console.log(line), only, chosenDatabase(args))
     const failed = results.filter((r) => r.error || r.failed > 0 || r.planned !== r.passed + r.failed)
     const tests = results.reduce((n, r) => n + r.passed + r.failed, 0)
     console.log(`\npgTAP: ${results.length} files, ${tests} tests, ${failed.length} files failed`)

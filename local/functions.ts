@@ -8,15 +8,18 @@
 // Packages come from the repository's node_modules (`--node-modules-dir=manual`):
 // no network is needed once `npm ci` has run, and deno.json stays deployable.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { parseEnv } from 'node:util'
+import type { TomlTable } from 'smol-toml'
 import { sendJson, type RouteHandler, type StackContext } from './http.ts'
 import { verifyJwt } from './keys.ts'
+import { readProjectConfig, section } from './project-config.ts'
 
 /** Printed by local/deno-host.ts once the function listens: `<marker> <port>`. */
 const LISTENING_MARKER = 'KONSTRUCT_FUNCTION_LISTENING'
@@ -71,81 +74,19 @@ interface FunctionSection {
   import_map?: string
 }
 
-/**
- * Reads the `[functions.<name>]` sections of supabase/config.toml. Only the
- * TOML this file uses there: `key = "string" | true | false`, comments, other
- * sections skipped (arrays such as static_files are ignored).
- */
-export function readFunctionSections(configToml: string): Map<string, FunctionSection> {
+/** The `[functions.<name>]` tables of a parsed config.toml, with the keys the host honours. */
+export function functionSections(config: TomlTable): Map<string, FunctionSection> {
   const sections = new Map<string, FunctionSection>()
-  let current: FunctionSection | undefined
-  for (const rawLine of configToml.split(/\r?\n/)) {
-    const line = stripTomlComment(rawLine).trim()
-    if (!line) continue
-    const header = /^\[\s*([^\]]+?)\s*\]$/.exec(line)
-    if (header) {
-      const match = /^functions\.(?:"([^"]+)"|([A-Za-z0-9_-]+))$/.exec(header[1]!)
-      const name = match?.[1] ?? match?.[2]
-      current = name ? (sections.get(name) ?? {}) : undefined
-      if (name && current) sections.set(name, current)
-      continue
-    }
-    if (!current) continue
-    const pair = /^([A-Za-z0-9_]+)\s*=\s*(.+)$/.exec(line)
-    if (!pair) continue
-    const [, key, rawValue] = pair as unknown as [string, string, string]
-    const value = parseTomlScalar(rawValue)
-    if (value === undefined) continue
-    if ((key === 'enabled' || key === 'verify_jwt') && typeof value === 'boolean') current[key] = value
-    if ((key === 'entrypoint' || key === 'import_map') && typeof value === 'string') current[key] = value
+  for (const name of Object.keys(section(config, 'functions'))) {
+    const table = section(config, 'functions', name)
+    const entry: FunctionSection = {}
+    if (typeof table['enabled'] === 'boolean') entry.enabled = table['enabled']
+    if (typeof table['verify_jwt'] === 'boolean') entry.verify_jwt = table['verify_jwt']
+    if (typeof table['entrypoint'] === 'string') entry.entrypoint = table['entrypoint']
+    if (typeof table['import_map'] === 'string') entry.import_map = table['import_map']
+    sections.set(name, entry)
   }
   return sections
-}
-
-function stripTomlComment(line: string): string {
-  let quote: string | undefined
-  for (let i = 0; i < line.length; i++) {
-    const char = line[i]
-    if (quote) {
-      if (char === '\\' && quote === '"') i++
-      else if (char === quote) quote = undefined
-    } else if (char === '"' || char === "'") quote = char
-    else if (char === '#') return line.slice(0, i)
-  }
-  return line
-}
-
-function parseTomlScalar(raw: string): string | boolean | undefined {
-  const value = raw.trim()
-  if (value === 'true') return true
-  if (value === 'false') return false
-  if (value.length >= 2 && value.startsWith("'") && value.endsWith("'")) return value.slice(1, -1)
-  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
-    return value.slice(1, -1).replace(/\\(["\\nt])/g, (_m, c: string) => (c === 'n' ? '\n' : c === 't' ? '\t' : c))
-  }
-  return undefined
-}
-
-/** Parses a dotenv file: KEY=value, `export KEY=value`, quotes, # comments. */
-export function parseDotenv(text: string): Record<string, string> {
-  const env: Record<string, string> = {}
-  for (const rawLine of text.split(/\r?\n/)) {
-    const line = rawLine.trim()
-    if (!line || line.startsWith('#')) continue
-    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line)
-    if (!match) continue
-    const key = match[1]!
-    let value = match[2]!
-    const quote = value[0]
-    if ((quote === '"' || quote === "'") && value.indexOf(quote, 1) > 0) {
-      value = value.slice(1, value.indexOf(quote, 1))
-      if (quote === '"') value = value.replace(/\\n/g, '\n').replace(/\\r/g, '\r').replace(/\\t/g, '\t')
-    } else {
-      value = value.replace(/\s+#.*$/, '').trim()
-    }
-    env[key] = value
-  }
-  return env
 }
 
 /** The Deno binary of the `deno` npm package. */
@@ -389,24 +330,12 @@ export class FunctionHost {
     return proc
   }
 
-  private configCache?: { mtimeMs: number; sections: Map<string, FunctionSection> }
-
   /** The function as supabase/config.toml declares it, or undefined (→ 404). */
   private resolve(name: string): FunctionSpec | undefined {
     const supabaseDir = join(this.ctx.root, 'supabase')
-    const configPath = join(supabaseDir, 'config.toml')
-    let sections = new Map<string, FunctionSection>()
-    try {
-      const { mtimeMs } = statSync(configPath)
-      if (this.configCache?.mtimeMs !== mtimeMs) {
-        this.configCache = { mtimeMs, sections: readFunctionSections(readFileSync(configPath, 'utf8')) }
-      }
-      sections = this.configCache.sections
-    } catch {
-      // no config.toml: no functions
-    }
-    const section = sections.get(name)
-    if (!section) {
+    const sections = functionSections(readProjectConfig(this.ctx.root))
+    const declared = sections.get(name)
+    if (!declared) {
       if (existsSync(join(this.ctx.root, 'functions', name, 'index.ts'))) {
         this.warnOnce(
           name,
@@ -416,21 +345,21 @@ export class FunctionHost {
       }
       return undefined
     }
-    if (section.enabled === false) return undefined
+    if (declared.enabled === false) return undefined
     // Paths in config.toml are relative to supabase/, as the Supabase CLI reads them.
-    const entrypoint = resolve(supabaseDir, section.entrypoint ?? join('functions', name, 'index.ts'))
+    const entrypoint = resolve(supabaseDir, declared.entrypoint ?? join('functions', name, 'index.ts'))
     if (!existsSync(entrypoint)) {
       this.warnOnce(name, `[functions.${name}] entrypoint ${entrypoint} does not exist`)
       return undefined
     }
-    let importMap = section.import_map ? resolve(supabaseDir, section.import_map) : undefined
+    let importMap = declared.import_map ? resolve(supabaseDir, declared.import_map) : undefined
     if (!importMap) {
       const own = ['deno.json', 'deno.jsonc']
         .map((file) => join(dirname(entrypoint), file))
         .find((file) => existsSync(file))
       importMap = own
     }
-    return { name, entrypoint, importMap, verifyJwt: section.verify_jwt ?? true }
+    return { name, entrypoint, importMap, verifyJwt: declared.verify_jwt ?? true }
   }
 
   private warnOnce(key: string, line: string): void {
@@ -443,7 +372,8 @@ export class FunctionHost {
     if (!authorization) return MISSING_AUTH
     const [scheme, token, ...rest] = authorization.trim().split(/\s+/)
     if (scheme !== 'Bearer' || !token || rest.length > 0) return NOT_BEARER
-    const check = await verifyJwt(this.ctx.keys.jwtSecret, token)
+    // The legacy gateway check: a JWT signed by the project. An opaque key is not a JWT.
+    const check = await verifyJwt(this.ctx.keys, token)
     return check.ok ? undefined : INVALID_JWT
   }
 
@@ -491,7 +421,12 @@ export class FunctionHost {
     const temp = this.tempDir(spec.name)
     return {
       ...user,
+      // What hosted functions receive: named keys as JSON objects, and the JWKS.
       SUPABASE_URL: this.ctx.url,
+      SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: this.ctx.keys.publishableKey }),
+      SUPABASE_SECRET_KEYS: JSON.stringify({ default: this.ctx.keys.secretKey }),
+      SUPABASE_JWKS: JSON.stringify(this.ctx.keys.jwks),
+      // Legacy, still set on Supabase until the legacy keys are retired; the product reads none of them.
       SUPABASE_ANON_KEY: this.ctx.keys.anonKey,
       SUPABASE_SERVICE_ROLE_KEY: this.ctx.keys.serviceRoleKey,
       DENO_DIR: this.denoDir,
@@ -505,7 +440,7 @@ export class FunctionHost {
   private readDotenv(): Record<string, string> {
     const path = join(this.ctx.root, 'functions', '.env')
     try {
-      return parseDotenv(readFileSync(path, 'utf8'))
+      return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>
     } catch {
       return {}
     }

@@ -26,8 +26,9 @@ export class NetWorker {
     private readonly db: LocalDb,
     private readonly log: (line: string) => void,
   ) {
-    const fromCommits = db.onCommit(() => this.wake())
-    // A native server also tells when any connection commits a request.
+    // PGlite: look after each commit. A native server tells when any connection
+    // commits a request (local/native.sql), so a look after every commit is not needed.
+    const fromCommits = db.native ? () => {} : db.onCommit(() => this.wake())
     const fromServer = db.native
       ?.listen('konstruct_net', () => this.wake())
       .catch((error: unknown) => {

@@ -1,8 +1,10 @@
 // Runs supabase/tests/**/*.test.sql (pgTAP) on a fresh in-memory database with the
-// migrations and seed applied, the way `supabase test db` runs them on Supabase.
+// migrations and seed applied, the way `supabase test db` runs them on Supabase; or
+// on a native PostgreSQL (a throwaway cluster, or a server by URL).
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { LocalDb } from './db.ts'
+import { startPostgres, type NativePostgres } from './postgres.ts'
 
 export interface PgTapFileResult {
   file: string
@@ -42,16 +44,27 @@ export function readSqlWithIncludes(path: string, seen: string[] = []): string {
     .join('\n')
 }
 
-/** `only`: run just the files whose path contains one of these strings (all when empty). */
+/**
+ * `only`: run just the files whose path contains one of these strings (all when empty).
+ * `database`: omitted or 'pglite', 'native' (a throwaway cluster) or a postgres://… URL.
+ */
 export async function runPgTap(
   root: string,
   print: (line: string) => void,
   only: string[] = [],
+  database?: string,
 ): Promise<PgTapFileResult[]> {
   const files = findTestFiles(join(root, 'supabase', 'tests')).filter(
     (path) => only.length === 0 || only.some((part) => relative(root, path).includes(part)),
   )
-  const db = await LocalDb.open({ root })
+  let cluster: NativePostgres | undefined
+  if (database === 'native') cluster = await startPostgres({ root, schema: false })
+  const url = cluster?.url ?? (database && database !== 'pglite' ? database : undefined)
+  // One connection, so that each file's session state is reset before the next.
+  const db = await LocalDb.open({ root, url, poolSize: 1 }).catch(async (error: unknown) => {
+    await cluster?.stop()
+    throw error
+  })
   const results: PgTapFileResult[] = []
   try {
     for (const path of files) {
@@ -89,6 +102,7 @@ export async function runPgTap(
     }
   } finally {
     await db.close()
+    await cluster?.stop()
   }
   return results
 }

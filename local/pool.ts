@@ -9,6 +9,11 @@ export interface Transaction {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }>
   /** Runs one or more statements with the simple protocol; one result per statement. */
   exec(sql: string): Promise<Array<{ rows: Array<Record<string, unknown>> }>>
+  /**
+   * Native server only: runs the last statements of the transaction and commits it in
+   * the same round trip. Nothing may run in the transaction afterwards.
+   */
+  execAndCommit?(sql: string): Promise<Array<{ rows: Array<Record<string, unknown>> }>>
 }
 
 /** A database: queries outside a transaction, transactions, and a way to close it. */
@@ -41,6 +46,12 @@ function asTransaction(client: pg.PoolClient): Transaction {
       return (Array.isArray(result) ? result : [result]).map((r) => ({ rows: r.rows ?? [] }))
     },
   }
+}
+
+/** A string literal for SQL sent as text (standard_conforming_strings is on). */
+export function quoteLiteral(value: string): string {
+  if (value.includes('\0')) throw new Error('a SQL literal cannot hold a NUL character')
+  return `'${value.replaceAll("'", "''")}'`
 }
 
 export interface PoolOptions {
@@ -85,17 +96,49 @@ export class PoolDatabase implements Database {
     })
   }
 
-  async transaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in a transaction. `opening`, one statement run first inside it, is
+   * sent together with `begin` and, when `work` starts with exec, with that too: on a
+   * busy machine each round trip to the server costs a wake-up of another process.
+   */
+  async transaction<T>(work: (tx: Transaction) => Promise<T>, opening?: string): Promise<T> {
     return this.withClient(async (client) => {
-      await client.query('begin')
+      const inner = asTransaction(client)
+      let pending: string | undefined = opening ? `begin; ${opening}` : 'begin'
+      const skip = opening ? 2 : 1
+      const tx: Transaction = {
+        async query(sql, params) {
+          if (committed) throw new Error('the transaction has already committed')
+          const first = pending
+          pending = undefined
+          if (first) await client.query(first)
+          return inner.query(sql, params)
+        },
+        async exec(sql) {
+          if (committed) throw new Error('the transaction has already committed')
+          if (!pending) return inner.exec(sql)
+          const script = `${pending};\n${sql}`
+          pending = undefined
+          return (await inner.exec(script)).slice(skip)
+        },
+        async execAndCommit(sql) {
+          if (committed) throw new Error('the transaction has already committed')
+          const first = pending
+          pending = undefined
+          const results = await inner.exec(`${first ? `${first};\n` : ''}${sql};\ncommit`)
+          committed = true
+          return results.slice(first ? skip : 0, -1)
+        },
+      }
+      let committed = false
       let result: T
       try {
-        result = await work(asTransaction(client))
+        result = await work(tx)
       } catch (error) {
-        await client.query('rollback').catch(() => {})
+        if (!pending && !committed) await client.query('rollback').catch(() => {})
         throw error
       }
-      await client.query('commit')
+      if (!pending && !committed) await client.query('commit')
       return result
     })
   }

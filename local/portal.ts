@@ -8,7 +8,8 @@ import { dirname, join } from 'node:path'
 export interface PortalOptions {
   root: string
   supabaseUrl: string
-  anonKey: string
+  /** The publishable key (sb_publishable_…): what a browser may hold. */
+  publishableKey: string
   port: number
   /** 'dev' runs Vite's dev server; 'built' runs web/build (after `npm run build -w web`). */
   mode: 'dev' | 'built'
@@ -26,7 +27,7 @@ export async function startPortal(options: PortalOptions): Promise<Portal> {
   const env = {
     ...process.env,
     PUBLIC_SUPABASE_URL: options.supabaseUrl,
-    PUBLIC_SUPABASE_ANON_KEY: options.anonKey,
+    PUBLIC_SUPABASE_PUBLISHABLE_KEY: options.publishableKey,
     HOST: '127.0.0.1',
     PORT: String(options.port),
     ORIGIN: `http://127.0.0.1:${options.port}`,

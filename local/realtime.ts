@@ -30,7 +30,7 @@ import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import type { Claims } from './db.ts'
 import type { StackContext } from './http.ts'
-import { verifyJwt } from './keys.ts'
+import { apiKeyRole, verifyJwt } from './keys.ts'
 import { authorizeRead, authorizeWrite, checkChannelToken, type ReadPolicies } from './realtime-authorization.ts'
 import {
   decodeFrame,
@@ -298,8 +298,8 @@ class RealtimeServer {
     const apikey = (typeof header === 'string' ? header : undefined) ?? url.searchParams.get('apikey')
     if (!apikey) return rejectUpgrade(socket, 403, 'apikey is required')
     // Like Realtime's UserSocket.connect: a key that does not verify refuses the socket.
-    const checked = await verifyJwt(this.ctx.keys.jwtSecret, apikey)
-    if (!checked.ok) return rejectUpgrade(socket, 403, 'invalid apikey')
+    const known = apiKeyRole(this.ctx.keys, apikey) !== undefined || (await verifyJwt(this.ctx.keys, apikey)).ok
+    if (!known) return rejectUpgrade(socket, 403, 'invalid apikey')
     if (this.closing) return rejectUpgrade(socket, 503, 'realtime is shutting down')
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       if (this.closing) {
@@ -374,7 +374,7 @@ class RealtimeServer {
     const payload = isRecord(message.payload) ? message.payload : {}
     const config = parseJoinConfig(payload)
     const token = channelToken(payload, connection.apikey)
-    const checked = await checkChannelToken(this.ctx.keys.jwtSecret, token)
+    const checked = await checkChannelToken(this.ctx.keys, token)
     if (!checked.ok) return joinError(`${checked.code}: ${checked.message}`)
 
     let policies: ReadPolicies | null = null
@@ -424,7 +424,7 @@ class RealtimeServer {
   private async refreshToken(channel: Channel, message: InboundMessage): Promise<void> {
     const token = isRecord(message.payload) ? message.payload.access_token : undefined
     if (typeof token !== 'string' || token.startsWith('sb_') || token === channel.accessToken) return
-    const checked = await checkChannelToken(this.ctx.keys.jwtSecret, token)
+    const checked = await checkChannelToken(this.ctx.keys, token)
     if (!channel.open) return
     if (!checked.ok) return this.shutdownChannel(channel, checked.message)
     channel.accessToken = token
@@ -460,7 +460,7 @@ class RealtimeServer {
       () => {
         channel.connection.enqueue(async () => {
           if (!channel.open) return
-          const checked = await checkChannelToken(this.ctx.keys.jwtSecret, channel.accessToken)
+          const checked = await checkChannelToken(this.ctx.keys, channel.accessToken)
           if (!channel.open) return
           if (checked.ok) this.scheduleTokenCheck(channel)
           else this.shutdownChannel(channel, checked.message)
@@ -629,7 +629,7 @@ class DatabaseBroadcasts {
       () => {},
       (error: unknown) => ctx.log(`realtime: cannot read realtime.messages: ${(error as Error).message}`),
     )
-    this.unsubscribe = ctx.db.onCommit(() => this.wake())
+    this.unsubscribe = native ? () => {} : ctx.db.onCommit(() => this.wake())
     this.timer = setInterval(() => this.wake(), POLL_MS)
     this.timer.unref()
   }

@@ -29,7 +29,10 @@ export class Recorder {
 
   /** SLACK_API_URL and WHATSAPP_API_URL for the functions, under the stack's URL. */
   static env(stackUrl: string): Record<string, string> {
-    return { SLACK_API_URL: `${stackUrl}${RECORDER_PATH}/slack/api`, WHATSAPP_API_URL: `${stackUrl}${RECORDER_PATH}/whatsapp` }
+    return {
+      SLACK_API_URL: `${stackUrl}${RECORDER_PATH}/slack/api`,
+      WHATSAPP_API_URL: `${stackUrl}${RECORDER_PATH}/whatsapp`,
+    }
   }
 
   readonly handle = async (req: IncomingMessage, res: ServerResponse, url: URL, _ctx: StackContext): Promise<void> => {
@@ -62,7 +65,14 @@ export class Recorder {
         return { ok: true, channel, ts, message: { text, ts } }
       }
       case 'conversations.open':
-        return { ok: true, channel: { id: `D${String(body['users'] ?? 'LOCAL').replace(/\W/g, '').slice(0, 10)}` } }
+        return {
+          ok: true,
+          channel: {
+            id: `D${String(body['users'] ?? 'LOCAL')
+              .replace(/\W/g, '')
+              .slice(0, 10)}`,
+          },
+        }
       default:
         return { ok: true }
     }

@@ -4,6 +4,7 @@
 // the whole body. Read from pg_catalog on every request, so there is no schema cache
 // to reload.
 import type { Transaction } from './db.ts'
+import { quoteLiteral } from './pool.ts'
 import { restError, type RestError } from './rest-errors.ts'
 
 export interface RoutineParam {
@@ -53,7 +54,10 @@ const procQuery = `
    where n.nspname = $1 and p.proname = $2 and p.prokind = 'f'`
 
 export async function loadRoutines(tx: Transaction, schema: string, name: string): Promise<Routine[]> {
-  const { rows } = await tx.query<ProcRow>(procQuery, [schema, name])
+  // With literals, not parameters: as the transaction's first simple-protocol
+  // statement it travels with `begin` on a native server (local/pool.ts).
+  const [result] = await tx.exec(procQuery.replace('$1', quoteLiteral(schema)).replace('$2', quoteLiteral(name)))
+  const rows = result!.rows as unknown as ProcRow[]
   return rows.map((row) => {
     const modes = row.arg_modes ?? row.arg_types.map(() => 'i')
     const inputs: RoutineParam[] = []

@@ -4,14 +4,15 @@
 // and claims come from the bearer JWT, the schema from Accept-Profile /
 // Content-Profile, and results and errors have PostgREST's shapes and statuses.
 // Tables are never exposed (DESIGN.md, "Database rules").
-import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Claims, Transaction } from './db.ts'
 import { BodyTooLarge, MAX_BODY_BYTES, readBody, type RouteHandler, type StackContext } from './http.ts'
-import { verifyJwt } from './keys.ts'
+import { apiKeyRole, claimsForKey, verifyJwt } from './keys.ts'
+import { readProjectConfig, section } from './project-config.ts'
 import { RestError, fromPgError, isPgError, restError } from './rest-errors.ts'
 import { orderSql, parseQuery, quoteIdent, selectSql, whereSql, type ReadShape } from './rest-query.ts'
+import { quoteLiteral } from './pool.ts'
 import { loadRoutines, resolveRoutine, routineNamesIn, type Resolution } from './rest-routines.ts'
 
 const requestRoles = new Set(['anon', 'authenticated', 'service_role'])
@@ -82,7 +83,7 @@ function jwtError(status: number, code: string, message: string): RestError {
 }
 
 async function authenticate(req: IncomingMessage, url: URL, ctx: StackContext): Promise<Claims> {
-  // Supabase's gateway wants the project's anon or service_role key in `apikey`
+  // Supabase's gateway wants one of the project's API keys in `apikey`
   // (header or query parameter) before the request reaches PostgREST.
   const headerKey = req.headers.apikey
   const apikey = (typeof headerKey === 'string' ? headerKey : undefined) ?? url.searchParams.get('apikey') ?? undefined
@@ -96,13 +97,13 @@ async function authenticate(req: IncomingMessage, url: URL, ctx: StackContext): 
       'No `apikey` request header or url param was found.',
     )
   }
-  if (apikey !== ctx.keys.anonKey && apikey !== ctx.keys.serviceRoleKey) {
+  if (!apiKeyRole(ctx.keys, apikey)) {
     throw restError(
       401,
       'PGRST301',
       'Invalid API key',
       null,
-      'Double check your Supabase `anon` or `service_role` API key.',
+      'Double check your Supabase publishable or secret API key.',
     )
   }
   // PostgREST reads only a Bearer Authorization; without one the apikey is the JWT.
@@ -110,9 +111,12 @@ async function authenticate(req: IncomingMessage, url: URL, ctx: StackContext): 
   const bearer = authorization && /^bearer(\s|$)/i.test(authorization) ? authorization.slice(6).trim() : undefined
   if (bearer === '') throw jwtError(401, 'PGRST301', 'Empty JWT is sent in Authorization header')
   const token = bearer ?? apikey
+  // An opaque key (sb_…) as the bearer stands for its own role, as the gateway maps it.
+  const keyClaims = claimsForKey(ctx.keys, token)
+  if (keyClaims) return keyClaims
   const parts = token.split('.').length
   if (parts !== 3) throw jwtError(401, 'PGRST301', `Expected 3 parts in JWT; got ${parts}`)
-  const check = await verifyJwt(ctx.keys.jwtSecret, token)
+  const check = await verifyJwt(ctx.keys, token)
   if (!check.ok) {
     throw check.reason === 'expired'
       ? jwtError(401, 'PGRST303', 'JWT expired')
@@ -139,53 +143,16 @@ interface ApiConfig {
   maxRows?: number
 }
 
-let configCache: { file: string; mtimeMs: number; config: ApiConfig } | undefined
-
-function apiConfig(root: string): ApiConfig {
-  const file = join(root, 'supabase', 'config.toml')
-  let mtimeMs = -1
-  try {
-    mtimeMs = statSync(file).mtimeMs
-  } catch {
-    // No config.toml: the Supabase CLI's defaults.
+/** The [api] table, with the Supabase CLI's defaults for what it leaves out. */
+export function apiConfig(root: string): ApiConfig {
+  const api = section(readProjectConfig(root), 'api')
+  const strings = (value: unknown, fallback: string[]) =>
+    Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : fallback
+  return {
+    schemas: strings(api['schemas'], ['public', 'graphql_public']),
+    extraSearchPath: strings(api['extra_search_path'], ['public', 'extensions']),
+    maxRows: typeof api['max_rows'] === 'number' ? api['max_rows'] : 1000,
   }
-  if (configCache && configCache.file === file && configCache.mtimeMs === mtimeMs) return configCache.config
-  const config = mtimeMs < 0 ? defaultApiConfig() : parseApiSection(readFileSync(file, 'utf8'))
-  configCache = { file, mtimeMs, config }
-  return config
-}
-
-function defaultApiConfig(): ApiConfig {
-  return { schemas: ['public', 'graphql_public'], extraSearchPath: ['public', 'extensions'], maxRows: 1000 }
-}
-
-/** Reads the three keys of the `[api]` table this handler needs; not a TOML parser. */
-export function parseApiSection(toml: string): ApiConfig {
-  const config = defaultApiConfig()
-  let section = ''
-  let pending = ''
-  for (const rawLine of toml.split('\n')) {
-    const line = (pending + rawLine.replace(/(^|\s)#.*$/, '')).trim()
-    pending = ''
-    const header = /^\[([^\]]+)\]$/.exec(line)
-    if (header) {
-      section = header[1].trim()
-      continue
-    }
-    if (section !== 'api') continue
-    const entry = /^([A-Za-z_]+)\s*=\s*(.*)$/.exec(line)
-    if (!entry) continue
-    const [, key, value] = entry
-    if (value.startsWith('[') && !value.endsWith(']')) {
-      pending = line + ' '
-      continue
-    }
-    const strings = () => [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1])
-    if (key === 'schemas') config.schemas = strings()
-    else if (key === 'extra_search_path') config.extraSearchPath = strings()
-    else if (key === 'max_rows' && /^\d+$/.test(value)) config.maxRows = Number(value)
-  }
-  return config
 }
 
 function negotiateSchema(req: IncomingMessage, method: string, schemas: string[]): string {
@@ -326,11 +293,6 @@ async function invoke(req: IncomingMessage, res: ServerResponse, url: URL, ctx: 
     .asRequest(
       call.claims,
       async (tx) => {
-        await tx.query(`select pg_catalog.set_config('search_path', $1, true)`, [
-          call.searchPath.map(quoteIdent).join(', '),
-        ])
-        // PostgREST runs GET and HEAD in a read-only transaction.
-        if (!isPost) await tx.exec('set local transaction_read_only = on')
         const candidates = await loadRoutines(tx, call.schema, call.name)
         const resolution = resolveRoutine(
           {
@@ -362,7 +324,16 @@ async function invoke(req: IncomingMessage, res: ServerResponse, url: URL, ctx: 
           queryArgs,
         })
       },
-      { headers: requestHeaders(req), method: call.method, path: call.path },
+      {
+        headers: requestHeaders(req),
+        method: call.method,
+        path: call.path,
+        settings: {
+          search_path: call.searchPath.map(quoteIdent).join(', '),
+          // PostgREST runs GET and HEAD in a read-only transaction.
+          ...(isPost ? {} : { transaction_read_only: 'on' }),
+        },
+      },
     )
     .catch((error: unknown) => {
       throw isPgError(error) ? fromPgError(error, authed) : error
@@ -410,78 +381,97 @@ interface CallOptions {
 }
 
 async function runCall(tx: Transaction, { routine, call }: Resolution, options: CallOptions): Promise<CallResult> {
-  const values: unknown[] = []
-  const bind = (value: unknown) => {
+  // The statement, with `bind` putting each value in: as a parameter, or as a literal.
+  const build = (bind: (value: string) => string): string => {
+    const fn = `${quoteIdent(routine.schema)}.${quoteIdent(routine.name)}`
+
+    // Arguments. JSON bodies go through json_to_record, so Postgres converts each
+    // value to the declared type (arrays to arrays, objects to json/jsonb ...), as
+    // PostgREST does; query-string values are text cast to the declared type.
+    let argsFrom = ''
+    let argList: string[] = []
+    if (call.kind === 'whole-body') {
+      const text = options.payload.kind === 'json' ? options.payload.text : JSON.stringify(options.bodyArgs ?? {})
+      const arg = `${bind(text)}::${call.param.type}`
+      argList = [call.param.name === '' ? arg : `${quoteIdent(call.param.name)} := ${arg}`]
+    } else if (call.params.length > 0 && options.bodyArgs) {
+      argsFrom = `json_to_record(${bind(JSON.stringify(options.bodyArgs))}::json) as pgrst_body(${call.params
+        .map((p) => `${quoteIdent(p.name)} ${p.type}`)
+        .join(', ')})`
+      argList = call.params.map(
+        (p) => `${p.variadic ? 'variadic ' : ''}${quoteIdent(p.name)} := pgrst_body.${quoteIdent(p.name)}`,
+      )
+    } else {
+      argList = call.params.map((p) => {
+        const given = options.queryArgs.get(p.name) ?? []
+        const text = given.length === 1 && !p.variadic ? given[0] : arrayLiteral(given)
+        return `${p.variadic ? 'variadic ' : ''}${quoteIdent(p.name)} := ${bind(text)}::${p.type}`
+      })
+    }
+    const callSql = `${fn}(${argList.join(', ')})`
+    const scalar = routine.returns !== 'composite'
+    const source = scalar
+      ? `select ${callSql} as pgrst_scalar${argsFrom ? ` from ${argsFrom}` : ''}`
+      : `select pgrst_call.* from ${argsFrom ? `${argsFrom}, lateral ` : ''}${callSql} pgrst_call`
+
+    // Shaping the result: a scalar's only column answers to the function's name.
+    const { shape } = options
+    const column = (name: string) => (scalar && name === routine.name ? 'pgrst_scalar' : name)
+    if (scalar && shape.select?.some((s) => s.column !== '*' && s.column !== routine.name)) {
+      throw restError(
+        400,
+        'PGRST127',
+        'Feature not implemented',
+        `The local stack cannot select columns of ${routine.schema}.${routine.name}, which returns a scalar`,
+      )
+    }
+    const filters = shape.filters.map((f) => ({ ...f, column: column(f.column) }))
+    const order = shape.order.map((o) => ({ ...o, column: column(o.column) }))
+    const where = whereSql(filters, 'pgrst_call', bind)
+    const limit = routine.returnsSet ? minDefined(shape.limit, options.maxRows) : shape.limit
+    const page = `${orderSql(order, 'pgrst_call')}${limit !== undefined ? ` limit ${limit}` : ''}${shape.offset ? ` offset ${shape.offset}` : ''}`
+    const selected = scalar ? 'pgrst_call.pgrst_scalar' : selectSql(shape.select, 'pgrst_call')
+
+    const item = scalar ? 'pgrst_t.pgrst_scalar' : 'pgrst_t'
+    const strip = (json: string) => (options.stripNulls ? `json_strip_nulls(${json})` : json)
+    const asObject = options.singular || !routine.returnsSet
+    const body = asObject
+      ? `coalesce((${strip(`json_agg(${item}) -> 0`)})::text, 'null')`
+      : `coalesce(${strip(`json_agg(${item})`)}, '[]')::text`
+    const total = options.count ? `(select count(*) from pgrst_source pgrst_call${where})` : 'null::bigint'
+
+    // The response GUCs are read in the same statement, after the call (as PostgREST
+    // does): they are evaluated once the aggregate over the call's rows is done.
+    const sql = `with pgrst_source as (${source})
+      select ${total} as total, count(*)::int as page_total, ${body} as body,
+             nullif(current_setting('response.status', true), '') as status,
+             nullif(current_setting('response.headers', true), '') as headers
+        from (select ${selected} from pgrst_source pgrst_call${where}${page}) pgrst_t`
+    return sql
+  }
+  const values: string[] = []
+  const sql = build((value) => {
     values.push(value)
     return `$${values.length}`
+  })
+  type CallRow = {
+    total: string | number | null
+    page_total: number
+    body: string
+    status: string | null
+    headers: string | null
   }
-  const fn = `${quoteIdent(routine.schema)}.${quoteIdent(routine.name)}`
-
-  // Arguments. JSON bodies go through json_to_record, so Postgres converts each
-  // value to the declared type (arrays to arrays, objects to json/jsonb ...), as
-  // PostgREST does; query-string values are text cast to the declared type.
-  let argsFrom = ''
-  let argList: string[] = []
-  if (call.kind === 'whole-body') {
-    const text = options.payload.kind === 'json' ? options.payload.text : JSON.stringify(options.bodyArgs ?? {})
-    const arg = `${bind(text)}::${call.param.type}`
-    argList = [call.param.name === '' ? arg : `${quoteIdent(call.param.name)} := ${arg}`]
-  } else if (call.params.length > 0 && options.bodyArgs) {
-    argsFrom = `json_to_record(${bind(JSON.stringify(options.bodyArgs))}::json) as pgrst_body(${call.params
-      .map((p) => `${quoteIdent(p.name)} ${p.type}`)
-      .join(', ')})`
-    argList = call.params.map(
-      (p) => `${p.variadic ? 'variadic ' : ''}${quoteIdent(p.name)} := pgrst_body.${quoteIdent(p.name)}`,
-    )
+  let rows: CallRow[]
+  if (tx.execAndCommit && !options.singular && !values.some((v) => v.includes('\0'))) {
+    // Nothing after the call can roll it back (no singular check): on a native server
+    // the statement and the commit go in one round trip, with the values as literals.
+    const [result] = await tx.execAndCommit(build(quoteLiteral))
+    rows = result!.rows as unknown as CallRow[]
   } else {
-    argList = call.params.map((p) => {
-      const given = options.queryArgs.get(p.name) ?? []
-      const text = given.length === 1 && !p.variadic ? given[0] : arrayLiteral(given)
-      return `${p.variadic ? 'variadic ' : ''}${quoteIdent(p.name)} := ${bind(text)}::${p.type}`
-    })
+    rows = (await tx.query<CallRow>(sql, values)).rows
   }
-  const callSql = `${fn}(${argList.join(', ')})`
-  const scalar = routine.returns !== 'composite'
-  const source = scalar
-    ? `select ${callSql} as pgrst_scalar${argsFrom ? ` from ${argsFrom}` : ''}`
-    : `select pgrst_call.* from ${argsFrom ? `${argsFrom}, lateral ` : ''}${callSql} pgrst_call`
-
-  // Shaping the result: a scalar's only column answers to the function's name.
-  const { shape } = options
-  const column = (name: string) => (scalar && name === routine.name ? 'pgrst_scalar' : name)
-  if (scalar && shape.select?.some((s) => s.column !== '*' && s.column !== routine.name)) {
-    throw restError(
-      400,
-      'PGRST127',
-      'Feature not implemented',
-      `The local stack cannot select columns of ${routine.schema}.${routine.name}, which returns a scalar`,
-    )
-  }
-  const filters = shape.filters.map((f) => ({ ...f, column: column(f.column) }))
-  const order = shape.order.map((o) => ({ ...o, column: column(o.column) }))
-  const where = whereSql(filters, 'pgrst_call', bind)
-  const limit = routine.returnsSet ? minDefined(shape.limit, options.maxRows) : shape.limit
-  const page = `${orderSql(order, 'pgrst_call')}${limit !== undefined ? ` limit ${limit}` : ''}${shape.offset ? ` offset ${shape.offset}` : ''}`
-  const selected = scalar ? 'pgrst_call.pgrst_scalar' : selectSql(shape.select, 'pgrst_call')
-
-  const item = scalar ? 'pgrst_t.pgrst_scalar' : 'pgrst_t'
-  const strip = (json: string) => (options.stripNulls ? `json_strip_nulls(${json})` : json)
-  const asObject = options.singular || !routine.returnsSet
-  const body = asObject
-    ? `coalesce((${strip(`json_agg(${item}) -> 0`)})::text, 'null')`
-    : `coalesce(${strip(`json_agg(${item})`)}, '[]')::text`
-  const total = options.count ? `(select count(*) from pgrst_source pgrst_call${where})` : 'null::bigint'
-
-  const sql = `with pgrst_source as (${source})
-    select ${total} as total, count(*)::int as page_total, ${body} as body
-      from (select ${selected} from pgrst_source pgrst_call${where}${page}) pgrst_t`
-  const { rows } = await tx.query<{ total: string | number | null; page_total: number; body: string }>(sql, values)
-  const row = rows[0]
-  const guc = await tx.query<{ status: string | null; headers: string | null }>(
-    `select nullif(current_setting('response.status', true), '') as status,
-            nullif(current_setting('response.headers', true), '') as headers`,
-  )
-  const { status, headers } = responseGucs(guc.rows[0])
+  const row = rows[0]!
+  const { status, headers } = responseGucs(row)
   if (options.singular && row.page_total !== 1) {
     // Thrown inside the transaction, so whatever the function did is rolled back.
     throw restError(

@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { LocalDb } from './db.ts'
-import { deriveKeys, DEFAULT_JWT_SECRET, type StackKeys } from './keys.ts'
+import { loadKeys, type StackKeys } from './keys.ts'
 import { sendJson, type StackContext } from './http.ts'
 import { handleAuth } from './auth.ts'
 import { handleRest } from './rest.ts'
@@ -27,7 +27,10 @@ export interface StackOptions {
    */
   db?: string
   port?: number
+  /** Legacy HS256 secret (the anon/service_role keys are signed with it). */
   jwtSecret?: string
+  /** Where the session signing key is kept; omitted means a fresh key per start. */
+  signingKeysFile?: string
   /** Signs the database's wake-ups; stored in Vault and given to the functions. */
   workerSecret?: string
   functionEnv?: Record<string, string>
@@ -67,7 +70,7 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
     await cluster?.stop()
     throw error
   }
-  const keys = await deriveKeys(options.jwtSecret ?? DEFAULT_JWT_SECRET)
+  const keys = await loadKeys({ jwtSecret: options.jwtSecret, signingKeysFile: options.signingKeysFile })
   const server: Server = createServer()
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

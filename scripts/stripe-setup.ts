@@ -10,13 +10,14 @@
 //
 //   STRIPE_SECRET_KEY          required (sk_test_… or sk_live_…)
 //   SUPABASE_URL               your project (or the local stack: npm run env)
-//   SUPABASE_SERVICE_ROLE_KEY  to read the plans and store the ids
+//   SUPABASE_SECRET_KEY        a secret key (sb_secret_…), to read the plans and store the ids
 //   STRIPE_API_URL             optional: another Stripe API base URL (a mock, a proxy)
 //   STRIPE_METER_EVENT_NAME    optional: default konstruct_tokens
 //   --dry-run                  print what would be created, change nothing
 import { pathToFileURL } from 'node:url'
 import Stripe from 'stripe'
-import { createRpc, type Rpc } from '../shared/billing/rpc.ts'
+import type { Api } from '../shared/api/client.ts'
+import { projectFromEnv, serviceApi } from '../shared/api/project.ts'
 import { createStripeClient } from '../shared/billing/stripe-client.ts'
 
 export interface PlanRow {
@@ -44,7 +45,7 @@ function isMissing(error: unknown): boolean {
 
 export async function setupStripe(options: {
   stripe: Stripe
-  rpc: Rpc
+  rpc: Api
   eventName?: string
   dryRun?: boolean
   log?: (line: string) => void
@@ -158,13 +159,13 @@ function required(name: string): string {
 }
 
 async function main() {
-  const serviceRoleKey = required('SUPABASE_SERVICE_ROLE_KEY')
   const result = await setupStripe({
     stripe: createStripeClient({
       secretKey: required('STRIPE_SECRET_KEY'),
       apiUrl: process.env.STRIPE_API_URL?.trim() || undefined,
     }),
-    rpc: createRpc({ supabaseUrl: required('SUPABASE_URL'), apiKey: serviceRoleKey, bearer: serviceRoleKey }),
+    // SUPABASE_URL and SUPABASE_SECRET_KEY, as `npm run env` (or the dashboard) gives them.
+    rpc: serviceApi(projectFromEnv(process.env)),
     eventName: process.env.STRIPE_METER_EVENT_NAME?.trim() || undefined,
     dryRun: process.argv.includes('--dry-run'),
     log: (line) => console.error(line),

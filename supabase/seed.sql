@@ -100,10 +100,11 @@ values ('30000000-0000-4000-8000-000000000002', '10000000-0000-4000-8000-0000000
     'Slack bot token of the demo channel (placeholder)'),
   '00000000-0000-4000-8000-000000000001');
 
+-- The demo number counts as proven (a real one is proven by the worker's check).
 insert into app.channel_connections (id, tenant_id, kind, name, agent_id, whatsapp_phone_number_id,
-  whatsapp_business_account_id, whatsapp_display_phone_number, token_secret_id, created_by)
+  whatsapp_business_account_id, whatsapp_display_phone_number, whatsapp_verified_at, token_secret_id, created_by)
 values ('30000000-0000-4000-8000-000000000003', '10000000-0000-4000-8000-000000000001', 'whatsapp', 'Konstruct WhatsApp',
-  '20000000-0000-4000-8000-000000000001', '100000000000001', '200000000000001', '+1 555 010 0001',
+  '20000000-0000-4000-8000-000000000001', '100000000000001', '200000000000001', '+1 555 010 0001', now(),
   vault.create_secret('EAAG-konstruct-placeholder', 'konstruct_channel_30000000-0000-4000-8000-000000000003',
     'WhatsApp access token of the demo channel (placeholder)'),
   '00000000-0000-4000-8000-000000000001');

@@ -2,18 +2,15 @@
 // safety net; drains agent_jobs and knowledge_jobs (shared/agent/worker.ts).
 // verify_jwt = false: the worker checks its callers itself (a wake-up signed with
 // KONSTRUCT_WORKER_SECRET, or the service role key); waking it is not for anon callers.
-import { createClient } from '@supabase/supabase-js'
+// It calls the api with the project's secret key.
+import { serviceApi } from '../../shared/api/project.ts'
 import { createAgentStore } from '../../shared/agent/store.ts'
 import { createAgentWorker } from '../../shared/agent/worker.ts'
 import { readWorkerConfig } from '../../shared/agent/worker-config.ts'
 import { createReplyDeliveries } from '../../shared/agent/worker-delivery.ts'
 
 const config = readWorkerConfig(Deno.env.toObject())
-const supabase = createClient(config.supabaseUrl, config.serviceRoleKey, {
-  auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-  db: { schema: 'api' },
-})
-const store = createAgentStore({ rpc: (fn, args) => supabase.rpc(fn, args) })
+const store = createAgentStore(serviceApi(config.project))
 
 async function resolveHost(hostname: string): Promise<string[]> {
   const lookups = await Promise.allSettled([Deno.resolveDns(hostname, 'A'), Deno.resolveDns(hostname, 'AAAA')])

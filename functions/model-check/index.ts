@@ -1,5 +1,5 @@
 // model-check: tests model settings before the settings page saves them (see
-// shared/agent/model-check-function.ts). verify_jwt = true; owners and admins only.
+// shared/agent/model-check-function.ts). The handler verifies the caller's session itself (JWKS); owners and admins only.
 import { createModelCheckHandler, modelCheckConfigFromEnv } from '../../shared/agent/model-check-function.ts'
 
 async function resolveHost(hostname: string): Promise<string[]> {

@@ -1,39 +1,19 @@
-// Who the platform says is calling: the role and subject of the caller's JWT.
-// verify_jwt = true, so the gateway has checked the signature and expiry before
-// the request gets here; this function only reads the payload it was given.
+// Who is calling, as a function sees it when it checks its callers itself (verify_jwt =
+// false, Supabase's "Securing Edge Functions"): a user's access token verified against
+// the project's JWKS, one of the project's secret keys, or its publishable key. Anything
+// else, a token signed with the legacy JWT secret included, is an opaque 401.
+import { bearerOf, isSecretKey, userVerifier } from '../../shared/api/callers.ts'
+import { projectFromEnv } from '../../shared/api/project.ts'
+import { json, unauthorized } from '../../shared/runtime/http.ts'
 
-interface CallerClaims {
-  role: string
-  sub: string | null
-}
+const project = projectFromEnv(Deno.env.toObject())
+const verifyUser = userVerifier(project)
 
-const json = (status: number, body: unknown) =>
-  new Response(JSON.stringify(body), {
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
-  })
-
-export function readCallerClaims(authorization: string | null): CallerClaims | undefined {
-  const token = /^Bearer\s+(\S+)$/.exec(authorization ?? '')?.[1]
-  const payload = token?.split('.')[1]
-  if (!payload) return undefined
-  try {
-    const base64 = payload.replace(/-/g, '+').replace(/_/g, '/')
-    const claims: unknown = JSON.parse(atob(base64.padEnd(base64.length + ((4 - (base64.length % 4)) % 4), '=')))
-    if (typeof claims !== 'object' || claims === null) return undefined
-    const { role, sub } = claims as Record<string, unknown>
-    if (typeof role !== 'string') return undefined
-    return { role, sub: typeof sub === 'string' ? sub : null }
-  } catch {
-    return undefined
-  }
-}
-
-export function handleWhoami(req: Request): Response {
-  const caller = readCallerClaims(req.headers.get('authorization'))
-  // Only reachable when verify_jwt is turned off: an opaque 401, like the gateway's.
-  if (!caller) return json(401, { code: 401, message: 'Invalid JWT' })
-  return json(200, caller)
-}
-
-Deno.serve(handleWhoami)
+Deno.serve(async (req) => {
+  const token = bearerOf(req)
+  if (isSecretKey(project, token)) return json(200, { role: 'service_role', sub: null })
+  if (token !== null && token === project.publishableKey) return json(200, { role: 'anon', sub: null })
+  const user = await verifyUser(token)
+  if (!user) return unauthorized()
+  return json(200, { role: user.role, sub: user.sub, is_anonymous: user.is_anonymous === true })
+})

@@ -126,6 +126,7 @@ function errorContent(error: string): string {
 export async function runAgentTurn(input: AgentTurnInput): Promise<AgentTurnResult> {
   const toolCalls: ToolCallLog[] = []
   const modelCalls: ModelCallLog[] = []
+  const readFrom: string[] = []
   const messages: ChatMessage[] = [...input.messages]
   const toolTimeoutMs = input.toolTimeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS
   const result = (partial: Pick<AgentTurnResult, 'mode' | 'reply'> & Partial<AgentTurnResult>): AgentTurnResult => ({
@@ -231,6 +232,7 @@ export async function runAgentTurn(input: AgentTurnInput): Promise<AgentTurnResu
     }
 
     messages.push({ role: 'assistant', content: completion.content || null, tool_calls: completion.toolCalls })
+    // Text read from elsewhere this turn: a confirmation asked after it says so.
     for (const call of completion.toolCalls) {
       const prepared = input.tools.prepare(call)
       if (!prepared.ok) {
@@ -248,7 +250,7 @@ export async function runAgentTurn(input: AgentTurnInput): Promise<AgentTurnResu
           summary: prepared.summary,
         }
         log(call, 'pending_confirmation', '')
-        const ask = `Before I continue: may I ${prepared.summary}?`
+        const ask = confirmationQuestion(prepared.summary, readFrom)
         const said = completion.content.trim()
         return result({
           mode: 'awaiting_confirmation',
@@ -266,9 +268,22 @@ export async function runAgentTurn(input: AgentTurnInput): Promise<AgentTurnResu
         })
       }
       log(call, run.outcome, run.content)
+      const source = prepared.tool.describeSource?.(prepared.args)
+      if (source && !readFrom.includes(source)) readFrom.push(source)
       messages.push(toolMessage(call.id, run.content))
     }
   }
   /* c8 ignore next */
   return result({ mode: 'model', reply: FALLBACK_REPLY })
+}
+
+/**
+ * What a person is asked before a side-effecting tool runs: what will be done and, when
+ * the agent read text from elsewhere first (a fetched page, a knowledge passage), where
+ * that text came from: a request planted in it must not pass as the person's own.
+ */
+export function confirmationQuestion(summary: string, readFrom: readonly string[]): string {
+  const ask = `Before I continue: may I ${summary}?`
+  if (readFrom.length === 0) return ask
+  return `${ask}\n(I'm asking after reading ${readFrom.join(' and ')}, not only your message: say yes only if this is what you want.)`
 }

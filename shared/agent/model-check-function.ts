@@ -6,31 +6,22 @@
 // role here and never leaves this function.
 //
 // Rules:
-//   1. a signed-in user's JWT (verify_jwt = true; a service key is not a person);
+//   1. a signed-in person's access token, verified against the project's JWKS by the
+//      function itself (verify_jwt = false; a key or an anonymous visitor is not a person);
 //   2. the database decides who may: api.get_tenant as the caller, owner or admin only;
 //   3. the tiny request goes through shared/agent/model-check.ts (the guarded client).
 import { z } from 'zod'
-import { ApiError, createRpc, type Rpc } from '../billing/rpc.ts'
-import {
-  bearerOf,
-  consoleLog,
-  CORS_HEADERS,
-  describeError,
-  json,
-  jwtRole,
-  optionalEnv,
-  requireEnv,
-  type Env,
-  type Log,
-} from '../billing/http.ts'
+import { bearerOf, userVerifier, type UserCheck } from '../api/callers.ts'
+import { ApiError, type Api } from '../api/client.ts'
+import { projectFromEnv, requirePublishableKey, serviceApi, userApi, type Project } from '../api/project.ts'
+import { optionalEnv, type Env } from '../runtime/env.ts'
+import { BROWSER_CORS as CORS_HEADERS, consoleLog, describeError, json, type Log } from '../runtime/http.ts'
 import type { ResolveHost } from '../net/guarded-fetch.ts'
 import { checkModelEndpoint, OFFLINE_RESULT } from './model-check.ts'
 import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL } from './worker-config.ts'
 
 export interface ModelCheckConfig {
-  supabaseUrl: string
-  anonKey: string
-  serviceRoleKey: string
+  project: Project
   platform: { baseUrl: string | null; apiKey: string | null; model: string | null }
   /** MODEL_TRUSTED_HOSTS plus the platform endpoint's own host. */
   trustedHosts: string[]
@@ -46,10 +37,10 @@ export function modelCheckConfigFromEnv(env: Env): ModelCheckConfig {
       // A malformed platform URL is the worker's to report.
     }
   }
+  const project = projectFromEnv(env)
+  requirePublishableKey(project)
   return {
-    supabaseUrl: requireEnv(env, 'SUPABASE_URL'),
-    anonKey: requireEnv(env, 'SUPABASE_ANON_KEY'),
-    serviceRoleKey: requireEnv(env, 'SUPABASE_SERVICE_ROLE_KEY'),
+    project,
     platform: {
       baseUrl: platformBase,
       apiKey: optionalEnv(env, 'OPENAI_API_KEY') ?? null,
@@ -76,25 +67,25 @@ const tenantSchema = z.object({
 export interface ModelCheckDeps {
   resolveHost: ResolveHost
   fetch?: typeof fetch
-  userRpc?: (accessToken: string) => Rpc
-  serviceRpc?: Rpc
+  userRpc?: (accessToken: string) => Api
+  serviceRpc?: Api
+  /** Verifies the caller's access token; the project's JWKS by default. */
+  verifyUser?: UserCheck
   log?: Log
 }
 
 export function createModelCheckHandler(config: ModelCheckConfig, deps: ModelCheckDeps) {
   const log = deps.log ?? consoleLog
-  const userRpc =
-    deps.userRpc ??
-    ((token: string) => createRpc({ supabaseUrl: config.supabaseUrl, apiKey: config.anonKey, bearer: token }))
-  const serviceRpc =
-    deps.serviceRpc ??
-    createRpc({ supabaseUrl: config.supabaseUrl, apiKey: config.serviceRoleKey, bearer: config.serviceRoleKey })
+  const userRpc = deps.userRpc ?? ((accessToken: string) => userApi(config.project, accessToken))
+  const serviceRpc = deps.serviceRpc ?? serviceApi(config.project)
+  const verifyUser = deps.verifyUser ?? userVerifier(config.project)
 
   return async function handleModelCheck(req: Request): Promise<Response> {
     if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS_HEADERS })
     if (req.method !== 'POST') return json(405, { error: 'method not allowed' }, CORS_HEADERS)
     const token = bearerOf(req)
-    if (!token || jwtRole(token) !== 'authenticated') return json(401, { error: 'sign in first' }, CORS_HEADERS)
+    const caller = await verifyUser(token)
+    if (!token || !caller || caller.is_anonymous) return json(401, { error: 'sign in first' }, CORS_HEADERS)
     let input: z.infer<typeof requestSchema>
     try {
       input = requestSchema.parse(JSON.parse(await req.text()))

@@ -14,17 +14,29 @@ import type { ChatMessage, ToolCallRequest, ToolSpec } from './chat.ts'
 import { readServerSentEvents } from './sse.ts'
 import { estimateMessagesTokens, estimateTokens } from './tokens.ts'
 
+/**
+ * Checks an endpoint someone other than the operator chose (a tenant's or agent's
+ * base_url) before each call; throws to refuse it. See tenantModelEndpointGuard.
+ */
+export type EndpointGuard = (url: string) => Promise<void>
+
 /** Where to send a call; tenant/agent overrides are resolved by the caller. */
 export interface ModelEndpoint {
   /** e.g. https://api.openai.com/v1 or http://127.0.0.1:11434/v1 */
   baseUrl: string
   apiKey?: string | null
   model: string
+  /**
+   * Set for a tenant-chosen endpoint: the URL is checked before the call, and a failure
+   * is reported only as 'unavailable' (no status, no timing), so the audit log a tenant
+   * reads cannot be used to map what answers where.
+   */
+  guard?: EndpointGuard | null
 }
 
 export interface ModelTarget extends ModelEndpoint {
   /** Tried once when the primary fails; base URL and key default to the primary's. */
-  fallback?: { model: string; baseUrl?: string; apiKey?: string | null } | null
+  fallback?: { model: string; baseUrl?: string; apiKey?: string | null; guard?: EndpointGuard | null } | null
 }
 
 export interface ChatCompletionRequest {
@@ -53,7 +65,15 @@ export interface Usage {
   estimated: boolean
 }
 
-export type ModelErrorKind = 'http' | 'rate_limited' | 'timeout' | 'network' | 'malformed' | 'cancelled'
+export type ModelErrorKind =
+  | 'http'
+  | 'rate_limited'
+  | 'timeout'
+  | 'network'
+  | 'malformed'
+  | 'cancelled'
+  /** A tenant-chosen endpoint that failed, for whatever reason (see ModelEndpoint.guard). */
+  | 'unavailable'
 
 export class ModelError extends Error {
   constructor(
@@ -72,7 +92,8 @@ export interface ModelAttempt {
   ok: boolean
   errorKind?: ModelErrorKind
   status?: number | null
-  latencyMs: number
+  /** Absent for a failed call to a tenant-chosen endpoint. */
+  latencyMs?: number
 }
 
 export interface ChatCompletionResult {
@@ -234,11 +255,15 @@ async function attempt(
 
   const state: StreamState = { content: '', toolCalls: new Map(), finishReason: null, usage: null }
   try {
-    const response = await deps.fetch(chatCompletionsUrl(endpoint.baseUrl), {
+    const url = chatCompletionsUrl(endpoint.baseUrl)
+    await endpoint.guard?.(url)
+    const response = await deps.fetch(url, {
       method: 'POST',
       headers,
       body: JSON.stringify(body),
       signal: controller.signal,
+      // A redirect would carry the key to, and a guarded call past, a place nobody checked.
+      redirect: 'manual',
     })
     if (!response.ok) {
       await response.body?.cancel().catch(() => {})
@@ -309,6 +334,7 @@ export function createModelClient(deps: ModelClientDeps = {}): ModelClient {
           model: target.fallback.model,
           baseUrl: target.fallback.baseUrl ?? target.baseUrl,
           apiKey: target.fallback.apiKey === undefined ? target.apiKey : target.fallback.apiKey,
+          guard: target.fallback.guard === undefined ? target.guard : target.fallback.guard,
         })
       }
       const attempts: ModelAttempt[] = []
@@ -340,14 +366,19 @@ export function createModelClient(deps: ModelClientDeps = {}): ModelClient {
             latencyMs: resolved.now() - started,
           }
         } catch (error) {
-          const modelError = error instanceof ModelError ? error : new ModelError('network', String(error))
-          attempts.push({
-            model: endpoint.model,
-            ok: false,
-            errorKind: modelError.kind,
-            status: modelError.status,
-            latencyMs: resolved.now() - attemptStarted,
-          })
+          let modelError = error instanceof ModelError ? error : new ModelError('network', String(error))
+          if (endpoint.guard && modelError.kind !== 'cancelled') {
+            modelError = new ModelError('unavailable', 'the configured model endpoint could not be used')
+            attempts.push({ model: endpoint.model, ok: false, errorKind: 'unavailable', status: null })
+          } else {
+            attempts.push({
+              model: endpoint.model,
+              ok: false,
+              errorKind: modelError.kind,
+              status: modelError.status,
+              latencyMs: resolved.now() - attemptStarted,
+            })
+          }
           lastError = modelError
           if (modelError.kind === 'cancelled') break
         }

@@ -18,6 +18,30 @@ export class PdfTextUnavailable extends Error {
 export interface PdfTextOptions {
   maxPages?: number
   maxChars?: number
+  /**
+   * Bytes all streams together may decode to. A small PDF can inflate a thousandfold
+   * (a "zip bomb"); past this budget reading stops and the file is refused, so one
+   * upload cannot take the function's memory (edge functions have 256 MB).
+   */
+  maxDecodedBytes?: number
+}
+
+export const DEFAULT_MAX_DECODED_BYTES = 48 * 1024 * 1024
+
+/** The decompression budget of one document, spent as streams are decoded. */
+class DecodeBudget {
+  constructor(private remaining: number) {}
+
+  spend(bytes: number) {
+    this.remaining -= bytes
+    if (this.remaining < 0) throw new PdfTooLarge()
+  }
+}
+
+class PdfTooLarge extends PdfTextUnavailable {
+  constructor() {
+    super('the PDF expands to too much data when decompressed; split it into smaller files or paste the text')
+  }
 }
 
 export interface PdfTextResult {
@@ -223,19 +247,27 @@ function latin1(bytes: Uint8Array): string {
 
 // Streams ------------------------------------------------------------------------------------
 
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+async function readAll(stream: ReadableStream<Uint8Array>, budget: DecodeBudget): Promise<Uint8Array> {
   const reader = stream.getReader()
   const chunks: Uint8Array[] = []
-  try {
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      chunks.push(value)
+  for (;;) {
+    let next: ReadableStreamReadResult<Uint8Array>
+    try {
+      next = await reader.read()
+    } catch (error) {
+      // Trailing bytes after the deflate data (common) end the stream with an error;
+      // what was inflated before it is the content.
+      if (!chunks.length) throw error
+      break
     }
-  } catch (error) {
-    // Trailing bytes after the deflate data (common) end the stream with an error;
-    // what was inflated before it is the content.
-    if (!chunks.length) throw error
+    if (next.done) break
+    try {
+      budget.spend(next.value.byteLength)
+    } catch (error) {
+      await reader.cancel().catch(() => {})
+      throw error
+    }
+    chunks.push(next.value)
   }
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
   let at = 0
@@ -246,20 +278,21 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
   return out
 }
 
-async function inflate(data: Uint8Array, format: 'deflate' | 'deflate-raw'): Promise<Uint8Array> {
+async function inflate(data: Uint8Array, format: 'deflate' | 'deflate-raw', budget: DecodeBudget): Promise<Uint8Array> {
   const ds = new DecompressionStream(format)
   const writer = ds.writable.getWriter()
   writer.write(data as Uint8Array<ArrayBuffer>).catch(() => {})
   writer.close().catch(() => {})
-  return readAll(ds.readable as ReadableStream<Uint8Array>)
+  return readAll(ds.readable as ReadableStream<Uint8Array>, budget)
 }
 
-async function flateDecode(data: Uint8Array): Promise<Uint8Array> {
+async function flateDecode(data: Uint8Array, budget: DecodeBudget): Promise<Uint8Array> {
   try {
-    return await inflate(data, 'deflate')
-  } catch {
+    return await inflate(data, 'deflate', budget)
+  } catch (error) {
+    if (error instanceof PdfTooLarge) throw error
     // Some writers leave out the zlib header.
-    return inflate(data, 'deflate-raw')
+    return inflate(data, 'deflate-raw', budget)
   }
 }
 
@@ -306,7 +339,10 @@ class PdfDocument {
   private decoded = new Map<Stream, Promise<Uint8Array>>()
   trailers: Dict[] = []
 
-  constructor(private readonly bytes: Uint8Array) {}
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly budget: DecodeBudget,
+  ) {}
 
   /** Reads every "n g obj" in file order (a later definition wins, as with incremental updates). */
   async load() {
@@ -361,7 +397,8 @@ class PdfDocument {
     let data: Uint8Array
     try {
       data = await this.decode(stream)
-    } catch {
+    } catch (error) {
+      if (error instanceof PdfTooLarge) throw error
       return
     }
     const count = Number(stream.dict.get('N') ?? 0)
@@ -413,10 +450,11 @@ class PdfDocument {
     let data = stream.raw
     for (const f of filters) {
       const name = f instanceof Name ? f.value : ''
-      if (name === 'FlateDecode' || name === 'Fl') data = await flateDecode(data)
+      if (name === 'FlateDecode' || name === 'Fl') data = await flateDecode(data, this.budget)
       else if (name === 'ASCIIHexDecode' || name === 'AHx') data = asciiHexDecode(data)
       else if (name === 'ASCII85Decode' || name === 'A85') data = ascii85Decode(data)
       else throw new UnsupportedFilter(name || 'unknown')
+      if (name !== 'FlateDecode' && name !== 'Fl') this.budget.spend(data.length)
     }
     return data
   }
@@ -630,7 +668,8 @@ async function fontDecoder(doc: PdfDocument, font: Dict | undefined): Promise<Fo
   if (toUnicode instanceof Stream) {
     try {
       cmap = parseToUnicode(await doc.decode(toUnicode))
-    } catch {
+    } catch (error) {
+      if (error instanceof PdfTooLarge) throw error
       cmap = null
     }
   }
@@ -880,7 +919,8 @@ async function pageText(
               result.mapped += inner.mapped
               result.unmapped += inner.unmapped
               result.images += inner.images
-            } catch {
+            } catch (error) {
+              if (error instanceof PdfTooLarge) throw error
               // an unreadable form is skipped like any unreadable stream
             }
           }
@@ -922,7 +962,7 @@ export async function extractPdfText(bytes: Uint8Array, options: PdfTextOptions 
   const maxPages = options.maxPages ?? 2000
   const maxChars = options.maxChars ?? 2_000_000
   if (latin1(bytes.subarray(0, 1024)).indexOf('%PDF-') < 0) throw new PdfTextUnavailable('the file is not a PDF')
-  const doc = new PdfDocument(bytes)
+  const doc = new PdfDocument(bytes, new DecodeBudget(options.maxDecodedBytes ?? DEFAULT_MAX_DECODED_BYTES))
   await doc.load()
   if (doc.encrypted()) {
     throw new PdfTextUnavailable(
@@ -947,7 +987,8 @@ export async function extractPdfText(bytes: Uint8Array, options: PdfTextOptions 
     for (const stream of streams) {
       try {
         parts.push(await doc.decode(stream))
-      } catch {
+      } catch (error) {
+        if (error instanceof PdfTooLarge) throw error
         unsupported++
       }
     }

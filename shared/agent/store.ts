@@ -1,40 +1,11 @@
 // The agent worker's view of the database: a typed wrapper over the service api
-// (supabase/migrations/*_api_service.sql and *_agent_worker.sql). It takes any
-// client with supabase-js's `rpc` shape, so the edge function passes a supabase-js
-// client and tests may pass anything that answers the same way. Results are
-// checked with zod at this boundary; a database error keeps its SQLSTATE so the
-// worker can tell a permanent refusal (42501, P0002, 22023) from a passing fault.
+// (supabase/migrations/*_api_service.sql and *_agent_worker.sql), called through the one
+// api client (shared/api/client.ts). Results are checked with zod at this boundary; a
+// database error is an ApiError that keeps its SQLSTATE, so the worker can tell a
+// permanent refusal (42501, P0002, 22023) from a passing fault.
 
 import { z } from 'zod'
-
-export interface RpcError {
-  message: string
-  code?: string | null
-  details?: string | null
-  hint?: string | null
-}
-
-/** What the worker needs of a supabase-js client (with `db: { schema: 'api' }`). */
-export interface RpcClient {
-  rpc(fn: string, args?: Record<string, unknown>): PromiseLike<{ data: unknown; error: RpcError | null }>
-}
-
-/** SQLSTATEs that no retry can fix: wrong tenant, missing row, invalid argument, constraint. */
-const PERMANENT_CODES = new Set(['42501', 'P0002', '22023', '22P02', '23503', '23514', '42883', 'PGRST202'])
-
-export class StoreError extends Error {
-  override readonly name = 'StoreError'
-  constructor(
-    readonly fn: string,
-    readonly code: string | null,
-    message: string,
-  ) {
-    super(`${fn} failed${code ? ` (${code})` : ''}: ${message}`)
-  }
-  get permanent(): boolean {
-    return this.code !== null && PERMANENT_CODES.has(this.code)
-  }
-}
+import { ApiError, type Api } from '../api/client.ts'
 
 export type QueueName = 'agent_jobs' | 'knowledge_jobs'
 
@@ -124,6 +95,8 @@ export const contextMessageSchema = z.object({
   seq: z.coerce.number(),
   direction: z.enum(['in', 'out']),
   author_kind: z.enum(['contact', 'agent', 'member', 'system']),
+  /** Who wrote an inbound message (several people may write in one Slack thread). */
+  author_contact_id: uuid.nullable().default(null),
   text: z.string().nullable(),
   created_at: z.string(),
 })
@@ -200,6 +173,8 @@ export const pendingConfirmationSchema = z.object({
   result: json.nullable(),
   agent_id: uuid.nullable(),
   message_id: uuid.nullable(),
+  /** The person it was proposed to: only their answer confirms or cancels it. */
+  proposed_to_contact_id: uuid.nullable().default(null),
 })
 export type PendingConfirmationRecord = z.infer<typeof pendingConfirmationSchema>
 
@@ -224,15 +199,11 @@ export function vectorLiteral(vector: readonly number[] | null | undefined): str
   return vector && vector.length ? `[${vector.join(',')}]` : null
 }
 
-export function createAgentStore(client: RpcClient) {
-  async function call(fn: string, args: Record<string, unknown>): Promise<unknown> {
-    const { data, error } = await client.rpc(fn, args)
-    if (error) throw new StoreError(fn, error.code ?? null, error.message)
-    return data
-  }
+export function createAgentStore(api: Api) {
+  const call = (fn: string, args: Record<string, unknown>): Promise<unknown> => api(fn, args)
   function parse<T>(fn: string, schema: z.ZodType<T>, value: unknown): T {
     const result = schema.safeParse(value)
-    if (!result.success) throw new StoreError(fn, 'shape', `unexpected result: ${z.prettifyError(result.error)}`)
+    if (!result.success) throw new ApiError(fn, 200, 'shape', `unexpected result: ${z.prettifyError(result.error)}`)
     return result.data
   }
 
@@ -340,6 +311,21 @@ export function createAgentStore(client: RpcClient) {
     async getLlmKey(tenantId: string, agentId: string | null): Promise<string | null> {
       const data = await call('get_llm_key', { tenant_id: tenantId, agent_id: agentId })
       return typeof data === 'string' && data ? data : null
+    },
+
+    async confirmWhatsAppChannel(input: {
+      connectionId: string
+      phoneNumberIds: string[]
+      error: string | null
+      displayPhoneNumber: string | null
+    }): Promise<{ verified: boolean; reason?: string }> {
+      const data = (await call('confirm_whatsapp_channel', {
+        connection_id: input.connectionId,
+        phone_number_ids: input.phoneNumberIds,
+        error: input.error,
+        display_phone_number: input.displayPhoneNumber,
+      })) as { verified?: unknown; reason?: unknown } | null
+      return { verified: data?.verified === true, reason: typeof data?.reason === 'string' ? data.reason : undefined }
     },
 
     async getChannelToken(connectionId: string): Promise<string | null> {

@@ -1,9 +1,11 @@
 // The agent worker's settings, read once from the function's environment and
 // checked with zod. Everything has a default that fits Supabase Edge Functions'
-// limits (150 s wall clock on the free plan), so only SUPABASE_URL and
-// SUPABASE_SERVICE_ROLE_KEY are required; tests shrink the timings.
+// limits (150 s wall clock on the free plan), so only SUPABASE_URL, the project's
+// secret key (SUPABASE_SECRET_KEYS, as hosted functions receive it) and
+// KONSTRUCT_WORKER_SECRET are required; tests shrink the timings.
 
 import { z } from 'zod'
+import { projectFromEnv, type Project } from '../api/project.ts'
 
 const seconds = (fallback: number) => z.coerce.number().int().min(1).default(fallback)
 const millis = (fallback: number) => z.coerce.number().int().min(1).default(fallback)
@@ -14,9 +16,10 @@ const optionalText = z
 
 const envSchema = z.object({
   SUPABASE_URL: z.string().url(),
-  SUPABASE_SERVICE_ROLE_KEY: z.string().min(1),
+  /** Legacy: still accepted as a server caller's bearer (a secret key is the current one). */
+  SUPABASE_SERVICE_ROLE_KEY: optionalText,
   /** Wake-ups from the database are signed with it (Vault konstruct_worker_secret holds the same). */
-  KONSTRUCT_WORKER_SECRET: optionalText,
+  KONSTRUCT_WORKER_SECRET: z.string().min(32, 'KONSTRUCT_WORKER_SECRET must be at least 32 characters'),
 
   WORKER_BATCH_SIZE: z.coerce.number().int().min(1).max(50).default(5),
   /** Longer than the time budget, so a job is never claimed twice while we may still work on it. */
@@ -39,6 +42,15 @@ const envSchema = z.object({
   AGENT_HISTORY_MESSAGES: z.coerce.number().int().min(1).max(500).default(60),
 
   OPENAI_BASE_URL: optionalText,
+  /**
+   * Tenants' and agents' own model endpoints may be plain http and local or private
+   * addresses (the local stack, tests, a model server beside the platform). Off by
+   * default: a tenant endpoint must be https at a public address.
+   */
+  MODEL_ALLOW_LOCAL_ENDPOINTS: z
+    .enum(['true', 'false', '1', '0', ''])
+    .optional()
+    .transform((value) => value === 'true' || value === '1'),
   OPENAI_API_KEY: optionalText,
   OPENAI_MODEL: optionalText,
   OPENAI_FALLBACK_MODEL: optionalText,
@@ -60,8 +72,10 @@ export const DEFAULT_MODEL = 'gpt-4o-mini'
 
 export interface WorkerConfig {
   supabaseUrl: string
-  serviceRoleKey: string
-  workerSecret: string | null
+  /** The project: the api is called with its secret key. */
+  project: Project
+  serviceRoleKey: string | null
+  workerSecret: string
   batchSize: number
   visibilityTimeoutSeconds: number
   timeBudgetMs: number
@@ -77,6 +91,8 @@ export interface WorkerConfig {
   historyMessages: number
   /** The platform's model; null fields mean "not configured". */
   platformModel: { baseUrl: string | null; apiKey: string | null; model: string | null; fallbackModel: string | null }
+  /** MODEL_ALLOW_LOCAL_ENDPOINTS: tenant endpoints are not held to https and public addresses. */
+  allowLocalModelEndpoints: boolean
   embeddings: { baseUrl: string; apiKey: string | null; model: string } | null
   prices: Record<string, { inputPerMillion: number; outputPerMillion: number }>
   slackApiUrl: string | undefined
@@ -91,9 +107,8 @@ const pricesSchema = z.record(
 )
 
 export function readWorkerConfig(env: Record<string, string | undefined>): WorkerConfig {
-  for (const key of ['SUPABASE_URL', 'SUPABASE_SERVICE_ROLE_KEY']) {
-    if (!env[key]) throw new Error(`${key} is not set`)
-  }
+  const project = projectFromEnv(env)
+  if (!env.KONSTRUCT_WORKER_SECRET) throw new Error('KONSTRUCT_WORKER_SECRET is not set')
   const parsed = envSchema.safeParse(env)
   if (!parsed.success) throw new Error(`agent worker configuration: ${z.prettifyError(parsed.error)}`)
   const e = parsed.data
@@ -110,6 +125,7 @@ export function readWorkerConfig(env: Record<string, string | undefined>): Worke
   }
   return {
     supabaseUrl: e.SUPABASE_URL,
+    project,
     serviceRoleKey: e.SUPABASE_SERVICE_ROLE_KEY,
     workerSecret: e.KONSTRUCT_WORKER_SECRET,
     batchSize: e.WORKER_BATCH_SIZE,
@@ -131,6 +147,7 @@ export function readWorkerConfig(env: Record<string, string | undefined>): Worke
       model: e.OPENAI_MODEL,
       fallbackModel: e.OPENAI_FALLBACK_MODEL,
     },
+    allowLocalModelEndpoints: e.MODEL_ALLOW_LOCAL_ENDPOINTS,
     embeddings: e.OPENAI_EMBEDDINGS_MODEL
       ? {
           baseUrl: e.OPENAI_EMBEDDINGS_BASE_URL ?? e.OPENAI_BASE_URL ?? DEFAULT_OPENAI_BASE_URL,

@@ -5,11 +5,10 @@
 // the polite notice to deliver and one alert, or silence while paused). The texts and
 // the rules live in SQL only.
 //
-// These two service functions are called over PostgREST (`/rest/v1/rpc/<fn>`, the api
-// schema) with the worker's service key, the way supabase-js does it.
+// These two service functions are called through the worker's api client (its secret key).
 
 import { z } from 'zod'
-import { StoreError } from './store.ts'
+import { ApiError, type Api } from '../api/client.ts'
 
 export const entitlementSchema = z.object({
   allowed: z.boolean(),
@@ -40,44 +39,10 @@ export interface EntitlementGate {
   }): Promise<ReplyEntitlement>
 }
 
-export function createEntitlementGate(options: {
-  supabaseUrl: string
-  serviceRoleKey: string
-  fetch?: typeof fetch
-  timeoutMs?: number
-}): EntitlementGate {
-  const doFetch = options.fetch ?? globalThis.fetch
-  const base = options.supabaseUrl.replace(/\/+$/, '')
-
+export function createEntitlementGate(api: Api): EntitlementGate {
   async function rpc<T>(fn: string, args: Record<string, unknown>, schema: z.ZodType<T>): Promise<T> {
-    let response: Response
-    try {
-      response = await doFetch(`${base}/rest/v1/rpc/${fn}`, {
-        method: 'POST',
-        headers: {
-          apikey: options.serviceRoleKey,
-          authorization: `Bearer ${options.serviceRoleKey}`,
-          'content-type': 'application/json',
-          'content-profile': 'api',
-          accept: 'application/json',
-        },
-        body: JSON.stringify(args),
-        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
-      })
-    } catch (error) {
-      throw new StoreError(fn, null, error instanceof Error ? error.message : String(error))
-    }
-    const body: unknown = await response.json().catch(() => null)
-    if (!response.ok) {
-      const detail = (typeof body === 'object' && body !== null ? body : {}) as { code?: unknown; message?: unknown }
-      throw new StoreError(
-        fn,
-        typeof detail.code === 'string' ? detail.code : null,
-        typeof detail.message === 'string' ? detail.message : `HTTP ${response.status}`,
-      )
-    }
-    const parsed = schema.safeParse(body)
-    if (!parsed.success) throw new StoreError(fn, 'shape', `unexpected result: ${z.prettifyError(parsed.error)}`)
+    const parsed = schema.safeParse(await api(fn, args))
+    if (!parsed.success) throw new ApiError(fn, 200, 'shape', `unexpected result: ${z.prettifyError(parsed.error)}`)
     return parsed.data
   }
 

@@ -24,14 +24,21 @@ import type { EscalationRule } from './handoff.ts'
 import { AgentTurnFailed, runAgentTurn, type AgentTurnResult, type ModelCallLog, type ToolCallLog } from './loop.ts'
 import { distilContactMemories } from './memory.ts'
 import { createModelClient, type ModelClient, type ModelTarget } from './model.ts'
+import { tenantModelEndpointGuard } from './model-endpoint.ts'
+import { proveWhatsAppControl } from './worker-channel-proof.ts'
 import { DEFAULT_PRICES, costOfCall, type PriceTable } from './pricing.ts'
 import { buildAgentTools } from './tools/agent-tools.ts'
 import type { ResolveHost } from '../net/guarded-fetch.ts'
+import { MAX_JSON_BODY_BYTES, readRawBody } from '../net/request-body.ts'
 import { z } from 'zod'
+import { ApiError } from '../api/client.ts'
+import { serviceApi } from '../api/project.ts'
+import { isSecretKey } from '../api/callers.ts'
+import { constantTimeEqual } from '../runtime/constant-time.ts'
 import {
-  StoreError,
   type AgentContextRecord,
   type AgentRecord,
+  type ContextMessage,
   type AgentStore,
   type ClaimedJob,
   type FoundReply,
@@ -60,6 +67,13 @@ export const agentJobSchema = z.discriminatedUnion('kind', [
     after_seq: z.number().int(),
   }),
   z.object({ kind: z.literal('process_source'), tenant_id: uuid, source_id: uuid }),
+  z.object({
+    kind: z.literal('verify_whatsapp_channel'),
+    tenant_id: uuid,
+    connection_id: uuid,
+    phone_number_id: z.string().min(1),
+    business_account_id: z.string().min(1),
+  }),
   z.object({
     kind: z.literal('notify_handoff'),
     tenant_id: uuid,
@@ -114,7 +128,7 @@ export class RetryLater extends Error {
 
 function isPermanent(error: unknown): boolean {
   if (error instanceof PermanentJobError) return true
-  if (error instanceof StoreError) return error.permanent
+  if (error instanceof ApiError) return error.permanent
   if (error instanceof DeliveryFailed) return error.permanent
   return false
 }
@@ -175,6 +189,18 @@ export function readConfirmationAnswer(text: string | null, toolCallId: string):
     return 'approve'
   if (/^(no|n|nope|cancel|stop|don't|do not|no thanks|no thank you|abort)( please)?$/.test(words)) return 'cancel'
   return null
+}
+
+/**
+ * Whether a message may answer a pending confirmation: only its author's words count when
+ * the confirmation was proposed to a known person (a Slack thread may hold several).
+ */
+export function answeredByProposedPerson(
+  pending: Pick<PendingConfirmationRecord, 'proposed_to_contact_id'>,
+  message: Pick<ContextMessage, 'author_contact_id'> | undefined,
+): boolean {
+  if (!pending.proposed_to_contact_id) return true
+  return message?.author_contact_id === pending.proposed_to_contact_id
 }
 
 /** The agent's stored escalation rules as the core's rules. */
@@ -273,9 +299,11 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
   const now = deps.now ?? (() => Date.now())
   const log = deps.log ?? ((line: string, detail?: unknown) => console.log(line, detail ?? ''))
   const modelClient = deps.modelClient ?? createModelClient({ fetch: deps.fetch })
-  const entitlements =
-    deps.entitlements ??
-    createEntitlementGate({ supabaseUrl: config.supabaseUrl, serviceRoleKey: config.serviceRoleKey })
+  const tenantEndpointGuard = tenantModelEndpointGuard({
+    allowLocalEndpoints: config.allowLocalModelEndpoints,
+    resolveHost: deps.resolveHost,
+  })
+  const entitlements = deps.entitlements ?? createEntitlementGate(serviceApi(config.project))
 
   // Model ------------------------------------------------------------------------------------
 
@@ -312,6 +340,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     const target: ModelTarget = {
       baseUrl,
       apiKey,
+      guard: customBaseUrl ? tenantEndpointGuard : null,
       model: agentSettings.model || tenantSettings.model || platform.model || DEFAULT_MODEL,
       fallback: fallbackModel ? { model: fallbackModel } : null,
     }
@@ -649,10 +678,12 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       return `budget_exhausted:${await deliverMessage(tenantId, recorded.message_id)}`
     }
 
-    // 5. A pending confirmation is answered (or abandoned) by this message.
+    // 5. A pending confirmation is answered (or abandoned) by this message, and only by the
+    //    person it was proposed to: in a thread, someone else's "yes" (typed or clicked)
+    //    neither confirms nor cancels it.
     const pending = await store.getPendingConfirmation(tenantId, conversation.id)
     let resume: { record: PendingConfirmationRecord; approved: boolean } | null = null
-    if (pending) {
+    if (pending && answeredByProposedPerson(pending, latestContact)) {
       const answer = readConfirmationAnswer(latestText, pending.tool_call_id)
       if (answer) {
         resume = { record: pending, approved: answer === 'approve' }
@@ -857,8 +888,11 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     if (context.messages.some((m) => m.seq > job.after_seq && m.author_kind === 'contact')) return 'skipped:not_quiet'
     const model = await resolveModel(context, agent)
     if (!model) return 'skipped:offline'
+    // What this person learned about is what they said: in a thread with several people,
+    // another person's words are never filed as this contact's memories.
     const transcript: ConversationMessage[] = context.messages
       .filter((m) => m.text && m.author_kind !== 'system')
+      .filter((m) => m.author_kind !== 'contact' || !m.author_contact_id || m.author_contact_id === contact.id)
       .map(toConversationMessage)
     const result = await distilContactMemories({
       model: { client: modelClient, target: model.target },
@@ -1032,6 +1066,15 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
         case 'notify_handoff':
           outcome = await handleNotifyHandoff(job)
           break
+        case 'verify_whatsapp_channel':
+          outcome = await proveWhatsAppControl(job, {
+            getChannelToken: (connectionId) => store.getChannelToken(connectionId),
+            confirm: (input) => store.confirmWhatsAppChannel(input),
+            whatsappApiUrl: config.whatsappApiUrl,
+            whatsappApiVersion: config.whatsappApiVersion,
+            fetch: deps.fetch,
+          })
+          break
         case 'process_source':
           outcome = await processKnowledgeSource(job, {
             store,
@@ -1146,10 +1189,12 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     })
 
   // Callers: the database's wake-ups (signed with the worker secret, see
-  // shared/wake/verify-wake.ts) and server code holding the service role key.
+  // shared/wake/verify-wake.ts) and server code holding a secret key.
   async function authorized(req: Request, body: string): Promise<boolean> {
     const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1]
-    if (token && constantTimeEqual(token, config.serviceRoleKey)) return true
+    // A server caller: one of the project's secret keys (or the legacy service_role key).
+    if (isSecretKey(config.project, token ?? null)) return true
+    if (token && config.serviceRoleKey !== null && constantTimeEqual(token, config.serviceRoleKey)) return true
     const wake = req.headers.get(WAKE_SIGNATURE_HEADER)
     if (!wake) return false
     const verdict = await verifyWake(config.workerSecret, body, wake, new Date(now()))
@@ -1159,7 +1204,10 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
 
   async function handle(req: Request): Promise<Response> {
     if (req.method !== 'POST') return json(405, { error: 'method not allowed' })
-    const body = await req.text().catch(() => '')
+    // Capped before it is read, like every function's body.
+    const raw = await readRawBody(req, MAX_JSON_BODY_BYTES)
+    if (!raw.ok && raw.reason === 'too_large') return json(413, { error: 'request too large' })
+    const body = raw.ok ? raw.text : ''
     if (!(await authorized(req, body))) return json(401, { error: 'unauthorized' })
     let queues: QueueName[] = ['agent_jobs', 'knowledge_jobs']
     try {
@@ -1181,11 +1229,3 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
 }
 
 export type AgentWorker = ReturnType<typeof createAgentWorker>
-
-function constantTimeEqual(a: string, b: string): boolean {
-  const left = new TextEncoder().encode(a)
-  const right = new TextEncoder().encode(b)
-  let diff = left.length ^ right.length
-  for (let i = 0; i < Math.max(left.length, right.length); i++) diff |= (left[i] ?? 0) ^ (right[i] ?? 0)
-  return diff === 0
-}

@@ -5,39 +5,31 @@
 //   POST /billing            {action: "portal", tenant_id}                        → {url}
 //   (or POST /billing/checkout, /billing/portal with the same bodies)
 //
-// verify_jwt = true: the gateway has checked the caller's JWT. Who may do this is asked
-// of the database as the caller (api.prepare_checkout / api.prepare_billing_portal
+// The function checks its caller itself (verify_jwt = false): a signed-in person's access
+// token, verified against the project's JWKS; a key or an anonymous visitor is refused.
+// Who may do this is asked of the database as the caller (api.prepare_checkout / api.prepare_billing_portal
 // refuse anyone below admin with 42501), never decided here. The Stripe customer is
 // created once per tenant: Stripe deduplicates by the idempotency key
 // konstruct-customer-<tenant id>, and api.save_stripe_customer keeps the first one.
 import { z } from 'zod'
 import type Stripe from 'stripe'
-import { ApiError, createRpc, type Rpc } from './rpc.ts'
-import {
-  CORS_HEADERS,
-  bearerOf,
-  consoleLog,
-  describeError,
-  json,
-  jwtRole,
-  optionalEnv,
-  requireEnv,
-  type Env,
-  type Log,
-} from './http.ts'
+import { bearerOf, userVerifier, type UserCheck } from '../api/callers.ts'
+import { ApiError, type Api } from '../api/client.ts'
+import { projectFromEnv, requirePublishableKey, serviceApi, userApi, type Project } from '../api/project.ts'
+import { optionalEnv, type Env } from '../runtime/env.ts'
+import { BROWSER_CORS, consoleLog, describeError, json, type Log } from '../runtime/http.ts'
+import { readJsonBody } from '../net/request-body.ts'
 
 export interface BillingConfig {
-  supabaseUrl: string
-  anonKey: string
-  serviceRoleKey: string
+  project: Project
   portalUrl: string
 }
 
 export function billingConfigFromEnv(env: Env): BillingConfig {
+  const project = projectFromEnv(env)
+  requirePublishableKey(project)
   return {
-    supabaseUrl: requireEnv(env, 'SUPABASE_URL'),
-    anonKey: requireEnv(env, 'SUPABASE_ANON_KEY'),
-    serviceRoleKey: requireEnv(env, 'SUPABASE_SERVICE_ROLE_KEY'),
+    project,
     portalUrl: (optionalEnv(env, 'PORTAL_URL') ?? 'http://127.0.0.1:5173').replace(/\/+$/, ''),
   }
 }
@@ -69,27 +61,28 @@ const portalContextSchema = z.object({ tenant_id: uuid, tenant_slug: z.string(),
 
 export interface BillingDeps {
   stripe: Stripe
-  /** The service api (save_stripe_customer). */
-  serviceRpc: Rpc
+  /** The service api (save_stripe_customer); the project's secret key by default. */
+  serviceRpc?: Api
   /** The api as the signed-in caller. */
-  userRpc?: (accessToken: string) => Rpc
+  userRpc?: (accessToken: string) => Api
+  /** Verifies the caller's access token; the project's JWKS by default. */
+  verifyUser?: UserCheck
   log?: Log
 }
 
 /** The database's refusal as an HTTP answer the portal can show. */
 function apiRefusal(error: ApiError): Response | null {
-  if (error.code === '42501') return json(403, { error: 'Only owners and admins can manage billing.' }, CORS_HEADERS)
-  if (error.code === 'P0002') return json(404, { error: 'Unknown plan.' }, CORS_HEADERS)
-  if (error.code === '22023') return json(400, { error: 'This plan cannot be bought right now.' }, CORS_HEADERS)
+  if (error.code === '42501') return json(403, { error: 'Only owners and admins can manage billing.' }, BROWSER_CORS)
+  if (error.code === 'P0002') return json(404, { error: 'Unknown plan.' }, BROWSER_CORS)
+  if (error.code === '22023') return json(400, { error: 'This plan cannot be bought right now.' }, BROWSER_CORS)
   return null
 }
 
 export function createBillingHandler(config: BillingConfig, deps: BillingDeps) {
   const log = deps.log ?? consoleLog
-  const userRpc =
-    deps.userRpc ??
-    ((accessToken: string) =>
-      createRpc({ supabaseUrl: config.supabaseUrl, apiKey: config.anonKey, bearer: accessToken }))
+  const userRpc = deps.userRpc ?? ((accessToken: string) => userApi(config.project, accessToken))
+  const serviceRpc = deps.serviceRpc ?? serviceApi(config.project)
+  const verifyUser = deps.verifyUser ?? userVerifier(config.project)
   const billingUrl = (slug: string) => `${config.portalUrl}/t/${encodeURIComponent(slug)}/billing`
 
   async function ensureCustomer(context: z.infer<typeof checkoutContextSchema>): Promise<string> {
@@ -102,7 +95,7 @@ export function createBillingHandler(config: BillingConfig, deps: BillingDeps) {
       },
       { idempotencyKey: `konstruct-customer-${context.tenant_id}` },
     )
-    return await deps.serviceRpc<string>('save_stripe_customer', {
+    return await serviceRpc<string>('save_stripe_customer', {
       tenant_id: context.tenant_id,
       customer_id: customer.id,
       billing_email: context.email,
@@ -110,15 +103,19 @@ export function createBillingHandler(config: BillingConfig, deps: BillingDeps) {
   }
 
   return async function handleBilling(req: Request): Promise<Response> {
-    if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS_HEADERS })
-    if (req.method !== 'POST') return json(405, { error: 'method not allowed' }, CORS_HEADERS)
+    if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: BROWSER_CORS })
+    if (req.method !== 'POST') return json(405, { error: 'method not allowed' }, BROWSER_CORS)
     const token = bearerOf(req)
-    // Billing is a person's decision: a service key is not a signed-in owner.
-    if (!token || jwtRole(token) !== 'authenticated') return json(401, { error: 'sign in first' }, CORS_HEADERS)
+    // Billing is a person's decision: a key or an anonymous visitor is not a signed-in owner.
+    const caller = await verifyUser(token)
+    if (!token || !caller || caller.is_anonymous) return json(401, { error: 'sign in first' }, BROWSER_CORS)
 
     let input: z.infer<typeof requestSchema>
     try {
-      const raw = (await req.json()) as Record<string, unknown>
+      const body = await readJsonBody(req)
+      if (!body.ok && body.reason === 'too_large') return json(413, { error: 'request too large' }, BROWSER_CORS)
+      if (!body.ok || typeof body.value !== 'object' || body.value === null) throw new Error('not an object')
+      const raw = body.value as Record<string, unknown>
       const path = new URL(req.url).pathname.replace(/\/+$/, '')
       const fromPath = path.endsWith('/checkout') ? 'checkout' : path.endsWith('/portal') ? 'portal' : undefined
       input = requestSchema.parse({ ...raw, action: raw['action'] ?? fromPath })
@@ -126,7 +123,7 @@ export function createBillingHandler(config: BillingConfig, deps: BillingDeps) {
       return json(
         400,
         { error: 'expected {action: "checkout", tenant_id, plan_key, quantity} or {action: "portal", tenant_id}' },
-        CORS_HEADERS,
+        BROWSER_CORS,
       )
     }
 
@@ -164,24 +161,24 @@ export function createBillingHandler(config: BillingConfig, deps: BillingDeps) {
           plan_key: context.plan_key,
           session: session.id,
         })
-        return json(200, { url: session.url, id: session.id }, CORS_HEADERS)
+        return json(200, { url: session.url, id: session.id }, BROWSER_CORS)
       }
       const context = portalContextSchema.parse(
         await asCaller('prepare_billing_portal', { tenant_id: input.tenant_id }),
       )
       if (!context.customer_id) {
-        return json(409, { error: 'There is no billing account yet: choose a plan first.' }, CORS_HEADERS)
+        return json(409, { error: 'There is no billing account yet: choose a plan first.' }, BROWSER_CORS)
       }
       const session = await deps.stripe.billingPortal.sessions.create({
         customer: context.customer_id,
         return_url: billingUrl(context.tenant_slug),
       })
-      return json(200, { url: session.url }, CORS_HEADERS)
+      return json(200, { url: session.url }, BROWSER_CORS)
     } catch (error) {
       const refusal = error instanceof ApiError ? apiRefusal(error) : null
       if (refusal) return refusal
       log('billing.failed', { action: input.action, tenant_id: input.tenant_id, error: describeError(error) })
-      return json(502, { error: 'Billing is unavailable right now; please try again.' }, CORS_HEADERS)
+      return json(502, { error: 'Billing is unavailable right now; please try again.' }, BROWSER_CORS)
     }
   }
 }

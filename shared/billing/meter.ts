@@ -12,25 +12,21 @@
 // event id>) as the meter event's identifier and as the Idempotency-Key, so a send whose
 // answer was lost and is retried is counted by Stripe once.
 import type Stripe from 'stripe'
-import type { Rpc } from './rpc.ts'
-import {
-  bearerOf,
-  constantTimeEqual,
-  consoleLog,
-  describeError,
-  json,
-  numberEnv,
-  optionalEnv,
-  requireEnv,
-  type Env,
-  type Log,
-} from './http.ts'
+import { bearerOf, isSecretKey } from '../api/callers.ts'
+import { type Api } from '../api/client.ts'
+import { projectFromEnv, type Project } from '../api/project.ts'
+import { constantTimeEqual } from '../runtime/constant-time.ts'
+import { type Env, numberEnv, optionalEnv, requireEnv } from '../runtime/env.ts'
+import { consoleLog, describeError, json, type Log } from '../runtime/http.ts'
 import { verifyWake, WAKE_SIGNATURE_HEADER } from '../wake/verify-wake.ts'
 
 export interface StripeMeterConfig {
-  serviceRoleKey: string
+  /** The project: server callers present one of its secret keys. */
+  project: Project
+  /** Legacy service_role key, still accepted from server callers. */
+  serviceRoleKey: string | undefined
   /** KONSTRUCT_WORKER_SECRET: the database's wake-ups are signed with it. */
-  workerSecret: string | undefined
+  workerSecret: string
   eventName: string
   batchSize: number
   concurrency: number
@@ -41,8 +37,9 @@ export interface StripeMeterConfig {
 
 export function stripeMeterConfigFromEnv(env: Env): StripeMeterConfig {
   return {
-    serviceRoleKey: requireEnv(env, 'SUPABASE_SERVICE_ROLE_KEY'),
-    workerSecret: optionalEnv(env, 'KONSTRUCT_WORKER_SECRET'),
+    project: projectFromEnv(env),
+    serviceRoleKey: optionalEnv(env, 'SUPABASE_SERVICE_ROLE_KEY'),
+    workerSecret: requireEnv(env, 'KONSTRUCT_WORKER_SECRET'),
     eventName: optionalEnv(env, 'STRIPE_METER_EVENT_NAME') ?? 'konstruct_tokens',
     batchSize: Math.max(1, Math.floor(numberEnv(env, 'STRIPE_METER_BATCH_SIZE', 100))),
     concurrency: Math.max(1, Math.floor(numberEnv(env, 'STRIPE_METER_CONCURRENCY', 8))),
@@ -70,7 +67,7 @@ export interface MeterRunReport {
 
 export interface StripeMeterDeps {
   stripe: Stripe
-  rpc: Rpc
+  rpc: Api
   log?: Log
   now?: () => number
 }
@@ -154,7 +151,10 @@ export function createStripeMeter(config: StripeMeterConfig, deps: StripeMeterDe
   async function handle(req: Request): Promise<Response> {
     if (req.method !== 'POST') return json(405, { error: 'method not allowed' })
     const token = bearerOf(req)
-    if (!token || !constantTimeEqual(token, config.serviceRoleKey)) {
+    const serverCaller =
+      isSecretKey(config.project, token) ||
+      (token !== null && config.serviceRoleKey !== undefined && constantTimeEqual(token, config.serviceRoleKey))
+    if (!serverCaller) {
       const wake = req.headers.get(WAKE_SIGNATURE_HEADER)
       const verdict = wake ? await verifyWake(config.workerSecret, await req.text(), wake, new Date(now())) : null
       if (verdict && !verdict.ok) log('stripe_meter.wake_refused', { reason: verdict.reason })

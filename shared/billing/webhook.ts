@@ -10,9 +10,11 @@
 //      otherwise the state is applied only if newer than the stored one.
 //   4. A database failure answers 500, so Stripe delivers the event again later.
 import Stripe from 'stripe'
-import type { Rpc } from './rpc.ts'
-import { CORS_HEADERS, consoleLog, describeError, json, requireEnv, type Env, type Log } from './http.ts'
+import { type Api } from '../api/client.ts'
+import { type Env, requireEnv } from '../runtime/env.ts'
+import { BROWSER_CORS, consoleLog, describeError, json, type Log } from '../runtime/http.ts'
 import { normalizeStripeEvent } from './stripe-events.ts'
+import { readRawBody } from '../net/request-body.ts'
 
 export interface StripeWebhookConfig {
   webhookSecret: string
@@ -24,7 +26,7 @@ export function stripeWebhookConfigFromEnv(env: Env): StripeWebhookConfig {
 }
 
 export interface StripeWebhookDeps {
-  rpc: Rpc
+  rpc: Api
   log?: Log
 }
 
@@ -39,11 +41,14 @@ export function createStripeWebhookHandler(config: StripeWebhookConfig, deps: St
   const cryptoProvider = Stripe.createSubtleCryptoProvider()
 
   return async function handleStripeWebhook(req: Request): Promise<Response> {
-    if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS_HEADERS })
+    if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: BROWSER_CORS })
     if (req.method !== 'POST') return json(405, { error: 'method not allowed' })
     const signature = req.headers.get('stripe-signature')
-    const body = await req.text()
     if (!signature) return json(400, { error: 'invalid signature' })
+    // Capped before it is read: an unsigned sender must not make us buffer any size.
+    const raw = await readRawBody(req)
+    if (!raw.ok) return json(raw.reason === 'too_large' ? 413 : 400, { error: 'unreadable body' })
+    const body = raw.text
 
     let event: Stripe.Event
     try {

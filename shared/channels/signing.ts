@@ -75,19 +75,6 @@ export function base64UrlDecode(text: string): Uint8Array | null {
   }
 }
 
-/**
- * Constant-time string equality for shared secrets compared directly (e.g. WhatsApp's
- * verify token). Runs over the longer input so the time does not reveal a matching prefix.
- */
-export function constantTimeEqual(a: string, b: string): boolean {
-  const x = encoder.encode(a)
-  const y = encoder.encode(b)
-  const length = Math.max(x.length, y.length)
-  let diff = x.length ^ y.length
-  for (let i = 0; i < length; i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0)
-  return diff === 0
-}
-
 /** Random URL-safe identifier (e.g. a nonce for single-use OAuth state). */
 export function randomToken(bytes = 16): string {
   return base64UrlEncode(crypto.getRandomValues(new Uint8Array(bytes)))

@@ -51,11 +51,17 @@ export class GuardedFetchError extends Error {
 export type ResolveHost = (hostname: string) => Promise<readonly string[]>
 
 export interface GuardedFetchOptions {
-  /** "api.example.com" matches only itself; "*.example.com" matches its subdomains, not the apex. */
+  /**
+   * "api.example.com" matches only itself; "*.example.com" matches its subdomains, not the
+   * apex; "*" alone matches any name (the address checks still apply).
+   */
   allowHosts: readonly string[]
   resolveHost: ResolveHost
   fetch?: typeof fetch
-  allowPorts?: readonly number[]
+  /** Ports that may be reached; 'any' for endpoints a tenant runs on its own port. */
+  allowPorts?: readonly number[] | 'any'
+  /** 'https:' alone for endpoints that carry credentials (a model's API key). */
+  schemes?: readonly ('http:' | 'https:')[]
   maxRedirects?: number
   maxResponseBytes?: number
   timeoutMs?: number
@@ -93,6 +99,7 @@ export function hostMatchesAllowList(hostname: string, allowHosts: readonly stri
   return allowHosts.some((raw) => {
     const pattern = normalizeHostPattern(raw)
     if (!pattern) return false
+    if (pattern === '*') return true
     if (pattern.startsWith('*.')) {
       const suffix = pattern.slice(1) // ".example.com"
       return host.length > suffix.length && host.endsWith(suffix)
@@ -119,7 +126,7 @@ function hostWithoutBrackets(hostname: string): string {
 /** Rules 1–5 for one URL; returns the parsed URL when it may be fetched. */
 export async function checkOutboundUrl(
   rawUrl: string,
-  options: Pick<GuardedFetchOptions, 'allowHosts' | 'resolveHost' | 'allowPorts'>,
+  options: Pick<GuardedFetchOptions, 'allowHosts' | 'resolveHost' | 'allowPorts' | 'schemes'>,
 ): Promise<URL> {
   let url: URL
   try {
@@ -127,7 +134,7 @@ export async function checkOutboundUrl(
   } catch {
     throw new GuardedFetchError('invalid_url', 'not a valid URL')
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+  if (!(options.schemes ?? ['http:', 'https:']).includes(url.protocol as 'http:' | 'https:')) {
     throw new GuardedFetchError('scheme', `scheme ${url.protocol} is not allowed`)
   }
   if (url.username || url.password) throw new GuardedFetchError('credentials', 'credentials in URLs are not allowed')
@@ -141,7 +148,8 @@ export async function checkOutboundUrl(
   }
 
   const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80
-  if (!(options.allowPorts ?? DEFAULT_PORTS).includes(port)) {
+  const ports = options.allowPorts ?? DEFAULT_PORTS
+  if (ports !== 'any' && !ports.includes(port)) {
     throw new GuardedFetchError('port', `port ${port} is not allowed`)
   }
 

@@ -136,8 +136,10 @@ function inPrefix(bytes: IpBytes, prefix: readonly number[], bits: number): bool
   return true
 }
 
-// Ranges a server must never reach on a tenant's (or a model's) behalf:
-// non-public, special-purpose or not unicast. Named so a refusal can say why.
+// Ranges a server must never reach on a tenant's (or a model's) behalf: the
+// IANA IPv4 and IPv6 Special-Purpose Address Registries (every block not
+// "globally reachable", and the protocol blocks of unclear reach), plus
+// multicast. Named so a refusal can say why.
 const BLOCKED_IPV4: ReadonlyArray<[string, number[], number]> = [
   ['this network', [0], 8],
   ['private', [10], 8],
@@ -147,7 +149,11 @@ const BLOCKED_IPV4: ReadonlyArray<[string, number[], number]> = [
   ['private', [172, 16], 12],
   ['IETF protocol assignments', [192, 0, 0], 24],
   ['documentation', [192, 0, 2], 24],
+  ['AS112', [192, 31, 196], 24],
+  ['AMT', [192, 52, 193], 24],
+  ['6to4 relay anycast', [192, 88, 99], 24],
   ['private', [192, 168], 16],
+  ['AS112', [192, 175, 48], 24],
   ['benchmarking', [198, 18], 15],
   ['documentation', [198, 51, 100], 24],
   ['documentation', [203, 0, 113], 24],
@@ -155,10 +161,23 @@ const BLOCKED_IPV4: ReadonlyArray<[string, number[], number]> = [
   ['reserved', [240], 4],
 ]
 
+// IPv6 is judged the other way round: only global unicast (2000::/3) may be
+// reached, minus the special-purpose blocks inside it. Everything outside it
+// (IPv4-translated ::ffff:0:0:0/96, local-use NAT64 64:ff9b:1::/48, discard
+// 100::/64, SRv6 5f00::/16, unique-local, link-local, multicast, and whatever
+// is assigned next) is refused without needing its own line here.
+const GLOBAL_UNICAST_IPV6: [number[], number] = [[0x20], 3]
 const BLOCKED_IPV6: ReadonlyArray<[string, number[], number]> = [
-  ['discard-only', [0x01, 0x00, 0, 0, 0, 0, 0, 0], 64],
-  ['Teredo', [0x20, 0x01, 0x00, 0x00], 32], // tunnels carry an obfuscated IPv4 we'd have to trust
+  ['IETF protocol assignments', [0x20, 0x01, 0x00, 0x00], 23], // Teredo, benchmarking, ORCHID, AMT, AS112 …
   ['documentation', [0x20, 0x01, 0x0d, 0xb8], 32],
+  ['documentation', [0x3f, 0xff], 20],
+]
+
+const NAMED_OUTSIDE_GLOBAL_UNICAST: ReadonlyArray<[string, number[], number]> = [
+  ['IPv4-translated', [0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0], 96],
+  ['local-use NAT64', [0x00, 0x64, 0xff, 0x9b, 0x00, 0x01], 48],
+  ['discard-only', [0x01, 0x00, 0, 0, 0, 0, 0, 0], 64],
+  ['segment routing', [0x5f, 0x00], 16],
   ['unique-local', [0xfc], 7],
   ['link-local', [0xfe, 0x80], 10],
   ['site-local', [0xfe, 0xc0], 10],
@@ -197,6 +216,10 @@ export function blockedAddressReason(address: string | IpBytes): string | null {
   if (inPrefix(bytes, [0x20, 0x02], 16)) {
     const reason = embedded(2)
     return reason ? `6to4 ${reason}` : null
+  }
+  if (!inPrefix(bytes, ...GLOBAL_UNICAST_IPV6)) {
+    for (const [name, prefix, bits] of NAMED_OUTSIDE_GLOBAL_UNICAST) if (inPrefix(bytes, prefix, bits)) return name
+    return 'not global unicast'
   }
   for (const [name, prefix, bits] of BLOCKED_IPV6) if (inPrefix(bytes, prefix, bits)) return name
   return null

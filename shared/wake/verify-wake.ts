@@ -12,11 +12,7 @@ export const WAKE_SIGNATURE_HEADER = 'x-konstruct-signature'
 export const WAKE_SIGNATURE_MAX_AGE_SECONDS = 5 * 60
 
 export type WakeVerificationFailure =
-  | 'missing_secret'
-  | 'missing_signature'
-  | 'malformed_signature'
-  | 'stale_timestamp'
-  | 'signature_mismatch'
+  'missing_secret' | 'missing_signature' | 'malformed_signature' | 'stale_timestamp' | 'signature_mismatch'
 
 export type WakeVerification = { ok: true } | { ok: false; reason: WakeVerificationFailure }
 

@@ -1,7 +1,9 @@
 -- Channel connections: where a tenant's agents talk (Slack, WhatsApp, web chat).
 --
 -- One Slack team or WhatsApp phone number belongs to exactly one tenant (globally
--- unique columns). Tokens live in Vault; a connection stores only the Vault secret id
+-- unique columns; a WhatsApp number only once its tenant has proved control of it: the
+-- worker checks that the tenant's token sees the number in the named business account,
+-- and only such a connection receives that number's traffic). Tokens live in Vault; a connection stores only the Vault secret id
 -- and no api function ever returns a token to a browser. Web chat connections carry a
 -- public widget key that the embeddable widget sends.
 
@@ -17,9 +19,13 @@ create table app.channel_connections (
   slack_team_name text,
   slack_bot_user_id text,
   -- WhatsApp
-  whatsapp_phone_number_id text unique,
+  whatsapp_phone_number_id text,
   whatsapp_business_account_id text,
   whatsapp_display_phone_number text,
+  -- Proof of control: set when the tenant's token was seen to reach the number in its
+  -- business account (api.confirm_whatsapp_channel); until then nothing is routed here.
+  whatsapp_verified_at timestamptz,
+  whatsapp_verification_error text,
   -- Web chat
   widget_key text unique,
   -- Slack bot token or WhatsApp access token, in Vault.
@@ -31,12 +37,15 @@ create table app.channel_connections (
   unique (tenant_id, id),
   foreign key (tenant_id, agent_id) references app.agents (tenant_id, id),
   check (kind <> 'slack' or slack_team_id is not null),
-  check (kind <> 'whatsapp' or whatsapp_phone_number_id is not null),
+  check (kind <> 'whatsapp' or (whatsapp_phone_number_id is not null and whatsapp_business_account_id is not null)),
   check (kind <> 'web_chat' or widget_key is not null)
 );
 create index channel_connections_tenant_id_idx on app.channel_connections (tenant_id, created_at);
 create index channel_connections_agent_id_idx on app.channel_connections (agent_id);
-comment on table app.channel_connections is 'A tenant''s Slack workspace, WhatsApp number or web chat widget, and the agent assigned to it. slack_team_id and whatsapp_phone_number_id are globally unique; token_secret_id points into Vault.';
+-- A claim without proof must not lock the real owner out: only proven numbers are unique.
+create unique index channel_connections_whatsapp_number_key on app.channel_connections (whatsapp_phone_number_id)
+  where whatsapp_verified_at is not null;
+comment on table app.channel_connections is 'A tenant''s Slack workspace, WhatsApp number or web chat widget, and the agent assigned to it. slack_team_id is globally unique, and so is whatsapp_phone_number_id among numbers whose control was proved (whatsapp_verified_at); token_secret_id points into Vault.';
 
 create trigger channel_connections_touch_updated_at before update on app.channel_connections
   for each row execute function app.touch_updated_at();
@@ -54,8 +63,8 @@ create policy "admins can update channels" on app.channel_connections
   for update to authenticated using (app.is_member(tenant_id, 'admin')) with check (app.is_member(tenant_id, 'admin'));
 
 grant select (id, tenant_id, kind, name, agent_id, status, slack_team_id, slack_team_name, slack_bot_user_id,
-  whatsapp_phone_number_id, whatsapp_business_account_id, whatsapp_display_phone_number, widget_key, token_secret_id,
-  settings, created_by, created_at, updated_at),
+  whatsapp_phone_number_id, whatsapp_business_account_id, whatsapp_display_phone_number, whatsapp_verified_at,
+  whatsapp_verification_error, widget_key, token_secret_id, settings, created_by, created_at, updated_at),
   insert (tenant_id, kind, name, agent_id, status, widget_key, settings, created_by),
   update (name, agent_id, status, settings)
   on app.channel_connections to authenticated;

@@ -83,6 +83,9 @@ create table app.messages (
   direction text not null check (direction in ('in', 'out')),
   author_kind text not null check (author_kind in ('contact', 'agent', 'member', 'system')),
   author_member_id uuid references auth.users (id) on delete set null,
+  -- Who wrote an inbound message: in a Slack thread several people may write, and each
+  -- is answered with their own memories and may confirm only what was proposed to them.
+  author_contact_id uuid,
   agent_id uuid,
   text text,
   attachments jsonb not null default '[]'::jsonb check (jsonb_typeof(attachments) = 'array'),
@@ -100,6 +103,7 @@ create table app.messages (
   constraint messages_conversation_idempotency_key unique (conversation_id, idempotency_key),
   foreign key (tenant_id, conversation_id) references app.conversations (tenant_id, id) on delete cascade,
   foreign key (tenant_id, connection_id) references app.channel_connections (tenant_id, id) on delete cascade,
+  foreign key (tenant_id, author_contact_id) references app.contacts (tenant_id, id),
   check ((direction = 'in') = (author_kind = 'contact'))
 );
 create index messages_conversation_seq_idx on app.messages (conversation_id, seq desc);

@@ -44,6 +44,7 @@ as $$
     'whatsapp_phone_number_id', c.whatsapp_phone_number_id,
     'whatsapp_business_account_id', c.whatsapp_business_account_id,
     'whatsapp_display_phone_number', c.whatsapp_display_phone_number,
+    'whatsapp_verified', c.whatsapp_verified_at is not null, 'whatsapp_verification_error', c.whatsapp_verification_error,
     'widget_key', c.widget_key, 'has_token', c.token_secret_id is not null, 'settings', c.settings,
     'created_at', c.created_at, 'updated_at', c.updated_at)
   from app.channel_connections c
@@ -143,7 +144,8 @@ declare
   tenant app.tenants;
   chosen_slug text;
 begin
-  if uid is null then
+  -- Anonymous users (web chat visitors) are not people who can own a tenant.
+  if uid is null or (select auth.jwt() ->> 'is_anonymous') = 'true' then
     raise exception 'sign in to create a tenant' using errcode = '42501';
   end if;
   if create_tenant.name is null or length(btrim(create_tenant.name)) = 0 then
@@ -758,6 +760,26 @@ end
 $$;
 comment on function api.create_web_chat_channel(uuid, text, uuid, text[], boolean) is 'Creates a web chat connection with a new public widget key, answered by the given agent (by default the tenant''s first active agent; without_agent leaves it to humans) and optionally restricted to allowed origins. Owners and admins.';
 
+create function app.enqueue_whatsapp_verification(connection_id uuid)
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  c app.channel_connections;
+begin
+  select * into c from app.channel_connections x where x.id = enqueue_whatsapp_verification.connection_id and x.kind = 'whatsapp';
+  if not found then
+    return null;
+  end if;
+  return app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'verify_whatsapp_channel', 'tenant_id', c.tenant_id,
+    'connection_id', c.id, 'phone_number_id', c.whatsapp_phone_number_id,
+    'business_account_id', c.whatsapp_business_account_id));
+end
+$$;
+comment on function app.enqueue_whatsapp_verification(uuid) is 'Queues the proof-of-control check of a WhatsApp connection (the worker asks the Graph API, with the connection''s token, for the numbers of its business account). Called by the definers that create a connection or change its token.';
+
 create function api.create_whatsapp_channel(tenant_id uuid, name text, phone_number_id text, business_account_id text,
   access_token text, display_phone_number text default null, agent_id uuid default null,
   without_agent boolean default false)
@@ -773,12 +795,19 @@ begin
   if coalesce(btrim(create_whatsapp_channel.access_token), '') = '' then
     raise exception 'an access token is required' using errcode = '22023';
   end if;
+  if coalesce(btrim(create_whatsapp_channel.phone_number_id), '') = ''
+     or coalesce(btrim(create_whatsapp_channel.business_account_id), '') = '' then
+    raise exception 'the phone number id and the WhatsApp business account id are required' using errcode = '22023';
+  end if;
   if create_whatsapp_channel.agent_id is not null and not exists (
     select 1 from app.agents a where a.id = create_whatsapp_channel.agent_id and a.tenant_id = create_whatsapp_channel.tenant_id
   ) then
     raise exception 'agent not found' using errcode = 'P0002';
   end if;
-  if exists (select 1 from app.channel_connections c where c.whatsapp_phone_number_id = create_whatsapp_channel.phone_number_id) then
+  -- Only a proven connection holds a number: an unproven claim (anyone's) blocks nobody.
+  if exists (select 1 from app.channel_connections c
+             where c.whatsapp_phone_number_id = btrim(create_whatsapp_channel.phone_number_id)
+               and c.whatsapp_verified_at is not null) then
     raise exception 'this WhatsApp number is already connected' using errcode = '23505';
   end if;
   insert into app.channel_connections (id, tenant_id, kind, name, agent_id, whatsapp_phone_number_id,
@@ -787,14 +816,15 @@ begin
     case when create_whatsapp_channel.without_agent then null
       else coalesce(create_whatsapp_channel.agent_id, app.first_active_agent(create_whatsapp_channel.tenant_id)) end,
     btrim(create_whatsapp_channel.phone_number_id),
-    create_whatsapp_channel.business_account_id, create_whatsapp_channel.display_phone_number,
+    btrim(create_whatsapp_channel.business_account_id), create_whatsapp_channel.display_phone_number,
     vault.create_secret(create_whatsapp_channel.access_token, 'konstruct_channel_' || channel_id::text,
       'WhatsApp access token of channel ' || channel_id::text),
     (select auth.uid()));
+  perform app.enqueue_whatsapp_verification(channel_id);
   return app.channel_json(channel_id);
 end
 $$;
-comment on function api.create_whatsapp_channel(uuid, text, text, text, text, text, uuid, boolean) is 'Connects a WhatsApp Cloud API number (globally unique; 23505 if taken), answered by the given agent (by default the tenant''s first active agent; without_agent leaves it to humans); the access token goes to Vault and is never returned. Owners and admins. Security definer only to write Vault, after the role check.';
+comment on function api.create_whatsapp_channel(uuid, text, text, text, text, text, uuid, boolean) is 'Connects a WhatsApp Cloud API number of a business account (23505 if another tenant has proved control of it), answered by the given agent (by default the tenant''s first active agent; without_agent leaves it to humans); the access token goes to Vault and is never returned. The number receives traffic only after the worker has seen the token reach it in that business account (whatsapp_verified; whatsapp_verification_error says why not). Owners and admins. Security definer only to write Vault and queue the check, after the role check.';
 
 create function api.set_channel_token(channel_id uuid, token text)
 returns jsonb
@@ -823,6 +853,10 @@ begin
   else
     perform vault.update_secret(channel.token_secret_id, set_channel_token.token);
     perform app.write_audit(channel.tenant_id, 'channel.token_rotated', 'channel', channel.id::text, '{}'::jsonb);
+  end if;
+  -- A new token must prove control again; the number keeps working until a check fails.
+  if channel.kind = 'whatsapp' then
+    perform app.enqueue_whatsapp_verification(channel.id);
   end if;
   return app.channel_json(channel.id);
 end
@@ -1183,14 +1217,15 @@ declare
   source_tenant uuid;
 begin
   select s.tenant_id into source_tenant from app.knowledge_sources s where s.id = enqueue_knowledge_source.source_id;
-  if not found or not (app.is_member(source_tenant, 'admin') or pg_catalog.pg_has_role(current_user, 'service_role', 'usage')) then
+  -- Inside a definer current_user is the owner, never the caller: ask who signed the request.
+  if not found or not (app.is_member(source_tenant, 'admin') or (select auth.role()) = 'service_role') then
     raise exception 'permission denied' using errcode = '42501';
   end if;
   return app.enqueue_job('knowledge_jobs', jsonb_build_object('kind', 'process_source', 'tenant_id', source_tenant,
     'source_id', enqueue_knowledge_source.source_id));
 end
 $$;
-comment on function app.enqueue_knowledge_source(uuid) is 'Queues a knowledge source for (re)chunking and embedding. Security definer because only service_role may use pgmq; checks the caller is an admin of the source''s tenant.';
+comment on function app.enqueue_knowledge_source(uuid) is 'Queues a knowledge source for (re)chunking and embedding. Security definer because only service_role may use pgmq; checks the caller (by its JWT, not current_user, which is the owner here) is an admin of the source''s tenant or the service role.';
 
 create function api.delete_knowledge_source(source_id uuid)
 returns void
@@ -1274,6 +1309,8 @@ comment on function api.list_audit_log(uuid, bigint, integer, text) is 'The audi
 -- Grants ---------------------------------------------------------------------------------------
 
 revoke all on all functions in schema api from public, anon;
+revoke all on function app.enqueue_whatsapp_verification(uuid) from public, anon, authenticated;
+grant execute on function app.enqueue_whatsapp_verification(uuid) to service_role;
 revoke all on function app.slugify(text), app.agent_json(app.agents), app.channel_json(uuid), app.conversation_json(uuid),
   app.require_inbox_view(text),
   app.first_active_agent(uuid),

@@ -39,7 +39,7 @@ as $$
 $$;
 comment on function api.resolve_slack_connection(text) is 'The connection of a Slack team id (any status; check status), or null when unknown. service_role.';
 
-create function api.resolve_whatsapp_connection(phone_number_id text)
+create function api.resolve_whatsapp_connection(phone_number_id text, business_account_id text)
 returns jsonb
 language sql
 stable
@@ -47,8 +47,49 @@ set search_path = ''
 as $$
   select app.connection_json(c.id) from app.channel_connections c
   where c.whatsapp_phone_number_id = resolve_whatsapp_connection.phone_number_id
+    and c.whatsapp_business_account_id = resolve_whatsapp_connection.business_account_id
+    and c.whatsapp_verified_at is not null
 $$;
-comment on function api.resolve_whatsapp_connection(text) is 'The connection of a WhatsApp phone number id, or null when unknown. service_role.';
+comment on function api.resolve_whatsapp_connection(text, text) is 'The connection that proved control of a WhatsApp phone number id, when the delivery names the same business account (the webhook''s entry id), or null: an unproven claim or another account''s delivery routes nowhere. service_role.';
+
+create function api.confirm_whatsapp_channel(connection_id uuid, phone_number_ids text[], error text default null,
+  display_phone_number text default null)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  c app.channel_connections;
+  holder uuid;
+begin
+  select * into c from app.channel_connections x
+  where x.id = confirm_whatsapp_channel.connection_id and x.kind = 'whatsapp' for update;
+  if not found then
+    raise exception 'connection not found' using errcode = 'P0002';
+  end if;
+  if confirm_whatsapp_channel.error is not null or not (c.whatsapp_phone_number_id = any (coalesce(confirm_whatsapp_channel.phone_number_ids, '{}'))) then
+    update app.channel_connections x set whatsapp_verified_at = null,
+      whatsapp_verification_error = coalesce(confirm_whatsapp_channel.error,
+        'The access token does not reach this phone number in that WhatsApp Business Account.')
+    where x.id = c.id;
+    return jsonb_build_object('verified', false, 'reason', 'not_controlled');
+  end if;
+  select x.id into holder from app.channel_connections x
+  where x.whatsapp_phone_number_id = c.whatsapp_phone_number_id and x.whatsapp_verified_at is not null and x.id <> c.id;
+  if holder is not null then
+    update app.channel_connections x set whatsapp_verified_at = null,
+      whatsapp_verification_error = 'This WhatsApp number is already connected to another account.'
+    where x.id = c.id;
+    return jsonb_build_object('verified', false, 'reason', 'taken');
+  end if;
+  update app.channel_connections x set whatsapp_verified_at = coalesce(x.whatsapp_verified_at, now()),
+    whatsapp_verification_error = null,
+    whatsapp_display_phone_number = coalesce(confirm_whatsapp_channel.display_phone_number, x.whatsapp_display_phone_number)
+  where x.id = c.id;
+  return jsonb_build_object('verified', true);
+end
+$$;
+comment on function api.confirm_whatsapp_channel(uuid, text[], text, text) is 'Records the proof-of-control check of a WhatsApp connection: phone_number_ids are the numbers its token sees in its business account (Graph GET /<waba>/phone_numbers). The connection starts receiving its number''s traffic only when its number is among them and no other connection has proved it; an error or a missing number unproves it (whatsapp_verification_error). Returns {verified, reason?}. service_role.';
 
 create function api.resolve_widget_connection(widget_key text)
 returns jsonb
@@ -324,10 +365,14 @@ as $$
 declare
   conv app.conversations := app.require_conversation_of_tenant(get_agent_context.tenant_id, get_agent_context.conversation_id);
   last_inbound text;
+  speaker uuid;
   result jsonb;
 begin
-  select m.text into last_inbound from app.messages m
+  -- The person being answered is whoever wrote last (in a Slack thread not always the
+  -- one who started it): their contact card and their memories, nobody else's.
+  select m.text, coalesce(m.author_contact_id, conv.contact_id) into last_inbound, speaker from app.messages m
   where m.conversation_id = conv.id and m.direction = 'in' order by m.seq desc limit 1;
+  speaker := coalesce(speaker, conv.contact_id);
 
   select jsonb_build_object(
     'tenant', (select jsonb_build_object('id', t.id, 'name', t.name, 'model_settings', t.model_settings,
@@ -344,9 +389,10 @@ begin
         'identities', coalesce((select jsonb_agg(jsonb_build_object('channel', i.channel,
             'external_user_id', i.external_user_id) order by i.created_at)
           from app.contact_identities i where i.contact_id = ct.id), '[]'::jsonb))
-      from app.contacts ct where ct.id = conv.contact_id),
+      from app.contacts ct where ct.id = speaker),
     'messages', coalesce((select jsonb_agg(jsonb_build_object('id', w.id, 'seq', w.seq, 'direction', w.direction,
-        'author_kind', w.author_kind, 'text', w.text, 'attachments', w.attachments, 'created_at', w.created_at)
+        'author_kind', w.author_kind, 'author_contact_id', w.author_contact_id, 'text', w.text,
+        'attachments', w.attachments, 'created_at', w.created_at)
         order by w.seq)
       from (select m.* from app.messages m where m.conversation_id = conv.id
             order by m.seq desc limit least(greatest(coalesce(get_agent_context.message_limit, 40), 1), 500)) w),
@@ -354,7 +400,7 @@ begin
     'memories', coalesce((select jsonb_agg(jsonb_build_object('id', r.id, 'content', r.content,
         'created_at', r.created_at))
       from (select me.* from app.memories me
-            where me.tenant_id = conv.tenant_id and me.contact_id = conv.contact_id and me.agent_id = conv.agent_id
+            where me.tenant_id = conv.tenant_id and me.contact_id = speaker and me.agent_id = conv.agent_id
             order by case when get_agent_context.query_embedding is null or me.embedding is null then null
                        else me.embedding operator(extensions.<=>) get_agent_context.query_embedding end nulls last,
                      me.created_at desc
@@ -370,7 +416,7 @@ begin
   return result;
 end
 $$;
-comment on function api.get_agent_context(uuid, uuid, extensions.vector, integer, integer, integer) is 'Everything the agent needs for a turn, all from one tenant: tenant and agent settings (with this month''s tokens), conversation, connection, contact with identities, the last message_limit messages (chronological), memories of this contact and agent (nearest to query_embedding first, else newest), and knowledge passages for the last inbound message (hybrid search). 42501 if the conversation is another tenant''s. service_role.';
+comment on function api.get_agent_context(uuid, uuid, extensions.vector, integer, integer, integer) is 'Everything the agent needs for a turn, all from one tenant: tenant and agent settings (with this month''s tokens), conversation, connection, contact with identities (the author of the last inbound message: in a thread with several people, the one being answered), the last message_limit messages (chronological, each with its author_contact_id), memories of that contact and agent (nearest to query_embedding first, else newest), and knowledge passages for the last inbound message (hybrid search). 42501 if the conversation is another tenant''s. service_role.';
 
 create function api.get_llm_key(tenant_id uuid, agent_id uuid default null)
 returns text
@@ -779,7 +825,8 @@ grant execute on function app.connection_json(uuid), app.check_queue(text), app.
 
 grant execute on function
   api.resolve_slack_connection(text),
-  api.resolve_whatsapp_connection(text),
+  api.resolve_whatsapp_connection(text, text),
+  api.confirm_whatsapp_channel(uuid, text[], text, text),
   api.resolve_widget_connection(text),
   api.get_connection(uuid),
   api.get_channel_token(uuid),

@@ -123,7 +123,8 @@ declare
 begin
   return (
     select jsonb_build_object('tool_call_id', t.id, 'tool_name', t.tool_name, 'arguments', t.arguments,
-      'result', t.result, 'agent_id', t.agent_id, 'message_id', t.message_id, 'created_at', t.created_at)
+      'result', t.result, 'agent_id', t.agent_id, 'message_id', t.message_id, 'created_at', t.created_at,
+      'proposed_to_contact_id', (select m.author_contact_id from app.messages m where m.id = t.message_id))
     from app.tool_calls t
     where t.conversation_id = conv.id and t.status = 'awaiting_confirmation'
     order by t.created_at desc
@@ -131,7 +132,7 @@ begin
   );
 end
 $$;
-comment on function api.get_pending_confirmation(uuid, uuid) is 'The newest side-effecting tool call of a conversation still waiting for the user''s yes or no, or null. service_role.';
+comment on function api.get_pending_confirmation(uuid, uuid) is 'The newest side-effecting tool call of a conversation still waiting for the user''s yes or no, with proposed_to_contact_id (the author of the message it answered: only that person''s answer counts), or null. service_role.';
 
 create function api.schedule_job(queue_name text, job jsonb, delay_seconds integer default 0)
 returns bigint

@@ -11,9 +11,9 @@
 -- * "Talk to a human" buttons: escalate the conversation of the clicked thread. (Confirm /
 --   cancel buttons need nothing here: the click is ingested as the user's answer,
 --   `confirm:<tool_call_id>`, which the agent worker reads as it reads a typed "yes".)
--- * Web chat realtime: replies are broadcast on `webchat:<visitor_id>`; only a visitor
---   token minted by the web-chat function for that visitor (role anon, claim topic,
---   audience konstruct-webchat, signed with the project's JWT secret) may receive them.
+-- * Web chat realtime: replies are broadcast on `webchat:<visitor_id>`. A visitor is an
+--   anonymous Supabase user (the widget's signInAnonymously()) and its visitor id is its
+--   user id, so only that anonymous user may receive them.
 -- Every api function here is granted to service_role only.
 
 -- Slack install state ------------------------------------------------------------------------
@@ -245,15 +245,14 @@ comment on function app.broadcast_web_chat_message() is 'After-row trigger on me
 create trigger messages_broadcast_web_chat after insert or update on app.messages
   for each row execute function app.broadcast_web_chat_message();
 
--- The visitor's token is signed by the web-chat function with the project's JWT secret:
--- role anon (no membership, no api function), aud konstruct-webchat, topic webchat:<visitor>.
--- The anon key and other visitors' tokens carry no (or another) topic claim.
+-- A visitor is an anonymous user (is_anonymous in its session) whose id names its topic:
+-- it reads webchat:<its own id> and nothing else; the publishable key alone, signed-in
+-- members and other visitors read nothing there.
 create policy "web chat visitors can receive their own conversation's broadcasts" on realtime.messages
-  for select to anon
+  for select to authenticated
   using (
-    (select realtime.topic()) like 'webchat:%'
-    and (select realtime.topic()) = (select auth.jwt() ->> 'topic')
-    and (select auth.jwt() ->> 'aud') = 'konstruct-webchat'
+    (select auth.jwt() ->> 'is_anonymous') = 'true'
+    and (select realtime.topic()) = 'webchat:' || (select auth.uid())::text
   );
 
 -- Grants -------------------------------------------------------------------------------------------

@@ -478,7 +478,10 @@ revoke all on function app.billing_setting(text), app.billing_grace_period(), ap
   app.alert_once(uuid, text, timestamptz, jsonb), app.enforce_agent_limit(), app.enforce_channel_kind(),
   app.queue_meter_report(), app.create_tenant_subscription()
   from public, anon, authenticated;
+-- The billing state of a tenant is read by definers (triggers, api.get_billing, ingest) that
+-- check the caller first; a signed-in user may not ask for any tenant's state directly.
 grant execute on function app.billing_setting(text), app.billing_grace_period(), app.billing_status_rank(text),
-  app.billing_state(uuid), app.billing_usage(uuid), app.billing_refusal(uuid), app.plan_limit_text()
+  app.plan_limit_text()
   to authenticated, service_role;
+grant execute on function app.billing_state(uuid), app.billing_usage(uuid), app.billing_refusal(uuid) to service_role;
 grant execute on function app.alert_once(uuid, text, timestamptz, jsonb) to service_role;

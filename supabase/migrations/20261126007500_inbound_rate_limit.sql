@@ -273,9 +273,9 @@ begin
   returning id, status, agent_id into conv;
 
   -- 4. The message, idempotent by (connection, external id) even under concurrency.
-  insert into app.messages (tenant_id, conversation_id, connection_id, direction, author_kind, text, attachments,
-    external_id, delivery_status, metadata)
-  values (conn.tenant_id, conv.id, conn.id, 'in', 'contact', ingest_message.text,
+  insert into app.messages (tenant_id, conversation_id, connection_id, direction, author_kind, author_contact_id, text,
+    attachments, external_id, delivery_status, metadata)
+  values (conn.tenant_id, conv.id, conn.id, 'in', 'contact', contact, ingest_message.text,
     coalesce(ingest_message.attachments, '[]'::jsonb), ingest_message.external_id, 'received',
     coalesce(ingest_message.metadata, '{}'::jsonb))
   on conflict on constraint messages_connection_external_id_key do nothing

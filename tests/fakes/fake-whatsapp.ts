@@ -1,5 +1,7 @@
-// A fake WhatsApp Cloud API for tests: POST /<version>/<phone_number_id>/messages (point
-// WHATSAPP_API_URL at `url`). It records every request, keeps what was sent, answers like
+// A fake WhatsApp Cloud API for tests: POST /<version>/<phone_number_id>/messages and
+// GET /<version>/<waba-id>/phone_numbers (point WHATSAPP_API_URL at `url`). Like Graph, a
+// business account's numbers are listed only for a token that was given access to that
+// account (addBusinessAccount); any other token gets error 100 "object does not exist". It records every request, keeps what was sent, answers like
 // the Graph API (wamid ids, { success: true } for mark-as-read, Graph error bodies) and can
 // fail on demand with throttling codes, HTTP 429 or 500.
 import { createHmac, randomBytes } from 'node:crypto'
@@ -22,9 +24,21 @@ export interface SentWhatsAppMessage {
   body: Record<string, unknown>
 }
 
+/** The seeded demo number's business account (supabase/seed.sql); deliveries name it by default. */
+export const DEMO_WABA_ID = '200000000000001'
+
+export interface FakeBusinessAccount {
+  id: string
+  /** Tokens that were granted access to this account (a system user's, an Embedded Signup token). */
+  tokens: string[]
+  phoneNumbers: Array<{ id: string; displayPhoneNumber: string }>
+}
+
 export interface FakeWhatsApp {
   /** Base URL for WHATSAPP_API_URL. */
   url: string
+  /** Gives `tokens` access to a business account and its numbers. */
+  addBusinessAccount(account: FakeBusinessAccount): void
   requests: RecordedRequest[]
   /** Messages accepted (not mark-as-read calls). */
   sent: SentWhatsAppMessage[]
@@ -47,8 +61,37 @@ export async function startFakeWhatsApp(options: { accessToken?: string } = {}):
   const sent: SentWhatsAppMessage[] = []
   const readReceipts: Array<{ phoneNumberId: string; messageId: string }> = []
   const pathPattern = /^\/(v\d+\.\d+)\/([^/]+)\/messages$/
+  const numbersPattern = /^\/(v\d+\.\d+)\/([^/]+)\/phone_numbers$/
+  const accounts = new Map<string, FakeBusinessAccount>()
+
+  const listNumbers = (request: RecordedRequest, wabaId: string): FakeResponse => {
+    const token = /^Bearer\s+(\S+)$/i.exec(request.headers['authorization'] ?? '')?.[1]
+    if (!token) return graphError(401, 190, 'Invalid OAuth access token', 'no token')
+    const account = accounts.get(wabaId)
+    if (!account || !account.tokens.includes(token)) {
+      return graphError(
+        400,
+        100,
+        'Unsupported get request',
+        `Object with ID '${wabaId}' does not exist, cannot be loaded due to missing permissions, or does not support this operation`,
+      )
+    }
+    return {
+      status: 200,
+      body: {
+        data: account.phoneNumbers.map((n) => ({
+          id: n.id,
+          display_phone_number: n.displayPhoneNumber,
+          verified_name: 'Test Business',
+        })),
+        paging: { cursors: { before: 'b', after: 'a' } },
+      },
+    }
+  }
 
   const route = (request: RecordedRequest, failure: WhatsAppFailure | null): FakeResponse => {
+    const numbers = numbersPattern.exec(request.path)
+    if (request.method === 'GET' && numbers) return listNumbers(request, decodeURIComponent(numbers[2]!))
     const match = pathPattern.exec(request.path)
     if (request.method !== 'POST' || !match)
       return graphError(400, 100, 'Unsupported request', 'unknown path or method')
@@ -115,6 +158,9 @@ export async function startFakeWhatsApp(options: { accessToken?: string } = {}):
   const server = await startRecordingServer<WhatsAppFailure>(route)
   return {
     url: server.url,
+    addBusinessAccount(account) {
+      accounts.set(account.id, account)
+    },
     requests: server.requests,
     sent,
     readReceipts,
@@ -181,6 +227,8 @@ export function signWhatsAppBody(appSecret: string, body: string | Buffer): stri
 /** A webhook delivery carrying one inbound text message, shaped like Meta's. */
 export function whatsAppTextWebhook(input: {
   phoneNumberId: string
+  /** The business account the number belongs to (entry.id); the demo account by default. */
+  wabaId?: string
   from: string
   text: string
   messageId?: string
@@ -192,7 +240,7 @@ export function whatsAppTextWebhook(input: {
     object: 'whatsapp_business_account',
     entry: [
       {
-        id: 'WABA0FAKE',
+        id: input.wabaId ?? DEMO_WABA_ID,
         changes: [
           {
             field: 'messages',
@@ -223,6 +271,7 @@ export function whatsAppTextWebhook(input: {
 /** A webhook delivery carrying one status update for a message we sent. */
 export function whatsAppStatusWebhook(input: {
   phoneNumberId: string
+  wabaId?: string
   messageId: string
   recipientId: string
   status: 'sent' | 'delivered' | 'read' | 'failed'
@@ -250,7 +299,7 @@ export function whatsAppStatusWebhook(input: {
     object: 'whatsapp_business_account',
     entry: [
       {
-        id: 'WABA0FAKE',
+        id: input.wabaId ?? DEMO_WABA_ID,
         changes: [
           {
             field: 'messages',

@@ -6,6 +6,8 @@ import type { SupabaseClient } from '@supabase/supabase-js'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startFakeStripe, type FakeStripe } from '../fakes/fake-stripe.ts'
 import { startTestStack, type TestStack } from '../support/stack.ts'
+import { DEV_WORKER_SECRET } from '../../local/dev-secrets.ts'
+import { signWake } from '../../shared/wake/verify-wake.ts'
 
 const SECRET_KEY = 'sk_test_konstruct_meter'
 const METER_PATH = '/v1/billing/meter_events'
@@ -165,15 +167,19 @@ describe('stripe-meter', () => {
     expect(await reportsOf(tenant.id)).toHaveLength(1)
   })
 
-  test('the function refuses anyone without the service role key', async () => {
+  test('the function refuses anyone without a secret key or a valid wake-up signature', async () => {
     const user = await stack.newUser('meter-user')
     const { data: session } = await user.client.auth.getSession()
-    const response = await fetch(`${stack.url}/functions/v1/stripe-meter`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${session.session?.access_token}` },
-      body: '{}',
-    })
-    expect(response.status).toBe(401)
+    const body = '{"reason": "cron"}'
+    const attempts: Record<string, string>[] = [
+      { authorization: `Bearer ${session.session?.access_token}` },
+      { 'x-konstruct-signature': await signWake('not-the-worker-secret-but-long-enough', body, new Date()) },
+      { 'x-konstruct-signature': await signWake(DEV_WORKER_SECRET, body, new Date(Date.now() - 10 * 60_000)) },
+    ]
+    for (const headers of attempts) {
+      const response = await fetch(`${stack.url}/functions/v1/stripe-meter`, { method: 'POST', headers, body })
+      expect(response.status).toBe(401)
+    }
   })
 
   test('pg_cron wakes stripe-meter when reports are due', async () => {

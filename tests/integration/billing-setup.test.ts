@@ -3,7 +3,7 @@
 // second run creates nothing.
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { setupStripe } from '../../scripts/stripe-setup.ts'
-import { createRpc } from '../../shared/billing/rpc.ts'
+import { createApi } from '../../shared/api/client.ts'
 import { createStripeClient } from '../../shared/billing/stripe-client.ts'
 import { startFakeStripe, type FakeStripe } from '../fakes/fake-stripe.ts'
 import { startTestStack, type TestStack } from '../support/stack.ts'
@@ -23,11 +23,7 @@ afterAll(async () => {
 
 test('creates the meter, products and prices once, from the plan data, and stores the ids', async () => {
   const stripe = createStripeClient({ secretKey: 'sk_test_setup', apiUrl: fake.url, maxNetworkRetries: 0 })
-  const rpc = createRpc({
-    supabaseUrl: stack.url,
-    apiKey: stack.keys.serviceRoleKey,
-    bearer: stack.keys.serviceRoleKey,
-  })
+  const rpc = createApi({ url: stack.url, key: stack.keys.secretKey })
   const first = await setupStripe({ stripe, rpc })
   expect(first.meter.created).toBe(true)
   expect(fake.meters).toHaveLength(1)

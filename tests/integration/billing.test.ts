@@ -4,9 +4,11 @@
 // reordering, unknown customers) and the entitlements the database enforces from the
 // subscription state (agents, monthly messages and tokens, grace period, pause, resume).
 import type { SupabaseClient } from '@supabase/supabase-js'
+import { SignJWT, decodeJwt, decodeProtectedHeader, generateKeyPair } from 'jose'
 import Stripe from 'stripe'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startFakeStripe, type FakeStripe } from '../fakes/fake-stripe.ts'
+import { signLegacyJwt } from '../../local/keys.ts'
 import { startTestStack, type TestStack } from '../support/stack.ts'
 
 const SECRET_KEY = 'sk_test_konstruct_billing'
@@ -193,7 +195,7 @@ async function invokeBilling(client: SupabaseClient, body: Json) {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
-      apikey: stack.keys.anonKey,
+      apikey: stack.keys.publishableKey,
       authorization: `Bearer ${session.session?.access_token}`,
     },
     body: JSON.stringify(body),
@@ -304,15 +306,26 @@ describe('the billing function', () => {
     expect(
       (await invokeBilling(tenant.owner, { action: 'checkout', tenant_id: tenant.id, plan_key: 'free' })).status,
     ).toBe(400)
-    // Without a session the gateway refuses; with the service key the function does.
-    const anon = await fetch(`${stack.url}/functions/v1/billing`, { method: 'POST', body: '{}' })
-    expect(anon.status).toBe(401)
-    const asService = await fetch(`${stack.url}/functions/v1/billing`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${stack.keys.serviceRoleKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ action: 'portal', tenant_id: tenant.id }),
-    })
-    expect(asService.status).toBe(401)
+    // The function checks its caller itself: no session, a key, or a token not signed by
+    // the project's signing key (a forged ES256 one, or HS256 even with the legacy secret)
+    // is refused, and nothing reaches Stripe.
+    const { data: session } = await tenant.owner.auth.getSession()
+    const claims = decodeJwt(session.session!.access_token)
+    const { privateKey: strangerKey } = await generateKeyPair('ES256')
+    const forged = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: decodeProtectedHeader(session.session!.access_token).kid })
+      .sign(strangerKey)
+    const legacySigned = await signLegacyJwt(stack.keys.jwtSecret, claims, 600)
+    const customersBefore = fake.customers.length
+    for (const bearer of [null, stack.keys.secretKey, stack.keys.serviceRoleKey, forged, legacySigned]) {
+      const refused = await fetch(`${stack.url}/functions/v1/billing`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+        body: JSON.stringify({ action: 'checkout', tenant_id: tenant.id, plan_key: 'team', quantity: 1 }),
+      })
+      expect(refused.status, `bearer ${bearer?.slice(0, 12)}`).toBe(401)
+    }
+    expect(fake.customers.length).toBe(customersBefore)
   })
 })
 

@@ -3,6 +3,7 @@
 // which answers with the fake OpenAI and delivers through shared/channels/delivery to the
 // fake Slack or WhatsApp. What the user would see is asserted on the fakes: one reply, in
 // the right thread / to the right number, whatever the platforms retry or throttle.
+import { installSlack } from '../support/slack-install.ts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
@@ -37,6 +38,7 @@ beforeAll(async () => {
       SLACK_CLIENT_SECRET: 'client-secret',
       SLACK_API_URL: slack.url,
       SLACK_OAUTH_URL: `${slack.root}/oauth/v2/authorize`,
+      PORTAL_URL: 'http://portal.test',
       WHATSAPP_APP_SECRET: APP_SECRET,
       WHATSAPP_VERIFY_TOKEN: 'whatsapp-verify-token-e2e',
       WHATSAPP_API_URL: wa.url,
@@ -206,14 +208,8 @@ describe('Slack through the worker', () => {
     expect(deployed.error).toBeNull()
     const accessToken = (await admin.client.auth.getSession()).data.session!.access_token
 
-    const start = await fetch(fn('slack-oauth', `/start?tenant_id=${tenantId}`), {
-      headers: { authorization: `Bearer ${accessToken}` },
-      redirect: 'manual',
-    })
-    expect(start.status).toBe(302)
-    const approved = await fetch(start.headers.get('location')!, { redirect: 'manual' })
-    const callback = await fetch(approved.headers.get('location')!, { redirect: 'manual' })
-    expect(callback.headers.get('x-konstruct-outcome')).toBe('installed')
+    const { completion } = await installSlack(`${stack.url}/functions/v1`, accessToken, tenantId)
+    expect(completion?.body.outcome).toBe('installed')
 
     // Encrypted at rest: the Vault row holds ciphertext, only the decrypting view shows the token.
     const [connection] = await sql<{ id: string; token_secret_id: string; agent_id: string | null; row: string }>(

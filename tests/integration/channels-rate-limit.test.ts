@@ -93,9 +93,9 @@ async function postSlackMention(channel: string, user: string, text: string): Pr
   return ts
 }
 
-async function postWhatsApp(phoneNumberId: string, from: string, text: string): Promise<string> {
+async function postWhatsApp(phoneNumberId: string, from: string, text: string, wabaId?: string): Promise<string> {
   const messageId = `wamid.rl-${++unique}-${Date.now()}`
-  const body = JSON.stringify(whatsAppTextWebhook({ phoneNumberId, from, text, messageId }))
+  const body = JSON.stringify(whatsAppTextWebhook({ phoneNumberId, from, text, messageId, wabaId }))
   const response = await fetch(fn('whatsapp-webhook'), {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-hub-signature-256': signWhatsAppBody(APP_SECRET, body) },
@@ -161,7 +161,12 @@ describe('inbound rate limit', () => {
       tenant_id: other.id,
       template_key: 'customer_support_rep',
     })
-    await rpc(owner.client, 'create_whatsapp_channel', {
+    wa.addBusinessAccount({
+      id: 'waba-other',
+      tokens: [WA_TOKEN],
+      phoneNumbers: [{ id: OTHER_PHONE, displayPhoneNumber: '+1 555 010 0077' }],
+    })
+    const otherChannel = await rpc<{ id: string }>(owner.client, 'create_whatsapp_channel', {
       tenant_id: other.id,
       name: 'Other WhatsApp',
       phone_number_id: OTHER_PHONE,
@@ -169,6 +174,16 @@ describe('inbound rate limit', () => {
       access_token: WA_TOKEN,
       agent_id: agent.id,
     })
+    // The worker proves the token controls the number before it receives anything.
+    await until(
+      async () =>
+        (
+          await sql(`select 1 from app.channel_connections where id = $1 and whatsapp_verified_at is not null`, [
+            otherChannel.id,
+          ])
+        ).length === 1,
+      'the number to be proven',
+    )
     await waitForRoomInWindow(30)
     const modelCallsBefore = openai.chatRequests().length
 
@@ -187,7 +202,12 @@ describe('inbound rate limit', () => {
 
     // 3. Another tenant's customer at the same time: answered as usual.
     const otherFrom = '4915100008888'
-    const otherMessage = await postWhatsApp(OTHER_PHONE, otherFrom, 'Do you deliver on Saturdays? [rl-other]')
+    const otherMessage = await postWhatsApp(
+      OTHER_PHONE,
+      otherFrom,
+      'Do you deliver on Saturdays? [rl-other]',
+      'waba-other',
+    )
 
     for (let i = 0; i < 3; i++) {
       const replies = await settledReplies(keys[i]!, `the answer in thread ${i + 1}`)

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
 import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
-import { createServiceRpc, type ServiceRpc } from '../../shared/channels/functions/service-rpc.ts'
+import { createApi, type Api } from '../../shared/api/client.ts'
 import { rpcProgressStore } from '../../shared/channels/delivery/progress.ts'
 import { deliverSlackReply, readSlackChannelContext, showSlackThinking } from '../../shared/channels/delivery/slack.ts'
 
@@ -13,7 +13,7 @@ const DEMO_SLACK = '30000000-0000-4000-8000-000000000002'
 
 let stack: TestStack
 let slack: FakeSlack
-let rpc: ServiceRpc
+let rpc: Api
 const sleeps: number[] = []
 
 beforeAll(async () => {
@@ -22,7 +22,7 @@ beforeAll(async () => {
   // These tests look at what the channel functions store and send; the agent worker (tested
   // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
   await setWakeUps(stack, false)
-  rpc = createServiceRpc({ supabaseUrl: stack.url, serviceRoleKey: stack.keys.serviceRoleKey })
+  rpc = createApi({ url: stack.url, key: stack.keys.secretKey })
 })
 afterAll(async () => {
   await stack?.close()

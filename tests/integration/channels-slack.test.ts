@@ -1,5 +1,6 @@
 // Slack on the local stack: the real slack-events, slack-oauth and slack-interactions
 // functions under Deno, signed with node:crypto like Slack, against the fake Slack.
+import { browserSecret, completeSlackInstall, installSlack } from '../support/slack-install.ts'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
 import { setWakeUps, startTestStack, type ApiClient, type TestStack } from '../support/stack.ts'
@@ -25,6 +26,7 @@ beforeAll(async () => {
       SLACK_CLIENT_SECRET: 'client-secret',
       SLACK_API_URL: slack.url,
       SLACK_OAUTH_URL: `${slack.root}/oauth/v2/authorize`,
+      PORTAL_URL: 'http://portal.test',
     },
   })
   // These tests look at what the channel functions store and send; the agent worker (tested
@@ -253,27 +255,16 @@ describe('slack-oauth and uninstall', () => {
     accessToken = (await admin.client.auth.getSession()).data.session!.access_token
   })
 
-  async function install(token: string, tenant: string) {
-    const start = await fetch(fn('slack-oauth', `/start?tenant_id=${tenant}`), {
-      headers: { authorization: `Bearer ${token}` },
-      redirect: 'manual',
-    })
-    if (start.status !== 302) return { start, callbackUrl: null as string | null, callback: null as Response | null }
-    const authorize = await fetch(start.headers.get('location')!, { redirect: 'manual' })
-    expect(authorize.status).toBe(302)
-    const callbackUrl = authorize.headers.get('location')!
-    const callback = await fetch(callbackUrl, { redirect: 'manual' })
-    return { start, callbackUrl, callback }
-  }
-
   test('an admin installs: token in Vault, connection created, single-use state, next event routed to the tenant', async () => {
-    const { start, callbackUrl, callback } = await install(accessToken, tenantId)
+    const run = await installSlack(`${stack.url}/functions/v1`, accessToken, tenantId)
+    const { start, handOver, completion } = run
     expect(start.status).toBe(302)
     const authorizeUrl = new URL(start.headers.get('location')!)
     expect(authorizeUrl.searchParams.get('client_id')).toBe('client-id')
     expect(authorizeUrl.searchParams.get('redirect_uri')).toBe(`${stack.url}/functions/v1/slack-oauth/callback`)
-    expect(callback!.status).toBe(200)
-    expect(callback!.headers.get('x-konstruct-outcome')).toBe('installed')
+    // Slack's callback hands the browser to the portal, which completes as the signed-in admin.
+    expect(handOver!.origin + handOver!.pathname).toBe('http://portal.test/slack/finish')
+    expect(completion).toEqual({ status: 200, body: { tenant_id: tenantId, outcome: 'installed' } })
     expect(slack.calls('oauth.v2.access').at(-1)?.body).toMatchObject({
       client_id: 'client-id',
       client_secret: 'client-secret',
@@ -296,10 +287,16 @@ describe('slack-oauth and uninstall', () => {
     )
     expect(columns[0]!.row).not.toContain('xoxb-installed-token')
 
-    // The same callback again (a replayed state) is refused and changes nothing.
-    const replay = await fetch(callbackUrl!, { redirect: 'manual' })
-    expect(replay.status).toBe(400)
-    expect(replay.headers.get('x-konstruct-outcome')).toBe('invalid_state')
+    // The same completion again (a replayed state) is refused and changes nothing.
+    const exchanges = slack.calls('oauth.v2.access').length
+    const replay = await completeSlackInstall(`${stack.url}/functions/v1`, {
+      accessToken,
+      code: handOver!.searchParams.get('code')!,
+      state: handOver!.searchParams.get('state')!,
+      browserSecret: run.browserSecret,
+    })
+    expect(replay).toEqual({ status: 400, body: { tenant_id: tenantId, outcome: 'invalid_state' } })
+    expect(slack.calls('oauth.v2.access')).toHaveLength(exchanges)
 
     // The next event from that workspace lands in this tenant.
     const envelope = slackEventEnvelope(
@@ -320,20 +317,73 @@ describe('slack-oauth and uninstall', () => {
     expect(rows).toEqual([{ tenant_id: tenantId, text: 'hello new workspace' }])
   })
 
+  test('an authorize link opened in another browser or by another person installs nothing', async () => {
+    const functionsUrl = `${stack.url}/functions/v1`
+    const victim = await stack.newUser('other-workspace-admin')
+    const victimToken = (await victim.client.auth.getSession()).data.session!.access_token
+    const attackerBrowser = browserSecret()
+    // The attacker starts an install for its own tenant and sends the authorize link around.
+    const start = await fetch(fn('slack-oauth', `/start?tenant_id=${tenantId}&browser_hash=${attackerBrowser.hash}`), {
+      headers: { authorization: `Bearer ${accessToken}` },
+      redirect: 'manual',
+    })
+    expect(start.status).toBe(302)
+    // An admin of another workspace opens it and approves; Slack sends their browser back.
+    const approved = await fetch(start.headers.get('location')!, { redirect: 'manual' })
+    const callback = await fetch(approved.headers.get('location')!, { redirect: 'manual' })
+    expect(callback.status).toBe(302)
+    const handOver = new URL(callback.headers.get('location')!)
+    const code = handOver.searchParams.get('code')!
+    const state = handOver.searchParams.get('state')!
+    const exchanges = slack.calls('oauth.v2.access').length
+    const connectionsBefore = await sql(`select 1 from app.channel_connections where tenant_id = $1`, [tenantId])
+
+    // Their browser is not signed in to the portal …
+    expect(
+      (await completeSlackInstall(functionsUrl, { accessToken: null, code, state, browserSecret: '' })).status,
+    ).toBe(401)
+    // … or is signed in as someone else, with its own cookie …
+    expect(
+      await completeSlackInstall(functionsUrl, {
+        accessToken: victimToken,
+        code,
+        state,
+        browserSecret: browserSecret().secret,
+      }),
+    ).toMatchObject({ status: 400, body: { outcome: 'invalid_state' } })
+    // … and even the starting admin's session cannot finish it without the starting browser's secret.
+    expect(
+      await completeSlackInstall(functionsUrl, { accessToken, code, state, browserSecret: browserSecret().secret }),
+    ).toMatchObject({ status: 400, body: { outcome: 'invalid_state' } })
+
+    // Nothing was exchanged with Slack, nothing stored.
+    expect(slack.calls('oauth.v2.access')).toHaveLength(exchanges)
+    expect(await sql(`select 1 from app.channel_connections where tenant_id = $1`, [tenantId])).toHaveLength(
+      connectionsBefore.length,
+    )
+    // A state without a browser binding is not issued at all.
+    const unbound = await fetch(fn('slack-oauth', `/start?tenant_id=${tenantId}`), {
+      headers: { authorization: `Bearer ${accessToken}` },
+      redirect: 'manual',
+    })
+    expect(unbound.status).toBe(400)
+  })
+
   test('the portal asks for the install URL with functions.invoke', async () => {
     const { data, error } = await admin.client.functions.invoke('slack-oauth', {
-      body: { action: 'install_url', tenant_id: tenantId },
+      body: { action: 'install_url', tenant_id: tenantId, browser_hash: browserSecret().hash },
     })
     expect(error).toBeNull()
     expect(new URL(data.url).searchParams.get('state')).toBeTruthy()
   })
 
   test('without a session 401; a stranger or operator 403; a forged state 400', async () => {
-    const anonymous = await fetch(fn('slack-oauth', `/start?tenant_id=${tenantId}`), { redirect: 'manual' })
+    const bound = `&browser_hash=${browserSecret().hash}`
+    const anonymous = await fetch(fn('slack-oauth', `/start?tenant_id=${tenantId}${bound}`), { redirect: 'manual' })
     expect(anonymous.status).toBe(401)
     const stranger = await stack.newUser('slack-stranger')
     const strangerToken = (await stranger.client.auth.getSession()).data.session!.access_token
-    const refused = await fetch(fn('slack-oauth', `/start?tenant_id=${tenantId}`), {
+    const refused = await fetch(fn('slack-oauth', `/start?tenant_id=${tenantId}${bound}`), {
       headers: { authorization: `Bearer ${strangerToken}` },
       redirect: 'manual',
     })
@@ -367,8 +417,8 @@ describe('slack-oauth and uninstall', () => {
     expect((await postSigned('slack-events', JSON.stringify(envelope))).status).toBe(200)
     expect(await messageCount()).toBe(before)
 
-    const { callback } = await install(accessToken, tenantId)
-    expect(callback!.headers.get('x-konstruct-outcome')).toBe('installed')
+    const { completion } = await installSlack(`${stack.url}/functions/v1`, accessToken, tenantId)
+    expect(completion?.body.outcome).toBe('installed')
     const after = (await service.rpc('resolve_slack_connection', { team_id: 'T0FAKETEAM' })).data
     expect(after).toMatchObject({ tenant_id: tenantId, status: 'active' })
 
@@ -385,9 +435,12 @@ describe('slack-oauth and uninstall', () => {
     const other = await stack.newUser('slack-other-admin')
     const created = await other.client.rpc('create_tenant', { name: 'Other Co' })
     const otherToken = (await other.client.auth.getSession()).data.session!.access_token
-    const { callback } = await install(otherToken, (created.data as { id: string }).id)
-    expect(callback!.status).toBe(409)
-    expect(callback!.headers.get('x-konstruct-outcome')).toBe('workspace_taken')
+    const { completion } = await installSlack(
+      `${stack.url}/functions/v1`,
+      otherToken,
+      (created.data as { id: string }).id,
+    )
+    expect(completion).toMatchObject({ status: 409, body: { outcome: 'workspace_taken' } })
     const { data } = await stack.serviceClient().rpc('resolve_slack_connection', { team_id: 'T0FAKETEAM' })
     expect(data.tenant_id).toBe(tenantId)
   })

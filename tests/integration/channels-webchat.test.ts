@@ -1,23 +1,25 @@
-// Web chat on the local stack: the real web-chat function under Deno, visitor tokens that
-// Realtime accepts, history, rate limits, and isolation between visitors and from the api.
+// Web chat on the local stack: the real web-chat function under Deno, visitors signed in
+// anonymously with the publishable key (their ES256 sessions verified by the function against
+// the JWKS and authorized by RLS on Realtime), history, rate limits, and isolation between
+// visitors and from the api.
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose'
+import { signLegacyJwt } from '../../local/keys.ts'
 import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
+import { randomUUID } from 'node:crypto'
+import { createApi } from '../../shared/api/client.ts'
+import { createWebChatHandler } from '../../shared/channels/functions/web-chat.ts'
 
 const WIDGET = 'wk_demo_konstruct_widget_key'
 const TENANT = '10000000-0000-4000-8000-000000000001'
 const AGENT = '20000000-0000-4000-8000-000000000001'
 
-// The project's JWT secret (`npm run env` prints it as SUPABASE_JWT_SECRET); the function
-// gets it as WEB_CHAT_JWT_SECRET, since SUPABASE_* names are reserved for the platform.
-const JWT_SECRET = 'web-chat-tests-project-jwt-secret-at-least-32-chars'
-
 let stack: TestStack
 beforeAll(async () => {
   stack = await startTestStack({
-    jwtSecret: JWT_SECRET,
-    functionEnv: { WEB_CHAT_JWT_SECRET: JWT_SECRET, WEB_CHAT_VISITOR_BURST: '4', WEB_CHAT_VISITOR_PER_MINUTE: '6' },
+    functionEnv: { WEB_CHAT_VISITOR_PER_MINUTE: '6' },
   })
   // These tests look at what the channel functions store and send; the agent worker (tested
   // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
@@ -29,30 +31,45 @@ afterAll(async () => {
 
 const url = (path: string) => `${stack.url}/functions/v1/web-chat${path}`
 
+/** A new visitor, as the widget makes one: an anonymous sign-in with the publishable key. */
+async function signInVisitor(): Promise<string> {
+  const client = createClient(stack.url, stack.keys.publishableKey, {
+    auth: { persistSession: false, autoRefreshToken: false },
+    realtime: { transport: WebSocket as never },
+  })
+  const { data, error } = await client.auth.signInAnonymously()
+  if (error || !data.session) throw new Error(`anonymous sign-in failed: ${error?.message}`)
+  return data.session.access_token
+}
+/** POST /session with the visitor's session (a new visitor when none is given); body.token is that session. */
 async function session(token?: string) {
+  const bearer = token ?? (await signInVisitor())
   const response = await fetch(url('/session'), {
     method: 'POST',
-    headers: { 'content-type': 'application/json', origin: 'https://shop.example' },
-    body: JSON.stringify({ widget_key: WIDGET, ...(token ? { token } : {}) }),
+    headers: { 'content-type': 'application/json', origin: 'https://shop.example', authorization: `Bearer ${bearer}` },
+    body: JSON.stringify({ widget_key: WIDGET }),
   })
-  return { status: response.status, body: (await response.json()) as Record<string, any>, headers: response.headers }
+  const body = (await response.json()) as Record<string, any>
+  return { status: response.status, body: { ...body, token: bearer } as Record<string, any>, headers: response.headers }
 }
 async function send(token: string, text: string, clientMessageId?: string) {
   const response = await fetch(url('/messages'), {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-widget-key': WIDGET },
     body: JSON.stringify({ text, ...(clientMessageId ? { client_message_id: clientMessageId } : {}) }),
   })
   return { status: response.status, body: (await response.json()) as Record<string, any>, headers: response.headers }
 }
 async function history(token: string) {
-  const response = await fetch(url('/messages'), { headers: { authorization: `Bearer ${token}` } })
+  const response = await fetch(url('/messages'), {
+    headers: { authorization: `Bearer ${token}`, 'x-widget-key': WIDGET },
+  })
   return { status: response.status, body: (await response.json()) as Record<string, any> }
 }
 
 /** Joins a private channel with a token; resolves with the status and a list of received payloads. */
 async function subscribe(token: string, topic: string) {
-  const client = createClient(stack.url, stack.keys.anonKey, {
+  const client = createClient(stack.url, stack.keys.publishableKey, {
     realtime: { transport: WebSocket as never },
     auth: { persistSession: false, autoRefreshToken: false },
   })
@@ -80,19 +97,43 @@ describe('web-chat', () => {
     expect(() => new Function(source)).not.toThrow()
   })
 
-  test('an unknown widget key gets no session', async () => {
-    const response = await fetch(url('/session'), { method: 'POST', body: JSON.stringify({ widget_key: 'wk_nope' }) })
-    expect(response.status).toBe(404)
+  test('an unknown widget key gets no session, and no visitor session gets nothing', async () => {
+    const token = await signInVisitor()
+    const unknown = await fetch(url('/session'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: JSON.stringify({ widget_key: 'wk_nope' }),
+    })
+    expect(unknown.status).toBe(404)
+    const unsigned = await fetch(url('/session'), { method: 'POST', body: JSON.stringify({ widget_key: WIDGET }) })
+    expect(unsigned.status).toBe(401)
+  })
+
+  test('a visitor session is an ES256 token of an anonymous user, verified against the JWKS', async () => {
+    const token = await signInVisitor()
+    expect(decodeProtectedHeader(token).alg).toBe('ES256')
+    const { payload } = await jwtVerify(
+      token,
+      createRemoteJWKSet(new URL(`${stack.url}/auth/v1/.well-known/jwks.json`)),
+    )
+    expect(payload).toMatchObject({ role: 'authenticated', is_anonymous: true })
+    const opened = await session(token)
+    expect(opened.status).toBe(200)
+    expect(opened.body['visitor_id']).toBe(payload.sub)
+    // A signed-in person (not anonymous) is not a visitor.
+    const member = await stack.newUser('not-a-visitor')
+    const { data } = await member.client.auth.getSession()
+    expect((await session(data.session!.access_token)).status).toBe(401)
   })
 
   test('session, message, history, resume after reload, and live replies on the visitor topic only', async () => {
     const first = await session()
-    expect(first.status).toBe(201)
+    expect(first.status).toBe(200)
     expect(first.body['topic']).toBe(`webchat:${first.body['visitor_id']}`)
-    expect(first.body['realtime']).toMatchObject({ apikey: stack.keys.anonKey })
+    expect(first.body['realtime']).toMatchObject({ apikey: stack.keys.publishableKey })
     const token = first.body['token'] as string
 
-    // A reload presents the stored token and resumes the same visitor.
+    // A reload presents the stored session and resumes the same visitor.
     const resumed = await session(token)
     expect(resumed.body['visitor_id']).toBe(first.body['visitor_id'])
 
@@ -137,8 +178,8 @@ describe('web-chat', () => {
     const spy = await subscribe(other.body['token'], first.body['topic'])
     expect(spy.status).not.toBe('SUBSCRIBED')
     await spy.close()
-    // Nor does the anon key alone.
-    const anon = await subscribe(stack.keys.anonKey, first.body['topic'])
+    // Nor does the publishable key alone.
+    const anon = await subscribe(stack.keys.publishableKey, first.body['topic'])
     expect(anon.status).not.toBe('SUBSCRIBED')
     await anon.close()
   })
@@ -284,9 +325,9 @@ describe('web-chat', () => {
     }
   })
 
-  test('a visitor token is not a member: the portal api refuses it', async () => {
+  test('a visitor is not a member: the portal api refuses it, and it cannot create a tenant', async () => {
     const { body } = await session()
-    const asVisitor = createClient(stack.url, stack.keys.anonKey, {
+    const asVisitor = createClient(stack.url, stack.keys.publishableKey, {
       global: { headers: { authorization: `Bearer ${body['token']}` } },
       db: { schema: 'api' },
       realtime: { transport: WebSocket as never },
@@ -307,9 +348,15 @@ describe('web-chat', () => {
         },
       ],
     ] as const) {
-      const { error } = await asVisitor.rpc(fn, args)
-      expect(error?.code, fn).toBe('42501')
+      const { data, error } = await asVisitor.rpc(fn, args)
+      expect(data, fn).toBeNull()
+      // Refused, or (a member-only read as a signed-in non-member) not found.
+      expect(['42501', 'P0002'], fn).toContain(error?.code)
     }
+    const { error } = await asVisitor.rpc('create_tenant', { name: 'Visitor Inc' })
+    expect(error?.code).toBe('42501')
+    const { rows } = await stack.db.pg.query(`select 1 from app.tenants where name = 'Visitor Inc'`)
+    expect(rows).toEqual([])
   })
 
   test('bad tokens 401; empty or oversized text 400/413; per-visitor rate limit 429 with Retry-After', async () => {
@@ -318,6 +365,9 @@ describe('web-chat', () => {
     const token = body['token'] as string
     const tampered = token.slice(0, -3) + (token.endsWith('AAA') ? 'BBB' : 'AAA')
     expect((await send(tampered, 'hi')).status).toBe(401)
+    // The same claims signed with the legacy JWT secret: the function trusts only the JWKS.
+    const legacy = await signLegacyJwt(stack.keys.jwtSecret, decodeJwt(token), 600)
+    expect((await send(legacy, 'hi')).status).toBe(401)
     expect((await send(token, '   ')).status).toBe(400)
     expect((await send(token, 'x'.repeat(4001))).status).toBe(413)
     const statuses: number[] = []
@@ -332,5 +382,92 @@ describe('web-chat', () => {
     // Another visitor is not slowed down by this one.
     const fresh = await session()
     expect((await send(fresh.body['token'], 'hello from another visitor')).status).toBe(202)
+  })
+})
+
+describe('the widget holds its own settings against abuse', () => {
+  const ORIGIN_WIDGET = 'wk_origin_bound_widget_key'
+  const ORIGIN_CHANNEL = '30000000-0000-4000-8000-0000000000f1'
+
+  beforeAll(async () => {
+    await stack.db.pg.query(
+      `insert into app.channel_connections (id, tenant_id, kind, name, agent_id, widget_key, settings)
+       values ($1, $2, 'web_chat', 'Shop only', $3, $4, '{"allowed_origins": ["https://Shop.example/"]}')`,
+      [ORIGIN_CHANNEL, TENANT, AGENT, ORIGIN_WIDGET],
+    )
+  })
+
+  async function post(path: string, token: string, origin: string | null, body: Record<string, unknown>) {
+    const response = await fetch(url(path), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${token}`,
+        'x-widget-key': ORIGIN_WIDGET,
+        ...(origin ? { origin } : {}),
+      },
+      body: JSON.stringify(body),
+    })
+    return { status: response.status, body: (await response.json()) as Record<string, any> }
+  }
+
+  test('a widget with allowed origins answers only pages on them: a clear 403 elsewhere, nothing stored', async () => {
+    const token = await signInVisitor()
+    const before = await stack.db.pg.query(`select count(*)::int as n from app.messages where connection_id = $1`, [
+      ORIGIN_CHANNEL,
+    ])
+    for (const origin of ['https://evil.example', 'http://shop.example', 'https://shop.example.evil.example', null]) {
+      expect(await post('/session', token, origin, { widget_key: ORIGIN_WIDGET })).toEqual({
+        status: 403,
+        body: { error: 'origin_not_allowed', message: 'This chat is not available on this website.' },
+      })
+      expect((await post('/messages', token, origin, { text: 'burn the plan' })).status).toBe(403)
+    }
+    const after = await stack.db.pg.query(`select count(*)::int as n from app.messages where connection_id = $1`, [
+      ORIGIN_CHANNEL,
+    ])
+    expect(after.rows).toEqual(before.rows)
+    expect((await post('/session', token, 'https://shop.example', { widget_key: ORIGIN_WIDGET })).status).toBe(200)
+    expect((await post('/messages', token, 'https://shop.example', { text: 'hello from the shop' })).status).toBe(202)
+  })
+
+  test('limits per visitor and per IP are kept in the database, shared by every function instance', async () => {
+    const rpc = createApi({ url: stack.url, key: stack.keys.secretKey })
+    const visitors = new Map<string, string>()
+    const instance = () =>
+      createWebChatHandler({
+        publicUrl: stack.url,
+        publishableKey: stack.keys.publishableKey,
+        rpc,
+        // The bearer is the visitor's name here; the session check itself is tested above.
+        verifyUser: async (token) => {
+          if (!token) return null
+          if (!visitors.has(token)) visitors.set(token, randomUUID())
+          return { sub: visitors.get(token)!, is_anonymous: true } as never
+        },
+        limits: { perVisitor: 3, perIp: 5, perTenant: 10_000 },
+        log: () => {},
+      })
+    const [a, b] = [instance(), instance()]
+    const ask = (handler: typeof a, visitor: string, ip: string) =>
+      handler(
+        new Request(url('/messages?after_seq=0'), {
+          headers: { authorization: `Bearer ${visitor}`, 'x-widget-key': WIDGET, 'x-forwarded-for': `10.9.9.9, ${ip}` },
+        }),
+      ).then((r) => r.status)
+
+    // One visitor alternating between two instances gets 3 in the window, not 3 per instance.
+    const one = [
+      await ask(a, 'v1', '198.51.100.1'),
+      await ask(b, 'v1', '198.51.100.1'),
+      await ask(a, 'v1', '198.51.100.1'),
+    ]
+    expect(one).toEqual([200, 200, 200])
+    expect(await ask(b, 'v1', '198.51.100.1')).toBe(429)
+    // New visitors from one address: the address runs out too (5 in the window, v1's 4 included).
+    expect(await ask(a, 'v2', '198.51.100.1')).toBe(200)
+    expect(await ask(b, 'v3', '198.51.100.1')).toBe(429)
+    // The address the proxy saw counts, not what the client put first in X-Forwarded-For.
+    expect(await ask(a, 'v4', '198.51.100.2')).toBe(200)
   })
 })

@@ -10,7 +10,9 @@ import {
   type FakeWhatsApp,
 } from '../fakes/fake-whatsapp.ts'
 import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
-import { createServiceRpc, type ServiceRpc } from '../../shared/channels/functions/service-rpc.ts'
+import { createAgentStore } from '../../shared/agent/store.ts'
+import { proveWhatsAppControl } from '../../shared/agent/worker-channel-proof.ts'
+import { createApi, type Api } from '../../shared/api/client.ts'
 import { rpcProgressStore } from '../../shared/channels/delivery/progress.ts'
 import {
   deliverWhatsAppReply,
@@ -27,7 +29,7 @@ const TENANT = '10000000-0000-4000-8000-000000000001'
 
 let stack: TestStack
 let wa: FakeWhatsApp
-let rpc: ServiceRpc
+let rpc: Api
 
 beforeAll(async () => {
   wa = await startFakeWhatsApp({ accessToken: 'EAAG-konstruct-placeholder' })
@@ -37,7 +39,7 @@ beforeAll(async () => {
   // These tests look at what the channel functions store and send; the agent worker (tested
   // on its own) is not woken, so it cannot add replies or consume jobs underneath them.
   await setWakeUps(stack, false)
-  rpc = createServiceRpc({ supabaseUrl: stack.url, serviceRoleKey: stack.keys.serviceRoleKey })
+  rpc = createApi({ url: stack.url, key: stack.keys.secretKey })
 })
 afterAll(async () => {
   await stack?.close()
@@ -304,5 +306,138 @@ describe('WhatsApp delivery', () => {
         progress: { x: 1 },
       }),
     ).rejects.toMatchObject({ code: '42501' })
+  })
+})
+
+describe('WhatsApp numbers belong to whoever proves control of them', () => {
+  const NUMBER = '100000000000555'
+  const VICTIM_WABA = '300000000000555'
+  const ATTACKER_WABA = '300000000000666'
+
+  async function tenantWithAgent(label: string) {
+    const user = await stack.newUser(label)
+    const tenant = await call<{ id: string }>(user.client, 'create_tenant', { name: `${label} Co` })
+    const agent = await call<{ id: string }>(user.client, 'deploy_agent_template', {
+      tenant_id: tenant.id,
+      template_key: 'customer_support_rep',
+    })
+    return { client: user.client, tenantId: tenant.id, agentId: agent.id }
+  }
+
+  async function call<T>(client: ReturnType<TestStack['serviceClient']>, fn: string, args: Record<string, unknown>) {
+    const { data, error } = await client.rpc(fn, args)
+    if (error) throw Object.assign(new Error(error.message), { code: error.code })
+    return data as T
+  }
+
+  /** What the worker does for a verify_whatsapp_channel job, against the fake Graph API. */
+  async function prove(connectionId: string) {
+    const [job] = await sql<{ message: Record<string, string> }>(
+      `select message from pgmq.q_agent_jobs where message ->> 'kind' = 'verify_whatsapp_channel'
+         and message ->> 'connection_id' = $1 order by msg_id desc limit 1`,
+      [connectionId],
+    )
+    expect(job).toBeDefined()
+    const store = createAgentStore(rpc)
+    return proveWhatsAppControl(job!.message as never, {
+      getChannelToken: (id) => store.getChannelToken(id),
+      confirm: (input) => store.confirmWhatsAppChannel(input),
+      whatsappApiUrl: wa.url,
+    })
+  }
+
+  async function deliver(wabaId: string, customer: string) {
+    const messageId = `wamid.own-${customer}-${Date.now()}`
+    const body = JSON.stringify(
+      whatsAppTextWebhook({ phoneNumberId: NUMBER, wabaId, from: customer, text: 'hello', messageId }),
+    )
+    expect((await postSigned(body)).status).toBe(200)
+    return await sql<{ tenant_id: string }>(`select tenant_id from app.messages where external_id = $1`, [messageId])
+  }
+
+  test('a tenant that cannot prove control neither locks the owner out nor receives its customers', async () => {
+    wa.addBusinessAccount({
+      id: VICTIM_WABA,
+      tokens: ['EAAG-victim-token'],
+      phoneNumbers: [{ id: NUMBER, displayPhoneNumber: '+1 555 010 0555' }],
+    })
+    wa.addBusinessAccount({ id: ATTACKER_WABA, tokens: ['EAAG-attacker-token'], phoneNumbers: [] })
+    const attacker = await tenantWithAgent('squatter')
+    const victim = await tenantWithAgent('number-owner')
+
+    // 1. The squatter claims the business's number with the business's account id and its own token.
+    const claim = await call<{ id: string; whatsapp_verified: boolean }>(attacker.client, 'create_whatsapp_channel', {
+      tenant_id: attacker.tenantId,
+      name: 'Not mine',
+      phone_number_id: NUMBER,
+      business_account_id: VICTIM_WABA,
+      access_token: 'EAAG-attacker-token',
+      agent_id: attacker.agentId,
+    })
+    expect(claim.whatsapp_verified).toBe(false)
+    expect(await prove(claim.id)).toBe('unproven:account_not_visible')
+    // …and under its own account, which does not hold that number.
+    const second = await call<{ id: string }>(attacker.client, 'create_whatsapp_channel', {
+      tenant_id: attacker.tenantId,
+      name: 'Still not mine',
+      phone_number_id: NUMBER,
+      business_account_id: ATTACKER_WABA,
+      access_token: 'EAAG-attacker-token',
+      agent_id: attacker.agentId,
+    })
+    expect(await prove(second.id)).toBe('unproven:not_controlled')
+
+    // 2. The business's customers write: nothing reaches the squatter.
+    expect(await deliver(VICTIM_WABA, '4915100005551')).toEqual([])
+    expect(await deliver(ATTACKER_WABA, '4915100005552')).toEqual([])
+
+    // 3. The real owner is not locked out: it connects, proves control, and receives its customers.
+    const owned = await call<{ id: string }>(victim.client, 'create_whatsapp_channel', {
+      tenant_id: victim.tenantId,
+      name: 'Our number',
+      phone_number_id: NUMBER,
+      business_account_id: VICTIM_WABA,
+      access_token: 'EAAG-victim-token',
+      agent_id: victim.agentId,
+    })
+    expect(await prove(owned.id)).toBe('proven')
+    expect(await deliver(VICTIM_WABA, '4915100005553')).toEqual([{ tenant_id: victim.tenantId }])
+    // A delivery naming another business account for the same number routes nowhere.
+    expect(await deliver(ATTACKER_WABA, '4915100005554')).toEqual([])
+
+    // 4. Now the number is taken: a new claim is refused outright, and re-proving a squatter's
+    //    old claim cannot take it over.
+    await expect(
+      call(attacker.client, 'create_whatsapp_channel', {
+        tenant_id: attacker.tenantId,
+        name: 'Again',
+        phone_number_id: NUMBER,
+        business_account_id: VICTIM_WABA,
+        access_token: 'EAAG-attacker-token',
+      }),
+    ).rejects.toMatchObject({ code: '23505' })
+    const [claimRow] = await sql<{ whatsapp_verified_at: string | null; whatsapp_verification_error: string }>(
+      `select whatsapp_verified_at, whatsapp_verification_error from app.channel_connections where id = $1`,
+      [claim.id],
+    )
+    expect(claimRow!.whatsapp_verified_at).toBeNull()
+    expect(claimRow!.whatsapp_verification_error).toMatch(/cannot see that WhatsApp Business Account/)
+  })
+})
+
+describe('text Postgres cannot store', () => {
+  test('a NUL byte or half an emoji is stored cleaned, answered 200, never retried', async () => {
+    const messageId = `wamid.nul-${Date.now()}`
+    const body = JSON.stringify(
+      whatsAppTextWebhook({
+        phoneNumberId: PHONE,
+        from: '4915100000999',
+        text: 'null\u0000byte \ud83d end',
+        messageId,
+      }),
+    )
+    expect((await postSigned(body)).status).toBe(200)
+    const rows = await sql<{ text: string }>(`select text from app.messages where external_id = $1`, [messageId])
+    expect(rows).toEqual([{ text: 'nullbyte \ufffd end' }])
   })
 })

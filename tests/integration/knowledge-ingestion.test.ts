@@ -15,9 +15,11 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { SupabaseClient } from '@supabase/supabase-js'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { createAgentStore, type RpcClient } from '../../shared/agent/store.ts'
+import { createApi } from '../../shared/api/client.ts'
+import { createAgentStore } from '../../shared/agent/store.ts'
 import { createAgentWorker } from '../../shared/agent/worker.ts'
 import { readWorkerConfig } from '../../shared/agent/worker-config.ts'
+import { DEV_WORKER_SECRET } from '../../local/dev-secrets.ts'
 import type { ReplyDeliveries } from '../../shared/agent/worker-delivery.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { setWakeUps as setStackWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
@@ -220,7 +222,8 @@ describe('URL sources through the worker code with an injected resolver', () => 
   function inProcessWorker() {
     const config = readWorkerConfig({
       SUPABASE_URL: stack.url,
-      SUPABASE_SERVICE_ROLE_KEY: stack.keys.serviceRoleKey,
+      SUPABASE_SECRET_KEYS: JSON.stringify({ default: stack.keys.secretKey }),
+      KONSTRUCT_WORKER_SECRET: DEV_WORKER_SECRET,
       OPENAI_BASE_URL: fake.url,
       OPENAI_API_KEY: 'sk-test-platform',
       OPENAI_EMBEDDINGS_MODEL: 'text-embedding-3-small',
@@ -232,7 +235,7 @@ describe('URL sources through the worker code with an injected resolver', () => 
     }
     const fetched: string[] = []
     const worker = createAgentWorker({
-      store: createAgentStore(stack.serviceClient() as unknown as RpcClient),
+      store: createAgentStore(createApi({ url: stack.url, key: stack.keys.secretKey })),
       config,
       deliveries: {} as ReplyDeliveries,
       log: () => {},

@@ -84,8 +84,9 @@ test('a message wakes the worker through pg_net after commit, signed, with no se
   await until(async () => (await replyOf(conversationId)).length > 0, 'the reply')
   await until(
     async () =>
-      (await sql<{ status_code: number }>(`select status_code from net._http_response order by created desc limit 1`))[0]
-        ?.status_code === 200,
+      (
+        await sql<{ status_code: number }>(`select status_code from net._http_response order by created desc limit 1`)
+      )[0]?.status_code === 200,
     "the worker's 200 on record",
   )
 }, 60_000)
@@ -128,8 +129,9 @@ test('a database configured with another secret gets 401 on record, and the job 
     const { job_id } = await ingest('Hello?')
     await until(
       async () =>
-        (await sql<{ status_code: number }>(`select status_code from net._http_response order by created desc limit 1`))[0]
-          ?.status_code === 401,
+        (
+          await sql<{ status_code: number }>(`select status_code from net._http_response order by created desc limit 1`)
+        )[0]?.status_code === 401,
       'the refused wake-up on record',
     )
     expect(await queued(job_id)).toBe(true)

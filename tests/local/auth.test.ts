@@ -2,11 +2,11 @@
 // refresh-token rotation, the user endpoints, logout, emailed links, admin API.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
-import { signJwt } from '../../local/keys.ts'
+import { signLegacyJwt } from '../../local/keys.ts'
 import { startTestStack, type TestStack } from '../support/stack.ts'
 
 // Node 20 has no global WebSocket, which supabase-js's realtime client needs at construction.
@@ -262,12 +262,12 @@ describe('bad requests', () => {
     const { client, userId } = await stack.newUser('jwt')
     const real = (await client.auth.getSession()).data.session!
     const claims = claimsOf(real.access_token)
-    const forged = await signJwt(
+    const forged = await signLegacyJwt(
       'not-the-secret-of-this-stack-at-least-32-chars',
       { ...claims, exp: undefined, iat: undefined },
       3600,
     )
-    const expired = await signJwt(stack.keys.jwtSecret, { ...claims, exp: undefined, iat: undefined }, -60)
+    const expired = await signLegacyJwt(stack.keys.jwtSecret, { ...claims, exp: undefined, iat: undefined }, -60)
 
     for (const token of [forged, expired, 'not.a.jwt']) {
       const raw = await authFetch('/user', { token })
@@ -478,23 +478,31 @@ describe('emailed links', () => {
 })
 
 describe('persistence', () => {
-  it('keeps users and sessions across a restart of a file-backed stack', async () => {
+  it('keeps users, sessions and the session signing key across a restart of a file-backed stack', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'konstruct-auth-'))
+    const signingKeysFile = join(mkdtempSync(join(tmpdir(), 'konstruct-auth-keys-')), 'signing_keys.json')
     try {
-      const first = await startTestStack({ dataDir })
+      const first = await startTestStack({ dataDir, signingKeysFile })
       const { email, client } = await first.newUser('durable')
-      const refreshToken = (await client.auth.getSession()).data.session!.refresh_token
+      const session = (await client.auth.getSession()).data.session!
       await first.close()
 
-      const second = await startTestStack({ dataDir })
+      const second = await startTestStack({ dataDir, signingKeysFile })
       try {
+        // The access token issued before the restart still verifies: same signing key.
+        const asBefore = createClient(second.url, second.keys.publishableKey, {
+          ...clientOptions,
+          global: { headers: { Authorization: `Bearer ${session.access_token}` } },
+        })
+        expect((await asBefore.auth.getUser(session.access_token)).error).toBeNull()
         expect((await second.anonClient().auth.signInWithPassword({ email, password })).error).toBeNull()
-        expect((await second.anonClient().auth.refreshSession({ refresh_token: refreshToken })).error).toBeNull()
+        expect((await second.anonClient().auth.refreshSession({ refresh_token: session.refresh_token })).error).toBeNull()
       } finally {
         await second.close()
       }
     } finally {
       rmSync(dataDir, { recursive: true, force: true })
+      rmSync(dirname(signingKeysFile), { recursive: true, force: true })
     }
-  }, 90_000)
+  }, 240_000)
 })

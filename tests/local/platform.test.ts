@@ -57,7 +57,7 @@ describe('pg_net and pg_cron', () => {
         create table test_platform.ticks (at timestamptz not null default now());
       `),
     )
-  })
+  }, 120_000)
 
   afterAll(async () => {
     await stack?.close()

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { createClient, type SupabaseClient, type WebSocketLikeConstructor } from '@supabase/supabase-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { signJwt } from '../../local/keys.ts'
+import { signLegacyJwt } from '../../local/keys.ts'
 import { startTestStack, type TestStack } from '../support/stack.ts'
 
 const TOPIC = 'burst:main'
@@ -135,7 +135,7 @@ describe('local Realtime under a burst of database broadcasts', () => {
 
   function userJwt(sub: string): Promise<string> {
     // A distinct token every time, so a refresh is never ignored as unchanged.
-    return signJwt(stack.keys.jwtSecret, { sub, role: 'authenticated', aud: 'authenticated', n: ++tokenCounter }, 3600)
+    return signLegacyJwt(stack.keys.jwtSecret, { sub, role: 'authenticated', aud: 'authenticated', n: ++tokenCounter }, 3600)
   }
 
   async function raw(vsn: '1.0.0' | '2.0.0' = '2.0.0'): Promise<RawSocket> {

@@ -13,7 +13,7 @@ import {
 } from '@supabase/supabase-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { signJwt } from '../../local/keys.ts'
+import { signLegacyJwt } from '../../local/keys.ts'
 import { attachRealtime } from '../../local/realtime.ts'
 import { repoRoot, startTestStack, type TestStack } from '../support/stack.ts'
 import { until } from '../support/until.ts'
@@ -112,7 +112,7 @@ describe('local Realtime', () => {
   }
 
   function userJwt(sub: string, expiresIn = 3600): Promise<string> {
-    return signJwt(stack.keys.jwtSecret, { sub, role: 'authenticated', aud: 'authenticated' }, expiresIn)
+    return signLegacyJwt(stack.keys.jwtSecret, { sub, role: 'authenticated', aud: 'authenticated' }, expiresIn)
   }
 
   /** A supabase-js client whose Realtime runs as `token` (or anon without one). */
@@ -168,7 +168,7 @@ describe('local Realtime', () => {
     expect(await refusedStatus(`${base}/realtime/v1/nowhere?apikey=${stack.keys.anonKey}&vsn=2.0.0`)).toBe(404)
     expect(await refusedStatus(wsUrl('3.0.0'))).toBe(400)
     expect(await refusedStatus(`${base}/realtime/v1/websocket?vsn=2.0.0`)).toBe(403)
-    const forged = await signJwt('another-secret-that-is-at-least-32-characters', { role: 'service_role' }, 3600)
+    const forged = await signLegacyJwt('another-secret-that-is-at-least-32-characters', { role: 'service_role' }, 3600)
     expect(await refusedStatus(wsUrl('2.0.0', forged))).toBe(403)
   })
 

@@ -2,11 +2,14 @@
 // as each role, PostgREST's result shapes, and its error codes and statuses. None
 // of the bad requests changes data or stops the server.
 import { randomUUID } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { signJwt } from '../../local/keys.ts'
-import { parseApiSection } from '../../local/rest.ts'
+import { signLegacyJwt } from '../../local/keys.ts'
+import { apiConfig } from '../../local/rest.ts'
 import { startTestStack, type TestStack } from '../support/stack.ts'
 
 // Fixture objects are prefixed test_rest_ so they cannot collide with the product's api functions.
@@ -135,7 +138,7 @@ function clientWithToken(token: string): Client {
 }
 
 async function userClient(sub: string): Promise<Client> {
-  const jwt = await signJwt(
+  const jwt = await signLegacyJwt(
     stack.keys.jwtSecret,
     { sub, role: 'authenticated', aud: 'authenticated', email: `${sub}@example.test` },
     3600,
@@ -347,7 +350,7 @@ describe('arguments', () => {
     expect((await asA.rpc('test_rest_whole', body)).data).toEqual(body)
     expect((await asA.rpc('test_rest_echo', { payload: body })).data).toEqual(body)
 
-    const jwt = await signJwt(stack.keys.jwtSecret, { sub: userA, role: 'authenticated' }, 60)
+    const jwt = await signLegacyJwt(stack.keys.jwtSecret, { sub: userA, role: 'authenticated' }, 60)
     const res = await raw('/rpc/test_rest_echo', {
       method: 'POST',
       headers: { authorization: `Bearer ${jwt}`, prefer: 'params=single-object' },
@@ -424,7 +427,7 @@ describe('errors', () => {
   })
 
   it('refuses a forged JWT with 401 PGRST301', async () => {
-    const forged = await signJwt(
+    const forged = await signLegacyJwt(
       'a-different-secret-that-is-at-least-32-characters',
       { sub: userA, role: 'service_role' },
       3600,
@@ -436,7 +439,7 @@ describe('errors', () => {
   })
 
   it('refuses an expired JWT with 401 PGRST303', async () => {
-    const expired = await signJwt(stack.keys.jwtSecret, { sub: userA, role: 'authenticated' }, -60)
+    const expired = await signLegacyJwt(stack.keys.jwtSecret, { sub: userA, role: 'authenticated' }, -60)
     const { error, status } = await clientWithToken(expired).rpc('test_rest_my_notes')
     expect(status).toBe(401)
     expect(error).toMatchObject({ code: 'PGRST303', message: 'JWT expired' })
@@ -446,9 +449,9 @@ describe('errors', () => {
     const res = await fetch(`${stack.url}/rest/v1/rpc/test_rest_whoami`, { method: 'POST', body: '{}' })
     expect(res.status).toBe(401)
 
-    const postgres = await signJwt(stack.keys.jwtSecret, { role: 'postgres' }, 60)
+    const postgres = await signLegacyJwt(stack.keys.jwtSecret, { role: 'postgres' }, 60)
     expect((await clientWithToken(postgres).rpc('test_rest_whoami')).status).toBe(403)
-    const nobody = await signJwt(stack.keys.jwtSecret, { role: 'nobody' }, 60)
+    const nobody = await signLegacyJwt(stack.keys.jwtSecret, { role: 'nobody' }, 60)
     expect((await clientWithToken(nobody).rpc('test_rest_whoami')).status).toBe(401)
   })
 
@@ -476,8 +479,12 @@ describe('errors', () => {
 })
 
 describe('config.toml', () => {
-  it('reads schemas, extra_search_path and max_rows from [api]', () => {
-    const config = parseApiSection(`
+  it('reads schemas, extra_search_path and max_rows from [api], multi-line arrays included', () => {
+    const root = mkdtempSync(join(tmpdir(), 'konstruct-config-'))
+    mkdirSync(join(root, 'supabase'))
+    writeFileSync(
+      join(root, 'supabase', 'config.toml'),
+      `
 [api]
 enabled = true
 schemas = ["api", "other"] # comment
@@ -489,7 +496,12 @@ max_rows = 50
 
 [db]
 schemas = ["nope"]
-`)
-    expect(config).toEqual({ schemas: ['api', 'other'], extraSearchPath: ['public', 'extensions'], maxRows: 50 })
+`,
+    )
+    try {
+      expect(apiConfig(root)).toEqual({ schemas: ['api', 'other'], extraSearchPath: ['public', 'extensions'], maxRows: 50 })
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
   })
 })

@@ -3,7 +3,6 @@ import { fileURLToPath } from 'node:url'
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
 import { startStack, type LocalStack, type StackOptions } from '../../local/server.ts'
-import { DEFAULT_JWT_SECRET } from '../../local/keys.ts'
 import { DEV_WORKER_SECRET } from '../../local/dev-secrets.ts'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
@@ -12,9 +11,9 @@ export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 export type ApiClient = SupabaseClient<any, any, any>
 
 export interface TestStack extends LocalStack {
-  /** A supabase-js client with the anon key (sign in on it to become a user). */
+  /** A supabase-js client with the publishable key (sign in on it to become a user). */
   anonClient(): ApiClient
-  /** A supabase-js client with the service_role key. */
+  /** A supabase-js client with the secret key (service_role). */
   serviceClient(): ApiClient
   /** Signs up a new user with a unique email and returns a client signed in as them. */
   newUser(label?: string): Promise<{ client: ApiClient; userId: string; email: string; password: string }>
@@ -47,7 +46,14 @@ export async function startTestStack(options: Partial<StackOptions> = {}): Promi
     db: process.env.KONSTRUCT_DB || undefined,
     log: process.env.STACK_LOG ? (line) => console.log(`[stack] ${line}`) : undefined,
     ...options,
-    functionEnv: { WEB_CHAT_JWT_SECRET: options.jwtSecret ?? DEFAULT_JWT_SECRET, ...options.functionEnv },
+    functionEnv: {
+      // The fake model servers listen on 127.0.0.1 over http.
+      MODEL_ALLOW_LOCAL_ENDPOINTS: 'true',
+      // Every test request comes from 127.0.0.1: the widget's per-IP allowance would be shared
+      // by all of a file's visitors (tests that check it pass their own limits).
+      WEB_CHAT_IP_PER_MINUTE: '100000',
+      ...options.functionEnv,
+    },
   })
   // Node 20 has no global WebSocket; realtime-js takes ws as its transport.
   const clientOptions = {
@@ -56,11 +62,11 @@ export async function startTestStack(options: Partial<StackOptions> = {}): Promi
     // Only the api schema is exposed (supabase/config.toml).
     db: { schema: 'api' },
   }
-  const anonClient = (): ApiClient => createClient(stack.url, stack.keys.anonKey, clientOptions)
+  const anonClient = (): ApiClient => createClient(stack.url, stack.keys.publishableKey, clientOptions)
   return {
     ...stack,
     anonClient,
-    serviceClient: (): ApiClient => createClient(stack.url, stack.keys.serviceRoleKey, clientOptions),
+    serviceClient: (): ApiClient => createClient(stack.url, stack.keys.secretKey, clientOptions),
     async newUser(label = 'user') {
       const client = anonClient()
       const email = `${label}-${process.pid}-${++counter}-${Date.now()}@example.test`

@@ -13,7 +13,7 @@ class ServerHasNoRealtime {
 
 const supabase: Handle = async ({ event, resolve }) => {
   // Only the api schema is exposed by the Data API: every call is supabase.rpc('fn', {...}).
-  event.locals.supabase = createServerClient(env.PUBLIC_SUPABASE_URL ?? '', env.PUBLIC_SUPABASE_ANON_KEY ?? '', {
+  event.locals.supabase = createServerClient(env.PUBLIC_SUPABASE_URL ?? '', env.PUBLIC_SUPABASE_PUBLISHABLE_KEY ?? '', {
     db: { schema: 'api' },
     // The server never opens Realtime (the browser does); Node 20 has no WebSocket global.
     realtime: { transport: ServerHasNoRealtime as unknown as WebSocketLikeConstructor },
@@ -25,18 +25,20 @@ const supabase: Handle = async ({ event, resolve }) => {
     },
   }) as unknown as ApiClient
 
-  // getSession() reads the cookie unverified; getUser() asks Auth to validate the JWT.
+  // getSession() reads the cookie unverified; getClaims() verifies the access token's
+  // signature against the project's JWKS (asymmetric signing keys: no round trip to Auth).
+  // Anonymous users (web chat visitors) are not portal users.
   event.locals.safeGetSession = async () => {
     const {
       data: { session },
     } = await event.locals.supabase.auth.getSession()
     if (!session) return { session: null, user: null }
-    const {
-      data: { user },
-      error,
-    } = await event.locals.supabase.auth.getUser()
-    if (error || !user) return { session: null, user: null }
-    return { session, user }
+    const { data, error } = await event.locals.supabase.auth.getClaims(session.access_token)
+    const claims = data?.claims
+    if (error || !claims || typeof claims.sub !== 'string' || claims.is_anonymous === true) {
+      return { session: null, user: null }
+    }
+    return { session, user: { id: claims.sub, email: typeof claims.email === 'string' ? claims.email : '' } }
   }
 
   return resolve(event, {

@@ -51,6 +51,13 @@ export function httpRequestTool(settings: HttpRequestSettings, deps: HttpRequest
       }
       return `send a ${method ?? 'GET'} request to ${host}`
     },
+    describeSource: ({ url }) => {
+      try {
+        return `the page at ${new URL(url).host}`
+      } catch {
+        return 'a web page'
+      }
+    },
     async execute({ url, method, body }, { signal }) {
       const verb = method ?? 'GET'
       if (!methods.includes(verb))

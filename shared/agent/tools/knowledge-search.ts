@@ -25,6 +25,7 @@ export function knowledgeSearchTool(searchKnowledge: SearchKnowledge): AgentTool
       limit: z.int().min(1).max(8).optional().describe('How many passages (default 4)'),
     }),
     describeCall: ({ query }) => `search the knowledge base for "${query}"`,
+    describeSource: () => 'the knowledge base',
     async execute({ query, limit }, { signal }) {
       const passages = await searchKnowledge(query, limit ?? 4, signal)
       if (passages.length === 0) return { ok: true, content: JSON.stringify({ passages: [], note: 'nothing found' }) }

@@ -37,6 +37,12 @@ export interface AgentTool<Args = any> {
   sideEffecting?: boolean | ((args: Args) => boolean)
   /** One line for the confirmation prompt, e.g. "send a POST to api.example.com". */
   describeCall?: (args: Args) => string
+  /**
+   * For a tool whose result is text someone else wrote (a fetched page, a knowledge
+   * passage): where it came from, e.g. "the page at api.example.com". A confirmation
+   * asked after reading such text names it, so the person sees the request may not be theirs.
+   */
+  describeSource?: (args: Args) => string
   execute(args: Args, context: ToolContext): Promise<ToolOutcome>
 }
 

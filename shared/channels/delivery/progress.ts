@@ -3,7 +3,7 @@
 // A worker that crashes or retries after posting part of an answer resumes from here
 // instead of posting it again: every part, the placeholder and a template are sent at
 // most once, except for the unavoidable instant between a channel's "ok" and this record.
-import type { ServiceRpc } from '../functions/service-rpc.ts'
+import { type Api } from '../../api/client.ts'
 
 export type DeliveryProgress = Record<string, unknown>
 
@@ -13,7 +13,7 @@ export interface DeliveryProgressStore {
 }
 
 /** Progress of one message in the database, through the service api. */
-export function rpcProgressStore(rpc: ServiceRpc, tenantId: string, messageId: string): DeliveryProgressStore {
+export function rpcProgressStore(rpc: Api, tenantId: string, messageId: string): DeliveryProgressStore {
   return {
     async load() {
       const found = await rpc<{ delivery?: DeliveryProgress } | null>('get_outbound_delivery', {

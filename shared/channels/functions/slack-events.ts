@@ -10,15 +10,19 @@
 //    message (channel + ts): a retry (X-Slack-Retry-Num) or a repeated event id returns
 //    the stored message and enqueues nothing. The agent runs from the queue, never here,
 //    so the ack takes one database round trip.
-import { readRawBody } from '../request-body.ts'
+import { readRawBody } from '../../net/request-body.ts'
 import { parseSlackEventBody, readSlackRetry, verifySlackRequest, type SlackInboundMessage } from '../slack/mod.ts'
-import { consoleLog, describeError, json, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
-import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { type Api, ApiError } from '../../api/client.ts'
+import { projectFromEnv, serviceApi } from '../../api/project.ts'
+import { type Env, requireEnv } from '../../runtime/env.ts'
+import { consoleLog, describeError, json, type Log, text, unauthorized } from '../../runtime/http.ts'
+import { reportUnstorable } from './unstorable.ts'
+import { isUnstorable } from '../../api/storable-text.ts'
 import { slackThreadKey, type SlackChannelContext } from './slack-threads.ts'
 
 export interface SlackEventsConfig {
   signingSecret: string
-  rpc: ServiceRpc
+  rpc: Api
   now?: () => Date
   log?: Log
 }
@@ -39,7 +43,7 @@ interface IngestResult {
 }
 
 export function slackEventsConfigFromEnv(env: Env): SlackEventsConfig {
-  return { signingSecret: requireEnv(env, 'SLACK_SIGNING_SECRET'), rpc: serviceRpcFromEnv(env) }
+  return { signingSecret: requireEnv(env, 'SLACK_SIGNING_SECRET'), rpc: serviceApi(projectFromEnv(env)) }
 }
 
 export function createSlackEventsHandler(config: SlackEventsConfig): (req: Request) => Promise<Response> {
@@ -79,6 +83,7 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
     }
 
     const teamId = event.type === 'message' ? event.message.teamId : event.teamId
+    let unstorable: { connection: SlackConnection; externalId: string } | null = null
     try {
       const connection = await config.rpc<SlackConnection | null>('resolve_slack_connection', { team_id: teamId })
       if (!connection) {
@@ -112,6 +117,7 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
         log('slack_events.connection_disabled', { connection_id: connection.connection_id })
         return ok()
       }
+      unstorable = { connection, externalId: `${event.message.channelId}:${event.message.ts}` }
       const result = await ingestSlackMessage(config.rpc, connection, event.message, retry?.retryNum ?? 0)
       if (result === 'not_for_agent') {
         log('slack_events.ignored', { reason: 'thread_without_agent', event_id: event.message.eventId })
@@ -127,7 +133,14 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
       return ok()
     } catch (error) {
       // Disabled between the lookup and the ingest: nothing to store, nothing to retry.
-      if (error instanceof RpcError && error.code === 'KO005') return ok()
+      if (error instanceof ApiError && error.code === 'KO005') return ok()
+      // A message the database can never take: acknowledged (Slack would retry) and reported.
+      if (error instanceof ApiError && isUnstorable(error.code) && unstorable) {
+        await reportUnstorable(config.rpc, log, unstorable.connection, 'slack', unstorable.externalId, error).catch(
+          () => {},
+        )
+        return ok()
+      }
       // A database hiccup: 503 makes Slack deliver again, and ingest dedupes the retry.
       log('slack_events.failed', { error: describeError(error) })
       return text(503, 'try again')
@@ -136,7 +149,7 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
 }
 
 export async function ingestSlackMessage(
-  rpc: ServiceRpc,
+  rpc: Api,
   connection: SlackConnection,
   message: SlackInboundMessage,
   retryNum = 0,

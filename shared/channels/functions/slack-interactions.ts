@@ -14,21 +14,23 @@
 //    effort and never delays the ack past a second.
 //    Other interaction types are acknowledged and ignored. Slack wants a 200 within 3 s.
 import { isRecord, recordField, stringField } from '../payload-fields.ts'
-import { readRawBody } from '../request-body.ts'
+import { readRawBody } from '../../net/request-body.ts'
 import {
   createSlackWebClient,
   parseSlackInteractionBody,
   verifySlackRequest,
   type SlackBlockActions,
 } from '../slack/mod.ts'
-import { consoleLog, describeError, optionalEnv, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
-import { serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { type Api } from '../../api/client.ts'
+import { projectFromEnv, serviceApi } from '../../api/project.ts'
+import { type Env, optionalEnv, requireEnv } from '../../runtime/env.ts'
+import { consoleLog, describeError, type Log, text, unauthorized } from '../../runtime/http.ts'
 import { readButtonDecision, SLACK_ACTION_CANCEL, SLACK_ACTION_CONFIRM, SLACK_ACTION_HUMAN } from './slack-actions.ts'
 import { slackThreadKey } from './slack-threads.ts'
 
 export interface SlackInteractionsConfig {
   signingSecret: string
-  rpc: ServiceRpc
+  rpc: Api
   /** SLACK_API_URL; Slack itself by default. */
   slackApiUrl?: string
   fetch?: typeof fetch
@@ -39,7 +41,7 @@ export interface SlackInteractionsConfig {
 export function slackInteractionsConfigFromEnv(env: Env): SlackInteractionsConfig {
   return {
     signingSecret: requireEnv(env, 'SLACK_SIGNING_SECRET'),
-    rpc: serviceRpcFromEnv(env),
+    rpc: serviceApi(projectFromEnv(env)),
     slackApiUrl: optionalEnv(env, 'SLACK_API_URL'),
   }
 }
@@ -184,7 +186,7 @@ async function closeButtons(
 
 /** Records one click; returns what was chosen when it was the first answer (null otherwise). */
 async function handleAction(
-  rpc: ServiceRpc,
+  rpc: Api,
   log: Log,
   connectionId: string,
   click: SlackBlockActions,
@@ -206,15 +208,18 @@ async function handleAction(
     log('slack_interactions.escalated', { thread_key: threadKey, found: conversation !== null })
     return conversation !== null ? 'human' : null
   }
-  // The click is the user's answer in that thread, exactly as if they had typed it; the agent
-  // worker matches it against the conversation's own pending confirmation, so a button can
-  // only ever answer the tool call of the thread it was clicked in.
+  // The click is the clicker's answer in that thread, exactly as if they had typed it; the
+  // agent worker matches it against the conversation's own pending confirmation and its
+  // author against the person it was proposed to, so a button can only ever answer the tool
+  // call of the thread it was clicked in, and only for that person.
   const result = await rpc<{ message_id: string; duplicate: boolean }>('ingest_message', {
     connection_id: connectionId,
-    // One answer per message and tool call: a second click, even on the other button, is a duplicate.
+    // One answer per person, message and tool call: their second click, even on the other
+    // button, is a duplicate; someone else's click is their own message (which the worker does
+    // not count: only the person the call was proposed to can answer it).
     external_id: click.messageTs
-      ? `${click.channelId}:action:${click.messageTs}:${decision.toolCallId}`
-      : `${click.channelId}:action:${click.triggerId ?? actionId}:${decision.toolCallId}`,
+      ? `${click.channelId}:action:${click.messageTs}:${decision.toolCallId}:${click.userId}`
+      : `${click.channelId}:action:${click.triggerId ?? actionId}:${decision.toolCallId}:${click.userId}`,
     thread_key: threadKey,
     external_user_id: click.userId,
     text: `${decision.decision === 'confirmed' ? 'confirm' : 'cancel'}:${decision.toolCallId}`,

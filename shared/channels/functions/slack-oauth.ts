@@ -1,21 +1,29 @@
 // The slack-oauth function: "Add to Slack" for one tenant, OAuth v2.
 //
-// GET /slack-oauth/start?tenant_id=…  (Authorization: Bearer <the admin's access token>)
+// GET /slack-oauth/start?tenant_id=…&browser_hash=…  (Authorization: Bearer <the admin's access token>)
 //   1. The user is whoever Supabase Auth says the token belongs to (GET /auth/v1/user),
 //      never what the token merely claims.
-//   2. The state is HMAC-signed, names the tenant and the admin, expires in 10 minutes;
+//   2. The state is HMAC-signed, names the tenant, the admin and the browser (the SHA-256
+//      of a secret the portal keeps in that browser's cookie), expires in 10 minutes;
 //      its nonce is stored by api.begin_slack_install, which refuses non-admins.
 //   3. Answers a 302 to Slack's authorize page, or {url} as JSON when asked
 //      (Accept: application/json or ?format=json), for a portal that navigates itself.
-//      The same as POST /slack-oauth {action: 'install_url', tenant_id} (functions.invoke).
+//      The same as POST /slack-oauth {action: 'install_url', tenant_id, browser_hash}.
 // GET /slack-oauth/callback?code=…&state=…  (Slack redirects the browser here)
-//   4. The state's signature and expiry, then api.consume_slack_install: single use.
+//   4. Checks the state's signature and expiry and hands the browser to the portal
+//      (PORTAL_URL/slack/finish): whoever opens an authorize link must finish the install
+//      in the portal, signed in as the admin who started it, in the browser that started
+//      it. Nothing is exchanged or stored here.
+// POST /slack-oauth {action: 'complete', code, state, browser_secret}  (Bearer: the admin)
+//   4b. The signed-in user must be the state's admin and the browser secret must hash to
+//      the state's; then api.consume_slack_install: single use.
 //   5. oauth.v2.access at SLACK_API_URL exchanges the code for the bot token.
 //   6. api.save_slack_installation stores the token in Vault and creates the tenant's Slack
 //      connection, or on re-install rotates the token; a workspace that belongs to another
 //      tenant is refused (23505).
 //   7. Redirects to PORTAL_URL/t/<tenant>/channels?slack=… or shows a small page.
 import {
+  browserSecretHash,
   buildSlackInstallUrl,
   createSlackWebClient,
   DEFAULT_SLACK_API_URL,
@@ -24,8 +32,13 @@ import {
   SlackApiError,
   verifyOAuthState,
 } from '../slack/mod.ts'
-import { consoleLog, describeError, json, optionalEnv, requireEnv, subPath, text, type Env, type Log } from './http.ts'
-import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { type Api, ApiError } from '../../api/client.ts'
+import { projectFromEnv, serviceApi } from '../../api/project.ts'
+import { bearerOf, userVerifier, type UserCheck } from '../../api/callers.ts'
+import { type Env, optionalEnv, requireEnv } from '../../runtime/env.ts'
+import { consoleLog, describeError, json, type Log, subPath, text } from '../../runtime/http.ts'
+import { constantTimeEqual } from '../../runtime/constant-time.ts'
+import { readJsonBody } from '../../net/request-body.ts'
 
 export interface SlackOAuthConfig {
   clientId: string
@@ -36,18 +49,19 @@ export interface SlackOAuthConfig {
   redirectUri: string
   authorizeUrl: string
   apiUrl: string
-  supabaseUrl: string
-  anonKey: string
+  /** Verifies the signed-in admin's access token (the project's JWKS). */
+  verifyUser: UserCheck
   /** The portal, to send the admin back to; without it a small page is shown. */
   portalUrl?: string
-  rpc: ServiceRpc
+  rpc: Api
   fetch?: typeof fetch
   now?: () => Date
   log?: Log
 }
 
 export function slackOAuthConfigFromEnv(env: Env): SlackOAuthConfig {
-  const supabaseUrl = requireEnv(env, 'SUPABASE_URL').replace(/\/+$/, '')
+  const project = projectFromEnv(env)
+  const supabaseUrl = project.url
   const clientSecret = requireEnv(env, 'SLACK_CLIENT_SECRET')
   return {
     clientId: requireEnv(env, 'SLACK_CLIENT_ID'),
@@ -56,42 +70,43 @@ export function slackOAuthConfigFromEnv(env: Env): SlackOAuthConfig {
     redirectUri: optionalEnv(env, 'SLACK_REDIRECT_URI') ?? `${supabaseUrl}/functions/v1/slack-oauth/callback`,
     authorizeUrl: optionalEnv(env, 'SLACK_OAUTH_URL') ?? DEFAULT_SLACK_AUTHORIZE_URL,
     apiUrl: optionalEnv(env, 'SLACK_API_URL') ?? DEFAULT_SLACK_API_URL,
-    supabaseUrl,
-    anonKey: requireEnv(env, 'SUPABASE_ANON_KEY'),
+    verifyUser: userVerifier(project),
     portalUrl: optionalEnv(env, 'PORTAL_URL'),
-    rpc: serviceRpcFromEnv(env),
+    rpc: serviceApi(project),
   }
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const STATE_TTL_SECONDS = 600
+const BROWSER_HASH = /^[0-9a-f]{64}$/
 
 export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request) => Promise<Response> {
   const now = config.now ?? (() => new Date())
   const log = config.log ?? consoleLog
   const doFetch = config.fetch ?? globalThis.fetch
 
+  /** The signed-in person starting the install (never an anonymous visitor). */
   async function signedInUser(req: Request): Promise<string | null> {
-    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1]
-    if (!token) return null
-    const response = await doFetch(`${config.supabaseUrl}/auth/v1/user`, {
-      headers: { apikey: config.anonKey, authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(10_000),
-    })
-    if (!response.ok) return null
-    const user = (await response.json().catch(() => null)) as { id?: unknown } | null
-    return typeof user?.id === 'string' ? user.id : null
+    const claims = await config.verifyUser(bearerOf(req))
+    return claims && !claims.is_anonymous ? claims.sub : null
   }
 
-  async function start(req: Request, url: URL, fromBody?: string): Promise<Response> {
-    const tenantId = fromBody ?? url.searchParams.get('tenant_id') ?? ''
+  async function start(
+    req: Request,
+    url: URL,
+    fromBody?: { tenantId: string; browserHash: string },
+  ): Promise<Response> {
+    const tenantId = fromBody?.tenantId ?? url.searchParams.get('tenant_id') ?? ''
+    const browserHash = fromBody?.browserHash ?? url.searchParams.get('browser_hash') ?? ''
     if (!UUID.test(tenantId)) return json(400, { error: 'tenant_id is required' })
+    if (!BROWSER_HASH.test(browserHash)) return json(400, { error: 'browser_hash is required' })
     const userId = await signedInUser(req)
     if (!userId) return json(401, { error: 'sign in first' })
     const state = await signOAuthState({
       secret: config.stateSecret,
       tenantId,
       userId,
+      browserHash,
       now: now(),
       ttlSeconds: STATE_TTL_SECONDS,
     })
@@ -103,7 +118,7 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
         expires_at: state.expiresAt.toISOString(),
       })
     } catch (error) {
-      if (error instanceof RpcError && error.code === '42501') {
+      if (error instanceof ApiError && error.code === '42501') {
         return json(403, { error: 'only an owner or admin of this tenant can add Slack' })
       }
       throw error
@@ -137,12 +152,49 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
     }
     const code = url.searchParams.get('code')
     if (!code) return finish(verified.tenantId, 'invalid_request', 400)
+    if (!config.portalUrl) return finish(null, 'portal_required', 500)
+    // The portal finishes it as the signed-in admin, with this browser's install cookie.
+    const handOver = new URL(`${config.portalUrl.replace(/\/+$/, '')}/slack/finish`)
+    handOver.searchParams.set('code', code)
+    handOver.searchParams.set('state', url.searchParams.get('state')!)
+    return new Response(null, { status: 302, headers: { location: handOver.toString(), 'cache-control': 'no-store' } })
+  }
+
+  /** Step 4b: the portal, as the signed-in admin, with the browser's secret. */
+  async function complete(req: Request, body: Record<string, unknown>): Promise<Response> {
+    const code = typeof body['code'] === 'string' ? body['code'] : ''
+    const browserSecret = typeof body['browser_secret'] === 'string' ? body['browser_secret'] : ''
+    const userId = await signedInUser(req)
+    if (!userId) return json(401, { error: 'sign in first' })
+    const verified = await verifyOAuthState({
+      secret: config.stateSecret,
+      state: typeof body['state'] === 'string' ? body['state'] : null,
+      now: now(),
+      expectedUserId: userId,
+    })
+    if (!verified.ok) {
+      log('slack_oauth.bad_state', { reason: verified.reason, user_id: userId })
+      return json(400, { tenant_id: null, outcome: 'invalid_state' })
+    }
+    if (!code) return json(400, { tenant_id: verified.tenantId, outcome: 'invalid_request' })
+    if (!browserSecret || !constantTimeEqual(await browserSecretHash(browserSecret), verified.browserHash)) {
+      log('slack_oauth.other_browser', { tenant_id: verified.tenantId, user_id: userId })
+      return json(400, { tenant_id: verified.tenantId, outcome: 'invalid_state' })
+    }
+    const outcome = await install(verified, code)
+    return json(outcome.status, { tenant_id: verified.tenantId, outcome: outcome.outcome })
+  }
+
+  async function install(
+    verified: { tenantId: string; userId: string; nonce: string },
+    code: string,
+  ): Promise<{ outcome: string; status: number }> {
     try {
       await config.rpc('consume_slack_install', { nonce: verified.nonce })
     } catch (error) {
-      if (error instanceof RpcError && ['P0002', 'KO006', '42501'].includes(error.code ?? '')) {
+      if (error instanceof ApiError && ['P0002', 'KO006', '42501'].includes(error.code ?? '')) {
         log('slack_oauth.state_refused', { code: error.code, tenant_id: verified.tenantId })
-        return finish(verified.tenantId, 'invalid_state', 400)
+        return { outcome: 'invalid_state', status: 400 }
       }
       throw error
     }
@@ -158,9 +210,9 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
       })
     } catch (error) {
       log('slack_oauth.exchange_failed', { error: describeError(error), tenant_id: verified.tenantId })
-      return finish(verified.tenantId, error instanceof SlackApiError ? 'slack_refused' : 'slack_unavailable', 502)
+      return { outcome: error instanceof SlackApiError ? 'slack_refused' : 'slack_unavailable', status: 502 }
     }
-    if (installation.isEnterpriseInstall) return finish(verified.tenantId, 'enterprise_not_supported', 400)
+    if (installation.isEnterpriseInstall) return { outcome: 'enterprise_not_supported', status: 400 }
 
     try {
       const connection = await config.rpc<{ connection_id: string }>('save_slack_installation', {
@@ -176,11 +228,11 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
         team_id: installation.teamId,
         connection_id: connection.connection_id,
       })
-      return finish(verified.tenantId, 'installed')
+      return { outcome: 'installed', status: 200 }
     } catch (error) {
-      if (error instanceof RpcError && error.code === '23505') {
+      if (error instanceof ApiError && error.code === '23505') {
         log('slack_oauth.team_taken', { tenant_id: verified.tenantId, team_id: installation.teamId })
-        return finish(verified.tenantId, 'workspace_taken', 409)
+        return { outcome: 'workspace_taken', status: 409 }
       }
       throw error
     }
@@ -212,9 +264,20 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
     try {
       // supabase-js `functions.invoke('slack-oauth', { body: { action: 'install_url', tenant_id } })`
       if (req.method === 'POST' && (path === '/' || path === '/start')) {
-        const body = (await req.json().catch(() => null)) as { action?: unknown; tenant_id?: unknown } | null
-        if (body?.action !== undefined && body.action !== 'install_url') return json(400, { error: 'unknown action' })
-        return await start(req, url, typeof body?.tenant_id === 'string' ? body.tenant_id : '')
+        const read = await readJsonBody(req)
+        if (!read.ok && read.reason === 'too_large') return json(413, { error: 'request too large' })
+        const body = (read.ok && typeof read.value === 'object' && read.value !== null ? read.value : {}) as Record<
+          string,
+          unknown
+        >
+        if (body['action'] === 'complete') return await complete(req, body)
+        if (body['action'] !== undefined && body['action'] !== 'install_url') {
+          return json(400, { error: 'unknown action' })
+        }
+        return await start(req, url, {
+          tenantId: typeof body['tenant_id'] === 'string' ? body['tenant_id'] : '',
+          browserHash: typeof body['browser_hash'] === 'string' ? body['browser_hash'] : '',
+        })
       }
       if (req.method !== 'GET') return text(405, 'method not allowed', { allow: 'GET, POST' })
       if (path === '/start') return await start(req, url)
@@ -236,4 +299,5 @@ const OUTCOME_MESSAGES: Record<string, string> = {
   slack_unavailable: 'Slack could not be reached. Try again in a minute.',
   enterprise_not_supported: 'Enterprise Grid org-wide installs are not supported yet; install to a workspace.',
   workspace_taken: 'This Slack workspace is already connected to another Konstruct account.',
+  portal_required: 'Installs are finished in the portal; PORTAL_URL is not set for this function.',
 }

@@ -6,8 +6,11 @@
 // Plain browser JavaScript with no dependencies and no CDN: a launcher button and a small
 // accessible chat panel; messages go to POST /messages; the agent's replies arrive live over
 // Realtime through a minimal Phoenix (vsn 1.0.0) client: join the private topic with the
-// visitor token, heartbeat, broadcasts, rejoin with backoff and catch up from the history.
-// The visitor token is kept in localStorage, so a reload resumes the same conversation.
+// visitor's session, heartbeat, broadcasts, rejoin with backoff and catch up from the history.
+// The visitor is an anonymous Supabase user: the widget signs in anonymously with the
+// project's publishable key (Auth's /signup with no email, as signInAnonymously() does),
+// refreshes the session before it expires (and hands the new token to Realtime), and keeps
+// it in localStorage, so a reload resumes the same conversation.
 //
 // Who says what: the visitor's messages are data-konstruct-message="visitor", the agent's
 // "agent" (as before), a team member's reply "member" with a visible "Team member" label,
@@ -22,15 +25,21 @@
 // (rate_limited, notice_expected): nothing more, the notice arrives live. Otherwise, with
 // the agent paused or inactive or billing pausing the agents: "We'll get back to you soon."
 // Optional attributes: data-title, data-open="true", data-position="left".
-export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
+/** The widget for one project: where its Auth is and the publishable key it signs in with. */
+export function webChatWidgetScript(project: { supabaseUrl: string; publishableKey: string }): string {
+  return WIDGET_JS.replace('__KONSTRUCT_PROJECT__', JSON.stringify(project).replace(/</g, '\\u003c'))
+}
+
+const WIDGET_JS = String.raw`(function () {
   'use strict';
+  var project = __KONSTRUCT_PROJECT__;
   var script = document.currentScript;
   if (!script || !script.src) return;
   var widgetKey = script.getAttribute('data-key') || script.getAttribute('data-widget-key');
   if (!widgetKey) { console.error('Konstruct chat: data-key is missing on the script tag'); return; }
   var base = script.src.replace(/\/widget\.js(?:[?#].*)?$/, '');
   var storageKey = 'konstruct:webchat:' + widgetKey;
-  var state = { answers: 0, token: null, topic: null, realtime: null, lastSeq: 0, seen: {}, socket: null, joined: false, ref: 0, heartbeat: null, retry: 0, closed: false, conversation: null };
+  var state = { answers: 0, session: null, refreshTimer: null, topic: null, realtime: null, lastSeq: 0, seen: {}, socket: null, joined: false, ref: 0, heartbeat: null, retry: 0, closed: false, conversation: null };
   var TYPING = 'The agent is typing\u2026';
   var HUMAN_WILL_REPLY = 'A team member will reply here.';
   var LATER = 'We\u2019ll get back to you soon.';
@@ -149,24 +158,56 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
     else if (!humanHandles() && status.textContent === HUMAN_WILL_REPLY) status.textContent = '';
   }
 
+  // ---- Session (an anonymous Supabase user) ----------------------------------------------
+  function auth(path, body) {
+    return fetch(project.supabaseUrl + '/auth/v1' + path, { method: 'POST', headers: { apikey: project.publishableKey, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      .then(function (r) { if (!r.ok) throw new Error('auth ' + r.status); return r.json(); });
+  }
+  function keep(session) {
+    state.session = { access_token: session.access_token, refresh_token: session.refresh_token, expires_at: session.expires_at };
+    try { localStorage.setItem(storageKey, JSON.stringify(state.session)); } catch (e) { /* private mode */ }
+    clearTimeout(state.refreshTimer);
+    // Refresh a minute before it expires, and give Realtime the new token.
+    var inMs = Math.max(5000, state.session.expires_at * 1000 - Date.now() - 60000);
+    state.refreshTimer = setTimeout(function () {
+      session_().then(function () { push('realtime:' + state.topic, 'access_token', { access_token: state.session.access_token }); }).catch(function () {});
+    }, inMs);
+    return state.session;
+  }
+  function session_() {
+    if (!state.session) { try { state.session = JSON.parse(localStorage.getItem(storageKey) || 'null'); } catch (e) { state.session = null; } }
+    var s = state.session;
+    if (s && s.access_token && s.expires_at * 1000 - Date.now() > 60000) return Promise.resolve(s);
+    var signIn = function () { return auth('/signup', { data: {} }).then(keep); };
+    if (s && s.refresh_token) return auth('/token?grant_type=refresh_token', { refresh_token: s.refresh_token }).then(keep, signIn);
+    return signIn();
+  }
+  function forget() {
+    state.session = null;
+    try { localStorage.removeItem(storageKey); } catch (e) { /* no storage */ }
+  }
+
   // ---- HTTP ------------------------------------------------------------------------------
   function api(method, path, body) {
-    var headers = { 'content-type': 'application/json' };
-    if (state.token) headers.authorization = 'Bearer ' + state.token;
-    return fetch(base + path, { method: method, headers: headers, body: body ? JSON.stringify(body) : undefined })
-      .then(function (r) { return r.json().catch(function () { return {}; }).then(function (data) { return { status: r.status, data: data, retryAfter: r.headers.get('retry-after') }; }); });
+    return session_().then(function (s) {
+      var headers = { 'content-type': 'application/json', authorization: 'Bearer ' + s.access_token, 'x-widget-key': widgetKey };
+      return fetch(base + path, { method: method, headers: headers, body: body ? JSON.stringify(body) : undefined });
+    }).then(function (r) { return r.json().catch(function () { return {}; }).then(function (data) { return { status: r.status, data: data, retryAfter: r.headers.get('retry-after') }; }); });
   }
   var starting = null;
   function start() {
     if (starting) return starting;
-    var saved = null;
-    try { saved = JSON.parse(localStorage.getItem(storageKey) || 'null'); } catch (e) { saved = null; }
-    starting = api('POST', '/session', { widget_key: widgetKey, token: saved && saved.token })
+    var open = function () { return api('POST', '/session', { widget_key: widgetKey }); };
+    starting = open()
+      .then(function (res) {
+        // A session that no longer works (its user is gone): start over as a new visitor.
+        if (res.status === 401) { forget(); return open(); }
+        return res;
+      })
       .then(function (res) {
         if (res.status >= 300) throw new Error('session ' + res.status);
-        state.token = res.data.token; state.topic = res.data.topic; state.realtime = res.data.realtime;
+        state.topic = res.data.topic; state.realtime = res.data.realtime;
         setConversation(res.data.status === undefined ? null : res.data.status);
-        try { localStorage.setItem(storageKey, JSON.stringify({ token: state.token })); } catch (e) { /* private mode */ }
         if (res.data.widget && res.data.widget.greeting && !log.children.length) show({ id: 'greeting', direction: 'out', text: res.data.widget.greeting });
         return catchUp();
       })
@@ -218,13 +259,15 @@ export const WEB_CHAT_WIDGET_JS = String.raw`(function () {
   function connect() {
     if (!state.realtime || state.closed) return;
     if (state.socket && state.socket.readyState <= 1) return;
+    // Join with a session that is still valid (a rejoin after a long pause refreshes first).
+    if (!state.session || state.session.expires_at * 1000 - Date.now() < 60000) { session_().then(connect, function () {}); return; }
     var url = state.realtime.url + '?apikey=' + encodeURIComponent(state.realtime.apikey) + '&vsn=1.0.0';
     var socket = new WebSocket(url);
     var channelTopic = 'realtime:' + state.topic;
     state.socket = socket;
     socket.onopen = function () {
       state.joined = false;
-      push(channelTopic, 'phx_join', { config: { broadcast: { self: false, ack: false }, presence: { key: '' }, postgres_changes: [], private: true }, access_token: state.token });
+      push(channelTopic, 'phx_join', { config: { broadcast: { self: false, ack: false }, presence: { key: '' }, postgres_changes: [], private: true }, access_token: state.session && state.session.access_token });
       clearInterval(state.heartbeat);
       state.heartbeat = setInterval(function () { push('phoenix', 'heartbeat', {}); }, 25000);
     };

@@ -1,15 +1,17 @@
 // The web-chat function: the public endpoint of the embeddable widget, keyed by the web
-// chat connection's widget key. No Supabase session: the visitor is identified by a token
-// this function mints.
+// chat connection's widget key. A visitor is an anonymous Supabase user: the widget signs
+// in with signInAnonymously() (the publishable key), and sends that session's access token
+// as its bearer; this function verifies it against the project's JWKS (no JWT secret) and
+// takes the user id as the visitor id. Its Realtime topic is webchat:<visitor id>, the only
+// one RLS on realtime.messages lets that anonymous user read.
 //
 //   GET  /web-chat/widget.js   the widget itself (one script tag, data-key="<widget key>")
-//   POST /web-chat/session     {widget_key, token?} → a visitor token (new, or the given one
-//                              if it is still valid for this widget), the Realtime topic,
-//                              how to reach Realtime and the conversation status
-//   POST /web-chat/messages    Bearer <visitor token>, {text, client_message_id?} → ingested,
-//                              with the conversation status and what answer to expect
-//   GET  /web-chat/messages    Bearer <visitor token>, ?after_seq= → the visitor's history and
-//                              the conversation status
+//   POST /web-chat/session     Bearer <visitor session>, {widget_key} → the visitor id, the
+//                              Realtime topic, how to reach Realtime and the conversation status
+//   POST /web-chat/messages    Bearer <visitor session>, x-widget-key, {text, client_message_id?}
+//                              → ingested, with the conversation status and what answer to expect
+//   GET  /web-chat/messages    Bearer <visitor session>, x-widget-key, ?after_seq= → the
+//                              visitor's history and the conversation status
 //
 // The conversation status (null before the first message, then open, waiting_for_human,
 // human or closed) tells the widget whether the agent answers (typing indicator) or a team
@@ -22,67 +24,53 @@
 // means no answer is coming now (agent paused or inactive, agents paused by billing).
 // A duplicate (a retried POST) expects nothing more: the first POST said what to expect.
 //
-// The visitor token is an HS256 JWT signed with the project's JWT secret, so Realtime
-// accepts it: role anon (no membership and no api function: it can do nothing through
-// PostgREST that the public cannot), audience konstruct-webchat, sub = the visitor id and
-// topic = webchat:<visitor id>, the only private topic RLS on realtime.messages lets it read.
-// Requests are rate limited per visitor and per tenant (token buckets, 429 + Retry-After);
-// CORS is open to any origin (no cookies: the token travels in the Authorization header).
-import { RateLimiter, mintVisitorToken, verifyVisitorToken, type VisitorClaims } from '../webchat/mod.ts'
-import { readRawBody } from '../request-body.ts'
-import {
-  consoleLog,
-  describeError,
-  json,
-  numberEnv,
-  optionalEnv,
-  requireEnv,
-  subPath,
-  type Env,
-  type Log,
-} from './http.ts'
-import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
-import { WEB_CHAT_WIDGET_JS } from './web-chat-widget.ts'
+// Each request goes through three steps, each its own function so checks can be added to
+// one of them: `visitorOf` (who: the verified anonymous session), `widgetOf` (where: the
+// active web chat connection of the widget key, and a page whose Origin is among the
+// widget's allowed_origins when it names any: 403 origin_not_allowed otherwise) and `limit`
+// (how often: allowances per client IP, per visitor and per tenant kept in the database,
+// api.take_widget_allowance, so every instance of this function shares them; 429 +
+// Retry-After). CORS answers any origin (no cookies: the session travels in the
+// Authorization header); the Origin check is what decides.
+import { bearerOf, userVerifier, type UserCheck } from '../../api/callers.ts'
+import { ApiError, type Api } from '../../api/client.ts'
+import { projectFromEnv, requirePublishableKey, serviceApi } from '../../api/project.ts'
+import { numberEnv, optionalEnv, type Env } from '../../runtime/env.ts'
+import { consoleLog, describeError, json, subPath, type Log } from '../../runtime/http.ts'
+import { readRawBody } from '../../net/request-body.ts'
+import { isUnstorable } from '../../api/storable-text.ts'
+import { webChatWidgetScript } from './web-chat-widget.ts'
 
 export interface WebChatConfig {
-  /** The project's JWT secret (WEB_CHAT_JWT_SECRET, else SUPABASE_JWT_SECRET). */
-  jwtSecret: string
-  /** Public base URL of the project (Realtime lives under it). */
+  /** Public base URL of the project (Auth and Realtime live under it). */
   publicUrl: string
-  /** The anon key the widget's websocket presents as apikey (public by design). */
-  anonKey: string
-  rpc: ServiceRpc
-  /** Burst and sustained rate per visitor (messages and history reads). */
-  visitorLimit?: { capacity: number; perMinute: number }
-  /** Burst and sustained rate per tenant, all its visitors and sessions together. */
-  tenantLimit?: { capacity: number; perMinute: number }
-  tokenTtlSeconds?: number
-  now?: () => Date
+  /** The publishable key the widget signs in and opens Realtime with (public by design). */
+  publishableKey: string
+  /** Verifies a visitor's access token against the project's JWKS. */
+  verifyUser: UserCheck
+  rpc: Api
+  /** Requests per minute and visitor, per client IP (sessions too) and per tenant, all widgets together. */
+  limits?: { perVisitor: number; perIp: number; perTenant: number }
   log?: Log
 }
 
 export function webChatConfigFromEnv(env: Env): WebChatConfig {
-  const jwtSecret = optionalEnv(env, 'WEB_CHAT_JWT_SECRET') ?? optionalEnv(env, 'SUPABASE_JWT_SECRET')
-  if (!jwtSecret) throw new Error('WEB_CHAT_JWT_SECRET is not set')
+  const project = projectFromEnv(env)
   return {
-    jwtSecret,
-    publicUrl: optionalEnv(env, 'WEB_CHAT_PUBLIC_URL') ?? requireEnv(env, 'SUPABASE_URL'),
-    anonKey: requireEnv(env, 'SUPABASE_ANON_KEY'),
-    rpc: serviceRpcFromEnv(env),
-    visitorLimit: {
-      capacity: numberEnv(env, 'WEB_CHAT_VISITOR_BURST', 8),
-      perMinute: numberEnv(env, 'WEB_CHAT_VISITOR_PER_MINUTE', 20),
-    },
-    tenantLimit: {
-      capacity: numberEnv(env, 'WEB_CHAT_TENANT_BURST', 120),
-      perMinute: numberEnv(env, 'WEB_CHAT_TENANT_PER_MINUTE', 600),
+    publicUrl: optionalEnv(env, 'WEB_CHAT_PUBLIC_URL') ?? project.url,
+    publishableKey: requirePublishableKey(project),
+    verifyUser: userVerifier(project),
+    rpc: serviceApi(project),
+    limits: {
+      perVisitor: numberEnv(env, 'WEB_CHAT_VISITOR_PER_MINUTE', 20),
+      perIp: numberEnv(env, 'WEB_CHAT_IP_PER_MINUTE', 60),
+      perTenant: numberEnv(env, 'WEB_CHAT_TENANT_PER_MINUTE', 600),
     },
   }
 }
 
 export const WEB_CHAT_MAX_TEXT = 4000
 const CLIENT_MESSAGE_ID = /^[A-Za-z0-9_-]{8,64}$/
-const VISITOR_ROLE = 'anon'
 
 const CORS = {
   'access-control-allow-origin': '*',
@@ -117,40 +105,56 @@ interface WidgetConnection {
 }
 
 export function createWebChatHandler(config: WebChatConfig): (req: Request) => Promise<Response> {
-  if (!config.jwtSecret) throw new Error('WEB_CHAT_JWT_SECRET is not set')
-  const now = config.now ?? (() => new Date())
   const log = config.log ?? consoleLog
-  const visitorLimit = config.visitorLimit ?? { capacity: 8, perMinute: 20 }
-  const tenantLimit = config.tenantLimit ?? { capacity: 120, perMinute: 600 }
-  const visitors = new RateLimiter({ capacity: visitorLimit.capacity, refillPerSecond: visitorLimit.perMinute / 60 })
-  const tenants = new RateLimiter({ capacity: tenantLimit.capacity, refillPerSecond: tenantLimit.perMinute / 60 })
-  const realtimeUrl = `${config.publicUrl.replace(/\/+$/, '').replace(/^http/, 'ws')}/realtime/v1/websocket`
+  const limits = config.limits ?? { perVisitor: 20, perIp: 60, perTenant: 600 }
+  const publicUrl = config.publicUrl.replace(/\/+$/, '')
+  const realtimeUrl = `${publicUrl.replace(/^http/, 'ws')}/realtime/v1/websocket`
+  const widgetJs = webChatWidgetScript({ supabaseUrl: publicUrl, publishableKey: config.publishableKey })
 
   const reply = (status: number, body: unknown, headers: Record<string, string> = {}) =>
     json(status, body, { ...CORS, ...headers })
 
-  async function widgetConnection(widgetKey: string): Promise<WidgetConnection | null> {
+  /** Where: the active web chat connection of a widget key, or null. */
+  async function widgetOf(widgetKey: string): Promise<WidgetConnection | null> {
     if (!widgetKey || widgetKey.length > 200) return null
     const connection = await config.rpc<WidgetConnection | null>('resolve_widget_connection', { widget_key: widgetKey })
     return connection && connection.kind === 'web_chat' && connection.status === 'active' ? connection : null
   }
 
-  /** Takes a token from each bucket that applies; the first refusal answers 429. */
-  function limit(keys: Array<{ limiter: RateLimiter; key: string }>): Response | null {
-    const at = now()
-    for (const { limiter, key } of keys) {
-      const decision = limiter.take(key, at)
-      if (!decision.allowed) {
-        const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000))
-        log('web_chat.rate_limited', { key: key.split(':')[0] })
-        return reply(
-          429,
-          { error: 'rate_limited', message: 'You are sending messages a little too quickly. Please wait a moment.' },
-          { 'retry-after': String(seconds) },
-        )
-      }
-    }
-    return null
+  /**
+   * How often: one use of the client IP's, the visitor's (when known) and the tenant's
+   * allowances, counted in the database for every instance of this function; 429 when spent.
+   */
+  async function limit(req: Request, connection: WidgetConnection, visitorId: string | null): Promise<Response | null> {
+    const decision = await config.rpc<{ allowed: boolean; scope: string | null; retry_after_seconds: number }>(
+      'take_widget_allowance',
+      {
+        connection_id: connection.connection_id,
+        visitor_id: visitorId,
+        client_ip: clientIp(req),
+        per_visitor: limits.perVisitor,
+        per_ip: limits.perIp,
+        per_tenant: limits.perTenant,
+        window_seconds: 60,
+      },
+    )
+    if (decision.allowed) return null
+    log('web_chat.rate_limited', { scope: decision.scope, connection_id: connection.connection_id })
+    return reply(
+      429,
+      { error: 'rate_limited', message: 'You are sending messages a little too quickly. Please wait a moment.' },
+      { 'retry-after': String(Math.max(1, decision.retry_after_seconds)) },
+    )
+  }
+
+  /** Where, second half: the page's Origin must be one the widget's admin allowed, if they named any. */
+  function originRefusal(req: Request, connection: WidgetConnection): Response | null {
+    const allowed = allowedOriginsOf(connection)
+    if (allowed.length === 0) return null
+    const origin = normalizeOrigin(req.headers.get('origin') ?? '')
+    if (origin && allowed.includes(origin)) return null
+    log('web_chat.origin_refused', { connection_id: connection.connection_id, origin: req.headers.get('origin') })
+    return reply(403, { error: 'origin_not_allowed', message: 'This chat is not available on this website.' })
   }
 
   async function readJson(req: Request): Promise<Record<string, unknown> | null> {
@@ -167,17 +171,29 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     }
   }
 
-  async function visitorOf(req: Request): Promise<(VisitorClaims & { connection: WidgetConnection }) | Response> {
-    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1]
-    const verified = await verifyVisitorToken({ secret: config.jwtSecret, token, now: now() })
-    if (!verified.ok) return reply(401, { error: 'invalid_token' })
-    const connection = await widgetConnection(verified.widgetKey)
-    // A token outlives nothing: a disabled widget or a rotated key ends its sessions.
-    if (!connection || connection.connection_id !== verified.connectionId) return reply(401, { error: 'invalid_token' })
-    return { ...verified, connection }
+  /** Who: the anonymous visitor whose verified session this is (its user id), or null. */
+  async function visitorOf(req: Request): Promise<string | null> {
+    const claims = await config.verifyUser(bearerOf(req))
+    return claims?.is_anonymous === true ? claims.sub : null
+  }
+
+  /** Who and where, for the message endpoints; a refusal as a Response. */
+  async function visitorAt(
+    req: Request,
+    url: URL,
+  ): Promise<{ visitorId: string; connection: WidgetConnection } | Response> {
+    const visitorId = await visitorOf(req)
+    if (!visitorId) return reply(401, { error: 'invalid_token' })
+    const connection = await widgetOf(req.headers.get('x-widget-key') ?? url.searchParams.get('key') ?? '')
+    if (!connection) return reply(404, { error: 'unknown_widget' })
+    const refused = originRefusal(req, connection)
+    if (refused) return refused
+    return { visitorId, connection }
   }
 
   async function session(req: Request, url: URL): Promise<Response> {
+    const visitorId = await visitorOf(req)
+    if (!visitorId) return reply(401, { error: 'invalid_token' })
     const body = await readJson(req)
     if (!body) return reply(400, { error: 'invalid_json' })
     const widgetKey =
@@ -185,46 +201,25 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       req.headers.get('x-widget-key') ??
       url.searchParams.get('key') ??
       ''
-    const connection = await widgetConnection(widgetKey)
+    const connection = await widgetOf(widgetKey)
     if (!connection) return reply(404, { error: 'unknown_widget' })
-    const limited = limit([{ limiter: tenants, key: `tenant:${connection.tenant_id}` }])
+    const refused = originRefusal(req, connection)
+    if (refused) return refused
+    const limited = await limit(req, connection, null)
     if (limited) return limited
-
-    const at = now()
-    const previous = typeof body['token'] === 'string' ? body['token'] : null
-    let claims: { visitorId: string; topic: string } | null = null
-    if (previous) {
-      const verified = await verifyVisitorToken({ secret: config.jwtSecret, token: previous, now: at, widgetKey })
-      // Resumed only while more than a day remains; otherwise the same visitor gets a fresh token.
-      if (verified.ok && verified.connectionId === connection.connection_id) {
-        claims = { visitorId: verified.visitorId, topic: verified.topic }
-        if (verified.expiresAt.getTime() - at.getTime() > 24 * 3600 * 1000) {
-          const status = await conversationStatus(connection, verified.visitorId)
-          return reply(
-            200,
-            sessionBody(previous, verified.visitorId, verified.topic, verified.expiresAt, connection, status),
-          )
-        }
-      }
-    }
-    const visitorId = claims?.visitorId ?? crypto.randomUUID()
-    const topic = claims?.topic ?? `webchat:${visitorId}`
-    const ttlSeconds = config.tokenTtlSeconds ?? 7 * 24 * 3600
-    const token = await mintVisitorToken({
-      secret: config.jwtSecret,
-      widgetKey,
-      connectionId: connection.connection_id,
-      visitorId,
-      topic,
-      now: at,
-      ttlSeconds,
-      role: VISITOR_ROLE,
+    const status = await conversationStatus(connection, visitorId)
+    log('web_chat.session', { connection_id: connection.connection_id, resumed: status !== null })
+    const settings = connection.settings ?? {}
+    return reply(200, {
+      visitor_id: visitorId,
+      topic: `webchat:${visitorId}`,
+      status,
+      realtime: { url: realtimeUrl, apikey: config.publishableKey },
+      widget: {
+        name: connection.name,
+        greeting: typeof settings['greeting'] === 'string' ? settings['greeting'] : null,
+      },
     })
-    const expiresAt = new Date((Math.floor(at.getTime() / 1000) + ttlSeconds) * 1000)
-    log('web_chat.session', { connection_id: connection.connection_id, resumed: claims !== null })
-    // A new visitor has no conversation yet.
-    const status = claims ? await conversationStatus(connection, visitorId) : null
-    return reply(claims ? 200 : 201, sessionBody(token, visitorId, topic, expiresAt, connection, status))
   }
 
   /** The status of the visitor's own conversation on this widget, or null before the first message. */
@@ -235,36 +230,10 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     })
   }
 
-  function sessionBody(
-    token: string,
-    visitorId: string,
-    topic: string,
-    expiresAt: Date,
-    connection: WidgetConnection,
-    status: string | null,
-  ) {
-    const settings = connection.settings ?? {}
-    return {
-      token,
-      visitor_id: visitorId,
-      topic,
-      expires_at: expiresAt.toISOString(),
-      status,
-      realtime: { url: realtimeUrl, apikey: config.anonKey },
-      widget: {
-        name: connection.name,
-        greeting: typeof settings['greeting'] === 'string' ? settings['greeting'] : null,
-      },
-    }
-  }
-
-  async function postMessage(req: Request): Promise<Response> {
-    const visitor = await visitorOf(req)
+  async function postMessage(req: Request, url: URL): Promise<Response> {
+    const visitor = await visitorAt(req, url)
     if (visitor instanceof Response) return visitor
-    const limited = limit([
-      { limiter: visitors, key: `visitor:${visitor.visitorId}` },
-      { limiter: tenants, key: `tenant:${visitor.connection.tenant_id}` },
-    ])
+    const limited = await limit(req, visitor.connection, visitor.visitorId)
     if (limited) return limited
     const body = await readJson(req)
     if (!body) return reply(400, { error: 'invalid_json' })
@@ -299,9 +268,9 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
   }
 
   async function history(req: Request, url: URL): Promise<Response> {
-    const visitor = await visitorOf(req)
+    const visitor = await visitorAt(req, url)
     if (visitor instanceof Response) return visitor
-    const limited = limit([{ limiter: visitors, key: `visitor:${visitor.visitorId}` }])
+    const limited = await limit(req, visitor.connection, visitor.visitorId)
     if (limited) return limited
     const afterRaw = url.searchParams.get('after_seq')
     const afterSeq = afterRaw !== null && /^\d{1,18}$/.test(afterRaw) ? Number(afterRaw) : null
@@ -320,7 +289,7 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     try {
       if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: CORS })
       if (path === '/widget.js' && (req.method === 'GET' || req.method === 'HEAD')) {
-        return new Response(req.method === 'HEAD' ? null : WEB_CHAT_WIDGET_JS, {
+        return new Response(req.method === 'HEAD' ? null : widgetJs, {
           headers: {
             ...CORS,
             'content-type': 'application/javascript; charset=utf-8',
@@ -330,13 +299,44 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
         })
       }
       if (path === '/session' && req.method === 'POST') return await session(req, url)
-      if (path === '/messages' && req.method === 'POST') return await postMessage(req)
+      if (path === '/messages' && req.method === 'POST') return await postMessage(req, url)
       if (path === '/messages' && req.method === 'GET') return await history(req, url)
       return reply(404, { error: 'not_found' })
     } catch (error) {
-      if (error instanceof RpcError && error.code === 'KO005') return reply(403, { error: 'unavailable' })
+      if (error instanceof ApiError && error.code === 'KO005') return reply(403, { error: 'unavailable' })
+      if (error instanceof ApiError && isUnstorable(error.code)) return reply(400, { error: 'message_unstorable' })
       log('web_chat.failed', { error: describeError(error), path })
       return reply(500, { error: 'something went wrong; please try again' })
     }
   }
+}
+
+/** "https://Shop.example:443/" → "https://shop.example"; anything that is not an http(s) origin → null. */
+export function normalizeOrigin(value: string): string | null {
+  try {
+    const url = new URL(value.trim())
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') return null
+    return url.origin
+  } catch {
+    return null
+  }
+}
+
+function allowedOriginsOf(connection: WidgetConnection): string[] {
+  const raw = connection.settings?.['allowed_origins']
+  if (!Array.isArray(raw)) return []
+  return raw.flatMap((entry) => {
+    const origin = typeof entry === 'string' ? normalizeOrigin(entry) : null
+    return origin ? [origin] : []
+  })
+}
+
+/**
+ * The client's address as the platform's proxy saw it: the last X-Forwarded-For hop (the
+ * one the proxy appended; earlier hops are whatever the client sent), else X-Real-IP.
+ */
+export function clientIp(req: Request): string | null {
+  const forwarded = req.headers.get('x-forwarded-for')
+  const last = forwarded?.split(',').pop()?.trim()
+  return last || req.headers.get('x-real-ip')?.trim() || null
 }

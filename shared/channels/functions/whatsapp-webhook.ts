@@ -12,7 +12,7 @@
 //         moves a message backwards.
 //      Meta retries non-2xx deliveries for days; a database failure answers 503 so the
 //      batch comes again (everything in it is idempotent).
-import { readRawBody } from '../request-body.ts'
+import { readRawBody } from '../../net/request-body.ts'
 import {
   answerWhatsAppHandshake,
   parseWhatsAppWebhookBody,
@@ -20,14 +20,18 @@ import {
   type WhatsAppInboundMessage,
   type WhatsAppStatusUpdate,
 } from '../whatsapp/mod.ts'
-import { consoleLog, describeError, requireEnv, text, unauthorized, type Env, type Log } from './http.ts'
-import { RpcError, serviceRpcFromEnv, type ServiceRpc } from './service-rpc.ts'
+import { type Api, ApiError } from '../../api/client.ts'
+import { projectFromEnv, serviceApi } from '../../api/project.ts'
+import { type Env, requireEnv } from '../../runtime/env.ts'
+import { consoleLog, describeError, type Log, text, unauthorized } from '../../runtime/http.ts'
+import { reportUnstorable } from './unstorable.ts'
+import { isUnstorable } from '../../api/storable-text.ts'
 import { readButtonDecision } from './slack-actions.ts'
 
 export interface WhatsAppWebhookConfig {
   appSecret: string
   verifyToken: string
-  rpc: ServiceRpc
+  rpc: Api
   log?: Log
 }
 
@@ -35,7 +39,7 @@ export function whatsAppWebhookConfigFromEnv(env: Env): WhatsAppWebhookConfig {
   return {
     appSecret: requireEnv(env, 'WHATSAPP_APP_SECRET'),
     verifyToken: requireEnv(env, 'WHATSAPP_VERIFY_TOKEN'),
-    rpc: serviceRpcFromEnv(env),
+    rpc: serviceApi(projectFromEnv(env)),
   }
 }
 
@@ -92,19 +96,29 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
     for (const problem of errors) log('whatsapp_webhook.number_errors', problem)
 
     try {
+      // A number routes to the connection that proved control of it, and only when the
+      // delivery names the same business account (entry.id): both ids must match.
       const connections = new Map<string, WhatsAppConnection | null>()
-      const connectionOf = async (phoneNumberId: string) => {
-        if (!connections.has(phoneNumberId)) {
+      const connectionOf = async (phoneNumberId: string, businessAccountId: string | null) => {
+        const key = `${businessAccountId ?? ''}/${phoneNumberId}`
+        if (!connections.has(key)) {
           connections.set(
-            phoneNumberId,
-            await config.rpc<WhatsAppConnection | null>('resolve_whatsapp_connection', {
-              phone_number_id: phoneNumberId,
-            }),
+            key,
+            businessAccountId
+              ? await config.rpc<WhatsAppConnection | null>('resolve_whatsapp_connection', {
+                  phone_number_id: phoneNumberId,
+                  business_account_id: businessAccountId,
+                })
+              : null,
           )
         }
-        const connection = connections.get(phoneNumberId) ?? null
-        if (!connection) log('whatsapp_webhook.unknown_number', { phone_number_id: phoneNumberId })
-        else if (connection.status !== 'active') {
+        const connection = connections.get(key) ?? null
+        if (!connection) {
+          log('whatsapp_webhook.unknown_number', {
+            phone_number_id: phoneNumberId,
+            business_account_id: businessAccountId,
+          })
+        } else if (connection.status !== 'active') {
           log('whatsapp_webhook.connection_disabled', { connection_id: connection.connection_id })
           return null
         }
@@ -112,19 +126,26 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
       }
 
       for (const message of messages) {
-        const connection = await connectionOf(message.phoneNumberId)
+        const connection = await connectionOf(message.phoneNumberId, message.businessAccountId)
         if (!connection) continue
-        await ingestWhatsAppMessage(config.rpc, log, connection, message)
+        try {
+          await ingestWhatsAppMessage(config.rpc, log, connection, message)
+        } catch (error) {
+          // One message the database can never take must not hold back the rest of the
+          // delivery, nor make Meta redeliver it for days: acknowledge, and tell the admins.
+          if (!(error instanceof ApiError) || !isUnstorable(error.code)) throw error
+          await reportUnstorable(config.rpc, log, connection, 'whatsapp', message.messageId, error)
+        }
       }
       for (const status of statuses) {
-        const connection = await connectionOf(status.phoneNumberId)
+        const connection = await connectionOf(status.phoneNumberId, status.businessAccountId)
         if (!connection) continue
         await applyWhatsAppStatus(config.rpc, log, connection, status)
       }
       return text(200, 'ok')
     } catch (error) {
       // Disabled between the lookup and the ingest: nothing to store, nothing to retry.
-      if (error instanceof RpcError && error.code === 'KO005') return text(200, 'ok')
+      if (error instanceof ApiError && error.code === 'KO005') return text(200, 'ok')
       log('whatsapp_webhook.failed', { error: describeError(error) })
       return text(503, 'try again')
     }
@@ -132,7 +153,7 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
 }
 
 async function ingestWhatsAppMessage(
-  rpc: ServiceRpc,
+  rpc: Api,
   log: Log,
   connection: WhatsAppConnection,
   message: WhatsAppInboundMessage,
@@ -204,7 +225,7 @@ async function ingestWhatsAppMessage(
 }
 
 async function applyWhatsAppStatus(
-  rpc: ServiceRpc,
+  rpc: Api,
   log: Log,
   connection: WhatsAppConnection,
   status: WhatsAppStatusUpdate,

@@ -51,6 +51,11 @@ export interface OAuthStateClaims {
   userId: string
   /** Random; the database records it to make the state single use. */
   nonce: string
+  /**
+   * SHA-256 (hex) of a secret kept in the starting browser's cookie: only that browser,
+   * signed in as userId, can finish the install.
+   */
+  browserHash: string
   expiresAt: Date
 }
 
@@ -58,6 +63,7 @@ export interface SignOAuthStateInput {
   secret: string
   tenantId: string
   userId: string
+  browserHash: string
   now: Date
   ttlSeconds?: number
   nonce?: string
@@ -68,7 +74,7 @@ export async function signOAuthState(input: SignOAuthStateInput): Promise<{ stat
   const nonce = input.nonce ?? randomToken(16)
   const exp = Math.floor(input.now.getTime() / 1000) + (input.ttlSeconds ?? 600)
   const payload = base64UrlEncode(
-    JSON.stringify({ p: STATE_PURPOSE, t: input.tenantId, u: input.userId, n: nonce, exp }),
+    JSON.stringify({ p: STATE_PURPOSE, t: input.tenantId, u: input.userId, n: nonce, b: input.browserHash, exp }),
   )
   const signature = base64UrlEncode(await hmacSha256(input.secret, payload))
   return {
@@ -76,6 +82,7 @@ export async function signOAuthState(input: SignOAuthStateInput): Promise<{ stat
     tenantId: input.tenantId,
     userId: input.userId,
     nonce,
+    browserHash: input.browserHash,
     expiresAt: new Date(exp * 1000),
   }
 }
@@ -109,11 +116,25 @@ export async function verifyOAuthState(input: VerifyOAuthStateInput): Promise<OA
   const tenantId = stringField(claims, 't')
   const userId = stringField(claims, 'u')
   const nonce = stringField(claims, 'n')
+  const browserHash = stringField(claims, 'b')
   const exp = numberField(claims, 'exp')
-  if (stringField(claims, 'p') !== STATE_PURPOSE || !tenantId || !userId || !nonce || exp === undefined) {
+  if (
+    stringField(claims, 'p') !== STATE_PURPOSE ||
+    !tenantId ||
+    !userId ||
+    !nonce ||
+    !browserHash ||
+    exp === undefined
+  ) {
     return { ok: false, reason: 'malformed' }
   }
   if (Math.floor(input.now.getTime() / 1000) >= exp) return { ok: false, reason: 'expired' }
   if (input.expectedUserId !== undefined && input.expectedUserId !== userId) return { ok: false, reason: 'wrong_user' }
-  return { ok: true, tenantId, userId, nonce, expiresAt: new Date(exp * 1000) }
+  return { ok: true, tenantId, userId, nonce, browserHash, expiresAt: new Date(exp * 1000) }
+}
+
+/** The hash a state carries for the browser secret (SHA-256, lowercase hex). */
+export async function browserSecretHash(secret: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(secret)))
+  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('')
 }

@@ -87,10 +87,16 @@ export function createWhatsAppClient(options: WhatsAppClientOptions) {
   const timeoutMs = options.timeoutMs ?? 10_000
 
   async function post(phoneNumberId: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const response = await doFetch(`${apiUrl}/${version}/${encodeURIComponent(phoneNumberId)}/messages`, {
+    return call(`${encodeURIComponent(phoneNumberId)}/messages`, {
       method: 'POST',
       headers: { authorization: `Bearer ${options.accessToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ messaging_product: 'whatsapp', ...body }),
+    })
+  }
+
+  async function call(path: string, init: RequestInit): Promise<Record<string, unknown>> {
+    const response = await doFetch(`${apiUrl}/${version}/${path}`, {
+      ...init,
       signal: AbortSignal.timeout(timeoutMs),
     })
     let data: unknown = null
@@ -149,6 +155,28 @@ export function createWhatsAppClient(options: WhatsAppClientOptions) {
   }
 
   return {
+    /**
+     * The phone numbers of a WhatsApp Business Account as this token sees them (Graph
+     * GET /<waba-id>/phone_numbers): the proof that the token controls a number there.
+     * A token without access to the account gets a Graph error (WhatsAppApiError).
+     */
+    async listBusinessPhoneNumbers(
+      businessAccountId: string,
+    ): Promise<Array<{ id: string; displayPhoneNumber: string | null }>> {
+      const data = await call(
+        `${encodeURIComponent(businessAccountId)}/phone_numbers?fields=id,display_phone_number,verified_name&limit=100`,
+        { method: 'GET', headers: { authorization: `Bearer ${options.accessToken}` } },
+      )
+      const rows = Array.isArray(data['data']) ? (data['data'] as unknown[]) : []
+      return rows.flatMap((row) => {
+        if (typeof row !== 'object' || row === null) return []
+        const record = row as Record<string, unknown>
+        if (typeof record['id'] !== 'string') return []
+        const display = record['display_phone_number']
+        return [{ id: record['id'], displayPhoneNumber: typeof display === 'string' ? display : null }]
+      })
+    },
+
     async sendText(input: { phoneNumberId: string; to: string; text: string; previewUrl?: boolean; replyTo?: string }) {
       if (input.text.length > 4096) throw new RangeError('WhatsApp text is limited to 4096 characters; split it first')
       return send(

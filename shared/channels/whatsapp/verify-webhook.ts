@@ -2,7 +2,8 @@
 // GET: Meta's subscription handshake echoes hub.challenge only when hub.verify_token is
 // ours. POST: X-Hub-Signature-256 is "sha256=" + hex HMAC-SHA256 of the raw body under the
 // app secret; it must be checked on the bytes as received, before any JSON parsing.
-import { constantTimeEqual, fromHex, verifyHmacSha256, type RawBody } from '../signing.ts'
+import { constantTimeEqual } from '../../runtime/constant-time.ts'
+import { fromHex, verifyHmacSha256, type RawBody } from '../signing.ts'
 
 export type WhatsAppHandshake =
   | { ok: true; challenge: string }

@@ -53,6 +53,8 @@ export type WhatsAppDeliveryStatus = 'sent' | 'delivered' | 'read' | 'failed'
 
 export interface WhatsAppStatusUpdate {
   phoneNumberId: string
+  /** The delivery's entry id: the WhatsApp Business Account the number belongs to. */
+  businessAccountId: string | null
   /** The wamid of the message we sent. */
   messageId: string
   recipientId: string | null
@@ -107,7 +109,7 @@ export function parseWhatsAppWebhook(payload: unknown): WhatsAppWebhookParse {
         if (parsed) webhook.messages.push(parsed)
       }
       for (const status of recordArrayField(value, 'statuses')) {
-        const parsed = toStatusUpdate(status, phoneNumberId)
+        const parsed = toStatusUpdate(status, phoneNumberId, businessAccountId)
         if (parsed) webhook.statuses.push(parsed)
       }
       const errors = recordArrayField(value, 'errors').map(toError)
@@ -199,12 +201,17 @@ function agentText(content: WhatsAppContent): string {
   }
 }
 
-function toStatusUpdate(status: JsonRecord, phoneNumberId: string): WhatsAppStatusUpdate | null {
+function toStatusUpdate(
+  status: JsonRecord,
+  phoneNumberId: string,
+  businessAccountId: string | null,
+): WhatsAppStatusUpdate | null {
   const messageId = stringField(status, 'id')
   const value = stringField(status, 'status')
   if (!messageId || !value || !DELIVERY_STATUSES.has(value)) return null
   return {
     phoneNumberId,
+    businessAccountId,
     messageId,
     recipientId: stringField(status, 'recipient_id') ?? null,
     status: value as WhatsAppDeliveryStatus,

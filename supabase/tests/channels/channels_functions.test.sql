@@ -73,23 +73,24 @@ select is(api.web_chat_history('30000000-0000-4000-8000-000000000001', 'visitor-
   'another visitor has no history');
 reset role;
 
--- The web chat topic ---------------------------------------------------------------------------
+-- The web chat topic: webchat:<the anonymous visitor's user id> ----------------------------
 
-select set_config('realtime.topic', 'webchat:visitor-a', true);
-select set_config('request.jwt.claims', '{"role": "anon", "aud": "konstruct-webchat", "topic": "webchat:visitor-a", "sub": "00000000-0000-4000-8000-00000000000a"}', true);
-set local role anon;
-select ok((select count(*) from realtime.messages where topic = 'webchat:visitor-a') > 0,
-  'the visitor''s own token receives the broadcast of their conversation');
+select realtime.send('{"text": "hello"}'::jsonb, 'message', 'webchat:00000000-0000-4000-8000-00000000000a', true);
+select set_config('realtime.topic', 'webchat:00000000-0000-4000-8000-00000000000a', true);
+select set_config('request.jwt.claims', '{"role": "authenticated", "is_anonymous": true, "sub": "00000000-0000-4000-8000-00000000000a"}', true);
+set local role authenticated;
+select ok((select count(*) from realtime.messages where topic = 'webchat:00000000-0000-4000-8000-00000000000a') > 0,
+  'the anonymous visitor receives the broadcasts of their own conversation');
 reset role;
-select set_config('request.jwt.claims', '{"role": "anon", "aud": "konstruct-webchat", "topic": "webchat:visitor-b", "sub": "00000000-0000-4000-8000-00000000000b"}', true);
-set local role anon;
-select is((select count(*)::int from realtime.messages where topic = 'webchat:visitor-a'), 0,
-  'another visitor''s token receives nothing on that topic');
+select set_config('request.jwt.claims', '{"role": "authenticated", "is_anonymous": true, "sub": "00000000-0000-4000-8000-00000000000b"}', true);
+set local role authenticated;
+select is((select count(*)::int from realtime.messages where topic = 'webchat:00000000-0000-4000-8000-00000000000a'), 0,
+  'another anonymous visitor receives nothing on that topic');
 reset role;
 select set_config('request.jwt.claims', '{"role": "anon"}', true);
 set local role anon;
-select is((select count(*)::int from realtime.messages where topic = 'webchat:visitor-a'), 0,
-  'the anon key alone receives nothing on that topic');
+select is((select count(*)::int from realtime.messages where topic = 'webchat:00000000-0000-4000-8000-00000000000a'), 0,
+  'the publishable key alone receives nothing on that topic');
 reset role;
 
 select * from finish();

@@ -66,7 +66,7 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
     mode: 'built',
     port: await freePort(),
     supabaseUrl: stack.url,
-    anonKey: stack.keys.anonKey,
+    publishableKey: stack.keys.publishableKey,
     quiet: !process.env.PORTAL_LOG,
   })
   if (process.env.PORTAL_LOG) {

@@ -93,6 +93,24 @@ describe('IP classification', () => {
     ['::127.0.0.1', 'IPv4-compatible loopback'],
     ['64:ff9b::a9fe:a9fe', 'NAT64 link-local'],
     ['2002:7f00:1::1', '6to4 loopback'],
+    // The IANA special-purpose registries, beyond the obvious ranges:
+    ['::ffff:0:127.0.0.1', 'IPv4-translated'],
+    ['::ffff:0:a9fe:a9fe', 'IPv4-translated'],
+    ['::ffff:0:8.8.8.8', 'IPv4-translated'],
+    ['64:ff9b:1::a9fe:a9fe', 'local-use NAT64'],
+    ['64:ff9b:1:ffff::7f00:1', 'local-use NAT64'],
+    ['100::1', 'discard-only'],
+    ['100:0:0:1::1', 'not global unicast'],
+    ['5f00::1', 'segment routing'],
+    ['4000::1', 'not global unicast'],
+    ['2001::1', 'IETF protocol assignments'],
+    ['2001:2::1', 'IETF protocol assignments'],
+    ['2001:20::1', 'IETF protocol assignments'],
+    ['3fff::1', 'documentation'],
+    ['192.31.196.1', 'AS112'],
+    ['192.52.193.1', 'AMT'],
+    ['192.88.99.1', '6to4 relay anycast'],
+    ['192.175.48.1', 'AS112'],
     ['fe80::1%eth0', 'not an IP address'],
     ['not-an-ip', 'not an IP address'],
     ['127.1', 'not an IP address'],
@@ -100,12 +118,19 @@ describe('IP classification', () => {
     expect(blockedAddressReason(address)).toBe(reason)
   })
 
-  it.each(['93.184.216.34', '8.8.8.8', '172.32.0.1', '100.128.0.1', '2606:2800:220:1::1', '::ffff:8.8.8.8'])(
-    'allows public %s',
-    (address) => {
-      expect(blockedAddressReason(address)).toBeNull()
-    },
-  )
+  it.each([
+    '93.184.216.34',
+    '8.8.8.8',
+    '172.32.0.1',
+    '100.128.0.1',
+    '2606:2800:220:1::1',
+    '2a00:1450:4001:80b::200e',
+    '2001:4860:4860::8888',
+    '::ffff:8.8.8.8',
+    '64:ff9b::808:808',
+  ])('allows public %s', (address) => {
+    expect(blockedAddressReason(address)).toBeNull()
+  })
 
   it('parses legacy numeric IPv4 spellings to the address they mean', () => {
     expect(parseLegacyIPv4('2130706433')?.join('.')).toBe('127.0.0.1')

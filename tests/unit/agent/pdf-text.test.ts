@@ -3,7 +3,7 @@
 // hand-built PDFs for the other shapes (simple fonts, TJ gaps, object streams, several
 // pages), and clear refusals for scans, encryption, unmapped fonts and non-PDFs.
 import { readFileSync } from 'node:fs'
-import { deflateSync } from 'node:zlib'
+import { createDeflate, deflateSync } from 'node:zlib'
 import { describe, expect, test } from 'vitest'
 import { extractPdfText, PdfTextUnavailable } from '../../../shared/agent/pdf-text.ts'
 
@@ -130,5 +130,39 @@ describe('extractPdfText', () => {
     await expect(extractPdfText(new TextEncoder().encode('hello, not a pdf'))).rejects.toBeInstanceOf(
       PdfTextUnavailable,
     )
+  })
+
+  test('a decompression bomb is refused within the budget, not inflated into memory', async () => {
+    // 160 MB of spaces after one line of text deflate to about 160 KB.
+    const deflated = await new Promise<Buffer>((resolve, reject) => {
+      const deflate = createDeflate({ level: 9 })
+      const out: Buffer[] = []
+      deflate.on('data', (chunk: Buffer) => out.push(chunk))
+      deflate.on('end', () => resolve(Buffer.concat(out)))
+      deflate.on('error', reject)
+      deflate.write('BT /F1 12 Tf 72 720 Td (Hello from the bomb.) Tj ET\n')
+      const spaces = Buffer.alloc(1024 * 1024, 0x20)
+      for (let i = 0; i < 160; i++) deflate.write(spaces)
+      deflate.end()
+    })
+    expect(deflated.length).toBeLessThan(1024 * 1024)
+    const bytes = buildPdf([
+      '<< /Type /Catalog /Pages 2 0 R >>',
+      '<< /Type /Pages /Kids [3 0 R] /Count 1 /Resources << /Font << /F1 4 0 R >> >> >>',
+      '<< /Type /Page /Parent 2 0 R /Contents 5 0 R >>',
+      helvetica,
+      { dict: '/Filter /FlateDecode', data: deflated, deflate: false },
+    ])
+    await expect(extractPdfText(bytes)).rejects.toThrow(/expands to too much data/)
+    // The same document under a budget it fits in reads normally.
+    const small = buildPdf([
+      '<< /Type /Catalog /Pages 2 0 R >>',
+      '<< /Type /Pages /Kids [3 0 R] /Count 1 /Resources << /Font << /F1 4 0 R >> >> >>',
+      '<< /Type /Page /Parent 2 0 R /Contents 5 0 R >>',
+      helvetica,
+      { dict: '', data: 'BT /F1 12 Tf 72 720 Td (Hello from the bomb.) Tj ET\n' + ' '.repeat(200_000) },
+    ])
+    expect((await extractPdfText(small, { maxDecodedBytes: 1024 * 1024 })).text).toBe('Hello from the bomb.')
+    await expect(extractPdfText(small, { maxDecodedBytes: 100_000 })).rejects.toBeInstanceOf(PdfTextUnavailable)
   })
 })

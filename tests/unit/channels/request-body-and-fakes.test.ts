@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readRawBody } from '../../../shared/channels/request-body.ts'
+import { readRawBody } from '../../../shared/net/request-body.ts'
 import { buildSlackInstallUrl } from '../../../shared/channels/slack/oauth.ts'
 import { startFakeSlack, type FakeSlack } from '../../fakes/fake-slack.ts'
 import { startFakeWhatsApp } from '../../fakes/fake-whatsapp.ts'

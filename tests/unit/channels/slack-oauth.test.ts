@@ -48,7 +48,13 @@ describe('buildSlackInstallUrl', () => {
 
 describe('OAuth state', () => {
   it('round-trips tenant, user and nonce', async () => {
-    const signed = await signOAuthState({ secret, tenantId: 'tenant-1', userId: 'user-1', now })
+    const signed = await signOAuthState({
+      secret,
+      tenantId: 'tenant-1',
+      userId: 'user-1',
+      browserHash: 'b'.repeat(64),
+      now,
+    })
     const verified = await verifyOAuthState({
       secret,
       state: signed.state,
@@ -60,20 +66,28 @@ describe('OAuth state', () => {
       tenantId: 'tenant-1',
       userId: 'user-1',
       nonce: signed.nonce,
+      browserHash: 'b'.repeat(64),
       expiresAt: signed.expiresAt,
     })
     expect(signed.state).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/)
   })
 
   it('gives every state a fresh nonce for single use', async () => {
-    const a = await signOAuthState({ secret, tenantId: 't', userId: 'u', now })
-    const b = await signOAuthState({ secret, tenantId: 't', userId: 'u', now })
+    const a = await signOAuthState({ secret, tenantId: 't', userId: 'u', browserHash: 'b'.repeat(64), now })
+    const b = await signOAuthState({ secret, tenantId: 't', userId: 'u', browserHash: 'b'.repeat(64), now })
     expect(a.nonce).not.toBe(b.nonce)
     expect(a.state).not.toBe(b.state)
   })
 
   it('expires', async () => {
-    const { state } = await signOAuthState({ secret, tenantId: 't', userId: 'u', now, ttlSeconds: 600 })
+    const { state } = await signOAuthState({
+      secret,
+      tenantId: 't',
+      userId: 'u',
+      browserHash: 'b'.repeat(64),
+      now,
+      ttlSeconds: 600,
+    })
     expect(await verifyOAuthState({ secret, state, now: new Date(now.getTime() + 600_000) })).toEqual({
       ok: false,
       reason: 'expired',
@@ -81,7 +95,13 @@ describe('OAuth state', () => {
   })
 
   it('refuses a state for another user, a wrong secret, tampering and garbage', async () => {
-    const { state } = await signOAuthState({ secret, tenantId: 'tenant-1', userId: 'user-1', now })
+    const { state } = await signOAuthState({
+      secret,
+      tenantId: 'tenant-1',
+      userId: 'user-1',
+      browserHash: 'b'.repeat(64),
+      now,
+    })
     expect(await verifyOAuthState({ secret, state, now, expectedUserId: 'user-2' })).toEqual({
       ok: false,
       reason: 'wrong_user',

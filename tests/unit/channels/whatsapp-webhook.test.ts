@@ -142,7 +142,7 @@ describe('parseWhatsAppWebhook', () => {
           {
             phoneNumberId: 'PN9',
             displayPhoneNumber: '15550000000',
-            businessAccountId: 'WABA0FAKE',
+            businessAccountId: '200000000000001',
             messageId: 'wamid.X',
             from: '16315551181',
             contactName: 'Kerry',
@@ -250,6 +250,7 @@ describe('parseWhatsAppWebhook', () => {
         statuses: [
           {
             phoneNumberId: 'PN1',
+            businessAccountId: '200000000000001',
             messageId: 'wamid.S',
             recipientId: '16315551181',
             status: 'delivered',

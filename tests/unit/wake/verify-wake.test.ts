@@ -42,7 +42,10 @@ describe('verifyWake', () => {
     expect(await verifyWake(secret, body, null, now)).toEqual({ ok: false, reason: 'missing_signature' })
     expect(await verifyWake(secret, body, `t=${t}`, now)).toEqual({ ok: false, reason: 'malformed_signature' })
     expect(await verifyWake(secret, body, `t=${t},v1=abc`, now)).toEqual({ ok: false, reason: 'malformed_signature' })
-    expect(await verifyWake(secret, body, `Bearer ${secret}`, now)).toEqual({ ok: false, reason: 'malformed_signature' })
+    expect(await verifyWake(secret, body, `Bearer ${secret}`, now)).toEqual({
+      ok: false,
+      reason: 'malformed_signature',
+    })
     expect(await verifyWake('', body, sqlSignature(t, body, ''), now)).toEqual({ ok: false, reason: 'missing_secret' })
     expect(await verifyWake(undefined, body, sqlSignature(t), now)).toEqual({ ok: false, reason: 'missing_secret' })
   })

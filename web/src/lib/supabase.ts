@@ -11,7 +11,7 @@ let browserClient: ApiClient | undefined
 
 export function browserSupabase(): ApiClient {
   if (!isBrowser()) throw new Error('browserSupabase() is for the browser only')
-  browserClient ??= createBrowserClient(env.PUBLIC_SUPABASE_URL ?? '', env.PUBLIC_SUPABASE_ANON_KEY ?? '', {
+  browserClient ??= createBrowserClient(env.PUBLIC_SUPABASE_URL ?? '', env.PUBLIC_SUPABASE_PUBLISHABLE_KEY ?? '', {
     db: { schema: 'api' },
   }) as unknown as ApiClient
   return browserClient

@@ -1,4 +1,5 @@
 import { fail, redirect } from '@sveltejs/kit'
+import { sameOriginPath } from '$lib/server/redirect-target'
 import type { Actions } from './$types'
 
 export const actions: Actions = {
@@ -12,7 +13,6 @@ export const actions: Actions = {
     if (Object.keys(errors).length) return fail(400, { email, errors })
     const { error } = await locals.supabase.auth.signInWithPassword({ email, password })
     if (error) return fail(400, { email, errors: { form: 'That email and password do not match an account.' } })
-    const next = url.searchParams.get('next')
-    redirect(303, next && next.startsWith('/') && !next.startsWith('//') ? next : '/')
+    redirect(303, sameOriginPath(url.searchParams.get('next'), url.origin))
   },
 }

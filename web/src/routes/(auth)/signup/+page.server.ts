@@ -1,4 +1,5 @@
 import { fail, redirect } from '@sveltejs/kit'
+import { sameOriginPath } from '$lib/server/redirect-target'
 import type { Actions } from './$types'
 
 export const actions: Actions = {
@@ -19,7 +20,6 @@ export const actions: Actions = {
       })
     }
     if (!data.session) return { email, confirm: true }
-    const next = url.searchParams.get('next')
-    redirect(303, next && next.startsWith('/') && !next.startsWith('//') ? next : '/')
+    redirect(303, sameOriginPath(url.searchParams.get('next'), url.origin))
   },
 }

@@ -1,26 +1,11 @@
-// Small pieces every channel function shares: JSON/text answers, the opaque 401, required
-// configuration read at start, and a logger that never throws. Web APIs only, so the
-// handlers run under Deno (the functions) and Node (vitest) alike.
+// Answers, logging and paths shared by every function. Web APIs only, so the handlers
+// run under Deno (the functions) and Node (vitest) alike.
 
-export type Env = Record<string, string | undefined>
-
-/** Required configuration fails loudly when the function starts, never per request. */
-export function requireEnv(env: Env, key: string): string {
-  const value = env[key]?.trim()
-  if (!value) throw new Error(`${key} is not set`)
-  return value
-}
-
-export function optionalEnv(env: Env, key: string): string | undefined {
-  const value = env[key]?.trim()
-  return value ? value : undefined
-}
-
-/** A positive number from the environment, or the default. */
-export function numberEnv(env: Env, key: string, fallback: number): number {
-  const raw = optionalEnv(env, key)
-  const value = raw === undefined ? NaN : Number(raw)
-  return Number.isFinite(value) && value > 0 ? value : fallback
+/** CORS for endpoints the portal calls from the browser (no cookies: the token is a header). */
+export const BROWSER_CORS: Record<string, string> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-headers': 'authorization, x-client-info, apikey, content-type',
+  'access-control-allow-methods': 'POST, OPTIONS',
 }
 
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
