@@ -23,22 +23,12 @@ import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL } from './worker-config.ts'
 export interface ModelCheckConfig {
   project: Project
   platform: { baseUrl: string | null; apiKey: string | null; model: string | null }
-  /** MODEL_TRUSTED_HOSTS plus the platform endpoint's own host. */
-  trustedHosts: string[]
+  /** MODEL_ALLOW_LOCAL_ENDPOINTS: tenant endpoints may be http and private, as in the worker. */
+  allowLocalEndpoints: boolean
 }
 
 export function modelCheckConfigFromEnv(env: Env): ModelCheckConfig {
   const platformBase = optionalEnv(env, 'OPENAI_BASE_URL') ?? null
-  const trusted = (optionalEnv(env, 'MODEL_TRUSTED_HOSTS') ?? '').split(/[\s,]+/).filter(Boolean)
-  if (platformBase) {
-    try {
-      trusted.push(new URL(platformBase).hostname)
-    } catch {
-      // A malformed platform URL is the worker's to report.
-    }
-  }
-  const project = projectFromEnv(env)
-  requirePublishableKey(project)
   return {
     project,
     platform: {
@@ -46,7 +36,7 @@ export function modelCheckConfigFromEnv(env: Env): ModelCheckConfig {
       apiKey: optionalEnv(env, 'OPENAI_API_KEY') ?? null,
       model: optionalEnv(env, 'OPENAI_MODEL') ?? null,
     },
-    trustedHosts: trusted,
+    allowLocalEndpoints: optionalEnv(env, 'MODEL_ALLOW_LOCAL_ENDPOINTS') === 'true',
   }
 }
 
@@ -134,7 +124,12 @@ export function createModelCheckHandler(config: ModelCheckConfig, deps: ModelChe
 
     const result = await checkModelEndpoint(
       { ...target, model: model ?? platform.model ?? DEFAULT_MODEL },
-      { resolveHost: deps.resolveHost, fetch: deps.fetch, trustedHosts: config.trustedHosts },
+      {
+        resolveHost: deps.resolveHost,
+        fetch: deps.fetch,
+        // The platform's own endpoint is the operator's choice, like in the worker.
+        allowLocal: config.allowLocalEndpoints || !baseUrl,
+      },
     )
     if (!result.ok)
       log('model-check: failed', { tenant_id: input.tenant_id, outcome: result.outcome, status: result.status })

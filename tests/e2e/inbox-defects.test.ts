@@ -19,7 +19,7 @@ const base = `/t/${DEMO.tenantSlug}`
 
 beforeAll(async () => {
   openai = await startFakeOpenAI()
-  e2e = await startE2E({ functionEnv: { ...testWorkerEnv, MODEL_TRUSTED_HOSTS: '127.0.0.1' } })
+  e2e = await startE2E({ functionEnv: { ...testWorkerEnv, MODEL_ALLOW_LOCAL_ENDPOINTS: 'true' } })
   // Retries are picked up every second instead of waiting for the next message.
   await e2e.stack.db.asOwner(async (tx) => {
     await tx.query(`select app.schedule_worker_safety_net('1 seconds')`)

@@ -21,7 +21,7 @@ beforeAll(async () => {
   // local/portal.ts passes the caller's WHATSAPP_VERIFY_TOKEN to the portal process.
   process.env.WHATSAPP_VERIFY_TOKEN = VERIFY_TOKEN
   openai = await startFakeOpenAI()
-  e2e = await startE2E({ functionEnv: { MODEL_TRUSTED_HOSTS: '127.0.0.1' } })
+  e2e = await startE2E({ functionEnv: { MODEL_ALLOW_LOCAL_ENDPOINTS: 'true' } })
   e2e.portal.process.stderr?.on('data', (chunk: Buffer) => portalErrors.push(chunk.toString()))
   const context = await e2e.newContext()
   admin = await context.newPage()

@@ -45,7 +45,7 @@ export async function freePort(): Promise<number> {
 }
 
 export interface E2EOptions {
-  /** More environment for the functions (e.g. worker timings, MODEL_TRUSTED_HOSTS). */
+  /** More environment for the functions (e.g. worker timings, MODEL_ALLOW_LOCAL_ENDPOINTS). */
   functionEnv?: Record<string, string>
 }
 
