@@ -23,12 +23,25 @@ import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL } from './worker-config.ts'
 export interface ModelCheckConfig {
   project: Project
   platform: { baseUrl: string | null; apiKey: string | null; model: string | null }
-  /** MODEL_ALLOW_LOCAL_ENDPOINTS: tenant endpoints may be http and private, as in the worker. */
-  allowLocalEndpoints: boolean
+  /** The platform endpoint's own host; '*' when MODEL_ALLOW_LOCAL_ENDPOINTS=true. */
+  trustedHosts: string[]
 }
 
 export function modelCheckConfigFromEnv(env: Env): ModelCheckConfig {
   const platformBase = optionalEnv(env, 'OPENAI_BASE_URL') ?? null
+  // The same rule as the worker's (shared/agent/model-endpoint.ts): with
+  // MODEL_ALLOW_LOCAL_ENDPOINTS=true the operator lets tenants use any endpoint; otherwise
+  // only the platform's own endpoint is trusted and a tenant's goes through the guard.
+  const trusted = optionalEnv(env, 'MODEL_ALLOW_LOCAL_ENDPOINTS') === 'true' ? ['*'] : []
+  if (platformBase) {
+    try {
+      trusted.push(new URL(platformBase).hostname)
+    } catch {
+      // A malformed platform URL is the worker's to report.
+    }
+  }
+  const project = projectFromEnv(env)
+  requirePublishableKey(project)
   return {
     project,
     platform: {
@@ -36,7 +49,7 @@ export function modelCheckConfigFromEnv(env: Env): ModelCheckConfig {
       apiKey: optionalEnv(env, 'OPENAI_API_KEY') ?? null,
       model: optionalEnv(env, 'OPENAI_MODEL') ?? null,
     },
-    allowLocalEndpoints: optionalEnv(env, 'MODEL_ALLOW_LOCAL_ENDPOINTS') === 'true',
+    trustedHosts: trusted,
   }
 }
 
@@ -124,12 +137,7 @@ export function createModelCheckHandler(config: ModelCheckConfig, deps: ModelChe
 
     const result = await checkModelEndpoint(
       { ...target, model: model ?? platform.model ?? DEFAULT_MODEL },
-      {
-        resolveHost: deps.resolveHost,
-        fetch: deps.fetch,
-        // The platform's own endpoint is the operator's choice, like in the worker.
-        allowLocal: config.allowLocalEndpoints || !baseUrl,
-      },
+      { resolveHost: deps.resolveHost, fetch: deps.fetch, trustedHosts: config.trustedHosts },
     )
     if (!result.ok)
       log('model-check: failed', { tenant_id: input.tenant_id, outcome: result.outcome, status: result.status })

@@ -3,11 +3,10 @@
 // result a person can act on ("the endpoint refused the key"), so a mistyped key or
 // URL is caught at the settings page instead of by a customer waiting for a reply.
 //
-// The URL is someone else's choice, so it goes through shared/net's guarded client,
-// held to what the worker holds a tenant's endpoint to (model-endpoint.ts): https,
-// public addresses only, the URL's own host and port, no redirects. The platform's own
-// endpoint, and every endpoint when the operator sets MODEL_ALLOW_LOCAL_ENDPOINTS (a
-// local Ollama, the local stack, tests), is called directly (`allowLocal`).
+// The URL is someone else's choice, so it goes through shared/net's guarded client:
+// public addresses only, the URL's own host and port, no redirect to a private
+// address. Hosts the platform operator runs itself (a local Ollama, the platform's
+// own endpoint) are named in `trustedHosts` and may be private.
 //
 // Provider error text is logged by the caller, never returned: the result carries our
 // own sentence and the HTTP status.
@@ -45,8 +44,8 @@ export interface ModelCheckTarget {
 
 export interface ModelCheckDeps {
   resolveHost: ResolveHost
-  /** Call any http(s) endpoint, private or loopback included (the operator's choice). */
-  allowLocal?: boolean
+  /** Hosts (as in the URL) that may resolve to private or loopback addresses. */
+  trustedHosts?: readonly string[]
   fetch?: typeof fetch
   timeoutMs?: number
 }
@@ -71,10 +70,9 @@ export async function checkModelEndpoint(target: ModelCheckTarget, deps: ModelCh
     return result('invalid_url', 'The base URL is not a valid URL.', null, model)
   }
   const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80
-  const trusted = deps.allowLocal === true
-  if (!trusted && url.protocol !== 'https:') {
-    return result('invalid_url', 'The base URL must start with https:// (it receives your API key).', null, model)
-  }
+  const trusted = (deps.trustedHosts ?? []).some(
+    (h) => h === '*' || h.trim().toLowerCase() === url.hostname.toLowerCase(),
+  )
   const timeoutMs = deps.timeoutMs ?? 15_000
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
   if (target.apiKey) headers.authorization = `Bearer ${target.apiKey}`
@@ -94,6 +92,8 @@ export async function checkModelEndpoint(target: ModelCheckTarget, deps: ModelCh
           {
             allowHosts: [url.hostname],
             allowPorts: [port],
+            // As the worker calls a tenant's endpoint: https only (it carries the key).
+            schemes: ['https:'],
             resolveHost: deps.resolveHost,
             fetch: deps.fetch,
             maxRedirects: 0,
@@ -119,8 +119,9 @@ export async function checkModelEndpoint(target: ModelCheckTarget, deps: ModelCh
           null,
           model,
         )
-      case 'invalid_url':
       case 'scheme':
+        return result('invalid_url', 'A model endpoint must use https (it receives your key).', null, model)
+      case 'invalid_url':
       case 'credentials':
       case 'obscure_ip':
         return result('invalid_url', 'The base URL is not a usable http(s) URL.', null, model)

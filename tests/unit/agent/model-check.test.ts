@@ -13,7 +13,7 @@ afterAll(async () => {
   await openai.close()
 })
 
-const trusted = { resolveHost: async () => ['127.0.0.1'], allowLocal: true }
+const trusted = { resolveHost: async () => ['127.0.0.1'], trustedHosts: ['127.0.0.1'] }
 
 describe('checkModelEndpoint', () => {
   test('a working endpoint answers one tiny request with the key and model', async () => {
@@ -42,14 +42,33 @@ describe('checkModelEndpoint', () => {
     expect(result.message).not.toContain('scripted failure')
   })
 
-  test('a private address is refused without a request unless the operator allows local endpoints', async () => {
+  test('a private address is refused without a request unless the host is trusted', async () => {
     const before = openai.requests.length
     const result = await checkModelEndpoint(
-      { baseUrl: openai.url.replace('http:', 'https:'), apiKey: 'sk', model: 'gpt-test' },
+      { baseUrl: openai.url.replace(/^http:/, 'https:'), apiKey: 'sk', model: 'gpt-test' },
       { resolveHost: async () => ['127.0.0.1'] },
     )
     expect(result).toMatchObject({ ok: false, outcome: 'refused_address' })
     expect(openai.requests.length).toBe(before)
+  })
+
+  test('a plain http endpoint is refused without a request unless the host is trusted: the key would travel in clear', async () => {
+    const before = openai.requests.length
+    const result = await checkModelEndpoint(
+      { baseUrl: openai.url, apiKey: 'sk', model: 'gpt-test' },
+      { resolveHost: async () => ['93.184.216.34'] },
+    )
+    expect(result).toMatchObject({ ok: false, outcome: 'invalid_url', message: expect.stringContaining('https') })
+    expect(openai.requests.length).toBe(before)
+  })
+
+  test("'*' trusts every host (MODEL_ALLOW_LOCAL_ENDPOINTS=true)", async () => {
+    openai.enqueue({ content: 'OK' })
+    const result = await checkModelEndpoint(
+      { baseUrl: openai.url, apiKey: 'sk', model: 'gpt-test' },
+      { resolveHost: async () => ['127.0.0.1'], trustedHosts: ['*'] },
+    )
+    expect(result.ok).toBe(true)
   })
 
   test('a name that resolves to a private address is refused too', async () => {
@@ -58,14 +77,6 @@ describe('checkModelEndpoint', () => {
       { resolveHost: async () => ['10.1.2.3'] },
     )
     expect(result.outcome).toBe('refused_address')
-  })
-
-  test('a plain http endpoint is refused: the key would travel in clear', async () => {
-    const result = await checkModelEndpoint(
-      { baseUrl: 'http://models.example.test/v1', apiKey: 'sk', model: 'm' },
-      { resolveHost: async () => ['93.184.216.34'] },
-    )
-    expect(result).toMatchObject({ ok: false, outcome: 'invalid_url' })
   })
 
   test('an endpoint that is not OpenAI-compatible says so', async () => {
