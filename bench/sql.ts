@@ -1,8 +1,8 @@
 // The hot SQL functions on a native PostgreSQL (15 by default, as CI installs it): cost per
 // call inside the database, with an empty month and at volume, one and four clients.
 //
-// A throwaway cluster (bench/pg-cluster.ts) gets local/platform.sql, the migrations and the
-// seed, then bench/sql/fixture.sql (the demo tenant on a large paid plan, the inbound rate
+// A throwaway cluster (local/postgres.ts) gets local/platform.sql, the migrations and the
+// seed (of --project, by default this checkout), then bench/sql/fixture.sql (the demo tenant on a large paid plan, the inbound rate
 // limit off). Each function is driven by pgbench for BENCH_SECONDS (5) per client count,
 // over 127.0.0.1, as the service role (list_conversations as the demo admin):
 //   ingest_message      a new web chat message in one of 10,000 threads (store + answer)
@@ -21,14 +21,14 @@
 // and client count; the goals of issue 11 met or not; and the same figures measured before
 // the flat-cost change (bench/sql-before.json, written by `--save-before` from a checkout
 // of that commit: `npm run bench:sql -- --project <checkout> --save-before`).
-// Usage: npm run bench:sql   (PG_BIN, BENCH_SECONDS, BENCH_MESSAGES, BENCH_BIG_CHUNKS,
+// Usage: npm run bench:sql   (KONSTRUCT_PG_BIN, BENCH_SECONDS, BENCH_MESSAGES, BENCH_BIG_CHUNKS,
 // BENCH_SMALL_TENANTS; --only-empty skips the fill)
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startPgCluster, type PgCluster } from './pg-cluster.ts'
+import { startPostgres } from '../local/postgres.ts'
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const args = process.argv.slice(2)
@@ -57,11 +57,68 @@ const AGENT = '20000000-0000-4000-8000-000000000001'
 const CONNECTION = '30000000-0000-4000-8000-000000000001'
 const ADMIN = '00000000-0000-4000-8000-000000000001'
 
+// psql and pgbench of the server's own installation, against its 127.0.0.1 port. Run
+// asynchronously: the server's log is read by this process's event loop (local/postgres.ts),
+// and a blocked loop would block a server process writing to it.
+interface PgCluster {
+  bin: string
+  version: string
+  env: NodeJS.ProcessEnv
+  psql(args: string[]): Promise<string>
+}
+
+function run(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-20_000)))
+    child.once('error', reject)
+    child.once('close', (status) => resolve({ status, stdout, stderr }))
+  })
+}
+
+async function client(bin: string, port: number): Promise<PgCluster> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PGHOST: '127.0.0.1',
+    PGPORT: String(port),
+    PGUSER: 'postgres',
+    PGDATABASE: 'postgres',
+    PGAPPNAME: 'konstruct-bench-sql',
+  }
+  for (const key of ['PGPASSWORD', 'PGSERVICE', 'PGOPTIONS']) delete env[key]
+  const psql = async (args: string[]) => {
+    const result = await run(join(bin, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', ...args], env)
+    if (result.status !== 0) throw new Error(`psql ${args.join(' ')} failed: ${result.stderr}`)
+    return result.stdout
+  }
+  return { bin, env, psql, version: (await psql(['-At', '-c', 'show server_version'])).trim() }
+}
+
 interface Figures {
   calls: number
   per_second: number
   p50_ms: number
   p95_ms: number
+  /** Mean time inside the database per call (track_functions), without the client round trip. */
+  in_db_mean_ms?: number
+}
+
+// The api functions each script calls, for the in-database time.
+const FUNCTIONS: Record<string, string[]> = {
+  ingest_message: ['ingest_message'],
+  claim_complete: ['claim_jobs', 'complete_job'],
+  context: ['get_agent_context'],
+  record_reply: ['record_reply'],
+  search_knowledge: ['search_knowledge'],
+  search_small: ['search_knowledge'],
+  list_conversations: ['list_conversations'],
 }
 type StateResults = Record<string, Record<string, Figures>>
 
@@ -96,12 +153,19 @@ end;`,
   return all
 }
 
-function pgbench(cluster: PgCluster, work: string, name: string, script: string, clients: number): Figures {
+async function pgbench(
+  cluster: PgCluster,
+  work: string,
+  name: string,
+  script: string,
+  clients: number,
+): Promise<Figures> {
   const file = join(work, `${name}.sql`)
   writeFileSync(file, script)
   const prefix = join(work, `${name}-${clients}`)
   const role = name === 'list_conversations' ? {} : { PGOPTIONS: '-c role=service_role' }
-  const result = spawnSync(
+  await cluster.psql(['-c', 'select pg_stat_reset()'])
+  const result = await run(
     join(cluster.bin, 'pgbench'),
     [
       '-n',
@@ -117,7 +181,7 @@ function pgbench(cluster: PgCluster, work: string, name: string, script: string,
       `--log-prefix=${prefix}`,
       '-r',
     ],
-    { encoding: 'utf8', env: { ...cluster.env, ...role }, cwd: work },
+    { ...cluster.env, ...role },
   )
   if (result.status !== 0) throw new Error(`pgbench ${name} failed: ${result.stderr}\n${result.stdout}`)
   const tps = Number(/tps = ([0-9.]+) \(without initial connection time\)/.exec(result.stdout)?.[1] ?? NaN)
@@ -131,49 +195,67 @@ function pgbench(cluster: PgCluster, work: string, name: string, script: string,
   }
   latencies.sort((a, b) => a - b)
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN
-  return { calls: latencies.length, per_second: round(tps, 1), p50_ms: round(at(0.5), 3), p95_ms: round(at(0.95), 3) }
+  // pgbench's sessions have ended, so their function statistics are flushed.
+  const names = (FUNCTIONS[name] ?? []).map((f) => `'${f}'`).join(', ')
+  const inDb = Number(
+    (
+      await cluster.psql([
+        '-At',
+        '-c',
+        `select sum(total_time) / nullif(max(calls) filter (where funcname = ${names.split(', ')[0]}), 0)
+         from pg_stat_user_functions where schemaname = 'api' and funcname in (${names})`,
+      ])
+    ).trim(),
+  )
+  return {
+    calls: latencies.length,
+    per_second: round(tps, 1),
+    p50_ms: round(at(0.5), 3),
+    p95_ms: round(at(0.95), 3),
+    in_db_mean_ms: Number.isFinite(inDb) && inDb > 0 ? round(inDb, 3) : undefined,
+  }
 }
 
-function measure(cluster: PgCluster, work: string, label: string): StateResults {
-  const count = (sql: string) => Number(cluster.psql(['-At', '-c', sql]).trim())
+async function measure(cluster: PgCluster, work: string, label: string): Promise<StateResults> {
+  const count = async (sql: string) => Number((await cluster.psql(['-At', '-c', sql])).trim())
   const results: StateResults = {}
-  const run = (name: string, script: string) => {
+  const drive = async (name: string, script: string) => {
     results[name] = {}
     for (const clients of CLIENTS) {
-      results[name][`clients_${clients}`] = pgbench(cluster, work, name, script, clients)
+      results[name][`clients_${clients}`] = await pgbench(cluster, work, name, script, clients)
       process.stderr.write(
         `bench:sql ${label} ${name} x${clients}: ${JSON.stringify(results[name][`clients_${clients}`])}\n`,
       )
     }
   }
-  const smallTenants = count('select count(*) from bench.tenants')
-  run('ingest_message', scripts({ conversations: 1, smallTenants })['ingest_message']!)
-  cluster.psql([
+  const smallTenants = await count('select count(*) from bench.tenants')
+  await drive('ingest_message', scripts({ conversations: 1, smallTenants })['ingest_message']!)
+  await cluster.psql([
     '-c',
     `truncate bench.conversations;
      insert into bench.conversations (i, id)
      select row_number() over (order by c.thread_key), c.id from app.conversations c
      where c.connection_id = '${CONNECTION}';`,
   ])
-  const conversations = count('select count(*) from bench.conversations')
+  const conversations = await count('select count(*) from bench.conversations')
   const all = scripts({ conversations, smallTenants })
   // Enough agent jobs for every claim of both runs (the queue is FIFO: ingest's own jobs first).
-  cluster.psql([
+  await cluster.psql([
     '-c',
     `select pgmq.send_batch('agent_jobs', array(select jsonb_build_object('kind', 'bench', 'tenant_id', '${TENANT}')
        from generate_series(1, ${Math.max(20_000, SECONDS * 8_000)})))`,
   ])
   for (const [name, script] of Object.entries(all)) {
-    if (name !== 'ingest_message') run(name, script)
+    if (name !== 'ingest_message') await drive(name, script)
   }
   return results
 }
 
 // After four clients wrote at once: do the usage counters equal what the raw rows say?
-function countersMatchHistory(cluster: PgCluster): boolean | null {
-  const exists = cluster.psql(['-At', '-c', `select to_regproc('app.usage_from_history') is not null`]).trim()
+async function countersMatchHistory(cluster: PgCluster): Promise<boolean | null> {
+  const exists = (await cluster.psql(['-At', '-c', `select to_regproc('app.usage_from_history') is not null`])).trim()
   if (exists !== 't') return null
-  const differing = cluster.psql([
+  const differing = await cluster.psql([
     '-At',
     '-c',
     `select count(*) from (
@@ -217,25 +299,28 @@ function goals(empty: StateResults, volume: StateResults | null) {
 const started = performance.now()
 const work = mkdtempSync(join(tmpdir(), 'konstruct-bench-sql-'))
 // Commits do not wait for the WAL flush: this measures the work in the database, not this
-// machine's disk (a shared VM's fsync takes 5-15 ms).
-const cluster = await startPgCluster({ settings: { synchronous_commit: 'off' } })
+// machine's disk (a shared VM's fsync takes 5-15 ms). Otherwise the server's defaults.
+const SETTINGS = { synchronous_commit: 'off', fsync: 'on', full_page_writes: 'on', jit: 'on', track_functions: 'pl' }
+const server = await startPostgres({ root: join(HERE, '..'), schema: false, settings: SETTINGS })
 try {
-  cluster.psql(['-f', join(PROJECT, 'local/platform.sql')])
+  const cluster = await client(process.env.KONSTRUCT_PG_BIN ?? '/usr/lib/postgresql/15/bin', server.port)
+  await cluster.psql(['-f', join(PROJECT, 'local/platform.sql')])
   const migrations = readdirSync(join(PROJECT, 'supabase/migrations'))
     .filter((f) => f.endsWith('.sql'))
     .sort()
-  for (const file of migrations) cluster.psql(['-1', '-f', join(PROJECT, 'supabase/migrations', file)])
-  if (existsSync(join(PROJECT, 'supabase/seed.sql'))) cluster.psql(['-1', '-f', join(PROJECT, 'supabase/seed.sql')])
-  cluster.psql(['-1', '-v', `tenant=${TENANT}`, '-f', join(HERE, 'sql/fixture.sql')])
-  cluster.psql(['-c', 'vacuum analyze'])
+  for (const file of migrations) await cluster.psql(['-1', '-f', join(PROJECT, 'supabase/migrations', file)])
+  if (existsSync(join(PROJECT, 'supabase/seed.sql')))
+    await cluster.psql(['-1', '-f', join(PROJECT, 'supabase/seed.sql')])
+  await cluster.psql(['-1', '-v', `tenant=${TENANT}`, '-f', join(HERE, 'sql/fixture.sql')])
+  await cluster.psql(['-c', 'vacuum analyze'])
 
-  const empty = measure(cluster, work, 'empty')
-  const exact: Record<string, boolean | null> = { empty: countersMatchHistory(cluster) }
+  const empty = await measure(cluster, work, 'empty')
+  const exact: Record<string, boolean | null> = { empty: await countersMatchHistory(cluster) }
   let volume: StateResults | null = null
   let fillSeconds: number | null = null
   if (!ONLY_EMPTY) {
     const fillStarted = performance.now()
-    cluster.psql([
+    await cluster.psql([
       ...Object.entries({ tenant: TENANT, agent: AGENT, connection: CONNECTION, ...VOLUME }).flatMap(([k, v]) => [
         '-v',
         `${k}=${v}`,
@@ -244,8 +329,8 @@ try {
       join(HERE, 'sql/volume.sql'),
     ])
     fillSeconds = round((performance.now() - fillStarted) / 1000, 1)
-    volume = measure(cluster, work, 'volume')
-    exact.volume = countersMatchHistory(cluster)
+    volume = await measure(cluster, work, 'volume')
+    exact.volume = await countersMatchHistory(cluster)
   }
 
   const measured = { empty, volume }
@@ -269,7 +354,7 @@ try {
       {
         bench: 'sql',
         server: `PostgreSQL ${cluster.version}`,
-        settings: { synchronous_commit: 'off' },
+        settings: SETTINGS,
         machine: { cpus: cpus().length, loadavg_1m: round(loadavg()[0]!, 2) },
         seconds_per_run: SECONDS,
         volume: { ...VOLUME, fill_seconds: fillSeconds },
@@ -284,6 +369,6 @@ try {
     ),
   )
 } finally {
-  cluster.stop()
+  await server.stop()
   rmSync(work, { recursive: true, force: true })
 }

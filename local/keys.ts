@@ -57,8 +57,10 @@ const tenYears = 10 * 365 * 24 * 3600
 export async function loadKeys(options: KeyOptions = {}): Promise<StackKeys> {
   const jwtSecret = options.jwtSecret ?? DEFAULT_JWT_SECRET
   const privateJwk = await signingJwk(options.signingKeysFile)
-  const { d: _private, key_ops: _ops, ...publicJwk } = privateJwk
-  const privateKey = (await importJWK(privateJwk, 'ES256')) as CryptoKey
+  // key_ops (["sign", "verify"] in the CLI's file) is not what WebCrypto accepts for one half.
+  const { key_ops: _ops, ...signingJwkOnly } = privateJwk
+  const { d: _private, ...publicJwk } = signingJwkOnly
+  const privateKey = (await importJWK(signingJwkOnly, 'ES256')) as CryptoKey
   const legacy = (role: string) =>
     // Fixed iat so the legacy keys are the same on every start with the same secret.
     new SignJWT({ iss: 'supabase-demo', role })

@@ -80,17 +80,25 @@ export class PoolDatabase implements Database {
   }
 
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }> {
-    return this.withClient((client) => asTransaction(client).query<T>(sql, params))
+    return this.withClient(async (client, discard) => {
+      try {
+        return await asTransaction(client).query<T>(sql, params)
+      } catch (error) {
+        // Without a SQLSTATE the error is the connection's, not the statement's.
+        if (typeof (error as { code?: unknown }).code !== 'string') discard()
+        throw error
+      }
+    })
   }
 
   exec(sql: string): Promise<Array<{ rows: Array<Record<string, unknown>> }>> {
-    return this.withClient(async (client) => {
+    return this.withClient(async (client, discard) => {
       try {
         return await asTransaction(client).exec(sql)
       } catch (error) {
         // A script that failed inside its own `begin` leaves the connection in an
         // aborted transaction; end it before the connection serves anyone else.
-        await client.query('rollback').catch(() => {})
+        await client.query('rollback').catch(discard)
         throw error
       }
     })
@@ -102,7 +110,7 @@ export class PoolDatabase implements Database {
    * busy machine each round trip to the server costs a wake-up of another process.
    */
   async transaction<T>(work: (tx: Transaction) => Promise<T>, opening?: string): Promise<T> {
-    return this.withClient(async (client) => {
+    return this.withClient(async (client, discard) => {
       const inner = asTransaction(client)
       let pending: string | undefined = opening ? `begin; ${opening}` : 'begin'
       const skip = opening ? 2 : 1
@@ -135,7 +143,7 @@ export class PoolDatabase implements Database {
       try {
         result = await work(tx)
       } catch (error) {
-        if (!pending && !committed) await client.query('rollback').catch(() => {})
+        if (!pending && !committed) await client.query('rollback').catch(discard)
         throw error
       }
       if (!pending && !committed) await client.query('commit')
@@ -170,15 +178,15 @@ export class PoolDatabase implements Database {
     return client
   }
 
-  private async withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` on a pooled connection, which goes back to the pool unless `work`
+   * calls `discard` (the connection broke, or its transaction could not be ended).
+   */
+  private async withClient<T>(work: (client: pg.PoolClient, discard: () => void) => Promise<T>): Promise<T> {
     const client = await this.pool.connect()
     let broken: Error | undefined
     try {
-      return await work(client)
-    } catch (error) {
-      // A connection error means the client cannot be reused.
-      if (!(error as { code?: unknown }).code) broken = error as Error
-      throw error
+      return await work(client, () => void (broken ??= new Error('connection discarded')))
     } finally {
       client.release(broken)
     }

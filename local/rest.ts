@@ -4,7 +4,6 @@
 // and claims come from the bearer JWT, the schema from Accept-Profile /
 // Content-Profile, and results and errors have PostgREST's shapes and statuses.
 // Tables are never exposed (DESIGN.md, "Database rules").
-import { join } from 'node:path'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Claims, Transaction } from './db.ts'
 import { BodyTooLarge, MAX_BODY_BYTES, readBody, type RouteHandler, type StackContext } from './http.ts'

@@ -120,8 +120,8 @@ values
    E'Konstruct Demo has three plans. Starter costs 29 euros per month and includes one AI employee. Team costs 99 euros per month and includes five AI employees and Slack. Business costs 299 euros per month with unlimited AI employees, WhatsApp and priority support.\n\nAll plans start with a 14-day free trial, no credit card required. You can cancel at any time from the billing page.',
    'pending', '00000000-0000-4000-8000-000000000001');
 
-insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content)
-select s.tenant_id, s.id, c.chunk_index, c.chunk
+insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content, heading)
+select s.tenant_id, s.id, c.chunk_index, c.chunk, s.title
 from app.knowledge_sources s, app.chunk_text(s.content, 300) c
 where s.tenant_id = '10000000-0000-4000-8000-000000000001';
 

@@ -1,13 +1,18 @@
 -- bench:sql fixture, applied after the platform shim, the migrations and the seed: the
 -- demo tenant of supabase/seed.sql on a large paid plan (so billing counts but never
 -- refuses), the inbound rate limit off (the bench sends faster than any one sender
--- would), and a `bench` schema of lookup tables the pgbench scripts pick rows from.
+-- would), the worker's wake-up configured, and a `bench` schema of lookup tables the
+-- pgbench scripts pick rows from.
 -- Run as the superuser of a throwaway cluster; psql variable :tenant.
 
 insert into app.settings (key, value) values
   ('inbound_rate_limit_per_tenant', 'off'),
   ('inbound_rate_limit_per_sender', 'off')
 on conflict (key) do update set value = excluded.value;
+
+-- The agent worker is woken as in production (a pg_net request queued after each job);
+-- nothing listens at this address, and nothing here sends the queued requests.
+select app.configure_functions('http://127.0.0.1:9/functions/v1', 'bench-worker-secret-0123456789abcdef0123456789');
 
 insert into app.plans (key, name, monthly_messages, monthly_tokens, included_agents)
 values ('bench', 'Bench', 100000000, 1000000000000, 10)

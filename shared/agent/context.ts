@@ -41,6 +41,8 @@ export interface KnowledgePassage {
   text: string
   title?: string | null
   source?: string | null
+  /** Share of the question's words (weighted by rarity) the passage holds, 0..1, when known. */
+  coverage?: number | null
 }
 
 export interface ContextBudget {

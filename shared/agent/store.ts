@@ -127,6 +127,7 @@ export const knowledgeHitSchema = z.object({
   source_title: z.string().nullable(),
   content: z.string(),
   score: z.coerce.number(),
+  coverage: z.number().nullable().optional(),
 })
 export type KnowledgeHit = z.infer<typeof knowledgeHitSchema>
 
@@ -535,7 +536,7 @@ export function createAgentStore(api: Api) {
     async replaceKnowledgeChunks(
       tenantId: string,
       sourceId: string,
-      chunks: ReadonlyArray<{ content: string; token_count: number; embedding?: number[] }>,
+      chunks: ReadonlyArray<{ content: string; heading?: string | null; token_count: number; embedding?: number[] }>,
     ): Promise<number> {
       return Number(await call('replace_knowledge_chunks', { tenant_id: tenantId, source_id: sourceId, chunks }))
     },

@@ -6,6 +6,7 @@
 // extracted in plain TypeScript (pdf-text.ts); a PDF without readable text (a scan, an
 // encrypted file) is marked failed with a reason the admin can act on.
 
+import { chunkDocument } from './chunking.ts'
 import { embedTexts } from './embeddings.ts'
 import { costOfCall } from './pricing.ts'
 import { estimateTokens } from './tokens.ts'
@@ -40,57 +41,35 @@ export class KnowledgeFetchFailed extends Error {
 
 const MAX_URL_BYTES = 10 * 1024 * 1024
 
-const CHUNK_CHARS = 1200
 const EMBED_BATCH = 64
-
-/** Splits text into passages of at most `maxChars`, on blank lines, merging short paragraphs. */
-export function chunkText(text: string, maxChars = CHUNK_CHARS): string[] {
-  const chunks: string[] = []
-  let current = ''
-  const flush = () => {
-    if (current.trim()) chunks.push(current.trim())
-    current = ''
-  }
-  for (const raw of text.split(/\n\s*\n/)) {
-    let paragraph = raw.trim()
-    if (!paragraph) continue
-    while (paragraph.length > maxChars) {
-      flush()
-      const cut = paragraph.lastIndexOf(' ', maxChars)
-      const at = cut > maxChars / 2 ? cut : maxChars
-      chunks.push(paragraph.slice(0, at).trim())
-      paragraph = paragraph.slice(at).trim()
-    }
-    if (current && current.length + paragraph.length + 2 > maxChars) flush()
-    current = current ? `${current}\n\n${paragraph}` : paragraph
-  }
-  flush()
-  return chunks
-}
 
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' }
 
 /** The readable text of an HTML page: scripts, styles and tags dropped, blocks as paragraphs. */
 export function htmlToText(html: string): string {
-  return html
-    .replace(/<(script|style|noscript|template|svg)\b[\s\S]*?<\/\1\s*>/gi, ' ')
-    .replace(/<!--[\s\S]*?-->/g, ' ')
-    .replace(
-      /<\/?(p|div|section|article|h[1-6]|li|ul|ol|table|tr|br|hr|header|footer|main|blockquote|pre)\b[^>]*>/gi,
-      '\n\n',
-    )
-    .replace(/<[^>]+>/g, ' ')
-    .replace(/&(#\d+|#x[0-9a-f]+|[a-z]+);/gi, (whole, code: string) => {
-      if (code[0] === '#') {
-        const n = code[1]?.toLowerCase() === 'x' ? parseInt(code.slice(2), 16) : parseInt(code.slice(1), 10)
-        return Number.isFinite(n) && n > 0 && n < 0x110000 ? String.fromCodePoint(n) : ' '
-      }
-      return ENTITIES[code.toLowerCase()] ?? whole
-    })
-    .replace(/[ \t\f\v\r]+/g, ' ')
-    .replace(/ *\n */g, '\n')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim()
+  return (
+    html
+      .replace(/<(script|style|noscript|template|svg)\b[\s\S]*?<\/\1\s*>/gi, ' ')
+      .replace(/<!--[\s\S]*?-->/g, ' ')
+      // Headings stay headings (Markdown), so passages keep their section titles.
+      .replace(/<h([1-6])\b[^>]*>/gi, (_, level: string) => `\n\n${'#'.repeat(Number(level))} `)
+      .replace(
+        /<\/?(p|div|section|article|h[1-6]|li|ul|ol|table|tr|br|hr|header|footer|main|blockquote|pre)\b[^>]*>/gi,
+        '\n\n',
+      )
+      .replace(/<[^>]+>/g, ' ')
+      .replace(/&(#\d+|#x[0-9a-f]+|[a-z]+);/gi, (whole, code: string) => {
+        if (code[0] === '#') {
+          const n = code[1]?.toLowerCase() === 'x' ? parseInt(code.slice(2), 16) : parseInt(code.slice(1), 10)
+          return Number.isFinite(n) && n > 0 && n < 0x110000 ? String.fromCodePoint(n) : ' '
+        }
+        return ENTITIES[code.toLowerCase()] ?? whole
+      })
+      .replace(/[ \t\f\v\r]+/g, ' ')
+      .replace(/ *\n */g, '\n')
+      .replace(/\n{3,}/g, '\n\n')
+      .trim()
+  )
 }
 
 function decodeBase64(text: string): Uint8Array {
@@ -186,8 +165,9 @@ export async function processKnowledgeSource(job: KnowledgeJob, deps: KnowledgeD
         break
       }
     }
-    const chunks = chunkText(text)
-    if (chunks.length === 0) throw new KnowledgeSourceUnusable('the source has no text')
+    const passages = chunkDocument(text)
+    if (passages.length === 0) throw new KnowledgeSourceUnusable('the source has no text')
+    const chunks = passages.map((p) => p.content)
 
     let vectors: number[][] = []
     if (config.embeddings) {
@@ -219,8 +199,9 @@ export async function processKnowledgeSource(job: KnowledgeJob, deps: KnowledgeD
     const stored = await store.replaceKnowledgeChunks(
       job.tenant_id,
       job.source_id,
-      chunks.map((content, i) => ({
+      passages.map(({ content, heading }, i) => ({
         content,
+        heading,
         token_count: estimateTokens(content),
         ...(vectors[i] ? { embedding: vectors[i] } : {}),
       })),

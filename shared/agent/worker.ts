@@ -696,9 +696,13 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     // 6. Context: persona, history by tokens, memories, knowledge by hybrid search.
     const model = await resolveModel(context, agent)
     const embedding = model ? await embedQuery(latestText, { ...meterInput, key: `${attemptKey}:embed` }, signal) : null
-    // Full text ORs the question's significant words (api.search_knowledge), fused with the vector ranking.
+    // BM25 over the question's words (api.search_knowledge), fused with the vector ranking.
     const hits = latestText ? await store.searchKnowledge(tenantId, latestText, embedding, 5) : []
-    const knowledge: KnowledgePassage[] = hits.map((h) => ({ text: h.content, title: h.source_title }))
+    const knowledge: KnowledgePassage[] = hits.map((h) => ({
+      text: h.content,
+      title: h.source_title,
+      coverage: h.coverage ?? null,
+    }))
     const history: ConversationMessage[] = conversationSoFar
       .filter((m) => m.text && m.text.trim())
       .map(toConversationMessage)

@@ -1,8 +1,9 @@
 -- Knowledge base, long-term memory and usage metering.
 --
--- Knowledge chunks carry a generated English tsvector and a nullable 1536-dimension
--- embedding with an HNSW index, so search works with full text alone until an
--- embedding model is configured. Memories are per contact and agent. Usage events
+-- Knowledge chunks carry a generated tsvector (of their heading and text, in the chunk's
+-- text search configuration) and a nullable 1536-dimension embedding with an HNSW index,
+-- so search works with full text alone until an embedding model is configured; the BM25
+-- statistics over those tsvectors are kept by 20261206050000_knowledge_ranking.sql. Memories are per contact and agent. Usage events
 -- meter every model call per agent and tenant (idempotent by a producer key).
 --
 -- What a tenant (and each agent) used in a billing period is kept as counters, updated in
@@ -27,13 +28,14 @@ create table app.knowledge_sources (
   status text not null default 'pending' check (status in ('pending', 'processing', 'ready', 'failed')),
   error text,
   chunk_count integer not null default 0,
+  language regconfig,
   created_by uuid references auth.users (id) on delete set null,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   unique (tenant_id, id)
 );
-create index knowledge_sources_tenant_idx on app.knowledge_sources (tenant_id, created_at desc);
-comment on table app.knowledge_sources is 'A document of a tenant''s knowledge base (pasted text, Markdown, HTML, PDF or URL) and its processing status.';
+create index knowledge_sources_tenant_idx on app.knowledge_sources (tenant_id, created_at desc, id desc);
+comment on table app.knowledge_sources is 'A document of a tenant''s knowledge base (pasted text, Markdown, HTML, PDF or URL) and its processing status. language: the text search configuration its chunks are indexed with (set by the admin, or detected; simple when Postgres has none for it).';
 
 create table app.knowledge_chunks (
   id uuid primary key default gen_random_uuid(),
@@ -41,17 +43,18 @@ create table app.knowledge_chunks (
   source_id uuid not null,
   chunk_index integer not null,
   content text not null,
+  heading text,
+  language regconfig not null default 'english'::regconfig,
   token_count integer,
-  fts tsvector generated always as (to_tsvector('english'::regconfig, content)) stored,
+  fts tsvector generated always as (to_tsvector(language, coalesce(heading || E'\n', '') || content)) stored,
   embedding extensions.vector(1536),
   created_at timestamptz not null default now(),
   unique (source_id, chunk_index),
   foreign key (tenant_id, source_id) references app.knowledge_sources (tenant_id, id) on delete cascade
 );
 create index knowledge_chunks_tenant_idx on app.knowledge_chunks (tenant_id);
-create index knowledge_chunks_fts_idx on app.knowledge_chunks using gin (fts);
 create index knowledge_chunks_embedding_idx on app.knowledge_chunks using hnsw (embedding extensions.vector_cosine_ops);
-comment on table app.knowledge_chunks is 'A passage of a knowledge source: full-text column (english) and an optional embedding (vector(1536), HNSW, cosine).';
+comment on table app.knowledge_chunks is 'A passage of a knowledge source under its heading (source title and section), with a full-text column in the chunk''s language (heading and text) and an optional embedding (vector(1536), HNSW, cosine).';
 
 create table app.memories (
   id uuid primary key default gen_random_uuid(),
@@ -196,9 +199,9 @@ create policy "members can read their tenant's usage counters" on app.tenant_usa
 create policy "members can read their tenant's agents' usage counters" on app.agent_usage
   for select to authenticated using (app.can_read(tenant_id));
 
-grant select, insert (id, tenant_id, title, kind, uri, content, status, chunk_count, created_by),
+grant select, insert (id, tenant_id, title, kind, uri, content, status, chunk_count, language, created_by),
   update (title, status, error, chunk_count), delete on app.knowledge_sources to authenticated;
-grant select, insert (tenant_id, source_id, chunk_index, content, token_count), delete on app.knowledge_chunks to authenticated;
+grant select, insert (tenant_id, source_id, chunk_index, content, heading, language, token_count), delete on app.knowledge_chunks to authenticated;
 grant select, delete on app.memories to authenticated;
 grant select on app.usage_events to authenticated;
 grant select, insert, update, delete on app.knowledge_sources, app.knowledge_chunks, app.memories to service_role;

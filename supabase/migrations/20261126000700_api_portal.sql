@@ -1008,8 +1008,11 @@ as $$
       or (list_conversations.view = 'closed' and c.status = 'closed'))
     and (list_conversations.from_time is null or coalesce(c.last_message_at, c.created_at) >= list_conversations.from_time)
     and (list_conversations.to_time is null or coalesce(c.last_message_at, c.created_at) < list_conversations.to_time)
+    -- Every filter on c alone (the contact's name through exists), so even a generic plan walks
+    -- conversations_tenant_activity_idx in order and stops at the page.
     and (list_conversations.search is null
-      or ct.display_name ilike '%' || list_conversations.search || '%'
+      or exists (select 1 from app.contacts sc where sc.id = c.contact_id
+                 and sc.display_name ilike '%' || list_conversations.search || '%')
       -- Every message of the tenant, through the GIN index on app.messages.search.
       or c.id in (select m.conversation_id from app.messages m
         where m.tenant_id = list_conversations.tenant_id
@@ -1193,7 +1196,8 @@ comment on function api.reply_as_member(uuid, text, jsonb, text) is 'A member''s
 
 -- Knowledge ------------------------------------------------------------------------------------
 
-create function api.list_knowledge_sources(tenant_id uuid)
+create function api.list_knowledge_sources(tenant_id uuid, before_created_at timestamptz default null,
+  before_id uuid default null, page_size integer default 100)
 returns table (id uuid, title text, kind text, uri text, status text, error text, chunk_count integer,
   created_by uuid, created_at timestamptz, updated_at timestamptz)
 language sql
@@ -1203,9 +1207,13 @@ as $$
   select s.id, s.title, s.kind, s.uri, s.status, s.error, s.chunk_count, s.created_by, s.created_at, s.updated_at
   from app.knowledge_sources s
   where s.tenant_id = list_knowledge_sources.tenant_id
-  order by s.created_at desc, s.id
+    and (list_knowledge_sources.before_created_at is null
+      or (s.created_at, s.id) < (list_knowledge_sources.before_created_at,
+        coalesce(list_knowledge_sources.before_id, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid)))
+  order by s.created_at desc, s.id desc
+  limit least(greatest(coalesce(list_knowledge_sources.page_size, 100), 1), 500)
 $$;
-comment on function api.list_knowledge_sources(uuid) is 'The knowledge sources of a tenant with their processing status. Any member.';
+comment on function api.list_knowledge_sources(uuid, timestamptz, uuid, integer) is 'The knowledge sources of a tenant with their processing status, newest first; keyset paging: pass the last row''s created_at and id as before_created_at/before_id. page_size 1-500 (default 100). Any member.';
 
 create function app.enqueue_knowledge_source(source_id uuid)
 returns bigint
@@ -1365,7 +1373,7 @@ grant execute on function
   api.release_conversation(uuid),
   api.close_conversation(uuid),
   api.reply_as_member(uuid, text, jsonb, text),
-  api.list_knowledge_sources(uuid),
+  api.list_knowledge_sources(uuid, timestamptz, uuid, integer),
   api.delete_knowledge_source(uuid),
   api.usage_summary(uuid, text, timestamptz, timestamptz),
   api.list_audit_log(uuid, bigint, integer, text)

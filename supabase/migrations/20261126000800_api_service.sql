@@ -407,7 +407,7 @@ begin
             limit least(greatest(coalesce(get_agent_context.memory_limit, 8), 0), 100)) r),
       '[]'::jsonb),
     'knowledge', coalesce((select jsonb_agg(jsonb_build_object('chunk_id', k.chunk_id, 'source_id', k.source_id,
-        'source_title', k.source_title, 'content', k.content, 'score', k.score))
+        'source_title', k.source_title, 'content', k.content, 'score', k.score, 'coverage', k.coverage))
       from api.search_knowledge(conv.tenant_id, coalesce(last_inbound, ''), get_agent_context.query_embedding,
         greatest(coalesce(get_agent_context.knowledge_limit, 5), 1)) k
       where coalesce(get_agent_context.knowledge_limit, 5) > 0),
@@ -755,18 +755,30 @@ set search_path = ''
 as $$
 declare
   n integer;
+  source_title text;
+  source_language regconfig;
 begin
-  if not exists (select 1 from app.knowledge_sources s
-                 where s.id = replace_knowledge_chunks.source_id and s.tenant_id = replace_knowledge_chunks.tenant_id) then
+  select s.title, s.language into source_title, source_language from app.knowledge_sources s
+  where s.id = replace_knowledge_chunks.source_id and s.tenant_id = replace_knowledge_chunks.tenant_id;
+  if not found then
     raise exception 'knowledge source not found in tenant' using errcode = 'P0002';
   end if;
   if jsonb_typeof(replace_knowledge_chunks.chunks) is distinct from 'array' then
-    raise exception 'chunks must be an array of {content, embedding?, token_count?}' using errcode = '22023';
+    raise exception 'chunks must be an array of {content, heading?, embedding?, token_count?}' using errcode = '22023';
+  end if;
+  -- The language set by the admin, else the one detected from the text (simple when none fits).
+  if source_language is null then
+    source_language := coalesce(app.detect_language((select string_agg(e.value ->> 'content', ' ')
+      from (select e.value from jsonb_array_elements(replace_knowledge_chunks.chunks) e limit 5) e)), 'simple'::regconfig);
+    update app.knowledge_sources s set language = source_language where s.id = replace_knowledge_chunks.source_id;
   end if;
   delete from app.knowledge_chunks c where c.source_id = replace_knowledge_chunks.source_id;
-  insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content, token_count, embedding)
+  -- The heading (source title, then the chunk's section) is searchable with the text.
+  insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content, heading, language, token_count, embedding)
   select replace_knowledge_chunks.tenant_id, replace_knowledge_chunks.source_id, (e.ordinality - 1)::integer,
-    e.value ->> 'content', (e.value ->> 'token_count')::integer,
+    e.value ->> 'content',
+    concat_ws(E'\n', source_title, nullif(nullif(left(btrim(e.value ->> 'heading'), 300), ''), source_title)), source_language,
+    (e.value ->> 'token_count')::integer,
     case when e.value ? 'embedding' and jsonb_typeof(e.value -> 'embedding') = 'array'
       then (e.value ->> 'embedding')::extensions.vector end
   from jsonb_array_elements(replace_knowledge_chunks.chunks) with ordinality e
@@ -777,7 +789,7 @@ begin
   return n;
 end
 $$;
-comment on function api.replace_knowledge_chunks(uuid, uuid, jsonb) is 'Replaces the chunks of a source ([{content, embedding?: number[1536], token_count?}]) and marks it ready. service_role.';
+comment on function api.replace_knowledge_chunks(uuid, uuid, jsonb) is 'Replaces the chunks of a source ([{content, heading? (its section title), embedding?: number[1536], token_count?}]; the source title heads every chunk) and marks it ready. service_role.';
 
 create function api.set_chunk_embeddings(tenant_id uuid, embeddings jsonb)
 returns integer

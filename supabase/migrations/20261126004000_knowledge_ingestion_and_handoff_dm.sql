@@ -7,12 +7,9 @@
 -- 2. Uploads: api.create_knowledge_source accepts text, markdown, html (content), pdf
 --    (content = the file in base64) and url (uri), checks each kind's input and size, and
 --    queues every source on knowledge_jobs (the worker extracts, chunks and embeds it).
--- 3. Recall: api.search_knowledge. websearch_to_tsquery would AND every word, so a natural
---    question ("how long do refunds take?") would match no passage at all. Full-text
---    search ORs the question's significant lexemes (english stemming and stop words, as
---    plainto_tsquery) and ranks by ts_rank_cd, so passages matching more of them come
---    first; both rankings see only the tenant's chunks before ranking, and are fused by
---    reciprocal rank.
+-- 3. Recall: api.search_knowledge fuses BM25 over the question's words (any of them; see
+--    20261206050000_knowledge_ranking.sql) with the vector ranking by reciprocal rank;
+--    both rankings see only the tenant's chunks before ranking.
 -- 4. Hand-off DM: a Slack connection's settings may name Slack users to notify
 --    (handoff_notify_user_ids); api.set_handoff_notifications sets them (admins) and
 --    api.list_handoff_slack_targets gives the worker the active Slack connections that
@@ -69,7 +66,7 @@ comment on function app.enqueue_job(text, jsonb) is 'Sends a job (which must car
 -- 2. Uploads -------------------------------------------------------------------------------------
 
 create function api.create_knowledge_source(tenant_id uuid, title text, content text default null,
-  kind text default 'text', uri text default null)
+  kind text default 'text', uri text default null, language text default null)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -80,8 +77,19 @@ declare
   body text := create_knowledge_source.content;
   pdf bytea;
   chunks integer := 0;
+  source_language regconfig;
 begin
   perform app.require_role(create_knowledge_source.tenant_id, 'admin');
+  -- The admin may name the language (a text search configuration: english, spanish, …,
+  -- or simple); otherwise it is detected from the text (here, or by the worker).
+  if nullif(btrim(create_knowledge_source.language), '') is not null then
+    select c.oid::regconfig into source_language from pg_catalog.pg_ts_config c
+    where c.cfgname = lower(btrim(create_knowledge_source.language));
+    if source_language is null then
+      raise exception 'unknown language %; use one of %', create_knowledge_source.language,
+        (select string_agg(c.cfgname, ', ' order by c.cfgname) from pg_catalog.pg_ts_config c) using errcode = '22023';
+    end if;
+  end if;
   if coalesce(btrim(create_knowledge_source.title), '') = '' then
     raise exception 'a knowledge source needs a title' using errcode = '22023';
   end if;
@@ -117,14 +125,18 @@ begin
       raise exception 'a url source needs an http(s) uri' using errcode = '22023';
     end if;
   end if;
-  insert into app.knowledge_sources (id, tenant_id, title, kind, uri, content, status, created_by)
+  if source_kind in ('text', 'markdown') and source_language is null then
+    source_language := coalesce(app.detect_language(body), 'simple'::regconfig);
+  end if;
+  insert into app.knowledge_sources (id, tenant_id, title, kind, uri, content, status, language, created_by)
   values (new_source_id, create_knowledge_source.tenant_id, btrim(create_knowledge_source.title),
     source_kind, case when source_kind = 'url' then btrim(create_knowledge_source.uri) else create_knowledge_source.uri end,
-    body, 'pending', (select auth.uid()));
+    body, 'pending', source_language, (select auth.uid()));
   -- Pasted text is searchable at once (full text); the knowledge worker adds embeddings.
   if source_kind in ('text', 'markdown') then
-    insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content)
-    select create_knowledge_source.tenant_id, new_source_id, c.chunk_index, c.chunk
+    insert into app.knowledge_chunks (tenant_id, source_id, chunk_index, content, heading, language)
+    select create_knowledge_source.tenant_id, new_source_id, c.chunk_index, c.chunk, btrim(create_knowledge_source.title),
+      source_language
     from app.chunk_text(body) c;
     get diagnostics chunks = row_count;
     update app.knowledge_sources s set status = 'ready', chunk_count = chunks where s.id = new_source_id;
@@ -135,7 +147,7 @@ begin
     from app.knowledge_sources s where s.id = new_source_id);
 end
 $$;
-comment on function api.create_knowledge_source(uuid, text, text, text, text) is 'Adds a knowledge source: kind text or markdown (content; chunked at once, searchable by full text immediately), html (content), pdf (content = the file in base64, at most 10 MB; text-based PDFs only) or url (uri, fetched by the worker through the guarded HTTP client). Every source is queued on knowledge_jobs, which wakes the worker to extract, chunk and embed it; failures show on the source (status failed, error). 22023 for a bad kind or input. Owners and admins.';
+comment on function api.create_knowledge_source(uuid, text, text, text, text, text) is 'Adds a knowledge source: kind text or markdown (content; chunked at once, searchable by full text immediately), html (content), pdf (content = the file in base64, at most 10 MB; text-based PDFs only) or url (uri, fetched by the worker through the guarded HTTP client). language: a text search configuration (english, spanish, …, simple) to index it with; detected from the text when omitted (simple when no configuration fits). Every source is queued on knowledge_jobs, which wakes the worker to extract, chunk and embed it; failures show on the source (status failed, error). 22023 for a bad kind or input. Owners and admins.';
 
 create or replace function api.reprocess_knowledge_source(source_id uuid)
 returns jsonb
@@ -162,84 +174,90 @@ comment on function api.reprocess_knowledge_source(uuid) is 'Queues a knowledge 
 
 -- 3. Recall --------------------------------------------------------------------------------------
 
-create or replace function app.any_terms_tsquery(query_text text)
-returns tsquery
-language plpgsql
-immutable
-parallel safe
-set search_path = ''
-as $$
-declare
-  lexeme text;
-  term tsquery;
-  result tsquery;
-begin
-  if coalesce(btrim(query_text), '') = '' then
-    return null;
-  end if;
-  -- The question's significant lexemes as plainto_tsquery sees them (english stemming,
-  -- stop words dropped); each re-read with 'simple' so it is matched as is, then ORed.
-  for lexeme in
-    select l from unnest(tsvector_to_array(to_tsvector('english'::regconfig, left(query_text, 4000)))) l limit 32
-  loop
-    term := plainto_tsquery('simple'::regconfig, lexeme);
-    if numnode(term) > 0 then
-      result := case when result is null then term else result || term end;
-    end if;
-  end loop;
-  return result;
-end
-$$;
-comment on function app.any_terms_tsquery(text) is 'A tsquery matching any significant word of a natural-language question (english lexemes, stop words dropped, at most 32, joined with |); null when there is none. Used by api.search_knowledge so a question finds passages that share some of its words, ranked by ts_rank_cd.';
+-- Load pgvector's library in this session, so that its settings are known when the function
+-- below sets one (on a hosted project postgres is no superuser and may not set an unknown one).
+select '[0]'::extensions.vector;
 
 create function api.search_knowledge(tenant_id uuid, query_text text, query_embedding extensions.vector default null,
   match_count integer default 5)
 returns table (chunk_id uuid, source_id uuid, source_title text, content text, score double precision,
-  fts_rank integer, vector_rank integer)
+  fts_rank integer, vector_rank integer, coverage double precision)
 language plpgsql
+-- Iterative index scans (pgvector 0.8): when most of the shared HNSW index belongs to
+-- other tenants, the scan goes on past the first ef_search neighbours until enough of
+-- this tenant's chunks are found. Set here, so it holds for this call only.
+set hnsw.iterative_scan = 'relaxed_order'
 set search_path = ''
 as $$
 declare
   k integer := least(greatest(coalesce(search_knowledge.match_count, 5), 1), 50);
-  q tsquery := app.any_terms_tsquery(search_knowledge.query_text);
+  -- A tenant this small (2,000 chunks; the session setting konstruct.exact_vector_limit
+  -- may lower it, as the tests do) is ranked by an exact scan of its own chunks (a few
+  -- milliseconds), so its nearest chunks are found however crowded the shared index is.
+  -- The question is read in its own language first, then in each language of the
+  -- tenant's knowledge (a short question may not tell its language).
+  configs regconfig[] := (
+    select array_agg(l.cfg order by l.first_at) from (
+      select c.cfg, min(c.at) as first_at
+      from unnest(array[app.detect_language(search_knowledge.query_text)]
+        || coalesce((select s.languages from app.knowledge_stats s where s.tenant_id = search_knowledge.tenant_id), '{}'))
+        with ordinality c(cfg, at)
+      where c.cfg is not null
+      group by c.cfg) l);
+  exact_vectors boolean := coalesce((select s.chunk_count <= coalesce(
+      nullif(current_setting('konstruct.exact_vector_limit', true), '')::integer, 2000)
+    from app.knowledge_stats s where s.tenant_id = search_knowledge.tenant_id), true);
 begin
   if not pg_catalog.pg_has_role(current_user, 'service_role', 'usage') then
     perform app.require_read(search_knowledge.tenant_id, 'knowledge search');
   end if;
-  -- Reciprocal rank fusion (k = 60) of a full-text and a vector ranking; both rankings
-  -- see only this tenant's chunks. Without an embedding, full text alone.
+  -- Reciprocal rank fusion (k = 60) of BM25 (app.rank_knowledge_text) and a vector
+  -- ranking; both see only this tenant's chunks. Without an embedding, BM25 alone.
   return query
     with full_text as (
-      select c.id, (row_number() over (order by ts_rank_cd(c.fts, q) desc, c.id))::integer as rank_ix
+      select r.chunk_id as id, r.rank_ix, r.coverage
+      from app.rank_knowledge_text(search_knowledge.tenant_id, search_knowledge.query_text, configs, k * 4) r
+    ),
+    nearest as materialized (
+      select c.id, c.embedding operator(extensions.<=>) search_knowledge.query_embedding as distance
       from app.knowledge_chunks c
-      where c.tenant_id = search_knowledge.tenant_id and q is not null and c.fts @@ q
-      order by rank_ix
+      where c.tenant_id = search_knowledge.tenant_id and search_knowledge.query_embedding is not null
+        and c.embedding is not null and not exact_vectors
+      order by c.embedding operator(extensions.<=>) search_knowledge.query_embedding
+      limit k * 4
+    ),
+    nearest_exact as materialized (
+      select c.id, c.embedding operator(extensions.<=>) search_knowledge.query_embedding as distance
+      from app.knowledge_chunks c
+      where c.tenant_id = search_knowledge.tenant_id and search_knowledge.query_embedding is not null
+        and c.embedding is not null and exact_vectors
+      -- "+ 0" keeps the planner off the shared HNSW index: an exact scan of this tenant's chunks.
+      order by (c.embedding operator(extensions.<=>) search_knowledge.query_embedding) + 0, c.id
       limit k * 4
     ),
     semantic as (
-      select c.id, (row_number() over (order by c.embedding operator(extensions.<=>) search_knowledge.query_embedding, c.id))::integer as rank_ix
-      from app.knowledge_chunks c
-      where c.tenant_id = search_knowledge.tenant_id and search_knowledge.query_embedding is not null
-        and c.embedding is not null
-      order by c.embedding operator(extensions.<=>) search_knowledge.query_embedding
-      limit k * 4
+      select v.id, (row_number() over (order by v.distance, v.id))::integer as rank_ix
+      from (select * from nearest union all select * from nearest_exact) v
     ),
     fused as (
       select coalesce(f.id, s.id) as id,
         coalesce(1.0 / (60 + f.rank_ix), 0.0) + coalesce(1.0 / (60 + s.rank_ix), 0.0) as fused_score,
-        f.rank_ix as f_rank, s.rank_ix as s_rank
+        f.rank_ix as f_rank, s.rank_ix as s_rank, f.coverage
       from full_text f full outer join semantic s on s.id = f.id
     )
-    select c.id, c.source_id, src.title, c.content, fused.fused_score::double precision, fused.f_rank, fused.s_rank
-    from fused
-    join app.knowledge_chunks c on c.id = fused.id
-    join app.knowledge_sources src on src.id = c.source_id
-    where c.tenant_id = search_knowledge.tenant_id
-    order by fused.fused_score desc, c.id
-    limit k;
+    select c.id, c.source_id, c.title, c.content, best.fused_score::double precision, best.f_rank, best.s_rank,
+      coalesce(best.coverage, 0)::double precision
+    from (select * from fused
+          order by fused.fused_score desc, coalesce(fused.f_rank, 2147483647), coalesce(fused.s_rank, 2147483647), fused.id
+          limit k) best
+    -- Primary-key lookups of the k best only ("offset 0" keeps them nested loops).
+    cross join lateral (select c.id, c.source_id, src.title, c.content
+                        from app.knowledge_chunks c join app.knowledge_sources src on src.id = c.source_id
+                        where c.id = best.id and c.tenant_id = search_knowledge.tenant_id offset 0) c
+    order by best.fused_score desc, coalesce(best.f_rank, 2147483647), coalesce(best.s_rank, 2147483647), best.id;
 end
 $$;
-comment on function api.search_knowledge(uuid, text, extensions.vector, integer) is 'Hybrid knowledge search: full text (any significant word of the question, english, ranked by ts_rank_cd) and, when query_embedding is given, cosine vector similarity, fused by reciprocal rank (k=60). Filters by tenant inside both rankings, so another tenant''s chunk is never a candidate. Members of the tenant and service_role.';
+comment on function api.search_knowledge(uuid, text, extensions.vector, integer) is 'Hybrid knowledge search: BM25 over the tenant''s chunks (heading and text; app.rank_knowledge_text) and, when query_embedding is given, cosine vector similarity (an exact scan for a tenant of at most 2,000 chunks, else the HNSW index with iterative scans), fused by reciprocal rank (k=60); ties go to the better full-text rank. coverage: the share of the question''s words (weighted by idf) the chunk holds. Filters by tenant inside both rankings, so another tenant''s chunk is never a candidate. Members of the tenant and service_role.';
 
 -- 4. Hand-off DM ---------------------------------------------------------------------------------
 
@@ -299,16 +317,14 @@ comment on function api.list_handoff_slack_targets(uuid) is 'The tenant''s activ
 revoke all on function app.wake_agent_worker(text), app.enqueue_job(text, jsonb) from public, anon, authenticated;
 grant execute on function app.wake_agent_worker(text), app.enqueue_job(text, jsonb) to service_role;
 
-revoke all on function api.create_knowledge_source(uuid, text, text, text, text),
+revoke all on function api.create_knowledge_source(uuid, text, text, text, text, text),
   api.search_knowledge(uuid, text, extensions.vector, integer) from public, anon;
-grant execute on function api.create_knowledge_source(uuid, text, text, text, text),
+grant execute on function api.create_knowledge_source(uuid, text, text, text, text, text),
   api.search_knowledge(uuid, text, extensions.vector, integer) to authenticated;
 grant execute on function api.search_knowledge(uuid, text, extensions.vector, integer) to service_role;
 
-revoke all on function app.any_terms_tsquery(text) from public, anon;
 revoke all on function api.reprocess_knowledge_source(uuid), api.set_handoff_notifications(uuid, text[]),
   api.list_handoff_slack_targets(uuid) from public, anon, authenticated;
-grant execute on function app.any_terms_tsquery(text) to authenticated, service_role;
 grant execute on function api.reprocess_knowledge_source(uuid), api.set_handoff_notifications(uuid, text[])
   to authenticated;
 grant execute on function api.list_handoff_slack_targets(uuid) to service_role;

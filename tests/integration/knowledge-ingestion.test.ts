@@ -158,10 +158,12 @@ describe('knowledge ingestion through the deployed worker', () => {
       expect(row.chunk_count).toBeGreaterThan(0)
       expect(row.embedded).toBe(row.chunk_count)
     }
-    const htmlChunks = await sql<{ content: string }>(`select content from app.knowledge_chunks where source_id = $1`, [
-      html,
-    ])
-    expect(htmlChunks.map((c) => c.content).join('\n')).toBe('Size guide\n\nOur jackets run one size small .')
+    const htmlChunks = await sql<{ content: string; heading: string }>(
+      `select content, heading from app.knowledge_chunks where source_id = $1`,
+      [html],
+    )
+    // The page's heading is the passage's section title, searchable with it.
+    expect(htmlChunks).toEqual([{ content: 'Our jackets run one size small .', heading: 'Sizes\nSize guide' }])
     const pdfChunks = await sql<{ content: string }>(`select content from app.knowledge_chunks where source_id = $1`, [
       pdf,
     ])
@@ -276,11 +278,14 @@ describe('URL sources through the worker code with an injected resolver', () => 
       expect(report.failed).toEqual([])
 
       expect(await source(faq)).toMatchObject({ status: 'ready', chunk_count: 1, embedded: 1 })
-      const [faqChunk] = await sql<{ content: string }>(
-        `select content from app.knowledge_chunks where source_id = $1`,
+      const [faqChunk] = await sql<{ content: string; heading: string }>(
+        `select content, heading from app.knowledge_chunks where source_id = $1`,
         [faq],
       )
-      expect(faqChunk!.content).toBe('Partner FAQ\n\nGift cards never expire & can be topped up in store.')
+      expect(faqChunk).toEqual({
+        content: 'Gift cards never expire & can be topped up in store.',
+        heading: 'Partner FAQ',
+      })
       expect(await source(manual)).toMatchObject({ status: 'ready', error: null })
       expect(await source(moved)).toMatchObject({
         status: 'failed',

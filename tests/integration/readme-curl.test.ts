@@ -67,7 +67,12 @@ afterAll(async () => {
 test('the README curl commands work as written against `npm start`', async () => {
   const script = readmeCurlBlock()
   // -e and pipefail: a failing command (e.g. the sign-in) stops the script and fails here.
-  const run = spawn('bash', ['-eo', 'pipefail', '-c', script], { cwd: repoRoot, env: shellEnv() })
+  // stdin not a socket: bash would take itself for a remote shell and source bash.bashrc.
+  const run = spawn('bash', ['-eo', 'pipefail', '-c', script], {
+    cwd: repoRoot,
+    env: shellEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let stdout = ''
   let stderr = ''
   run.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))

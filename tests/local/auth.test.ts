@@ -496,7 +496,9 @@ describe('persistence', () => {
         })
         expect((await asBefore.auth.getUser(session.access_token)).error).toBeNull()
         expect((await second.anonClient().auth.signInWithPassword({ email, password })).error).toBeNull()
-        expect((await second.anonClient().auth.refreshSession({ refresh_token: session.refresh_token })).error).toBeNull()
+        expect(
+          (await second.anonClient().auth.refreshSession({ refresh_token: session.refresh_token })).error,
+        ).toBeNull()
       } finally {
         await second.close()
       }

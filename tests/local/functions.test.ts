@@ -112,7 +112,10 @@ describe('the project functions through supabase-js', () => {
     const jwks = (await (await fetch(`${stack.url}/auth/v1/.well-known/jwks.json`)).json()) as { keys: JWK[] }
     expect(jwks.keys.map((k) => k.kid)).toContain(header.kid)
     expect(jwks.keys.every((k) => k.d === undefined)).toBe(true) // public parts only
-    const { payload } = await jwtVerify(token, createRemoteJWKSet(new URL(`${stack.url}/auth/v1/.well-known/jwks.json`)))
+    const { payload } = await jwtVerify(
+      token,
+      createRemoteJWKSet(new URL(`${stack.url}/auth/v1/.well-known/jwks.json`)),
+    )
     expect(payload).toMatchObject({ sub: user.userId, role: 'authenticated', is_anonymous: false })
     // getClaims() verifies it the same way (the portal's check).
     const { data: verified, error: claimsError } = await user.client.auth.getClaims()

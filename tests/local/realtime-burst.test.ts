@@ -135,7 +135,11 @@ describe('local Realtime under a burst of database broadcasts', () => {
 
   function userJwt(sub: string): Promise<string> {
     // A distinct token every time, so a refresh is never ignored as unchanged.
-    return signLegacyJwt(stack.keys.jwtSecret, { sub, role: 'authenticated', aud: 'authenticated', n: ++tokenCounter }, 3600)
+    return signLegacyJwt(
+      stack.keys.jwtSecret,
+      { sub, role: 'authenticated', aud: 'authenticated', n: ++tokenCounter },
+      3600,
+    )
   }
 
   async function raw(vsn: '1.0.0' | '2.0.0' = '2.0.0'): Promise<RawSocket> {

@@ -499,7 +499,11 @@ schemas = ["nope"]
 `,
     )
     try {
-      expect(apiConfig(root)).toEqual({ schemas: ['api', 'other'], extraSearchPath: ['public', 'extensions'], maxRows: 50 })
+      expect(apiConfig(root)).toEqual({
+        schemas: ['api', 'other'],
+        extraSearchPath: ['public', 'extensions'],
+        maxRows: 50,
+      })
     } finally {
       rmSync(root, { recursive: true, force: true })
     }

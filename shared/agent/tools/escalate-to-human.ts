@@ -8,10 +8,22 @@ import type { AgentTool } from './registry.ts'
 export function escalateToHumanTool(): AgentTool<{ reason: string }> {
   return {
     name: 'escalate_to_human',
+    // Models call a tool whose description says when to use it, names the cases
+    // plainly and says what happens next; a vague one is skipped in favour of a reply.
     description:
-      'Hand the conversation to a human colleague when the user asks for a person, is upset, or you cannot help.',
+      'Hand this conversation to a human teammate. Call it immediately, instead of replying, when the user: ' +
+      'asks for a person in any words or language ("talk to a human", "real person", "agent please", ' +
+      '"hablar con una persona"); is angry, repeats a complaint, or says you are not helping; ' +
+      'raises something you must not decide (legal threats, refunds or account changes beyond the rules you ' +
+      'were given, safety, medical or financial advice); or asks something your knowledge and tools cannot ' +
+      'answer after one try. Do not try to talk them out of it. A teammate is notified and takes over the ' +
+      'conversation; after calling it, tell the user briefly that a person will follow up here.',
     parameters: z.strictObject({
-      reason: z.string().min(1).max(500).describe('Why a human is needed, for the team'),
+      reason: z
+        .string()
+        .min(1)
+        .max(500)
+        .describe('One sentence for the teammate: what the user needs and why you are handing over'),
     }),
     describeCall: () => 'hand this conversation to a human',
     async execute({ reason }) {

@@ -63,7 +63,7 @@ describe('checkModelEndpoint', () => {
   })
 
   test("'*' trusts every host (MODEL_ALLOW_LOCAL_ENDPOINTS=true)", async () => {
-    openai.enqueue({ content: 'OK' })
+    openai.enqueue({ text: 'OK' })
     const result = await checkModelEndpoint(
       { baseUrl: openai.url, apiKey: 'sk', model: 'gpt-test' },
       { resolveHost: async () => ['127.0.0.1'], trustedHosts: ['*'] },
