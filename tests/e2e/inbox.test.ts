@@ -199,4 +199,46 @@ describe('the inbox', () => {
     await rowOf(bea, conv.parcel!).waitFor()
     await screenshot(bea, 'inbox-mine')
   })
+
+  it('raises a browser notification and a count in the tab title on a hand-off', async () => {
+    const context = await e2e.newContext()
+    await context.grantPermissions(['notifications'], { origin: e2e.portal.url })
+    // Record what the page asks the browser to show (headless Chromium draws no notification).
+    await context.addInitScript(() => {
+      const shown: Array<{ title: string; body: string | undefined }> = []
+      ;(window as unknown as { shownNotifications: typeof shown }).shownNotifications = shown
+      const Real = window.Notification
+      class Recorded extends Real {
+        constructor(title: string, options?: NotificationOptions) {
+          super(title, options)
+          shown.push({ title, body: options?.body })
+        }
+      }
+      Object.defineProperty(Recorded, 'permission', { get: () => Real.permission })
+      window.Notification = Recorded as typeof Notification
+    })
+    const page = await context.newPage()
+    await signIn(page, DEMO.email, DEMO.password, `${base}/agents`)
+    await waitLive(page)
+    await page.getByText('Hand-off notifications on').waitFor()
+    const before = (await page.title()).match(/^\((\d+)\) /)?.[1] ?? '0'
+    const sent = await ingest(e2e.stack.serviceClient(), {
+      connectionId: DEMO.webChatId,
+      externalId: 'visitor-notify-1',
+      thread: 'visitor-notify',
+      name: 'Nora',
+      text: 'I want to talk to a person',
+    })
+    const { error } = await e2e.stack.serviceClient().rpc('escalate_conversation', {
+      tenant_id: DEMO.tenantId,
+      conversation_id: sent.conversation_id,
+      reason: 'asked for a person',
+    })
+    if (error) throw new Error(error.message)
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as { shownNotifications: unknown[] }).shownNotifications))
+      .toEqual([{ title: 'Nora is waiting for a human', body: 'asked for a person' }])
+    await expect.poll(() => page.title()).toBe(`(${Number(before) + 1}) Agents · Konstruct Demo`)
+    await context.close()
+  })
 })

@@ -1,0 +1,132 @@
+// Every page of the portal checked by axe-core in light and dark mode: no serious or
+// critical violation. And a skip link: the first Tab stop jumps straight to the content.
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import type { BrowserContext, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DEMO_PLATFORM_ADMIN } from '../../local/demo.ts'
+import { DEMO, open, signIn, startE2E, type E2E } from './support/harness.ts'
+import { ingest } from './support/ingest.ts'
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+const base = `/t/${DEMO.tenantSlug}`
+let e2e: E2E
+let conversationId: string
+
+interface Violation {
+  id: string
+  impact: string | null
+  help: string
+  nodes: Array<{ target: string[]; failureSummary?: string }>
+}
+
+/** Serious and critical axe violations of the page as it is now, described for a failure. */
+async function seriousViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ content: axeSource })
+  const violations = (await page.evaluate(async () => {
+    const axe = (
+      window as unknown as { axe: { run(ctx: Document, options: object): Promise<{ violations: unknown[] }> } }
+    ).axe
+    return (await axe.run(document, { resultTypes: ['violations'] })).violations
+  })) as Violation[]
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map(
+      (v) =>
+        `${v.id} (${v.impact}): ${v.help} — ${v.nodes
+          .slice(0, 3)
+          .map((n) => n.target.join(' '))
+          .join(', ')}`,
+    )
+}
+
+beforeAll(async () => {
+  e2e = await startE2E()
+  const sent = await ingest(e2e.stack.serviceClient(), {
+    connectionId: DEMO.webChatId,
+    externalId: 'a11y-1',
+    thread: 'visitor-a11y',
+    name: 'Ada',
+    text: 'Where is my **order**?',
+  })
+  conversationId = sent.conversation_id
+}, 300_000)
+
+afterAll(async () => {
+  await e2e?.close()
+})
+
+const signedOutPages = ['/login', '/signup']
+/** Paths with :conversation filled in once the fixture exists. */
+const expand = (path: string) => path.replace(':conversation', conversationId)
+const adminPages = [
+  `${base}/conversations`,
+  `${base}/conversations/:conversation`,
+  `${base}/agents`,
+  `${base}/agents/${DEMO.agentId}`,
+  `${base}/agents/new`,
+  `${base}/channels`,
+  `${base}/knowledge`,
+  `${base}/usage`,
+  `${base}/members`,
+  `${base}/billing`,
+  `${base}/settings`,
+  `${base}/audit`,
+  '/onboarding',
+]
+const platformPages = ['/platform', `/platform/${DEMO.tenantId}`]
+
+describe.each(['light', 'dark'] as const)('axe in %s mode', (colorScheme) => {
+  let signedOut: BrowserContext
+  let admin: BrowserContext
+  let platform: BrowserContext
+  beforeAll(async () => {
+    signedOut = await e2e.newContext({ colorScheme })
+    admin = await e2e.newContext({ colorScheme })
+    platform = await e2e.newContext({ colorScheme })
+    await signIn(await admin.newPage(), DEMO.email, DEMO.password, `${base}/conversations`)
+    await signIn(await platform.newPage(), DEMO_PLATFORM_ADMIN.email, DEMO_PLATFORM_ADMIN.password)
+  }, 120_000)
+  afterAll(async () => {
+    await Promise.all([signedOut?.close(), admin?.close(), platform?.close()])
+  })
+
+  const pages: Array<[string, () => BrowserContext, () => string]> = [
+    ...signedOutPages.map((path): [string, () => BrowserContext, () => string] => [path, () => signedOut, () => path]),
+    ...adminPages.map((path): [string, () => BrowserContext, () => string] => [path, () => admin, () => expand(path)]),
+    ...platformPages.map((path): [string, () => BrowserContext, () => string] => [
+      path,
+      () => platform,
+      () => expand(path),
+    ]),
+  ]
+  it.each(pages)(
+    '%s has no serious violation',
+    async (_name, context, path) => {
+      const page = await context().newPage()
+      await open(page, path())
+      const found = await seriousViolations(page)
+      await page.close()
+      expect(found).toEqual([])
+    },
+    60_000,
+  )
+})
+
+describe('skip link', () => {
+  it('is the first Tab stop and moves focus to the content', async () => {
+    const context = await e2e.newContext()
+    const page = await context.newPage()
+    await signIn(page, DEMO.email, DEMO.password, `${base}/conversations`)
+    await page.keyboard.press('Tab')
+    const focused = page.locator(':focus')
+    expect(await focused.textContent()).toBe('Skip to content')
+    expect(await focused.isVisible()).toBe(true)
+    await page.keyboard.press('Enter')
+    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('main')
+    // The next Tab stop is inside the content, not the navigation.
+    await page.keyboard.press('Tab')
+    expect(await page.evaluate(() => !!document.activeElement?.closest('main'))).toBe(true)
+    await context.close()
+  })
+})
