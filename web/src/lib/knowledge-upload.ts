@@ -32,7 +32,10 @@ export function kindOfFile(file: { name: string; type: string }): UploadKind | n
 
 /** A title from the file name: without its extension, dashes and underscores as spaces. */
 export function titleOfFile(name: string): string {
-  const base = name.replace(/\.[a-z0-9]+$/i, '').replace(/[_-]+/g, ' ').trim()
+  const base = name
+    .replace(/\.[a-z0-9]+$/i, '')
+    .replace(/[_-]+/g, ' ')
+    .trim()
   return (base || name).slice(0, 300)
 }
 
@@ -47,9 +50,11 @@ export function checkFile(file: { name: string; type: string; size: number }): s
   const kind = kindOfFile(file)
   if (!kind) return `${file.name} is not a .txt, .md, .html or .pdf file.`
   if (file.size === 0) return `${file.name} is empty.`
-  if (kind === 'pdf' && file.size > MAX_PDF_BYTES) return `${file.name} is ${formatBytes(file.size)}; a PDF can be at most 10 MB.`
+  if (kind === 'pdf' && file.size > MAX_PDF_BYTES)
+    return `${file.name} is ${formatBytes(file.size)}; a PDF can be at most 10 MB.`
   // A UTF-8 character is at least one byte, so this is a quick first check.
-  if (kind !== 'pdf' && file.size > 4 * MAX_TEXT_CHARACTERS) return `${file.name} is ${formatBytes(file.size)}; split it into smaller files.`
+  if (kind !== 'pdf' && file.size > 4 * MAX_TEXT_CHARACTERS)
+    return `${file.name} is ${formatBytes(file.size)}; split it into smaller files.`
   return null
 }
 
@@ -58,7 +63,8 @@ export async function readForUpload(file: File, kind: UploadKind): Promise<strin
   if (kind !== 'pdf') {
     const text = await file.text()
     if (!text.trim()) throw new Error(`${file.name} has no text.`)
-    if (text.length > MAX_TEXT_CHARACTERS) throw new Error(`${file.name} is longer than 2,000,000 characters; split it into smaller files.`)
+    if (text.length > MAX_TEXT_CHARACTERS)
+      throw new Error(`${file.name} is longer than 2,000,000 characters; split it into smaller files.`)
     return text
   }
   const bytes = new Uint8Array(await file.arrayBuffer())

@@ -63,7 +63,14 @@ export function connectTenant(tenantId: string): () => void {
     if (session?.access_token) await supabase.realtime.setAuth(session.access_token)
     if (stopped) return
     channel = supabase.channel(`tenant:${tenantId}`, { config: { private: true } })
-    for (const name of ['message_created', 'message_updated', 'conversation_changed', 'knowledge_source_changed', 'alert', 'note_created'] as const) {
+    for (const name of [
+      'message_created',
+      'message_updated',
+      'conversation_changed',
+      'knowledge_source_changed',
+      'alert',
+      'note_created',
+    ] as const) {
       channel.on('broadcast', { event: name }, (message) => {
         emit({ event: name, payload: message.payload } as TenantEvent)
       })

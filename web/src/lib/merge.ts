@@ -14,10 +14,7 @@ export function compareConversations(a: ConversationRow, b: ConversationRow): nu
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0
 }
 
-export function mergeConversations(
-  existing: ConversationRow[],
-  incoming: ConversationRow[],
-): ConversationRow[] {
+export function mergeConversations(existing: ConversationRow[], incoming: ConversationRow[]): ConversationRow[] {
   const byId = new Map(existing.map((row) => [row.id, row]))
   for (const row of incoming) {
     const old = byId.get(row.id)

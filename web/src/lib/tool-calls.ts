@@ -19,7 +19,8 @@ export function anchorToolCalls(messages: Message[], toolCalls: ToolCall[]): Map
     list.push(call)
     byAnchor.set(anchor, list)
   }
-  for (const list of byAnchor.values()) list.sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || (a.id < b.id ? -1 : 1))
+  for (const list of byAnchor.values())
+    list.sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || (a.id < b.id ? -1 : 1))
   return byAnchor
 }
 
@@ -27,7 +28,9 @@ export function anchorToolCalls(messages: Message[], toolCalls: ToolCall[]): Map
 export function mergeToolCalls(existing: ToolCall[], incoming: ToolCall[]): ToolCall[] {
   const byId = new Map(existing.map((c) => [c.id, c]))
   for (const c of incoming) byId.set(c.id, c)
-  return [...byId.values()].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || (a.id < b.id ? -1 : 1))
+  return [...byId.values()].sort(
+    (a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || (a.id < b.id ? -1 : 1),
+  )
 }
 
 const toolLabels: Record<string, string> = {

@@ -225,7 +225,8 @@ export interface Message {
   created_at: string
 }
 
-export type ToolCallStatus = 'requested' | 'awaiting_confirmation' | 'confirmed' | 'cancelled' | 'succeeded' | 'failed' | 'refused'
+export type ToolCallStatus =
+  'requested' | 'awaiting_confirmation' | 'confirmed' | 'cancelled' | 'succeeded' | 'failed' | 'refused'
 
 /** api.list_tool_calls: what an agent's tool did in a conversation. */
 export interface ToolCall {

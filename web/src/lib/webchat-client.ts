@@ -8,20 +8,29 @@ import { FunctionsHttpError } from '@supabase/supabase-js'
 import { browserSupabase } from './supabase'
 
 export type WebChatResult =
-  | { ok: true; messageId: string; visitorToken: string }
-  | { ok: false; unavailable: boolean; message: string }
+  { ok: true; messageId: string; visitorToken: string } | { ok: false; unavailable: boolean; message: string }
 
 function statusOf(error: unknown): number {
   return error instanceof FunctionsHttpError ? (error.context as Response).status : 0
 }
 
 function failure(status: number): WebChatResult {
-  if (status === 404) return { ok: false, unavailable: true, message: 'The web chat service is not available, so a test message cannot be sent.' }
-  if (status === 429) return { ok: false, unavailable: false, message: 'Too many messages: wait a moment and try again.' }
+  if (status === 404)
+    return {
+      ok: false,
+      unavailable: true,
+      message: 'The web chat service is not available, so a test message cannot be sent.',
+    }
+  if (status === 429)
+    return { ok: false, unavailable: false, message: 'Too many messages: wait a moment and try again.' }
   return { ok: false, unavailable: false, message: 'The message could not be sent. Try again.' }
 }
 
-export async function sendWebChatMessage(input: { widgetKey: string; text: string; visitorToken?: string }): Promise<WebChatResult> {
+export async function sendWebChatMessage(input: {
+  widgetKey: string
+  text: string
+  visitorToken?: string
+}): Promise<WebChatResult> {
   const functions = browserSupabase().functions
   let token = input.visitorToken
   if (!token) {
@@ -39,6 +48,7 @@ export async function sendWebChatMessage(input: { widgetKey: string; text: strin
     return failure(statusOf(error))
   }
   const messageId = (data as { message_id?: unknown })?.message_id
-  if (typeof messageId !== 'string') return { ok: false, unavailable: false, message: 'The web chat service gave an unexpected answer.' }
+  if (typeof messageId !== 'string')
+    return { ok: false, unavailable: false, message: 'The web chat service gave an unexpected answer.' }
   return { ok: true, messageId, visitorToken: token }
 }

@@ -5,7 +5,12 @@ import { FunctionsHttpError } from '@supabase/supabase-js'
 import { z } from 'zod'
 import { ApiError } from '$lib/server/api'
 
-const resultSchema = z.object({ ok: z.boolean(), outcome: z.string(), message: z.string(), status: z.number().nullable() })
+const resultSchema = z.object({
+  ok: z.boolean(),
+  outcome: z.string(),
+  message: z.string(),
+  status: z.number().nullable(),
+})
 export type ModelCheck = z.infer<typeof resultSchema>
 
 export interface ModelCheckInput {
@@ -26,6 +31,11 @@ export async function checkModelSettings(locals: App.Locals, input: ModelCheckIn
   } catch (e) {
     if (e instanceof ApiError) throw e
     console.error('model-check failed', e)
-    return { ok: false, outcome: 'check_failed', message: 'The model could not be tested just now, so nothing was saved. Try again.', status: null }
+    return {
+      ok: false,
+      outcome: 'check_failed',
+      message: 'The model could not be tested just now, so nothing was saved. Try again.',
+      status: null,
+    }
   }
 }

@@ -21,7 +21,14 @@ export async function resolveTenant(
   if (me.is_platform_admin && /^[0-9a-f-]{36}$/.test(ref)) {
     const full = await callApi<Tenant>(locals, 'get_tenant', { tenant_id: ref }).catch(() => null)
     if (full) {
-      const support: TenantSummary = { id: full.id, name: full.name, slug: full.id, role: 'operator', created_at: full.created_at, support: true }
+      const support: TenantSummary = {
+        id: full.id,
+        name: full.name,
+        slug: full.id,
+        role: 'operator',
+        created_at: full.created_at,
+        support: true,
+      }
       return { tenant: support, tenants: [...tenants, support], isPlatformAdmin: true }
     }
   }

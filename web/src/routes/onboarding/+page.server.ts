@@ -58,7 +58,11 @@ export const actions: Actions = {
     const name = formString(form, 'agent_name')
     if (!templateKey) return fail(400, { step: 'agent', errors: { template_key: 'Pick a template.' } })
     try {
-      await callApi(locals, 'deploy_agent_template', { tenant_id: tenantId, template_key: templateKey, name: name || null })
+      await callApi(locals, 'deploy_agent_template', {
+        tenant_id: tenantId,
+        template_key: templateKey,
+        name: name || null,
+      })
     } catch (e) {
       return actionFailure(e, 'template_key', { step: 'agent' })
     }
@@ -116,8 +120,10 @@ export const actions: Actions = {
     }
     const accessToken = formString(form, 'access_token')
     const errors: Record<string, string> = {}
-    if (!/^\d{5,20}$/.test(values.phone_number_id)) errors.phone_number_id = 'The phone number ID is the number Meta shows (digits only).'
-    if (!/^\d{5,20}$/.test(values.business_account_id)) errors.business_account_id = 'The WhatsApp Business Account ID is digits only.'
+    if (!/^\d{5,20}$/.test(values.phone_number_id))
+      errors.phone_number_id = 'The phone number ID is the number Meta shows (digits only).'
+    if (!/^\d{5,20}$/.test(values.business_account_id))
+      errors.business_account_id = 'The WhatsApp Business Account ID is digits only.'
     if (!accessToken) errors.access_token = 'Paste the access token.'
     if (Object.keys(errors).length) return fail(400, { step: 'whatsapp', values, errors })
     try {

@@ -16,7 +16,9 @@ export const actions: Actions = {
       const taken = error.code === 'user_already_exists' || /already/i.test(error.message)
       return fail(400, {
         email,
-        errors: taken ? { email: 'An account with this email already exists. Sign in instead.' } : { form: 'Sign up failed. Try again.' },
+        errors: taken
+          ? { email: 'An account with this email already exists. Sign in instead.' }
+          : { form: 'Sign up failed. Try again.' },
       })
     }
     if (!data.session) return { email, confirm: true }

@@ -23,7 +23,11 @@ export const load: PageServerLoad = async ({ locals, params }) => {
   }
 }
 
-const reasonSchema = z.string().trim().min(1, 'Say why: the workspace’s admins see it.').max(500, 'Keep the reason under 500 characters.')
+const reasonSchema = z
+  .string()
+  .trim()
+  .min(1, 'Say why: the workspace’s admins see it.')
+  .max(500, 'Keep the reason under 500 characters.')
 
 export const actions: Actions = {
   suspend: async ({ locals, params, request }) => {

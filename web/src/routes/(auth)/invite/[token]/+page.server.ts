@@ -18,7 +18,10 @@ export const load: PageServerLoad = async ({ locals, params }) => {
     const preview = await callApi<InvitationPreview>(locals, 'preview_invitation', { token: params.token })
     return { signedIn: true as const, email: locals.user.email ?? '', preview, problem: null }
   } catch (e) {
-    const problem = e instanceof ApiError && e.code === 'P0002' ? 'This invitation link is not valid. Ask for a new one.' : 'The invitation could not be loaded.'
+    const problem =
+      e instanceof ApiError && e.code === 'P0002'
+        ? 'This invitation link is not valid. Ask for a new one.'
+        : 'The invitation could not be loaded.'
     return { signedIn: true as const, email: locals.user.email ?? '', preview: null, problem }
   }
 }

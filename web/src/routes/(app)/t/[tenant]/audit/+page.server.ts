@@ -10,7 +10,12 @@ export const load: PageServerLoad = async ({ locals, parent, url }) => {
   const action = url.searchParams.get('action')?.trim() || null
   try {
     const [entries, members] = await Promise.all([
-      callApi<AuditEntry[]>(locals, 'list_audit_log', { tenant_id: tenant.id, before_id: before, page_size: PAGE, action_prefix: action }),
+      callApi<AuditEntry[]>(locals, 'list_audit_log', {
+        tenant_id: tenant.id,
+        before_id: before,
+        page_size: PAGE,
+        action_prefix: action,
+      }),
       callApi<Member[]>(locals, 'list_members', { tenant_id: tenant.id }),
     ])
     return {

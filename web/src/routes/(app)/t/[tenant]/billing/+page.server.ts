@@ -37,7 +37,13 @@ export interface BillingOverview {
     has_customer: boolean
     billing_email: string | null
     payment_failed_at: string | null
-    latest_invoice: { id: string; status: string | null; url: string | null; amount_due: number | null; currency: string | null } | null
+    latest_invoice: {
+      id: string
+      status: string | null
+      url: string | null
+      amount_due: number | null
+      currency: string | null
+    } | null
   } | null
 }
 
@@ -87,11 +93,16 @@ export const load: PageServerLoad = async ({ locals, parent, url }) => {
 }
 
 /** The billing function's answer: a Stripe URL, or a sentence to show. */
-async function openStripe(locals: App.Locals, body: Record<string, unknown>): Promise<{ url?: string; message?: string; status: number }> {
+async function openStripe(
+  locals: App.Locals,
+  body: Record<string, unknown>,
+): Promise<{ url?: string; message?: string; status: number }> {
   const { data, error } = await locals.supabase.functions.invoke('billing', { body })
   if (!error) {
     const url = (data as { url?: unknown } | null)?.url
-    return typeof url === 'string' && url.startsWith('http') ? { url, status: 200 } : { message: 'Stripe did not answer. Try again.', status: 502 }
+    return typeof url === 'string' && url.startsWith('http')
+      ? { url, status: 200 }
+      : { message: 'Stripe did not answer. Try again.', status: 502 }
   }
   // FunctionsHttpError carries the response: the function's { error } is written for people.
   const response = (error as { context?: Response }).context
@@ -107,7 +118,8 @@ async function openStripe(locals: App.Locals, body: Record<string, unknown>): Pr
 
 /** One shape for every action's errors, so the page reads any of them. */
 type BillingErrors = { plan?: string; quantity?: string; portal?: string }
-const failWith = (status: number, errors: BillingErrors, extra: Record<string, unknown> = {}) => fail(status, { ...extra, errors })
+const failWith = (status: number, errors: BillingErrors, extra: Record<string, unknown> = {}) =>
+  fail(status, { ...extra, errors })
 
 export const actions: Actions = {
   checkout: async ({ locals, request, params }) => {

@@ -28,7 +28,9 @@ export const load: PageServerLoad = async ({ locals, parent }) => {
 const NO_AGENT = 'none'
 function answeredBy(form: FormData): { agent_id: string | null; without_agent: boolean } {
   const choice = formString(form, 'agent_id')
-  return choice === NO_AGENT ? { agent_id: null, without_agent: true } : { agent_id: choice || null, without_agent: false }
+  return choice === NO_AGENT
+    ? { agent_id: null, without_agent: true }
+    : { agent_id: choice || null, without_agent: false }
 }
 
 export const actions: Actions = {
@@ -36,7 +38,10 @@ export const actions: Actions = {
     const form = await request.formData()
     const channelId = formString(form, 'channel_id')
     try {
-      await callApi(locals, 'assign_channel_agent', { channel_id: channelId, agent_id: formString(form, 'agent_id') || null })
+      await callApi(locals, 'assign_channel_agent', {
+        channel_id: channelId,
+        agent_id: formString(form, 'agent_id') || null,
+      })
       return { done: 'assign', channelId }
     } catch (e) {
       return actionFailure(e, `agent_${channelId}`)
@@ -67,9 +72,15 @@ export const actions: Actions = {
   createWebChat: async ({ locals, request }) => {
     const form = await request.formData()
     const name = formString(form, 'name') || 'Website chat'
-    const origins = formString(form, 'allowed_origins').split(/[\s,]+/).filter(Boolean)
+    const origins = formString(form, 'allowed_origins')
+      .split(/[\s,]+/)
+      .filter(Boolean)
     const bad = origins.find((o) => !/^https?:\/\/[^/\s]+$/.test(o))
-    if (bad) return fail(400, { step: 'web_chat', errors: { allowed_origins: `“${bad}” is not an origin like https://www.example.com.` } })
+    if (bad)
+      return fail(400, {
+        step: 'web_chat',
+        errors: { allowed_origins: `“${bad}” is not an origin like https://www.example.com.` },
+      })
     try {
       await callApi(locals, 'create_web_chat_channel', {
         tenant_id: formString(form, 'tenant_id'),
@@ -93,7 +104,8 @@ export const actions: Actions = {
     const token = formString(form, 'access_token')
     const errors: Record<string, string> = {}
     if (!/^\d{5,20}$/.test(values.phone_number_id)) errors.phone_number_id = 'The phone number ID is digits only.'
-    if (!/^\d{5,20}$/.test(values.business_account_id)) errors.business_account_id = 'The business account ID is digits only.'
+    if (!/^\d{5,20}$/.test(values.business_account_id))
+      errors.business_account_id = 'The business account ID is digits only.'
     if (!token) errors.access_token = 'Paste the access token.'
     if (Object.keys(errors).length) return fail(400, { step: 'whatsapp', values, errors })
     try {

@@ -10,7 +10,11 @@ export const load: LayoutServerLoad = async ({ locals, parent, url }) => {
   const filters = filtersFrom(url.searchParams)
   try {
     const [conversations, agents, channels, assignees] = await Promise.all([
-      callApi<ConversationRow[]>(locals, 'list_conversations', { tenant_id: tenant.id, ...listArgs(filters), page_size: PAGE_SIZE }),
+      callApi<ConversationRow[]>(locals, 'list_conversations', {
+        tenant_id: tenant.id,
+        ...listArgs(filters),
+        page_size: PAGE_SIZE,
+      }),
       callApi<AgentSummary[]>(locals, 'list_agents', { tenant_id: tenant.id }),
       callApi<Channel[]>(locals, 'list_channels', { tenant_id: tenant.id }),
       callApi<Assignee[]>(locals, 'list_assignees', { tenant_id: tenant.id }),

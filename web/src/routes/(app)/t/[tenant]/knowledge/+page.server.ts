@@ -10,7 +10,13 @@ export const load: PageServerLoad = async ({ locals, parent, url, depends }) => 
   try {
     const [sources, hits] = await Promise.all([
       callApi<KnowledgeSource[]>(locals, 'list_knowledge_sources', { tenant_id: tenant.id }),
-      query ? callApi<KnowledgeHit[]>(locals, 'search_knowledge', { tenant_id: tenant.id, query_text: query, match_count: 5 }) : Promise.resolve(null),
+      query
+        ? callApi<KnowledgeHit[]>(locals, 'search_knowledge', {
+            tenant_id: tenant.id,
+            query_text: query,
+            match_count: 5,
+          })
+        : Promise.resolve(null),
     ])
     return { sources, query, hits }
   } catch (e) {
@@ -22,11 +28,17 @@ export const actions: Actions = {
   create: async ({ locals, request }) => {
     const form = await request.formData()
     const kind = formString(form, 'kind') === 'url' ? 'url' : 'text'
-    const values = { title: formString(form, 'title'), content: formString(form, 'content'), uri: formString(form, 'uri'), kind }
+    const values = {
+      title: formString(form, 'title'),
+      content: formString(form, 'content'),
+      uri: formString(form, 'uri'),
+      kind,
+    }
     const errors: Record<string, string> = {}
     if (!values.title) errors.title = 'Give the source a title.'
     if (kind === 'text' && !values.content) errors.content = 'Paste the text the agents should know.'
-    if (kind === 'url' && !/^https?:\/\/\S+$/.test(values.uri)) errors.uri = 'Enter a web address starting with https://.'
+    if (kind === 'url' && !/^https?:\/\/\S+$/.test(values.uri))
+      errors.uri = 'Enter a web address starting with https://.'
     if (Object.keys(errors).length) return fail(400, { values, errors })
     try {
       await callApi(locals, 'create_knowledge_source', {

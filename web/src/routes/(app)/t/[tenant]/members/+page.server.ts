@@ -29,7 +29,11 @@ export const actions: Actions = {
     if (!roles.includes(role)) errors.role = 'Pick a role.'
     if (Object.keys(errors).length) return fail(400, { values: { email, role }, errors })
     try {
-      const inv = await callApi<{ token: string; email: string }>(locals, 'create_invitation', { tenant_id: formString(form, 'tenant_id'), email, role })
+      const inv = await callApi<{ token: string; email: string }>(locals, 'create_invitation', {
+        tenant_id: formString(form, 'tenant_id'),
+        email,
+        role,
+      })
       return { done: 'invite', link: inviteLink(url.origin, inv.token), invitedEmail: inv.email }
     } catch (e) {
       return actionFailure(e, 'email', { values: { email, role } })
@@ -38,7 +42,9 @@ export const actions: Actions = {
   resend: async ({ locals, request, url }) => {
     const form = await request.formData()
     try {
-      const inv = await callApi<{ token: string; email: string }>(locals, 'resend_invitation', { invitation_id: formString(form, 'invitation_id') })
+      const inv = await callApi<{ token: string; email: string }>(locals, 'resend_invitation', {
+        invitation_id: formString(form, 'invitation_id'),
+      })
       return { done: 'resend', link: inviteLink(url.origin, inv.token), invitedEmail: inv.email }
     } catch (e) {
       return actionFailure(e)
@@ -57,7 +63,11 @@ export const actions: Actions = {
     const form = await request.formData()
     const userId = formString(form, 'user_id')
     try {
-      await callApi(locals, 'change_member_role', { tenant_id: formString(form, 'tenant_id'), user_id: userId, role: formString(form, 'role') })
+      await callApi(locals, 'change_member_role', {
+        tenant_id: formString(form, 'tenant_id'),
+        user_id: userId,
+        role: formString(form, 'role'),
+      })
       return { done: 'role' }
     } catch (e) {
       return actionFailure(e, `member_${userId}`)

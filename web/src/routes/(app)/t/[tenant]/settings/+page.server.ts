@@ -11,20 +11,42 @@ import { resolveTenant } from '$lib/server/tenant'
 import type { CannedReply, ModelSettings, Tenant } from '$lib/types'
 import type { Actions, PageServerLoad } from './$types'
 
-const optional = (schema: z.ZodType<string>) => z.literal('').transform(() => undefined).or(schema)
+const optional = (schema: z.ZodType<string>) =>
+  z
+    .literal('')
+    .transform(() => undefined)
+    .or(schema)
 const modelSchema = z.object({
   base_url: optional(
     z
       .string()
-      .regex(/^https?:\/\/[^\s/]+\S*$/, 'Enter an http(s) URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1.')
+      .regex(
+        /^https?:\/\/[^\s/]+\S*$/,
+        'Enter an http(s) URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1.',
+      )
       .transform((url) => url.replace(/\/+$/, '')),
   ),
-  model: optional(z.string().max(200, 'A model name is one word, e.g. gpt-4o-mini.').regex(/^\S+$/, 'A model name is one word, e.g. gpt-4o-mini.')),
+  model: optional(
+    z
+      .string()
+      .max(200, 'A model name is one word, e.g. gpt-4o-mini.')
+      .regex(/^\S+$/, 'A model name is one word, e.g. gpt-4o-mini.'),
+  ),
   temperature: z
     .literal('')
     .transform(() => undefined)
-    .or(z.coerce.number({ error: 'Temperature is a number from 0 to 2.' }).min(0, 'Temperature is a number from 0 to 2.').max(2, 'Temperature is a number from 0 to 2.')),
-  api_key: optional(z.string().max(1000, 'An API key is one word without spaces.').regex(/^\S+$/, 'An API key is one word without spaces.')),
+    .or(
+      z.coerce
+        .number({ error: 'Temperature is a number from 0 to 2.' })
+        .min(0, 'Temperature is a number from 0 to 2.')
+        .max(2, 'Temperature is a number from 0 to 2.'),
+    ),
+  api_key: optional(
+    z
+      .string()
+      .max(1000, 'An API key is one word without spaces.')
+      .regex(/^\S+$/, 'An API key is one word without spaces.'),
+  ),
 })
 
 const cannedSchema = z.object({
@@ -73,7 +95,8 @@ export const actions: Actions = {
     const { tenant } = await resolveTenant(locals, params.tenant)
     const name = formString(await request.formData(), 'name')
     if (!name) return fail(400, { form: 'rename', values: { name }, errors: { name: 'Give the workspace a name.' } })
-    if (name.length > 120) return fail(400, { form: 'rename', values: { name }, errors: { name: 'Keep the name under 120 characters.' } })
+    if (name.length > 120)
+      return fail(400, { form: 'rename', values: { name }, errors: { name: 'Keep the name under 120 characters.' } })
     try {
       await callApi(locals, 'update_tenant', { tenant_id: tenant.id, name })
       return { form: 'rename', done: 'rename' }
@@ -85,7 +108,11 @@ export const actions: Actions = {
   model: async ({ locals, params, request }) => {
     const { tenant } = await resolveTenant(locals, params.tenant)
     const form = await request.formData()
-    const values = { base_url: formString(form, 'base_url'), model: formString(form, 'model'), temperature: formString(form, 'temperature') }
+    const values = {
+      base_url: formString(form, 'base_url'),
+      model: formString(form, 'model'),
+      temperature: formString(form, 'temperature'),
+    }
     // The key is never sent back to the page, not even after an error.
     const parsed = modelSchema.safeParse({ ...values, api_key: formString(form, 'api_key') })
     if (!parsed.success) return fail(400, { form: 'model', values, errors: fieldErrors(parsed.error) })

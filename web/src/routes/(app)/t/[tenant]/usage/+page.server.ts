@@ -27,7 +27,12 @@ export const load: PageServerLoad = async ({ locals, parent, url }) => {
       callApi<AgentSummary[]>(locals, 'list_agents', { tenant_id: tenant.id }),
     ])
     const num = (rows: UsageRow[]) =>
-      rows.map((r) => ({ ...r, total_tokens: Number(r.total_tokens), cost_usd: Number(r.cost_usd ?? 0), event_count: Number(r.event_count) }))
+      rows.map((r) => ({
+        ...r,
+        total_tokens: Number(r.total_tokens),
+        cost_usd: Number(r.cost_usd ?? 0),
+        event_count: Number(r.event_count),
+      }))
     return {
       period,
       periods,
@@ -35,7 +40,12 @@ export const load: PageServerLoad = async ({ locals, parent, url }) => {
       byChannel: num(byChannel),
       byAgent: num(byAgent),
       byModel: num(byModel),
-      budgets: agents.map((a) => ({ id: a.id, name: a.name, used: Number(a.tokens_used_this_month), budget: a.monthly_token_budget == null ? null : Number(a.monthly_token_budget) })),
+      budgets: agents.map((a) => ({
+        id: a.id,
+        name: a.name,
+        used: Number(a.tokens_used_this_month),
+        budget: a.monthly_token_budget == null ? null : Number(a.monthly_token_budget),
+      })),
     }
   } catch (e) {
     loadFailure(e)

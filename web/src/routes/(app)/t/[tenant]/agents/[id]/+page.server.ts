@@ -12,7 +12,8 @@ export const load: PageServerLoad = async ({ locals, params, parent }) => {
       callApi<Channel[]>(locals, 'list_channels', { tenant_id: tenant.id }),
     ])
     if (agent.tenant_id !== tenant.id) loadFailure(new Error('wrong tenant'))
-    const webChat = channels.find((c) => c.kind === 'web_chat' && c.status === 'active' && c.agent_id === agent.id) ?? null
+    const webChat =
+      channels.find((c) => c.kind === 'web_chat' && c.status === 'active' && c.agent_id === agent.id) ?? null
     return { agent, testWidgetKey: webChat?.widget_key ?? null }
   } catch (e) {
     loadFailure(e)

@@ -39,11 +39,7 @@ async function conversationCall(locals: App.Locals, fn: string, id: string) {
 }
 
 const textSchema = (what: string) =>
-  z
-    .string()
-    .trim()
-    .min(1, `Write ${what} first.`)
-    .max(4000, `Keep ${what} under 4000 characters.`)
+  z.string().trim().min(1, `Write ${what} first.`).max(4000, `Keep ${what} under 4000 characters.`)
 const assignSchema = z.object({ member_id: z.union([z.literal('').transform(() => null), z.string().uuid()]) })
 
 export const actions: Actions = {
