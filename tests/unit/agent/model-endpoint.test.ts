@@ -87,7 +87,11 @@ describe('tenant model endpoints', () => {
   })
 
   it('the worker holds tenant endpoints to https and public addresses unless the operator says otherwise', () => {
-    const base = { SUPABASE_URL: 'http://127.0.0.1:1', SUPABASE_SECRET_KEYS: '{"default": "sb_secret_test"}' }
+    const base = {
+      SUPABASE_URL: 'http://127.0.0.1:1',
+      SUPABASE_SECRET_KEYS: '{"default": "sb_secret_test"}',
+      KONSTRUCT_WORKER_SECRET: 'a-worker-secret-of-at-least-32-characters',
+    }
     expect(readWorkerConfig(base).allowLocalModelEndpoints).toBe(false)
     expect(readWorkerConfig({ ...base, MODEL_ALLOW_LOCAL_ENDPOINTS: 'true' }).allowLocalModelEndpoints).toBe(true)
   })
