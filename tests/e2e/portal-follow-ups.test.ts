@@ -43,7 +43,7 @@ describe('billing', () => {
     await admin.getByRole('heading', { name: 'Billing' }).waitFor()
     const plan = admin.getByRole('region', { name: 'Current plan' })
     expect(await plan.locator('.stat').textContent()).toMatch(/Team\s+Trial/)
-    expect(await admin.getByTestId('trial-days-left').textContent()).toMatch(/\b1[34] days left in your trial/)
+    expect(await admin.getByTestId('trial-days-left').textContent()).toMatch(/\b1[34]\s+days left in your trial/)
     const usage = admin.getByRole('region', { name: 'Usage this month' })
     expect(await usage.locator('li', { hasText: 'Agents' }).textContent()).toMatch(/Agents\s*1 of 3/)
     expect(await usage.getByRole('progressbar', { name: 'Agents' }).getAttribute('aria-valuemax')).toBe('3')
