@@ -1,14 +1,33 @@
 // The portal's side of the web chat: talks to the web-chat edge function exactly as the
-// embeddable widget does (shared/channels/functions/web-chat.ts):
-//   POST /web-chat/session   {widget_key, token?}                 → {token, visitor_id, topic, …}
-//   POST /web-chat/messages  Bearer <visitor token>, {text, client_message_id} → {message_id, duplicate}
+// embeddable widget does (shared/channels/functions/web-chat.ts), as an anonymous visitor
+// of its own (signInAnonymously with the publishable key), never as the signed-in member:
+//   POST /web-chat/session   Bearer <visitor session>, {widget_key}                       → {visitor_id, topic, …}
+//   POST /web-chat/messages  Bearer <visitor session>, x-widget-key, {text, client_message_id} → {message_id, duplicate}
 // The answer is not in the response: it arrives as a message_created broadcast on the
 // tenant's Realtime topic, which the signed-in member already receives.
-import { FunctionsHttpError } from '@supabase/supabase-js'
-import { browserSupabase } from './supabase'
+import { createClient, FunctionsHttpError, type SupabaseClient } from '@supabase/supabase-js'
+import { env } from '$env/dynamic/public'
 
 export type WebChatResult =
   { ok: true; messageId: string; visitorToken: string } | { ok: false; unavailable: boolean; message: string }
+
+let visitorClient: SupabaseClient | undefined
+
+/** The test chat's visitor: a separate anonymous session, kept in memory only. */
+async function visitorToken(): Promise<string | null> {
+  visitorClient ??= createClient(env.PUBLIC_SUPABASE_URL ?? '', env.PUBLIC_SUPABASE_PUBLISHABLE_KEY ?? '', {
+    auth: {
+      persistSession: false,
+      autoRefreshToken: true,
+      detectSessionInUrl: false,
+      storageKey: 'konstruct-test-visitor',
+    },
+  })
+  const { data } = await visitorClient.auth.getSession()
+  if (data.session) return data.session.access_token
+  const { data: signedIn, error } = await visitorClient.auth.signInAnonymously()
+  return error ? null : (signedIn.session?.access_token ?? null)
+}
 
 function statusOf(error: unknown): number {
   return error instanceof FunctionsHttpError ? (error.context as Response).status : 0
@@ -31,19 +50,22 @@ export async function sendWebChatMessage(input: {
   text: string
   visitorToken?: string
 }): Promise<WebChatResult> {
-  const functions = browserSupabase().functions
-  let token = input.visitorToken
-  if (!token) {
-    const { data, error } = await functions.invoke('web-chat/session', { body: { widget_key: input.widgetKey } })
-    if (error || typeof (data as { token?: unknown })?.token !== 'string') return failure(statusOf(error))
-    token = (data as { token: string }).token
+  const token = await visitorToken()
+  if (!token) return failure(0)
+  const functions = visitorClient!.functions
+  if (!input.visitorToken) {
+    const { error } = await functions.invoke('web-chat/session', {
+      body: { widget_key: input.widgetKey },
+      headers: { Authorization: `Bearer ${token}` },
+    })
+    if (error) return failure(statusOf(error))
   }
   const { data, error } = await functions.invoke('web-chat/messages', {
     body: { text: input.text, client_message_id: crypto.randomUUID() },
-    headers: { Authorization: `Bearer ${token}` },
+    headers: { Authorization: `Bearer ${token}`, 'x-widget-key': input.widgetKey },
   })
   if (error) {
-    // An expired visitor token: start a new session once.
+    // A refused session: start the visitor's session again once.
     if (statusOf(error) === 401 && input.visitorToken) return sendWebChatMessage({ ...input, visitorToken: undefined })
     return failure(statusOf(error))
   }
