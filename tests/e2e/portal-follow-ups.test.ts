@@ -45,7 +45,7 @@ describe('billing', () => {
     expect(await plan.locator('.stat').textContent()).toMatch(/Team\s+Trial/)
     expect(await admin.getByTestId('trial-days-left').textContent()).toMatch(/\b1[34]\s+days left in your trial/)
     const usage = admin.getByRole('region', { name: 'Usage this month' })
-    expect(await usage.locator('li', { hasText: 'Agents' }).textContent()).toMatch(/Agents\s*1 of 3/)
+    expect(await usage.locator('li', { hasText: 'Agents' }).textContent()).toMatch(/Agents\s*1\s+of\s+3/)
     expect(await usage.getByRole('progressbar', { name: 'Agents' }).getAttribute('aria-valuemax')).toBe('3')
     expect(await usage.getByRole('progressbar', { name: 'Messages this month' }).count()).toBe(1)
     expect(await usage.getByRole('progressbar', { name: 'Tokens this month' }).count()).toBe(1)
