@@ -1013,9 +1013,11 @@ as $$
     and (list_conversations.search is null
       or exists (select 1 from app.contacts sc where sc.id = c.contact_id
                  and sc.display_name ilike '%' || list_conversations.search || '%')
-      -- Every message of the tenant, through the GIN index on app.messages.search.
-      or c.id in (select m.conversation_id from app.messages m
-        where m.tenant_id = list_conversations.tenant_id
+      -- Any message of the conversation. A correlated exists, not `in (select …)`: under the
+      -- generic plan PostgreSQL 15 gives this function, a hashed subplan would read every
+      -- message of the tenant even for the first page without a search.
+      or exists (select 1 from app.messages m
+        where m.conversation_id = c.id
           and m.search @@ websearch_to_tsquery('simple'::regconfig, list_conversations.search)))
     and (list_conversations.before_activity_at is null
       or (coalesce(c.last_message_at, c.created_at), c.id)
