@@ -46,8 +46,8 @@ from generate_series(1, 6000) k join threads t on t.i = k % 4000 + 1;
 insert into app.audit_log (tenant_id, actor_kind, action, entity_type, created_at)
 select tests.get('tenant')::uuid, 'system', 'conversation.closed', 'conversation', now() - make_interval(secs => k)
 from generate_series(1, 4000) k;
-insert into app.reply_jobs (message_id, tenant_id, job_id)
-select m.id, m.tenant_id, row_number() over (order by m.seq) + 1000000
+insert into app.reply_jobs (message_id, tenant_id, conversation_id, seq, job_id)
+select m.id, m.tenant_id, m.conversation_id, m.seq, row_number() over (order by m.seq) + 1000000
 from app.messages m where m.tenant_id = tests.get('tenant')::uuid and m.external_id like 'volume-%';
 alter table app.messages enable trigger user;
 alter table app.conversations enable trigger user;
