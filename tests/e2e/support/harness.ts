@@ -105,7 +105,8 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
         viewport: options.viewport ?? DESKTOP,
         colorScheme: options.colorScheme ?? 'light',
       })
-      context.setDefaultTimeout(10_000)
+      // Generous: CI runs these on two cores right after the pgTAP suite and the other lanes.
+      context.setDefaultTimeout(20_000)
       return context
     },
     async close() {
