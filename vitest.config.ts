@@ -5,7 +5,8 @@ export default defineConfig({
     include: ['tests/**/*.test.ts'],
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Browser tests take several 20 s steps on a loaded 2-core runner; a test that hangs still fails.
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
   },
 })
