@@ -9,6 +9,9 @@
 // means no model call at all (offline mode), never the platform's endpoint instead.
 
 import { z } from 'zod'
+import { describeIssues, unknownKeys } from '../runtime/issues.ts'
+
+export { describeIssues }
 
 // Model settings ---------------------------------------------------------------------------------
 
@@ -223,17 +226,6 @@ export function readModelSettings(stored: unknown, where = 'model_settings'): Mo
   return { settings, endpointUnreadable, problems }
 }
 
-/** The messages of a failed parse as one line per issue, each with where it is. */
-export function describeIssues(error: z.ZodError, where = ''): string[] {
-  return error.issues.map((issue) => {
-    const path = [where, ...issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))]
-      .filter(Boolean)
-      .join('.')
-      .replace(/\.\[/g, '[')
-    return path ? `${path}: ${issue.message}` : issue.message
-  })
-}
-
 function readRules(stored: unknown, problems: string[]): EscalationRule[] {
   if (stored == null) return []
   if (!Array.isArray(stored)) {
@@ -280,11 +272,4 @@ function readObject(schema: z.ZodObject, stored: unknown, where: string, problem
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function unknownKeys(what: string, known: string) {
-  return (issue: { code?: string; keys?: string[] }) =>
-    issue.code === 'unrecognized_keys'
-      ? `Unknown ${what}${issue.keys && issue.keys.length > 1 ? 's' : ''} ${(issue.keys ?? []).map((k) => `“${k}”`).join(', ')}: the ${what}s are ${known}.`
-      : undefined
 }

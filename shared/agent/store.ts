@@ -6,6 +6,7 @@
 
 import { z } from 'zod'
 import { ApiError, type Api } from '../api/client.ts'
+import { readChannelSettings } from '../channels/settings.ts'
 import { readAgentSettings, readModelSettings } from './settings.ts'
 
 export type QueueName = 'agent_jobs' | 'knowledge_jobs'
@@ -74,7 +75,13 @@ export const conversationRecordSchema = z.object({
 })
 export type ConversationRecord = z.infer<typeof conversationRecordSchema>
 
-export const connectionRecordSchema = z.object({
+/**
+ * A channel connection as the worker uses it. Its settings are read through the channel
+ * settings format (../channels/settings.ts): what does not fit is left out and named in
+ * settingsProblems, so one bad setting never fails (and retries) a delivery.
+ */
+export const connectionRecordSchema = z
+  .object({
   connection_id: uuid,
   tenant_id: uuid,
   kind: z.enum(['slack', 'whatsapp', 'web_chat']),
@@ -84,8 +91,12 @@ export const connectionRecordSchema = z.object({
   slack_bot_user_id: z.string().nullable().default(null),
   whatsapp_phone_number_id: z.string().nullable().default(null),
   has_token: z.boolean().default(false),
-  settings: json.default({}),
+  settings: z.unknown(),
 })
+  .transform(({ settings, ...connection }) => {
+    const read = readChannelSettings(settings)
+    return { ...connection, settings: read.settings, settingsProblems: read.problems }
+  })
 export type ConnectionRecord = z.infer<typeof connectionRecordSchema>
 
 export const contextMessageSchema = z.object({

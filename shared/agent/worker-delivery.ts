@@ -20,7 +20,7 @@ import {
   type SlackThreadRef,
 } from '../channels/delivery/slack.ts'
 import { createSlackWebClient, SlackApiError } from '../channels/slack/web-api.ts'
-import { deliverWhatsAppReply, whatsAppTemplateFromSettings } from '../channels/delivery/whatsapp.ts'
+import { deliverWhatsAppReply, whatsAppTemplateOf } from '../channels/delivery/whatsapp.ts'
 import type { ConnectionRecord, ConversationRecord } from './store.ts'
 
 export interface DeliveryTarget {
@@ -224,7 +224,7 @@ export function createWhatsAppDelivery(deps: ChannelDeliveryDeps): ReplyDelivery
           progress: deps.progressStore(target.conversation.tenant_id, target.message.id),
           lastInboundAt: lastInbound,
           now: now(),
-          template: whatsAppTemplateFromSettings(target.connection.settings),
+          template: whatsAppTemplateOf(target.connection.settings),
           confirmation: confirmation ? { toolCallId: confirmation.toolCallId } : null,
         }),
       )

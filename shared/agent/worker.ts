@@ -522,6 +522,12 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       }
       return 'withheld'
     }
+    if (lease.connection.settingsProblems.length) {
+      log(
+        `agent-worker: connection ${lease.connection.connection_id} has stored settings that do not fit; delivering without them`,
+        lease.connection.settingsProblems,
+      )
+    }
     try {
       const sent = await deliveries[lease.connection.kind].deliver({
         conversation: lease.conversation,

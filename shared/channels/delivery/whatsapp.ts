@@ -27,6 +27,7 @@ import {
   type DeliveryOutcome,
   type DeliveryProgressStore,
 } from './progress.ts'
+import type { ChannelSettings } from '../settings.ts'
 
 export interface WhatsAppClientConfig {
   /** The connection's access token (api.get_channel_token). */
@@ -40,14 +41,15 @@ export interface WhatsAppClientConfig {
 export const NO_TEMPLATE_REASON =
   'More than 24 hours since the customer last wrote: WhatsApp only allows an approved template, and none is configured for this number.'
 
-/** The approved template of a connection: settings.whatsapp_template = {name, language_code, components?}. */
-export function whatsAppTemplateFromSettings(settings: unknown): TemplateMessage | null {
-  if (typeof settings !== 'object' || settings === null) return null
-  const template = (settings as Record<string, unknown>)['whatsapp_template']
-  if (typeof template !== 'object' || template === null) return null
-  const { name, language_code: languageCode, components } = template as Record<string, unknown>
-  if (typeof name !== 'string' || !name || typeof languageCode !== 'string' || !languageCode) return null
-  return { name, languageCode, ...(Array.isArray(components) ? { components } : {}) }
+/** The approved template of a connection (settings read through ../settings.ts), or null. */
+export function whatsAppTemplateOf(settings: ChannelSettings): TemplateMessage | null {
+  const template = settings.whatsapp_template
+  if (!template) return null
+  return {
+    name: template.name,
+    languageCode: template.language_code,
+    ...(template.components ? { components: template.components } : {}),
+  }
 }
 
 export async function markWhatsAppRead(input: {

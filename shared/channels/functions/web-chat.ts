@@ -27,7 +27,8 @@
 // Each request goes through three steps, each its own function so checks can be added to
 // one of them: `visitorOf` (who: the verified anonymous session), `widgetOf` (where: the
 // active web chat connection of the widget key, and a page whose Origin is among the
-// widget's allowed_origins when it names any: 403 origin_not_allowed otherwise) and `limit`
+// widget's allowed_origins when it names any: 403 origin_not_allowed otherwise; settings read
+// through the channel settings format, shared/channels/settings.ts) and `limit`
 // (how often: allowances per client IP, per visitor and per tenant kept in the database,
 // api.take_widget_allowance, so every instance of this function shares them; 429 +
 // Retry-After). CORS answers any origin (no cookies: the session travels in the
@@ -39,6 +40,7 @@ import { numberEnv, optionalEnv, type Env } from '../../runtime/env.ts'
 import { consoleLog, describeError, json, subPath, type Log } from '../../runtime/http.ts'
 import { readRawBody } from '../../net/request-body.ts'
 import { isUnstorable } from '../../api/storable-text.ts'
+import { readChannelSettings, widgetAdmits, type ChannelSettings } from '../settings.ts'
 import { webChatWidgetScript } from './web-chat-widget.ts'
 
 export interface WebChatConfig {
@@ -94,14 +96,20 @@ interface IngestResult {
   notice_message_id?: string | null
 }
 
-interface WidgetConnection {
+/** api.resolve_widget_connection's answer. */
+interface StoredWidgetConnection {
   connection_id: string
   tenant_id: string
   kind: string
   name: string
   status: string
   widget_key: string
-  settings: Record<string, unknown> | null
+  settings: unknown
+}
+
+/** A widget's connection with its settings read through the format (what does not fit left out). */
+interface WidgetConnection extends Omit<StoredWidgetConnection, 'settings'> {
+  settings: ChannelSettings
 }
 
 export function createWebChatHandler(config: WebChatConfig): (req: Request) => Promise<Response> {
@@ -117,8 +125,13 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
   /** Where: the active web chat connection of a widget key, or null. */
   async function widgetOf(widgetKey: string): Promise<WidgetConnection | null> {
     if (!widgetKey || widgetKey.length > 200) return null
-    const connection = await config.rpc<WidgetConnection | null>('resolve_widget_connection', { widget_key: widgetKey })
-    return connection && connection.kind === 'web_chat' && connection.status === 'active' ? connection : null
+    const connection = await config.rpc<StoredWidgetConnection | null>('resolve_widget_connection', {
+      widget_key: widgetKey,
+    })
+    if (!connection || connection.kind !== 'web_chat' || connection.status !== 'active') return null
+    const { settings, problems } = readChannelSettings(connection.settings)
+    if (problems.length) log('web_chat.settings_unreadable', { connection_id: connection.connection_id, problems })
+    return { ...connection, settings }
   }
 
   /**
@@ -149,10 +162,7 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
 
   /** Where, second half: the page's Origin must be one the widget's admin allowed, if they named any. */
   function originRefusal(req: Request, connection: WidgetConnection): Response | null {
-    const allowed = allowedOriginsOf(connection)
-    if (allowed.length === 0) return null
-    const origin = normalizeOrigin(req.headers.get('origin') ?? '')
-    if (origin && allowed.includes(origin)) return null
+    if (widgetAdmits(connection.settings, req.headers.get('origin'))) return null
     log('web_chat.origin_refused', { connection_id: connection.connection_id, origin: req.headers.get('origin') })
     return reply(403, { error: 'origin_not_allowed', message: 'This chat is not available on this website.' })
   }
@@ -209,7 +219,6 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     if (limited) return limited
     const status = await conversationStatus(connection, visitorId)
     log('web_chat.session', { connection_id: connection.connection_id, resumed: status !== null })
-    const settings = connection.settings ?? {}
     return reply(200, {
       visitor_id: visitorId,
       topic: `webchat:${visitorId}`,
@@ -217,7 +226,7 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       realtime: { url: realtimeUrl, apikey: config.publishableKey },
       widget: {
         name: connection.name,
-        greeting: typeof settings['greeting'] === 'string' ? settings['greeting'] : null,
+        greeting: connection.settings.greeting || null,
       },
     })
   }
@@ -309,26 +318,6 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       return reply(500, { error: 'something went wrong; please try again' })
     }
   }
-}
-
-/** "https://Shop.example:443/" → "https://shop.example"; anything that is not an http(s) origin → null. */
-export function normalizeOrigin(value: string): string | null {
-  try {
-    const url = new URL(value.trim())
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') return null
-    return url.origin
-  } catch {
-    return null
-  }
-}
-
-function allowedOriginsOf(connection: WidgetConnection): string[] {
-  const raw = connection.settings?.['allowed_origins']
-  if (!Array.isArray(raw)) return []
-  return raw.flatMap((entry) => {
-    const origin = typeof entry === 'string' ? normalizeOrigin(entry) : null
-    return origin ? [origin] : []
-  })
 }
 
 /**
