@@ -5,10 +5,12 @@
 // older version, or by hand in SQL) is left out, with a problem to log, and the channel runs
 // with what is left.
 //
-// Leaving a part out never widens who may use a channel: allowed_origins that is present but
-// does not fit keeps only the origins that do, so a list with nothing readable in it admits
-// no page at all (403 origin_not_allowed), never every page. Only a missing (or null)
-// allowed_origins means "any page".
+// Leaving a part out never widens who may use a channel. The widget answers any page when
+// allowed_origins is missing, null or an empty list (what api.create_web_chat_channel and the
+// seed store for "no restriction"), else only the pages of the origins listed. A stored list
+// that does not fit keeps only the origins that do, so a list with nothing readable in it, or
+// a value that is not a list, admits no page at all (403 origin_not_allowed), never every
+// page; the same when the settings are not even an object.
 //
 //   greeting                 web chat: the first bubble a visitor sees
 //   allowed_origins          web chat: the pages (origins) the widget answers on
@@ -86,7 +88,8 @@ export const slackUserIdsSchema = z
 export const channelSettingsSchema = z.strictObject(
   {
     greeting: greetingSchema.optional(),
-    allowed_origins: allowedOriginsSchema.optional(),
+    /** Absent: any page (a stored empty list reads as absent). */
+    allowed_origins: allowedOriginsSchema.transform((origins) => (origins.length ? origins : undefined)).optional(),
     whatsapp_template: whatsAppTemplateSchema.optional(),
     handoff_notify_user_ids: slackUserIdsSchema.optional(),
     disabled_reason: z.string({ error: 'The reason is a text.' }).max(500).optional(),
@@ -105,6 +108,7 @@ export const webChatSettingsSchema = z.strictObject({
   greeting: greetingSchema.default(''),
   allowed_origins: allowedOriginsSchema.default([]),
 })
+export type WebChatSettings = z.output<typeof webChatSettingsSchema>
 
 // Reading stored values ---------------------------------------------------------------------------
 
@@ -124,13 +128,14 @@ export function readChannelSettings(stored: unknown): ChannelSettingsRead {
     return { settings: { allowed_origins: [] }, problems }
   }
   const whole = channelSettingsSchema.safeParse(stored)
-  if (whole.success) return { settings: whole.data, problems }
+  if (whole.success) return { settings: defined(whole.data), problems }
   const shape = channelSettingsSchema.shape as Record<string, z.ZodType>
   const kept: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(stored)) {
     if (value === null) continue
     if (key === 'allowed_origins') {
-      kept[key] = readOrigins(value, problems)
+      const origins = readOrigins(value, problems)
+      if (origins) kept[key] = origins
       continue
     }
     const field = Object.hasOwn(shape, key) ? shape[key] : undefined
@@ -155,12 +160,16 @@ export function widgetAdmits(settings: ChannelSettings, origin: string | null): 
   return normalized !== null && settings.allowed_origins.includes(normalized)
 }
 
-/** Present allowed origins keep only the entries that fit: fewer pages, never more. */
-function readOrigins(stored: unknown, problems: string[]): string[] {
+/**
+ * A stored list keeps only the entries that fit: fewer pages, never more (an empty result
+ * means no page). An empty stored list means any page: undefined.
+ */
+function readOrigins(stored: unknown, problems: string[]): string[] | undefined {
   if (!Array.isArray(stored)) {
     problems.push('settings.allowed_origins: Allowed origins are a list; the widget answers on no page until fixed.')
     return []
   }
+  if (stored.length === 0) return undefined
   const origins: string[] = []
   stored.forEach((entry, i) => {
     const parsed = originSchema.safeParse(entry)
@@ -169,9 +178,13 @@ function readOrigins(stored: unknown, problems: string[]): string[] {
   })
   if (stored.length > MAX_ALLOWED_ORIGINS) problems.push(`settings.allowed_origins: more than ${MAX_ALLOWED_ORIGINS}.`)
   const unique = [...new Set(origins)]
-  if (unique.length === 0 && stored.length > 0)
+  if (unique.length === 0)
     problems.push('settings.allowed_origins: no origin fits; the widget answers on no page until fixed.')
   return unique
+}
+
+function defined(settings: ChannelSettings): ChannelSettings {
+  return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as ChannelSettings
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

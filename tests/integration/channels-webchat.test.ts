@@ -431,6 +431,84 @@ describe('the widget holds its own settings against abuse', () => {
     expect((await post('/messages', token, 'https://shop.example', { text: 'hello from the shop' })).status).toBe(202)
   })
 
+  test('a stored allowed_origins that does not fit never opens the widget to more pages: it answers only the origins that fit, and the log says what to fix', async () => {
+    // Written by hand in SQL or by an older version: not a list, nothing readable, partly readable.
+    const widgets = [
+      { key: 'wk_origins_not_a_list', settings: { allowed_origins: 'https://shop.example' }, admits: [] },
+      { key: 'wk_origins_unreadable', settings: { allowed_origins: ['*', 'shop.example', 7] }, admits: [] },
+      {
+        key: 'wk_origins_partly_readable',
+        settings: { allowed_origins: ['https://Shop.example/', 'http//typo'], greeting: '  Welcome to the shop  ' },
+        admits: ['https://shop.example'],
+      },
+    ]
+    for (const [i, widget] of widgets.entries()) {
+      await stack.db.pg.query(
+        `insert into app.channel_connections (id, tenant_id, kind, name, agent_id, widget_key, settings)
+         values ($1, $2, 'web_chat', $3, $4, $5, $6)`,
+        [
+          `30000000-0000-4000-8000-0000000000e${i}`,
+          TENANT,
+          widget.key,
+          AGENT,
+          widget.key,
+          JSON.stringify(widget.settings),
+        ],
+      )
+    }
+    const token = await signInVisitor()
+    const open = async (key: string, origin: string | null) => {
+      const response = await fetch(url('/session'), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${token}`,
+          ...(origin ? { origin } : {}),
+        },
+        body: JSON.stringify({ widget_key: key }),
+      })
+      return { status: response.status, body: (await response.json()) as Record<string, any> }
+    }
+    for (const widget of widgets) {
+      for (const origin of ['https://shop.example', 'https://evil.example', 'https://anywhere.example', null]) {
+        const answer = await open(widget.key, origin)
+        if (origin && widget.admits.includes(origin)) expect(answer.status, `${widget.key} ${origin}`).toBe(200)
+        else
+          expect(answer, `${widget.key} ${origin}`).toEqual({
+            status: 403,
+            body: { error: 'origin_not_allowed', message: 'This chat is not available on this website.' },
+          })
+      }
+    }
+    // What fits is still used: the greeting of the partly readable widget.
+    expect((await open('wk_origins_partly_readable', 'https://shop.example')).body['widget']).toEqual({
+      name: 'wk_origins_partly_readable',
+      greeting: 'Welcome to the shop',
+    })
+
+    // The function says what does not fit, once per request, naming the connection.
+    const lines: Array<[string, any]> = []
+    const handler = createWebChatHandler({
+      publicUrl: stack.url,
+      publishableKey: stack.keys.publishableKey,
+      rpc: createApi({ url: stack.url, key: stack.keys.secretKey }),
+      verifyUser: async () => ({ sub: randomUUID(), is_anonymous: true }) as never,
+      log: (line, detail) => lines.push([line, detail]),
+    })
+    const refused = await handler(
+      new Request(url('/session'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer v', origin: 'https://shop.example' },
+        body: JSON.stringify({ widget_key: 'wk_origins_not_a_list' }),
+      }),
+    )
+    expect(refused.status).toBe(403)
+    expect(lines.find(([line]) => line === 'web_chat.settings_unreadable')?.[1]).toEqual({
+      connection_id: '30000000-0000-4000-8000-0000000000e0',
+      problems: ['settings.allowed_origins: Allowed origins are a list; the widget answers on no page until fixed.'],
+    })
+  })
+
   test('limits per visitor and per IP are kept in the database, shared by every function instance', async () => {
     const rpc = createApi({ url: stack.url, key: stack.keys.secretKey })
     const visitors = new Map<string, string>()
