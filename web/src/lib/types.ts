@@ -1,13 +1,17 @@
 // Shapes of what the api schema returns to the portal (see supabase/migrations/*_api_portal.sql).
 // The agent settings format (model settings, tools, escalation rules) is owned by
 // $shared/agent/settings.ts; its types come from there.
+// The channel settings format (greeting, allowed origins, WhatsApp template …) is owned by
+// $shared/channels/settings.ts.
 import type { AgentTools, EscalationRule, ModelSettings } from '$shared/agent/settings.ts'
+import type { ChannelSettings } from '$shared/channels/settings.ts'
 
-export type { AgentTools, EscalationRule, ModelSettings }
+export type { AgentTools, ChannelSettings, EscalationRule, ModelSettings }
 
 /**
  * A settings column (jsonb) as the api returns it: whatever is stored, also a value
- * written by an older version or by hand. Read it through $shared/agent/settings.ts.
+ * written by an older version or by hand. Read it through $shared/agent/settings.ts or
+ * $shared/channels/settings.ts.
  */
 export type StoredSettings = unknown
 
@@ -100,8 +104,17 @@ export interface Channel {
   whatsapp_display_phone_number: string | null
   widget_key: string | null
   has_token: boolean
-  settings: Record<string, unknown>
+  settings: StoredSettings
   created_at: string
+}
+
+/** A channel with its settings read through the format (what does not fit left out): what the Channels page shows. */
+export interface ChannelWithSettings extends Omit<Channel, 'settings'> {
+  settings: ChannelSettings
+  /** What of the stored settings did not fit, one line each. */
+  settings_problems: string[]
+  /** The web chat settings form's fields for these settings. */
+  form: Record<string, string>
 }
 
 export interface ConversationRow {

@@ -2,7 +2,9 @@ import { fail } from '@sveltejs/kit'
 import { env } from '$env/dynamic/private'
 import { env as publicEnv } from '$env/dynamic/public'
 import { actionFailure, callApi, formString, loadFailure } from '$lib/server/api'
-import type { AgentSummary, Channel } from '$lib/types'
+import { parseWebChatForm, webChatFormValues, webChatSettingsToStore } from '$lib/server/channel-form'
+import { readChannelSettings } from '$shared/channels/settings.ts'
+import type { AgentSummary, Channel, ChannelWithSettings } from '$lib/types'
 import type { Actions, PageServerLoad } from './$types'
 
 export const load: PageServerLoad = async ({ locals, parent }) => {
@@ -13,7 +15,11 @@ export const load: PageServerLoad = async ({ locals, parent }) => {
       callApi<AgentSummary[]>(locals, 'list_agents', { tenant_id: tenant.id }),
     ])
     return {
-      channels,
+      // Settings read through the channel settings format: what does not fit is left out and named.
+      channels: channels.map((channel): ChannelWithSettings => {
+        const { settings, problems } = readChannelSettings(channel.settings)
+        return { ...channel, settings, settings_problems: problems, form: webChatFormValues(settings) }
+      }),
       agents: agents.map((a) => ({ id: a.id, name: a.name, status: a.status })),
       functionsUrl: `${publicEnv.PUBLIC_SUPABASE_URL}/functions/v1`,
       whatsappVerifyToken: tenant.role === 'operator' ? null : (env.WHATSAPP_VERIFY_TOKEN ?? null),
@@ -72,15 +78,9 @@ export const actions: Actions = {
   createWebChat: async ({ locals, request }) => {
     const form = await request.formData()
     const name = formString(form, 'name') || 'Website chat'
-    const origins = formString(form, 'allowed_origins')
-      .split(/[\s,]+/)
-      .filter(Boolean)
-    const bad = origins.find((o) => !/^https?:\/\/[^/\s]+$/.test(o))
-    if (bad)
-      return fail(400, {
-        step: 'web_chat',
-        errors: { allowed_origins: `“${bad}” is not an origin like https://www.example.com.` },
-      })
+    const parsed = parseWebChatForm(form)
+    if (!parsed.ok) return fail(400, { step: 'web_chat', errors: parsed.errors })
+    const origins = parsed.settings.allowed_origins
     try {
       await callApi(locals, 'create_web_chat_channel', {
         tenant_id: formString(form, 'tenant_id'),
@@ -91,6 +91,26 @@ export const actions: Actions = {
       return { done: 'web_chat' }
     } catch (e) {
       return actionFailure(e, 'web_chat_form', { step: 'web_chat' })
+    }
+  },
+  /** A web chat's greeting and allowed websites; the settings the form does not show are kept. */
+  updateWebChat: async ({ locals, request }) => {
+    const form = await request.formData()
+    const channelId = formString(form, 'channel_id')
+    const parsed = parseWebChatForm(form)
+    if (!parsed.ok) return fail(400, { channelId, values: parsed.values, errors: prefixed(parsed.errors, channelId) })
+    try {
+      const stored = (
+        await callApi<Channel[]>(locals, 'list_channels', { tenant_id: formString(form, 'tenant_id') })
+      ).find((c) => c.id === channelId && c.kind === 'web_chat')
+      if (!stored) return fail(404, { errors: { [`web_chat_${channelId}`]: 'This web chat no longer exists.' } })
+      await callApi(locals, 'update_channel', {
+        channel_id: channelId,
+        settings: webChatSettingsToStore(stored.settings, parsed.settings),
+      })
+      return { done: 'web_chat_settings', channelId }
+    } catch (e) {
+      return actionFailure(e, `web_chat_${channelId}`, { channelId, values: parsed.values })
     }
   },
   createWhatsApp: async ({ locals, request }) => {
@@ -123,4 +143,9 @@ export const actions: Actions = {
       return actionFailure(e, 'phone_number_id', { step: 'whatsapp', values })
     }
   },
+}
+
+/** Field errors of one channel's form, keyed as the page shows them (greeting_<id>, …). */
+function prefixed(errors: Record<string, string>, channelId: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(errors).map(([key, message]) => [`${key}_${channelId}`, message]))
 }
