@@ -82,17 +82,17 @@ export type ConversationRecord = z.infer<typeof conversationRecordSchema>
  */
 export const connectionRecordSchema = z
   .object({
-  connection_id: uuid,
-  tenant_id: uuid,
-  kind: z.enum(['slack', 'whatsapp', 'web_chat']),
-  name: z.string().nullable().default(null),
-  status: z.string(),
-  slack_team_id: z.string().nullable().default(null),
-  slack_bot_user_id: z.string().nullable().default(null),
-  whatsapp_phone_number_id: z.string().nullable().default(null),
-  has_token: z.boolean().default(false),
-  settings: z.unknown(),
-})
+    connection_id: uuid,
+    tenant_id: uuid,
+    kind: z.enum(['slack', 'whatsapp', 'web_chat']),
+    name: z.string().nullable().default(null),
+    status: z.string(),
+    slack_team_id: z.string().nullable().default(null),
+    slack_bot_user_id: z.string().nullable().default(null),
+    whatsapp_phone_number_id: z.string().nullable().default(null),
+    has_token: z.boolean().default(false),
+    settings: z.unknown(),
+  })
   .transform(({ settings, ...connection }) => {
     const read = readChannelSettings(settings)
     return { ...connection, settings: read.settings, settingsProblems: read.problems }
@@ -290,14 +290,20 @@ export function createAgentStore(api: Api) {
       return parse('search_knowledge', z.array(knowledgeHitSchema), data ?? [])
     },
 
-    async listHandoffSlackTargets(tenantId: string): Promise<Array<{ connectionId: string; userIds: string[] }>> {
+    /** Whom to DM on a hand-off, per Slack connection; ids read through the channel settings format. */
+    async listHandoffSlackTargets(
+      tenantId: string,
+    ): Promise<Array<{ connectionId: string; userIds: string[]; problems: string[] }>> {
       const data = await call('list_handoff_slack_targets', { tenant_id: tenantId })
       const rows = parse(
         'list_handoff_slack_targets',
-        z.array(z.object({ connection_id: uuid, user_ids: z.array(z.string()) })),
+        z.array(z.object({ connection_id: uuid, user_ids: z.unknown() })),
         data ?? [],
       )
-      return rows.map((r) => ({ connectionId: r.connection_id, userIds: r.user_ids }))
+      return rows.map((r) => {
+        const { settings, problems } = readChannelSettings({ handoff_notify_user_ids: r.user_ids })
+        return { connectionId: r.connection_id, userIds: settings.handoff_notify_user_ids ?? [], problems }
+      })
     },
 
     /** After a turn that called a model: counts failures in a row; alerted = this failure raised the alert. */

@@ -957,7 +957,10 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
   // Hand-off DMs --------------------------------------------------------------------------------
 
   async function handleNotifyHandoff(job: Extract<AgentJob, { kind: 'notify_handoff' }>) {
-    const targets = await store.listHandoffSlackTargets(job.tenant_id)
+    const listed = await store.listHandoffSlackTargets(job.tenant_id)
+    for (const target of listed.filter((t) => t.problems.length))
+      log(`agent-worker: connection ${target.connectionId} names people to notify that do not fit`, target.problems)
+    const targets = listed.filter((t) => t.userIds.length > 0)
     if (targets.length === 0) return 'skipped:no_one_to_notify'
     const context = await store.getAgentContext(job.tenant_id, job.conversation_id, {
       messageLimit: 12,

@@ -1,7 +1,9 @@
 // Members and roles in the browser: an admin invites, the invitation is accepted in a
 // new browser after signing up, and the operator sees everything but can change
 // nothing. Then every main page at desktop and phone width, light and dark.
+import { createClient } from '@supabase/supabase-js'
 import type { Page } from 'playwright-core'
+import WebSocket from 'ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   DEMO,
@@ -207,6 +209,82 @@ describe('agent designer and pages', () => {
         DEMO.agentId,
         JSON.stringify(saved.model_settings),
         JSON.stringify(saved.tools),
+      ])
+    }
+  })
+
+  it('names a web chat whose stored websites do not fit; saving its widget settings sets who may use it', async () => {
+    const db = e2e.stack.db.pg
+    const settingsOf = async () =>
+      (
+        await db.query<{ settings: any }>(`select settings from app.channel_connections where id = $1`, [
+          DEMO.webChatId,
+        ])
+      ).rows[0]!.settings
+    const saved = await settingsOf()
+    /** The widget's answer to a new visitor on a page of this origin. */
+    const session = async (origin: string) => {
+      const visitor = createClient(e2e.stack.url, e2e.stack.keys.publishableKey, {
+        auth: { persistSession: false, autoRefreshToken: false },
+        realtime: { transport: WebSocket as never },
+      })
+      const { data } = await visitor.auth.signInAnonymously()
+      const response = await fetch(`${e2e.stack.url}/functions/v1/web-chat/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${data.session!.access_token}`, origin },
+        body: JSON.stringify({ widget_key: 'wk_demo_konstruct_widget_key' }),
+      })
+      return { status: response.status, body: (await response.json()) as Record<string, any> }
+    }
+    // Written by hand in SQL: the websites as one string instead of a list, and an unknown key.
+    await db.query(`update app.channel_connections set settings = $2 where id = $1`, [
+      DEMO.webChatId,
+      JSON.stringify({
+        allowed_origins: 'https://shop.example',
+        theme: 'dark',
+        handoff_notify_user_ids: ['U0123ABCD'],
+      }),
+    ])
+    try {
+      expect((await session('https://shop.example')).status).toBe(403)
+      await open(admin, `/t/${DEMO.tenantSlug}/channels`)
+      const card = admin.locator(`section[data-channel-id="${DEMO.webChatId}"]`)
+      const notice = card.getByTestId('settings-problems')
+      await notice.getByText(/could not be read, so the widget answers on no website/).waitFor()
+      await notice.getByText('settings.theme: unknown, ignored.').waitFor()
+      expect(await card.getByTestId('widget-origins').textContent()).toMatch(/on no website/)
+
+      await card.getByText('Widget settings').click()
+      await card.getByLabel('Greeting (optional)').fill('Hi from the shop!')
+      // "Only these websites" with none named is refused: the widget stays closed.
+      expect(await card.getByLabel('Only these websites').isChecked()).toBe(true)
+      await card.getByRole('button', { name: 'Save widget settings' }).click()
+      await card.getByText('Name at least one website, or choose any website.').waitFor()
+      expect((await settingsOf()).allowed_origins).toBe('https://shop.example')
+
+      await card.getByLabel('Websites').fill('https://Shop.example/ https://shop.example/checkout')
+      await card.getByRole('button', { name: 'Save widget settings' }).click()
+      await card.getByText('“https://shop.example/checkout” is not an origin like https://www.example.com.').waitFor()
+
+      await card.getByLabel('Websites').fill('https://Shop.example/')
+      await card.getByRole('button', { name: 'Save widget settings' }).click()
+      await card.getByRole('status').filter({ hasText: 'Saved.' }).waitFor()
+      await expect.poll(() => notice.count()).toBe(0)
+      expect(await settingsOf()).toEqual({
+        greeting: 'Hi from the shop!',
+        allowed_origins: ['https://shop.example'],
+        handoff_notify_user_ids: ['U0123ABCD'],
+      })
+      // What a visitor notices: the widget greets on the shop, and answers nowhere else.
+      expect(await session('https://shop.example')).toMatchObject({
+        status: 200,
+        body: { widget: { greeting: 'Hi from the shop!' } },
+      })
+      expect((await session('https://evil.example')).status).toBe(403)
+    } finally {
+      await db.query(`update app.channel_connections set settings = $2 where id = $1`, [
+        DEMO.webChatId,
+        JSON.stringify(saved),
       ])
     }
   })

@@ -433,7 +433,7 @@ describe('the widget holds its own settings against abuse', () => {
 
   test('a stored allowed_origins that does not fit never opens the widget to more pages: it answers only the origins that fit, and the log says what to fix', async () => {
     // Written by hand in SQL or by an older version: not a list, nothing readable, partly readable.
-    const widgets = [
+    const widgets: Array<{ key: string; settings: Record<string, unknown>; admits: string[] }> = [
       { key: 'wk_origins_not_a_list', settings: { allowed_origins: 'https://shop.example' }, admits: [] },
       { key: 'wk_origins_unreadable', settings: { allowed_origins: ['*', 'shop.example', 7] }, admits: [] },
       {

@@ -27,8 +27,9 @@
 // Each request goes through three steps, each its own function so checks can be added to
 // one of them: `visitorOf` (who: the verified anonymous session), `widgetOf` (where: the
 // active web chat connection of the widget key, and a page whose Origin is among the
-// widget's allowed_origins when it names any: 403 origin_not_allowed otherwise; settings read
-// through the channel settings format, shared/channels/settings.ts) and `limit`
+// widget's allowed_origins when it names any: 403 origin_not_allowed otherwise; the settings
+// are read through the channel settings format, shared/channels/settings.ts, where an
+// unreadable list admits no page) and `limit`
 // (how often: allowances per client IP, per visitor and per tenant kept in the database,
 // api.take_widget_allowance, so every instance of this function shares them; 429 +
 // Retry-After). CORS answers any origin (no cookies: the session travels in the
