@@ -254,7 +254,7 @@ describe('agent designer and pages', () => {
       await notice.getByText('settings.theme: unknown, ignored.').waitFor()
       expect(await card.getByTestId('widget-origins').textContent()).toMatch(/on no website/)
 
-      await card.getByText('Widget settings').click()
+      await card.getByText('Widget settings', { exact: true }).click()
       await card.getByLabel('Greeting (optional)').fill('Hi from the shop!')
       // "Only these websites" with none named is refused: the widget stays closed.
       expect(await card.getByLabel('Only these websites').isChecked()).toBe(true)
@@ -262,11 +262,11 @@ describe('agent designer and pages', () => {
       await card.getByText('Name at least one website, or choose any website.').waitFor()
       expect((await settingsOf()).allowed_origins).toBe('https://shop.example')
 
-      await card.getByLabel('Websites').fill('https://Shop.example/ https://shop.example/checkout')
+      await card.getByRole('textbox', { name: 'Websites' }).fill('https://Shop.example/ https://shop.example/checkout')
       await card.getByRole('button', { name: 'Save widget settings' }).click()
       await card.getByText('“https://shop.example/checkout” is not an origin like https://www.example.com.').waitFor()
 
-      await card.getByLabel('Websites').fill('https://Shop.example/')
+      await card.getByRole('textbox', { name: 'Websites' }).fill('https://Shop.example/')
       await card.getByRole('button', { name: 'Save widget settings' }).click()
       await card.getByRole('status').filter({ hasText: 'Saved.' }).waitFor()
       await expect.poll(() => notice.count()).toBe(0)
