@@ -1,7 +1,7 @@
 // The knowledge_jobs consumer: turns a knowledge source into searchable chunks, with
 // embeddings when an embeddings model is configured (without one, search is full
 // text only and pasted text is already chunked by the database). HTML is reduced to
-// its text; a URL is fetched through the guarded client (its own host only, never a
+// its text (html-text.ts); a URL is fetched through the guarded client (its own host only, never a
 // private, loopback or link-local address, re-checked on every redirect). PDF text is
 // extracted in plain TypeScript (pdf-text.ts); a PDF without readable text (a scan, an
 // encrypted file) is marked failed with a reason the admin can act on.
@@ -12,6 +12,7 @@ import { costOfCall } from './pricing.ts'
 import { estimateTokens } from './tokens.ts'
 import { GuardedFetchError, guardedFetch, type ResolveHost } from '../net/guarded-fetch.ts'
 import { extractPdfText, PdfTextUnavailable } from './pdf-text.ts'
+import { htmlToText } from './html-text.ts'
 import type { AgentStore } from './store.ts'
 import type { WorkerConfig } from './worker-config.ts'
 
@@ -42,35 +43,6 @@ export class KnowledgeFetchFailed extends Error {
 const MAX_URL_BYTES = 10 * 1024 * 1024
 
 const EMBED_BATCH = 64
-
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' }
-
-/** The readable text of an HTML page: scripts, styles and tags dropped, blocks as paragraphs. */
-export function htmlToText(html: string): string {
-  return (
-    html
-      .replace(/<(script|style|noscript|template|svg)\b[\s\S]*?<\/\1\s*>/gi, ' ')
-      .replace(/<!--[\s\S]*?-->/g, ' ')
-      // Headings stay headings (Markdown), so passages keep their section titles.
-      .replace(/<h([1-6])\b[^>]*>/gi, (_, level: string) => `\n\n${'#'.repeat(Number(level))} `)
-      .replace(
-        /<\/?(p|div|section|article|h[1-6]|li|ul|ol|table|tr|br|hr|header|footer|main|blockquote|pre)\b[^>]*>/gi,
-        '\n\n',
-      )
-      .replace(/<[^>]+>/g, ' ')
-      .replace(/&(#\d+|#x[0-9a-f]+|[a-z]+);/gi, (whole, code: string) => {
-        if (code[0] === '#') {
-          const n = code[1]?.toLowerCase() === 'x' ? parseInt(code.slice(2), 16) : parseInt(code.slice(1), 10)
-          return Number.isFinite(n) && n > 0 && n < 0x110000 ? String.fromCodePoint(n) : ' '
-        }
-        return ENTITIES[code.toLowerCase()] ?? whole
-      })
-      .replace(/[ \t\f\v\r]+/g, ' ')
-      .replace(/ *\n */g, '\n')
-      .replace(/\n{3,}/g, '\n\n')
-      .trim()
-  )
-}
 
 function decodeBase64(text: string): Uint8Array {
   const binary = atob(text.replace(/^data:[^,]*,/, '').replace(/\s+/g, ''))

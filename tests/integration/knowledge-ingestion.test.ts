@@ -145,7 +145,7 @@ describe('knowledge ingestion through the deployed worker', () => {
     const html = await upload(
       'Sizes',
       'html',
-      '<h1>Size guide</h1><p>Our jackets run <b>one size small</b>.</p><script>alert(1)</script>',
+      '<nav><a href="/">Home</a> <a href="/shop">Shop</a></nav><h1>Size guide</h1><p title="fit > style">Our <b>jack</b>ets run one size small &ndash; caf&eacute; colours too.</p><script>alert(1)</script>',
     )
     const pdf = await upload('Returns policy (PDF)', 'pdf', PDF.toString('base64'))
     for (const id of [text, markdown, html, pdf]) {
@@ -162,8 +162,11 @@ describe('knowledge ingestion through the deployed worker', () => {
       `select content, heading from app.knowledge_chunks where source_id = $1`,
       [html],
     )
-    // The page's heading is the passage's section title, searchable with it.
-    expect(htmlChunks).toEqual([{ content: 'Our jackets run one size small .', heading: 'Sizes\nSize guide' }])
+    // The page's heading is the passage's section title, searchable with it; entities are
+    // decoded, a word split by a tag stays one word, navigation and scripts are left out.
+    expect(htmlChunks).toEqual([
+      { content: 'Our jackets run one size small – café colours too.', heading: 'Sizes\nSize guide' },
+    ])
     const pdfChunks = await sql<{ content: string }>(`select content from app.knowledge_chunks where source_id = $1`, [
       pdf,
     ])
