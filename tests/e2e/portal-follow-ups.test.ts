@@ -150,13 +150,18 @@ describe('knowledge uploads', () => {
   it('checks files before sending them', async () => {
     await open(admin, `${base}/knowledge`)
     await admin.getByLabel('Choose files').setInputFiles([
-      { name: 'contract.docx', mimeType: 'application/octet-stream', buffer: Buffer.from('PK not a text file') },
+      { name: 'budget.xlsx', mimeType: 'application/octet-stream', buffer: Buffer.from('PK spreadsheet') },
+      { name: 'contract.docx', mimeType: 'application/octet-stream', buffer: Buffer.from('PK not a zip file') },
       { name: 'manual.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(10 * 1024 * 1024 + 1, 0x20) },
     ])
     const uploads = admin.getByRole('list', { name: 'Uploads' })
     await uploads
+      .locator('li[data-upload="budget.xlsx"][data-state="failed"]')
+      .getByText('is not a .txt, .md, .html, .csv, .pdf, .docx or .pptx file')
+      .waitFor()
+    await uploads
       .locator('li[data-upload="contract.docx"][data-state="failed"]')
-      .getByText('is not a .txt, .md, .html or .pdf file')
+      .getByText('is not a Word document that can be read')
       .waitFor()
     await uploads
       .locator('li[data-upload="manual.pdf"][data-state="failed"]')
@@ -164,6 +169,7 @@ describe('knowledge uploads', () => {
       .waitFor()
     await uploads.locator('li[data-upload="manual.pdf"]').getByRole('button', { name: 'Dismiss' }).click()
     await uploads.locator('li[data-upload="contract.docx"]').getByRole('button', { name: 'Dismiss' }).click()
+    await uploads.locator('li[data-upload="budget.xlsx"]').getByRole('button', { name: 'Dismiss' }).click()
     expect(await admin.getByRole('list', { name: 'Uploads' }).count()).toBe(0)
   })
 

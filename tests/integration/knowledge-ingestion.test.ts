@@ -22,6 +22,7 @@ import { readWorkerConfig } from '../../shared/agent/worker-config.ts'
 import { DEV_WORKER_SECRET } from '../../local/dev-secrets.ts'
 import type { ReplyDeliveries } from '../../shared/agent/worker-delivery.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
+import { buildDocx, buildPptx } from '../support/office-files.ts'
 import { setWakeUps as setStackWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
 import { until } from '../support/until.ts'
 
@@ -179,6 +180,87 @@ describe('knowledge ingestion through the deployed worker', () => {
       [pdf],
     )
     expect(usage.length).toBeGreaterThan(0)
+  })
+
+  test('CSV, Word and PowerPoint uploads become passages that keep their header names and sections', async () => {
+    const csv = await upload('Price list', 'csv', 'Plan;Price;Support\nStarter;9 €;email\nPro;"29 €";"phone; chat"\n')
+    const docx = await upload(
+      'Warranty terms',
+      'docx',
+      Buffer.from(
+        buildDocx([
+          { heading: 1, text: 'Warranty' },
+          { text: 'Frames are covered for ', bold: 'five years' },
+          { heading: 2, text: 'Claims' },
+          { text: 'Send the receipt and the serial number.' },
+        ]),
+      ).toString('base64'),
+    )
+    const pptx = await upload(
+      'Sales deck',
+      'pptx',
+      Buffer.from(
+        buildPptx([
+          { title: 'Pricing', body: ['Starter is 9 € a month.'] },
+          { title: 'Onboarding', body: ['A kickoff call in the first week.'] },
+        ]),
+      ).toString('base64'),
+    )
+    const chunks = async (id: string) =>
+      sql<{ content: string; heading: string }>(
+        `select content, heading from app.knowledge_chunks where source_id = $1 order by chunk_index`,
+        [id],
+      )
+    for (const id of [csv, docx, pptx]) expect(await settled(id)).toMatchObject({ status: 'ready', error: null })
+    expect(await chunks(csv)).toEqual([
+      {
+        content: 'Plan: Starter\nPrice: 9 €\nSupport: email\n\nPlan: Pro\nPrice: 29 €\nSupport: phone; chat',
+        heading: 'Price list',
+      },
+    ])
+    expect(await chunks(docx)).toEqual([
+      { content: 'Frames are covered for five years', heading: 'Warranty terms\nWarranty' },
+      { content: 'Send the receipt and the serial number.', heading: 'Warranty terms\nWarranty › Claims' },
+    ])
+    expect(await chunks(pptx)).toEqual([
+      { content: 'Starter is 9 € a month.', heading: 'Sales deck\nPricing' },
+      { content: 'A kickoff call in the first week.', heading: 'Sales deck\nOnboarding' },
+    ])
+    // Searchable by what a customer would ask, header names and section titles included.
+    const { data: hits, error } = await admin.rpc('search_knowledge', {
+      tenant_id: TENANT,
+      query_text: 'how much is the Pro plan price',
+      match_count: 3,
+    })
+    expect(error).toBeNull()
+    expect((hits as { content: string }[])[0]!.content).toContain('Plan: Pro')
+  })
+
+  test('a malformed CSV or a damaged Word file fails with the reason and stores no passage', async () => {
+    const csv = await upload('Broken export', 'csv', 'Name,Note\nAna,"never closed\n')
+    const docx = await upload('Not really Word', 'docx', Buffer.from('PK\u0003\u0004 damaged').toString('base64'))
+    expect(await settled(csv)).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/^CSV not readable: Quote Not Closed/),
+      chunk_count: 0,
+    })
+    expect(await settled(docx)).toMatchObject({
+      status: 'failed',
+      error: 'Word document not readable: the file is not a .docx file (its zip structure is damaged)',
+      chunk_count: 0,
+    })
+    expect(await sql(`select 1 from app.knowledge_chunks where source_id in ($1, $2)`, [csv, docx])).toEqual([])
+    // What the database can see for itself is refused before anything is stored.
+    const { error } = await admin.rpc('create_knowledge_source', {
+      tenant_id: TENANT,
+      title: 'Old Word file',
+      kind: 'docx',
+      content: Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]).toString('base64'),
+    })
+    expect(error?.message).toBe(
+      'the file is not a .docx file (a password-protected or old .doc/.ppt file cannot be read)',
+    )
+    expect(await sql(`select 1 from app.knowledge_sources where title = 'Old Word file'`)).toEqual([])
   })
 
   test('a scanned PDF and a URL on a loopback address fail with a reason the admin can act on', async () => {
