@@ -168,10 +168,16 @@ describe('knowledge ingestion through the deployed worker', () => {
     expect(htmlChunks).toEqual([
       { content: 'Our jackets run one size small – café colours too.', heading: 'Sizes\nSize guide' },
     ])
-    const pdfChunks = await sql<{ content: string }>(`select content from app.knowledge_chunks where source_id = $1`, [
-      pdf,
-    ])
+    const pdfChunks = await sql<{ content: string; heading: string }>(
+      `select content, heading from app.knowledge_chunks where source_id = $1 order by chunk_index`,
+      [pdf],
+    )
     expect(pdfChunks.map((c) => c.content).join('\n')).toContain('Warranty claims are handled by the support team')
+    // The PDF's headings (set larger than its text) are its passages' sections.
+    expect(pdfChunks.map((c) => c.heading)).toEqual([
+      'Returns policy (PDF)\nKonstruct Returns Policy',
+      'Returns policy (PDF)\nKonstruct Returns Policy › Opening hours',
+    ])
     const embeddingCalls = fake.requests.filter((r) => r.path === '/v1/embeddings').slice(embeddingsBefore)
     expect(embeddingCalls.length).toBeGreaterThanOrEqual(4)
     expect(embeddingCalls[0]!.body).toMatchObject({ model: 'text-embedding-3-small', dimensions: 1536 })
