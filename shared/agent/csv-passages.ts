@@ -15,10 +15,12 @@ export class CsvUnreadable extends Error {
 const SEPARATORS = [',', ';', '\t', '|']
 
 function separatorOf(headerLine: string): string {
+  // Separators inside quoted names do not count.
+  const unquoted = headerLine.replace(/"[^"]*"/g, '')
   let best = ','
   let bestCount = 0
   for (const separator of SEPARATORS) {
-    const count = headerLine.split(separator).length - 1
+    const count = unquoted.split(separator).length - 1
     if (count > bestCount) [best, bestCount] = [separator, count]
   }
   return best

@@ -49,6 +49,9 @@ export class KnowledgeFetchFailed extends Error {
 
 const MAX_URL_BYTES = 10 * 1024 * 1024
 
+const DOCX_TYPE = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document'
+const PPTX_TYPE = 'application/vnd.openxmlformats-officedocument.presentationml.presentation'
+
 const EMBED_BATCH = 64
 
 function decodeBase64(text: string): Uint8Array {
@@ -81,7 +84,9 @@ async function fetchSourcePassages(uri: string, deps: KnowledgeDeps): Promise<Pa
     uri,
     {
       method: 'GET',
-      headers: { accept: 'text/html, text/plain;q=0.9, text/markdown;q=0.9, application/pdf;q=0.8' },
+      headers: {
+        accept: `text/html, text/plain;q=0.9, text/markdown;q=0.9, text/csv;q=0.9, application/pdf;q=0.8, ${DOCX_TYPE};q=0.8, ${PPTX_TYPE};q=0.8`,
+      },
     },
     {
       allowHosts: [host],
@@ -105,8 +110,12 @@ async function fetchSourcePassages(uri: string, deps: KnowledgeDeps): Promise<Pa
   const type = (response.headers.get('content-type') ?? '').toLowerCase()
   const isPdf = type.includes('application/pdf') || new TextDecoder().decode(response.body.subarray(0, 5)) === '%PDF-'
   if (isPdf) return chunkDocument(await pdfSourceText(response.body))
+  if (type.startsWith(DOCX_TYPE)) return chunkDocument(officeText(docxText, response.body, 'Word document'))
+  if (type.startsWith(PPTX_TYPE)) return chunkDocument(officeText(pptxText, response.body, 'PowerPoint file'))
   if (!/^(text\/|application\/(xhtml\+xml|xml|json))|^$/.test(type)) {
-    throw new KnowledgeSourceUnusable(`the URL returned ${type.split(';')[0]}, which is not text, HTML or PDF`)
+    throw new KnowledgeSourceUnusable(
+      `the URL returned ${type.split(';')[0]}, which is not text, HTML, CSV, PDF, Word or PowerPoint`,
+    )
   }
   const text = response.text()
   if (type.startsWith('text/csv')) return csvSourcePassages(text)

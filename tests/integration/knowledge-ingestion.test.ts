@@ -93,6 +93,12 @@ beforeAll(async () => {
       res.end(
         '<html><head><style>p{}</style><script>var x = "ignored"</script></head><body><h1>Partner FAQ</h1><p>Gift cards never expire &amp; can be topped up in store.</p></body></html>',
       )
+    } else if (path === '/prices.csv') {
+      res.writeHead(200, { 'content-type': 'text/csv; charset=utf-8' })
+      res.end('Plan,Price\nPartner,19 EUR\n')
+    } else if (path === '/terms.docx') {
+      res.writeHead(200, { 'content-type': 'application/vnd.openxmlformats-officedocument.wordprocessingml.document' })
+      res.end(buildDocx([{ heading: 1, text: 'Payment' }, { text: 'Invoices are due in 30 days.' }]))
     } else if (path === '/manual.pdf') {
       res.writeHead(200, { 'content-type': 'application/pdf' })
       res.end(PDF)
@@ -349,7 +355,7 @@ describe('URL sources through the worker code with an injected resolver', () => 
     return { worker, fetched }
   }
 
-  test('HTML and PDF pages are fetched and chunked; private targets, redirects to them and 404s fail', async () => {
+  test('HTML, PDF, CSV and Word pages are fetched and chunked; private targets, redirects to them and 404s fail', async () => {
     await setWakeUps(false)
     try {
       // Let a worker still running from an earlier wake-up finish, so it cannot claim these jobs.
@@ -361,6 +367,8 @@ describe('URL sources through the worker code with an injected resolver', () => 
       await new Promise((resolve) => setTimeout(resolve, 2000))
       const faq = await upload('Partner FAQ', 'url', null, 'https://docs.partner.example/faq.html')
       const manual = await upload('Partner manual', 'url', null, 'https://docs.partner.example/manual.pdf')
+      const prices = await upload('Partner prices', 'url', null, 'https://docs.partner.example/prices.csv')
+      const terms = await upload('Partner terms', 'url', null, 'https://docs.partner.example/terms.docx')
       const moved = await upload('Moved page', 'url', null, 'https://docs.partner.example/moved')
       const intranet = await upload('Intranet page', 'url', null, 'https://intranet.partner.example/faq.html')
       const gone = await upload('Gone page', 'url', null, 'https://docs.partner.example/gone')
@@ -378,6 +386,16 @@ describe('URL sources through the worker code with an injected resolver', () => 
         heading: 'Partner FAQ',
       })
       expect(await source(manual)).toMatchObject({ status: 'ready', error: null })
+      // A CSV or a Word file served by a site is read like an upload of it.
+      expect(
+        await sql(`select content, heading from app.knowledge_chunks where source_id in ($1, $2) order by content`, [
+          prices,
+          terms,
+        ]),
+      ).toEqual([
+        { content: 'Invoices are due in 30 days.', heading: 'Partner terms\nPayment' },
+        { content: 'Plan: Partner\nPrice: 19 EUR', heading: 'Partner prices' },
+      ])
       expect(await source(moved)).toMatchObject({
         status: 'failed',
         error: expect.stringMatching(/^the URL was refused: .*169\.254\.169\.254/),

@@ -26,6 +26,7 @@ describe('csvPassages', () => {
       'Produit: Kayak\nDélai: 3 jours\nouvrés',
     )
     expect(csvPassages('Name\tCity\nAna\tPorto\n')[0]!.content).toBe('Name: Ana\nCity: Porto')
+    expect(csvPassages('"Prix, TTC";Produit\n"9,50";Kayak\n')[0]!.content).toBe('Prix, TTC: 9,50\nProduit: Kayak')
   })
 
   it('groups whole rows into passages of bounded size, never splitting a row', () => {
