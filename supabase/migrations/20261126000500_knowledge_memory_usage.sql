@@ -22,7 +22,7 @@ create table app.knowledge_sources (
   id uuid primary key default gen_random_uuid(),
   tenant_id uuid not null references app.tenants (id) on delete cascade,
   title text not null check (length(btrim(title)) between 1 and 300),
-  kind text not null default 'text' check (kind in ('text', 'markdown', 'html', 'pdf', 'url', 'csv', 'docx', 'pptx')),
+  kind text not null default 'text' check (kind in ('text', 'markdown', 'html', 'pdf', 'url')),
   uri text,
   content text,
   status text not null default 'pending' check (status in ('pending', 'processing', 'ready', 'failed')),

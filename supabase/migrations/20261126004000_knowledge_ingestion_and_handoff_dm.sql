@@ -4,10 +4,9 @@
 --    enqueue wakes the worker through app.wake_agent_worker (once per transaction), so an
 --    upload does not wait for the pg_cron safety net; the body names the queue, and the
 --    worker drains that queue first.
--- 2. Uploads: api.create_knowledge_source accepts text, markdown, html, csv (content), pdf,
---    docx, pptx (content = the file in base64) and url (uri), checks each kind's input and
---    size, and queues every source on knowledge_jobs (the worker extracts, chunks and
---    embeds it).
+-- 2. Uploads: api.create_knowledge_source accepts text, markdown, html (content), pdf
+--    (content = the file in base64) and url (uri), checks each kind's input and size, and
+--    queues every source on knowledge_jobs (the worker extracts, chunks and embeds it).
 -- 3. Recall: api.search_knowledge fuses BM25 over the question's words (any of them; see
 --    20261206050000_knowledge_ranking.sql) with the vector ranking by reciprocal rank;
 --    both rankings see only the tenant's chunks before ranking.
@@ -76,7 +75,7 @@ declare
   new_source_id uuid := gen_random_uuid();
   source_kind text := lower(coalesce(btrim(create_knowledge_source.kind), 'text'));
   body text := create_knowledge_source.content;
-  file bytea;
+  pdf bytea;
   chunks integer := 0;
   source_language regconfig;
 begin
@@ -94,39 +93,32 @@ begin
   if coalesce(btrim(create_knowledge_source.title), '') = '' then
     raise exception 'a knowledge source needs a title' using errcode = '22023';
   end if;
-  if source_kind not in ('text', 'markdown', 'html', 'csv', 'pdf', 'docx', 'pptx', 'url') then
-    raise exception 'kind must be text, markdown, html, csv, pdf, docx, pptx or url' using errcode = '22023';
+  if source_kind not in ('text', 'markdown', 'html', 'pdf', 'url') then
+    raise exception 'kind must be text, markdown, html, pdf or url' using errcode = '22023';
   end if;
-  if source_kind in ('text', 'markdown', 'html', 'csv') then
+  if source_kind in ('text', 'markdown', 'html') then
     if coalesce(btrim(body), '') = '' then
       raise exception '% knowledge needs content', source_kind using errcode = '22023';
     end if;
     if length(body) > 2000000 then
       raise exception 'content is longer than 2,000,000 characters; split it into several sources' using errcode = '22023';
     end if;
-  elsif source_kind in ('pdf', 'docx', 'pptx') then
+  elsif source_kind = 'pdf' then
     -- The file itself, base64-encoded (whitespace and a data: URL prefix are tolerated).
     body := regexp_replace(regexp_replace(coalesce(body, ''), '^data:[^,]*,', ''), '\s+', '', 'g');
     if body = '' then
-      raise exception 'a % source needs the file as base64 content', source_kind using errcode = '22023';
+      raise exception 'a pdf source needs the file as base64 content' using errcode = '22023';
     end if;
     if length(body) > 14000000 then
-      raise exception 'the % is larger than 10 MB',
-        case source_kind when 'pdf' then 'PDF' when 'docx' then 'Word document' else 'PowerPoint file' end
-        using errcode = '22023';
+      raise exception 'the PDF is larger than 10 MB' using errcode = '22023';
     end if;
     begin
-      file := decode(body, 'base64');
+      pdf := decode(body, 'base64');
     exception when others then
-      raise exception '% content is not valid base64', source_kind using errcode = '22023';
+      raise exception 'pdf content is not valid base64' using errcode = '22023';
     end;
-    if source_kind = 'pdf' and position('\x255044462d'::bytea in substr(file, 1, 1024)) = 0 then
+    if position('\x255044462d'::bytea in substr(pdf, 1, 1024)) = 0 then
       raise exception 'the file is not a PDF' using errcode = '22023';
-    end if;
-    -- Word and PowerPoint files are zips; a password-protected or old binary one is not.
-    if source_kind in ('docx', 'pptx') and substr(file, 1, 4) <> '\x504b0304'::bytea then
-      raise exception 'the file is not a .% file (a password-protected or old .doc/.ppt file cannot be read)',
-        source_kind using errcode = '22023';
     end if;
   elsif source_kind = 'url' then
     if coalesce(create_knowledge_source.uri, '') !~* '^https?://[^/\s]+' or length(create_knowledge_source.uri) > 2048 then
@@ -155,7 +147,7 @@ begin
     from app.knowledge_sources s where s.id = new_source_id);
 end
 $$;
-comment on function api.create_knowledge_source(uuid, text, text, text, text, text) is 'Adds a knowledge source: kind text or markdown (content; chunked at once, searchable by full text immediately), html or csv (content; a CSV''s first row names its columns), pdf, docx or pptx (content = the file in base64, at most 10 MB; text-based PDFs only) or url (uri, fetched by the worker through the guarded HTTP client). language: a text search configuration (english, spanish, …, simple) to index it with; detected from the text when omitted (simple when no configuration fits). Every source is queued on knowledge_jobs, which wakes the worker to extract, chunk and embed it; failures show on the source (status failed, error). 22023 for a bad kind or input. Owners and admins.';
+comment on function api.create_knowledge_source(uuid, text, text, text, text, text) is 'Adds a knowledge source: kind text or markdown (content; chunked at once, searchable by full text immediately), html (content), pdf (content = the file in base64, at most 10 MB; text-based PDFs only) or url (uri, fetched by the worker through the guarded HTTP client). language: a text search configuration (english, spanish, …, simple) to index it with; detected from the text when omitted (simple when no configuration fits). Every source is queued on knowledge_jobs, which wakes the worker to extract, chunk and embed it; failures show on the source (status failed, error). 22023 for a bad kind or input. Owners and admins.';
 
 create or replace function api.reprocess_knowledge_source(source_id uuid)
 returns jsonb
