@@ -9,7 +9,8 @@
 // Not supported, and reported as such (PdfTextUnavailable with a reason an admin can
 // act on): encrypted PDFs, scanned PDFs (images without text: that needs OCR), and
 // fonts with no Unicode mapping. Layout is approximated: lines where the text moves
-// down, blank lines for bigger gaps, spaces for wide horizontal gaps.
+// down, blank lines for bigger gaps, spaces for wide horizontal gaps, and lines set
+// clearly larger than the body text as Markdown headings (the sections of passages).
 
 export class PdfTextUnavailable extends Error {
   override readonly name = 'PdfTextUnavailable'
@@ -766,11 +767,22 @@ async function fontDecoder(doc: PdfDocument, font: Dict | undefined): Promise<Fo
 // Content streams -----------------------------------------------------------------------------
 
 interface PageText {
+  /** The page's text; every line starts with a LINE_SIZE marker of the size its text is set in. */
   text: string
   unmapped: number
   mapped: number
   images: number
+  /** Characters shown at each text size (rounded to a tenth of a point). */
+  sizes: Map<number, number>
 }
+
+// A line's text size travels with the raw text (between \u0001 and \u0002, which decoded
+// text never keeps) until headings are decided for the whole file.
+/* eslint-disable no-control-regex */
+const LINE_SIZE = /\u0001(\d+(?:\.\d+)?)\u0002/g
+const LINE_START = /^\s*\u0001(\d+(?:\.\d+)?)\u0002/
+/* eslint-enable no-control-regex */
+const lineSize = (size: number) => `\u0001${size}\u0002`
 
 async function pageText(
   doc: PdfDocument,
@@ -779,7 +791,7 @@ async function pageText(
   fonts: Map<Dict, FontDecoder>,
   depth = 0,
 ): Promise<PageText> {
-  const result: PageText = { text: '', unmapped: 0, mapped: 0, images: 0 }
+  const result: PageText = { text: '', unmapped: 0, mapped: 0, images: 0, sizes: new Map() }
   const fontDict = doc.dict(resources?.get('Font'))
   const xobjects = doc.dict(resources?.get('XObject'))
   let decoder: FontDecoder | null = null
@@ -808,16 +820,23 @@ async function pageText(
   }
   const show = (bytes: Uint8Array) => {
     if (!decoder) return
-    const { text, unmapped, width } = decoder.decode(bytes)
+    const decoded = decoder.decode(bytes)
+    const { unmapped, width } = decoded
+    // Control characters carry no text (and \u0001 marks line sizes here).
+    // eslint-disable-next-line no-control-regex
+    const text = decoded.text.replace(/[\u0000-\u0008]/g, '')
     result.unmapped += unmapped
     gapCheck()
     penX += (width / 1000) * fontSize * hscale()
     if (!text) return
     result.mapped += text.length
     const y = tlm[5]!
+    const size = Math.round(fontSize * scale() * 10) / 10
+    result.sizes.set(size, (result.sizes.get(size) ?? 0) + text.length)
     const lineHeight = Math.max(fontSize * scale(), 1)
-    if (lastY !== null && Math.abs(y - lastY) > lineHeight * 0.3) {
-      result.text += Math.abs(y - lastY) > lineHeight * 1.8 ? '\n\n' : '\n'
+    if (lastY === null) result.text += lineSize(size)
+    else if (Math.abs(y - lastY) > lineHeight * 0.3) {
+      result.text += (Math.abs(y - lastY) > lineHeight * 1.8 ? '\n\n' : '\n') + lineSize(size)
     } else if (pendingGap && result.text && !/\s$/.test(result.text) && !/^\s/.test(text)) {
       result.text += ' '
     }
@@ -916,6 +935,7 @@ async function pageText(
                 depth + 1,
               )
               if (inner.text) result.text += (result.text ? '\n' : '') + inner.text
+              for (const [size, count] of inner.sizes) result.sizes.set(size, (result.sizes.get(size) ?? 0) + count)
               result.mapped += inner.mapped
               result.unmapped += inner.unmapped
               result.images += inner.images
@@ -942,6 +962,38 @@ async function pageText(
 }
 
 // The whole file --------------------------------------------------------------------------------
+
+/**
+ * Lines set clearly larger than the body text (the size most characters have) become
+ * Markdown headings, the largest size "#", the next "##", then "###", so passages keep
+ * their sections. A heading wrapped over several lines is one heading.
+ */
+function markHeadings(rawPages: string[], sizes: Map<number, number>): string[] {
+  let body = 0
+  let most = -1
+  for (const [size, count] of sizes) if (count > most) [body, most] = [size, count]
+  const larger = [...sizes.keys()].filter((size) => size >= body * 1.25).sort((a, b) => b - a)
+  const levels = new Map(larger.slice(0, 3).map((size, i) => [size, i + 1]))
+  return rawPages.map((raw) => {
+    const out: string[] = []
+    let lastLevel = 0
+    for (const line of raw.split('\n')) {
+      const marked = LINE_START.exec(line)
+      const text = line.replace(LINE_SIZE, '').trim()
+      const level = marked ? (levels.get(Number(marked[1])) ?? 0) : 0
+      if (level && text.length <= 150 && /\p{L}/u.test(text)) {
+        if (level === lastLevel) out[out.length - 1] += ` ${text}`
+        else out.push('', `${'#'.repeat(level)} ${text}`)
+        lastLevel = level
+        continue
+      }
+      if (lastLevel && text) out.push('')
+      lastLevel = 0
+      out.push(line.replace(LINE_SIZE, ''))
+    }
+    return out.join('\n')
+  })
+}
 
 function cleanText(text: string): string {
   // Control characters are exactly what this strips from extracted text.
@@ -972,7 +1024,8 @@ export async function extractPdfText(bytes: Uint8Array, options: PdfTextOptions 
   const pages = doc.pages(maxPages)
   if (pages.length === 0) throw new PdfTextUnavailable('no pages could be read; the PDF may be damaged')
   const fonts = new Map<Dict, FontDecoder>()
-  const texts: string[] = []
+  const rawPages: string[] = []
+  const sizes = new Map<number, number>()
   let chars = 0
   let unmapped = 0
   let mapped = 0
@@ -1004,14 +1057,12 @@ export async function extractPdfText(bytes: Uint8Array, options: PdfTextOptions 
     unmapped += result.unmapped
     mapped += result.mapped
     images += result.images
-    const text = cleanText(result.text)
-    if (text) {
-      texts.push(text)
-      chars += text.length
-      if (chars >= maxChars) break
-    }
+    for (const [size, count] of result.sizes) sizes.set(size, (sizes.get(size) ?? 0) + count)
+    rawPages.push(result.text)
+    chars += result.mapped
+    if (chars >= maxChars) break
   }
-  const text = texts.join('\n\n').slice(0, maxChars)
+  const text = markHeadings(rawPages, sizes).map(cleanText).filter(Boolean).join('\n\n').slice(0, maxChars)
   const letters = (text.match(/[\p{L}\p{N}]/gu) ?? []).length
   if (letters < 3) {
     if (unmapped > 0 && mapped === 0) {

@@ -192,7 +192,7 @@ export const knowledgeSourceSchema = z.object({
   id: uuid,
   tenant_id: uuid,
   title: z.string(),
-  kind: z.enum(['text', 'markdown', 'html', 'pdf', 'url']),
+  kind: z.enum(['text', 'markdown', 'html', 'pdf', 'url', 'csv', 'docx', 'pptx']),
   uri: z.string().nullable(),
   content: z.string().nullable(),
   status: z.string(),

@@ -1,18 +1,26 @@
 // The knowledge_jobs consumer: turns a knowledge source into searchable chunks, with
 // embeddings when an embeddings model is configured (without one, search is full
 // text only and pasted text is already chunked by the database). HTML is reduced to
-// its text; a URL is fetched through the guarded client (its own host only, never a
+// its text (html-text.ts); a URL is fetched through the guarded client (its own host only, never a
 // private, loopback or link-local address, re-checked on every redirect). PDF text is
 // extracted in plain TypeScript (pdf-text.ts); a PDF without readable text (a scan, an
-// encrypted file) is marked failed with a reason the admin can act on.
+// encrypted file) is marked failed with a reason the admin can act on. A CSV's rows become
+// passages with their header names (csv-passages.ts); Word and PowerPoint files are read
+// as text with their headings and slide titles (docx-text.ts, pptx-text.ts). A file that
+// cannot be read marks its source failed with the reason, and stores no passage.
 
-import { chunkDocument } from './chunking.ts'
+import { chunkDocument, type Passage } from './chunking.ts'
+import { CsvUnreadable, csvPassages } from './csv-passages.ts'
+import { docxText } from './docx-text.ts'
+import { OfficeFileUnreadable } from './office-zip.ts'
+import { pptxText } from './pptx-text.ts'
 import { embedTexts } from './embeddings.ts'
 import { costOfCall } from './pricing.ts'
 import { estimateTokens } from './tokens.ts'
 import { GuardedFetchError, guardedFetch, type ResolveHost } from '../net/guarded-fetch.ts'
 import { extractPdfText, PdfTextUnavailable } from './pdf-text.ts'
-import type { AgentStore } from './store.ts'
+import { htmlToText } from './html-text.ts'
+import type { AgentStore, KnowledgeSourceRecord } from './store.ts'
 import type { WorkerConfig } from './worker-config.ts'
 
 export interface KnowledgeJob {
@@ -41,36 +49,10 @@ export class KnowledgeFetchFailed extends Error {
 
 const MAX_URL_BYTES = 10 * 1024 * 1024
 
+const DOCX_TYPE = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document'
+const PPTX_TYPE = 'application/vnd.openxmlformats-officedocument.presentationml.presentation'
+
 const EMBED_BATCH = 64
-
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' }
-
-/** The readable text of an HTML page: scripts, styles and tags dropped, blocks as paragraphs. */
-export function htmlToText(html: string): string {
-  return (
-    html
-      .replace(/<(script|style|noscript|template|svg)\b[\s\S]*?<\/\1\s*>/gi, ' ')
-      .replace(/<!--[\s\S]*?-->/g, ' ')
-      // Headings stay headings (Markdown), so passages keep their section titles.
-      .replace(/<h([1-6])\b[^>]*>/gi, (_, level: string) => `\n\n${'#'.repeat(Number(level))} `)
-      .replace(
-        /<\/?(p|div|section|article|h[1-6]|li|ul|ol|table|tr|br|hr|header|footer|main|blockquote|pre)\b[^>]*>/gi,
-        '\n\n',
-      )
-      .replace(/<[^>]+>/g, ' ')
-      .replace(/&(#\d+|#x[0-9a-f]+|[a-z]+);/gi, (whole, code: string) => {
-        if (code[0] === '#') {
-          const n = code[1]?.toLowerCase() === 'x' ? parseInt(code.slice(2), 16) : parseInt(code.slice(1), 10)
-          return Number.isFinite(n) && n > 0 && n < 0x110000 ? String.fromCodePoint(n) : ' '
-        }
-        return ENTITIES[code.toLowerCase()] ?? whole
-      })
-      .replace(/[ \t\f\v\r]+/g, ' ')
-      .replace(/ *\n */g, '\n')
-      .replace(/\n{3,}/g, '\n\n')
-      .trim()
-  )
-}
 
 function decodeBase64(text: string): Uint8Array {
   const binary = atob(text.replace(/^data:[^,]*,/, '').replace(/\s+/g, ''))
@@ -89,7 +71,7 @@ export async function pdfSourceText(bytes: Uint8Array): Promise<string> {
   }
 }
 
-async function fetchSourceText(uri: string, deps: KnowledgeDeps): Promise<string> {
+async function fetchSourcePassages(uri: string, deps: KnowledgeDeps): Promise<Passage[]> {
   if (!deps.resolveHost)
     throw new KnowledgeSourceUnusable('URL sources need DNS resolution, which is not available here')
   let host: string
@@ -102,7 +84,9 @@ async function fetchSourceText(uri: string, deps: KnowledgeDeps): Promise<string
     uri,
     {
       method: 'GET',
-      headers: { accept: 'text/html, text/plain;q=0.9, text/markdown;q=0.9, application/pdf;q=0.8' },
+      headers: {
+        accept: `text/html, text/plain;q=0.9, text/markdown;q=0.9, text/csv;q=0.9, application/pdf;q=0.8, ${DOCX_TYPE};q=0.8, ${PPTX_TYPE};q=0.8`,
+      },
     },
     {
       allowHosts: [host],
@@ -125,12 +109,66 @@ async function fetchSourceText(uri: string, deps: KnowledgeDeps): Promise<string
   if (response.status >= 400) throw new KnowledgeSourceUnusable(`the URL answered ${response.status}`)
   const type = (response.headers.get('content-type') ?? '').toLowerCase()
   const isPdf = type.includes('application/pdf') || new TextDecoder().decode(response.body.subarray(0, 5)) === '%PDF-'
-  if (isPdf) return pdfSourceText(response.body)
+  if (isPdf) return chunkDocument(await pdfSourceText(response.body))
+  if (type.startsWith(DOCX_TYPE)) return chunkDocument(officeText(docxText, response.body, 'Word document'))
+  if (type.startsWith(PPTX_TYPE)) return chunkDocument(officeText(pptxText, response.body, 'PowerPoint file'))
   if (!/^(text\/|application\/(xhtml\+xml|xml|json))|^$/.test(type)) {
-    throw new KnowledgeSourceUnusable(`the URL returned ${type.split(';')[0]}, which is not text, HTML or PDF`)
+    throw new KnowledgeSourceUnusable(
+      `the URL returned ${type.split(';')[0]}, which is not text, HTML, CSV, PDF, Word or PowerPoint`,
+    )
   }
   const text = response.text()
-  return type.includes('html') || /^\s*<(!doctype html|html)/i.test(text) ? htmlToText(text) : text
+  if (type.startsWith('text/csv')) return csvSourcePassages(text)
+  return chunkDocument(type.includes('html') || /^\s*<(!doctype html|html)/i.test(text) ? htmlToText(text) : text)
+}
+
+function csvSourcePassages(text: string): Passage[] {
+  try {
+    return csvPassages(text)
+  } catch (error) {
+    if (error instanceof CsvUnreadable) throw new KnowledgeSourceUnusable(`CSV not readable: ${error.message}`)
+    throw error
+  }
+}
+
+/** The bytes of an uploaded file (base64), or KnowledgeSourceUnusable naming its format. */
+function uploadedBytes(source: KnowledgeSourceRecord, format: string): Uint8Array {
+  try {
+    return decodeBase64(source.content ?? '')
+  } catch {
+    throw new KnowledgeSourceUnusable(`the ${format} upload is not valid base64`)
+  }
+}
+
+function officeText(read: (bytes: Uint8Array) => string, bytes: Uint8Array, format: string): string {
+  try {
+    return read(bytes)
+  } catch (error) {
+    if (error instanceof OfficeFileUnreadable)
+      throw new KnowledgeSourceUnusable(`${format} not readable: ${error.message}`)
+    throw error
+  }
+}
+
+/** A source's passages, from its kind: text as chunked text, files through their reader. */
+async function sourcePassages(source: KnowledgeSourceRecord, deps: KnowledgeDeps): Promise<Passage[]> {
+  switch (source.kind) {
+    case 'text':
+    case 'markdown':
+      return chunkDocument(source.content ?? '')
+    case 'html':
+      return chunkDocument(htmlToText(source.content ?? ''))
+    case 'url':
+      return source.content?.trim() ? chunkDocument(source.content) : await fetchSourcePassages(source.uri ?? '', deps)
+    case 'pdf':
+      return chunkDocument(await pdfSourceText(uploadedBytes(source, 'PDF')))
+    case 'csv':
+      return csvSourcePassages(source.content ?? '')
+    case 'docx':
+      return chunkDocument(officeText(docxText, uploadedBytes(source, 'Word'), 'Word document'))
+    case 'pptx':
+      return chunkDocument(officeText(pptxText, uploadedBytes(source, 'PowerPoint'), 'PowerPoint file'))
+  }
 }
 
 export async function processKnowledgeSource(job: KnowledgeJob, deps: KnowledgeDeps): Promise<string> {
@@ -142,30 +180,7 @@ export async function processKnowledgeSource(job: KnowledgeJob, deps: KnowledgeD
 
   try {
     if (!alreadyChunked) await store.setKnowledgeSourceStatus(job.tenant_id, job.source_id, 'processing')
-    let text: string
-    switch (source.kind) {
-      case 'text':
-      case 'markdown':
-        text = source.content ?? ''
-        break
-      case 'html':
-        text = htmlToText(source.content ?? '')
-        break
-      case 'url':
-        text = source.content?.trim() ? source.content : await fetchSourceText(source.uri ?? '', deps)
-        break
-      case 'pdf': {
-        let bytes: Uint8Array
-        try {
-          bytes = decodeBase64(source.content ?? '')
-        } catch {
-          throw new KnowledgeSourceUnusable('the PDF upload is not valid base64')
-        }
-        text = await pdfSourceText(bytes)
-        break
-      }
-    }
-    const passages = chunkDocument(text)
+    const passages = await sourcePassages(source, deps)
     if (passages.length === 0) throw new KnowledgeSourceUnusable('the source has no text')
     const chunks = passages.map((p) => p.content)
 

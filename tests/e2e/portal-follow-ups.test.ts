@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEMO, open, screenshot, signIn, startE2E, waitLive, type E2E } from './support/harness.ts'
 import { ingest } from './support/ingest.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
+import { buildDocx } from '../support/office-files.ts'
 
 const VERIFY_TOKEN = 'e2e-whatsapp-verify-token'
 let e2e: E2E
@@ -150,13 +151,18 @@ describe('knowledge uploads', () => {
   it('checks files before sending them', async () => {
     await open(admin, `${base}/knowledge`)
     await admin.getByLabel('Choose files').setInputFiles([
-      { name: 'contract.docx', mimeType: 'application/octet-stream', buffer: Buffer.from('PK not a text file') },
+      { name: 'budget.xlsx', mimeType: 'application/octet-stream', buffer: Buffer.from('PK spreadsheet') },
+      { name: 'contract.docx', mimeType: 'application/octet-stream', buffer: Buffer.from('PK not a zip file') },
       { name: 'manual.pdf', mimeType: 'application/pdf', buffer: Buffer.alloc(10 * 1024 * 1024 + 1, 0x20) },
     ])
     const uploads = admin.getByRole('list', { name: 'Uploads' })
     await uploads
+      .locator('li[data-upload="budget.xlsx"][data-state="failed"]')
+      .getByText('is not a .txt, .md, .html, .csv, .pdf, .docx or .pptx file')
+      .waitFor()
+    await uploads
       .locator('li[data-upload="contract.docx"][data-state="failed"]')
-      .getByText('is not a .txt, .md, .html or .pdf file')
+      .getByText('is not a Word document that can be read')
       .waitFor()
     await uploads
       .locator('li[data-upload="manual.pdf"][data-state="failed"]')
@@ -164,6 +170,7 @@ describe('knowledge uploads', () => {
       .waitFor()
     await uploads.locator('li[data-upload="manual.pdf"]').getByRole('button', { name: 'Dismiss' }).click()
     await uploads.locator('li[data-upload="contract.docx"]').getByRole('button', { name: 'Dismiss' }).click()
+    await uploads.locator('li[data-upload="budget.xlsx"]').getByRole('button', { name: 'Dismiss' }).click()
     expect(await admin.getByRole('list', { name: 'Uploads' }).count()).toBe(0)
   })
 
@@ -190,6 +197,41 @@ describe('knowledge uploads', () => {
     await admin.getByRole('button', { name: 'Search', exact: true }).click()
     await admin.getByRole('list', { name: 'Best passages' }).getByText('Kayak paddles can be returned within').waitFor()
     await screenshot(admin, 'knowledge-upload-desktop')
+  })
+
+  it('uploads a Word document and a CSV that become ready and searchable', async () => {
+    await waitLive(admin)
+    await admin.getByLabel('Choose files').setInputFiles([
+      {
+        name: 'canoe-warranty.docx',
+        mimeType: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+        buffer: Buffer.from(
+          buildDocx([
+            { heading: 1, text: 'Canoe warranty' },
+            { text: 'Canoe hulls are guaranteed for seven years against cracks.' },
+          ]),
+        ),
+      },
+      {
+        name: 'rental-prices.csv',
+        mimeType: 'text/csv',
+        buffer: Buffer.from('Boat,Price per day\nCanoe,35 EUR\nSea kayak,48 EUR\n'),
+      },
+    ])
+    for (const [title, kind] of [
+      ['canoe warranty', 'docx'],
+      ['rental prices', 'csv'],
+    ] as const) {
+      const row = admin.locator('tr', { hasText: title })
+      await row.locator('[data-status="ready"], .badge.ok').first().waitFor()
+      expect(await row.textContent()).toContain(kind)
+    }
+    await admin.getByLabel('What would a customer ask?').fill('how long is the canoe hull guaranteed')
+    await admin.getByRole('button', { name: 'Search', exact: true }).click()
+    await admin.getByRole('list', { name: 'Best passages' }).getByText('guaranteed for seven years').waitFor()
+    await admin.getByLabel('What would a customer ask?').fill('sea kayak price per day')
+    await admin.getByRole('button', { name: 'Search', exact: true }).click()
+    await admin.getByRole('list', { name: 'Best passages' }).getByText('Boat: Sea kayak').waitFor()
   })
 
   it('follows a source another admin adds, without polling', async () => {

@@ -22,6 +22,7 @@ import { readWorkerConfig } from '../../shared/agent/worker-config.ts'
 import { DEV_WORKER_SECRET } from '../../local/dev-secrets.ts'
 import type { ReplyDeliveries } from '../../shared/agent/worker-delivery.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
+import { buildDocx, buildPptx } from '../support/office-files.ts'
 import { setWakeUps as setStackWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
 import { until } from '../support/until.ts'
 
@@ -92,6 +93,12 @@ beforeAll(async () => {
       res.end(
         '<html><head><style>p{}</style><script>var x = "ignored"</script></head><body><h1>Partner FAQ</h1><p>Gift cards never expire &amp; can be topped up in store.</p></body></html>',
       )
+    } else if (path === '/prices.csv') {
+      res.writeHead(200, { 'content-type': 'text/csv; charset=utf-8' })
+      res.end('Plan,Price\nPartner,19 EUR\n')
+    } else if (path === '/terms.docx') {
+      res.writeHead(200, { 'content-type': 'application/vnd.openxmlformats-officedocument.wordprocessingml.document' })
+      res.end(buildDocx([{ heading: 1, text: 'Payment' }, { text: 'Invoices are due in 30 days.' }]))
     } else if (path === '/manual.pdf') {
       res.writeHead(200, { 'content-type': 'application/pdf' })
       res.end(PDF)
@@ -145,7 +152,7 @@ describe('knowledge ingestion through the deployed worker', () => {
     const html = await upload(
       'Sizes',
       'html',
-      '<h1>Size guide</h1><p>Our jackets run <b>one size small</b>.</p><script>alert(1)</script>',
+      '<nav><a href="/">Home</a> <a href="/shop">Shop</a></nav><h1>Size guide</h1><p title="fit > style">Our <b>jack</b>ets run one size small &ndash; caf&eacute; colours too.</p><script>alert(1)</script>',
     )
     const pdf = await upload('Returns policy (PDF)', 'pdf', PDF.toString('base64'))
     for (const id of [text, markdown, html, pdf]) {
@@ -162,12 +169,21 @@ describe('knowledge ingestion through the deployed worker', () => {
       `select content, heading from app.knowledge_chunks where source_id = $1`,
       [html],
     )
-    // The page's heading is the passage's section title, searchable with it.
-    expect(htmlChunks).toEqual([{ content: 'Our jackets run one size small .', heading: 'Sizes\nSize guide' }])
-    const pdfChunks = await sql<{ content: string }>(`select content from app.knowledge_chunks where source_id = $1`, [
-      pdf,
+    // The page's heading is the passage's section title, searchable with it; entities are
+    // decoded, a word split by a tag stays one word, navigation and scripts are left out.
+    expect(htmlChunks).toEqual([
+      { content: 'Our jackets run one size small – café colours too.', heading: 'Sizes\nSize guide' },
     ])
+    const pdfChunks = await sql<{ content: string; heading: string }>(
+      `select content, heading from app.knowledge_chunks where source_id = $1 order by chunk_index`,
+      [pdf],
+    )
     expect(pdfChunks.map((c) => c.content).join('\n')).toContain('Warranty claims are handled by the support team')
+    // The PDF's headings (set larger than its text) are its passages' sections.
+    expect(pdfChunks.map((c) => c.heading)).toEqual([
+      'Returns policy (PDF)\nKonstruct Returns Policy',
+      'Returns policy (PDF)\nKonstruct Returns Policy › Opening hours',
+    ])
     const embeddingCalls = fake.requests.filter((r) => r.path === '/v1/embeddings').slice(embeddingsBefore)
     expect(embeddingCalls.length).toBeGreaterThanOrEqual(4)
     expect(embeddingCalls[0]!.body).toMatchObject({ model: 'text-embedding-3-small', dimensions: 1536 })
@@ -176,6 +192,87 @@ describe('knowledge ingestion through the deployed worker', () => {
       [pdf],
     )
     expect(usage.length).toBeGreaterThan(0)
+  })
+
+  test('CSV, Word and PowerPoint uploads become passages that keep their header names and sections', async () => {
+    const csv = await upload('Price list', 'csv', 'Plan;Price;Support\nStarter;9 €;email\nPro;"29 €";"phone; chat"\n')
+    const docx = await upload(
+      'Warranty terms',
+      'docx',
+      Buffer.from(
+        buildDocx([
+          { heading: 1, text: 'Warranty' },
+          { text: 'Frames are covered for ', bold: 'five years' },
+          { heading: 2, text: 'Claims' },
+          { text: 'Send the receipt and the serial number.' },
+        ]),
+      ).toString('base64'),
+    )
+    const pptx = await upload(
+      'Sales deck',
+      'pptx',
+      Buffer.from(
+        buildPptx([
+          { title: 'Pricing', body: ['Starter is 9 € a month.'] },
+          { title: 'Onboarding', body: ['A kickoff call in the first week.'] },
+        ]),
+      ).toString('base64'),
+    )
+    const chunks = async (id: string) =>
+      sql<{ content: string; heading: string }>(
+        `select content, heading from app.knowledge_chunks where source_id = $1 order by chunk_index`,
+        [id],
+      )
+    for (const id of [csv, docx, pptx]) expect(await settled(id)).toMatchObject({ status: 'ready', error: null })
+    expect(await chunks(csv)).toEqual([
+      {
+        content: 'Plan: Starter\nPrice: 9 €\nSupport: email\n\nPlan: Pro\nPrice: 29 €\nSupport: phone; chat',
+        heading: 'Price list',
+      },
+    ])
+    expect(await chunks(docx)).toEqual([
+      { content: 'Frames are covered for five years', heading: 'Warranty terms\nWarranty' },
+      { content: 'Send the receipt and the serial number.', heading: 'Warranty terms\nWarranty › Claims' },
+    ])
+    expect(await chunks(pptx)).toEqual([
+      { content: 'Starter is 9 € a month.', heading: 'Sales deck\nPricing' },
+      { content: 'A kickoff call in the first week.', heading: 'Sales deck\nOnboarding' },
+    ])
+    // Searchable by what a customer would ask, header names and section titles included.
+    const { data: hits, error } = await admin.rpc('search_knowledge', {
+      tenant_id: TENANT,
+      query_text: 'how much is the Pro plan price',
+      match_count: 3,
+    })
+    expect(error).toBeNull()
+    expect((hits as { content: string }[])[0]!.content).toContain('Plan: Pro')
+  })
+
+  test('a malformed CSV or a damaged Word file fails with the reason and stores no passage', async () => {
+    const csv = await upload('Broken export', 'csv', 'Name,Note\nAna,"never closed\n')
+    const docx = await upload('Not really Word', 'docx', Buffer.from('PK\u0003\u0004 damaged').toString('base64'))
+    expect(await settled(csv)).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/^CSV not readable: Quote Not Closed/),
+      chunk_count: 0,
+    })
+    expect(await settled(docx)).toMatchObject({
+      status: 'failed',
+      error: 'Word document not readable: the file is not a .docx file (its zip structure is damaged)',
+      chunk_count: 0,
+    })
+    expect(await sql(`select 1 from app.knowledge_chunks where source_id in ($1, $2)`, [csv, docx])).toEqual([])
+    // What the database can see for itself is refused before anything is stored.
+    const { error } = await admin.rpc('create_knowledge_source', {
+      tenant_id: TENANT,
+      title: 'Old Word file',
+      kind: 'docx',
+      content: Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]).toString('base64'),
+    })
+    expect(error?.message).toBe(
+      'the file is not a .docx file (a password-protected or old .doc/.ppt file cannot be read)',
+    )
+    expect(await sql(`select 1 from app.knowledge_sources where title = 'Old Word file'`)).toEqual([])
   })
 
   test('a scanned PDF and a URL on a loopback address fail with a reason the admin can act on', async () => {
@@ -258,7 +355,7 @@ describe('URL sources through the worker code with an injected resolver', () => 
     return { worker, fetched }
   }
 
-  test('HTML and PDF pages are fetched and chunked; private targets, redirects to them and 404s fail', async () => {
+  test('HTML, PDF, CSV and Word pages are fetched and chunked; private targets, redirects to them and 404s fail', async () => {
     await setWakeUps(false)
     try {
       // Let a worker still running from an earlier wake-up finish, so it cannot claim these jobs.
@@ -270,6 +367,8 @@ describe('URL sources through the worker code with an injected resolver', () => 
       await new Promise((resolve) => setTimeout(resolve, 2000))
       const faq = await upload('Partner FAQ', 'url', null, 'https://docs.partner.example/faq.html')
       const manual = await upload('Partner manual', 'url', null, 'https://docs.partner.example/manual.pdf')
+      const prices = await upload('Partner prices', 'url', null, 'https://docs.partner.example/prices.csv')
+      const terms = await upload('Partner terms', 'url', null, 'https://docs.partner.example/terms.docx')
       const moved = await upload('Moved page', 'url', null, 'https://docs.partner.example/moved')
       const intranet = await upload('Intranet page', 'url', null, 'https://intranet.partner.example/faq.html')
       const gone = await upload('Gone page', 'url', null, 'https://docs.partner.example/gone')
@@ -287,6 +386,16 @@ describe('URL sources through the worker code with an injected resolver', () => 
         heading: 'Partner FAQ',
       })
       expect(await source(manual)).toMatchObject({ status: 'ready', error: null })
+      // A CSV or a Word file served by a site is read like an upload of it.
+      expect(
+        await sql(`select content, heading from app.knowledge_chunks where source_id in ($1, $2) order by content`, [
+          prices,
+          terms,
+        ]),
+      ).toEqual([
+        { content: 'Invoices are due in 30 days.', heading: 'Partner terms\nPayment' },
+        { content: 'Plan: Partner\nPrice: 19 EUR', heading: 'Partner prices' },
+      ])
       expect(await source(moved)).toMatchObject({
         status: 'failed',
         error: expect.stringMatching(/^the URL was refused: .*169\.254\.169\.254/),

@@ -3,7 +3,7 @@
 -- words, ranked by how well they match, and never another tenant's.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(22);
+select plan(27);
 
 -- The demo tenant's owner (supabase/seed.sql), and a second tenant with a passage that
 -- would match every question below.
@@ -78,11 +78,22 @@ select throws_ok($$select api.create_knowledge_source('10000000-0000-4000-8000-0
   '22023', 'a url source needs an http(s) uri', 'a URL must be http(s)');
 select throws_ok($$select api.create_knowledge_source('10000000-0000-4000-8000-000000000001', 'Bad', '', 'html')$$,
   '22023', 'html knowledge needs content', 'HTML needs content');
-select throws_ok($$select api.create_knowledge_source('10000000-0000-4000-8000-000000000001', 'Bad', 'x', 'docx')$$,
-  '22023', 'kind must be text, markdown, html, pdf or url', 'an unknown kind is refused');
+select is((api.create_knowledge_source('10000000-0000-4000-8000-000000000001', 'Price list', E'Plan,Price\nPro,29', 'csv')) ->> 'status',
+  'pending', 'a CSV is accepted as text and waits for the worker');
+select is((api.create_knowledge_source('10000000-0000-4000-8000-000000000001', 'Contract', encode('\x504b030414000000'::bytea, 'base64'), 'docx')) ->> 'kind',
+  'docx', 'a Word document is accepted as base64');
+select is((api.create_knowledge_source('10000000-0000-4000-8000-000000000001', 'Deck', encode('\x504b030414000000'::bytea, 'base64'), 'pptx')) ->> 'kind',
+  'pptx', 'a PowerPoint file is accepted as base64');
+select throws_ok($$select api.create_knowledge_source('10000000-0000-4000-8000-000000000001', 'Bad', encode('\xd0cf11e0a1b11ae1'::bytea, 'base64'), 'docx')$$,
+  '22023', 'the file is not a .docx file (a password-protected or old .doc/.ppt file cannot be read)',
+  'a Word document must be a zip (not an old .doc or an encrypted file)');
+select throws_ok($$select api.create_knowledge_source('10000000-0000-4000-8000-000000000001', 'Bad', '  ', 'csv')$$,
+  '22023', 'csv knowledge needs content', 'a CSV needs content');
+select throws_ok($$select api.create_knowledge_source('10000000-0000-4000-8000-000000000001', 'Bad', 'x', 'xlsx')$$,
+  '22023', 'kind must be text, markdown, html, csv, pdf, docx, pptx or url', 'an unknown kind is refused');
 reset role;
 
-select is((select count(*)::integer from pgmq.q_knowledge_jobs) - (select jobs from baseline)::integer, 4,
+select is((select count(*)::integer from pgmq.q_knowledge_jobs) - (select jobs from baseline)::integer, 7,
   'every accepted source is queued on knowledge_jobs');
 select is((select count(*)::integer from wakeups), 1, 'the uploads woke the worker (once in the transaction)');
 select is((select convert_from(body, 'UTF8')::jsonb ->> 'queue' from wakeups), 'knowledge_jobs', 'for the knowledge queue first');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { chunkDocument } from '../../../shared/agent/chunking.ts'
-import { htmlToText } from '../../../shared/agent/worker-knowledge.ts'
+import { htmlToText } from '../../../shared/agent/html-text.ts'
 
 describe('chunkDocument', () => {
   it('keeps each passage under its section titles', () => {

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { createDeflate, deflateSync } from 'node:zlib'
 import { describe, expect, test } from 'vitest'
+import { chunkDocument } from '../../../shared/agent/chunking.ts'
 import { extractPdfText, PdfTextUnavailable } from '../../../shared/agent/pdf-text.ts'
 
 /** A minimal PDF with a proper xref from numbered objects (bodies as latin1 strings or stream parts). */
@@ -53,6 +54,46 @@ describe('extractPdfText', () => {
     expect(text).toContain('Warranty claims are handled by the support team')
     expect(text).toContain('open Tuesday to Saturday, 8:00–16:00. Café Ünïcode façade — “quoted”')
     expect(text.split('\n\n').length).toBeGreaterThanOrEqual(4)
+  })
+
+  test('headings (text set larger than the body) become the sections of the passages', async () => {
+    const bytes = new Uint8Array(readFileSync(new URL('./fixtures/returns-policy-chromium.pdf', import.meta.url)))
+    const { text } = await extractPdfText(bytes)
+    expect(text.split('\n').filter((line) => line.startsWith('#'))).toEqual([
+      '# Konstruct Returns Policy',
+      '## Opening hours',
+    ])
+    expect(chunkDocument(text).map((p) => [p.heading, p.content.slice(0, 30)])).toEqual([
+      ['Konstruct Returns Policy', 'Customers may return unused it'],
+      ['Konstruct Returns Policy › Opening hours', 'The Lisbon warehouse is open T'],
+    ])
+  })
+
+  test('a heading wrapped over two lines is one heading; a document in one size has none', async () => {
+    const page = [
+      'BT /F1 20 Tf 72 720 Td (Returns and refunds for) Tj 0 -22 Td (online orders) Tj',
+      '/F1 10 Tf 0 -30 Td (Unused items can be sent back within thirty days of delivery.) Tj',
+      '0 -12 Td (Refunds reach the original card within a week.) Tj',
+      '/F1 14 Tf 0 -30 Td (Exchanges) Tj /F1 10 Tf 0 -20 Td (Sizes can be swapped once, free of charge.) Tj ET',
+    ].join('\n')
+    const pdf = (content: string) =>
+      buildPdf([
+        '<< /Type /Catalog /Pages 2 0 R >>',
+        '<< /Type /Pages /Kids [3 0 R] /Count 1 /Resources << /Font << /F1 4 0 R >> >> >>',
+        '<< /Type /Page /Parent 2 0 R /Contents 5 0 R >>',
+        helvetica,
+        { dict: '', data: content },
+      ])
+    expect((await extractPdfText(pdf(page))).text).toBe(
+      [
+        '# Returns and refunds for online orders',
+        'Unused items can be sent back within thirty days of delivery.\nRefunds reach the original card within a week.',
+        '## Exchanges',
+        'Sizes can be swapped once, free of charge.',
+      ].join('\n\n'),
+    )
+    const plain = page.replace(/\/F1 (20|14) Tf/g, '/F1 10 Tf')
+    expect((await extractPdfText(pdf(plain))).text).not.toContain('#')
   })
 
   test('simple fonts: literal strings with escapes, TJ word gaps, line moves, two pages', async () => {

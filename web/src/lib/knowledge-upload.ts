@@ -1,15 +1,26 @@
 // Knowledge files from the browser: which kind a file is, whether it fits what
 // api.create_knowledge_source accepts (checked before anything is sent), and its content
-// as the api wants it (text as is, a PDF as base64).
+// as the api wants it (text as is; a PDF, Word or PowerPoint file as base64).
 
-export type UploadKind = 'text' | 'markdown' | 'html' | 'pdf'
+export type UploadKind = 'text' | 'markdown' | 'html' | 'csv' | 'pdf' | 'docx' | 'pptx'
+
+const DOCX_TYPE = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document'
+const PPTX_TYPE = 'application/vnd.openxmlformats-officedocument.presentationml.presentation'
 
 /** The file input's accept list. */
-export const ACCEPTED_FILES = '.txt,.md,.markdown,.html,.htm,.pdf,text/plain,text/markdown,text/html,application/pdf'
+export const ACCEPTED_FILES = [
+  '.txt,.md,.markdown,.html,.htm,.csv,.pdf,.docx,.pptx',
+  'text/plain,text/markdown,text/html,text/csv,application/pdf',
+  DOCX_TYPE,
+  PPTX_TYPE,
+].join(',')
 
-/** api.create_knowledge_source: 2,000,000 characters of text, a PDF of at most 10 MB. */
+/** What the refusal of another kind of file names. */
+export const ACCEPTED_NAMES = '.txt, .md, .html, .csv, .pdf, .docx or .pptx'
+
+/** api.create_knowledge_source: 2,000,000 characters of text, a PDF, Word or PowerPoint file of at most 10 MB. */
 export const MAX_TEXT_CHARACTERS = 2_000_000
-export const MAX_PDF_BYTES = 10 * 1024 * 1024
+export const MAX_FILE_BYTES = 10 * 1024 * 1024
 
 const kindByExtension: Record<string, UploadKind> = {
   txt: 'text',
@@ -17,17 +28,29 @@ const kindByExtension: Record<string, UploadKind> = {
   markdown: 'markdown',
   html: 'html',
   htm: 'html',
+  csv: 'csv',
   pdf: 'pdf',
+  docx: 'docx',
+  pptx: 'pptx',
 }
+
+const kindByType: Record<string, UploadKind> = {
+  'application/pdf': 'pdf',
+  'text/markdown': 'markdown',
+  'text/html': 'html',
+  'text/csv': 'csv',
+  'text/plain': 'text',
+  [DOCX_TYPE]: 'docx',
+  [PPTX_TYPE]: 'pptx',
+}
+
+/** Files sent as bytes (base64), and what they are called in messages. */
+const binaryKinds: Partial<Record<UploadKind, string>> = { pdf: 'PDF', docx: 'Word document', pptx: 'PowerPoint file' }
 
 export function kindOfFile(file: { name: string; type: string }): UploadKind | null {
   const extension = /\.([a-z0-9]+)$/i.exec(file.name)?.[1]?.toLowerCase()
   if (extension && kindByExtension[extension]) return kindByExtension[extension]
-  if (file.type === 'application/pdf') return 'pdf'
-  if (file.type === 'text/markdown') return 'markdown'
-  if (file.type === 'text/html') return 'html'
-  if (file.type === 'text/plain') return 'text'
-  return null
+  return kindByType[file.type] ?? null
 }
 
 /** A title from the file name: without its extension, dashes and underscores as spaces. */
@@ -48,28 +71,37 @@ export function formatBytes(bytes: number): string {
 /** Why a file cannot be uploaded, before reading it; null when it may be. */
 export function checkFile(file: { name: string; type: string; size: number }): string | null {
   const kind = kindOfFile(file)
-  if (!kind) return `${file.name} is not a .txt, .md, .html or .pdf file.`
+  if (!kind) return `${file.name} is not a ${ACCEPTED_NAMES} file.`
   if (file.size === 0) return `${file.name} is empty.`
-  if (kind === 'pdf' && file.size > MAX_PDF_BYTES)
-    return `${file.name} is ${formatBytes(file.size)}; a PDF can be at most 10 MB.`
+  const binary = binaryKinds[kind]
+  if (binary && file.size > MAX_FILE_BYTES)
+    return `${file.name} is ${formatBytes(file.size)}; a ${binary} can be at most 10 MB.`
   // A UTF-8 character is at least one byte, so this is a quick first check.
-  if (kind !== 'pdf' && file.size > 4 * MAX_TEXT_CHARACTERS)
+  if (!binary && file.size > 4 * MAX_TEXT_CHARACTERS)
     return `${file.name} is ${formatBytes(file.size)}; split it into smaller files.`
   return null
 }
 
-/** The content to send: text for text kinds (length checked), base64 for a PDF. */
+/** The content to send: text for text kinds (length checked), base64 for a PDF, Word or PowerPoint file. */
 export async function readForUpload(file: File, kind: UploadKind): Promise<string> {
-  if (kind !== 'pdf') {
+  const format = binaryKinds[kind]
+  if (!format) {
     const text = await file.text()
     if (!text.trim()) throw new Error(`${file.name} has no text.`)
+    if (text.includes('\u0000')) throw new Error(`${file.name} is not a text file.`)
     if (text.length > MAX_TEXT_CHARACTERS)
       throw new Error(`${file.name} is longer than 2,000,000 characters; split it into smaller files.`)
     return text
   }
   const bytes = new Uint8Array(await file.arrayBuffer())
-  if (String.fromCharCode(...bytes.subarray(0, 5)) !== '%PDF-') throw new Error(`${file.name} is not a PDF.`)
-  let binary = ''
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
-  return btoa(binary)
+  const start = String.fromCharCode(...bytes.subarray(0, 5))
+  if (kind === 'pdf' && start !== '%PDF-') throw new Error(`${file.name} is not a PDF.`)
+  // Word and PowerPoint files are zips; a password-protected or old .doc/.ppt one is not.
+  if (kind !== 'pdf' && !start.startsWith('PK\u0003\u0004'))
+    throw new Error(
+      `${file.name} is not a ${format} that can be read (is it password-protected, or an old .doc/.ppt?).`,
+    )
+  let latin1 = ''
+  for (let i = 0; i < bytes.length; i += 0x8000) latin1 += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
+  return btoa(latin1)
 }
