@@ -78,8 +78,12 @@ export const whatsAppTemplateSchema = z.strictObject(
 )
 export type WhatsAppTemplate = z.output<typeof whatsAppTemplateSchema>
 
+const slackUserIdSchema = z
+  .string({ error: 'Slack user ids look like U0123ABCD.' })
+  .regex(/^[UW][A-Z0-9]{2,20}$/, 'Slack user ids look like U0123ABCD.')
+
 export const slackUserIdsSchema = z
-  .array(z.string().regex(/^[UW][A-Z0-9]{2,20}$/, 'Slack user ids look like U0123ABCD.'), {
+  .array(slackUserIdSchema, {
     error: 'Slack user ids are a list.',
   })
   .max(10, 'At most 10 people can be notified.')
@@ -138,6 +142,11 @@ export function readChannelSettings(stored: unknown): ChannelSettingsRead {
       if (origins) kept[key] = origins
       continue
     }
+    if (key === 'handoff_notify_user_ids' && Array.isArray(value)) {
+      // One bad id silences only itself: the others are still notified.
+      kept[key] = readEach(slackUserIdSchema, value.slice(0, 10), `settings.${key}`, problems)
+      continue
+    }
     const field = Object.hasOwn(shape, key) ? shape[key] : undefined
     if (!field) {
       problems.push(`settings.${key}: unknown, ignored.`)
@@ -170,12 +179,7 @@ function readOrigins(stored: unknown, problems: string[]): string[] | undefined 
     return []
   }
   if (stored.length === 0) return undefined
-  const origins: string[] = []
-  stored.forEach((entry, i) => {
-    const parsed = originSchema.safeParse(entry)
-    if (parsed.success) origins.push(parsed.data)
-    else problems.push(...describeIssues(parsed.error, `settings.allowed_origins[${i}]`).map((p) => `${p} (left out)`))
-  })
+  const origins = readEach(originSchema, stored, 'settings.allowed_origins', problems)
   if (stored.length > MAX_ALLOWED_ORIGINS) problems.push(`settings.allowed_origins: more than ${MAX_ALLOWED_ORIGINS}.`)
   const unique = [...new Set(origins)]
   if (unique.length === 0)
@@ -185,6 +189,17 @@ function readOrigins(stored: unknown, problems: string[]): string[] | undefined 
 
 function defined(settings: ChannelSettings): ChannelSettings {
   return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as ChannelSettings
+}
+
+/** The entries of a stored list that fit, each one that does not named in problems. */
+function readEach<T>(schema: z.ZodType<T>, stored: unknown[], where: string, problems: string[]): T[] {
+  const kept: T[] = []
+  stored.forEach((entry, i) => {
+    const parsed = schema.safeParse(entry)
+    if (parsed.success) kept.push(parsed.data)
+    else problems.push(...describeIssues(parsed.error, `${where}[${i}]`).map((p) => `${p} (left out)`))
+  })
+  return kept
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -346,6 +346,43 @@ describe('hand-off DM', () => {
     ])
   })
 
+  test('stored ids that do not fit (written by hand in SQL) silence only themselves: the others are still DMed', async () => {
+    const [{ settings }] = (await sql<{ settings: any }>(`select settings from app.channel_connections where id = $1`, [
+      SLACK,
+    ])) as [{ settings: any }]
+    await sql(`update app.channel_connections set settings = settings || $2::jsonb where id = $1`, [
+      SLACK,
+      JSON.stringify({ handoff_notify_user_ids: ['not-an-id', 42, 'U0ONCALL3'] }),
+    ])
+    try {
+      const opensBefore = slack.calls('conversations.open').length
+      const visitor = `handoff-bent-${Date.now()}`
+      const { conversation_id } = await ingest('Please let me speak to a real person now', visitor)
+      const audit = await until(
+        async () =>
+          (
+            await sql<{ details: any }>(
+              `select details from app.audit_log where action = 'handoff.slack_dm' and entity_id = $1`,
+              [conversation_id],
+            )
+          )[0],
+        'the DM audit',
+      )
+      expect(audit.details.recipients).toEqual([{ user_id: 'U0ONCALL3', ok: true, error: null }])
+      expect(
+        slack
+          .calls('conversations.open')
+          .slice(opensBefore)
+          .map((r) => (r.body as any).users),
+      ).toEqual(['U0ONCALL3'])
+    } finally {
+      await sql(`update app.channel_connections set settings = $2::jsonb where id = $1`, [
+        SLACK,
+        JSON.stringify(settings),
+      ])
+    }
+  })
+
   test('the setting is for admins and checks Slack user ids', async () => {
     const bad = await admin.rpc('set_handoff_notifications', { channel_id: SLACK, slack_user_ids: ['not-a-user'] })
     expect(bad.error?.code).toBe('22023')

@@ -141,7 +141,7 @@ describe('the channel settings format', () => {
       allowed_origins: ['https://shop.example'],
       theme: 'dark',
     })
-    expect(read.settings).toEqual({ allowed_origins: ['https://shop.example'] })
+    expect(read.settings).toEqual({ allowed_origins: ['https://shop.example'], handoff_notify_user_ids: ['U0123ABCD'] })
     expect(read.problems).toEqual([
       'settings.greeting: The greeting is a short text. (left out)',
       'settings.whatsapp_template.language_code: A language code looks like en or en_US. (left out)',
