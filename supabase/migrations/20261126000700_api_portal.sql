@@ -64,7 +64,7 @@ as $$
     'agent_id', c.agent_id, 'status', c.status, 'assigned_member_id', c.assigned_member_id,
     'escalation_reason', c.escalation_reason, 'last_message_at', c.last_message_at,
     'last_inbound_at', c.last_inbound_at, 'last_message_preview', c.last_message_preview,
-    'channel_context', c.channel_context, 'model_failure', c.model_failure,
+    'channel_context', c.channel_context, 'model_failure', c.model_failure, 'is_test', c.is_test,
     'created_at', c.created_at, 'updated_at', c.updated_at)
   from app.conversations c
   left join app.contacts ct on ct.id = c.contact_id
@@ -977,7 +977,7 @@ create function api.list_conversations(
 returns table (id uuid, connection_id uuid, connection_name text, channel text, thread_key text, contact_id uuid,
   contact_name text, agent_id uuid, agent_name text, status text, assigned_member_id uuid, escalation_reason text,
   last_message_at timestamptz, last_message_preview text, activity_at timestamptz, created_at timestamptz,
-  unread boolean, channel_agent_id uuid, model_failure jsonb)
+  unread boolean, channel_agent_id uuid, model_failure jsonb, is_test boolean)
 language sql
 set search_path = ''
 as $$
@@ -989,7 +989,7 @@ as $$
     -- Unread: a contact message past the caller's read mark (one comparison, no counting).
     coalesce(c.last_inbound_seq, 0) > coalesce((select r.last_read_seq from app.conversation_reads r
       where r.conversation_id = c.id and r.user_id = (select auth.uid())), 0),
-    cc.agent_id, c.model_failure
+    cc.agent_id, c.model_failure, c.is_test
   from app.conversations c
   join app.channel_connections cc on cc.id = c.connection_id
   left join app.contacts ct on ct.id = c.contact_id
@@ -1025,7 +1025,7 @@ as $$
   order by coalesce(c.last_message_at, c.created_at) desc, c.id desc
   limit least(greatest(coalesce(list_conversations.page_size, 50), 1), 200)
 $$;
-comment on function api.list_conversations(uuid, text, text, uuid, boolean, text, timestamptz, uuid, integer, text, uuid, timestamptz, timestamptz) is 'Conversations of a tenant, most recent activity first. view: all / mine (assigned to the caller, not closed) / unassigned (not closed) / waiting / closed; filters by status, channel, agent, assignee, activity between from_time and to_time, and search (contact name, or full text over every message). unread = a contact message past the caller''s read mark. Keyset paging: pass the last row''s activity_at and id as before_activity_at/before_id. page_size 1-200. Any member.';
+comment on function api.list_conversations(uuid, text, text, uuid, boolean, text, timestamptz, uuid, integer, text, uuid, timestamptz, timestamptz) is 'Conversations of a tenant, most recent activity first. view: all / mine (assigned to the caller, not closed) / unassigned (not closed) / waiting / closed; filters by status, channel, agent, assignee, activity between from_time and to_time, and search (contact name, or full text over every message). unread = a contact message past the caller''s read mark; is_test = the portal''s test chat (never counted toward the plan). Keyset paging: pass the last row''s activity_at and id as before_activity_at/before_id. page_size 1-200. Any member.';
 create function api.get_conversation(conversation_id uuid)
 returns jsonb
 language plpgsql

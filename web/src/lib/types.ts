@@ -129,6 +129,8 @@ export interface ConversationRow {
   /** The agent of the conversation's channel (null: nobody answers it). */
   channel_agent_id?: string | null
   model_failure?: ModelFailure | null
+  /** The portal's test chat: shown as Test, never counted toward the plan. */
+  is_test?: boolean
 }
 
 /** An owner or admin a conversation can be assigned to (api.list_assignees). */
@@ -170,6 +172,7 @@ export interface Conversation {
   last_message_preview: string | null
   channel_context: Record<string, unknown>
   model_failure: ModelFailure | null
+  is_test?: boolean
   created_at: string
   updated_at: string
 }
@@ -332,6 +335,7 @@ export interface ConversationChangedEvent {
   last_message_at: string | null
   last_message_preview: string | null
   model_failure?: ModelFailure | null
+  is_test?: boolean
   created_at: string
   operation: 'insert' | 'update'
 }
