@@ -83,7 +83,8 @@ const CLIENT_MESSAGE_ID = /^[A-Za-z0-9_-]{8,64}$/
 const CORS = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'GET, POST, OPTIONS',
-  'access-control-allow-headers': 'authorization, content-type, x-widget-key, x-member-authorization, x-client-info, apikey',
+  'access-control-allow-headers':
+    'authorization, content-type, x-widget-key, x-member-authorization, x-client-info, apikey',
   'access-control-expose-headers': 'retry-after',
   'access-control-max-age': '86400',
 }
@@ -238,7 +239,11 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
    * member's session must verify (signed in, not anonymous) and belong to the widget's
    * tenant (the database checks, api.begin_test_chat), else 401/403 and nothing is marked.
    */
-  async function testChatOf(req: Request, connection: WidgetConnection, visitorId: string): Promise<boolean | Response> {
+  async function testChatOf(
+    req: Request,
+    connection: WidgetConnection,
+    visitorId: string,
+  ): Promise<boolean | Response> {
     const header = req.headers.get('x-member-authorization')
     if (header === null) return false
     const member = await config.verifyUser(bearerIn(header))
