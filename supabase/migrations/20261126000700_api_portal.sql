@@ -708,20 +708,21 @@ comment on function api.deploy_agent_template(uuid, text, text) is 'Creates a wo
 create function api.list_channels(tenant_id uuid)
 returns table (id uuid, kind text, name text, agent_id uuid, agent_name text, status text, slack_team_id text,
   slack_team_name text, slack_bot_user_id text, whatsapp_phone_number_id text, whatsapp_business_account_id text,
-  whatsapp_display_phone_number text, widget_key text, has_token boolean, settings jsonb, created_at timestamptz)
+  whatsapp_display_phone_number text, widget_key text, has_token boolean, settings jsonb, created_at timestamptz,
+  whatsapp_verified_at timestamptz, whatsapp_verification_error text)
 language sql
 set search_path = ''
 as $$
   select app.require_read(list_channels.tenant_id, 'channels');
   select c.id, c.kind, c.name, c.agent_id, a.name, c.status, c.slack_team_id, c.slack_team_name, c.slack_bot_user_id,
     c.whatsapp_phone_number_id, c.whatsapp_business_account_id, c.whatsapp_display_phone_number, c.widget_key,
-    c.token_secret_id is not null, c.settings, c.created_at
+    c.token_secret_id is not null, c.settings, c.created_at, c.whatsapp_verified_at, c.whatsapp_verification_error
   from app.channel_connections c
   left join app.agents a on a.id = c.agent_id
   where c.tenant_id = list_channels.tenant_id
   order by c.created_at, c.id
 $$;
-comment on function api.list_channels(uuid) is 'The channel connections of a tenant (never tokens). Any member.';
+comment on function api.list_channels(uuid) is 'The channel connections of a tenant (never tokens). A WhatsApp number''s proof of control: whatsapp_verified_at (proved; only then does its traffic arrive) or whatsapp_verification_error (why not); both null while the check is pending. Any member.';
 
 create function app.first_active_agent(tenant_id uuid)
 returns uuid

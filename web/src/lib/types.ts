@@ -105,6 +105,19 @@ export interface Channel {
   has_token: boolean
   settings: Record<string, unknown>
   created_at: string
+  /** WhatsApp: when the token proved control of the number (its traffic arrives only then). */
+  whatsapp_verified_at?: string | null
+  /** WhatsApp: why the proof failed; null while pending or once proved. */
+  whatsapp_verification_error?: string | null
+}
+
+/** channel_changed: a WhatsApp number's proof of control changed (never a token). */
+export interface ChannelChangedEvent {
+  id: string
+  tenant_id: string
+  kind: ChannelKind
+  whatsapp_verified_at: string | null
+  whatsapp_verification_error: string | null
 }
 
 export interface ConversationRow {
