@@ -93,9 +93,7 @@ describe('a WhatsApp channel', () => {
     await waitLive(admin)
     const card = (name: string) => admin.locator('section.card', { has: admin.getByRole('heading', { name }) })
     // The seeded number was proved.
-    expect(await card('Konstruct WhatsApp').getByTestId('whatsapp-verification').textContent()).toBe(
-      'Number verified',
-    )
+    expect(await card('Konstruct WhatsApp').getByTestId('whatsapp-verification').textContent()).toBe('Number verified')
 
     // A number whose token cannot see its business account: not verified, and why.
     await admin.getByRole('button', { name: 'Connect WhatsApp' }).click()

@@ -6,7 +6,7 @@
 // brought; more pages continue strictly before it. A live event about a source older than
 // the cursor (one the admin has not paged to yet) is left for the page that brings it:
 // shown now it would sit at the bottom, out of place, and look like the end of the list.
-import type { KnowledgeSource } from './types'
+import type { KnowledgeSource } from './types.ts'
 
 export const SOURCES_PAGE = 100
 
