@@ -176,6 +176,11 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('begin_support_access', $$select api.begin_support_access('{tenant}', 'ticket 42')$$, '42501', '42501', '42501', '42501', 'ok', '42501', '42501'),
   ('get_tenant_suspension', $$select api.get_tenant_suspension('{tenant}')$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501');
 
+-- the portal's test chat (20261206070300_test_chat.sql): the web-chat function marks a
+-- visitor once it verified a member's session beside the visitor's
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('begin_test_chat', $$select api.begin_test_chat('{web_channel}', 'matrix-visitor', '{operator}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
+
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call
 from tests.matrix m

@@ -102,6 +102,19 @@ export interface Channel {
   has_token: boolean
   settings: Record<string, unknown>
   created_at: string
+  /** WhatsApp: when the token proved control of the number (its traffic arrives only then). */
+  whatsapp_verified_at?: string | null
+  /** WhatsApp: why the proof failed; null while pending or once proved. */
+  whatsapp_verification_error?: string | null
+}
+
+/** channel_changed: a WhatsApp number's proof of control changed (never a token). */
+export interface ChannelChangedEvent {
+  id: string
+  tenant_id: string
+  kind: ChannelKind
+  whatsapp_verified_at: string | null
+  whatsapp_verification_error: string | null
 }
 
 export interface ConversationRow {
@@ -126,6 +139,8 @@ export interface ConversationRow {
   /** The agent of the conversation's channel (null: nobody answers it). */
   channel_agent_id?: string | null
   model_failure?: ModelFailure | null
+  /** The portal's test chat: shown as Test, never counted toward the plan. */
+  is_test?: boolean
 }
 
 /** An owner or admin a conversation can be assigned to (api.list_assignees). */
@@ -167,6 +182,7 @@ export interface Conversation {
   last_message_preview: string | null
   channel_context: Record<string, unknown>
   model_failure: ModelFailure | null
+  is_test?: boolean
   created_at: string
   updated_at: string
 }
@@ -329,6 +345,7 @@ export interface ConversationChangedEvent {
   last_message_at: string | null
   last_message_preview: string | null
   model_failure?: ModelFailure | null
+  is_test?: boolean
   created_at: string
   operation: 'insert' | 'update'
 }

@@ -5,7 +5,8 @@ import { actionFailure, callApi, formString, loadFailure } from '$lib/server/api
 import type { AgentSummary, Channel } from '$lib/types'
 import type { Actions, PageServerLoad } from './$types'
 
-export const load: PageServerLoad = async ({ locals, parent }) => {
+export const load: PageServerLoad = async ({ locals, parent, depends }) => {
+  depends('app:channels')
   const { tenant } = await parent()
   try {
     const [channels, agents] = await Promise.all([
