@@ -67,6 +67,7 @@ const adminPages = [
   `${base}/agents/new`,
   `${base}/channels`,
   `${base}/knowledge`,
+  `${base}/knowledge/40000000-0000-4000-8000-000000000001`,
   `${base}/usage`,
   `${base}/members`,
   `${base}/billing`,

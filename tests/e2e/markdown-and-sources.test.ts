@@ -107,3 +107,67 @@ describe('Markdown in the test chat', () => {
     expect(await pwned(admin)).toBeNull()
   })
 })
+
+describe('a knowledge source, read in the portal', () => {
+  let sourceId: string
+  const sections = Array.from({ length: 60 }, (_, i) => i + 1)
+  // Sixty sections, one passage each: two pages of passages.
+  const manual =
+    '<h1>Kayak manual</h1>' +
+    sections
+      .map((n) => `<h2>Chapter ${n}</h2><p>Paragraph ${n} says how to look after part ${n} of the kayak.</p>`)
+      .join('')
+
+  it('opens from the list and shows the passages in order, under their sections', async () => {
+    const ava = e2e.stack.anonClient()
+    await ava.auth.signInWithPassword({ email: DEMO.email, password: DEMO.password })
+    const { data, error } = await ava.rpc('create_knowledge_source', {
+      tenant_id: DEMO.tenantId,
+      title: 'Kayak manual',
+      kind: 'html',
+      content: manual,
+    })
+    if (error) throw new Error(error.message)
+    sourceId = (data as { id: string }).id
+    await open(admin, `${base}/knowledge`)
+    await admin.locator(`tr[data-source-id="${sourceId}"][data-status="ready"]`).waitFor({ timeout: 30_000 })
+    await admin.locator(`tr[data-source-id="${sourceId}"]`).getByRole('link', { name: 'Kayak manual' }).click()
+    await admin.waitForURL(`**${base}/knowledge/${sourceId}`)
+    await admin.getByRole('heading', { level: 1, name: 'Kayak manual' }).waitFor()
+
+    const passages = admin.getByRole('list', { name: 'Passages' }).locator(':scope > li')
+    expect(await passages.count()).toBe(50)
+    const texts = await admin.locator('.passage-text').allTextContents()
+    expect(texts.map((t) => /Paragraph (\d+) /.exec(t)?.[1])).toEqual(sections.slice(0, 50).map(String))
+    const first = passages.first()
+    expect(await first.getByRole('heading', { level: 2 }).textContent()).toMatch(/Chapter 1$/)
+    await screenshot(admin, 'knowledge-source-desktop')
+
+    await admin.getByRole('link', { name: 'Next passages →' }).click()
+    await admin.waitForURL(/\?after=\d+$/)
+    const rest = await admin.locator('.passage-text').allTextContents()
+    expect(rest.map((t) => /Paragraph (\d+) /.exec(t)?.[1])).toEqual(sections.slice(50).map(String))
+    expect(await admin.getByRole('link', { name: 'Next passages →' }).count()).toBe(0)
+    await admin.getByRole('link', { name: '← From the first passage' }).click()
+    await admin.locator('.passage-text', { hasText: 'Paragraph 1 says' }).waitFor()
+  })
+
+  it('is not found for another tenant, in the portal and through the api', async () => {
+    const other = await e2e.stack.newUser('rival')
+    const { data: tenant, error } = await other.client.rpc('create_tenant', { name: 'Rival Co' })
+    expect(error).toBeNull()
+    const { error: refused } = await other.client.rpc('view_knowledge_source', { source_id: sourceId })
+    expect(refused?.code).toBe('P0002')
+
+    const context = await e2e.newContext()
+    const page = await context.newPage()
+    await signIn(page, other.email, other.password)
+    const response = await page.goto(`/t/${tenant.slug}/knowledge/${sourceId}`)
+    expect(response?.status()).toBe(404)
+    expect(await page.getByText('Paragraph 1 says').count()).toBe(0)
+    const demo = await page.goto(`${base}/knowledge/${sourceId}`)
+    expect([403, 404]).toContain(demo?.status())
+    expect(await page.getByText('Paragraph 1 says').count()).toBe(0)
+    await context.close()
+  })
+})
