@@ -24,9 +24,10 @@ md.renderer.rules.link_open = (tokens, idx, options, _env, self) => {
 
 md.renderer.rules.image = (tokens, idx) => {
   const token = tokens[idx]!
-  const src = md.utils.escapeHtml(token.attrGet('src') ?? '')
-  const label = md.utils.escapeHtml(token.content || token.attrGet('src') || 'image')
-  return `<a href="${src}" target="_blank" rel="noopener noreferrer">${label}</a>`
+  const src = String(token.attrGet('src') ?? '')
+  const label = token.content || src || 'image'
+  const escape = md.utils.escapeHtml
+  return `<a href="${escape(src)}" target="_blank" rel="noopener noreferrer">${escape(label)}</a>`
 }
 
 md.renderer.rules.fence = (tokens, idx) => `<pre><code>${md.utils.escapeHtml(tokens[idx]!.content)}</code></pre>\n`
