@@ -47,7 +47,7 @@ beforeAll(async () => {
     externalId: 'a11y-1',
     thread: 'visitor-a11y',
     name: 'Ada',
-    text: 'Where is my **order**?',
+    text: 'Where is my **order**? [Track it](https://shop.example/track), `#1234`:\n\n- one\n- two\n\n> quoted',
   })
   conversationId = sent.conversation_id
 }, 300_000)
