@@ -17,7 +17,8 @@ import { projectFromEnv, requirePublishableKey, serviceApi, userApi, type Projec
 import { optionalEnv, type Env } from '../runtime/env.ts'
 import { BROWSER_CORS as CORS_HEADERS, consoleLog, describeError, json, type Log } from '../runtime/http.ts'
 import type { ResolveHost } from '../net/guarded-fetch.ts'
-import { checkModelEndpoint, OFFLINE_RESULT } from './model-check.ts'
+import { checkModelEndpoint, OFFLINE_RESULT, type ModelCheckResult } from './model-check.ts'
+import { readModelSettings } from './settings.ts'
 import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL } from './worker-config.ts'
 
 export interface ModelCheckConfig {
@@ -63,9 +64,17 @@ const requestSchema = z.object({
 
 const tenantSchema = z.object({
   my_role: z.string().nullable(),
-  model_settings: z.record(z.string(), z.unknown()).nullable(),
+  model_settings: z.unknown(),
   has_own_llm_key: z.boolean(),
 })
+
+const SAVED_ENDPOINT_UNREADABLE: ModelCheckResult = {
+  ok: false,
+  outcome: 'invalid_url',
+  message: 'The saved endpoint is not an http(s) URL: enter the endpoint again, or clear it.',
+  status: null,
+  model: null,
+}
 
 export interface ModelCheckDeps {
   resolveHost: ResolveHost
@@ -110,10 +119,19 @@ export function createModelCheckHandler(config: ModelCheckConfig, deps: ModelChe
       return json(403, { error: 'Only owners and admins can test model settings.' }, CORS_HEADERS)
     }
 
-    const saved = tenant.model_settings ?? {}
+    // The saved settings as the worker reads them (./settings.ts): a saved endpoint that does
+    // not fit is never replaced by another one, so the check does not pretend it works.
+    const saved = readModelSettings(tenant.model_settings)
+    if (input.base_url === undefined && saved.endpointUnreadable) {
+      log('model-check: the saved endpoint does not fit the format', {
+        tenant_id: input.tenant_id,
+        problems: saved.problems,
+      })
+      return json(200, SAVED_ENDPOINT_UNREADABLE, CORS_HEADERS)
+    }
     const text = (value: unknown) => (typeof value === 'string' && value.trim() ? value.trim() : null)
-    const baseUrl = input.base_url === undefined ? text(saved['base_url']) : text(input.base_url)
-    const model = input.model === undefined ? text(saved['model']) : text(input.model)
+    const baseUrl = input.base_url === undefined ? (saved.settings.base_url ?? null) : text(input.base_url)
+    const model = input.model === undefined ? (saved.settings.model ?? null) : text(input.model)
     let ownKey = text(input.api_key)
     if (!ownKey && input.api_key === undefined && tenant.has_own_llm_key) {
       try {

@@ -6,6 +6,7 @@
 
 import { z } from 'zod'
 import { ApiError, type Api } from '../api/client.ts'
+import { readAgentSettings, readModelSettings } from './settings.ts'
 
 export type QueueName = 'agent_jobs' | 'knowledge_jobs'
 
@@ -28,35 +29,32 @@ export const failOutcomeSchema = z.object({
 })
 export type FailOutcome = z.infer<typeof failOutcomeSchema>
 
-const modelSettingsSchema = z
+/**
+ * An agent as the worker uses it. Its settings are read through the settings format
+ * (./settings.ts), which never throws: a stored value that does not fit is left out
+ * and named in settings.problems, so one bad setting never fails (and retries) a job.
+ */
+export const agentRecordSchema = z
   .object({
-    base_url: z.string().nullish(),
-    model: z.string().nullish(),
-    fallback_model: z.string().nullish(),
-    temperature: z.number().nullish(),
-    max_output_tokens: z.number().int().positive().nullish(),
-    context_tokens: z.number().int().positive().nullish(),
-    prices: z.record(z.string(), z.object({ input_per_million: z.number(), output_per_million: z.number() })).nullish(),
+    id: uuid,
+    tenant_id: uuid,
+    name: z.string(),
+    role: z.string().default(''),
+    persona: z.string().default(''),
+    tone: z.string().default(''),
+    instructions: z.string().default(''),
+    model_settings: z.unknown(),
+    tools: z.unknown(),
+    escalation_rules: z.unknown(),
+    monthly_token_budget: z.coerce.number().nullable().default(null),
+    status: z.string(),
+    has_own_llm_key: z.boolean().default(false),
+    tokens_used_this_month: z.coerce.number().default(0),
   })
-  .catch({})
-export type ModelSettings = z.infer<typeof modelSettingsSchema>
-
-export const agentRecordSchema = z.object({
-  id: uuid,
-  tenant_id: uuid,
-  name: z.string(),
-  role: z.string().default(''),
-  persona: z.string().default(''),
-  tone: z.string().default(''),
-  instructions: z.string().default(''),
-  model_settings: modelSettingsSchema.default({}),
-  tools: json.default({}),
-  escalation_rules: z.array(z.unknown()).default([]),
-  monthly_token_budget: z.coerce.number().nullable().default(null),
-  status: z.string(),
-  has_own_llm_key: z.boolean().default(false),
-  tokens_used_this_month: z.coerce.number().default(0),
-})
+  .transform(({ model_settings, tools, escalation_rules, ...agent }) => ({
+    ...agent,
+    settings: readAgentSettings({ model_settings, tools, escalation_rules }),
+  }))
 export type AgentRecord = z.infer<typeof agentRecordSchema>
 
 export const conversationRecordSchema = z.object({
@@ -106,7 +104,7 @@ export const agentContextSchema = z.object({
   tenant: z.object({
     id: uuid,
     name: z.string(),
-    model_settings: modelSettingsSchema.default({}),
+    model_settings: z.unknown().transform((stored) => readModelSettings(stored, 'tenant model_settings')),
     has_own_llm_key: z.boolean().default(false),
   }),
   agent: agentRecordSchema.nullable(),

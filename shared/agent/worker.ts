@@ -27,7 +27,7 @@ import { createModelClient, type ModelClient, type ModelTarget } from './model.t
 import { tenantModelEndpointGuard } from './model-endpoint.ts'
 import { proveWhatsAppControl } from './worker-channel-proof.ts'
 import { DEFAULT_PRICES, costOfCall, type PriceTable } from './pricing.ts'
-import { buildAgentTools } from './tools/agent-tools.ts'
+import { buildAgentTools, type AgentToolSettings } from './tools/agent-tools.ts'
 import type { ResolveHost } from '../net/guarded-fetch.ts'
 import { MAX_JSON_BODY_BYTES, readRawBody } from '../net/request-body.ts'
 import { z } from 'zod'
@@ -42,11 +42,11 @@ import {
   type AgentStore,
   type ClaimedJob,
   type FoundReply,
-  type ModelSettings,
   type PendingConfirmationRecord,
   type QueueName,
   type ToolCallStatus,
 } from './store.ts'
+import type { ModelSettings } from './settings.ts'
 import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL, type WorkerConfig } from './worker-config.ts'
 import { DeliveryFailed, type ReplyDeliveries, type ThinkingTarget } from './worker-delivery.ts'
 import { createEntitlementGate, type EntitlementGate } from './worker-entitlements.ts'
@@ -203,39 +203,19 @@ export function answeredByProposedPerson(
   return message?.author_contact_id === pending.proposed_to_contact_id
 }
 
-/** The agent's stored escalation rules as the core's rules. */
+/** The agent's escalation rules (read through ./settings.ts) as the core's rules. */
 export function escalationRulesOf(agent: AgentRecord): EscalationRule[] {
-  const rules: EscalationRule[] = []
-  for (const raw of agent.escalation_rules) {
-    if (typeof raw !== 'object' || raw === null) continue
-    const rule = raw as Record<string, unknown>
-    const keywords = Array.isArray(rule.keywords) ? rule.keywords.filter((k): k is string => typeof k === 'string') : []
-    if (!keywords.length) continue
-    const name = typeof rule.reason === 'string' ? rule.reason : typeof rule.name === 'string' ? rule.name : 'rule'
-    rules.push({ name, keywords })
-  }
-  return rules
+  return agent.settings.escalationRules.map((rule) => ({ name: rule.reason, keywords: rule.keywords }))
 }
 
-/** The agent's `tools` column ({tool name: settings}) as the registry's settings. */
-export function toolSettingsOf(agent: AgentRecord) {
-  const tools = agent.tools
-  const http = tools['http_request']
-  let httpRequest: { allowHosts: string[]; allowMethods: Array<'GET' | 'POST'> } | null = null
-  if (typeof http === 'object' && http !== null) {
-    const h = http as Record<string, unknown>
-    const hosts = Array.isArray(h.allowed_hosts)
-      ? h.allowed_hosts.filter((x): x is string => typeof x === 'string')
-      : []
-    const methods = Array.isArray(h.allowed_methods)
-      ? h.allowed_methods.filter((m): m is 'GET' | 'POST' => m === 'GET' || m === 'POST')
-      : ['GET' as const]
-    httpRequest = { allowHosts: hosts, allowMethods: methods.length ? methods : ['GET'] }
-  }
+/** The agent's tools ({tool name: settings}, read through ./settings.ts) as the registry's settings. */
+export function toolSettingsOf(agent: AgentRecord): AgentToolSettings {
+  const tools = agent.settings.tools
+  const http = tools.http_request
   return {
-    knowledgeSearch: 'knowledge_search' in tools,
-    escalateToHuman: 'escalate_to_human' in tools,
-    httpRequest,
+    knowledgeSearch: tools.knowledge_search !== undefined,
+    escalateToHuman: tools.escalate_to_human !== undefined,
+    httpRequest: http ? { allowHosts: http.allowed_hosts, allowMethods: http.allowed_methods } : null,
   }
 }
 
@@ -314,8 +294,13 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
    * endpoint and no key anywhere there is no model: offline mode.
    */
   async function resolveModel(context: AgentContextRecord, agent: AgentRecord) {
-    const agentSettings = agent.model_settings
-    const tenantSettings = context.tenant.model_settings
+    const agentSettings = agent.settings.model.settings
+    const tenantSettings = context.tenant.model_settings.settings
+    // An endpoint that does not fit the format is not guessed at: sending the conversation
+    // (or the tenant's key) to another endpoint than the one set would be worse than the
+    // offline answer. The problem is logged with the others (settingsProblems).
+    if (agent.settings.model.endpointUnreadable) return null
+    if (!agentSettings.base_url && context.tenant.model_settings.endpointUnreadable) return null
     const platform = config.platformModel
     const ownKey =
       agent.has_own_llm_key || context.tenant.has_own_llm_key
@@ -613,6 +598,15 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       return `silent:${conversation.status}`
     }
     if (!agent || agent.status !== 'active') return 'silent:no_active_agent'
+    // Settings that do not fit the format were left out when read (./settings.ts); the
+    // agent answers with the rest, and the log says what to fix.
+    const settingsProblems = [...context.tenant.model_settings.problems, ...agent.settings.problems]
+    if (settingsProblems.length) {
+      log(
+        `agent-worker: agent ${agent.id} of tenant ${tenantId} has stored settings that do not fit; answering without them`,
+        settingsProblems,
+      )
+    }
 
     // 3. Several quick messages get one answer: the job of the newest one that is answered
     //    gives it. Only a newer message ingest queued a reply job for supersedes this one

@@ -13,11 +13,6 @@
 create table app.reply_jobs (
   message_id uuid primary key references app.messages (id) on delete cascade,
   tenant_id uuid not null references app.tenants (id) on delete cascade,
-  -- The message's conversation and place in it, so that the newest answered message of a
-  -- conversation is one index probe here (reply_jobs_conversation_seq_idx) whatever the
-  -- planner thinks of app.messages' own indexes.
-  conversation_id uuid not null references app.conversations (id) on delete cascade,
-  seq bigint not null,
   job_id bigint not null,
   queued_at timestamptz not null default now(),
   -- The tenant's admitted inbound messages of the month when this one was admitted, itself
@@ -25,7 +20,6 @@ create table app.reply_jobs (
   plan_messages bigint
 );
 create index reply_jobs_tenant_idx on app.reply_jobs (tenant_id);
-create index reply_jobs_conversation_seq_idx on app.reply_jobs (conversation_id, seq desc);
 comment on table app.reply_jobs is 'The inbound messages ingest queued an agent_jobs reply job for (app.answer_inbound), with the job id: a message with a row here is (or was) answered by its own job; one without was stored but not answered (rate limited, billing, a human has it). Read by api.reply_superseded_by. service_role only.';
 
 alter table app.reply_jobs enable row level security;
@@ -33,8 +27,8 @@ alter table app.reply_jobs force row level security;
 grant select, insert, delete on app.reply_jobs to service_role;
 
 -- Reply jobs already waiting when this migration runs.
-insert into app.reply_jobs (message_id, tenant_id, conversation_id, seq, job_id, queued_at)
-select m.id, m.tenant_id, m.conversation_id, m.seq, q.msg_id, q.enqueued_at
+insert into app.reply_jobs (message_id, tenant_id, job_id, queued_at)
+select m.id, m.tenant_id, q.msg_id, q.enqueued_at
 from pgmq.q_agent_jobs q
 join app.messages m on m.id::text = q.message ->> 'message_id' and m.direction = 'in'
 where q.message ->> 'kind' = 'reply'
@@ -122,9 +116,8 @@ begin
         'agent_id', answer_inbound.agent_id));
       -- This message will be answered: earlier reply jobs of the conversation may defer to it.
       reply_job := job_id;
-      insert into app.reply_jobs (message_id, tenant_id, conversation_id, seq, job_id, plan_messages)
-      select m.id, answer_inbound.tenant_id, m.conversation_id, m.seq, reply_job, plan_messages
-      from app.messages m where m.id = answer_inbound.message_id
+      insert into app.reply_jobs (message_id, tenant_id, job_id, plan_messages)
+      values (answer_inbound.message_id, answer_inbound.tenant_id, reply_job, plan_messages)
       on conflict on constraint reply_jobs_pkey do nothing;
     else
       notice := api.record_reply(answer_inbound.tenant_id, answer_inbound.conversation_id, refusal ->> 'message',
@@ -164,9 +157,10 @@ begin
   if after_seq is null then
     return null;
   end if;
-  select r.message_id into newer from app.reply_jobs r
-  where r.conversation_id = conv.id and r.seq > after_seq
-  order by r.seq desc limit 1;
+  select m.id into newer
+  from app.messages m join app.reply_jobs r on r.message_id = m.id
+  where m.conversation_id = conv.id and m.direction = 'in' and m.seq > after_seq
+  order by m.seq desc limit 1;
   return newer;
 end
 $$;

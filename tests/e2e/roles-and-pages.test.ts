@@ -168,6 +168,49 @@ describe('agent designer and pages', () => {
     await row.getByText('Active').waitFor()
   })
 
+  it('names stored settings that do not fit; a save repairs them and keeps what the designer does not show', async () => {
+    const db = e2e.stack.db.pg
+    const settingsOf = async () =>
+      (
+        await db.query<{ model_settings: any; tools: any }>(
+          `select model_settings, tools from app.agents where id = $1`,
+          [DEMO.agentId],
+        )
+      ).rows[0]!
+    const saved = await settingsOf()
+    // Written by hand in SQL: an unknown model setting, hosts as one string, an unknown tool.
+    await db.query(`update app.agents set model_settings = $2, tools = $3 where id = $1`, [
+      DEMO.agentId,
+      JSON.stringify({ model: 'gpt-4o-mini', temperature: 0.4, fallback_model: 'gpt-4o', top_p: 0.9 }),
+      JSON.stringify({
+        knowledge_search: {},
+        escalate_to_human: {},
+        http_request: { allowed_hosts: 'api.example.com' },
+        send_email: {},
+      }),
+    ])
+    try {
+      await open(admin, `/t/${DEMO.tenantSlug}/agents/${DEMO.agentId}`)
+      const notice = admin.getByRole('note').filter({ hasText: 'do not fit' })
+      await notice.getByText('tools.send_email: unknown, ignored.').waitFor()
+      await notice.getByText(/^model_settings\.top_p: unknown/).waitFor()
+      await notice.getByText(/^tools\.http_request\.allowed_hosts: Invalid input: expected array/).waitFor()
+      expect(await admin.getByLabel(/Call web APIs/).isChecked()).toBe(false)
+      await admin.getByRole('button', { name: 'Save changes' }).click()
+      await admin.getByRole('status').filter({ hasText: 'Saved.' }).waitFor()
+      await expect.poll(() => notice.count()).toBe(0)
+      const repaired = await settingsOf()
+      expect(repaired.model_settings).toEqual({ model: 'gpt-4o-mini', temperature: 0.4, fallback_model: 'gpt-4o' })
+      expect(repaired.tools).toEqual({ knowledge_search: {}, escalate_to_human: {} })
+    } finally {
+      await db.query(`update app.agents set model_settings = $2, tools = $3 where id = $1`, [
+        DEMO.agentId,
+        JSON.stringify(saved.model_settings),
+        JSON.stringify(saved.tools),
+      ])
+    }
+  })
+
   it('adds knowledge and previews a search', async () => {
     await open(admin, `/t/${DEMO.tenantSlug}/knowledge`)
     await admin.getByLabel('Title').fill('Delivery policy')

@@ -19,7 +19,8 @@ on conflict (key) do update set value = excluded.value;
 update app.plans set monthly_messages = 1000000, monthly_tokens = 1000000000000
 where key = (select s.plan_key from app.subscriptions s where s.tenant_id = tests.get('tenant')::uuid);
 
--- Volume: 4,000 conversations (and contacts) with 3 messages each, 6,000 model calls, 4,000 audit entries.
+-- Volume: 4,000 conversations (and contacts) with 3 messages each, 6,000 model calls, 4,000 audit entries,
+-- 8,000 memories.
 alter table app.messages disable trigger user;
 alter table app.conversations disable trigger user;
 alter table app.usage_events disable trigger user;
@@ -46,15 +47,20 @@ from generate_series(1, 6000) k join threads t on t.i = k % 4000 + 1;
 insert into app.audit_log (tenant_id, actor_kind, action, entity_type, created_at)
 select tests.get('tenant')::uuid, 'system', 'conversation.closed', 'conversation', now() - make_interval(secs => k)
 from generate_series(1, 4000) k;
-insert into app.reply_jobs (message_id, tenant_id, conversation_id, seq, job_id)
-select m.id, m.tenant_id, m.conversation_id, m.seq, row_number() over (order by m.seq) + 1000000
+alter table app.memories disable trigger user;
+insert into app.memories (tenant_id, contact_id, agent_id, content)
+select tests.get('tenant')::uuid, t.contact_id, tests.get('agent')::uuid, 'Remembered ' || k || ' of customer ' || t.i
+from threads t cross join generate_series(1, 2) k;
+alter table app.memories enable trigger user;
+insert into app.reply_jobs (message_id, tenant_id, job_id)
+select m.id, m.tenant_id, row_number() over (order by m.seq) + 1000000
 from app.messages m where m.tenant_id = tests.get('tenant')::uuid and m.external_id like 'volume-%';
 alter table app.messages enable trigger user;
 alter table app.conversations enable trigger user;
 alter table app.usage_events enable trigger user;
 select app.reconcile_usage_counters(tests.get('tenant')::uuid);
 analyze app.messages, app.conversations, app.contacts, app.contact_identities, app.usage_events, app.audit_log,
-  app.tenant_usage, app.agent_usage, app.reply_jobs;
+  app.tenant_usage, app.agent_usage, app.reply_jobs, app.memories;
 
 -- The tables that grow with history.
 create table tests.history_tables as

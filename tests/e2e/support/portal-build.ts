@@ -19,8 +19,10 @@ function newestMtime(path: string): number {
 
 function isStale(): boolean {
   if (!existsSync(buildEntry)) return true
+  // The portal bundles what it imports from shared/ ($shared), so a change there rebuilds it too.
   const sources = ['src', 'static', 'svelte.config.js', 'vite.config.ts', 'package.json']
     .map((p) => join(web, p))
+    .concat(join(repoRoot, 'shared'))
     .filter((p) => existsSync(p))
   return Math.max(...sources.map(newestMtime)) > statSync(buildEntry).mtimeMs
 }

@@ -1,8 +1,11 @@
 // The model check the settings page runs before saving: one tiny request, a sentence
 // that says what is wrong, and no call to a private address unless the operator
-// trusts that host.
+// trusts that host. The function reads the tenant's saved settings as the worker does.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import type { Api } from '../../../shared/api/client.ts'
+import type { Project } from '../../../shared/api/project.ts'
 import { checkModelEndpoint } from '../../../shared/agent/model-check.ts'
+import { createModelCheckHandler } from '../../../shared/agent/model-check-function.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../../fakes/fake-openai.ts'
 
 let openai: FakeOpenAI
@@ -88,5 +91,53 @@ describe('checkModelEndpoint', () => {
   test('nothing listening is unreachable', async () => {
     const result = await checkModelEndpoint({ baseUrl: 'http://127.0.0.1:1/v1', apiKey: null, model: 'm' }, trusted)
     expect(result).toMatchObject({ ok: false, outcome: 'unreachable' })
+  })
+})
+
+describe('the model-check function and the saved settings', () => {
+  const tenantId = '10000000-0000-4000-8000-000000000001'
+  const check = (saved: unknown) =>
+    createModelCheckHandler(
+      {
+        project: {} as Project,
+        platform: { baseUrl: openai.url, apiKey: 'sk-platform', model: null },
+        trustedHosts: ['127.0.0.1'],
+      },
+      {
+        resolveHost: trusted.resolveHost,
+        verifyUser: async () => ({ sub: 'owner', role: 'authenticated', is_anonymous: false }),
+        userRpc: () => (async () => ({ my_role: 'owner', model_settings: saved, has_own_llm_key: true })) as Api,
+        serviceRpc: (async () => 'sk-tenant-own') as Api,
+        log: () => {},
+      },
+    )(
+      new Request('http://127.0.0.1/functions/v1/model-check', {
+        method: 'POST',
+        headers: { authorization: 'Bearer a-session' },
+        body: JSON.stringify({ tenant_id: tenantId }),
+      }),
+    )
+
+  test('a saved endpoint that does not fit is reported, and no endpoint gets the saved key in its place', async () => {
+    const before = openai.requests.length
+    for (const base_url of [42, 'ftp://llm.example.com']) {
+      const response = await check({ base_url, model: 'saved-model' })
+      expect(await response.json()).toMatchObject({
+        ok: false,
+        outcome: 'invalid_url',
+        message: 'The saved endpoint is not an http(s) URL: enter the endpoint again, or clear it.',
+      })
+    }
+    expect(openai.requests.length).toBe(before)
+  })
+
+  test('a saved endpoint that fits is checked with the saved key and model', async () => {
+    const before = openai.requests.length
+    const response = await check({ base_url: openai.url, model: 'saved-model', top_p: 0.9 })
+    expect(await response.json()).toMatchObject({ ok: true, outcome: 'ok' })
+    const sent = openai.requests.slice(before)
+    expect(sent).toHaveLength(1)
+    expect(sent[0]!.headers['authorization']).toBe('Bearer sk-tenant-own')
+    expect(sent[0]!.body).toMatchObject({ model: 'saved-model' })
   })
 })

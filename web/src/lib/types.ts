@@ -1,4 +1,15 @@
 // Shapes of what the api schema returns to the portal (see supabase/migrations/*_api_portal.sql).
+// The agent settings format (model settings, tools, escalation rules) is owned by
+// $shared/agent/settings.ts; its types come from there.
+import type { AgentTools, EscalationRule, ModelSettings } from '$shared/agent/settings.ts'
+
+export type { AgentTools, EscalationRule, ModelSettings }
+
+/**
+ * A settings column (jsonb) as the api returns it: whatever is stored, also a value
+ * written by an older version or by hand. Read it through $shared/agent/settings.ts.
+ */
+export type StoredSettings = unknown
 
 export type Role = 'owner' | 'admin' | 'operator'
 export type ChannelKind = 'slack' | 'whatsapp' | 'web_chat'
@@ -18,7 +29,7 @@ export interface Tenant {
   id: string
   name: string
   slug: string
-  model_settings: Record<string, unknown>
+  model_settings: StoredSettings
   has_own_llm_key: boolean
   created_at: string
   my_role: Role
@@ -30,7 +41,7 @@ export interface AgentTemplate {
   description: string
   role: string
   tone: string
-  tools: Record<string, unknown>
+  tools: StoredSettings
   sort_order: number
 }
 
@@ -40,33 +51,12 @@ export interface AgentSummary {
   role: string
   template_key: string | null
   status: 'active' | 'paused'
-  model_settings: ModelSettings
-  tools: AgentTools
+  model_settings: StoredSettings
+  tools: StoredSettings
   monthly_token_budget: number | null
   tokens_used_this_month: number
   created_at: string
   updated_at: string
-}
-
-export interface ModelSettings {
-  base_url?: string | null
-  model?: string
-  temperature?: number
-  fallback_model?: string
-}
-
-export interface AgentTools {
-  knowledge_search?: Record<string, unknown>
-  escalate_to_human?: Record<string, unknown>
-  http_request?: { allowed_hosts?: string[] }
-  [tool: string]: unknown
-}
-
-export interface EscalationRule {
-  kind: string
-  keywords?: string[]
-  reason?: string
-  [key: string]: unknown
 }
 
 export interface Agent {
@@ -78,14 +68,21 @@ export interface Agent {
   persona: string
   tone: string
   instructions: string
-  model_settings: ModelSettings
-  tools: AgentTools
-  escalation_rules: EscalationRule[]
+  model_settings: StoredSettings
+  tools: StoredSettings
+  escalation_rules: StoredSettings
   monthly_token_budget: number | null
   status: 'active' | 'paused'
   has_own_llm_key: boolean
   created_at: string
   updated_at: string
+}
+
+/** An agent with its settings read through the format (what does not fit left out): what the designer shows. */
+export interface AgentWithSettings extends Omit<Agent, 'model_settings' | 'tools' | 'escalation_rules'> {
+  model_settings: ModelSettings
+  tools: AgentTools
+  escalation_rules: EscalationRule[]
 }
 
 export interface Channel {

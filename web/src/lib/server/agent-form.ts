@@ -1,103 +1,109 @@
-// The agent designer's form: parsing and validation, shared by create and edit.
-import type { AgentTools, EscalationRule, ModelSettings } from '$lib/types'
-import { formString } from './api'
+// The agent designer's form, shared by create and edit: the form's text fields become the
+// stored agent settings format ($shared/agent/settings.ts), which decides what is valid;
+// its messages are shown next to the field they concern.
+import { z } from 'zod'
+import { agentSettingsSchema, readAgentSettings, type AgentSettings } from '$shared/agent/settings.ts'
 
-export interface AgentPayload {
-  name: string
-  role: string
-  persona: string
-  tone: string
-  instructions: string
-  model_settings: ModelSettings
-  tools: AgentTools
-  escalation_rules: EscalationRule[]
-  monthly_token_budget: number | null
-}
+/** What api.create_agent takes, and api.update_agent as its changes. */
+export type AgentPayload = AgentSettings
 
-const hostPattern = /^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+$/i
+/** The form's fields, as the page shows them again after a refused submit. */
+const text = z
+  .string()
+  .nullish()
+  .transform((v) => (v ?? '').trim())
+const checkbox = z
+  .string()
+  .nullish()
+  .transform((v) => (v ? 'on' : ''))
+const agentFormSchema = z.object({
+  name: text,
+  role: text,
+  persona: text,
+  tone: text,
+  instructions: text,
+  tool_knowledge_search: checkbox,
+  tool_escalate_to_human: checkbox,
+  tool_http_request: checkbox,
+  allowed_hosts: text,
+  escalation_keywords: text,
+  escalation_reason: text,
+  model: text,
+  base_url: text,
+  temperature: text,
+  monthly_token_budget: text,
+})
+type AgentFormValues = z.output<typeof agentFormSchema>
 
-export function parseAgentForm(form: FormData): {
-  values: Record<string, string>
-  errors: Record<string, string>
-  payload: AgentPayload
-} {
-  const values: Record<string, string> = {}
-  for (const key of [
-    'name',
-    'role',
-    'persona',
-    'tone',
-    'instructions',
-    'allowed_hosts',
-    'escalation_keywords',
-    'escalation_reason',
-    'model',
-    'base_url',
-    'temperature',
-    'monthly_token_budget',
-  ]) {
-    values[key] = formString(form, key)
-  }
-  for (const tool of ['knowledge_search', 'escalate_to_human', 'http_request'])
-    values[`tool_${tool}`] = form.get(`tool_${tool}`) ? 'on' : ''
-  const errors: Record<string, string> = {}
-  if (!values.name) errors.name = 'Give the agent a name.'
-  else if (values.name.length > 80) errors.name = 'Use at most 80 characters.'
-
-  const hosts = values.allowed_hosts
-    .split(/[\s,]+/)
-    .map((h) => h.trim().toLowerCase())
+const list = (value: string, separator: RegExp) =>
+  value
+    .split(separator)
+    .map((item) => item.trim())
     .filter(Boolean)
-  const badHost = hosts.find((h) => !hostPattern.test(h))
-  if (values.tool_http_request && badHost)
-    errors.allowed_hosts = `“${badHost}” is not a host name (e.g. api.example.com).`
 
-  let temperature: number | undefined
-  if (values.temperature) {
-    temperature = Number(values.temperature)
-    if (!Number.isFinite(temperature) || temperature < 0 || temperature > 2)
-      errors.temperature = 'Temperature is a number from 0 to 2.'
-  }
-  if (values.base_url && !/^https?:\/\/\S+$/.test(values.base_url))
-    errors.base_url = 'Enter an http(s) URL, e.g. https://api.openai.com/v1.'
-  let budget: number | null = null
-  if (values.monthly_token_budget) {
-    budget = Number(values.monthly_token_budget.replace(/[_\s,]/g, ''))
-    if (!Number.isInteger(budget) || budget < 0)
-      errors.monthly_token_budget = 'The budget is a whole number of tokens (empty = unlimited).'
-  }
+/** The fields of the model step; the stored settings' other keys are kept as they are. */
+const FORM_MODEL_KEYS = ['model', 'base_url', 'temperature'] as const
 
-  const tools: AgentTools = {}
-  if (values.tool_knowledge_search) tools.knowledge_search = {}
-  if (values.tool_escalate_to_human) tools.escalate_to_human = {}
-  if (values.tool_http_request) tools.http_request = { allowed_hosts: hosts }
+type Candidate = z.input<typeof agentSettingsSchema>
 
-  const keywords = values.escalation_keywords
-    .split(',')
-    .map((k) => k.trim())
-    .filter(Boolean)
-  const escalation_rules: EscalationRule[] = keywords.length
-    ? [{ kind: 'keywords', keywords, reason: values.escalation_reason || 'the customer asked for a human' }]
-    : []
+export type AgentFormResult =
+  | { ok: true; values: Record<string, string>; payload: AgentPayload }
+  | { ok: false; values: Record<string, string>; errors: Record<string, string> }
 
-  const model_settings: ModelSettings = {}
+/**
+ * Parses a submitted designer form. `stored` is the agent being edited: settings the form
+ * does not show (fallback model, prices, http_request's allowed methods …) are kept, so a
+ * save never drops them; those that do not fit the format are left out, so a save repairs them.
+ */
+export function parseAgentForm(
+  form: FormData,
+  stored?: { model_settings?: unknown; tools?: unknown } | null,
+): AgentFormResult {
+  const values: AgentFormValues = agentFormSchema.parse(
+    Object.fromEntries(Object.keys(agentFormSchema.shape).map((key) => [key, form.get(key)])),
+  )
+  const kept = stored ? readAgentSettings(stored) : null
+
+  const model_settings: NonNullable<Candidate['model_settings']> = { ...kept?.model.settings }
+  for (const key of FORM_MODEL_KEYS) delete model_settings[key]
   if (values.model) model_settings.model = values.model
   if (values.base_url) model_settings.base_url = values.base_url
-  if (temperature !== undefined && !errors.temperature) model_settings.temperature = temperature
+  if (values.temperature) model_settings.temperature = Number(values.temperature)
 
-  return {
-    values,
-    errors,
-    payload: {
-      name: values.name,
-      role: values.role,
-      persona: values.persona,
-      tone: values.tone,
-      instructions: values.instructions,
-      model_settings,
-      tools,
-      escalation_rules,
-      monthly_token_budget: budget,
-    },
+  const tools: NonNullable<Candidate['tools']> = {}
+  if (values.tool_knowledge_search) tools.knowledge_search = {}
+  if (values.tool_escalate_to_human) tools.escalate_to_human = {}
+  if (values.tool_http_request)
+    tools.http_request = { ...kept?.tools.http_request, allowed_hosts: list(values.allowed_hosts, /[\s,]+/) }
+
+  const keywords = list(values.escalation_keywords, /,/)
+  const budget = values.monthly_token_budget.replace(/[_\s,]/g, '')
+  const candidate: Candidate = {
+    name: values.name,
+    role: values.role,
+    persona: values.persona,
+    tone: values.tone,
+    instructions: values.instructions,
+    model_settings,
+    tools,
+    escalation_rules: keywords.length
+      ? [{ kind: 'keywords', keywords, ...(values.escalation_reason ? { reason: values.escalation_reason } : {}) }]
+      : [],
+    monthly_token_budget: budget === '' ? null : Number(budget),
   }
+  const parsed = agentSettingsSchema.safeParse(candidate)
+  if (parsed.success) return { ok: true, values, payload: parsed.data }
+  const errors: Record<string, string> = {}
+  for (const issue of parsed.error.issues) errors[fieldOf(issue.path)] ??= issue.message
+  return { ok: false, values, errors }
+}
+
+/** The designer field that shows an issue at a path of the stored format. */
+function fieldOf(path: readonly PropertyKey[]): string {
+  const [top, key, field] = path
+  if (top === 'model_settings')
+    return FORM_MODEL_KEYS.includes(key as (typeof FORM_MODEL_KEYS)[number]) ? String(key) : 'form'
+  if (top === 'tools') return 'allowed_hosts'
+  if (top === 'escalation_rules') return field === 'reason' ? 'escalation_reason' : 'escalation_keywords'
+  return String(top ?? 'form')
 }

@@ -8,39 +8,27 @@ import { z } from 'zod'
 import { actionFailure, callApi, formString, loadFailure } from '$lib/server/api'
 import { checkModelSettings } from '$lib/server/model-check'
 import { resolveTenant } from '$lib/server/tenant'
-import type { CannedReply, ModelSettings, Tenant } from '$lib/types'
+import type { CannedReply, Tenant } from '$lib/types'
+import {
+  baseUrlSchema,
+  modelNameSchema,
+  modelSettingsSchema,
+  readModelSettings,
+  temperatureSchema,
+} from '$shared/agent/settings.ts'
 import type { Actions, PageServerLoad } from './$types'
 
-const optional = (schema: z.ZodType<string>) =>
+const temperatureError = 'Temperature is a number from 0 to 2.'
+const optional = <T>(schema: z.ZodType<T>) =>
   z
     .literal('')
     .transform(() => undefined)
     .or(schema)
+// The model fields are the stored format's ($shared/agent/settings.ts); only the key is this page's.
 const modelSchema = z.object({
-  base_url: optional(
-    z
-      .string()
-      .regex(
-        /^https?:\/\/[^\s/]+\S*$/,
-        'Enter an http(s) URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1.',
-      )
-      .transform((url) => url.replace(/\/+$/, '')),
-  ),
-  model: optional(
-    z
-      .string()
-      .max(200, 'A model name is one word, e.g. gpt-4o-mini.')
-      .regex(/^\S+$/, 'A model name is one word, e.g. gpt-4o-mini.'),
-  ),
-  temperature: z
-    .literal('')
-    .transform(() => undefined)
-    .or(
-      z.coerce
-        .number({ error: 'Temperature is a number from 0 to 2.' })
-        .min(0, 'Temperature is a number from 0 to 2.')
-        .max(2, 'Temperature is a number from 0 to 2.'),
-    ),
+  base_url: optional(baseUrlSchema),
+  model: optional(modelNameSchema),
+  temperature: optional(z.coerce.number({ error: temperatureError }).pipe(temperatureSchema)),
   api_key: optional(
     z
       .string()
@@ -73,15 +61,15 @@ export const load: PageServerLoad = async ({ locals, parent }) => {
       callApi<Tenant>(locals, 'get_tenant', { tenant_id: tenant.id }),
       callApi<CannedReply[]>(locals, 'list_canned_replies', { tenant_id: tenant.id }),
     ])
-    const settings = (full.model_settings ?? {}) as ModelSettings
+    const { settings } = readModelSettings(full.model_settings)
     return {
       canned,
       settings: {
         name: full.name,
         slug: full.slug,
-        base_url: typeof settings.base_url === 'string' ? settings.base_url : '',
-        model: typeof settings.model === 'string' ? settings.model : '',
-        temperature: typeof settings.temperature === 'number' ? String(settings.temperature) : '',
+        base_url: settings.base_url ?? '',
+        model: settings.model ?? '',
+        temperature: settings.temperature != null ? String(settings.temperature) : '',
         has_own_llm_key: full.has_own_llm_key,
       },
     }
@@ -127,13 +115,16 @@ export const actions: Actions = {
         ...(api_key ? { api_key } : {}),
       })
       if (!check.ok) return fail(400, { form: 'model', values, errors: { model_form: check.message } })
-      // Keep settings this page does not show (fallback model, prices …); empty fields are unset.
+      // Keep settings this page does not show (fallback model, prices …) where they fit the
+      // format; empty fields are unset.
       const current = await callApi<Tenant>(locals, 'get_tenant', { tenant_id: tenant.id })
-      const model_settings: Record<string, unknown> = { ...(current.model_settings ?? {}) }
-      for (const key of ['base_url', 'model', 'temperature']) delete model_settings[key]
-      if (base_url) model_settings.base_url = base_url
-      if (model) model_settings.model = model
-      if (temperature !== undefined) model_settings.temperature = temperature
+      const {
+        base_url: _url,
+        model: _model,
+        temperature: _t,
+        ...kept
+      } = readModelSettings(current.model_settings).settings
+      const model_settings = modelSettingsSchema.parse({ ...kept, base_url, model, temperature })
       await callApi(locals, 'update_tenant', { tenant_id: tenant.id, model_settings })
       if (api_key) await callApi(locals, 'set_tenant_llm_key', { tenant_id: tenant.id, api_key })
       return { form: 'model', done: 'model', check: check.message }

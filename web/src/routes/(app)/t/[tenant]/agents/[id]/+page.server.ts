@@ -1,7 +1,8 @@
 import { fail } from '@sveltejs/kit'
 import { actionFailure, callApi, loadFailure } from '$lib/server/api'
 import { parseAgentForm } from '$lib/server/agent-form'
-import type { Agent, Channel } from '$lib/types'
+import type { Agent, AgentWithSettings, Channel } from '$lib/types'
+import { readAgentSettings } from '$shared/agent/settings.ts'
 import type { Actions, PageServerLoad } from './$types'
 
 export const load: PageServerLoad = async ({ locals, params, parent }) => {
@@ -14,7 +15,15 @@ export const load: PageServerLoad = async ({ locals, params, parent }) => {
     if (agent.tenant_id !== tenant.id) loadFailure(new Error('wrong tenant'))
     const webChat =
       channels.find((c) => c.kind === 'web_chat' && c.status === 'active' && c.agent_id === agent.id) ?? null
-    return { agent, testWidgetKey: webChat?.widget_key ?? null }
+    // The designer shows the settings that fit the format; what does not is named on the page.
+    const settings = readAgentSettings(agent)
+    const shown: AgentWithSettings = {
+      ...agent,
+      model_settings: settings.model.settings,
+      tools: settings.tools,
+      escalation_rules: settings.escalationRules,
+    }
+    return { agent: shown, settingsProblems: settings.problems, testWidgetKey: webChat?.widget_key ?? null }
   } catch (e) {
     loadFailure(e)
   }
@@ -22,13 +31,21 @@ export const load: PageServerLoad = async ({ locals, params, parent }) => {
 
 export const actions: Actions = {
   save: async ({ locals, request, params }) => {
-    const { values, errors, payload } = parseAgentForm(await request.formData())
-    if (Object.keys(errors).length) return fail(400, { values, errors })
+    const form = await request.formData()
+    let stored: Agent
     try {
-      await callApi(locals, 'update_agent', { agent_id: params.id, changes: payload })
+      // The stored agent: the settings the designer does not show are kept (agent-form.ts).
+      stored = await callApi<Agent>(locals, 'get_agent', { agent_id: params.id })
+    } catch (e) {
+      return actionFailure(e, 'form', { values: parseAgentForm(form).values })
+    }
+    const parsed = parseAgentForm(form, stored)
+    if (!parsed.ok) return fail(400, { values: parsed.values, errors: parsed.errors })
+    try {
+      await callApi(locals, 'update_agent', { agent_id: params.id, changes: parsed.payload })
       return { done: 'save' }
     } catch (e) {
-      return actionFailure(e, 'form', { values })
+      return actionFailure(e, 'form', { values: parsed.values })
     }
   },
 }

@@ -12,14 +12,14 @@ export const load: PageServerLoad = async ({ parent }) => {
 
 export const actions: Actions = {
   default: async ({ locals, request, params }) => {
-    const { values, errors, payload } = parseAgentForm(await request.formData())
-    if (Object.keys(errors).length) return fail(400, { values, errors })
+    const parsed = parseAgentForm(await request.formData())
+    if (!parsed.ok) return fail(400, { values: parsed.values, errors: parsed.errors })
     const { tenant } = await resolveTenant(locals, params.tenant)
     let agent: Agent
     try {
-      agent = await callApi<Agent>(locals, 'create_agent', { tenant_id: tenant.id, ...payload })
+      agent = await callApi<Agent>(locals, 'create_agent', { tenant_id: tenant.id, ...parsed.payload })
     } catch (e) {
-      return actionFailure(e, 'form', { values })
+      return actionFailure(e, 'form', { values: parsed.values })
     }
     redirect(303, `/t/${params.tenant}/agents/${agent.id}?created=1`)
   },
