@@ -65,6 +65,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('list_knowledge_sources', $$select * from api.list_knowledge_sources('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
   ('create_knowledge_source', $$select api.create_knowledge_source('{tenant}', 'Hours', 'We open at nine.')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
   ('delete_knowledge_source', $$select api.delete_knowledge_source('{source}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('view_knowledge_source', $$select api.view_knowledge_source('{source}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
   ('search_knowledge', $$select * from api.search_knowledge('{tenant}', 'refunds')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', 'ok'),
   -- usage and audit
   ('usage_summary', $$select * from api.usage_summary('{tenant}', 'agent')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),

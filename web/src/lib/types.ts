@@ -286,6 +286,23 @@ export interface KnowledgeSource {
   updated_at: string
 }
 
+/** A passage of a knowledge source, as api.view_knowledge_source shows it. */
+export interface KnowledgePassage {
+  chunk_index: number
+  /** The section it sits in, e.g. "Returns › Refunds"; null when the text has none. */
+  heading: string | null
+  content: string
+  token_count: number | null
+}
+
+/** api.view_knowledge_source: a source and one keyset page of its passages. */
+export interface KnowledgeSourceView {
+  source: KnowledgeSource & { tenant_id: string }
+  passages: KnowledgePassage[]
+  /** Pass as after_index for the next page; null on the last. */
+  next_after: number | null
+}
+
 export interface KnowledgeHit {
   chunk_id: string
   source_id: string
