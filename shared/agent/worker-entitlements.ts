@@ -1,8 +1,9 @@
 // The plan, as the worker sees it right before a model call. A reply job may have waited
-// in the queue while its tenant went over its monthly tokens or had its agents paused
-// (past_due beyond grace, canceled, unpaid); the database decides (api.check_entitlement)
-// and, when it refuses, records what ingest would have done (api.enforce_reply_entitlement:
-// the polite notice to deliver and one alert, or silence while paused). The texts and
+// in the queue while its tenant went over its monthly tokens, had its agents paused
+// (past_due beyond grace, canceled, unpaid) or was suspended by a platform admin; the
+// database decides (api.check_entitlement) and, when it refuses, records what ingest would
+// have done (api.enforce_reply_entitlement: the polite notice to deliver, with one alert
+// when over the plan, or silence while paused). The texts and
 // the rules live in SQL only.
 //
 // These two service functions are called through the worker's api client (its secret key).
@@ -19,7 +20,7 @@ export type Entitlement = z.infer<typeof entitlementSchema>
 
 export const replyEntitlementSchema = z.object({
   allowed: z.boolean(),
-  reason: z.enum(['paused', 'monthly_messages', 'monthly_tokens']).nullable(),
+  reason: z.enum(['suspended', 'paused', 'monthly_messages', 'monthly_tokens']).nullable(),
   pause_reason: z.string().nullable().optional(),
   message: z.string().nullable().optional(),
   notice_message_id: z.string().uuid().nullable(),

@@ -636,7 +636,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     const meterInput = { tenantId, agentId: agent.id, conversationId: conversation.id }
 
     // 4a. The plan, checked again now: a job queued before the tenant went over its monthly
-    //     limits or was paused calls no model and meters nothing. The database records what
+    //     limits, was paused or was suspended calls no model and meters nothing. The database records what
     //     ingest would have done (the polite notice and one alert, or silence while paused).
     const entitlement = await entitlements.check(tenantId)
     if (!entitlement.allowed) {
@@ -649,7 +649,8 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       })
       if (!refusal.allowed) {
         if (refusal.notice_message_id) {
-          return `plan_limit:${await deliverMessage(tenantId, refusal.notice_message_id)}`
+          const notice = refusal.reason === 'suspended' ? 'suspended' : 'plan_limit'
+          return `${notice}:${await deliverMessage(tenantId, refusal.notice_message_id)}`
         }
         // A placeholder from an earlier attempt would otherwise say "thinking" forever.
         if (claimed.read_count > 1) {

@@ -44,5 +44,10 @@ export function isSecretKey(project: Project, token: string | null): boolean {
 
 /** The bearer token of a request, or null. */
 export function bearerOf(req: Request): string | null {
-  return /^Bearer\s+(\S+)$/i.exec(req.headers.get('authorization') ?? '')?.[1] ?? null
+  return bearerIn(req.headers.get('authorization'))
+}
+
+/** The token of a `Bearer <token>` header value, or null. */
+export function bearerIn(header: string | null): string | null {
+  return /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1] ?? null
 }

@@ -77,7 +77,7 @@ begin
       'agent_id', new.agent_id, 'status', new.status, 'assigned_member_id', new.assigned_member_id,
       'escalation_reason', new.escalation_reason, 'last_message_at', new.last_message_at,
       'last_message_preview', new.last_message_preview, 'model_failure', new.model_failure,
-      'created_at', new.created_at, 'operation', lower(tg_op)
+      'is_test', new.is_test, 'created_at', new.created_at, 'operation', lower(tg_op)
     ),
     'conversation_changed',
     'tenant:' || new.tenant_id::text,

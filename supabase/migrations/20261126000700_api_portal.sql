@@ -64,7 +64,7 @@ as $$
     'agent_id', c.agent_id, 'status', c.status, 'assigned_member_id', c.assigned_member_id,
     'escalation_reason', c.escalation_reason, 'last_message_at', c.last_message_at,
     'last_inbound_at', c.last_inbound_at, 'last_message_preview', c.last_message_preview,
-    'channel_context', c.channel_context, 'model_failure', c.model_failure,
+    'channel_context', c.channel_context, 'model_failure', c.model_failure, 'is_test', c.is_test,
     'created_at', c.created_at, 'updated_at', c.updated_at)
   from app.conversations c
   left join app.contacts ct on ct.id = c.contact_id
@@ -708,20 +708,21 @@ comment on function api.deploy_agent_template(uuid, text, text) is 'Creates a wo
 create function api.list_channels(tenant_id uuid)
 returns table (id uuid, kind text, name text, agent_id uuid, agent_name text, status text, slack_team_id text,
   slack_team_name text, slack_bot_user_id text, whatsapp_phone_number_id text, whatsapp_business_account_id text,
-  whatsapp_display_phone_number text, widget_key text, has_token boolean, settings jsonb, created_at timestamptz)
+  whatsapp_display_phone_number text, widget_key text, has_token boolean, settings jsonb, created_at timestamptz,
+  whatsapp_verified_at timestamptz, whatsapp_verification_error text)
 language sql
 set search_path = ''
 as $$
   select app.require_read(list_channels.tenant_id, 'channels');
   select c.id, c.kind, c.name, c.agent_id, a.name, c.status, c.slack_team_id, c.slack_team_name, c.slack_bot_user_id,
     c.whatsapp_phone_number_id, c.whatsapp_business_account_id, c.whatsapp_display_phone_number, c.widget_key,
-    c.token_secret_id is not null, c.settings, c.created_at
+    c.token_secret_id is not null, c.settings, c.created_at, c.whatsapp_verified_at, c.whatsapp_verification_error
   from app.channel_connections c
   left join app.agents a on a.id = c.agent_id
   where c.tenant_id = list_channels.tenant_id
   order by c.created_at, c.id
 $$;
-comment on function api.list_channels(uuid) is 'The channel connections of a tenant (never tokens). Any member.';
+comment on function api.list_channels(uuid) is 'The channel connections of a tenant (never tokens). A WhatsApp number''s proof of control: whatsapp_verified_at (proved; only then does its traffic arrive) or whatsapp_verification_error (why not); both null while the check is pending. Any member.';
 
 create function app.first_active_agent(tenant_id uuid)
 returns uuid
@@ -977,7 +978,7 @@ create function api.list_conversations(
 returns table (id uuid, connection_id uuid, connection_name text, channel text, thread_key text, contact_id uuid,
   contact_name text, agent_id uuid, agent_name text, status text, assigned_member_id uuid, escalation_reason text,
   last_message_at timestamptz, last_message_preview text, activity_at timestamptz, created_at timestamptz,
-  unread boolean, channel_agent_id uuid, model_failure jsonb)
+  unread boolean, channel_agent_id uuid, model_failure jsonb, is_test boolean)
 language sql
 set search_path = ''
 as $$
@@ -989,7 +990,7 @@ as $$
     -- Unread: a contact message past the caller's read mark (one comparison, no counting).
     coalesce(c.last_inbound_seq, 0) > coalesce((select r.last_read_seq from app.conversation_reads r
       where r.conversation_id = c.id and r.user_id = (select auth.uid())), 0),
-    cc.agent_id, c.model_failure
+    cc.agent_id, c.model_failure, c.is_test
   from app.conversations c
   join app.channel_connections cc on cc.id = c.connection_id
   left join app.contacts ct on ct.id = c.contact_id
@@ -1025,7 +1026,7 @@ as $$
   order by coalesce(c.last_message_at, c.created_at) desc, c.id desc
   limit least(greatest(coalesce(list_conversations.page_size, 50), 1), 200)
 $$;
-comment on function api.list_conversations(uuid, text, text, uuid, boolean, text, timestamptz, uuid, integer, text, uuid, timestamptz, timestamptz) is 'Conversations of a tenant, most recent activity first. view: all / mine (assigned to the caller, not closed) / unassigned (not closed) / waiting / closed; filters by status, channel, agent, assignee, activity between from_time and to_time, and search (contact name, or full text over every message). unread = a contact message past the caller''s read mark. Keyset paging: pass the last row''s activity_at and id as before_activity_at/before_id. page_size 1-200. Any member.';
+comment on function api.list_conversations(uuid, text, text, uuid, boolean, text, timestamptz, uuid, integer, text, uuid, timestamptz, timestamptz) is 'Conversations of a tenant, most recent activity first. view: all / mine (assigned to the caller, not closed) / unassigned (not closed) / waiting / closed; filters by status, channel, agent, assignee, activity between from_time and to_time, and search (contact name, or full text over every message). unread = a contact message past the caller''s read mark; is_test = the portal''s test chat (never counted toward the plan). Keyset paging: pass the last row''s activity_at and id as before_activity_at/before_id. page_size 1-200. Any member.';
 create function api.get_conversation(conversation_id uuid)
 returns jsonb
 language plpgsql

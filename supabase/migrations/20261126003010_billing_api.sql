@@ -525,7 +525,7 @@ begin
     'state', app.billing_state(check_entitlement.tenant_id));
 end
 $$;
-comment on function api.check_entitlement(uuid) is 'Whether a tenant''s agents may answer now (plan state and this month''s messages and tokens): {allowed, reason: paused|monthly_messages|monthly_tokens, message (the polite text for the channel), state}. For a worker about to call a model. service_role.';
+comment on function api.check_entitlement(uuid) is 'Whether a tenant''s agents may answer now (suspension, plan state and this month''s messages and tokens): {allowed, reason: suspended|paused|monthly_messages|monthly_tokens, message (the polite text for the channel), state}. For a worker about to call a model. service_role.';
 
 -- Meter reports (usage-based charges) ------------------------------------------------------------
 

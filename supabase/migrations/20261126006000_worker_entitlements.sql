@@ -6,6 +6,7 @@
 -- api.check_entitlement right before its model call; when that refuses,
 -- api.enforce_reply_entitlement does here what ingest would have done, so both paths
 -- behave alike and the text lives in one place (app.plan_limit_text):
+--   * suspended by a platform admin: the polite suspended notice, as ingest sends it;
 --   * paused: silence in the channel, the admins alerted (alert.agents_paused, once a day);
 --   * over the monthly tokens or messages: the polite system notice recorded under the
 --     job's reply key (a retried job finds it instead of a second one) and the admins
@@ -31,6 +32,7 @@ declare
   used bigint;
   allowed bigint;
   notice jsonb;
+  refusal jsonb;
 begin
   if coalesce(enforce_reply_entitlement.idempotency_key, '') = '' then
     raise exception 'an idempotency key is required' using errcode = '22023';
@@ -39,6 +41,19 @@ begin
   where m.id = enforce_reply_entitlement.message_id and m.conversation_id = conv.id and m.direction = 'in';
   if not found then
     raise exception 'message not found' using errcode = 'P0002';
+  end if;
+
+  -- Suspended by a platform admin after the job was queued: the notice ingest sends a
+  -- suspended tenant's customers (app.billing_refusal's text), recorded once under the job's
+  -- reply key for the worker to deliver; no alert (the admins were told when it happened).
+  refusal := app.billing_refusal(conv.tenant_id);
+  if refusal ->> 'reason' = 'suspended' then
+    notice := api.record_reply(conv.tenant_id, conv.id, refusal ->> 'message', enforce_reply_entitlement.idempotency_key,
+      coalesce(enforce_reply_entitlement.agent_id, conv.agent_id), '[]'::jsonb,
+      jsonb_build_object('mode', 'suspended', 'in_reply_to', inbound.id), 'system');
+    return jsonb_build_object('allowed', false, 'reason', 'suspended', 'pause_reason', null,
+      'message', refusal ->> 'message', 'notice_message_id', notice ->> 'message_id',
+      'duplicate', coalesce((notice ->> 'duplicate')::boolean, false));
   end if;
 
   state := app.billing_state(conv.tenant_id);
@@ -85,7 +100,7 @@ begin
     'duplicate', coalesce((notice ->> 'duplicate')::boolean, false));
 end
 $$;
-comment on function api.enforce_reply_entitlement(uuid, uuid, uuid, text, uuid) is 'For the agent worker when api.check_entitlement refused a queued reply: decides for this message (messages counted as of it, this month''s tokens, paused) and does what api.ingest_message does on refusal. Paused: alert.agents_paused once a day, nothing recorded. Over a monthly limit: the polite system notice (app.plan_limit_text) recorded once under idempotency_key for the worker to deliver, alert.plan_limit_reached once a month. Returns {allowed, reason: paused|monthly_messages|monthly_tokens, pause_reason, used, limit, message, notice_message_id, duplicate}. service_role.';
+comment on function api.enforce_reply_entitlement(uuid, uuid, uuid, text, uuid) is 'For the agent worker when api.check_entitlement refused a queued reply: decides for this message (suspended, messages counted as of it, this month''s tokens, paused) and does what api.ingest_message does on refusal. Suspended by a platform admin: the polite suspended notice (app.billing_refusal) recorded once under idempotency_key for the worker to deliver, no alert. Paused: alert.agents_paused once a day, nothing recorded. Over a monthly limit: the polite system notice (app.plan_limit_text) recorded once under idempotency_key for the worker to deliver, alert.plan_limit_reached once a month. Returns {allowed, reason: suspended|paused|monthly_messages|monthly_tokens, pause_reason, used, limit, message, notice_message_id, duplicate}. service_role.';
 
 revoke all on function api.enforce_reply_entitlement(uuid, uuid, uuid, text, uuid) from public, anon, authenticated;
 grant execute on function api.enforce_reply_entitlement(uuid, uuid, uuid, text, uuid) to service_role;

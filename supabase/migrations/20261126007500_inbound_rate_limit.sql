@@ -261,10 +261,14 @@ begin
     end if;
   end if;
 
-  -- 3. The conversation of this thread (a closed one reopens).
-  insert into app.conversations (tenant_id, connection_id, channel, thread_key, contact_id, agent_id, channel_context)
+  -- 3. The conversation of this thread (a closed one reopens). A new one is a test when its
+  --    web chat visitor is a member's verified test chat (api.begin_test_chat).
+  insert into app.conversations (tenant_id, connection_id, channel, thread_key, contact_id, agent_id, channel_context,
+    is_test)
   values (conn.tenant_id, conn.id, conn.kind, ingest_message.thread_key, contact, conn.agent_id,
-    coalesce(ingest_message.channel_context, '{}'::jsonb))
+    coalesce(ingest_message.channel_context, '{}'::jsonb),
+    conn.kind = 'web_chat' and exists (select 1 from app.test_chat_visitors v
+      where v.connection_id = conn.id and v.visitor_id = ingest_message.external_user_id))
   on conflict on constraint conversations_connection_id_thread_key_key do update set
     status = case when app.conversations.status = 'closed' then 'open' else app.conversations.status end,
     agent_id = coalesce(app.conversations.agent_id, excluded.agent_id),

@@ -27,7 +27,7 @@ create function app.inbox_page(
 returns table (id uuid, connection_id uuid, connection_name text, channel text, thread_key text, contact_id uuid,
   contact_name text, agent_id uuid, agent_name text, status text, assigned_member_id uuid, escalation_reason text,
   last_message_at timestamptz, last_message_preview text, activity_at timestamptz, created_at timestamptz,
-  unread boolean, channel_agent_id uuid, model_failure jsonb)
+  unread boolean, channel_agent_id uuid, model_failure jsonb, is_test boolean)
 language plpgsql
 set search_path = ''
 as $$
@@ -41,7 +41,7 @@ begin
       -- Unread: a contact message past the caller's read mark (one comparison, no counting).
       coalesce(c.last_inbound_seq, 0) > coalesce((select r.last_read_seq from app.conversation_reads r
         where r.conversation_id = c.id and r.user_id = (select auth.uid())), 0),
-      cc.agent_id, c.model_failure
+      cc.agent_id, c.model_failure, c.is_test
     from app.conversations c
     join app.channel_connections cc on cc.id = c.connection_id
     left join app.contacts ct on ct.id = c.contact_id
@@ -98,7 +98,7 @@ create or replace function api.list_conversations(
 returns table (id uuid, connection_id uuid, connection_name text, channel text, thread_key text, contact_id uuid,
   contact_name text, agent_id uuid, agent_name text, status text, assigned_member_id uuid, escalation_reason text,
   last_message_at timestamptz, last_message_preview text, activity_at timestamptz, created_at timestamptz,
-  unread boolean, channel_agent_id uuid, model_failure jsonb)
+  unread boolean, channel_agent_id uuid, model_failure jsonb, is_test boolean)
 language sql
 set search_path = ''
 as $$

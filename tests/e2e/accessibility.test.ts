@@ -47,7 +47,7 @@ beforeAll(async () => {
     externalId: 'a11y-1',
     thread: 'visitor-a11y',
     name: 'Ada',
-    text: 'Where is my **order**?',
+    text: 'Where is my **order**? [Track it](https://shop.example/track), `#1234`:\n\n- one\n- two\n\n> quoted',
   })
   conversationId = sent.conversation_id
 }, 300_000)
@@ -67,6 +67,7 @@ const adminPages = [
   `${base}/agents/new`,
   `${base}/channels`,
   `${base}/knowledge`,
+  `${base}/knowledge/40000000-0000-4000-8000-000000000001`,
   `${base}/usage`,
   `${base}/members`,
   `${base}/billing`,

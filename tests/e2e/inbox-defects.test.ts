@@ -5,9 +5,11 @@
 //    and nothing is saved), and a model that keeps failing raises one alert: a banner that
 //    arrives live on the page the admin has open, an audit entry, and the failure shown on
 //    the conversation; the banner leaves live when the model answers again.
+// And (issue 14) a WhatsApp channel's card says whether its token proved control of the number.
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
+import { startFakeWhatsApp, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
 import { testWorkerEnv } from '../support/worker-env.ts'
 import { DEMO, open, screenshot, signIn, startE2E, waitLive, type E2E } from './support/harness.ts'
 import { ingest } from './support/ingest.ts'
@@ -15,11 +17,21 @@ import { ingest } from './support/ingest.ts'
 let e2e: E2E
 let admin: Page
 let openai: FakeOpenAI
+// The Graph API the worker asks for the numbers a token controls (proof of control).
+let whatsapp: FakeWhatsApp
 const base = `/t/${DEMO.tenantSlug}`
 
 beforeAll(async () => {
   openai = await startFakeOpenAI()
-  e2e = await startE2E({ functionEnv: { ...testWorkerEnv, MODEL_ALLOW_LOCAL_ENDPOINTS: 'true' } })
+  whatsapp = await startFakeWhatsApp()
+  whatsapp.addBusinessAccount({
+    id: '200000000000777',
+    tokens: ['EAAG-owner-of-777'],
+    phoneNumbers: [{ id: '100000000000777', displayPhoneNumber: '+1 555 010 0777' }],
+  })
+  e2e = await startE2E({
+    functionEnv: { ...testWorkerEnv, MODEL_ALLOW_LOCAL_ENDPOINTS: 'true', WHATSAPP_API_URL: whatsapp.url },
+  })
   // Retries are picked up every second instead of waiting for the next message.
   await e2e.stack.db.asOwner(async (tx) => {
     await tx.query(`select app.schedule_worker_safety_net('1 seconds')`)
@@ -32,6 +44,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await e2e?.close()
   await openai?.close()
+  await whatsapp?.close()
 })
 
 const newWebChat = () => admin.locator('form', { has: admin.getByRole('heading', { name: 'New web chat' }) })
@@ -71,6 +84,36 @@ describe('a new channel', () => {
     await open(admin, `${base}/conversations/${sent.conversation_id}`)
     await admin.getByTestId('unanswered').getByText("No agent answers this conversation's channel").waitFor()
     await screenshot(admin, 'inbox-unanswered-channel')
+  })
+})
+
+describe('a WhatsApp channel', () => {
+  it('shows whether its token proved control of the number, live as the check ends', async () => {
+    await open(admin, `${base}/channels`)
+    await waitLive(admin)
+    const card = (name: string) => admin.locator('section.card', { has: admin.getByRole('heading', { name }) })
+    // The seeded number was proved.
+    expect(await card('Konstruct WhatsApp').getByTestId('whatsapp-verification').textContent()).toBe('Number verified')
+
+    // A number whose token cannot see its business account: not verified, and why.
+    await admin.getByRole('button', { name: 'Connect WhatsApp' }).click()
+    await admin.getByLabel('Name', { exact: true }).fill('Claimed line')
+    await admin.getByLabel('Phone number ID').fill('100000000000777')
+    await admin.getByLabel('WhatsApp Business Account ID').fill('200000000000777')
+    await admin.getByLabel('Access token').fill('EAAG-not-this-account')
+    await admin.getByRole('button', { name: 'Connect', exact: true }).click()
+    const claimed = card('Claimed line')
+    await claimed.getByTestId('whatsapp-verification').getByText('Number not verified').waitFor()
+    expect(await claimed.getByTestId('whatsapp-verification-detail').textContent()).toContain(
+      'The access token cannot see that WhatsApp Business Account',
+    )
+
+    // Reconnected with the account's own token: verified, without reloading the page.
+    await claimed.getByLabel('Reconnect with a new token').fill('EAAG-owner-of-777')
+    await claimed.getByRole('button', { name: 'Save' }).click()
+    await claimed.getByTestId('whatsapp-verification').getByText('Number verified').waitFor()
+    expect(await claimed.getByTestId('whatsapp-verification-detail').count()).toBe(0)
+    await screenshot(admin, 'channels-whatsapp-verification')
   })
 })
 

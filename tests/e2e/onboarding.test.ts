@@ -73,8 +73,17 @@ describe('onboarding', () => {
 
     await page.getByRole('link', { name: 'Go to your dashboard' }).click()
     await page.waitForURL(/\/t\/acme-plumbing-[0-9a-f]+\/conversations/)
-    // The wizard's test conversation is the first one in the list.
-    await page.locator('ul.conversation-list > li[data-conversation-id]').first().waitFor()
+    // The wizard's test conversation is the first one in the list, marked as a test.
+    const first = page.locator('ul.conversation-list > li[data-conversation-id]').first()
+    await first.waitFor()
+    expect(await first.locator('.badge').allTextContents()).toContain('Test')
+    // And it did not count toward the plan.
+    await page.goto(page.url().replace(/\/conversations.*$/, '/billing'))
+    const usage = page.getByRole('region', { name: 'Usage this month' })
+    await usage.waitFor()
+    expect(await usage.locator('li', { hasText: 'Messages this month' }).textContent()).toMatch(
+      /Messages this month\s*0\s/,
+    )
 
     // The front door now goes to the tenant.
     await page.goto('/')

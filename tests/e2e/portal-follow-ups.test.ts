@@ -255,6 +255,68 @@ describe('knowledge uploads', () => {
     await ava.rpc('delete_knowledge_source', { source_id: (data as { id: string }).id })
     await row.waitFor({ state: 'detached' })
   })
+
+  it('pages past the first 100 sources, with live changes in their place', async () => {
+    const db = e2e.stack.db.pg
+    // 130 older sources, added a month ago, one minute apart.
+    await db.query(
+      `insert into app.knowledge_sources (tenant_id, title, kind, content, status, chunk_count, created_at, updated_at)
+       select $1, 'Archived note ' || lpad(i::text, 3, '0'), 'text', 'Note ' || i, 'ready', 1,
+         now() - interval '30 days' - make_interval(mins => i), now() - interval '30 days'
+       from generate_series(1, 130) i`,
+      [DEMO.tenantId],
+    )
+    try {
+      const titlesInDatabase = async () =>
+        (
+          await db.query<{ title: string }>(
+            `select title from app.knowledge_sources where tenant_id = $1 order by created_at desc, id desc`,
+            [DEMO.tenantId],
+          )
+        ).rows.map((r) => r.title)
+      const total = (await titlesInDatabase()).length
+      expect(total).toBeGreaterThan(130)
+
+      await open(admin, `${base}/knowledge`)
+      await waitLive(admin)
+      const rows = admin.locator('tbody tr[data-source-id]')
+      expect(await rows.count()).toBe(100)
+      const more = admin.getByRole('button', { name: 'Show more sources' })
+      await more.waitFor()
+
+      // Live: the oldest note is reprocessed (not shown yet: it waits for its page), then a
+      // new source arrives on top (events arrive in order, so the first was handled too).
+      await db.query(
+        `update app.knowledge_sources set status = 'processing', updated_at = now()
+         where tenant_id = $1 and title = 'Archived note 130'`,
+        [DEMO.tenantId],
+      )
+      const ava = e2e.stack.anonClient()
+      await ava.auth.signInWithPassword({ email: DEMO.email, password: DEMO.password })
+      const { error } = await ava.rpc('create_knowledge_source', {
+        tenant_id: DEMO.tenantId,
+        title: 'Added while paging',
+        kind: 'text',
+        content: 'Sources added while an admin pages still appear on top.',
+      })
+      if (error) throw new Error(error.message)
+      await rows.first().filter({ hasText: 'Added while paging' }).waitFor()
+      expect(await rows.count()).toBe(101)
+
+      await more.click()
+      await more.waitFor({ state: 'detached' })
+      // Every source once, newest first, the reprocessed one at the bottom with its new state.
+      expect(await rows.locator('td:first-child strong').allTextContents()).toEqual(await titlesInDatabase())
+      expect(await rows.last().getAttribute('data-status')).toBe('processing')
+      await screenshot(admin, 'knowledge-paged-desktop')
+    } finally {
+      await db.query(
+        `delete from app.knowledge_sources where tenant_id = $1 and title in ('Added while paging')
+           or (tenant_id = $1 and title like 'Archived note %')`,
+        [DEMO.tenantId],
+      )
+    }
+  })
 })
 
 describe('workspace settings', () => {

@@ -8,6 +8,7 @@
 // Wake-ups are turned off while jobs are queued (no pg_net, no cron safety net), then the
 // worker is invoked directly, so its report says what it did with each job.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { DEMO_PLATFORM_ADMIN } from '../../local/demo.ts'
 import {
   AGENT,
   SLACK,
@@ -22,6 +23,8 @@ import {
 const PLAN_LIMIT_TEXT =
   "Sorry, I can't answer right now because this workspace has used everything its plan includes for this month. " +
   "I've let the team know, and someone will get back to you here."
+
+const SUSPENDED_TEXT = 'Sorry, this assistant is not available right now. The team will get back to you here.'
 
 let s: AgentScenario
 let counter = 0
@@ -209,6 +212,63 @@ describe('the worker checks the plan again before calling the model', () => {
         await s.setWakeUps(true)
       }
     })
+  })
+
+  test('suspended by a platform admin after the jobs were queued: the polite suspended notice in each thread, no model call, nothing metered', async () => {
+    const platform = s.stack.anonClient()
+    const signedIn = await platform.auth.signInWithPassword(DEMO_PLATFORM_ADMIN)
+    expect(signedIn.error).toBeNull()
+    await s.setWakeUps(false)
+    try {
+      await until(queueEmpty, 'an empty queue')
+      // Two questions while the tenant may answer: both queued for the agent.
+      const first = await mentionOnSlack('Where is my order?', 'C0ENTSUSPEND')
+      const second = await mentionOnSlack('Do you ship abroad?', 'C0ENTSUSPEND')
+      expect(await jobsOf(first.messageId)).toHaveLength(1)
+      expect(await jobsOf(second.messageId)).toHaveLength(1)
+
+      // Then a platform admin suspends the tenant from the console.
+      const suspended = await platform.rpc('suspend_tenant', { tenant_id: TENANT, reason: 'spam reports' })
+      expect(suspended.error).toBeNull()
+      const { data: entitlement } = await s.service.rpc('check_entitlement', { tenant_id: TENANT })
+      expect(entitlement).toMatchObject({ allowed: false, reason: 'suspended', message: SUSPENDED_TEXT })
+
+      const modelRequests = s.openai.requests.length
+      const usage = await usageCount()
+      const planAlerts = (await alertsOf('alert.plan_limit_reached')).length
+      const report = await wakeWorker()
+      expect(report.failed).toEqual([])
+      expect(report.completed.filter((j) => j.kind === 'reply').map((j) => j.outcome)).toEqual([
+        'suspended:sent',
+        'suspended:sent',
+      ])
+      // No model call, nothing metered, no plan alert: the customer gets the notice ingest gives.
+      expect(s.openai.requests.length).toBe(modelRequests)
+      expect(await usageCount()).toBe(usage)
+      expect(await alertsOf('alert.plan_limit_reached')).toHaveLength(planAlerts)
+      for (const question of [first, second]) {
+        const rows = await s.outbound(question.conversationId)
+        expect(rows).toHaveLength(1)
+        expect(rows[0]).toMatchObject({
+          author_kind: 'system',
+          text: SUSPENDED_TEXT,
+          delivery_status: 'sent',
+          metadata: { mode: 'suspended', in_reply_to: question.messageId },
+        })
+        const inThread = s.slack.messages.filter((m) => m.channel === question.channel && m.threadTs === question.ts)
+        expect(inThread).toHaveLength(1)
+        expect(inThread[0]!.text).toContain('this assistant is not available right now')
+        expect(rows[0]!.external_id).toBe(inThread[0]!.ts)
+      }
+      // Delivered once: a second wake-up finds nothing.
+      expect(await queueEmpty()).toBe(true)
+      expect((await wakeWorker()).completed).toEqual([])
+      expect(s.slack.messages.filter((m) => m.channel === 'C0ENTSUSPEND')).toHaveLength(2)
+    } finally {
+      const resumed = await platform.rpc('resume_tenant', { tenant_id: TENANT })
+      expect(resumed.error).toBeNull()
+      await s.setWakeUps(true)
+    }
   })
 
   test('canceled after the job was queued: no model call, nothing metered, silence as at ingest, the admins alerted once', async () => {

@@ -271,10 +271,11 @@ describe('Slack buttons through the worker', () => {
     actionId: string,
     thread: string,
     trigger: string,
+    user = 'U0ALICE',
   ) {
     const payload = {
       type: 'block_actions',
-      user: { id: 'U0ALICE', team_id: DEMO_TEAM },
+      user: { id: user, team_id: DEMO_TEAM },
       team: { id: DEMO_TEAM },
       container: { type: 'message', channel_id: 'C0E2EBUTTONS', message_ts: message.ts, thread_ts: thread },
       message: { type: 'message', ts: message.ts, thread_ts: thread, text: message.text, blocks: message.blocks },
@@ -349,6 +350,76 @@ describe('Slack buttons through the worker', () => {
       expect(
         (await sql<{ status: string }>('select status from app.tool_calls where id = $1', [toolCallId]))[0]!.status,
       ).toBe('cancelled')
+    } finally {
+      await sql(`update app.agents set tools = tools - 'http_request' where id = $1`, [AGENT])
+    }
+  })
+  test('in a thread of two people, only the person asked can confirm: another person\'s click and "yes" change nothing', async () => {
+    await sql(
+      `update app.agents set tools = tools || '{"http_request": {"allowed_hosts": ["api.example.com"], "allowed_methods": ["GET", "POST"]}}'::jsonb
+       where id = $1`,
+      [AGENT],
+    )
+    try {
+      openai.enqueue({
+        toolCalls: [
+          { name: 'http_request', arguments: { url: 'https://api.example.com/refunds', method: 'POST', body: '{}' } },
+        ],
+      })
+      const channel = 'C0E2EBUTTONS' // the channel click() answers in
+      const ts = slackTs()
+      const mention = slackEventEnvelope(
+        { type: 'app_mention', user: 'U0ALICE', text: `<@${DEMO_BOT}> refund my order`, ts, channel, event_ts: ts },
+        { teamId: DEMO_TEAM, botUserId: DEMO_BOT },
+      )
+      expect((await postSlack(JSON.stringify(mention))).status).toBe(200)
+      const [ask] = await settledReplies(`${channel}:${ts}`, 'the confirmation request to Alice')
+      const toolCallId = ask!.metadata['confirmation']['tool_call_id'] as string
+      const asked = slack.messages.find((m) => m.channel === channel && m.ts === ask!.external_id)!
+      const status = async () =>
+        (await sql<{ status: string }>('select status from app.tool_calls where id = $1', [toolCallId]))[0]!.status
+      expect(await status()).toBe('awaiting_confirmation')
+
+      // Bob, in the same thread, clicks Confirm and then types "yes": each is stored as his own
+      // message, the worker takes each up, and Alice's refund still waits for her.
+      const inbound = async (n: number, what: string) => {
+        await until(async () => {
+          const [row] = await sql<{ n: number }>(
+            `select count(*)::int as n from app.messages m join app.conversations c on c.id = m.conversation_id
+             where c.thread_key = $1 and m.direction = 'in'`,
+            [`${channel}:${ts}`],
+          )
+          return row!.n === n ? true : undefined
+        }, what)
+        await settledReplies(`${channel}:${ts}`, `${what}, taken up by the worker`)
+      }
+      expect(
+        (await click(asked, `confirm:${toolCallId}`, 'konstruct_confirm', ts, 'trigger-bob-1', 'U0BOB')).status,
+      ).toBe(200)
+      await inbound(2, "Bob's click")
+      expect(await status()).toBe('awaiting_confirmation')
+      const bobTs = slackTs()
+      const bobYes = slackEventEnvelope(
+        { type: 'message', user: 'U0BOB', text: 'yes', ts: bobTs, thread_ts: ts, channel, event_ts: bobTs },
+        { teamId: DEMO_TEAM, botUserId: DEMO_BOT },
+      )
+      expect((await postSlack(JSON.stringify(bobYes))).status).toBe(200)
+      await inbound(3, 'Bob\'s "yes"')
+      expect(await status()).toBe('awaiting_confirmation')
+      expect(JSON.stringify(asked.blocks)).toContain(`confirm:${toolCallId}`)
+
+      // Alice's own click decides it.
+      expect((await click(asked, `cancel:${toolCallId}`, 'konstruct_cancel', ts, 'trigger-alice-1')).status).toBe(200)
+      await until(async () => ((await status()) === 'cancelled' ? true : undefined), "Alice's answer")
+      expect(JSON.stringify(asked.blocks)).toContain('<@U0ALICE> cancelled.')
+      const authors = await sql<{ external_user_id: string; text: string }>(
+        `select ci.external_user_id, m.text from app.messages m
+         join app.conversations c on c.id = m.conversation_id
+         join app.contact_identities ci on ci.contact_id = m.author_contact_id and ci.channel = 'slack'
+         where c.thread_key = $1 and m.direction = 'in' order by m.seq`,
+        [`${channel}:${ts}`],
+      )
+      expect(authors.map((a) => a.external_user_id)).toEqual(['U0ALICE', 'U0BOB', 'U0BOB', 'U0ALICE'])
     } finally {
       await sql(`update app.agents set tools = tools - 'http_request' where id = $1`, [AGENT])
     }

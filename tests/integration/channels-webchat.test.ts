@@ -15,6 +15,7 @@ import { createWebChatHandler } from '../../shared/channels/functions/web-chat.t
 const WIDGET = 'wk_demo_konstruct_widget_key'
 const TENANT = '10000000-0000-4000-8000-000000000001'
 const AGENT = '20000000-0000-4000-8000-000000000001'
+const ADMIN = { email: 'admin@konstruct.local', password: 'konstruct-demo' }
 
 let stack: TestStack
 beforeAll(async () => {
@@ -547,5 +548,89 @@ describe('the widget holds its own settings against abuse', () => {
     expect(await ask(b, 'v3', '198.51.100.1')).toBe(429)
     // The address the proxy saw counts, not what the client put first in X-Forwarded-For.
     expect(await ask(a, 'v4', '198.51.100.2')).toBe(200)
+  })
+})
+
+describe("the portal's test chat", () => {
+  /** POST /session as a new visitor, with whatever member session (or claim) the caller adds. */
+  async function sessionWith(headers: Record<string, string>, body: Record<string, unknown> = {}) {
+    const token = await signInVisitor()
+    const response = await fetch(url('/session'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
+      body: JSON.stringify({ widget_key: WIDGET, ...body }),
+    })
+    return { status: response.status, body: (await response.json()) as Record<string, any>, token }
+  }
+  async function signedInToken(client: ReturnType<TestStack['anonClient']>) {
+    const { data } = await client.auth.getSession()
+    return data.session!.access_token
+  }
+  /** The conversation a visitor's first message started: whether it is a test. */
+  async function conversationOfVisitor(visitorToken: string, text: string) {
+    const sent = await send(visitorToken, text)
+    expect(sent.status).toBe(202)
+    const { rows } = await stack.db.pg.query<{ id: string; is_test: boolean }>(
+      `select c.id, c.is_test from app.messages m join app.conversations c on c.id = m.conversation_id where m.id = $1`,
+      [sent.body['message_id']],
+    )
+    return rows[0]!
+  }
+  const planMessages = async () =>
+    Number(
+      (
+        await stack.db.pg.query<{ n: string }>(
+          `select coalesce(sum(messages), 0) as n from app.tenant_usage where tenant_id = $1 and period_start = app.usage_period(now())`,
+          [TENANT],
+        )
+      ).rows[0]!.n,
+    )
+
+  test("a member's test chat makes a test conversation: shown as Test, not counted toward the plan", async () => {
+    const admin = stack.anonClient()
+    expect((await admin.auth.signInWithPassword(ADMIN)).error).toBeNull()
+    const opened = await sessionWith({ 'x-member-authorization': `Bearer ${await signedInToken(admin)}` })
+    expect(opened.status).toBe(200)
+    expect(opened.body['test']).toBe(true)
+
+    const before = await planMessages()
+    const conversation = await conversationOfVisitor(opened.token, 'Testing my agent')
+    expect(conversation.is_test).toBe(true)
+    expect(await send(opened.token, 'And a second question')).toMatchObject({ status: 202 })
+    expect(await planMessages()).toBe(before)
+
+    // The inbox says so.
+    const { data: rows, error } = await admin.rpc('list_conversations', { tenant_id: TENANT })
+    expect(error).toBeNull()
+    expect((rows as Array<{ id: string; is_test: boolean }>).find((r) => r.id === conversation.id)?.is_test).toBe(true)
+  })
+
+  test('a plain visitor cannot make its own conversation a test: it says so in vain, or brings a session that is not a member of this tenant', async () => {
+    const before = await planMessages()
+    // Claiming it in the body does nothing.
+    const claimed = await sessionWith({}, { test: true, is_test: true })
+    expect(claimed.status).toBe(200)
+    expect(claimed.body['test']).toBe(false)
+    expect((await conversationOfVisitor(claimed.token, 'Free messages please')).is_test).toBe(false)
+
+    // Its own anonymous session, or a forged token, as the "member": 401, nothing marked.
+    const anonymous = await sessionWith({ 'x-member-authorization': `Bearer ${await signInVisitor()}` })
+    expect(anonymous).toMatchObject({ status: 401, body: { error: 'invalid_member_token' } })
+    const forged = await sessionWith({ 'x-member-authorization': 'Bearer not.a.token' })
+    expect(forged.status).toBe(401)
+
+    // A signed-in person of another tenant (anyone can sign up): 403, nothing marked.
+    const stranger = await stack.newUser('test-chat-stranger')
+    expect((await stranger.client.rpc('create_tenant', { name: 'Stranger Test Co' })).error).toBeNull()
+    const foreign = await sessionWith({ 'x-member-authorization': `Bearer ${await signedInToken(stranger.client)}` })
+    expect(foreign).toMatchObject({ status: 403, body: { error: 'not_a_member' } })
+    expect((await conversationOfVisitor(foreign.token, 'Am I a test?')).is_test).toBe(false)
+
+    const { rows } = await stack.db.pg.query(`select 1 from app.test_chat_visitors where visitor_id = any($1)`, [
+      [anonymous, forged, foreign, claimed].map((s) => decodeJwt(s.token).sub),
+    ])
+    expect(rows).toEqual([])
+    // Both real conversations counted.
+    expect(await planMessages()).toBe(before + 2)
   })
 })

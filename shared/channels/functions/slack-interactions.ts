@@ -212,29 +212,40 @@ async function handleAction(
   // agent worker matches it against the conversation's own pending confirmation and its
   // author against the person it was proposed to, so a button can only ever answer the tool
   // call of the thread it was clicked in, and only for that person.
-  const result = await rpc<{ message_id: string; duplicate: boolean }>('ingest_message', {
-    connection_id: connectionId,
-    // One answer per person, message and tool call: their second click, even on the other
-    // button, is a duplicate; someone else's click is their own message (which the worker does
-    // not count: only the person the call was proposed to can answer it).
-    external_id: click.messageTs
-      ? `${click.channelId}:action:${click.messageTs}:${decision.toolCallId}:${click.userId}`
-      : `${click.channelId}:action:${click.triggerId ?? actionId}:${decision.toolCallId}:${click.userId}`,
-    thread_key: threadKey,
-    external_user_id: click.userId,
-    text: `${decision.decision === 'confirmed' ? 'confirm' : 'cancel'}:${decision.toolCallId}`,
-    channel_context: {
-      slack_team_id: click.teamId,
-      slack_channel_id: click.channelId,
-      slack_channel_type: click.channelId.startsWith('D') ? 'im' : 'channel',
-      slack_thread_ts: threadKey === click.channelId ? null : threadKey.slice(click.channelId.length + 1),
+  const result = await rpc<{ duplicate: boolean; tenant_id: string; conversation_id: string; contact_id?: string }>(
+    'ingest_message',
+    {
+      connection_id: connectionId,
+      // One answer per person, message and tool call: their second click, even on the other
+      // button, is a duplicate; someone else's click is their own message (which the worker does
+      // not count: only the person the call was proposed to can answer it).
+      external_id: click.messageTs
+        ? `${click.channelId}:action:${click.messageTs}:${decision.toolCallId}:${click.userId}`
+        : `${click.channelId}:action:${click.triggerId ?? actionId}:${decision.toolCallId}:${click.userId}`,
+      thread_key: threadKey,
+      external_user_id: click.userId,
+      text: `${decision.decision === 'confirmed' ? 'confirm' : 'cancel'}:${decision.toolCallId}`,
+      channel_context: {
+        slack_team_id: click.teamId,
+        slack_channel_id: click.channelId,
+        slack_channel_type: click.channelId.startsWith('D') ? 'im' : 'channel',
+        slack_thread_ts: threadKey === click.channelId ? null : threadKey.slice(click.channelId.length + 1),
+      },
+      metadata: { slack_action_id: actionId, slack_button: decision.decision },
     },
-    metadata: { slack_action_id: actionId, slack_button: decision.decision },
-  })
-  log('slack_interactions.answered', {
-    tool_call_id: decision.toolCallId,
-    decision: decision.decision,
-    duplicate: result.duplicate,
-  })
-  return result.duplicate ? null : decision.decision
+  )
+  if (result.duplicate) return null
+  // Someone else in the thread clicked: their click is stored as their message (the worker
+  // does not count it), and the buttons stay for the person who was asked. (Once the call is
+  // no longer pending, the worker has taken an answer: the buttons go.)
+  const pending = await rpc<{ tool_call_id: string; proposed_to_contact_id: string | null } | null>(
+    'get_pending_confirmation',
+    { tenant_id: result.tenant_id, conversation_id: result.conversation_id },
+  )
+  const asked =
+    pending?.tool_call_id !== decision.toolCallId ||
+    !pending.proposed_to_contact_id ||
+    pending.proposed_to_contact_id === result.contact_id
+  log('slack_interactions.answered', { tool_call_id: decision.toolCallId, decision: decision.decision, asked })
+  return asked ? decision.decision : null
 }

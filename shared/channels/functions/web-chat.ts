@@ -7,7 +7,9 @@
 //
 //   GET  /web-chat/widget.js   the widget itself (one script tag, data-key="<widget key>")
 //   POST /web-chat/session     Bearer <visitor session>, {widget_key} → the visitor id, the
-//                              Realtime topic, how to reach Realtime and the conversation status
+//                              Realtime topic, how to reach Realtime and the conversation status;
+//                              with x-member-authorization: Bearer <member session> as well, the
+//                              portal's test chat (see `testChatOf`)
 //   POST /web-chat/messages    Bearer <visitor session>, x-widget-key, {text, client_message_id?}
 //                              → ingested, with the conversation status and what answer to expect
 //   GET  /web-chat/messages    Bearer <visitor session>, x-widget-key, ?after_seq= → the
@@ -34,7 +36,13 @@
 // api.take_widget_allowance, so every instance of this function shares them; 429 +
 // Retry-After). CORS answers any origin (no cookies: the session travels in the
 // Authorization header); the Origin check is what decides.
-import { bearerOf, userVerifier, type UserCheck } from '../../api/callers.ts'
+//
+// The portal's test chat is a visitor too, and its conversations are tests (never counted
+// toward the plan). A visitor cannot say so of itself: only a /session request that also
+// carries a verified, signed-in session of a member of the widget's tenant marks it
+// (api.begin_test_chat, which checks the membership; service role only, so nobody names
+// another person's visitor).
+import { bearerIn, bearerOf, userVerifier, type UserCheck } from '../../api/callers.ts'
 import { ApiError, type Api } from '../../api/client.ts'
 import { projectFromEnv, requirePublishableKey, serviceApi } from '../../api/project.ts'
 import { numberEnv, optionalEnv, type Env } from '../../runtime/env.ts'
@@ -78,7 +86,8 @@ const CLIENT_MESSAGE_ID = /^[A-Za-z0-9_-]{8,64}$/
 const CORS = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'GET, POST, OPTIONS',
-  'access-control-allow-headers': 'authorization, content-type, x-widget-key, x-client-info, apikey',
+  'access-control-allow-headers':
+    'authorization, content-type, x-widget-key, x-member-authorization, x-client-info, apikey',
   'access-control-expose-headers': 'retry-after',
   'access-control-max-age': '86400',
 }
@@ -218,10 +227,13 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     if (refused) return refused
     const limited = await limit(req, connection, null)
     if (limited) return limited
+    const test = await testChatOf(req, connection, visitorId)
+    if (test instanceof Response) return test
     const status = await conversationStatus(connection, visitorId)
-    log('web_chat.session', { connection_id: connection.connection_id, resumed: status !== null })
+    log('web_chat.session', { connection_id: connection.connection_id, resumed: status !== null, test })
     return reply(200, {
       visitor_id: visitorId,
+      test,
       topic: `webchat:${visitorId}`,
       status,
       realtime: { url: realtimeUrl, apikey: config.publishableKey },
@@ -230,6 +242,36 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
         greeting: connection.settings.greeting || null,
       },
     })
+  }
+
+  /**
+   * Whether this session is a member's test chat: with x-member-authorization, the
+   * member's session must verify (signed in, not anonymous) and belong to the widget's
+   * tenant (the database checks, api.begin_test_chat), else 401/403 and nothing is marked.
+   */
+  async function testChatOf(
+    req: Request,
+    connection: WidgetConnection,
+    visitorId: string,
+  ): Promise<boolean | Response> {
+    const header = req.headers.get('x-member-authorization')
+    if (header === null) return false
+    const member = await config.verifyUser(bearerIn(header))
+    if (!member || member.is_anonymous === true) return reply(401, { error: 'invalid_member_token' })
+    try {
+      await config.rpc('begin_test_chat', {
+        connection_id: connection.connection_id,
+        visitor_id: visitorId,
+        member_id: member.sub,
+      })
+    } catch (error) {
+      if (error instanceof ApiError && error.code === '42501') {
+        log('web_chat.test_chat_refused', { connection_id: connection.connection_id })
+        return reply(403, { error: 'not_a_member', message: 'Only members of this workspace can use its test chat.' })
+      }
+      throw error
+    }
+    return true
   }
 
   /** The status of the visitor's own conversation on this widget, or null before the first message. */

@@ -5,7 +5,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 \ir ../helpers/two_tenants.psql
 select tests.setup_two_tenants();
-select plan(14);
+select plan(16);
 
 select tests.become('service');
 select is(api.grant_platform_admin('INVITEE@tests.konstruct.local'), tests.uid('invitee'), 'the service role grants by email');
@@ -25,6 +25,13 @@ select is((select cost_this_period from api.platform_list_tenants() where slug =
 select is((select count(*)::int from api.platform_list_tenants(page_size => 1)), 1, 'pages by keyset');
 select is(jsonb_array_length(api.platform_get_tenant(tests.get('tenant')::uuid) -> 'channels'), 2, 'a tenant''s channels');
 
+reset role;
+-- A reply job queued before the suspension.
+select tests.become('service');
+insert into tests.fx
+select 'queued', api.ingest_message(tests.get('web_channel')::uuid, 'susp-0', 'visitor-q', 'visitor-q', 'Queued?', 'Q') ->> 'message_id';
+reset role;
+select tests.become('platform');
 select api.begin_support_access(tests.get('tenant')::uuid, 'ticket 42');
 select api.suspend_tenant(tests.get('tenant')::uuid, 'spam reports');
 reset role;
@@ -42,6 +49,16 @@ select is((api.ingest_message(tests.get('web_channel')::uuid, 'susp-1', 'visitor
 reset role;
 select ok(exists (select 1 from app.messages m where m.tenant_id = tests.get('tenant')::uuid and m.author_kind = 'system'
     and m.text like 'Sorry, this assistant is not available right now%'), 'the customer gets a polite notice');
+
+select tests.become('service');
+select is(api.enforce_reply_entitlement(tests.get('tenant')::uuid, m.conversation_id, m.id, 'reply:' || m.id) ->> 'reason',
+  'suspended', 'a reply job queued before the suspension is refused when the worker reaches it')
+from app.messages m where m.id = tests.get('queued')::uuid;
+reset role;
+select is((select m.text from app.messages m join app.messages q on q.conversation_id = m.conversation_id
+    where q.id = tests.get('queued')::uuid and m.direction = 'out' and m.metadata ->> 'mode' = 'suspended'),
+  'Sorry, this assistant is not available right now. The team will get back to you here.',
+  'and its customer gets the same polite notice instead of an answer');
 
 select tests.become('platform');
 select api.resume_tenant(tests.get('tenant')::uuid);

@@ -65,6 +65,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('list_knowledge_sources', $$select * from api.list_knowledge_sources('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
   ('create_knowledge_source', $$select api.create_knowledge_source('{tenant}', 'Hours', 'We open at nine.')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
   ('delete_knowledge_source', $$select api.delete_knowledge_source('{source}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('view_knowledge_source', $$select api.view_knowledge_source('{source}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
   ('search_knowledge', $$select * from api.search_knowledge('{tenant}', 'refunds')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', 'ok'),
   -- usage and audit
   ('usage_summary', $$select * from api.usage_summary('{tenant}', 'agent')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
@@ -175,6 +176,11 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('resume_tenant', $$select api.resume_tenant('{tenant}')$$, '42501', '42501', '42501', '42501', 'ok', '42501', '42501'),
   ('begin_support_access', $$select api.begin_support_access('{tenant}', 'ticket 42')$$, '42501', '42501', '42501', '42501', 'ok', '42501', '42501'),
   ('get_tenant_suspension', $$select api.get_tenant_suspension('{tenant}')$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501');
+
+-- the portal's test chat (20261206070300_test_chat.sql): the web-chat function marks a
+-- visitor once it verified a member's session beside the visitor's
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('begin_test_chat', $$select api.begin_test_chat('{web_channel}', 'matrix-visitor', '{operator}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call

@@ -4,7 +4,14 @@
 // merging by id keeps that from duplicating rows.
 import type { RealtimeChannel } from '@supabase/supabase-js'
 import { browserSupabase } from './supabase'
-import type { AlertEvent, ConversationChangedEvent, KnowledgeSourceChangedEvent, MessageEvent, Note } from './types'
+import type {
+  AlertEvent,
+  ChannelChangedEvent,
+  ConversationChangedEvent,
+  KnowledgeSourceChangedEvent,
+  MessageEvent,
+  Note,
+} from './types'
 
 export type TenantEvent =
   | { event: 'message_created' | 'message_updated'; payload: MessageEvent }
@@ -12,6 +19,7 @@ export type TenantEvent =
   | { event: 'knowledge_source_changed'; payload: KnowledgeSourceChangedEvent }
   | { event: 'alert'; payload: AlertEvent }
   | { event: 'note_created'; payload: Note & { conversation_id: string } }
+  | { event: 'channel_changed'; payload: ChannelChangedEvent }
   | { event: 'resync' }
 
 export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'offline'
@@ -70,6 +78,7 @@ export function connectTenant(tenantId: string): () => void {
       'knowledge_source_changed',
       'alert',
       'note_created',
+      'channel_changed',
     ] as const) {
       channel.on('broadcast', { event: name }, (message) => {
         emit({ event: name, payload: message.payload } as TenantEvent)

@@ -59,6 +59,7 @@ export function rowFromEvent(
     last_message_preview: event.last_message_preview,
     activity_at: activityOf(event),
     created_at: event.created_at,
+    is_test: event.is_test ?? previous?.is_test ?? false,
   }
 }
 

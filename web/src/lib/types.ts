@@ -106,6 +106,19 @@ export interface Channel {
   has_token: boolean
   settings: StoredSettings
   created_at: string
+  /** WhatsApp: when the token proved control of the number (its traffic arrives only then). */
+  whatsapp_verified_at?: string | null
+  /** WhatsApp: why the proof failed; null while pending or once proved. */
+  whatsapp_verification_error?: string | null
+}
+
+/** channel_changed: a WhatsApp number's proof of control changed (never a token). */
+export interface ChannelChangedEvent {
+  id: string
+  tenant_id: string
+  kind: ChannelKind
+  whatsapp_verified_at: string | null
+  whatsapp_verification_error: string | null
 }
 
 /** A channel with its settings read through the format (what does not fit left out): what the Channels page shows. */
@@ -139,6 +152,8 @@ export interface ConversationRow {
   /** The agent of the conversation's channel (null: nobody answers it). */
   channel_agent_id?: string | null
   model_failure?: ModelFailure | null
+  /** The portal's test chat: shown as Test, never counted toward the plan. */
+  is_test?: boolean
 }
 
 /** An owner or admin a conversation can be assigned to (api.list_assignees). */
@@ -180,6 +195,7 @@ export interface Conversation {
   last_message_preview: string | null
   channel_context: Record<string, unknown>
   model_failure: ModelFailure | null
+  is_test?: boolean
   created_at: string
   updated_at: string
 }
@@ -283,6 +299,23 @@ export interface KnowledgeSource {
   updated_at: string
 }
 
+/** A passage of a knowledge source, as api.view_knowledge_source shows it. */
+export interface KnowledgePassage {
+  chunk_index: number
+  /** The section it sits in, e.g. "Returns › Refunds"; null when the text has none. */
+  heading: string | null
+  content: string
+  token_count: number | null
+}
+
+/** api.view_knowledge_source: a source and one keyset page of its passages. */
+export interface KnowledgeSourceView {
+  source: KnowledgeSource & { tenant_id: string }
+  passages: KnowledgePassage[]
+  /** Pass as after_index for the next page; null on the last. */
+  next_after: number | null
+}
+
 export interface KnowledgeHit {
   chunk_id: string
   source_id: string
@@ -342,6 +375,7 @@ export interface ConversationChangedEvent {
   last_message_at: string | null
   last_message_preview: string | null
   model_failure?: ModelFailure | null
+  is_test?: boolean
   created_at: string
   operation: 'insert' | 'update'
 }

@@ -7,7 +7,8 @@ import { readChannelSettings } from '$shared/channels/settings.ts'
 import type { AgentSummary, Channel, ChannelWithSettings } from '$lib/types'
 import type { Actions, PageServerLoad } from './$types'
 
-export const load: PageServerLoad = async ({ locals, parent }) => {
+export const load: PageServerLoad = async ({ locals, parent, depends }) => {
+  depends('app:channels')
   const { tenant } = await parent()
   try {
     const [channels, agents] = await Promise.all([

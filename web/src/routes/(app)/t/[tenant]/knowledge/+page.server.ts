@@ -1,5 +1,6 @@
 import { fail } from '@sveltejs/kit'
 import { actionFailure, callApi, formString, loadFailure } from '$lib/server/api'
+import { SOURCES_PAGE } from '$lib/knowledge-list'
 import type { KnowledgeHit, KnowledgeSource } from '$lib/types'
 import type { Actions, PageServerLoad } from './$types'
 
@@ -9,7 +10,8 @@ export const load: PageServerLoad = async ({ locals, parent, url, depends }) => 
   const query = url.searchParams.get('q')?.trim() ?? ''
   try {
     const [sources, hits] = await Promise.all([
-      callApi<KnowledgeSource[]>(locals, 'list_knowledge_sources', { tenant_id: tenant.id }),
+      // The first page; the page asks for the next ones itself ($lib/knowledge-list).
+      callApi<KnowledgeSource[]>(locals, 'list_knowledge_sources', { tenant_id: tenant.id, page_size: SOURCES_PAGE }),
       query
         ? callApi<KnowledgeHit[]>(locals, 'search_knowledge', {
             tenant_id: tenant.id,
