@@ -291,13 +291,22 @@ describe('Slack buttons through the worker', () => {
     })
   }
 
-  test('a click answers once and takes the buttons away; a second click changes nothing', async () => {
+  /** Runs a test with the demo agent allowed to POST to api.example.com (a side effect to confirm). */
+  async function withOrderApi(run: () => Promise<void>) {
     await sql(
       `update app.agents set tools = tools || '{"http_request": {"allowed_hosts": ["api.example.com"], "allowed_methods": ["GET", "POST"]}}'::jsonb
        where id = $1`,
       [AGENT],
     )
     try {
+      await run()
+    } finally {
+      await sql(`update app.agents set tools = tools - 'http_request' where id = $1`, [AGENT])
+    }
+  }
+
+  test('a click answers once and takes the buttons away; a second click changes nothing', async () => {
+    await withOrderApi(async () => {
       openai.enqueue({
         toolCalls: [
           { name: 'http_request', arguments: { url: 'https://api.example.com/orders', method: 'POST', body: '{}' } },
@@ -350,17 +359,10 @@ describe('Slack buttons through the worker', () => {
       expect(
         (await sql<{ status: string }>('select status from app.tool_calls where id = $1', [toolCallId]))[0]!.status,
       ).toBe('cancelled')
-    } finally {
-      await sql(`update app.agents set tools = tools - 'http_request' where id = $1`, [AGENT])
-    }
+    })
   })
   test('in a thread of two people, only the person asked can confirm: another person\'s click and "yes" change nothing', async () => {
-    await sql(
-      `update app.agents set tools = tools || '{"http_request": {"allowed_hosts": ["api.example.com"], "allowed_methods": ["GET", "POST"]}}'::jsonb
-       where id = $1`,
-      [AGENT],
-    )
-    try {
+    await withOrderApi(async () => {
       openai.enqueue({
         toolCalls: [
           { name: 'http_request', arguments: { url: 'https://api.example.com/refunds', method: 'POST', body: '{}' } },
@@ -420,9 +422,7 @@ describe('Slack buttons through the worker', () => {
         [`${channel}:${ts}`],
       )
       expect(authors.map((a) => a.external_user_id)).toEqual(['U0ALICE', 'U0BOB', 'U0BOB', 'U0ALICE'])
-    } finally {
-      await sql(`update app.agents set tools = tools - 'http_request' where id = $1`, [AGENT])
-    }
+    })
   })
 })
 
