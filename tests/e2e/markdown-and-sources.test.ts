@@ -5,6 +5,7 @@ import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEMO, open, screenshot, signIn, startE2E, waitLive, type E2E } from './support/harness.ts'
 import { ingest } from './support/ingest.ts'
+import { until } from '../support/until.ts'
 
 let e2e: E2E
 let admin: Page
@@ -129,8 +130,18 @@ describe('a knowledge source, read in the portal', () => {
     })
     if (error) throw new Error(error.message)
     sourceId = (data as { id: string }).id
+    // This test is about viewing a processed source (live status is the knowledge tests'
+    // subject): the page opens once the worker has cut it into passages.
+    await until(
+      async () => {
+        const { data: view } = await ava.rpc('view_knowledge_source', { source_id: sourceId })
+        return (view as { source: { status: string } } | null)?.source.status === 'ready' ? true : undefined
+      },
+      'the manual processed',
+      60_000,
+    )
     await open(admin, `${base}/knowledge`)
-    await admin.locator(`tr[data-source-id="${sourceId}"][data-status="ready"]`).waitFor({ timeout: 30_000 })
+    await admin.locator(`tr[data-source-id="${sourceId}"][data-status="ready"]`).waitFor()
     await admin.locator(`tr[data-source-id="${sourceId}"]`).getByRole('link', { name: 'Kayak manual' }).click()
     await admin.waitForURL(`**${base}/knowledge/${sourceId}`)
     await admin.getByRole('heading', { level: 1, name: 'Kayak manual' }).waitFor()
