@@ -1,7 +1,6 @@
 // One Realtime subscription per open tenant (private topic tenant:<id>), fanned out to
 // every component that listens. Pages listen in onMount and stop in its cleanup.
-// Each time the subscription joins (the first time and after a reconnect) the hub emits
-// 'resync' so lists reload what they may have missed;
+// After a reconnect the hub emits 'resync' so lists reload what they may have missed;
 // merging by id keeps that from duplicating rows.
 import type { RealtimeChannel } from '@supabase/supabase-js'
 import { browserSupabase } from './supabase'
@@ -61,6 +60,7 @@ export function connectTenant(tenantId: string): () => void {
   const supabase = browserSupabase()
   let channel: RealtimeChannel | undefined
   let stopped = false
+  let joins = 0
   setStatus('connecting')
 
   void (async () => {
@@ -87,10 +87,9 @@ export function connectTenant(tenantId: string): () => void {
     channel.subscribe((status) => {
       if (stopped) return
       if (status === 'SUBSCRIBED') {
-        // Every join, the first too: what a page loaded before the subscription was live
-        // (server-rendered data, then hydration, then the join) may have changed in between.
+        joins += 1
         setStatus('live')
-        emit({ event: 'resync' })
+        if (joins > 1) emit({ event: 'resync' })
       } else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') {
         setStatus('reconnecting')
       } else if (status === 'CLOSED') {
