@@ -304,9 +304,12 @@ describe('knowledge uploads', () => {
       expect(await rows.count()).toBe(101)
 
       await more.click()
-      await more.waitFor({ state: 'detached' })
+      // While the page loads the button reads "Loading…"; it is gone once the last page is in.
+      const expected = await titlesInDatabase()
+      await rows.nth(expected.length - 1).waitFor()
+      await admin.getByRole('button', { name: /^(Show more sources|Loading…)$/ }).waitFor({ state: 'detached' })
       // Every source once, newest first, the reprocessed one at the bottom with its new state.
-      expect(await rows.locator('td:first-child strong').allTextContents()).toEqual(await titlesInDatabase())
+      expect(await rows.locator('td:first-child strong').allTextContents()).toEqual(expected)
       expect(await rows.last().getAttribute('data-status')).toBe('processing')
       await screenshot(admin, 'knowledge-paged-desktop')
     } finally {
