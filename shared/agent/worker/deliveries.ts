@@ -12,16 +12,16 @@
 // A reply that asks to confirm a tool call carries `metadata.confirmation` and is sent
 // with buttons whose values are `confirm:<id>` / `cancel:<id>`.
 
-import type { DeliveryOutcome, DeliveryProgressStore } from '../channels/delivery/progress.ts'
+import type { DeliveryOutcome, DeliveryProgressStore } from '../../channels/delivery/progress.ts'
 import {
   deliverSlackReply,
   readSlackChannelContext,
   showSlackThinking,
   type SlackThreadRef,
-} from '../channels/delivery/slack.ts'
-import { createSlackWebClient, SlackApiError } from '../channels/slack/web-api.ts'
-import { deliverWhatsAppReply, whatsAppTemplateOf } from '../channels/delivery/whatsapp.ts'
-import type { ConnectionRecord, ConversationRecord } from './store.ts'
+} from '../../channels/delivery/slack.ts'
+import { createSlackWebClient, SlackApiError } from '../../channels/slack/web-api.ts'
+import { deliverWhatsAppReply, whatsAppTemplateOf } from '../../channels/delivery/whatsapp.ts'
+import type { ConnectionRecord, ConversationRecord } from '../store.ts'
 
 export interface DeliveryTarget {
   conversation: ConversationRecord
