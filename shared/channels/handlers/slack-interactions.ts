@@ -25,8 +25,8 @@ import { type Api } from '../../api/client.ts'
 import { projectFromEnv, serviceApi } from '../../api/project.ts'
 import { type Env, optionalEnv, requireEnv } from '../../runtime/env.ts'
 import { consoleLog, describeError, type Log, text, unauthorized } from '../../runtime/http.ts'
-import { readButtonDecision, SLACK_ACTION_CANCEL, SLACK_ACTION_CONFIRM, SLACK_ACTION_HUMAN } from './slack-actions.ts'
-import { slackThreadKey } from './slack-threads.ts'
+import { readButtonDecision, SLACK_ACTION_CANCEL, SLACK_ACTION_CONFIRM, SLACK_ACTION_HUMAN } from '../slack/buttons.ts'
+import { slackThreadKey } from '../slack/threads.ts'
 
 export interface SlackInteractionsConfig {
   signingSecret: string

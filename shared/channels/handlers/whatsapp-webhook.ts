@@ -26,7 +26,7 @@ import { type Env, requireEnv } from '../../runtime/env.ts'
 import { consoleLog, describeError, type Log, text, unauthorized } from '../../runtime/http.ts'
 import { reportUnstorable } from './unstorable.ts'
 import { isUnstorable } from '../../api/storable-text.ts'
-import { readButtonDecision } from './slack-actions.ts'
+import { readButtonDecision } from '../slack/buttons.ts'
 
 export interface WhatsAppWebhookConfig {
   appSecret: string
