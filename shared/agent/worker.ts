@@ -53,6 +53,7 @@ import { createEntitlementGate, type EntitlementGate } from './worker-entitlemen
 import { KnowledgeFetchFailed, processKnowledgeSource } from './worker-knowledge.ts'
 import { buildHandoffDm, sendHandoffDms } from './handoff-notify.ts'
 import { verifyWake, WAKE_SIGNATURE_HEADER } from '../wake/verify-wake.ts'
+import { readConfirmationAnswer } from '../channels/confirmation.ts'
 
 // Jobs ---------------------------------------------------------------------------------------
 
@@ -173,23 +174,6 @@ export interface AgentWorkerDeps {
 }
 
 // Decisions that need no database ---------------------------------------------------------------
-
-/** What the user answered to a pending confirmation: a button id, or a plain yes/no. */
-export function readConfirmationAnswer(text: string | null, toolCallId: string): 'approve' | 'cancel' | null {
-  if (!text) return null
-  const clean = text.trim().toLowerCase()
-  if (clean === `confirm:${toolCallId}`) return 'approve'
-  if (clean === `cancel:${toolCallId}`) return 'cancel'
-  const words = clean.replace(/[^\p{L}\p{N}' ]+/gu, ' ').trim()
-  if (
-    /^(yes|y|yep|yeah|sure|ok|okay|go ahead|yes please|please do|do it|confirm|confirmed|approve)( please)?$/.test(
-      words,
-    )
-  )
-    return 'approve'
-  if (/^(no|n|nope|cancel|stop|don't|do not|no thanks|no thank you|abort)( please)?$/.test(words)) return 'cancel'
-  return null
-}
 
 /**
  * Whether a message may answer a pending confirmation: only its author's words count when

@@ -21,7 +21,8 @@ import {
 } from '../slack/mod.ts'
 import { slackConfirmationActions } from '../slack/buttons.ts'
 import type { SlackThreadRef } from '../slack/threads.ts'
-import { partsRecord, type ConfirmationButtons, type DeliveryOutcome, type DeliveryProgressStore } from './progress.ts'
+import { partsRecord, type DeliveryOutcome, type DeliveryProgressStore } from './progress.ts'
+import type { ConfirmationButtons } from '../confirmation.ts'
 
 export { readSlackChannelContext, type SlackThreadRef } from '../slack/threads.ts'
 
