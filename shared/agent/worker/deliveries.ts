@@ -10,7 +10,7 @@
 // the 24-hour window) use the channel senders in shared/channels/delivery, which record
 // each part the moment the channel accepts it, so a retry resumes instead of reposting.
 // A reply that asks to confirm a tool call carries `metadata.confirmation` and is sent
-// with buttons whose values are `confirm:<id>` / `cancel:<id>`.
+// with the confirmation buttons of shared/channels/confirmation.ts.
 
 import type { DeliveryOutcome, DeliveryProgressStore } from '../../channels/delivery/progress.ts'
 import {

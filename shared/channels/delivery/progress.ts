@@ -53,16 +53,6 @@ export type DeliveryOutcome =
   /** Try again later (rate limit, outage); what was sent so far is recorded. */
   | { outcome: 'retry'; reason: string; retryAfterMs: number | null }
 
-/** Confirm / cancel buttons under the last part of a reply. */
-export interface ConfirmationButtons {
-  toolCallId: string
-}
-
-/** Button values shared by both channels and read back by the webhooks. */
-export const CONFIRM_VALUE_PREFIX = 'confirm:'
-export const CANCEL_VALUE_PREFIX = 'cancel:'
-export const HUMAN_VALUE = 'human'
-
 export function partsRecord(progress: DeliveryProgress, key: string): Record<string, string> {
   const value = progress[key]
   if (typeof value !== 'object' || value === null) return {}

@@ -19,11 +19,12 @@ import {
   toSlackMessages,
   type Sleep,
 } from '../slack/mod.ts'
-import { slackConfirmationActions } from '../functions/slack-actions.ts'
-import type { SlackThreadRef } from '../functions/slack-threads.ts'
-import { partsRecord, type ConfirmationButtons, type DeliveryOutcome, type DeliveryProgressStore } from './progress.ts'
+import { slackConfirmationActions } from '../slack/buttons.ts'
+import type { SlackThreadRef } from '../slack/threads.ts'
+import { partsRecord, type DeliveryOutcome, type DeliveryProgressStore } from './progress.ts'
+import type { ConfirmationButtons } from '../confirmation.ts'
 
-export { readSlackChannelContext, type SlackThreadRef } from '../functions/slack-threads.ts'
+export { readSlackChannelContext, type SlackThreadRef } from '../slack/threads.ts'
 
 export interface SlackClientConfig {
   /** The connection's bot token (api.get_channel_token). */

@@ -18,15 +18,8 @@ import {
   WhatsAppRateLimitError,
   type TemplateMessage,
 } from '../whatsapp/mod.ts'
-import {
-  CANCEL_VALUE_PREFIX,
-  CONFIRM_VALUE_PREFIX,
-  HUMAN_VALUE,
-  partsRecord,
-  type ConfirmationButtons,
-  type DeliveryOutcome,
-  type DeliveryProgressStore,
-} from './progress.ts'
+import { partsRecord, type DeliveryOutcome, type DeliveryProgressStore } from './progress.ts'
+import { confirmationButtons, type ConfirmationButtons } from '../confirmation.ts'
 import type { ChannelSettings } from '../settings.ts'
 
 export interface WhatsAppClientConfig {
@@ -122,11 +115,10 @@ export async function deliverWhatsAppReply(input: DeliverWhatsAppReplyInput): Pr
               phoneNumberId: input.phoneNumberId,
               to: input.to,
               body: part,
-              buttons: [
-                { id: `${CONFIRM_VALUE_PREFIX}${input.confirmation.toolCallId}`, title: 'Yes, go ahead' },
-                { id: `${CANCEL_VALUE_PREFIX}${input.confirmation.toolCallId}`, title: 'Cancel' },
-                { id: HUMAN_VALUE, title: 'Talk to a human' },
-              ],
+              buttons: confirmationButtons(input.confirmation.toolCallId).map((button) => ({
+                id: button.value,
+                title: button.label,
+              })),
             })
           : await wa.sendText({ phoneNumberId: input.phoneNumberId, to: input.to, text: part })
       done[String(index)] = sent.messageId

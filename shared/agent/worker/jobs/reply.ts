@@ -8,6 +8,7 @@
 // contact gets an apology (a reply with a deliver job of its own) and the admins an alert.
 
 import { z } from 'zod'
+import { readConfirmationAnswer } from '../../../channels/confirmation.ts'
 import { assembleContext, type ConversationMessage, type KnowledgePassage } from '../../context.ts'
 import type { EscalationRule } from '../../handoff.ts'
 import { AgentTurnFailed, runAgentTurn, type AgentTurnResult } from '../../loop.ts'
@@ -44,23 +45,6 @@ export const BUDGET_TEXT =
   "Sorry, I can't answer right now because this assistant has reached its usage limit for the month. " +
   "I've let the team know, and someone will get back to you here."
 const CONFIRM_HINT = 'Reply "yes" to go ahead or "no" to cancel.'
-
-/** What the user answered to a pending confirmation: a button id, or a plain yes/no. */
-export function readConfirmationAnswer(text: string | null, toolCallId: string): 'approve' | 'cancel' | null {
-  if (!text) return null
-  const clean = text.trim().toLowerCase()
-  if (clean === `confirm:${toolCallId}`) return 'approve'
-  if (clean === `cancel:${toolCallId}`) return 'cancel'
-  const words = clean.replace(/[^\p{L}\p{N}' ]+/gu, ' ').trim()
-  if (
-    /^(yes|y|yep|yeah|sure|ok|okay|go ahead|yes please|please do|do it|confirm|confirmed|approve)( please)?$/.test(
-      words,
-    )
-  )
-    return 'approve'
-  if (/^(no|n|nope|cancel|stop|don't|do not|no thanks|no thank you|abort)( please)?$/.test(words)) return 'cancel'
-  return null
-}
 
 /**
  * Whether a message may answer a pending confirmation: only its author's words count when

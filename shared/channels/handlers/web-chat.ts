@@ -50,7 +50,7 @@ import { consoleLog, describeError, json, subPath, type Log } from '../../runtim
 import { readRawBody } from '../../net/request-body.ts'
 import { isUnstorable } from '../../api/storable-text.ts'
 import { readChannelSettings, widgetAdmits, type ChannelSettings } from '../settings.ts'
-import { webChatWidgetScript } from './web-chat-widget.ts'
+import { webChatWidgetScript } from '../webchat/widget.ts'
 
 export interface WebChatConfig {
   /** Public base URL of the project (Auth and Realtime live under it). */

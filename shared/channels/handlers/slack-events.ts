@@ -18,7 +18,7 @@ import { type Env, requireEnv } from '../../runtime/env.ts'
 import { consoleLog, describeError, json, type Log, text, unauthorized } from '../../runtime/http.ts'
 import { reportUnstorable } from './unstorable.ts'
 import { isUnstorable } from '../../api/storable-text.ts'
-import { slackThreadKey, type SlackChannelContext } from './slack-threads.ts'
+import { slackThreadKey, type SlackChannelContext } from '../slack/threads.ts'
 
 export interface SlackEventsConfig {
   signingSecret: string
