@@ -9,7 +9,7 @@
 import { createWorkerContext, type AgentWorkerDeps, type WorkerContext } from './context.ts'
 import { createJobExecutor, type BatchReport, type JobKinds } from './executor.ts'
 import { createWorkerDoor } from './door.ts'
-import { deliverJob, deliverMessage } from './jobs/deliver.ts'
+import { deliverJob } from './jobs/deliver.ts'
 import { distilMemoriesJob } from './jobs/distil-memories.ts'
 import { notifyHandoffJob } from './jobs/notify-handoff.ts'
 import { processSourceJob } from './jobs/process-source.ts'
@@ -43,12 +43,5 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
   const runOnce = (queues: readonly QueueName[] = ['agent_jobs', 'knowledge_jobs']): Promise<BatchReport> =>
     executor.drain(queues)
   const handle = createWorkerDoor({ config: ctx.config, drain: runOnce, now: ctx.now, log: ctx.log })
-  return {
-    handle,
-    runOnce,
-    processJob: executor.execute,
-    deliverMessage: (tenantId: string, messageId: string) => deliverMessage(ctx, tenantId, messageId),
-  }
+  return { handle, runOnce }
 }
-
-export type AgentWorker = ReturnType<typeof createAgentWorker>

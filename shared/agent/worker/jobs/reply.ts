@@ -209,7 +209,9 @@ async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<s
 
   // 6. Context: persona, history by tokens, memories, knowledge by hybrid search.
   const model = await resolveModel(ctx, context, agent)
-  const embedding = model ? await embedQuery(ctx, latestText, { ...meterInput, key: `${attemptKey}:embed` }, signal) : null
+  const embedding = model
+    ? await embedQuery(ctx, latestText, { ...meterInput, key: `${attemptKey}:embed` }, signal)
+    : null
   // BM25 over the question's words (api.search_knowledge), fused with the vector ranking.
   const hits = latestText ? await store.searchKnowledge(tenantId, latestText, embedding, 5) : []
   const knowledge: KnowledgePassage[] = hits.map((h) => ({
@@ -253,7 +255,10 @@ async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<s
   // A visible "thinking" on channels that have one, while the model works (best effort).
   const thinking = ctx.deliveries[context.connection.kind].showThinking
   if (model && thinking) {
-    await thinking({ conversation, connection: context.connection, inboundMessageId: job.message_id }).catch(
+    const recipient =
+      context.contact?.identities.find((identity) => identity.channel === conversation.channel)?.external_user_id ??
+      null
+    await thinking({ conversation, connection: context.connection, inboundMessageId: job.message_id, recipient }).catch(
       (error: unknown) => ctx.log('agent-worker: could not show the thinking status', describeFailure(error)),
     )
   }
@@ -387,7 +392,9 @@ async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<s
         { kind: 'distil_memories', tenant_id: tenantId, conversation_id: conversation.id, after_seq: lastSeq },
         config.memoryQuietSeconds,
       )
-      .catch((error: unknown) => ctx.log('agent-worker: could not schedule memory distillation', describeFailure(error)))
+      .catch((error: unknown) =>
+        ctx.log('agent-worker: could not schedule memory distillation', describeFailure(error)),
+      )
   }
   return `${turn.mode}:${delivery}`
 }

@@ -74,9 +74,7 @@ export async function proveWhatsAppControl(job: WhatsAppProofJob, deps: WhatsApp
   return result.verified ? 'proven' : `unproven:${result.reason ?? 'not_controlled'}`
 }
 
-export function verifyWhatsAppChannelJob(
-  ctx: WorkerContext,
-): JobKind<z.infer<typeof verifyWhatsAppChannelJobSchema>> {
+export function verifyWhatsAppChannelJob(ctx: WorkerContext): JobKind<z.infer<typeof verifyWhatsAppChannelJobSchema>> {
   return {
     schema: verifyWhatsAppChannelJobSchema,
     run: (job) =>
