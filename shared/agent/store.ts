@@ -6,7 +6,7 @@
 
 import { z } from 'zod'
 import { ApiError, type Api } from '../api/client.ts'
-import { readChannelSettings } from '../channels/settings.ts'
+import { readConnectionSettings } from '../channels/settings.ts'
 import { readAgentSettings, readModelSettings } from './settings.ts'
 
 export type QueueName = 'agent_jobs' | 'knowledge_jobs'
@@ -94,7 +94,7 @@ export const connectionRecordSchema = z
     settings: z.unknown(),
   })
   .transform(({ settings, ...connection }) => {
-    const read = readChannelSettings(settings)
+    const read = readConnectionSettings(settings)
     return { ...connection, settings: read.settings, settingsProblems: read.problems }
   })
 export type ConnectionRecord = z.infer<typeof connectionRecordSchema>
@@ -295,7 +295,7 @@ export function createAgentStore(api: Api) {
       return parse('search_knowledge', z.array(knowledgeHitSchema), data ?? [])
     },
 
-    /** Whom to DM on a hand-off, per Slack connection; ids read through the channel settings format. */
+    /** Whom to DM on a hand-off, per Slack connection; ids read through the connection settings format. */
     async listHandoffSlackTargets(
       tenantId: string,
     ): Promise<Array<{ connectionId: string; userIds: string[]; problems: string[] }>> {
@@ -306,7 +306,7 @@ export function createAgentStore(api: Api) {
         data ?? [],
       )
       return rows.map((r) => {
-        const { settings, problems } = readChannelSettings({ handoff_notify_user_ids: r.user_ids })
+        const { settings, problems } = readConnectionSettings({ handoff_notify_user_ids: r.user_ids })
         return { connectionId: r.connection_id, userIds: settings.handoff_notify_user_ids ?? [], problems }
       })
     },

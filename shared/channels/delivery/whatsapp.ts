@@ -20,7 +20,7 @@ import {
 } from '../whatsapp/mod.ts'
 import { partsRecord, type DeliveryOutcome, type DeliveryProgressStore } from './progress.ts'
 import { confirmationButtons, type ConfirmationButtons } from '../confirmation.ts'
-import type { ChannelSettings } from '../settings.ts'
+import type { ConnectionSettings } from '../settings.ts'
 
 export interface WhatsAppClientConfig {
   /** The connection's access token (api.get_channel_token). */
@@ -35,7 +35,7 @@ export const NO_TEMPLATE_REASON =
   'More than 24 hours since the customer last wrote: WhatsApp only allows an approved template, and none is configured for this number.'
 
 /** The approved template of a connection (settings read through ../settings.ts), or null. */
-export function whatsAppTemplateOf(settings: ChannelSettings): TemplateMessage | null {
+export function whatsAppTemplateOf(settings: ConnectionSettings): TemplateMessage | null {
   const template = settings.whatsapp_template
   if (!template) return null
   return {
