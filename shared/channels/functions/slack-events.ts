@@ -183,7 +183,8 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
 type RoutedIngest =
   | { outcome: 'unknown_team' }
   | { outcome: 'other_bot'; connection: SlackConnection }
-  | { outcome: 'disabled' | 'not_for_agent'; connection_id: string }
+  | { outcome: 'disabled'; connection_id: string }
+  | { outcome: 'not_for_agent'; connection_id: string }
   | ({ outcome: 'ingested'; connection_id: string } & IngestResult)
 
 /** Routes by team id and stores in one call; the stored bot user id must be the event's. */
