@@ -263,6 +263,9 @@ async function readPayload(req: IncomingMessage): Promise<Payload> {
 
 const routineCaches = new WeakMap<LocalDb, RoutineCache>()
 
+/** Cached routines did not fit a call before anything was sent: it is made again with a fresh lookup. */
+class StaleRoutines extends Error {}
+
 function routineCacheOf(db: LocalDb): RoutineCache {
   let cache = routineCaches.get(db)
   if (!cache) routineCaches.set(db, (cache = new RoutineCache()))
@@ -317,17 +320,25 @@ async function invoke(req: IncomingMessage, res: ServerResponse, url: URL, ctx: 
           candidates = await loadRoutines(tx, call.schema, call.name)
           if (version !== undefined) cache!.set(call.schema, call.name, version, candidates)
         }
-        const resolution = resolveRoutine(
-          {
-            schema: call.schema,
-            name: call.name,
-            keys,
-            jsonPost: isPost && payload.kind !== 'form',
-            singleObject: isPost && prefs.singleObject,
-          },
-          candidates,
-          candidates.length > 0 ? [] : await routineNamesIn(tx, call.schema),
-        )
+        const request = {
+          schema: call.schema,
+          name: call.name,
+          keys,
+          jsonPost: isPost && payload.kind !== 'form',
+          singleObject: isPost && prefs.singleObject,
+        }
+        let resolution: Resolution
+        try {
+          resolution = resolveRoutine(
+            request,
+            candidates,
+            candidates.length > 0 ? [] : await routineNamesIn(tx, call.schema),
+          )
+        } catch (error) {
+          // Cached routines that do not fit the call may be stale: decide on a fresh lookup.
+          if (cached) throw new StaleRoutines()
+          throw error
+        }
         if (resolution.call.kind === 'named' && isPost && bodyArgs === undefined) {
           throw restError(
             400,
@@ -364,7 +375,7 @@ async function invoke(req: IncomingMessage, res: ServerResponse, url: URL, ctx: 
   const result = await attempt(cache?.get(call.schema, call.name))
     .catch((error: unknown) => {
       // The schema changed since the lookup (nothing of the call ran): look up again.
-      if (cache && isPgError(error) && error.code === SCHEMA_CHANGED) {
+      if (cache && (error instanceof StaleRoutines || (isPgError(error) && error.code === SCHEMA_CHANGED))) {
         cache.clear()
         return attempt(undefined)
       }
