@@ -117,7 +117,7 @@ try {
   }
   const seconds = (performance.now() - started) / 1000
   // The jobs end (complete_job) after their replies are sent: count their calls too.
-  for (const settle = Date.now() + 10_000; Date.now() < settle; ) {
+  for (const settle = Date.now() + 10_000; Date.now() < settle;) {
     polls++
     const left = await stack.db.pg.query<{ n: number }>('select count(*)::int as n from pgmq.q_agent_jobs')
     if (Number(left.rows[0]!.n) === 0) break
