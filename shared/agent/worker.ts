@@ -51,6 +51,7 @@ import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL, type WorkerConfig } from './wor
 import { DeliveryFailed, type ReplyDeliveries, type ThinkingTarget } from './worker-delivery.ts'
 import { createEntitlementGate, type EntitlementGate } from './worker-entitlements.ts'
 import { KnowledgeFetchFailed, processKnowledgeSource } from './worker-knowledge.ts'
+import { searchWeb } from './web-search.ts'
 import { buildHandoffDm, sendHandoffDms } from './handoff-notify.ts'
 import { verifyWake, WAKE_SIGNATURE_HEADER } from '../wake/verify-wake.ts'
 
@@ -216,6 +217,7 @@ export function toolSettingsOf(agent: AgentRecord): AgentToolSettings {
     knowledgeSearch: tools.knowledge_search !== undefined,
     escalateToHuman: tools.escalate_to_human !== undefined,
     httpRequest: http ? { allowHosts: http.allowed_hosts, allowMethods: http.allowed_methods } : null,
+    webSearch: tools.web_search !== undefined,
   }
 }
 
@@ -284,6 +286,13 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     resolveHost: deps.resolveHost,
   })
   const entitlements = deps.entitlements ?? createEntitlementGate(serviceApi(config.project))
+  // The operator's web search provider (KONSTRUCT_WEB_SEARCH_URL), or none: the tool is then never offered.
+  const webSearch = config.webSearch
+  const resolveHost: ResolveHost =
+    deps.resolveHost ??
+    (async () => {
+      throw new Error('no resolver')
+    })
 
   // Model ------------------------------------------------------------------------------------
 
@@ -735,6 +744,10 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
       },
       resolveHost: deps.resolveHost,
       fetch: deps.fetch,
+      searchWeb: webSearch
+        ? (query, limit, toolSignal) =>
+            searchWeb(webSearch, query, limit, { resolveHost, fetch: deps.fetch, signal: toolSignal })
+        : undefined,
     })
 
     // A visible "thinking" on channels that have one, while the model works (best effort).
