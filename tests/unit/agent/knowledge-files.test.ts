@@ -3,7 +3,7 @@
 import { strToU8, zipSync } from 'fflate'
 import { describe, expect, it } from 'vitest'
 import { chunkDocument } from '../../../shared/agent/chunking.ts'
-import { CsvUnreadable, csvPassages } from '../../../shared/agent/csv-passages.ts'
+import { CsvUnreadable, csvPassages, hasHeaderRow, readCsv } from '../../../shared/agent/csv-passages.ts'
 import { docxText } from '../../../shared/agent/docx-text.ts'
 import { OfficeFileUnreadable, readOfficeParts } from '../../../shared/agent/office-zip.ts'
 import { pptxText } from '../../../shared/agent/pptx-text.ts'
@@ -43,6 +43,35 @@ describe('csvPassages', () => {
 
   it('names missing headers and keeps cells beyond the header', () => {
     expect(csvPassages('Name,\nAna,Porto,extra\n')[0]!.content).toBe('Name: Ana\nColumn 2: Porto\nColumn 3: extra')
+  })
+
+  it('reads a file without a header row as data: every row a passage of numbered columns', () => {
+    // A price list exported without its header: the first row is a product like the others.
+    const prices = 'Kayak,29 €,in stock\nPaddle,9 €,low\nHelmet,15 €,in stock\n'
+    expect(hasHeaderRow(readCsv(prices))).toBe(false)
+    expect(csvPassages(prices)[0]!.content).toBe(
+      'Column 1: Kayak\nColumn 2: 29 €\nColumn 3: in stock\n\n' +
+        'Column 1: Paddle\nColumn 2: 9 €\nColumn 3: low\n\n' +
+        'Column 1: Helmet\nColumn 2: 15 €\nColumn 3: in stock',
+    )
+    // Questions and answers with no header: the first question is searchable like the rest.
+    const faq =
+      'How do I reset my password?,Click “Forgot password” on the sign-in page.\n' +
+      'Can I pay by invoice?,Yes: yearly plans can be paid by bank transfer.\n'
+    const passages = csvPassages(faq)
+    expect(passages.map((p) => p.content).join('\n\n')).toContain(
+      'Column 1: How do I reset my password?\nColumn 2: Click “Forgot password” on the sign-in page.',
+    )
+    // Dates and amounts under a header row still read as a header.
+    expect(hasHeaderRow(readCsv('Date;Amount\n2024-05-01;12.50\n2024-05-02;9.00\n'))).toBe(true)
+    expect(hasHeaderRow(readCsv('2024-05-01;12.50\n2024-05-02;9.00\n'))).toBe(false)
+  })
+
+  it('follows what the source says about its header over the guess', () => {
+    expect(csvPassages('Kayak,29 €\nPaddle,9 €\n', undefined, true)[0]!.content).toBe('Kayak: Paddle\n29 €: 9 €')
+    expect(csvPassages('Plan,Price\nPro,29\n', undefined, false)[0]!.content).toBe(
+      'Column 1: Plan\nColumn 2: Price\n\nColumn 1: Pro\nColumn 2: 29',
+    )
   })
 
   it('refuses malformed files with the reason', () => {
