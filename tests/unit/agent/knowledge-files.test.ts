@@ -119,6 +119,44 @@ describe('docxText', () => {
     ])
   })
 
+  it('makes footnotes, endnotes, page headers and footers searchable passages of their own', () => {
+    const docx = buildDocx(
+      [
+        { heading: 1, text: 'Warranty' },
+        { text: 'Every kayak has a two-year warranty.', footnote: 'Water damage from misuse is excluded.' },
+        { text: 'Paddles are covered for one year.', footnote: 'Only carbon paddles; wooden ones have none.' },
+        { heading: 1, text: 'Returns' },
+        { text: 'Unused items can be returned within 30 days.', endnote: 'Sale items are final.' },
+      ],
+      { header: 'Harbour Kayaks — customer policy', footer: 'Valid from 1 May 2025. Questions: help@example.com' },
+    )
+    const text = docxText(docx)
+    expect(text).toBe(
+      [
+        '# Warranty',
+        'Every kayak has a two-year warranty.[1]',
+        'Paddles are covered for one year.[2]',
+        '# Returns',
+        'Unused items can be returned within 30 days.[E1]',
+        '# Footnotes',
+        '[1] Water damage from misuse is excluded.',
+        '[2] Only carbon paddles; wooden ones have none.',
+        '# Endnotes',
+        '[E1] Sale items are final.',
+        '# Page headers and footers',
+        'Harbour Kayaks — customer policy',
+        'Valid from 1 May 2025. Questions: help@example.com',
+      ].join('\n\n'),
+    )
+    // What a user searching "water damage" or "valid from" finds: a passage holding it, under its section.
+    const passages = chunkDocument(text)
+    const holding = (words: string) => passages.find((p) => p.content.includes(words))
+    expect(holding('Water damage from misuse')?.heading).toBe('Footnotes')
+    expect(holding('Sale items are final')?.heading).toBe('Endnotes')
+    expect(holding('Valid from 1 May 2025')?.heading).toBe('Page headers and footers')
+    expect(holding('two-year warranty')?.heading).toBe('Warranty')
+  })
+
   it('refuses what is not a readable .docx, saying why', () => {
     const fail = (bytes: Uint8Array) => {
       try {
@@ -175,6 +213,29 @@ describe('pptxText', () => {
       ].join('\n\n'),
     )
     expect(chunkDocument(text).map((p) => p.heading)).toEqual(['Pricing', 'Slide 2', 'Plans compared'])
+  })
+
+  it('keeps each slide’s speaker notes with that slide, without the notes page’s slide number', () => {
+    const deck = buildPptx([
+      { title: 'Pricing', body: ['Starter is 9 € a month.'], notes: ['Mention the yearly discount: two months free.'] },
+      { title: 'Support', body: ['Chat and email.'] },
+      { title: 'Roadmap', notes: ['Offline maps ship in June.', 'Do not promise a date for Android.'] },
+    ])
+    const text = pptxText(deck)
+    expect(text).toBe(
+      [
+        '# Pricing',
+        'Starter is 9 € a month.',
+        'Speaker notes: Mention the yearly discount: two months free.',
+        '# Support',
+        'Chat and email.',
+        '# Roadmap',
+        'Speaker notes: Offline maps ship in June.\nDo not promise a date for Android.',
+      ].join('\n\n'),
+    )
+    const passages = chunkDocument(text)
+    expect(passages.find((p) => p.content.includes('yearly discount'))?.heading).toBe('Pricing')
+    expect(passages.find((p) => p.content.includes('Offline maps ship in June'))?.heading).toBe('Roadmap')
   })
 
   it('refuses a Word file or a damaged zip given as a deck', () => {
