@@ -225,14 +225,15 @@ export function docxText(bytes: Uint8Array): string {
     const notes = readWordPart(xml, styles)
       .notes.filter((n) => n.kind === kind && n.type === 'normal' && n.blocks.length)
       .map((n) => ({ number: numbers[kind].get(n.id) ?? Infinity, n }))
-      .sort((a, b) => a.number - b.number)
+      .sort((a, b) => (a.number === b.number ? 0 : a.number < b.number ? -1 : 1))
     const lines = notes.map(({ n }) => `${numberOf(kind, n.id)} ${n.blocks.join(' ').replace(/^#+ /gm, '')}`)
     if (lines.length) blocks.push(`# ${title}`, ...lines)
   }
 
   const margins = [...parts.keys()]
     .filter((name) => HEADER_OR_FOOTER.test(name))
-    .sort()
+    // Headers before footers, each in their numbering.
+    .sort((a, b) => Number(a.includes('footer')) - Number(b.includes('footer')) || a.localeCompare(b))
     .flatMap((name) => readWordPart(parts.get(name)!, styles).blocks)
   const unique = [...new Set(margins.map((b) => b.replace(/^#+ /, '')))]
   if (unique.length) blocks.push('# Page headers and footers', ...unique)

@@ -226,10 +226,10 @@ function citedResults(body: unknown): WebResult[] {
     if (!cite) return []
     const start = cite.start_index ?? 0
     const end = cite.end_index ?? start
-    const span = end > start ? answer.slice(start, end) : ''
-    // The cited span is usually a markdown link; the sentence before it carries the fact.
-    const before = answer.slice(0, start).split(/(?<=[.!?])\s+|\n+/).at(-1) ?? ''
-    return [{ title: cite.title ?? '', url: cite.url, snippet: `${before} ${span.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')}` }]
+    // The cited span is usually the markdown link itself; the sentence before it carries the fact.
+    const sentence = answer.slice(0, start).trimEnd().split(/(?<=[.!?])\s+|\n+/).at(-1) ?? ''
+    const span = end > start ? answer.slice(start, end).replace(/\[([^\]]*)\]\([^)]*\)/g, '$1') : ''
+    return [{ title: cite.title ?? '', url: cite.url, snippet: sentence || span }]
   })
 }
 

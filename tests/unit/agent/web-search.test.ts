@@ -110,7 +110,7 @@ describe('searching', () => {
     expect(results[1]).toEqual({
       title: 'tram strike news',
       url: 'https://news.example.net/tram-strike?page=1',
-      snippet: 'Latest on tram strike. news.example.net',
+      snippet: 'Latest on tram strike.',
     })
     const [request] = search.requests.slice(before)
     expect(request).toMatchObject({ method: 'POST', path: '/v1/chat/completions' })
