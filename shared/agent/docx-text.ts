@@ -200,7 +200,8 @@ function readWordPart(
 export function docxText(bytes: Uint8Array): string {
   const parts = readOfficeParts(
     bytes,
-    (name) => name === DOCUMENT || name === STYLES || name === FOOTNOTES || name === ENDNOTES || HEADER_OR_FOOTER.test(name),
+    (name) =>
+      name === DOCUMENT || name === STYLES || name === FOOTNOTES || name === ENDNOTES || HEADER_OR_FOOTER.test(name),
     '.docx',
   )
   const document = parts.get(DOCUMENT)

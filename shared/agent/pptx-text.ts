@@ -173,7 +173,11 @@ export function pptxText(bytes: Uint8Array): string {
   const parts = readOfficeParts(
     bytes,
     (name) =>
-      name === PRESENTATION || name === PRESENTATION_RELS || SLIDE.test(name) || SLIDE_RELS.test(name) || NOTES.test(name),
+      name === PRESENTATION ||
+      name === PRESENTATION_RELS ||
+      SLIDE.test(name) ||
+      SLIDE_RELS.test(name) ||
+      NOTES.test(name),
     '.pptx',
   )
   if (!parts.has(PRESENTATION))

@@ -38,9 +38,7 @@ export interface WebResult {
 
 /** What the environment says about web search: a provider, none, or why it is unusable. */
 export type WebSearchSetup =
-  | { state: 'configured'; provider: WebSearchProvider }
-  | { state: 'unset' }
-  | { state: 'invalid'; problem: string }
+  { state: 'configured'; provider: WebSearchProvider } | { state: 'unset' } | { state: 'invalid'; problem: string }
 
 const blankAsNull = z
   .string()
@@ -99,9 +97,7 @@ const MAX_SNIPPET_CHARS = 400
 const MAX_TITLE_CHARS = 200
 
 const searxngAnswer = z.object({
-  results: z.array(
-    z.object({ url: z.string(), title: z.string().nullish(), content: z.string().nullish() }).loose(),
-  ),
+  results: z.array(z.object({ url: z.string(), title: z.string().nullish(), content: z.string().nullish() }).loose()),
 })
 
 const chatAnswer = z.object({
@@ -227,14 +223,22 @@ function citedResults(body: unknown): WebResult[] {
     const start = cite.start_index ?? 0
     const end = cite.end_index ?? start
     // The cited span is usually the markdown link itself; the sentence before it carries the fact.
-    const sentence = answer.slice(0, start).trimEnd().split(/(?<=[.!?])\s+|\n+/).at(-1) ?? ''
+    const sentence =
+      answer
+        .slice(0, start)
+        .trimEnd()
+        .split(/(?<=[.!?])\s+|\n+/)
+        .at(-1) ?? ''
     const span = end > start ? answer.slice(start, end).replace(/\[([^\]]*)\]\([^)]*\)/g, '$1') : ''
     return [{ title: cite.title ?? '', url: cite.url, snippet: sentence || span }]
   })
 }
 
 function oneLine(text: string): string {
-  return text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim()
+  return text
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
 }
 
 function clip(text: string, max: number): string {

@@ -163,9 +163,8 @@ describe('agent designer and pages', () => {
     await admin.waitForURL(/\/agents\/[0-9a-f-]{36}\?created=1/)
     await admin.getByRole('heading', { name: 'Hugo' }).waitFor()
     await screenshot(admin, 'agent-designer-desktop')
-    const [hugo] = (
-      await e2e.stack.db.pg.query<{ tools: any }>(`select tools from app.agents where name = 'Hugo'`)
-    ).rows
+    const [hugo] = (await e2e.stack.db.pg.query<{ tools: any }>(`select tools from app.agents where name = 'Hugo'`))
+      .rows
     expect(hugo!.tools.web_search).toEqual({})
     expect(await admin.getByLabel('Search the web').isChecked()).toBe(true)
 

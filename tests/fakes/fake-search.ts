@@ -29,7 +29,11 @@ export interface FakeSearch {
 }
 
 function resultsAbout(query: string): FakeSearchResult[] {
-  const slug = query.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'search'
+  const slug =
+    query
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '') || 'search'
   return [
     { title: `${query}: the guide`, url: `https://guide.example.org/${slug}`, content: `All about ${query}.` },
     { title: `${query} news`, url: `https://news.example.net/${slug}?page=1`, content: `Latest on ${query}.` },

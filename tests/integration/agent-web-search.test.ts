@@ -83,7 +83,11 @@ describe('web search', () => {
 
     const sent = search.requests.slice(before)
     expect(sent).toHaveLength(1)
-    expect(sent[0]).toMatchObject({ method: 'GET', path: '/search', query: { q: 'harbour ferry storm', format: 'json' } })
+    expect(sent[0]).toMatchObject({
+      method: 'GET',
+      path: '/search',
+      query: { q: 'harbour ferry storm', format: 'json' },
+    })
 
     expect(reply.text).toContain('The ferry is suspended until the storm passes.')
     expect(reply.text).toContain('https://guide.example.org/harbour-ferry-storm')
@@ -133,7 +137,9 @@ describe('web search', () => {
     const { conversation_id } = await ask(question)
     await deliveredReply(conversation_id)
     expect(elsewhere.requests).toHaveLength(0)
-    expect(toolResultSentToModel(question).error).toMatch(/^web search failed: the web search provider could not be reached/)
+    expect(toolResultSentToModel(question).error).toMatch(
+      /^web search failed: the web search provider could not be reached/,
+    )
   })
 
   test("a tenant's settings cannot name the provider: such a web_search entry is left out", async () => {

@@ -35,10 +35,7 @@ function notesOf(blocks: DocxBlock[], kind: 'footnote' | 'endnote'): string[] {
 function notesXml(kind: 'footnote' | 'endnote', texts: string[]): string {
   const separators = `<w:${kind} w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p></w:${kind}><w:${kind} w:type="continuationSeparator" w:id="0"><w:p><w:r><w:continuationSeparator/></w:r></w:p></w:${kind}>`
   const notes = texts
-    .map(
-      (text, i) =>
-        `<w:${kind} w:id="${i + 1}"><w:p><w:r><w:${kind}Ref/></w:r>${runs(` ${text}`)}</w:p></w:${kind}>`,
-    )
+    .map((text, i) => `<w:${kind} w:id="${i + 1}"><w:p><w:r><w:${kind}Ref/></w:r>${runs(` ${text}`)}</w:p></w:${kind}>`)
     .join('')
   return `${XML}<w:${kind}s ${W}>${separators}${notes}</w:${kind}s>`
 }
@@ -55,8 +52,7 @@ function docxBody(blocks: DocxBlock[]): string {
           .map((row) => `<w:tr>${row.map((cell) => `<w:tc><w:p>${runs(cell)}</w:p></w:tc>`).join('')}</w:tr>`)
           .join('')}</w:tbl>`
       const list = block.list ? '<w:pPr><w:numPr><w:ilvl w:val="0"/><w:numId w:val="1"/></w:numPr></w:pPr>' : ''
-      const notes =
-        (block.footnote ? reference('footnote') : '') + (block.endnote ? reference('endnote') : '')
+      const notes = (block.footnote ? reference('footnote') : '') + (block.endnote ? reference('endnote') : '')
       return `<w:p>${list}${runs(block.text, block.bold)}${notes}</w:p>`
     })
     .join('')

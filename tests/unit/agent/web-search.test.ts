@@ -7,7 +7,12 @@ import { assembleContext } from '../../../shared/agent/context.ts'
 import { runAgentTurn, withSources } from '../../../shared/agent/loop.ts'
 import { createModelClient } from '../../../shared/agent/model.ts'
 import { buildAgentTools } from '../../../shared/agent/tools/agent-tools.ts'
-import { readWebSearchSetup, searchWeb, WebSearchFailed, type WebSearchProvider } from '../../../shared/agent/web-search.ts'
+import {
+  readWebSearchSetup,
+  searchWeb,
+  WebSearchFailed,
+  type WebSearchProvider,
+} from '../../../shared/agent/web-search.ts'
 import { readWorkerConfig } from '../../../shared/agent/worker-config.ts'
 import { checkOutboundUrl, GuardedFetchError } from '../../../shared/net/guarded-fetch.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../../fakes/fake-openai.ts'
@@ -94,13 +99,22 @@ describe('searching', () => {
       },
     ])
     const [request] = search.requests.slice(before)
-    expect(request).toMatchObject({ method: 'GET', path: '/search', query: { q: 'opening hours museum', format: 'json' } })
+    expect(request).toMatchObject({
+      method: 'GET',
+      path: '/search',
+      query: { q: 'opening hours museum', format: 'json' },
+    })
     expect(request!.headers.authorization).toBe('Bearer searx-key')
   })
 
   it('reads an OpenAI-compatible search model: each url_citation is a result with the sentence it backs', async () => {
     const before = search.requests.length
-    const provider: WebSearchProvider = { kind: 'openai', url: search.openaiUrl, apiKey: 'sk-s', model: 'gpt-4o-mini-search-preview' }
+    const provider: WebSearchProvider = {
+      kind: 'openai',
+      url: search.openaiUrl,
+      apiKey: 'sk-s',
+      model: 'gpt-4o-mini-search-preview',
+    }
     const results = await searchWeb(provider, 'tram strike', 5, { resolveHost: noDns })
     expect(results.map((r) => r.url)).toEqual([
       'https://guide.example.org/tram-strike',
@@ -198,7 +212,9 @@ describe('in the agent turn', () => {
       messages: context.messages,
       latestContactText: context.latestContactText,
       tools,
-      model: withModel ? { client: createModelClient(), target: { baseUrl: model.url, apiKey: 'sk', model: 'm' } } : null,
+      model: withModel
+        ? { client: createModelClient(), target: { baseUrl: model.url, apiKey: 'sk', model: 'm' } }
+        : null,
       knowledge: [],
     }
   }
