@@ -79,7 +79,7 @@ export type ModelSettings = z.output<typeof modelSettingsSchema>
 
 // Tools ------------------------------------------------------------------------------------------
 
-export const TOOL_NAMES = ['knowledge_search', 'escalate_to_human', 'http_request'] as const
+export const TOOL_NAMES = ['knowledge_search', 'escalate_to_human', 'http_request', 'web_search'] as const
 export type ToolName = (typeof TOOL_NAMES)[number]
 
 const HOST = /^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+$/
@@ -116,6 +116,11 @@ export const agentToolsSchema = z.strictObject(
     knowledge_search: noSettings('knowledge_search').optional(),
     escalate_to_human: noSettings('escalate_to_human').optional(),
     http_request: httpRequestSettingsSchema.optional(),
+    /**
+     * Web search through the provider the platform's operator configured in the environment
+     * (KONSTRUCT_WEB_SEARCH_URL). Deliberately without settings: no tenant names the URL.
+     */
+    web_search: noSettings('web_search').optional(),
   },
   { error: unknownKeys('tool', TOOL_NAMES.join(', ')) },
 )

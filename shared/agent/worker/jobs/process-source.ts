@@ -123,13 +123,15 @@ async function fetchSourcePassages(uri: string, deps: KnowledgeDeps): Promise<Pa
     )
   }
   const text = response.text()
-  if (type.startsWith('text/csv')) return csvSourcePassages(text)
+  // RFC 4180's optional parameter says whether the first line is a header; otherwise it is detected.
+  const header = /;\s*header=(present|absent)/.exec(type)?.[1]
+  if (type.startsWith('text/csv')) return csvSourcePassages(text, header ? header === 'present' : undefined)
   return chunkDocument(type.includes('html') || /^\s*<(!doctype html|html)/i.test(text) ? htmlToText(text) : text)
 }
 
-function csvSourcePassages(text: string): Passage[] {
+function csvSourcePassages(text: string, header?: boolean): Passage[] {
   try {
-    return csvPassages(text)
+    return csvPassages(text, undefined, header)
   } catch (error) {
     if (error instanceof CsvUnreadable) throw new KnowledgeSourceUnusable(`CSV not readable: ${error.message}`)
     throw error

@@ -14,6 +14,8 @@ import type { EscalationRule } from '../../handoff.ts'
 import { AgentTurnFailed, runAgentTurn, type AgentTurnResult } from '../../loop.ts'
 import type { AgentRecord, ContextMessage, FoundReply, PendingConfirmationRecord } from '../../store.ts'
 import { buildAgentTools, type AgentToolSettings } from '../../tools/agent-tools.ts'
+import { searchWeb } from '../../web-search.ts'
+import type { ResolveHost } from '../../../net/guarded-fetch.ts'
 import type { WorkerContext } from '../context.ts'
 import type { JobKind, JobRun } from '../executor.ts'
 import {
@@ -71,6 +73,7 @@ export function toolSettingsOf(agent: AgentRecord): AgentToolSettings {
     knowledgeSearch: tools.knowledge_search !== undefined,
     escalateToHuman: tools.escalate_to_human !== undefined,
     httpRequest: http ? { allowHosts: http.allowed_hosts, allowMethods: http.allowed_methods } : null,
+    webSearch: tools.web_search !== undefined,
   }
 }
 
@@ -238,6 +241,13 @@ async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<s
     now: new Date(ctx.now()),
   })
 
+  // The operator's web search provider (KONSTRUCT_WEB_SEARCH_URL), or none: the tool is then never offered.
+  const webSearch = config.webSearch
+  const resolveHost: ResolveHost =
+    ctx.resolveHost ??
+    (async () => {
+      throw new Error('no resolver')
+    })
   let toolSearches = 0
   const tools = buildAgentTools(toolSettingsOf(agent), {
     searchKnowledge: async (query, limit) => {
@@ -250,6 +260,10 @@ async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<s
     },
     resolveHost: ctx.resolveHost,
     fetch: ctx.fetch,
+    searchWeb: webSearch
+      ? (query, limit, toolSignal) =>
+          searchWeb(webSearch, query, limit, { resolveHost, fetch: ctx.fetch, signal: toolSignal })
+      : undefined,
   })
 
   // A visible "thinking" on channels that have one, while the model works (best effort).
