@@ -33,7 +33,10 @@ interface Rule {
   why: string
 }
 
-const under = (...prefixes: string[]) => (file: string) => prefixes.some((prefix) => file.startsWith(prefix))
+const under =
+  (...prefixes: string[]) =>
+  (file: string) =>
+    prefixes.some((prefix) => file.startsWith(prefix))
 
 const RULES: readonly Rule[] = [
   {

@@ -2,11 +2,7 @@
 // buttons a reply carries on Slack and WhatsApp, what a click comes back as, and how the
 // worker reads it against the pending tool call.
 import { describe, expect, it } from 'vitest'
-import {
-  confirmationButtons,
-  readButtonValue,
-  readConfirmationAnswer,
-} from '../../../shared/channels/confirmation.ts'
+import { confirmationButtons, readButtonValue, readConfirmationAnswer } from '../../../shared/channels/confirmation.ts'
 import { readSlackButton, slackConfirmationActions } from '../../../shared/channels/slack/buttons.ts'
 
 const toolCallId = '5f0c3a5e-2b1d-4c6e-9a7b-1d2e3f4a5b6c'

@@ -95,7 +95,9 @@ describe('the web chat forms', () => {
     })
     expect(webChatFormValues(readConnectionSettings({ allowed_origins: [] }).settings).origins_rule).toBe('any')
     expect(
-      webChatFormValues(readConnectionSettings({ allowed_origins: ['https://a.example', 'https://b.example'] }).settings),
+      webChatFormValues(
+        readConnectionSettings({ allowed_origins: ['https://a.example', 'https://b.example'] }).settings,
+      ),
     ).toEqual({ greeting: '', allowed_origins: 'https://a.example, https://b.example', origins_rule: 'only' })
   })
 })
