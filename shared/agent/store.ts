@@ -122,7 +122,12 @@ export const agentContextSchema = z.object({
   conversation: conversationRecordSchema,
   connection: connectionRecordSchema,
   contact: z
-    .object({ id: uuid, display_name: z.string().nullable().default(null) })
+    .object({
+      id: uuid,
+      display_name: z.string().nullable().default(null),
+      /** Who the contact is on each channel (Slack user id, WhatsApp number, visitor id). */
+      identities: z.array(z.object({ channel: z.string(), external_user_id: z.string() })).default([]),
+    })
     .nullable()
     .default(null),
   messages: z.array(contextMessageSchema),

@@ -11,7 +11,7 @@ import {
 } from '../fakes/fake-whatsapp.ts'
 import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
 import { createAgentStore } from '../../shared/agent/store.ts'
-import { proveWhatsAppControl } from '../../shared/agent/worker-channel-proof.ts'
+import { proveWhatsAppControl } from '../../shared/agent/worker/jobs/verify-whatsapp-channel.ts'
 import { createApi, type Api } from '../../shared/api/client.ts'
 import { rpcProgressStore } from '../../shared/channels/delivery/progress.ts'
 import {

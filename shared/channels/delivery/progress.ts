@@ -47,7 +47,7 @@ export function memoryProgressStore(
 /** What became of a delivery. Channel errors are outcomes, never thrown. */
 export type DeliveryOutcome =
   /** Everything is out (now, or by an earlier attempt: resumed = true). */
-  | { outcome: 'sent'; externalId: string; parts: number; resumed: boolean; via: 'text' | 'template' }
+  | { outcome: 'sent'; externalId: string; parts: number; resumed: boolean; via: 'text' | 'template' | 'stream' }
   /** Cannot be delivered and retrying will not help; the reason is for admins. */
   | { outcome: 'undeliverable'; reason: string }
   /** Try again later (rate limit, outage); what was sent so far is recorded. */
