@@ -168,6 +168,12 @@ export interface AgentWorkerDeps {
   entitlements?: EntitlementGate
   fetch?: typeof fetch
   resolveHost?: ResolveHost
+  /**
+   * The queues this worker drains; both by default. The functions split them so that
+   * documents are read apart from the replies (agent-worker: agent_jobs, knowledge-worker:
+   * knowledge_jobs).
+   */
+  queues?: readonly QueueName[]
   now?: () => number
   log?: (line: string, detail?: unknown) => void
 }
@@ -282,6 +288,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
   const tenantEndpointGuard = tenantModelEndpointGuard({
     allowLocalEndpoints: config.allowLocalModelEndpoints,
     resolveHost: deps.resolveHost,
+    fetch: deps.fetch,
   })
   const entitlements = deps.entitlements ?? createEntitlementGate(serviceApi(config.project))
 
@@ -1156,7 +1163,9 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
 
   // A wake-up ---------------------------------------------------------------------------------------
 
-  async function runOnce(queues: readonly QueueName[] = ['agent_jobs', 'knowledge_jobs']): Promise<BatchReport> {
+  const drains: readonly QueueName[] = deps.queues ?? ['agent_jobs', 'knowledge_jobs']
+
+  async function runOnce(queues: readonly QueueName[] = drains): Promise<BatchReport> {
     const started = now()
     const deadline = started + config.timeBudgetMs
     const report: BatchReport = { completed: [], failed: [], more: false, elapsed_ms: 0 }
@@ -1217,10 +1226,11 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     if (!raw.ok && raw.reason === 'too_large') return json(413, { error: 'request too large' })
     const body = raw.ok ? raw.text : ''
     if (!(await authorized(req, body))) return json(401, { error: 'unauthorized' })
-    let queues: QueueName[] = ['agent_jobs', 'knowledge_jobs']
+    let queues: QueueName[] = [...drains]
     try {
       const wake = JSON.parse(body) as { queue?: unknown } | null
-      if (wake?.queue === 'knowledge_jobs') queues = ['knowledge_jobs', 'agent_jobs']
+      // The queue the wake-up names first, of those this worker drains.
+      queues = queues.sort((a, b) => Number(b === wake?.queue) - Number(a === wake?.queue))
     } catch {
       // an empty or odd body is a plain wake-up
     }
