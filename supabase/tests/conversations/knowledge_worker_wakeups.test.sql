@@ -29,7 +29,10 @@ select is((select count(*)::integer from requests where url = 'http://127.0.0.1:
   'two messages wake the agent worker once');
 select is((select count(*)::integer from requests), 2, 'and nothing else');
 
--- The safety net: work on both queues wakes both functions.
+-- The safety net: work on both queues wakes both functions. (Jobs sent in this transaction
+-- become visible at their send time, after now(): make them due.)
+update pgmq.q_agent_jobs set vt = now() - interval '1 second';
+update pgmq.q_knowledge_jobs set vt = now() - interval '1 second';
 delete from net.http_request_queue where id > (select id from baseline);
 select set_config('konstruct.worker_woken', '', true);
 select app.wake_workers_if_pending() is not null;

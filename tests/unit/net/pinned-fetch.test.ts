@@ -25,7 +25,7 @@ import {
 const root = resolve(import.meta.dirname, '../../..')
 const inside: string[] = []
 const standIn: Array<{ path: string; host: string }> = []
-const tlsSeen: Array<{ path: string; servername: string | false }> = []
+const tlsSeen: Array<{ path: string; servername: string | false | null }> = []
 const servers: Server[] = []
 let params: EgressScenarioParams
 let workDir: string
