@@ -284,7 +284,10 @@ export async function guardedFetch(
       const url = target.url
       let response: Response
       try {
-        response = await fetchAtCheckedAddress(target, options)({
+        response = await fetchAtCheckedAddress(
+          target,
+          options,
+        )({
           method,
           headers,
           body: method === 'GET' || method === 'HEAD' ? undefined : body,

@@ -109,7 +109,9 @@ describe('the platform console', () => {
       expect(await channel('WA proved').getByTestId('whatsapp-verification').textContent()).toBe('Number verified')
       expect(await channel('WA failed').getByTestId('whatsapp-verification').textContent()).toBe('Number not verified')
       expect(await channel('WA failed').getByTestId('whatsapp-verification-detail').textContent()).toBe(reason)
-      expect(await channel('WA pending').getByTestId('whatsapp-verification').textContent()).toBe('Checking the number…')
+      expect(await channel('WA pending').getByTestId('whatsapp-verification').textContent()).toBe(
+        'Checking the number…',
+      )
       // The demo's own number (seeded as proved) shows as such; web chat carries no such badge.
       expect(
         await platform
@@ -118,10 +120,7 @@ describe('the platform console', () => {
           .textContent(),
       ).toBe('Number verified')
       expect(
-        await platform
-          .locator(`li[data-channel-id="${DEMO.webChatId}"]`)
-          .getByTestId('whatsapp-verification')
-          .count(),
+        await platform.locator(`li[data-channel-id="${DEMO.webChatId}"]`).getByTestId('whatsapp-verification').count(),
       ).toBe(0)
       await screenshot(platform, 'platform-console-whatsapp-verification')
     } finally {

@@ -395,7 +395,8 @@ describe('documents are read apart from the replies', () => {
     )
     expect(await settled(bombId)).toMatchObject({
       status: 'failed',
-      error: 'PDF not readable: the PDF expands to too much data when decompressed; split it into smaller files or paste the text',
+      error:
+        'PDF not readable: the PDF expands to too much data when decompressed; split it into smaller files or paste the text',
       chunk_count: 0,
     })
     // Two functions, two processes: the document was read by the knowledge worker, not by

@@ -66,22 +66,34 @@ export async function runEgressScenarios(params: EgressScenarioParams): Promise<
   const base = { allowHosts: ['*'], allowPorts: 'any' as const, blockedAddress, timeoutMs: 5_000 }
 
   const rebinding = await outcome(
-    guardedFetch(`http://localhost:${params.port}/hello`, {}, {
-      ...base,
-      resolveHost: scriptedResolver({ localhost: rebind }, lookups),
-    }),
+    guardedFetch(
+      `http://localhost:${params.port}/hello`,
+      {},
+      {
+        ...base,
+        resolveHost: scriptedResolver({ localhost: rebind }, lookups),
+      },
+    ),
   )
   const rebindingRedirect = await outcome(
-    guardedFetch(`http://localhost:${params.port}/redirect`, {}, {
-      ...base,
-      resolveHost: scriptedResolver({ localhost: rebind }, {}),
-    }),
+    guardedFetch(
+      `http://localhost:${params.port}/redirect`,
+      {},
+      {
+        ...base,
+        resolveHost: scriptedResolver({ localhost: rebind }, {}),
+      },
+    ),
   )
   const redirectOk = await outcome(
-    guardedFetch(`http://first.test:${params.port}/hop`, {}, {
-      ...base,
-      resolveHost: scriptedResolver({ 'first.test': [[STAND_IN_PUBLIC]], 'second.test': [[STAND_IN_PUBLIC]] }, {}),
-    }),
+    guardedFetch(
+      `http://first.test:${params.port}/hop`,
+      {},
+      {
+        ...base,
+        resolveHost: scriptedResolver({ 'first.test': [[STAND_IN_PUBLIC]], 'second.test': [[STAND_IN_PUBLIC]] }, {}),
+      },
+    ),
     true,
   )
 
@@ -111,7 +123,8 @@ export async function runEgressScenarios(params: EgressScenarioParams): Promise<
         timeoutMs: 5_000,
         onTextDelta: (text) => {
           deltas.push(text)
-          if (deltas.length === 1) void guardedFetch(`https://model.test:${params.tlsPort}/ack`, {}, tls).catch(() => {})
+          if (deltas.length === 1)
+            void guardedFetch(`https://model.test:${params.tlsPort}/ack`, {}, tls).catch(() => {})
         },
       },
     )
