@@ -8,9 +8,9 @@
 // KONSTRUCT_WORKER_SECRET, or the service role key).
 import { serviceApi } from '../../shared/api/project.ts'
 import { createAgentStore } from '../../shared/agent/store.ts'
-import { createAgentWorker } from '../../shared/agent/worker.ts'
-import { readWorkerConfig } from '../../shared/agent/worker-config.ts'
-import { createReplyDeliveries } from '../../shared/agent/worker-delivery.ts'
+import { createAgentWorker } from '../../shared/agent/worker/agent-worker.ts'
+import { readWorkerConfig } from '../../shared/agent/worker/config.ts'
+import { createReplyDeliveries } from '../../shared/agent/worker/deliveries.ts'
 
 const config = readWorkerConfig(Deno.env.toObject())
 const store = createAgentStore(serviceApi(config.project))
