@@ -1,5 +1,6 @@
 // The agent worker: woken by pg_net after a message is enqueued and by the pg_cron
-// safety net; drains agent_jobs and knowledge_jobs (shared/agent/worker/).
+// safety net; drains agent_jobs (shared/agent/worker/). Documents are read by
+// functions/knowledge-worker, apart from the replies.
 // verify_jwt = false: the worker checks its callers itself (a wake-up signed with
 // KONSTRUCT_WORKER_SECRET, or the service role key); waking it is not for anon callers.
 // It calls the api with the project's secret key.
@@ -21,6 +22,7 @@ const worker = createAgentWorker({
   store,
   config,
   resolveHost,
+  queues: ['agent_jobs'],
   deliveries: createReplyDeliveries({
     getChannelToken: (connectionId) => store.getChannelToken(connectionId),
     progressStore: (tenantId, messageId) => store.progressStore(tenantId, messageId),

@@ -8,12 +8,20 @@
 // models next to the platform (the local stack, tests, an Ollama on the same host)
 // sets MODEL_ALLOW_LOCAL_ENDPOINTS=true, and then any http(s) endpoint is called.
 
-import { checkOutboundUrl, type ResolveHost } from '../net/guarded-fetch.ts'
+//
+// The call then connects to the address that was checked, not to a second DNS answer
+// (guarded-fetch.ts rule 8), so a rebinding name cannot turn it toward the platform.
+
+import { checkOutboundUrl, fetchAtCheckedAddress, type ResolveHost } from '../net/guarded-fetch.ts'
 import type { EndpointGuard } from './model.ts'
 
 export function tenantModelEndpointGuard(options: {
   allowLocalEndpoints: boolean
   resolveHost?: ResolveHost
+  /** Replaces the connection (tests that serve a named endpoint locally); see GuardedFetchOptions. */
+  fetch?: typeof fetch
+  caCerts?: readonly string[]
+  blockedAddress?: (address: string) => string | null
 }): EndpointGuard | null {
   if (options.allowLocalEndpoints) return null
   const resolveHost: ResolveHost =
@@ -22,6 +30,13 @@ export function tenantModelEndpointGuard(options: {
       throw new Error('no resolver: a tenant endpoint cannot be checked')
     })
   return async (url) => {
-    await checkOutboundUrl(url, { allowHosts: ['*'], allowPorts: 'any', schemes: ['https:'], resolveHost })
+    const target = await checkOutboundUrl(url, {
+      allowHosts: ['*'],
+      allowPorts: 'any',
+      schemes: ['https:'],
+      resolveHost,
+      blockedAddress: options.blockedAddress,
+    })
+    return fetchAtCheckedAddress(target, options)
   }
 }

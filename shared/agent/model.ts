@@ -24,9 +24,10 @@ import { estimateMessagesTokens, estimateTokens } from './tokens.ts'
 
 /**
  * Checks an endpoint someone other than the operator chose (a tenant's or agent's
- * base_url) before each call; throws to refuse it. See tenantModelEndpointGuard.
+ * base_url) before each call; throws to refuse it, else returns the one way to send the
+ * call: connected to the address that was checked. See tenantModelEndpointGuard.
  */
-export type EndpointGuard = (url: string) => Promise<void>
+export type EndpointGuard = (url: string) => Promise<(init: RequestInit) => Promise<Response>>
 
 /** Where to send a call; tenant/agent overrides are resolved by the caller. */
 export interface ModelEndpoint {
@@ -300,8 +301,8 @@ async function attempt(
   const state: StreamState = { content: '', toolCalls: new Map(), finishReason: null, usage: null }
   try {
     const url = chatCompletionsUrl(endpoint.baseUrl)
-    await endpoint.guard?.(url)
-    const response = await deps.fetch(url, {
+    const send = endpoint.guard ? await endpoint.guard(url) : (init: RequestInit) => deps.fetch(url, init)
+    const response = await send({
       method: 'POST',
       headers,
       body: JSON.stringify(body),

@@ -14,20 +14,20 @@
 //   6. redirects are followed by hand (redirect: 'manual'), at most
 //      `maxRedirects`, each Location going through rules 1–5 again;
 //   7. one deadline covers all hops and the body; the body is read up to
-//      `maxResponseBytes` and refused beyond it.
+//      `maxResponseBytes` and refused beyond it;
+//   8. each hop connects to the address that was checked for it (pinned-fetch.ts),
+//      never to whatever a second DNS answer says: a name that answers a public
+//      address to the check and 127.0.0.1 to the connection (DNS rebinding) reaches
+//      the public address or nothing. TLS is still verified against the host name.
 //
 // An origin the operator configured (a web search provider from the environment, never a
 // tenant's or a model's choice) may be named as `trustedOrigin`: rule 5 is skipped for
 // that exact origin (scheme, host and port), so a self-hosted service on localhost or a
 // private network is reachable. Every other origin, a redirect target included, still
 // passes every rule, so the trust never extends past what the operator wrote.
-//
-// Known limit: Web fetch re-resolves the name itself, so a DNS answer that
-// changes between our check and its connect (rebinding with TTL 0) is not
-// caught here. Closing that needs connecting to the checked address, which
-// the Web fetch API cannot do; the allow-list is the main defence.
 
 import { blockedAddressReason, looksLikeNumericIPv4, parseIpAddress, parseLegacyIPv4 } from './ip-address.ts'
+import { pinnedFetch } from './pinned-fetch.ts'
 
 export type GuardedFetchRefusal =
   | 'invalid_url'
@@ -63,7 +63,18 @@ export interface GuardedFetchOptions {
    */
   allowHosts: readonly string[]
   resolveHost: ResolveHost
+  /**
+   * Replaces the connection itself, and with it rule 8: for tests that serve a named site
+   * from a local server. Without it every hop goes to the address that was checked.
+   */
   fetch?: typeof fetch
+  /** Extra PEM root certificates trusted for https (a test's own CA). */
+  caCerts?: readonly string[]
+  /**
+   * Why an address may not be reached, or null; blockedAddressReason by default. Tests
+   * use it to let one loopback address stand in for a public one.
+   */
+  blockedAddress?: (address: string) => string | null
   /** Ports that may be reached; 'any' for endpoints a tenant runs on its own port. */
   allowPorts?: readonly number[] | 'any'
   /** 'https:' alone for endpoints that carry credentials (a model's API key). */
@@ -131,11 +142,20 @@ function hostWithoutBrackets(hostname: string): string {
   return hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname
 }
 
-/** Rules 1–5 for one URL; returns the parsed URL when it may be fetched. */
+/** A URL that passed rules 1–5, and the one address its connection must go to. */
+export interface CheckedTarget {
+  url: URL
+  address: string
+}
+
+/** Rules 1–5 for one URL; returns the URL and the checked address to connect to. */
 export async function checkOutboundUrl(
   rawUrl: string,
-  options: Pick<GuardedFetchOptions, 'allowHosts' | 'resolveHost' | 'allowPorts' | 'schemes' | 'trustedOrigin'>,
-): Promise<URL> {
+  options: Pick<
+    GuardedFetchOptions,
+    'allowHosts' | 'resolveHost' | 'allowPorts' | 'schemes' | 'blockedAddress' | 'trustedOrigin'
+  >,
+): Promise<CheckedTarget> {
   let url: URL
   try {
     url = new URL(rawUrl)
@@ -166,7 +186,8 @@ export async function checkOutboundUrl(
     throw new GuardedFetchError('host_not_allowed', `host ${hostname} is not on the allow-list`)
   }
 
-  if (options.trustedOrigin !== undefined && url.origin === options.trustedOrigin) return url
+  // Rule 5 does not apply to the operator's own origin (see above); it is still pinned.
+  const trusted = options.trustedOrigin !== undefined && url.origin === options.trustedOrigin
 
   const literal = parseIpAddress(hostWithoutBrackets(hostname))
   let addresses: readonly string[]
@@ -180,11 +201,27 @@ export async function checkOutboundUrl(
     }
     if (addresses.length === 0) throw new GuardedFetchError('dns', `${hostname} has no addresses`)
   }
-  for (const address of addresses) {
-    const reason = blockedAddressReason(address)
+  const blocked = options.blockedAddress ?? blockedAddressReason
+  for (const address of trusted ? [] : addresses) {
+    const reason = blocked(address)
     if (reason) throw new GuardedFetchError('blocked_address', `${hostname} resolves to a ${reason} address`)
   }
-  return url
+  return { url, address: addresses[0]! }
+}
+
+/**
+ * Rule 8: a fetch bound to one checked target. Its connection goes to `target.address`
+ * whatever DNS says by then; `options.fetch`, when given, replaces the connection.
+ */
+export function fetchAtCheckedAddress(
+  target: CheckedTarget,
+  options: Pick<GuardedFetchOptions, 'fetch' | 'caCerts'>,
+): (init: RequestInit) => Promise<Response> {
+  if (options.fetch) {
+    const replaced = options.fetch
+    return (init) => replaced(target.url.href, init)
+  }
+  return (init) => pinnedFetch(target.url, hostWithoutBrackets(target.address), init, { caCerts: options.caCerts })
 }
 
 async function readLimited(response: Response, maxBytes: number): Promise<Uint8Array> {
@@ -232,7 +269,6 @@ export async function guardedFetch(
   request: GuardedRequest,
   options: GuardedFetchOptions,
 ): Promise<GuardedResponse> {
-  const doFetch = options.fetch ?? fetch
   const maxRedirects = options.maxRedirects ?? 3
   const maxBytes = options.maxResponseBytes ?? 1024 * 1024
   const timeoutMs = options.timeoutMs ?? 10_000
@@ -254,14 +290,18 @@ export async function guardedFetch(
 
   try {
     for (;;) {
-      const url = await untilAborted(checkOutboundUrl(current, options), controller.signal, () =>
+      const target = await untilAborted(checkOutboundUrl(current, options), controller.signal, () =>
         timedOut
           ? new GuardedFetchError('timeout', `no complete response within ${timeoutMs} ms`)
           : new GuardedFetchError('network', 'the request was cancelled'),
       )
+      const url = target.url
       let response: Response
       try {
-        response = await doFetch(url.href, {
+        response = await fetchAtCheckedAddress(
+          target,
+          options,
+        )({
           method,
           headers,
           body: method === 'GET' || method === 'HEAD' ? undefined : body,

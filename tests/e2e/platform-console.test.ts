@@ -1,7 +1,8 @@
 // The platform console, with the platform admin and a workspace admin in two browser
 // contexts: every workspace with plan, members, channels, usage and cost; suspending a
 // workspace tells its admin live and its customers get a polite notice; resuming lifts
-// it; support access opens the workspace read-only and is recorded in its audit log.
+// it; support access opens the workspace read-only and is recorded in its audit log; each
+// WhatsApp number shows whether its proof of control passed, as the Channels page does.
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEMO_PLATFORM_ADMIN } from '../../local/demo.ts'
@@ -86,5 +87,46 @@ describe('the platform console', () => {
     const entry = admin.locator('tr', { hasText: 'support.access_started' })
     await entry.waitFor()
     expect(await entry.textContent()).toContain('ticket 4711')
+  })
+
+  it('shows each WhatsApp number as verified, checking, or not verified with the reason', async () => {
+    const reason = 'The access token does not reach this phone number in that WhatsApp Business Account.'
+    const ids = await e2e.stack.db.asOwner(async (tx) => {
+      const rows = await tx.query<{ id: string; name: string }>(
+        `insert into app.channel_connections (tenant_id, kind, name, whatsapp_phone_number_id,
+           whatsapp_business_account_id, whatsapp_display_phone_number, whatsapp_verified_at, whatsapp_verification_error)
+         values ($1, 'whatsapp', 'WA proved', 'pn-console-1', 'waba-console', '+1 555 0101', now(), null),
+                ($1, 'whatsapp', 'WA failed', 'pn-console-2', 'waba-console', '+1 555 0102', null, $2),
+                ($1, 'whatsapp', 'WA pending', 'pn-console-3', 'waba-console', '+1 555 0103', null, null)
+         returning id, name`,
+        [DEMO.tenantId, reason],
+      )
+      return Object.fromEntries(rows.rows.map((row) => [row.name, row.id]))
+    })
+    try {
+      await open(platform, `/platform/${DEMO.tenantId}`)
+      const channel = (name: string) => platform.locator(`li[data-channel-id="${ids[name]}"]`)
+      expect(await channel('WA proved').getByTestId('whatsapp-verification').textContent()).toBe('Number verified')
+      expect(await channel('WA failed').getByTestId('whatsapp-verification').textContent()).toBe('Number not verified')
+      expect(await channel('WA failed').getByTestId('whatsapp-verification-detail').textContent()).toBe(reason)
+      expect(await channel('WA pending').getByTestId('whatsapp-verification').textContent()).toBe(
+        'Checking the number…',
+      )
+      // The demo's own number (seeded as proved) shows as such; web chat carries no such badge.
+      expect(
+        await platform
+          .locator('li[data-channel-id="30000000-0000-4000-8000-000000000003"]')
+          .getByTestId('whatsapp-verification')
+          .textContent(),
+      ).toBe('Number verified')
+      expect(
+        await platform.locator(`li[data-channel-id="${DEMO.webChatId}"]`).getByTestId('whatsapp-verification').count(),
+      ).toBe(0)
+      await screenshot(platform, 'platform-console-whatsapp-verification')
+    } finally {
+      await e2e.stack.db.asOwner((tx) =>
+        tx.query(`delete from app.channel_connections where id = any($1::uuid[])`, [Object.values(ids)]),
+      )
+    }
   })
 })

@@ -1,8 +1,10 @@
 // Knowledge ingestion end to end on the local stack. An admin uploads text, Markdown, HTML
-// and PDF (base64) through api.create_knowledge_source; pg_net wakes the agent worker for
+// and PDF (base64) through api.create_knowledge_source; pg_net wakes the knowledge worker
+// (functions/knowledge-worker, apart from the agent worker that answers customers) for
 // knowledge_jobs at once (the cron safety net is switched off here to prove it); the worker
 // extracts, chunks and embeds through the fake OpenAI embeddings endpoint; the agent then
-// answers from a PDF passage found by a natural-language question.
+// answers from a PDF passage found by a natural-language question. A decompression bomb
+// fails its source with the reason while a customer writing at the same time is answered.
 //
 // URL sources: the deployed function resolves names with real DNS, so its test is the
 // refusal of an address literal (127.0.0.1). Fetching a "public" site is run through the
@@ -12,6 +14,7 @@
 // address are refused.
 import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
+import { createDeflate } from 'node:zlib'
 import type { AddressInfo } from 'node:net'
 import type { SupabaseClient } from '@supabase/supabase-js'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -314,6 +317,93 @@ describe('knowledge ingestion through the deployed worker', () => {
     expect(system).toMatch(
       /<passage id="1" title="Returns policy \(PDF\)">[\s\S]*Warranty claims are handled by the support team/,
     )
+  })
+})
+
+/** A one-page PDF whose content stream inflates to `megabytes` MB (mostly spaces). */
+async function pdfBomb(megabytes: number): Promise<Buffer> {
+  const deflated = await new Promise<Buffer>((resolve, reject) => {
+    const deflate = createDeflate({ level: 9 })
+    const out: Buffer[] = []
+    deflate.on('data', (chunk: Buffer) => out.push(chunk))
+    deflate.on('end', () => resolve(Buffer.concat(out)))
+    deflate.on('error', reject)
+    deflate.write('BT /F1 12 Tf 72 720 Td (Hello from the bomb.) Tj ET\n')
+    const spaces = Buffer.alloc(1024 * 1024, 0x20)
+    for (let i = 0; i < megabytes; i++) deflate.write(spaces)
+    deflate.end()
+  })
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
+    null,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>',
+  ]
+  const parts: Buffer[] = [Buffer.from('%PDF-1.7\n', 'latin1')]
+  const offsets: number[] = []
+  let length = parts[0]!.length
+  objects.forEach((body, i) => {
+    offsets.push(length)
+    const chunk =
+      body === null
+        ? Buffer.concat([
+            Buffer.from(`${i + 1} 0 obj\n<< /Filter /FlateDecode /Length ${deflated.length} >>\nstream\n`, 'latin1'),
+            deflated,
+            Buffer.from('\nendstream\nendobj\n', 'latin1'),
+          ])
+        : Buffer.from(`${i + 1} 0 obj\n${body}\nendobj\n`, 'latin1')
+    parts.push(chunk)
+    length += chunk.length
+  })
+  parts.push(
+    Buffer.from(
+      `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n` +
+        offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n \n`).join('') +
+        `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${length}\n%%EOF\n`,
+      'latin1',
+    ),
+  )
+  return Buffer.concat(parts)
+}
+
+describe('documents are read apart from the replies', () => {
+  test('a decompression bomb fails its source with the reason; a customer writing at the same time is answered', async () => {
+    const bomb = await pdfBomb(200)
+    expect(bomb.length).toBeLessThan(400 * 1024)
+    const [bombId, sent] = await Promise.all([
+      upload('Totally normal manual', 'pdf', bomb.toString('base64')),
+      service.rpc('ingest_message', {
+        connection_id: WEB_CHAT,
+        external_id: `bomb-${Date.now()}`,
+        thread_key: 'bomb-visitor',
+        external_user_id: 'bomb-visitor',
+        text: 'Are you open on Sundays?',
+      }),
+    ])
+    expect(sent.error).toBeNull()
+    const conversationId = (sent.data as { conversation_id: string }).conversation_id
+    await until(
+      async () =>
+        (
+          await sql(
+            `select 1 from app.messages where conversation_id = $1 and direction = 'out' and delivery_status = 'sent'`,
+            [conversationId],
+          )
+        )[0],
+      'the reply to the customer',
+    )
+    expect(await settled(bombId)).toMatchObject({
+      status: 'failed',
+      error:
+        'PDF not readable: the PDF expands to too much data when decompressed; split it into smaller files or paste the text',
+      chunk_count: 0,
+    })
+    // Two functions, two processes: the document was read by the knowledge worker, not by
+    // the process that answers customers.
+    const knowledgeWorker = stack.functions.pid('knowledge-worker')
+    expect(knowledgeWorker).toEqual(expect.any(Number))
+    expect(knowledgeWorker).not.toBe(stack.functions.pid('agent-worker'))
   })
 })
 

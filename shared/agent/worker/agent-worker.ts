@@ -40,8 +40,10 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     now: ctx.now,
     log: ctx.log,
   })
-  const runOnce = (queues: readonly QueueName[] = ['agent_jobs', 'knowledge_jobs']): Promise<BatchReport> =>
-    executor.drain(queues)
-  const handle = createWorkerDoor({ config: ctx.config, drain: runOnce, now: ctx.now, log: ctx.log })
+  const drains: readonly QueueName[] = deps.queues ?? ['agent_jobs', 'knowledge_jobs']
+  const runOnce = (queues: readonly QueueName[] = drains): Promise<BatchReport> => executor.drain(queues)
+  // A wake-up names its queue first; a worker drains only its own queues.
+  const drainOwn = (order: readonly QueueName[]) => runOnce(order.filter((queue) => drains.includes(queue)))
+  const handle = createWorkerDoor({ config: ctx.config, drain: drainOwn, now: ctx.now, log: ctx.log })
   return { handle, runOnce }
 }

@@ -6,7 +6,7 @@ import type { ResolveHost } from '../../net/guarded-fetch.ts'
 import { serviceApi } from '../../api/project.ts'
 import { createModelClient, type EndpointGuard, type ModelClient } from '../model.ts'
 import { tenantModelEndpointGuard } from '../model-endpoint.ts'
-import type { AgentStore } from '../store.ts'
+import type { AgentStore, QueueName } from '../store.ts'
 import type { WorkerConfig } from './config.ts'
 import type { ReplyDeliveries } from './deliveries.ts'
 import { createEntitlementGate, type EntitlementGate } from './entitlements.ts'
@@ -20,6 +20,12 @@ export interface AgentWorkerDeps {
   entitlements?: EntitlementGate
   fetch?: typeof fetch
   resolveHost?: ResolveHost
+  /**
+   * The queues this worker drains; both by default. The functions split them so that
+   * documents are read apart from the replies (agent-worker: agent_jobs, knowledge-worker:
+   * knowledge_jobs).
+   */
+  queues?: readonly QueueName[]
   now?: () => number
   log?: (line: string, detail?: unknown) => void
 }
@@ -49,6 +55,7 @@ export function createWorkerContext(deps: AgentWorkerDeps): WorkerContext {
     tenantEndpointGuard: tenantModelEndpointGuard({
       allowLocalEndpoints: config.allowLocalModelEndpoints,
       resolveHost: deps.resolveHost,
+      fetch: deps.fetch,
     }),
     fetch: deps.fetch,
     resolveHost: deps.resolveHost,

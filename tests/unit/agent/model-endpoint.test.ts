@@ -27,9 +27,16 @@ const resolveHost = async (host: string) => {
   return found
 }
 
-async function failure(target: ModelTarget, fetchImpl: typeof fetch) {
+// The guard's fetch stands in for the connection to the checked address, as these names
+// resolve to public addresses no test may reach; pinned-fetch.test.ts covers the real one.
+const guardOver = (fetchImpl: typeof fetch) =>
+  tenantModelEndpointGuard({ allowLocalEndpoints: false, resolveHost, fetch: fetchImpl })!
+
+async function failure(target: Omit<ModelTarget, 'guard'>, fetchImpl: typeof fetch) {
   try {
-    await createModelClient({ fetch: fetchImpl }).complete(target, ask)
+    const guard = guardOver(fetchImpl)
+    const fallback = target.fallback ? { ...target.fallback, guard } : target.fallback
+    await createModelClient({ fetch: fetchImpl }).complete({ ...target, guard, fallback }, ask)
   } catch (error) {
     if (error instanceof ModelCallFailed) return error
     throw error
@@ -38,8 +45,6 @@ async function failure(target: ModelTarget, fetchImpl: typeof fetch) {
 }
 
 describe('tenant model endpoints', () => {
-  const guard = tenantModelEndpointGuard({ allowLocalEndpoints: false, resolveHost })!
-
   it.each([
     ['http://127.0.0.1:11434/v1', 'loopback'],
     ['https://169.254.169.254/latest', 'cloud metadata'],
@@ -51,7 +56,7 @@ describe('tenant model endpoints', () => {
     ['file:///etc/passwd', 'not http'],
   ])('refuses %s (%s) without a request, reporting only "unavailable"', async (baseUrl) => {
     const seen: string[] = []
-    const error = await failure({ baseUrl, apiKey: 'sk-tenant', model: 'm', guard, fallback: { model: 'm2' } }, (async (
+    const error = await failure({ baseUrl, apiKey: 'sk-tenant', model: 'm', fallback: { model: 'm2' } }, (async (
       input: RequestInfo | URL,
     ) => {
       seen.push(String(input))
@@ -67,7 +72,7 @@ describe('tenant model endpoints', () => {
 
   it('calls an https endpoint at a public address, on any port, and does not follow redirects', async () => {
     const seen: Array<{ url: string; redirect: RequestRedirect | undefined }> = []
-    const error = await failure({ baseUrl: 'https://models.example.com:8443/v1', model: 'm', guard }, (async (
+    const error = await failure({ baseUrl: 'https://models.example.com:8443/v1', model: 'm' }, (async (
       input: RequestInfo | URL,
       init?: RequestInit,
     ) => {

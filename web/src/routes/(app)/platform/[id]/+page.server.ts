@@ -12,7 +12,17 @@ export interface PlatformTenant {
   suspended_reason: string | null
   billing: { plan_name: string; status: string; trial_ends_at: string | null; current_period_end: string | null }
   members: Array<{ user_id: string; email: string; role: string }>
-  channels: Array<{ id: string; kind: string; name: string; status: string; agent_id: string | null }>
+  channels: Array<{
+    id: string
+    kind: string
+    name: string
+    status: string
+    agent_id: string | null
+    whatsapp_display_phone_number: string | null
+    /** A WhatsApp number's proof of control: when it passed, or why not; both null while pending. */
+    whatsapp_verified_at: string | null
+    whatsapp_verification_error: string | null
+  }>
 }
 
 export const load: PageServerLoad = async ({ locals, params }) => {
