@@ -69,6 +69,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('search_knowledge', $$select * from api.search_knowledge('{tenant}', 'refunds')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', 'ok'),
   -- usage and audit
   ('usage_summary', $$select * from api.usage_summary('{tenant}', 'agent')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  ('get_dashboard', $$select api.get_dashboard('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
   ('list_audit_log', $$select * from api.list_audit_log('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
   -- service_role only
   ('resolve_slack_connection', $$select api.resolve_slack_connection('T0NOPE')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
