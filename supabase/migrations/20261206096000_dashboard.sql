@@ -16,7 +16,9 @@
 -- - handed_off: conversations that went to a human (escalated or taken over) at least once,
 --   on the conversation's day; handed_off_after_answer: those of them the agent had answered
 --   first, so answered - handed_off_after_answer = answered without a human;
--- - tokens / cost_usd: model usage that day (app.usage_events).
+-- - tokens / cost_usd: model usage that day (app.usage_events);
+-- - ratings / rating_sum / ratings_good: visitors' ratings (1 to 5; good = 4 or 5) of
+--   conversations of that day (20261206096100_conversation_ratings.sql).
 
 alter table app.conversations add column handed_off_at timestamptz;
 comment on column app.conversations.handed_off_at is 'When the conversation first went to a human (waiting_for_human or human); null: never.';
@@ -53,6 +55,10 @@ create table app.activity_days (
   handed_off_after_answer bigint not null default 0,
   tokens bigint not null default 0,
   cost_usd numeric(16, 6) not null default 0,
+  -- Visitors' ratings of closed conversations (app.conversation_ratings), on the conversation's day.
+  ratings bigint not null default 0,
+  rating_sum bigint not null default 0,
+  ratings_good bigint not null default 0,
   constraint activity_days_key unique nulls not distinct (tenant_id, day, agent_id, channel)
 );
 comment on table app.activity_days is 'A tenant''s activity per UTC day, agent and channel, counted by triggers in the same transaction as the event (test chat conversations excluded): conversations started, messages in / by the agent / by members, conversations answered by the agent, handed to a human (and of those, after the agent answered), model tokens and cost. What the dashboard reads. Members read it; written by the database only.';
@@ -350,7 +356,8 @@ begin
     select g.kind, g.key, sum(r.conversations) as conversations, sum(r.messages_in) as messages_in,
       sum(r.messages_agent) as messages_agent, sum(r.messages_member) as messages_member, sum(r.answered) as answered,
       sum(r.handed_off) as handed_off, sum(r.handed_off_after_answer) as handed_off_after_answer,
-      sum(r.tokens) as tokens, sum(r.cost_usd) as cost_usd
+      sum(r.tokens) as tokens, sum(r.cost_usd) as cost_usd, sum(r.ratings) as ratings,
+      sum(r.rating_sum) as rating_sum, sum(r.ratings_good) as ratings_good
     from days r
     cross join lateral (values ('total', ''), ('agent', coalesce(r.agent_id::text, '')), ('channel', coalesce(r.channel, ''))) g (kind, key)
     group by g.kind, g.key
@@ -385,7 +392,10 @@ begin
       'median_first_response_seconds', m.median,
       'waiting', coalesce(w.n, 0),
       'tokens', coalesce(g.tokens, 0),
-      'cost_usd', coalesce(g.cost_usd, 0)
+      'cost_usd', coalesce(g.cost_usd, 0),
+      'ratings', coalesce(g.ratings, 0),
+      'average_rating', case when g.ratings > 0 then round(g.rating_sum::numeric / g.ratings, 2) end,
+      'good_rating_share', case when g.ratings > 0 then round(g.ratings_good::numeric / g.ratings, 4) end
     ) as f
     from keys k
     left join grouped g on g.kind = k.kind and g.key = k.key
@@ -415,7 +425,7 @@ begin
   return result;
 end
 $$;
-comment on function api.get_dashboard(uuid, date, date) is 'How a tenant''s AI workforce is doing from from_day to to_day (UTC days, inclusive; default: this month so far; at most 400 days): totals, by_agent, by_channel ({conversations, messages (in/agent/member), answered, answered_without_human and its share of conversations, handed_off, median_first_response_seconds, waiting (hand-offs waiting now), tokens, cost_usd}) and by_day. Reads the daily rollups (app.activity_days, app.response_days), never the messages. Any member; 22023 for a backward or longer period.';
+comment on function api.get_dashboard(uuid, date, date) is 'How a tenant''s AI workforce is doing from from_day to to_day (UTC days, inclusive; default: this month so far; at most 400 days): totals, by_agent, by_channel ({conversations, messages (in/agent/member), answered, answered_without_human and its share of conversations, handed_off, median_first_response_seconds, waiting (hand-offs waiting now), tokens, cost_usd, ratings, average_rating (1 to 5), good_rating_share (4 or 5)}) and by_day. Reads the daily rollups (app.activity_days, app.response_days), never the messages. Any member; 22023 for a backward or longer period.';
 
 revoke all on function app.count_activity(uuid, date, uuid, text, bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint, numeric),
   app.count_conversation_started(), app.count_handoff(), app.count_message(), app.count_usage_activity()

@@ -16,6 +16,9 @@ const figuresSchema = z.object({
   waiting: count,
   tokens: count,
   cost_usd: z.coerce.number(),
+  ratings: count,
+  average_rating: z.coerce.number().nullable(),
+  good_rating_share: z.coerce.number().nullable(),
 })
 export type Figures = z.infer<typeof figuresSchema>
 
