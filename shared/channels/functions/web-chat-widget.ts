@@ -112,7 +112,7 @@ const WIDGET_JS = String.raw`(function () {
   var stars = el('div', { 'class': 'kw-stars' });
   [1, 2, 3, 4, 5].forEach(function (n) {
     var radio = el('input', { type: 'radio', name: rateId, value: String(n), 'aria-label': n + (n === 1 ? ' star' : ' stars') + (n === 1 ? ' (poor)' : n === 5 ? ' (excellent)' : '') });
-    stars.appendChild(el('label', {}, null, [radio, el('span', { 'aria-hidden': 'true' }, n + '★')]));
+    stars.appendChild(el('label', {}, null, [radio, el('span', { 'aria-hidden': 'true' }, n + '\u2605')]));
   });
   var commentId = rateId + '-comment';
   var comment = el('textarea', { id: commentId, rows: '2', maxlength: '1000', placeholder: 'Anything to add? (optional)' });
@@ -195,17 +195,14 @@ const WIDGET_JS = String.raw`(function () {
 
   // ---- Markdown (replies) ------------------------------------------------------------------
   // A safe subset built as nodes: text stays text, so HTML in a reply shows as the characters it is.
-  var FENCE = /^```/;
+  var FENCE = /^\x60\x60\x60/;
   var QUOTE = /^\s*>/;
   var BULLET = /^\s*[-*+]\s+/;
   var NUMBERED = /^\s*\d{1,9}[.)]\s+/;
   function blockStart(line) { return FENCE.test(line.trim()) || QUOTE.test(line) || BULLET.test(line) || NUMBERED.test(line); }
   function renderMarkdown(text) {
     var out = document.createDocumentFragment();
-    var lines = String(text).replace(/
-?/g, '
-').split('
-');
+    var lines = String(text).replace(/\r\n?/g, '\n').split('\n');
     var i = 0;
     while (i < lines.length) {
       var line = lines[i];
@@ -215,14 +212,12 @@ const WIDGET_JS = String.raw`(function () {
         i++;
         while (i < lines.length && !FENCE.test(lines[i].trim())) code.push(lines[i++]);
         i++;
-        out.appendChild(el('pre', {}, null, [el('code', {}, code.join('
-'))]));
+        out.appendChild(el('pre', {}, null, [el('code', {}, code.join('\n'))]));
       } else if (QUOTE.test(line)) {
         var quoted = [];
         while (i < lines.length && QUOTE.test(lines[i])) quoted.push(lines[i++].replace(/^\s*>\s?/, ''));
         var quote = el('blockquote');
-        quote.appendChild(renderMarkdown(quoted.join('
-')));
+        quote.appendChild(renderMarkdown(quoted.join('\n')));
         out.appendChild(quote);
       } else if (BULLET.test(line) || NUMBERED.test(line)) {
         var marker = BULLET.test(line) ? BULLET : NUMBERED;
@@ -247,7 +242,7 @@ const WIDGET_JS = String.raw`(function () {
     return out;
   }
   // Code spans first (their content is literal), then links, bold and italic.
-  var INLINE = /`([^`]+)`|\[([^\]]+)\]\(([^()\s]+)\)|\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/;
+  var INLINE = /\x60([^\x60]+)\x60|\[([^\]]+)\]\(([^()\s]+)\)|\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/;
   function inline(parent, text) {
     var m;
     while ((m = INLINE.exec(text))) {
