@@ -237,7 +237,9 @@ end
 $$;
 comment on function app.count_usage_activity() is 'After-insert trigger on usage_events: adds the event''s tokens and cost to its UTC day, agent and channel (app.activity_days). A duplicate record inserts no row, so it never counts twice.';
 
-create trigger usage_events_count_activity after insert on app.usage_events
+-- Named to fire before usage_events_count (triggers fire in name order): every writer then
+-- takes the day's row before the month's counters, as ingest does, so none deadlock.
+create trigger usage_events_activity after insert on app.usage_events
   for each row execute function app.count_usage_activity();
 
 -- History before this migration: the stamps and the rollups recounted once.
@@ -329,7 +331,6 @@ comment on function app.response_median(jsonb) is 'The median first-response tim
 create function api.get_dashboard(tenant_id uuid, from_day date default null, to_day date default null)
 returns jsonb
 language plpgsql
-stable
 set search_path = ''
 as $$
 declare
