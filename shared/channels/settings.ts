@@ -65,10 +65,13 @@ export const widgetTitleSchema = z
   .trim()
   .max(60, 'Keep the title under 60 characters.')
 
+const COLOR = 'A colour looks like #1f2937.'
+const HEX_COLOR = /^#[0-9a-fA-F]{6}$/
+
 export const accentColorSchema = z
-  .string({ error: 'A colour looks like #1f2937.' })
+  .string({ error: COLOR })
   .trim()
-  .regex(/^#[0-9a-fA-F]{6}$/, 'A colour looks like #1f2937.')
+  .regex(HEX_COLOR, COLOR)
   .transform((value) => value.toLowerCase())
 
 /** An approved WhatsApp message template: its name, language and (optional) parameters. */
@@ -126,7 +129,13 @@ export type ChannelSettings = z.output<typeof channelSettingsSchema>
 export const webChatSettingsSchema = z.strictObject({
   greeting: greetingSchema.default(''),
   title: widgetTitleSchema.default(''),
-  accent_color: z.union([z.literal(''), accentColorSchema]).default(''),
+  /** '' = the widget's own colours. */
+  accent_color: z
+    .string({ error: COLOR })
+    .trim()
+    .refine((value) => value === '' || HEX_COLOR.test(value), COLOR)
+    .transform((value) => value.toLowerCase())
+    .default(''),
   allowed_origins: allowedOriginsSchema.default([]),
 })
 export type WebChatSettings = z.output<typeof webChatSettingsSchema>

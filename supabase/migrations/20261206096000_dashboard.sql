@@ -316,9 +316,9 @@ as $$
     select h.bucket, h.n, sum(h.n) over (order by h.bucket) as running, sum(h.n) over () as total from h where h.n > 0
   )
   select case
-      when c.bucket > cardinality(app.response_bounds()) then app.response_bounds()[c.bucket - 1]
-      else coalesce(app.response_bounds()[c.bucket - 1], 0)
-        + (app.response_bounds()[c.bucket] - coalesce(app.response_bounds()[c.bucket - 1], 0))
+      when c.bucket > cardinality(app.response_bounds()) then (app.response_bounds())[c.bucket - 1]
+      else coalesce((app.response_bounds())[c.bucket - 1], 0)
+        + ((app.response_bounds())[c.bucket] - coalesce((app.response_bounds())[c.bucket - 1], 0))
           * (ceil(c.total / 2.0) - (c.running - c.n)) / c.n
     end
   from c

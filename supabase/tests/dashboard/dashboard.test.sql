@@ -134,39 +134,39 @@ select is((select (d -> 'totals' ->> 'tokens')::bigint from shown), (select sum(
 
 -- Per agent and per channel, every figure.
 select set_eq(
-  $$select (a ->> 'agent_id')::uuid, (a ->> 'conversations')::bigint, (a ->> 'messages')::bigint,
-      (a ->> 'answered_without_human')::bigint, (a ->> 'handed_off')::bigint, (a ->> 'waiting')::bigint,
-      (a ->> 'cost_usd')::numeric
+  $$select (a ->> 'agent_id')::uuid as agent, (a ->> 'conversations')::bigint as conversations,
+      (a ->> 'messages')::bigint as messages, (a ->> 'answered_without_human')::bigint as without_human,
+      (a ->> 'handed_off')::bigint as handed_off, (a ->> 'waiting')::bigint as waiting, (a ->> 'cost_usd')::numeric as cost
     from shown, jsonb_array_elements(d -> 'by_agent') a$$,
   $$select k.agent_id,
-      (select count(*) from expected_conversations e where e.agent_id = k.agent_id),
-      (select count(*) from expected_messages e where e.agent_id = k.agent_id),
-      (select count(*) from expected_conversations e where e.agent_id = k.agent_id and e.first_out is not null and not e.handed_off),
-      (select count(*) from expected_conversations e where e.agent_id = k.agent_id and e.handed_off),
-      (select count(*) from expected_waiting e where e.agent_id = k.agent_id),
-      coalesce((select sum(e.cost_usd) from expected_usage e where e.agent_id = k.agent_id), 0)
+      (select count(*) from expected_conversations e where e.agent_id = k.agent_id) as conversations,
+      (select count(*) from expected_messages e where e.agent_id = k.agent_id) as messages,
+      (select count(*) from expected_conversations e where e.agent_id = k.agent_id and e.first_out is not null and not e.handed_off) as without_human,
+      (select count(*) from expected_conversations e where e.agent_id = k.agent_id and e.handed_off) as handed_off,
+      (select count(*) from expected_waiting e where e.agent_id = k.agent_id) as waiting,
+      coalesce((select sum(e.cost_usd) from expected_usage e where e.agent_id = k.agent_id), 0) as cost
     from (select agent_id from expected_conversations union select agent_id from expected_usage) k$$,
   'per agent: conversations, messages, answered without a human, handed off, waiting, cost');
 select set_eq(
-  $$select a ->> 'channel', (a ->> 'conversations')::bigint, (a ->> 'messages')::bigint,
-      (a ->> 'answered_without_human')::bigint, (a ->> 'handed_off')::bigint, (a ->> 'waiting')::bigint,
-      (a ->> 'cost_usd')::numeric
+  $$select a ->> 'channel' as channel, (a ->> 'conversations')::bigint as conversations,
+      (a ->> 'messages')::bigint as messages, (a ->> 'answered_without_human')::bigint as without_human,
+      (a ->> 'handed_off')::bigint as handed_off, (a ->> 'waiting')::bigint as waiting, (a ->> 'cost_usd')::numeric as cost
     from shown, jsonb_array_elements(d -> 'by_channel') a$$,
   $$select k.channel,
-      (select count(*) from expected_conversations e where e.channel = k.channel),
-      (select count(*) from expected_messages e where e.channel = k.channel),
-      (select count(*) from expected_conversations e where e.channel = k.channel and e.first_out is not null and not e.handed_off),
-      (select count(*) from expected_conversations e where e.channel = k.channel and e.handed_off),
-      (select count(*) from expected_waiting e where e.channel = k.channel),
-      coalesce((select sum(e.cost_usd) from expected_usage e where e.channel is not distinct from k.channel), 0)
+      (select count(*) from expected_conversations e where e.channel = k.channel) as conversations,
+      (select count(*) from expected_messages e where e.channel = k.channel) as messages,
+      (select count(*) from expected_conversations e where e.channel = k.channel and e.first_out is not null and not e.handed_off) as without_human,
+      (select count(*) from expected_conversations e where e.channel = k.channel and e.handed_off) as handed_off,
+      (select count(*) from expected_waiting e where e.channel = k.channel) as waiting,
+      coalesce((select sum(e.cost_usd) from expected_usage e where e.channel is not distinct from k.channel), 0) as cost
     from (select channel from expected_conversations union select channel from expected_usage) k$$,
   'per channel: conversations, messages, answered without a human, handed off, waiting, cost');
 select is((select array_agg(a ->> 'name' order by a ->> 'name') from shown, jsonb_array_elements(d -> 'by_agent') a),
   array['Ava A', 'Bo A'], 'agents are shown by name');
 select set_eq(
-  $$select app.response_bucket((a ->> 'median_first_response_seconds')::numeric), a ->> 'channel'
+  $$select app.response_bucket((a ->> 'median_first_response_seconds')::numeric) as bucket, a ->> 'channel' as channel
     from shown, jsonb_array_elements(d -> 'by_channel') a$$,
-  $$select app.response_bucket(percentile_disc(0.5) within group (order by extract(epoch from first_out - first_in))), channel
+  $$select app.response_bucket(percentile_disc(0.5) within group (order by extract(epoch from first_out - first_in))) as bucket, channel
     from expected_conversations where first_out is not null group by channel$$,
   'per channel, the median first-response time falls in the range of the true median');
 select ok(
