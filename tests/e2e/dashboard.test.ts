@@ -37,7 +37,7 @@ beforeAll(async () => {
   admin = await (await e2e.newContext()).newPage()
   customer = await (await e2e.newContext()).newPage()
   for (const page of [admin, customer]) page.context().setDefaultTimeout(15_000)
-}, 180_000)
+}, 400_000)
 
 afterAll(async () => {
   await new Promise((resolve) => site?.close(resolve))

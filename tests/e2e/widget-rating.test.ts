@@ -58,7 +58,7 @@ beforeAll(async () => {
   customer = await (await e2e.newContext()).newPage()
   stranger = await (await e2e.newContext()).newPage()
   for (const page of [admin, customer, stranger]) page.context().setDefaultTimeout(15_000)
-}, 180_000)
+}, 400_000)
 
 afterAll(async () => {
   await new Promise((resolve) => site?.close(resolve))
