@@ -73,7 +73,13 @@ describe('the dashboard', () => {
     await figureReads('share', '100%')
     await figureReads('median', /^\d+ s$/)
     const byChannel = admin.getByTestId('by-channel')
-    expect(await byChannel.getByRole('row', { name: /Web chat/ }).getByRole('cell').first().textContent()).toBe('1')
+    expect(
+      await byChannel
+        .getByRole('row', { name: /Web chat/ })
+        .getByRole('cell')
+        .first()
+        .textContent(),
+    ).toBe('1')
     expect(await admin.getByTestId('by-agent').locator('tbody tr').count()).toBe(1)
     expect(await admin.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true)
     await screenshot(admin, 'dashboard-after-a-conversation')

@@ -122,9 +122,9 @@ describe('the web chat forms', () => {
       title: 'Acme help',
       accent_color: '#1f2937',
     })
-    expect(webChatFormValues(readChannelSettings({ title: 'Acme help', accent_color: '#1f2937' }).settings)).toMatchObject(
-      { title: 'Acme help', accent_color: '#1f2937' },
-    )
+    expect(
+      webChatFormValues(readChannelSettings({ title: 'Acme help', accent_color: '#1f2937' }).settings),
+    ).toMatchObject({ title: 'Acme help', accent_color: '#1f2937' })
     expect(parseWebChatForm(form({ accent_color: 'red' }))).toMatchObject({
       ok: false,
       errors: { accent_color: 'A colour looks like #1f2937.' },

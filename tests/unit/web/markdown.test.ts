@@ -171,9 +171,9 @@ describe('renderChatMarkdown: nothing a message holds becomes live HTML', () => 
 
 describe('list previews', () => {
   it('show the words of a message without its Markdown marks', () => {
-    expect(markdownToPlainText('**Offline answer** (no model):\n\n> You get a *full refund* within 30 days.\n\n— Refunds')).toBe(
-      'Offline answer (no model): You get a full refund within 30 days. — Refunds',
-    )
+    expect(
+      markdownToPlainText('**Offline answer** (no model):\n\n> You get a *full refund* within 30 days.\n\n— Refunds'),
+    ).toBe('Offline answer (no model): You get a full refund within 30 days. — Refunds')
     expect(markdownToPlainText('See [the policy](https://shop.example/p) and `#1234`:\n- one\n- two')).toBe(
       'See the policy and #1234: one two',
     )

@@ -28,9 +28,7 @@ export const dashboardSchema = z.object({
   totals: figuresSchema,
   by_agent: z.array(figuresSchema.extend({ agent_id: z.string().nullable(), name: z.string() })),
   by_channel: z.array(figuresSchema.extend({ channel: z.string().nullable() })),
-  by_day: z.array(
-    z.object({ day: z.string(), conversations: count, messages: count, cost_usd: z.coerce.number() }),
-  ),
+  by_day: z.array(z.object({ day: z.string(), conversations: count, messages: count, cost_usd: z.coerce.number() })),
 })
 export type Dashboard = z.infer<typeof dashboardSchema>
 
