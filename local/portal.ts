@@ -14,6 +14,8 @@ export interface PortalOptions {
   /** 'dev' runs Vite's dev server; 'built' runs web/build (after `npm run build -w web`). */
   mode: 'dev' | 'built'
   quiet?: boolean
+  /** More environment for the portal (tests: the web search provider the functions also get). */
+  env?: Record<string, string>
 }
 
 export interface Portal {
@@ -34,6 +36,7 @@ export async function startPortal(options: PortalOptions): Promise<Portal> {
     // The channels page and onboarding show the verify token the whatsapp-webhook function
     // checks: the same variable given to `npm start`, which passes it to the functions too.
     ...(process.env.WHATSAPP_VERIFY_TOKEN ? { WHATSAPP_VERIFY_TOKEN: process.env.WHATSAPP_VERIFY_TOKEN } : {}),
+    ...options.env,
   }
   let args: string[]
   if (options.mode === 'built') {

@@ -14,6 +14,8 @@
 //   A side-effecting call stops the turn with a pending confirmation; the
 //   worker asks the user and calls runAgentTurn again with `resume`.
 //   A tool that escalates stops the turn with the escalation.
+//   A reply written after reading web results carries their links: when the
+//   model cites none of them, the first few are appended as its sources.
 //
 // Model failures (after the fallback) throw AgentTurnFailed carrying what
 // was spent so far, so the worker can meter it and retry through the queue.
@@ -127,6 +129,7 @@ export async function runAgentTurn(input: AgentTurnInput): Promise<AgentTurnResu
   const toolCalls: ToolCallLog[] = []
   const modelCalls: ModelCallLog[] = []
   const readFrom: string[] = []
+  const citations: { title: string; url: string }[] = []
   const messages: ChatMessage[] = [...input.messages]
   const toolTimeoutMs = input.toolTimeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS
   const result = (partial: Pick<AgentTurnResult, 'mode' | 'reply'> & Partial<AgentTurnResult>): AgentTurnResult => ({
@@ -228,7 +231,7 @@ export async function runAgentTurn(input: AgentTurnInput): Promise<AgentTurnResu
 
     if (completion.toolCalls.length === 0 || lastStep) {
       const reply = completion.content.trim()
-      return result({ mode: 'model', reply: reply || FALLBACK_REPLY })
+      return result({ mode: 'model', reply: reply ? withSources(reply, citations) : FALLBACK_REPLY })
     }
 
     messages.push({ role: 'assistant', content: completion.content || null, tool_calls: completion.toolCalls })
@@ -268,6 +271,7 @@ export async function runAgentTurn(input: AgentTurnInput): Promise<AgentTurnResu
         })
       }
       log(call, run.outcome, run.content)
+      for (const cite of run.citations ?? []) if (!citations.some((c) => c.url === cite.url)) citations.push(cite)
       const source = prepared.tool.describeSource?.(prepared.args)
       if (source && !readFrom.includes(source)) readFrom.push(source)
       messages.push(toolMessage(call.id, run.content))
@@ -275,6 +279,19 @@ export async function runAgentTurn(input: AgentTurnInput): Promise<AgentTurnResu
   }
   /* c8 ignore next */
   return result({ mode: 'model', reply: FALLBACK_REPLY })
+}
+
+const MAX_APPENDED_SOURCES = 3
+
+/**
+ * A reply that used web results names where they came from: if the model cited none of
+ * the pages it read, the first few are listed after the reply, so no web fact arrives
+ * without its link.
+ */
+export function withSources(reply: string, citations: readonly { title: string; url: string }[]): string {
+  if (citations.length === 0 || citations.some((c) => reply.includes(c.url))) return reply
+  const lines = citations.slice(0, MAX_APPENDED_SOURCES).map((c) => `- ${c.title}: ${c.url}`)
+  return `${reply}\n\nSources:\n${lines.join('\n')}`
 }
 
 /**

@@ -1,7 +1,9 @@
 // The text of a PowerPoint deck (.pptx) for chunkDocument: one section per slide, in the
 // deck's order, titled with the slide's title ("# Pricing", or "# Slide 3" when it has
 // none), then the text of its other shapes as paragraphs and its tables as rows of cells
-// joined by " | ". fflate unzips (office-zip.ts), htmlparser2 reads the XML.
+// joined by " | ", then its speaker notes ("Speaker notes: …"), which often hold what the
+// presenter says and the slide only hints at. fflate unzips (office-zip.ts), htmlparser2
+// reads the XML.
 
 import { Parser } from 'htmlparser2'
 import { OfficeFileUnreadable, readOfficeParts } from './office-zip.ts'
@@ -9,6 +11,8 @@ import { OfficeFileUnreadable, readOfficeParts } from './office-zip.ts'
 const PRESENTATION = 'ppt/presentation.xml'
 const PRESENTATION_RELS = 'ppt/_rels/presentation.xml.rels'
 const SLIDE = /^ppt\/slides\/slide(\d+)\.xml$/
+const SLIDE_RELS = /^ppt\/slides\/_rels\/slide\d+\.xml\.rels$/
+const NOTES = /^ppt\/notesSlides\/notesSlide\d+\.xml$/
 
 function parseXml(xml: string, open: (name: string, attrs: Record<string, string>) => void): void {
   const parser = new Parser({ onopentag: open }, { xmlMode: true })
@@ -118,11 +122,62 @@ function slideText(xml: string): { title: string; blocks: string[] } {
   return { title, blocks }
 }
 
+/** The notes slide of a slide part, from the slide's relationships. */
+function notesPartOf(slide: string, parts: Map<string, string>): string | undefined {
+  const rels = parts.get(slide.replace(/slides\/(slide\d+\.xml)$/, 'slides/_rels/$1.rels'))
+  let target: string | undefined
+  parseXml(rels ?? '', (name, attrs) => {
+    if (name === 'Relationship' && attrs.Type?.endsWith('/notesSlide') && attrs.Target) target ??= attrs.Target
+  })
+  if (!target) return undefined
+  // Targets are relative to ppt/slides/ ("../notesSlides/notesSlide1.xml") or absolute ("/ppt/…").
+  const resolved = target.startsWith('/') ? target.slice(1) : new URL(target, 'file:///ppt/slides/').pathname.slice(1)
+  return NOTES.test(resolved) ? resolved : undefined
+}
+
+/** The speaker notes: the text of the notes page's body placeholder (not its slide number or image). */
+function notesText(xml: string): string {
+  const paragraphs: string[] = []
+  let inBody = false
+  let paragraph: string | null = null
+  let inText = false
+  const parser = new Parser(
+    {
+      onopentag(name, attrs) {
+        if (name === 'p:sp') inBody = false
+        else if (name === 'p:ph') inBody = attrs.type === 'body'
+        else if (name === 'a:p') paragraph = ''
+        else if (name === 'a:t') inText = true
+        else if (name === 'a:br' && paragraph !== null) paragraph += ' '
+      },
+      ontext(data) {
+        if (inText && paragraph !== null) paragraph += data
+      },
+      onclosetag(name) {
+        if (name === 'a:t') inText = false
+        else if (name === 'a:p') {
+          const text = (paragraph ?? '').replace(/\s+/g, ' ').trim()
+          if (inBody && text) paragraphs.push(text)
+          paragraph = null
+        }
+      },
+    },
+    { xmlMode: true },
+  )
+  parser.end(xml)
+  return paragraphs.join('\n')
+}
+
 /** The deck's text: a "#" section per slide with text, in the deck's order. */
 export function pptxText(bytes: Uint8Array): string {
   const parts = readOfficeParts(
     bytes,
-    (name) => name === PRESENTATION || name === PRESENTATION_RELS || SLIDE.test(name),
+    (name) =>
+      name === PRESENTATION ||
+      name === PRESENTATION_RELS ||
+      SLIDE.test(name) ||
+      SLIDE_RELS.test(name) ||
+      NOTES.test(name),
     '.pptx',
   )
   if (!parts.has(PRESENTATION))
@@ -130,6 +185,9 @@ export function pptxText(bytes: Uint8Array): string {
   const sections: string[] = []
   slideOrder(parts).forEach((part, i) => {
     const { title, blocks } = slideText(parts.get(part)!)
+    const notesPart = notesPartOf(part, parts)
+    const notes = notesPart ? notesText(parts.get(notesPart)!) : ''
+    if (notes) blocks.push(`Speaker notes: ${notes}`)
     if (!title && !blocks.length) return
     sections.push([`# ${title || `Slide ${i + 1}`}`, ...blocks].join('\n\n'))
   })

@@ -1,7 +1,7 @@
 // The agent settings format: an agent's model settings, tools and escalation rules as
 // they are stored (jsonb columns of app.agents and app.agent_templates; model settings
 // also in app.tenants). The portal writes them through agentSettingsSchema (the agent
-// designer, the workspace settings page); the worker reads them back through
+// designer, the tenant's settings page); the worker reads them back through
 // readAgentSettings / readModelSettings, which never throw: a stored value that does not
 // fit (written by an older version, or by hand in SQL) is left out, with a problem to
 // log, and the agent runs with what is left. Leaving a part out never widens what an
@@ -79,7 +79,7 @@ export type ModelSettings = z.output<typeof modelSettingsSchema>
 
 // Tools ------------------------------------------------------------------------------------------
 
-export const TOOL_NAMES = ['knowledge_search', 'escalate_to_human', 'http_request'] as const
+export const TOOL_NAMES = ['knowledge_search', 'escalate_to_human', 'http_request', 'web_search'] as const
 export type ToolName = (typeof TOOL_NAMES)[number]
 
 const HOST = /^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+$/
@@ -116,6 +116,11 @@ export const agentToolsSchema = z.strictObject(
     knowledge_search: noSettings('knowledge_search').optional(),
     escalate_to_human: noSettings('escalate_to_human').optional(),
     http_request: httpRequestSettingsSchema.optional(),
+    /**
+     * Web search through the provider the platform's operator configured in the environment
+     * (KONSTRUCT_WEB_SEARCH_URL). Deliberately without settings: no tenant names the URL.
+     */
+    web_search: noSettings('web_search').optional(),
   },
   { error: unknownKeys('tool', TOOL_NAMES.join(', ')) },
 )
@@ -139,7 +144,7 @@ export const escalationRuleSchema = z.strictObject(
       )
       .min(1, 'Name at least one word or phrase.')
       .max(50, 'Name at most 50 words or phrases.'),
-    /** Shown to the team as why the conversation was handed over. */
+    /** Shown to the team as why the conversation was handed off. */
     reason: z
       .string({ error: 'The reason is a short text for your team.' })
       .trim()

@@ -16,6 +16,12 @@
 //   7. one deadline covers all hops and the body; the body is read up to
 //      `maxResponseBytes` and refused beyond it.
 //
+// An origin the operator configured (a web search provider from the environment, never a
+// tenant's or a model's choice) may be named as `trustedOrigin`: rule 5 is skipped for
+// that exact origin (scheme, host and port), so a self-hosted service on localhost or a
+// private network is reachable. Every other origin, a redirect target included, still
+// passes every rule, so the trust never extends past what the operator wrote.
+//
 // Known limit: Web fetch re-resolves the name itself, so a DNS answer that
 // changes between our check and its connect (rebinding with TTL 0) is not
 // caught here. Closing that needs connecting to the checked address, which
@@ -62,6 +68,8 @@ export interface GuardedFetchOptions {
   allowPorts?: readonly number[] | 'any'
   /** 'https:' alone for endpoints that carry credentials (a model's API key). */
   schemes?: readonly ('http:' | 'https:')[]
+  /** An operator-configured origin ("http://localhost:8080") exempt from rule 5; see above. */
+  trustedOrigin?: string
   maxRedirects?: number
   maxResponseBytes?: number
   timeoutMs?: number
@@ -126,7 +134,7 @@ function hostWithoutBrackets(hostname: string): string {
 /** Rules 1–5 for one URL; returns the parsed URL when it may be fetched. */
 export async function checkOutboundUrl(
   rawUrl: string,
-  options: Pick<GuardedFetchOptions, 'allowHosts' | 'resolveHost' | 'allowPorts' | 'schemes'>,
+  options: Pick<GuardedFetchOptions, 'allowHosts' | 'resolveHost' | 'allowPorts' | 'schemes' | 'trustedOrigin'>,
 ): Promise<URL> {
   let url: URL
   try {
@@ -157,6 +165,8 @@ export async function checkOutboundUrl(
   if (!hostMatchesAllowList(hostname, options.allowHosts)) {
     throw new GuardedFetchError('host_not_allowed', `host ${hostname} is not on the allow-list`)
   }
+
+  if (options.trustedOrigin !== undefined && url.origin === options.trustedOrigin) return url
 
   const literal = parseIpAddress(hostWithoutBrackets(hostname))
   let addresses: readonly string[]

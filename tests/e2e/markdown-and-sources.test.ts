@@ -96,6 +96,11 @@ describe('Markdown in the test chat', () => {
   it('shows the agent answer formatted: its quote as a quote, with no Markdown marks', async () => {
     await open(admin, `${base}/agents/${DEMO.agentId}`)
     await waitLive(admin)
+    // No web search provider in this environment: no switch, and the designer says why.
+    expect(await admin.getByLabel('Search the web').count()).toBe(0)
+    expect(await admin.locator('p[role="note"]', { hasText: 'Web search is unavailable' }).textContent()).toContain(
+      'this platform has no search provider',
+    )
     await admin.getByLabel('Your message').fill('How do refunds work?')
     await admin.getByRole('button', { name: 'Send' }).click()
     const answer = admin.locator('.bubble[data-who="agent"]').first()

@@ -27,7 +27,8 @@ const password = 'correct-horse-battery-staple'
 let conversationId: string
 
 beforeAll(async () => {
-  e2e = await startE2E()
+  // A web search provider is configured (never called here): the designer offers the switch.
+  e2e = await startE2E({ functionEnv: { KONSTRUCT_WEB_SEARCH_URL: 'http://127.0.0.1:9' } })
   const context = await e2e.newContext()
   admin = await context.newPage()
   await signIn(admin, DEMO.email, DEMO.password, `/t/${DEMO.tenantSlug}/members`)
@@ -150,6 +151,7 @@ describe('agent designer and pages', () => {
     await admin.getByRole('button', { name: 'Next' }).click()
     await admin.getByLabel(/Call web APIs/).check()
     await admin.getByLabel('Allowed hosts').fill('not a host!')
+    await admin.getByLabel('Search the web').check()
     await admin.getByRole('button', { name: 'Next' }).click()
     await admin.getByRole('button', { name: 'Next' }).click()
     await admin.getByLabel('Monthly token budget').fill('50000')
@@ -161,6 +163,10 @@ describe('agent designer and pages', () => {
     await admin.waitForURL(/\/agents\/[0-9a-f-]{36}\?created=1/)
     await admin.getByRole('heading', { name: 'Hugo' }).waitFor()
     await screenshot(admin, 'agent-designer-desktop')
+    const [hugo] = (await e2e.stack.db.pg.query<{ tools: any }>(`select tools from app.agents where name = 'Hugo'`))
+      .rows
+    expect(hugo!.tools.web_search).toEqual({})
+    expect(await admin.getByLabel('Search the web').isChecked()).toBe(true)
 
     await open(admin, `/t/${DEMO.tenantSlug}/agents`)
     const row = admin.locator('tr', { hasText: 'Hugo' })

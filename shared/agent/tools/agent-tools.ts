@@ -7,6 +7,7 @@ import { escalateToHumanTool } from './escalate-to-human.ts'
 import { httpRequestTool, type HttpRequestSettings } from './http-request.ts'
 import { knowledgeSearchTool, type SearchKnowledge } from './knowledge-search.ts'
 import { createToolRegistry, type AgentTool, type ToolRegistry } from './registry.ts'
+import { webSearchTool, type SearchWeb } from './web-search.ts'
 
 export interface AgentToolSettings {
   /** On by default when a search function is available. */
@@ -15,12 +16,16 @@ export interface AgentToolSettings {
   httpRequest?: HttpRequestSettings | null
   /** On by default. */
   escalateToHuman?: boolean
+  /** Off unless switched on, and then only when the platform configures a provider (deps.searchWeb). */
+  webSearch?: boolean
 }
 
 export interface AgentToolDeps {
   searchKnowledge?: SearchKnowledge
   resolveHost?: ResolveHost
   fetch?: typeof fetch
+  /** Present only when the environment configures a web search provider. */
+  searchWeb?: SearchWeb
   /** Tenant-specific tools (e.g. side-effecting integrations) added by the caller. */
   extraTools?: readonly AgentTool[]
 }
@@ -31,6 +36,7 @@ export function buildAgentTools(settings: AgentToolSettings, deps: AgentToolDeps
   if (settings.httpRequest && settings.httpRequest.allowHosts.length > 0 && deps.resolveHost) {
     tools.push(httpRequestTool(settings.httpRequest, { resolveHost: deps.resolveHost, fetch: deps.fetch }))
   }
+  if (settings.webSearch && deps.searchWeb) tools.push(webSearchTool(deps.searchWeb))
   if (settings.escalateToHuman !== false) tools.push(escalateToHumanTool())
   tools.push(...(deps.extraTools ?? []))
   return createToolRegistry(tools)

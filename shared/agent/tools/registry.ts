@@ -21,6 +21,8 @@ export interface ToolOutcome {
   content: string
   /** Set by a tool that hands the conversation to a human. */
   escalation?: { reason: string }
+  /** Pages the content came from (web search results), for the reply to cite. */
+  citations?: readonly { title: string; url: string }[]
 }
 
 // A registry holds tools of different argument types; each validates its own.

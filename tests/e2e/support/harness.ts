@@ -68,6 +68,10 @@ export async function startE2E(options: E2EOptions = {}): Promise<E2E> {
     supabaseUrl: stack.url,
     publishableKey: stack.keys.publishableKey,
     quiet: !process.env.PORTAL_LOG,
+    // The agent designer offers web search when the functions have a provider: both read the same variable.
+    env: Object.fromEntries(
+      Object.entries(options.functionEnv ?? {}).filter(([key]) => key.startsWith('KONSTRUCT_WEB_SEARCH_')),
+    ),
   })
   if (process.env.PORTAL_LOG) {
     portal.process.stdout?.pipe(process.stdout)

@@ -3,7 +3,7 @@
 import { strToU8, zipSync } from 'fflate'
 import { describe, expect, it } from 'vitest'
 import { chunkDocument } from '../../../shared/agent/chunking.ts'
-import { CsvUnreadable, csvPassages } from '../../../shared/agent/csv-passages.ts'
+import { CsvUnreadable, csvPassages, hasHeaderRow, readCsv } from '../../../shared/agent/csv-passages.ts'
 import { docxText } from '../../../shared/agent/docx-text.ts'
 import { OfficeFileUnreadable, readOfficeParts } from '../../../shared/agent/office-zip.ts'
 import { pptxText } from '../../../shared/agent/pptx-text.ts'
@@ -43,6 +43,35 @@ describe('csvPassages', () => {
 
   it('names missing headers and keeps cells beyond the header', () => {
     expect(csvPassages('Name,\nAna,Porto,extra\n')[0]!.content).toBe('Name: Ana\nColumn 2: Porto\nColumn 3: extra')
+  })
+
+  it('reads a file without a header row as data: every row a passage of numbered columns', () => {
+    // A price list exported without its header: the first row is a product like the others.
+    const prices = 'Kayak,29 €,in stock\nPaddle,9 €,low\nHelmet,15 €,in stock\n'
+    expect(hasHeaderRow(readCsv(prices))).toBe(false)
+    expect(csvPassages(prices)[0]!.content).toBe(
+      'Column 1: Kayak\nColumn 2: 29 €\nColumn 3: in stock\n\n' +
+        'Column 1: Paddle\nColumn 2: 9 €\nColumn 3: low\n\n' +
+        'Column 1: Helmet\nColumn 2: 15 €\nColumn 3: in stock',
+    )
+    // Questions and answers with no header: the first question is searchable like the rest.
+    const faq =
+      'How do I reset my password?,Click “Forgot password” on the sign-in page.\n' +
+      'Can I pay by invoice?,Yes: yearly plans can be paid by bank transfer.\n'
+    const passages = csvPassages(faq)
+    expect(passages.map((p) => p.content).join('\n\n')).toContain(
+      'Column 1: How do I reset my password?\nColumn 2: Click “Forgot password” on the sign-in page.',
+    )
+    // Dates and amounts under a header row still read as a header.
+    expect(hasHeaderRow(readCsv('Date;Amount\n2024-05-01;12.50\n2024-05-02;9.00\n'))).toBe(true)
+    expect(hasHeaderRow(readCsv('2024-05-01;12.50\n2024-05-02;9.00\n'))).toBe(false)
+  })
+
+  it('follows what the source says about its header over the guess', () => {
+    expect(csvPassages('Kayak,29 €\nPaddle,9 €\n', undefined, true)[0]!.content).toBe('Kayak: Paddle\n29 €: 9 €')
+    expect(csvPassages('Plan,Price\nPro,29\n', undefined, false)[0]!.content).toBe(
+      'Column 1: Plan\nColumn 2: Price\n\nColumn 1: Pro\nColumn 2: 29',
+    )
   })
 
   it('refuses malformed files with the reason', () => {
@@ -88,6 +117,44 @@ describe('docxText', () => {
         heading: 'Warranty › Café bikes',
       },
     ])
+  })
+
+  it('makes footnotes, endnotes, page headers and footers searchable passages of their own', () => {
+    const docx = buildDocx(
+      [
+        { heading: 1, text: 'Warranty' },
+        { text: 'Every kayak has a two-year warranty.', footnote: 'Water damage from misuse is excluded.' },
+        { text: 'Paddles are covered for one year.', footnote: 'Only carbon paddles; wooden ones have none.' },
+        { heading: 1, text: 'Returns' },
+        { text: 'Unused items can be returned within 30 days.', endnote: 'Sale items are final.' },
+      ],
+      { header: 'Harbour Kayaks — customer policy', footer: 'Valid from 1 May 2025. Questions: help@example.com' },
+    )
+    const text = docxText(docx)
+    expect(text).toBe(
+      [
+        '# Warranty',
+        'Every kayak has a two-year warranty.[1]',
+        'Paddles are covered for one year.[2]',
+        '# Returns',
+        'Unused items can be returned within 30 days.[E1]',
+        '# Footnotes',
+        '[1] Water damage from misuse is excluded.',
+        '[2] Only carbon paddles; wooden ones have none.',
+        '# Endnotes',
+        '[E1] Sale items are final.',
+        '# Page headers and footers',
+        'Harbour Kayaks — customer policy',
+        'Valid from 1 May 2025. Questions: help@example.com',
+      ].join('\n\n'),
+    )
+    // What a user searching "water damage" or "valid from" finds: a passage holding it, under its section.
+    const passages = chunkDocument(text)
+    const holding = (words: string) => passages.find((p) => p.content.includes(words))
+    expect(holding('Water damage from misuse')?.heading).toBe('Footnotes')
+    expect(holding('Sale items are final')?.heading).toBe('Endnotes')
+    expect(holding('Valid from 1 May 2025')?.heading).toBe('Page headers and footers')
+    expect(holding('two-year warranty')?.heading).toBe('Warranty')
   })
 
   it('refuses what is not a readable .docx, saying why', () => {
@@ -146,6 +213,29 @@ describe('pptxText', () => {
       ].join('\n\n'),
     )
     expect(chunkDocument(text).map((p) => p.heading)).toEqual(['Pricing', 'Slide 2', 'Plans compared'])
+  })
+
+  it('keeps each slide’s speaker notes with that slide, without the notes page’s slide number', () => {
+    const deck = buildPptx([
+      { title: 'Pricing', body: ['Starter is 9 € a month.'], notes: ['Mention the yearly discount: two months free.'] },
+      { title: 'Support', body: ['Chat and email.'] },
+      { title: 'Roadmap', notes: ['Offline maps ship in June.', 'Do not promise a date for Android.'] },
+    ])
+    const text = pptxText(deck)
+    expect(text).toBe(
+      [
+        '# Pricing',
+        'Starter is 9 € a month.',
+        'Speaker notes: Mention the yearly discount: two months free.',
+        '# Support',
+        'Chat and email.',
+        '# Roadmap',
+        'Speaker notes: Offline maps ship in June.\nDo not promise a date for Android.',
+      ].join('\n\n'),
+    )
+    const passages = chunkDocument(text)
+    expect(passages.find((p) => p.content.includes('yearly discount'))?.heading).toBe('Pricing')
+    expect(passages.find((p) => p.content.includes('Offline maps ship in June'))?.heading).toBe('Roadmap')
   })
 
   it('refuses a Word file or a damaged zip given as a deck', () => {

@@ -111,7 +111,7 @@ describe('the agent settings format', () => {
     [
       'an unknown tool',
       { name: 'A', tools: { send_email: {} } },
-      'Unknown tool “send_email”: the tools are knowledge_search, escalate_to_human, http_request.',
+      'Unknown tool “send_email”: the tools are knowledge_search, escalate_to_human, http_request, web_search.',
     ],
     [
       'a tool switched on with true',
@@ -122,6 +122,11 @@ describe('the agent settings format', () => {
       'a tool with settings it does not take',
       { name: 'A', tools: { escalate_to_human: { to: 'boss' } } },
       'escalate_to_human takes no settings: store it as {} to switch it on.',
+    ],
+    [
+      'a web search provider named by the tenant',
+      { name: 'A', tools: { web_search: { url: 'http://10.0.0.1:8080' } } },
+      'web_search takes no settings: store it as {} to switch it on.',
     ],
     [
       'hosts as one string',

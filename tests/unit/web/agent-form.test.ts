@@ -179,4 +179,24 @@ describe('editing a stored agent', () => {
     const result = parseAgentForm(form(designer), stored)
     expect(result.ok && result.payload.tools).toEqual({ knowledge_search: {}, escalate_to_human: {} })
   })
+
+  it('web search follows its switch when the form shows it, and is kept as stored when it does not', () => {
+    const withSearch = { tools: { knowledge_search: {}, web_search: {} } }
+    const tools = (fields: Record<string, string>, agent?: object) => {
+      const result = parseAgentForm(form({ ...designer, ...fields }), agent)
+      return result.ok ? result.payload.tools : null
+    }
+    // Shown (the platform has a provider): on and off as ticked.
+    expect(tools({ tool_web_search_shown: 'on', tool_web_search: 'on' })).toHaveProperty('web_search', {})
+    expect(tools({ tool_web_search_shown: 'on' }, withSearch)).not.toHaveProperty('web_search')
+    // Not shown (no provider configured now): a save neither adds nor drops it.
+    expect(tools({ tool_web_search: 'on' })).not.toHaveProperty('web_search')
+    expect(tools({}, withSearch)).toHaveProperty('web_search', {})
+    // Whatever a form sends, a provider URL never reaches the stored settings.
+    expect(tools({ tool_web_search_shown: 'on', tool_web_search: 'on', web_search_url: 'http://10.0.0.1' })).toEqual({
+      knowledge_search: {},
+      escalate_to_human: {},
+      web_search: {},
+    })
+  })
 })

@@ -36,6 +36,7 @@ export function mergeToolCalls(existing: ToolCall[], incoming: ToolCall[]): Tool
 const toolLabels: Record<string, string> = {
   knowledge_search: 'Searched the knowledge base',
   http_request: 'Called a web API',
+  web_search: 'Searched the web',
   escalate_to_human: 'Asked for a human',
 }
 

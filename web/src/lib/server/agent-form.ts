@@ -25,6 +25,9 @@ const agentFormSchema = z.object({
   tool_knowledge_search: checkbox,
   tool_escalate_to_human: checkbox,
   tool_http_request: checkbox,
+  tool_web_search: checkbox,
+  /** Sent when the web search switch was on the form (the platform has a provider). */
+  tool_web_search_shown: checkbox,
   allowed_hosts: text,
   escalation_keywords: text,
   escalation_reason: text,
@@ -75,6 +78,8 @@ export function parseAgentForm(
   if (values.tool_escalate_to_human) tools.escalate_to_human = {}
   if (values.tool_http_request)
     tools.http_request = { ...kept?.tools.http_request, allowed_hosts: list(values.allowed_hosts, /[\s,]+/) }
+  // Without a provider the switch is not shown: what is stored stays until one is configured again.
+  if (values.tool_web_search_shown ? values.tool_web_search : kept?.tools.web_search) tools.web_search = {}
 
   const keywords = list(values.escalation_keywords, /,/)
   const budget = values.monthly_token_budget.replace(/[_\s,]/g, '')

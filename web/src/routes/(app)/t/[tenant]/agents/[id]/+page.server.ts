@@ -1,6 +1,7 @@
 import { fail } from '@sveltejs/kit'
 import { actionFailure, callApi, loadFailure } from '$lib/server/api'
 import { parseAgentForm } from '$lib/server/agent-form'
+import { webSearchAvailability } from '$lib/server/web-search'
 import type { Agent, AgentWithSettings, Channel } from '$lib/types'
 import { readAgentSettings } from '$shared/agent/settings.ts'
 import type { Actions, PageServerLoad } from './$types'
@@ -23,7 +24,12 @@ export const load: PageServerLoad = async ({ locals, params, parent }) => {
       tools: settings.tools,
       escalation_rules: settings.escalationRules,
     }
-    return { agent: shown, settingsProblems: settings.problems, testWidgetKey: webChat?.widget_key ?? null }
+    return {
+      agent: shown,
+      settingsProblems: settings.problems,
+      testWidgetKey: webChat?.widget_key ?? null,
+      webSearch: webSearchAvailability(),
+    }
   } catch (e) {
     loadFailure(e)
   }

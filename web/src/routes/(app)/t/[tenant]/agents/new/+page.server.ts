@@ -1,6 +1,7 @@
 import { error, fail, redirect } from '@sveltejs/kit'
 import { actionFailure, callApi } from '$lib/server/api'
 import { parseAgentForm } from '$lib/server/agent-form'
+import { webSearchAvailability } from '$lib/server/web-search'
 import { resolveTenant } from '$lib/server/tenant'
 import { canEdit, type Agent } from '$lib/types'
 import type { Actions, PageServerLoad } from './$types'
@@ -8,6 +9,7 @@ import type { Actions, PageServerLoad } from './$types'
 export const load: PageServerLoad = async ({ parent }) => {
   const { tenant } = await parent()
   if (!canEdit(tenant.role)) error(403, { message: 'Only owners and admins can create agents.' })
+  return { webSearch: webSearchAvailability() }
 }
 
 export const actions: Actions = {

@@ -5,7 +5,8 @@
 // KONSTRUCT_WORKER_SECRET are required; tests shrink the timings.
 
 import { z } from 'zod'
-import { projectFromEnv, type Project } from '../api/project.ts'
+import { projectFromEnv, type Project } from '../../api/project.ts'
+import { readWebSearchSetup, type WebSearchProvider } from '../web-search.ts'
 
 const seconds = (fallback: number) => z.coerce.number().int().min(1).default(fallback)
 const millis = (fallback: number) => z.coerce.number().int().min(1).default(fallback)
@@ -99,6 +100,8 @@ export interface WorkerConfig {
   portalUrl: string | null
   whatsappApiUrl: string | undefined
   whatsappApiVersion: string | undefined
+  /** KONSTRUCT_WEB_SEARCH_*: the provider agents with web_search switched on search through; null = none. */
+  webSearch: WebSearchProvider | null
 }
 
 const pricesSchema = z.record(
@@ -112,6 +115,8 @@ export function readWorkerConfig(env: Record<string, string | undefined>): Worke
   const parsed = envSchema.safeParse(env)
   if (!parsed.success) throw new Error(`agent worker configuration: ${z.prettifyError(parsed.error)}`)
   const e = parsed.data
+  const webSearch = readWebSearchSetup(env)
+  if (webSearch.state === 'invalid') throw new Error(`agent worker configuration: ${webSearch.problem}`)
   let prices: WorkerConfig['prices'] = {}
   if (e.MODEL_PRICES_JSON) {
     const table = pricesSchema.safeParse(JSON.parse(e.MODEL_PRICES_JSON))
@@ -160,5 +165,6 @@ export function readWorkerConfig(env: Record<string, string | undefined>): Worke
     portalUrl: e.PORTAL_URL,
     whatsappApiUrl: e.WHATSAPP_API_URL ?? undefined,
     whatsappApiVersion: e.WHATSAPP_API_VERSION ?? undefined,
+    webSearch: webSearch.state === 'configured' ? webSearch.provider : null,
   }
 }
