@@ -13,6 +13,8 @@
 // page; the same when the settings are not even an object.
 //
 //   greeting                 web chat: the first bubble a visitor sees
+//   title                    web chat: the name in the widget's header
+//   accent_color             web chat: the widget's colour (#rrggbb; text on it is chosen for contrast)
 //   allowed_origins          web chat: the pages (origins) the widget answers on
 //   whatsapp_template        WhatsApp: the approved template sent outside the 24-hour window
 //   handoff_notify_user_ids  Slack: whom the bot DMs on a hand-off (api.set_handoff_notifications)
@@ -58,6 +60,20 @@ export const greetingSchema = z
   .trim()
   .max(500, 'Keep the greeting under 500 characters.')
 
+export const widgetTitleSchema = z
+  .string({ error: 'The title is a short text.' })
+  .trim()
+  .max(60, 'Keep the title under 60 characters.')
+
+const COLOR = 'A colour looks like #1f2937.'
+const HEX_COLOR = /^#[0-9a-fA-F]{6}$/
+
+export const accentColorSchema = z
+  .string({ error: COLOR })
+  .trim()
+  .regex(HEX_COLOR, COLOR)
+  .transform((value) => value.toLowerCase())
+
 /** An approved WhatsApp message template: its name, language and (optional) parameters. */
 export const whatsAppTemplateSchema = z.strictObject(
   {
@@ -92,6 +108,8 @@ export const slackUserIdsSchema = z
 export const connectionSettingsSchema = z.strictObject(
   {
     greeting: greetingSchema.optional(),
+    title: widgetTitleSchema.optional(),
+    accent_color: accentColorSchema.optional(),
     /** Absent: any page (a stored empty list reads as absent). */
     allowed_origins: allowedOriginsSchema.transform((origins) => (origins.length ? origins : undefined)).optional(),
     whatsapp_template: whatsAppTemplateSchema.optional(),
@@ -101,15 +119,23 @@ export const connectionSettingsSchema = z.strictObject(
   {
     error: unknownKeys(
       'channel setting',
-      'greeting, allowed_origins, whatsapp_template, handoff_notify_user_ids, disabled_reason',
+      'greeting, title, accent_color, allowed_origins, whatsapp_template, handoff_notify_user_ids, disabled_reason',
     ),
   },
 )
 export type ConnectionSettings = z.output<typeof connectionSettingsSchema>
 
-/** What the Channels page writes for a web chat: the greeting and the origins (empty = none / any page). */
+/** What the Channels page writes for a web chat: the greeting, title, colour and the origins (empty = none / any page). */
 export const webChatSettingsSchema = z.strictObject({
   greeting: greetingSchema.default(''),
+  title: widgetTitleSchema.default(''),
+  /** '' = the widget's own colours. */
+  accent_color: z
+    .string({ error: COLOR })
+    .trim()
+    .refine((value) => value === '' || HEX_COLOR.test(value), COLOR)
+    .transform((value) => value.toLowerCase())
+    .default(''),
   allowed_origins: allowedOriginsSchema.default([]),
 })
 export type WebChatSettings = z.output<typeof webChatSettingsSchema>

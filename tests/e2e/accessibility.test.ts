@@ -60,6 +60,7 @@ const signedOutPages = ['/login', '/signup']
 /** Paths with :conversation filled in once the fixture exists. */
 const expand = (path: string) => path.replace(':conversation', conversationId)
 const adminPages = [
+  `${base}/dashboard`,
   `${base}/conversations`,
   `${base}/conversations/:conversation`,
   `${base}/agents`,

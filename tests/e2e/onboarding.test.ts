@@ -72,6 +72,14 @@ describe('onboarding', () => {
     await screenshot(page, 'onboarding-test-phone')
 
     await page.getByRole('link', { name: 'Go to your dashboard' }).click()
+    await page.waitForURL(/\/t\/acme-plumbing-[0-9a-f]+\/dashboard/)
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor()
+    // The wizard's test chat is no customer conversation: the dashboard counts none.
+    expect(await page.getByTestId('conversations').textContent()).toBe('0')
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: /^Conversations/ })
+      .click()
     await page.waitForURL(/\/t\/acme-plumbing-[0-9a-f]+\/conversations/)
     // The wizard's test conversation is the first one in the list, marked as a test.
     const first = page.locator('ul.conversation-list > li[data-conversation-id]').first()

@@ -14,6 +14,8 @@
 //                              → ingested, with the conversation status and what answer to expect
 //   GET  /web-chat/messages    Bearer <visitor session>, x-widget-key, ?after_seq= → the
 //                              visitor's history and the conversation status
+//   POST /web-chat/rating      Bearer <visitor session>, x-widget-key, {rating: 1–5, comment?}
+//                              → the visitor's own closed conversation rated, once
 //
 // The conversation status (null before the first message, then open, waiting_for_human,
 // human or closed) tells the widget whether the agent answers (typing indicator) or a team
@@ -240,6 +242,8 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       widget: {
         name: connection.name,
         greeting: connection.settings.greeting || null,
+        title: connection.settings.title || null,
+        color: connection.settings.accent_color || null,
       },
     })
   }
@@ -319,6 +323,34 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     })
   }
 
+  /** A rating of the visitor's own closed conversation (api.rate_web_chat_conversation): once, 1 to 5. */
+  async function rate(req: Request, url: URL): Promise<Response> {
+    const visitor = await visitorAt(req, url)
+    if (visitor instanceof Response) return visitor
+    const limited = await limit(req, visitor.connection, visitor.visitorId)
+    if (limited) return limited
+    const body = await readJson(req)
+    if (!body) return reply(400, { error: 'invalid_json' })
+    const rating = body['rating']
+    if (typeof rating !== 'number' || !Number.isInteger(rating) || rating < 1 || rating > 5)
+      return reply(400, { error: 'invalid_rating', message: 'A rating is a whole number from 1 to 5.' })
+    const comment = typeof body['comment'] === 'string' ? body['comment'].trim() : ''
+    if (comment.length > 1000) return reply(400, { error: 'comment_too_long', max: 1000 })
+    try {
+      const result = await config.rpc<{ rating: number; duplicate: boolean }>('rate_web_chat_conversation', {
+        connection_id: visitor.connection.connection_id,
+        visitor_id: visitor.visitorId,
+        rating,
+        comment: comment || null,
+      })
+      return reply(result.duplicate ? 200 : 201, { rating: result.rating, duplicate: result.duplicate })
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'P0002') return reply(404, { error: 'no_conversation' })
+      if (error instanceof ApiError && error.code === '22023') return reply(409, { error: 'not_closed' })
+      throw error
+    }
+  }
+
   async function history(req: Request, url: URL): Promise<Response> {
     const visitor = await visitorAt(req, url)
     if (visitor instanceof Response) return visitor
@@ -353,6 +385,7 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       if (path === '/session' && req.method === 'POST') return await session(req, url)
       if (path === '/messages' && req.method === 'POST') return await postMessage(req, url)
       if (path === '/messages' && req.method === 'GET') return await history(req, url)
+      if (path === '/rating' && req.method === 'POST') return await rate(req, url)
       return reply(404, { error: 'not_found' })
     } catch (error) {
       if (error instanceof ApiError && error.code === 'KO005') return reply(403, { error: 'unavailable' })

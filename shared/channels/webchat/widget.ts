@@ -24,6 +24,14 @@
 // member will reply here." Held back by the inbound rate limit or answered by a notice
 // (rate_limited, notice_expected): nothing more, the notice arrives live. Otherwise, with
 // the agent paused or inactive or billing pausing the agents: "We'll get back to you soon."
+// Replies are Markdown, rendered as DOM nodes (never innerHTML): paragraphs, lists, quotes,
+// code, bold, italic and links to http(s) or mailto only, like the portal's chat views; the
+// visitor's own messages stay plain text.
+// Once the conversation is closed the widget asks for a rating (1 to 5 and an optional
+// comment), sent once to POST /rating; the server takes it only for the visitor's own
+// closed conversation.
+// Look: the channel's settings (the greeting, the title in the header and the accent colour)
+// come with the session; data-title only fills in while they have not arrived.
 // Optional attributes: data-title, data-open="true", data-position="left".
 /** The widget for one project: where its Auth is and the publishable key it signs in with. */
 export function webChatWidgetScript(project: { supabaseUrl: string; publishableKey: string }): string {
@@ -39,7 +47,7 @@ const WIDGET_JS = String.raw`(function () {
   if (!widgetKey) { console.error('Konstruct chat: data-key is missing on the script tag'); return; }
   var base = script.src.replace(/\/widget\.js(?:[?#].*)?$/, '');
   var storageKey = 'konstruct:webchat:' + widgetKey;
-  var state = { answers: 0, session: null, refreshTimer: null, topic: null, realtime: null, lastSeq: 0, seen: {}, socket: null, joined: false, ref: 0, heartbeat: null, retry: 0, closed: false, conversation: null };
+  var state = { rated: false, answers: 0, session: null, refreshTimer: null, topic: null, realtime: null, lastSeq: 0, seen: {}, socket: null, joined: false, ref: 0, heartbeat: null, retry: 0, closed: false, conversation: null };
   var TYPING = 'The agent is typing\u2026';
   var HUMAN_WILL_REPLY = 'A team member will reply here.';
   var LATER = 'We\u2019ll get back to you soon.';
@@ -68,7 +76,20 @@ const WIDGET_JS = String.raw`(function () {
     '.kw-form{display:flex;gap:6px;padding:10px;border-top:1px solid #e5e7eb}' +
     '.kw-form textarea{flex:1;resize:none;border:1px solid #9ca3af;border-radius:8px;padding:8px;font:inherit;min-height:38px;max-height:120px}' +
     '.kw-send{border:0;border-radius:8px;padding:0 14px;background:#2563eb;color:#fff;cursor:pointer}.kw-send:disabled{opacity:.6;cursor:default}' +
-    '.kw-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}';
+    '.kw-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
+    '.kw-out .kw-body{white-space:normal}.kw-body p,.kw-body ul,.kw-body ol,.kw-body blockquote,.kw-body pre{margin:0 0 6px}.kw-body>:last-child{margin-bottom:0}' +
+    '.kw-body ul,.kw-body ol{padding-left:20px}.kw-body blockquote{border-left:3px solid #9ca3af;padding-left:8px;color:#374151}' +
+    '.kw-body code{font-family:ui-monospace,monospace;font-size:13px;background:rgba(0,0,0,.06);padding:0 3px;border-radius:4px}' +
+    '.kw-body pre{white-space:pre-wrap;background:rgba(0,0,0,.06);padding:6px;border-radius:6px}.kw-body pre code{background:none;padding:0}' +
+    '.kw-body a{color:#1d4ed8;text-decoration:underline}' +
+    '.kw-rate{border-top:1px solid #e5e7eb;padding:10px;margin:0}.kw-rate[hidden]{display:none}.kw-rate fieldset{border:0;margin:0;padding:0}' +
+    '.kw-rate legend{font-weight:600;padding:0;margin-bottom:6px}.kw-stars{display:flex;gap:4px;margin-bottom:6px}' +
+    '.kw-stars label{flex:1;text-align:center;border:1px solid #9ca3af;border-radius:8px;padding:4px 0;cursor:pointer}' +
+    '.kw-stars input{position:absolute;opacity:0;width:1px;height:1px}.kw-stars input:checked+span{font-weight:700}' +
+    '.kw-stars label:has(input:checked){background:#1f2937;color:#fff;border-color:#1f2937}.kw-stars label:has(input:focus-visible){outline:3px solid #2563eb;outline-offset:2px}' +
+    '.kw-rate textarea{width:100%;box-sizing:border-box;border:1px solid #9ca3af;border-radius:8px;padding:6px;font:inherit;resize:none}' +
+    '.kw-rate button{margin-top:6px;border:0;border-radius:8px;padding:6px 14px;background:#2563eb;color:#fff;cursor:pointer}.kw-rate button:focus-visible{outline:3px solid #2563eb;outline-offset:2px}' +
+    '.kw-thanks{padding:10px;margin:0;border-top:1px solid #e5e7eb}';
   var style = document.createElement('style');
   style.textContent = css;
   document.head.appendChild(style);
@@ -86,7 +107,23 @@ const WIDGET_JS = String.raw`(function () {
   var input = el('textarea', { id: inputId, rows: '1', maxlength: '4000', placeholder: 'Write a message\u2026', 'data-konstruct-input': '' });
   var send = el('button', { type: 'submit', 'class': 'kw-send', 'data-konstruct-send': '' }, 'Send');
   var form = el('form', { 'class': 'kw-form' }, null, [label, input, send]);
-  panel.appendChild(head); panel.appendChild(log); panel.appendChild(status); panel.appendChild(form);
+  // The rating, asked once the conversation is closed.
+  var rateId = panelId + '-rate';
+  var stars = el('div', { 'class': 'kw-stars' });
+  [1, 2, 3, 4, 5].forEach(function (n) {
+    var radio = el('input', { type: 'radio', name: rateId, value: String(n), 'aria-label': n + (n === 1 ? ' star' : ' stars') + (n === 1 ? ' (poor)' : n === 5 ? ' (excellent)' : '') });
+    stars.appendChild(el('label', {}, null, [radio, el('span', { 'aria-hidden': 'true' }, n + '\u2605')]));
+  });
+  var commentId = rateId + '-comment';
+  var comment = el('textarea', { id: commentId, rows: '2', maxlength: '1000', placeholder: 'Anything to add? (optional)' });
+  var rateSend = el('button', { type: 'submit' }, 'Send rating');
+  var rateNote = el('p', { 'class': 'kw-status', role: 'status' });
+  var rate = el('form', { 'class': 'kw-rate', hidden: '', 'data-konstruct-rating': '' }, null, [
+    el('fieldset', {}, null, [el('legend', {}, 'How was this conversation?'), stars]),
+    el('label', { 'for': commentId, 'class': 'kw-sr' }, 'Comment (optional)'), comment, rateSend, rateNote
+  ]);
+  var thanks = el('p', { 'class': 'kw-thanks', role: 'status', hidden: '', 'data-konstruct-rated': '' }, 'Thank you for your rating.');
+  panel.appendChild(head); panel.appendChild(log); panel.appendChild(status); panel.appendChild(rate); panel.appendChild(thanks); panel.appendChild(form);
   var launch = el('button', { type: 'button', 'class': 'kw-launch', 'aria-expanded': 'false', 'aria-controls': panelId, 'data-konstruct-launch': '' }, 'Chat');
   root.appendChild(panel); root.appendChild(launch);
   (document.body || document.documentElement).appendChild(root);
@@ -121,7 +158,8 @@ const WIDGET_JS = String.raw`(function () {
     var existing = state.seen[message.id];
     if (existing) {
       if (message.seq && !existing.getAttribute('data-seq')) existing.setAttribute('data-seq', String(message.seq));
-      if (existing.lastChild && existing.lastChild.nodeValue !== message.text) existing.lastChild.nodeValue = message.text;
+      var body = existing.querySelector('.kw-body');
+      if (body && body.getAttribute('data-text') !== message.text) fill(body, message.text, existing.getAttribute('data-konstruct-message') === 'visitor');
       return;
     }
     var mine = message.direction === 'in';
@@ -132,7 +170,9 @@ const WIDGET_JS = String.raw`(function () {
     // The visible label is for the eyes; screen readers get the prefix (read once).
     if (author.label) item.appendChild(el('span', { 'class': 'kw-who', 'aria-hidden': 'true', 'data-konstruct-author': '' }, author.label));
     item.appendChild(el('span', { 'class': 'kw-sr' }, author.sr));
-    item.appendChild(document.createTextNode(message.text));
+    var bodyNode = el('span', { 'class': 'kw-body' });
+    fill(bodyNode, message.text, mine);
+    item.appendChild(bodyNode);
     state.seen[message.id] = item;
     var before = null;
     if (message.seq) {
@@ -146,16 +186,140 @@ const WIDGET_JS = String.raw`(function () {
     if (!mine) { state.answers += 1; status.textContent = ''; }
   }
 
+  // A message's text: the visitor's as written, everyone else's as Markdown.
+  function fill(node, text, plain) {
+    node.setAttribute('data-text', text);
+    while (node.firstChild) node.removeChild(node.firstChild);
+    node.appendChild(plain ? document.createTextNode(text) : renderMarkdown(text));
+  }
+
+  // ---- Markdown (replies) ------------------------------------------------------------------
+  // A safe subset built as nodes: text stays text, so HTML in a reply shows as the characters it is.
+  var FENCE = /^\x60\x60\x60/;
+  var QUOTE = /^\s*>/;
+  var BULLET = /^\s*[-*+]\s+/;
+  var NUMBERED = /^\s*\d{1,9}[.)]\s+/;
+  function blockStart(line) { return FENCE.test(line.trim()) || QUOTE.test(line) || BULLET.test(line) || NUMBERED.test(line); }
+  function renderMarkdown(text) {
+    var out = document.createDocumentFragment();
+    var lines = String(text).replace(/\r\n?/g, '\n').split('\n');
+    var i = 0;
+    while (i < lines.length) {
+      var line = lines[i];
+      if (!line.trim()) { i++; continue; }
+      if (FENCE.test(line.trim())) {
+        var code = [];
+        i++;
+        while (i < lines.length && !FENCE.test(lines[i].trim())) code.push(lines[i++]);
+        i++;
+        out.appendChild(el('pre', {}, null, [el('code', {}, code.join('\n'))]));
+      } else if (QUOTE.test(line)) {
+        var quoted = [];
+        while (i < lines.length && QUOTE.test(lines[i])) quoted.push(lines[i++].replace(/^\s*>\s?/, ''));
+        var quote = el('blockquote');
+        quote.appendChild(renderMarkdown(quoted.join('\n')));
+        out.appendChild(quote);
+      } else if (BULLET.test(line) || NUMBERED.test(line)) {
+        var marker = BULLET.test(line) ? BULLET : NUMBERED;
+        var list = el(marker === BULLET ? 'ul' : 'ol');
+        while (i < lines.length && marker.test(lines[i])) {
+          var item = el('li');
+          inline(item, lines[i++].replace(marker, ''));
+          list.appendChild(item);
+        }
+        out.appendChild(list);
+      } else {
+        var para = el('p');
+        var first = true;
+        while (i < lines.length && lines[i].trim() && (first || !blockStart(lines[i]))) {
+          if (!first) para.appendChild(el('br'));
+          inline(para, lines[i++].replace(/^#{1,6}\s+/, ''));
+          first = false;
+        }
+        out.appendChild(para);
+      }
+    }
+    return out;
+  }
+  // Code spans first (their content is literal), then links, bold and italic.
+  var INLINE = /\x60([^\x60]+)\x60|\[([^\]]+)\]\(([^()\s]+)\)|\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/;
+  function inline(parent, text) {
+    var m;
+    while ((m = INLINE.exec(text))) {
+      if (m.index) parent.appendChild(document.createTextNode(text.slice(0, m.index)));
+      if (m[1] != null) parent.appendChild(el('code', {}, m[1]));
+      else if (m[2] != null || m[6] != null) {
+        var href = safeHref(m[2] != null ? m[3] : m[6]);
+        if (href) {
+          var a = el('a', { href: href, target: '_blank', rel: 'noopener noreferrer' });
+          if (m[2] != null) inline(a, m[2]); else a.textContent = m[6];
+          parent.appendChild(a);
+        } else parent.appendChild(document.createTextNode(m[0]));
+      } else {
+        var strong = el(m[4] != null ? 'strong' : 'em');
+        inline(strong, m[4] != null ? m[4] : m[5]);
+        parent.appendChild(strong);
+      }
+      text = text.slice(m.index + m[0].length);
+    }
+    if (text) parent.appendChild(document.createTextNode(text));
+  }
+  function safeHref(address) {
+    if (!/^(https?:\/\/|mailto:)/i.test(address)) return null;
+    try { return new URL(address).href; } catch (e) { return null; }
+  }
+
   // Who handles the conversation now: 'open' (the agent), 'waiting_for_human', 'human' (a
   // team member) or 'closed'; null before the first message. A waiting "typing" turns into
   // the honest note when a human takes over, and the note goes when the agent is back.
   function humanHandles() { return state.conversation === 'human' || state.conversation === 'waiting_for_human'; }
   function setConversation(value) {
     if (typeof value !== 'string' && value !== null) return;
+    var previous = state.conversation;
     state.conversation = value;
     if (value) root.setAttribute('data-konstruct-conversation-status', value); else root.removeAttribute('data-konstruct-conversation-status');
     if (humanHandles() && (status.textContent === TYPING || status.textContent === LATER)) status.textContent = HUMAN_WILL_REPLY;
     else if (!humanHandles() && status.textContent === HUMAN_WILL_REPLY) status.textContent = '';
+    if (value === 'closed' && !state.rated) { rate.removeAttribute('hidden'); if (value !== previous && status.textContent === TYPING) status.textContent = ''; }
+    else rate.setAttribute('hidden', '');
+  }
+
+  // ---- Rating ------------------------------------------------------------------------------
+  rate.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var chosen = rate.querySelector('input[type=radio]:checked');
+    if (!chosen) { rateNote.textContent = 'Choose from 1 to 5 stars first.'; stars.querySelector('input').focus(); return; }
+    rateSend.disabled = true;
+    api('POST', '/rating', { rating: Number(chosen.value), comment: comment.value.trim() || undefined }).then(function (res) {
+      if (res.status === 200 || res.status === 201) {
+        state.rated = true;
+        rate.setAttribute('hidden', '');
+        thanks.removeAttribute('hidden');
+        input.focus();
+      } else if (res.status === 409) {
+        rateNote.textContent = 'This conversation is open again; rate it once it is closed.';
+      } else {
+        rateNote.textContent = 'Your rating could not be sent. Please try again.';
+      }
+    }).catch(function () { rateNote.textContent = 'Your rating could not be sent. Please try again.'; })
+      .then(function () { rateSend.disabled = false; });
+  });
+
+  // The channel's title and accent colour; text on the accent is white or near-black,
+  // whichever reads better on it (WCAG contrast).
+  function look(widget) {
+    if (typeof widget.title === 'string' && widget.title) title.textContent = widget.title;
+    var color = typeof widget.color === 'string' && /^#[0-9a-fA-F]{6}$/.test(widget.color) ? widget.color : null;
+    if (!color) return;
+    var on = contrastOn(color);
+    var accent = document.createElement('style');
+    accent.textContent = '.kw-launch,.kw-head,.kw-send,.kw-in,.kw-rate button,.kw-stars label:has(input:checked){background:' + color + ';color:' + on + ';border-color:' + color + '}.kw-close{color:' + on + '}';
+    document.head.appendChild(accent);
+  }
+  function contrastOn(hex) {
+    var channel = function (i) { var c = parseInt(hex.slice(i, i + 2), 16) / 255; return c <= 0.04045 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+    var l = 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
+    return (1.05 / (l + 0.05)) >= ((l + 0.05) / (0.0056 + 0.05)) ? '#ffffff' : '#111111';
   }
 
   // ---- Session (an anonymous Supabase user) ----------------------------------------------
@@ -208,6 +372,7 @@ const WIDGET_JS = String.raw`(function () {
         if (res.status >= 300) throw new Error('session ' + res.status);
         state.topic = res.data.topic; state.realtime = res.data.realtime;
         setConversation(res.data.status === undefined ? null : res.data.status);
+        if (res.data.widget) look(res.data.widget);
         if (res.data.widget && res.data.widget.greeting && !log.children.length) show({ id: 'greeting', direction: 'out', text: res.data.widget.greeting });
         return catchUp();
       })

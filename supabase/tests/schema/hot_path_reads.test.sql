@@ -11,7 +11,7 @@ create extension if not exists pgtap with schema extensions;
 \ir ../helpers/two_tenants.psql
 
 select tests.setup_two_tenants();
-select plan(38);
+select plan(40);
 
 insert into app.settings (key, value) values
   ('inbound_rate_limit_per_tenant', 'off'), ('inbound_rate_limit_per_sender', 'off')
@@ -131,8 +131,10 @@ select tests.measure('list_messages (first page)', 'admin',
 select tests.measure('list_audit_log (first page)', 'admin', $$select count(*) from api.list_audit_log('{tenant}')$$);
 select tests.measure('list_agents', 'admin', $$select count(*) from api.list_agents('{tenant}')$$);
 select tests.measure('get_billing', 'admin', $$select api.get_billing('{tenant}')$$);
+select tests.measure('get_dashboard (90 days)', 'admin',
+  $$select api.get_dashboard('{tenant}', (now() at time zone 'UTC')::date - 89, (now() at time zone 'UTC')::date)$$);
 
--- 19 calls, two checks each.
+-- 20 calls, two checks each.
 select is(r.seq_scans, 0::bigint, r.call || ': no sequential scan of a table that grows with history')
 from tests.reads r order by r.call;
 select cmp_ok(r.rows_read, '<=', 250::bigint, r.call || ': reads at most a page of history rows (read ' || r.rows_read || ')')

@@ -69,6 +69,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('search_knowledge', $$select * from api.search_knowledge('{tenant}', 'refunds')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', 'ok'),
   -- usage and audit
   ('usage_summary', $$select * from api.usage_summary('{tenant}', 'agent')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  ('get_dashboard', $$select api.get_dashboard('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
   ('list_audit_log', $$select * from api.list_audit_log('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
   -- service_role only
   ('resolve_slack_connection', $$select api.resolve_slack_connection('T0NOPE')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
@@ -113,6 +114,8 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('find_conversation', $$select api.find_conversation('{web_channel}', 'visitor-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('web_chat_history', $$select api.web_chat_history('{web_channel}', 'visitor-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('web_chat_status', $$select api.web_chat_status('{web_channel}', 'visitor-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  -- The fixture's conversation is open: the service role gets as far as the rule that only a closed one is rated.
+  ('rate_web_chat_conversation', $$select api.rate_web_chat_conversation('{web_channel}', 'visitor-a', 5)$$, '42501', '42501', '42501', '42501', '42501', '42501', '22023'),
   ('get_outbound_delivery', $$select api.get_outbound_delivery('{tenant}', '{reply}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('record_delivery_progress', $$select api.record_delivery_progress('{tenant}', '{reply}', '{"slack_ts": "1.0"}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('escalate_channel_thread', $$select api.escalate_channel_thread('{web_channel}', 'visitor-a', 'asked for a human')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),

@@ -45,7 +45,13 @@ describe('the web chat forms', () => {
     const result = parseWebChatForm(form({ origins_rule: 'only', allowed_origins: 'https://shop.example/checkout' }))
     expect(result).toEqual({
       ok: false,
-      values: { greeting: '', allowed_origins: 'https://shop.example/checkout', origins_rule: 'only' },
+      values: {
+        greeting: '',
+        title: '',
+        accent_color: '',
+        allowed_origins: 'https://shop.example/checkout',
+        origins_rule: 'only',
+      },
       errors: { allowed_origins: '“https://shop.example/checkout” is not an origin like https://www.example.com.' },
     })
     expect(parseWebChatForm(form({ greeting: 'x'.repeat(501) }))).toMatchObject({
@@ -74,12 +80,15 @@ describe('the web chat forms', () => {
       whatsapp_template: { name: 'Not A Name', language_code: 'en' },
       theme: 'dark',
     }
-    expect(webChatSettingsToStore(stored, { greeting: 'Hello', allowed_origins: ['https://shop.example'] })).toEqual({
+    const look = { title: '', accent_color: '' } as const
+    expect(
+      webChatSettingsToStore(stored, { greeting: 'Hello', ...look, allowed_origins: ['https://shop.example'] }),
+    ).toEqual({
       greeting: 'Hello',
       allowed_origins: ['https://shop.example'],
       handoff_notify_user_ids: ['U0123ABCD'],
     })
-    const opened = webChatSettingsToStore(stored, { greeting: '', allowed_origins: [] })
+    const opened = webChatSettingsToStore(stored, { greeting: '', ...look, allowed_origins: [] })
     expect(opened).toEqual({ handoff_notify_user_ids: ['U0123ABCD'] })
     expect(widgetAdmits(readConnectionSettings(opened).settings, 'https://anywhere.example')).toBe(true)
   })
@@ -87,7 +96,7 @@ describe('the web chat forms', () => {
   it('shows an unreadable stored list as "only these websites" with none, so saving the greeting alone is refused', () => {
     const { settings } = readConnectionSettings({ allowed_origins: 'https://shop.example', greeting: 'Hi' })
     const values = webChatFormValues(settings)
-    expect(values).toEqual({ greeting: 'Hi', allowed_origins: '', origins_rule: 'only' })
+    expect(values).toEqual({ greeting: 'Hi', title: '', accent_color: '', allowed_origins: '', origins_rule: 'only' })
     // The page sends the fields back as shown, with a new greeting: refused, the widget stays closed.
     expect(parseWebChatForm(form({ ...values, greeting: 'Hello' }))).toMatchObject({
       ok: false,
@@ -95,9 +104,34 @@ describe('the web chat forms', () => {
     })
     expect(webChatFormValues(readConnectionSettings({ allowed_origins: [] }).settings).origins_rule).toBe('any')
     expect(
-      webChatFormValues(
-        readConnectionSettings({ allowed_origins: ['https://a.example', 'https://b.example'] }).settings,
-      ),
-    ).toEqual({ greeting: '', allowed_origins: 'https://a.example, https://b.example', origins_rule: 'only' })
+      webChatFormValues(readConnectionSettings({ allowed_origins: ['https://a.example', 'https://b.example'] }).settings),
+    ).toEqual({
+      greeting: '',
+      title: '',
+      accent_color: '',
+      allowed_origins: 'https://a.example, https://b.example',
+      origins_rule: 'only',
+    })
+  })
+
+  it("stores the widget's title and colour, refuses a colour that is not #rrggbb next to its field", () => {
+    const parsed = parseWebChatForm(form({ title: ' Acme help ', accent_color: '#1F2937' }))
+    expect(parsed).toMatchObject({ ok: true, settings: { title: 'Acme help', accent_color: '#1f2937' } })
+    if (!parsed.ok) throw new Error('refused')
+    expect(webChatSettingsToStore({ greeting: 'Hi' }, parsed.settings)).toEqual({
+      title: 'Acme help',
+      accent_color: '#1f2937',
+    })
+    expect(
+      webChatFormValues(readConnectionSettings({ title: 'Acme help', accent_color: '#1f2937' }).settings),
+    ).toMatchObject({ title: 'Acme help', accent_color: '#1f2937' })
+    expect(parseWebChatForm(form({ accent_color: 'red' }))).toMatchObject({
+      ok: false,
+      errors: { accent_color: 'A colour looks like #1f2937.' },
+    })
+    expect(parseWebChatForm(form({ title: 'x'.repeat(61) }))).toMatchObject({
+      ok: false,
+      errors: { title: 'Keep the title under 60 characters.' },
+    })
   })
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { renderChatMarkdown } from '../../../web/src/lib/markdown.ts'
+import { markdownToPlainText, renderChatMarkdown } from '../../../web/src/lib/markdown.ts'
 
 // Text is escaped in the output, so every '<' left in it opens a tag the renderer built.
 // Each tag is read with its attributes, and the whole output must use only these.
@@ -166,5 +166,23 @@ describe('renderChatMarkdown: nothing a message holds becomes live HTML', () => 
     expect(renderChatMarkdown('![the receipt](https://tracker.example/p.png)')).toBe(
       '<p><a href="https://tracker.example/p.png" target="_blank" rel="noopener noreferrer">the receipt</a></p>',
     )
+  })
+})
+
+describe('list previews', () => {
+  it('show the words of a message without its Markdown marks', () => {
+    expect(
+      markdownToPlainText('**Offline answer** (no model):\n\n> You get a *full refund* within 30 days.\n\n— Refunds'),
+    ).toBe('Offline answer (no model): You get a full refund within 30 days. — Refunds')
+    expect(markdownToPlainText('See [the policy](https://shop.example/p) and `#1234`:\n- one\n- two')).toBe(
+      'See the policy and #1234: one two',
+    )
+    expect(markdownToPlainText('# Title\n```\ncode here\n```')).toBe('Title code here')
+  })
+
+  it('keep HTML as the characters it is, and a preview cut mid-link readable', () => {
+    expect(markdownToPlainText('<b>hi</b> there')).toBe('<b>hi</b> there')
+    expect(markdownToPlainText('Track it [here](https://shop.exa')).toBe('Track it [here](https://shop.exa')
+    expect(markdownToPlainText('')).toBe('')
   })
 })

@@ -38,3 +38,25 @@ md.renderer.rules.heading_close = () => '</strong></p>\n'
 export function renderChatMarkdown(text: string): string {
   return md.render(text).trimEnd()
 }
+
+/**
+ * The words of a Markdown message without its marks, on one line: what a list preview shows
+ * ("**Hi** [there](…)" → "Hi there"). Code keeps its text; breaks and blocks become spaces.
+ */
+export function markdownToPlainText(text: string): string {
+  const words: string[] = []
+  for (const block of md.parse(text, {})) {
+    if (block.type !== 'inline' && block.type !== 'fence' && block.type !== 'code_block') continue
+    if (block.type !== 'inline') {
+      words.push(block.content)
+      continue
+    }
+    for (const token of block.children ?? []) {
+      if (token.type === 'text' || token.type === 'code_inline') words.push(token.content)
+      else if (token.type === 'softbreak' || token.type === 'hardbreak') words.push(' ')
+      else if (token.type === 'image') words.push(token.content)
+    }
+    words.push(' ')
+  }
+  return words.join('').replace(/\s+/g, ' ').trim()
+}

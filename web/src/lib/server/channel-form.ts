@@ -27,6 +27,8 @@ const field = (form: FormData, name: string) => String(form.get(name) ?? '').tri
 export function parseWebChatForm(form: FormData): WebChatFormResult {
   const values = {
     greeting: field(form, 'greeting'),
+    title: field(form, 'title'),
+    accent_color: field(form, 'accent_color'),
     allowed_origins: field(form, 'allowed_origins'),
     origins_rule: field(form, 'origins_rule'),
   }
@@ -41,6 +43,8 @@ export function parseWebChatForm(form: FormData): WebChatFormResult {
     return { ok: false, values, errors: { allowed_origins: 'Name at least one website, or choose any website.' } }
   const parsed = webChatSettingsSchema.safeParse({
     greeting: values.greeting,
+    title: values.title,
+    accent_color: values.accent_color,
     allowed_origins: rule === 'any' ? [] : origins,
   })
   if (parsed.success) return { ok: true, values, settings: parsed.data }
@@ -55,10 +59,18 @@ export function parseWebChatForm(form: FormData): WebChatFormResult {
  * An empty greeting or origin list is left out (no greeting; any page).
  */
 export function webChatSettingsToStore(stored: unknown, form: WebChatSettings): ConnectionSettings {
-  const { greeting: _greeting, allowed_origins: _origins, ...kept } = readConnectionSettings(stored).settings
+  const {
+    greeting: _greeting,
+    title: _title,
+    accent_color: _color,
+    allowed_origins: _origins,
+    ...kept
+  } = readConnectionSettings(stored).settings
   return connectionSettingsSchema.parse({
     ...kept,
     ...(form.greeting ? { greeting: form.greeting } : {}),
+    ...(form.title ? { title: form.title } : {}),
+    ...(form.accent_color ? { accent_color: form.accent_color } : {}),
     ...(form.allowed_origins.length ? { allowed_origins: form.allowed_origins } : {}),
   })
 }
@@ -67,6 +79,8 @@ export function webChatSettingsToStore(stored: unknown, form: WebChatSettings): 
 export function webChatFormValues(settings: ConnectionSettings): Record<string, string> {
   return {
     greeting: settings.greeting ?? '',
+    title: settings.title ?? '',
+    accent_color: settings.accent_color ?? '',
     allowed_origins: (settings.allowed_origins ?? []).join(', '),
     origins_rule: settings.allowed_origins === undefined ? 'any' : 'only',
   }
