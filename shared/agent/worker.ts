@@ -53,6 +53,7 @@ import { createEntitlementGate, type EntitlementGate } from './worker-entitlemen
 import { KnowledgeFetchFailed, processKnowledgeSource } from './worker-knowledge.ts'
 import { buildHandoffDm, sendHandoffDms } from './handoff-notify.ts'
 import { verifyWake, WAKE_SIGNATURE_HEADER } from '../wake/verify-wake.ts'
+import { contactProfileJobSchema, fetchContactProfile } from './contact-profile.ts'
 
 // Jobs ---------------------------------------------------------------------------------------
 
@@ -81,6 +82,7 @@ export const agentJobSchema = z.discriminatedUnion('kind', [
     reason: z.string(),
     source: z.string().nullable().default(null),
   }),
+  contactProfileJobSchema,
 ])
 export type AgentJob = z.infer<typeof agentJobSchema>
 
@@ -1073,6 +1075,16 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
           break
         case 'notify_handoff':
           outcome = await handleNotifyHandoff(job)
+          break
+        case 'contact_profile':
+          outcome = await fetchContactProfile(job, {
+            profileNeeded: (tenantId, channel, externalUserId) =>
+              store.identityProfileNeeded(tenantId, channel, externalUserId),
+            getChannelToken: (connectionId) => store.getChannelToken(connectionId),
+            recordProfile: (input) => store.recordContactProfile(input),
+            slackApiUrl: config.slackApiUrl,
+            fetch: deps.fetch,
+          })
           break
         case 'verify_whatsapp_channel':
           outcome = await proveWhatsAppControl(job, {

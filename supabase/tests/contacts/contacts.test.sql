@@ -6,7 +6,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 \ir ../helpers/two_tenants.psql
 select tests.setup_two_tenants();
-select plan(30);
+select plan(32);
 
 -- A WhatsApp user who wrote without a profile name: unnamed until the profile arrives.
 select tests.become('service');
@@ -110,6 +110,23 @@ reset role;
 select is((select count(*)::int from app.contacts where display_name = 'Dana Visitor'
   and id <> (select contact_id from app.contact_identities where external_user_id = '00000000-0000-4000-8000-00000000a001')), 0,
   'no other visitor''s contact was named');
+
+-- A Slack user's first conversation queues one profile lookup; once looked up, none.
+select tests.become('service');
+create temp table slack_conn as
+select (api.save_slack_installation(tests.get('tenant')::uuid, 'T0CONTACTS', 'U0BOT', 'xoxb-contacts') ->> 'connection_id')::uuid as id;
+select api.ingest_message((select id from slack_conn), 'sl-1', 'C1:1.1', 'U0ADA', 'Hi');
+reset role;
+select is((select count(*)::int from pgmq.q_agent_jobs where message ->> 'kind' = 'contact_profile'
+  and message ->> 'external_user_id' = 'U0ADA' and message ->> 'connection_id' = (select id::text from slack_conn)), 1,
+  'a new Slack user''s conversation queues a profile lookup on its connection');
+select tests.become('service');
+select api.ingest_message((select id from slack_conn), 'sl-2', 'C1:1.1', 'U0ADA', 'Still there?');
+select api.record_contact_profile(tests.get('tenant')::uuid, 'slack', 'U0ADA', 'Ada L');
+select api.ingest_message((select id from slack_conn), 'sl-3', 'C1:2.2', 'U0ADA', 'New thread');
+reset role;
+select is((select count(*)::int from pgmq.q_agent_jobs where message ->> 'kind' = 'contact_profile'
+  and message ->> 'external_user_id' = 'U0ADA'), 1, 'no lookup per message, none once the profile is known');
 
 select * from finish();
 rollback;
