@@ -14,6 +14,7 @@
 //
 //   greeting                 web chat: the first bubble a visitor sees
 //   allowed_origins          web chat: the pages (origins) the widget answers on
+//   prechat_form             web chat: ask a visitor's name (and optionally email) before the first message
 //   whatsapp_template        WhatsApp: the approved template sent outside the 24-hour window
 //   handoff_notify_user_ids  Slack: whom the bot DMs on a hand-off (api.set_handoff_notifications)
 //   disabled_reason          Slack: why the installation was disabled (api.disable_slack_installation)
@@ -94,6 +95,7 @@ export const channelSettingsSchema = z.strictObject(
     greeting: greetingSchema.optional(),
     /** Absent: any page (a stored empty list reads as absent). */
     allowed_origins: allowedOriginsSchema.transform((origins) => (origins.length ? origins : undefined)).optional(),
+    prechat_form: z.boolean({ error: 'The pre-chat form is on or off.' }).optional(),
     whatsapp_template: whatsAppTemplateSchema.optional(),
     handoff_notify_user_ids: slackUserIdsSchema.optional(),
     disabled_reason: z.string({ error: 'The reason is a text.' }).max(500).optional(),
@@ -101,16 +103,17 @@ export const channelSettingsSchema = z.strictObject(
   {
     error: unknownKeys(
       'channel setting',
-      'greeting, allowed_origins, whatsapp_template, handoff_notify_user_ids, disabled_reason',
+      'greeting, allowed_origins, prechat_form, whatsapp_template, handoff_notify_user_ids, disabled_reason',
     ),
   },
 )
 export type ChannelSettings = z.output<typeof channelSettingsSchema>
 
-/** What the Channels page writes for a web chat: the greeting and the origins (empty = none / any page). */
+/** What the Channels page writes for a web chat: the greeting, the origins (empty = none / any page), the pre-chat form. */
 export const webChatSettingsSchema = z.strictObject({
   greeting: greetingSchema.default(''),
   allowed_origins: allowedOriginsSchema.default([]),
+  prechat_form: z.boolean().default(false),
 })
 export type WebChatSettings = z.output<typeof webChatSettingsSchema>
 

@@ -68,7 +68,9 @@ const WIDGET_JS = String.raw`(function () {
     '.kw-form{display:flex;gap:6px;padding:10px;border-top:1px solid #e5e7eb}' +
     '.kw-form textarea{flex:1;resize:none;border:1px solid #9ca3af;border-radius:8px;padding:8px;font:inherit;min-height:38px;max-height:120px}' +
     '.kw-send{border:0;border-radius:8px;padding:0 14px;background:#2563eb;color:#fff;cursor:pointer}.kw-send:disabled{opacity:.6;cursor:default}' +
-    '.kw-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}';
+    '.kw-prechat{display:flex;flex-direction:column;gap:6px;padding:10px 14px;border-top:1px solid #e5e7eb}.kw-prechat[hidden],.kw-form[hidden]{display:none}' +
+    '.kw-prechat p{margin:0}.kw-prechat input{border:1px solid #9ca3af;border-radius:8px;padding:8px;font:inherit}.kw-prechat .kw-send{padding:9px 14px}' +
+        '.kw-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}';
   var style = document.createElement('style');
   style.textContent = css;
   document.head.appendChild(style);
@@ -86,7 +88,17 @@ const WIDGET_JS = String.raw`(function () {
   var input = el('textarea', { id: inputId, rows: '1', maxlength: '4000', placeholder: 'Write a message\u2026', 'data-konstruct-input': '' });
   var send = el('button', { type: 'submit', 'class': 'kw-send', 'data-konstruct-send': '' }, 'Send');
   var form = el('form', { 'class': 'kw-form' }, null, [label, input, send]);
-  panel.appendChild(head); panel.appendChild(log); panel.appendChild(status); panel.appendChild(form);
+  // The pre-chat form (when the widget's settings switch it on): a name, optionally an
+  // email, before the first message; stored on the visitor's own contact by the api.
+  var nameInput = el('input', { id: panelId + '-name', name: 'name', maxlength: '200', autocomplete: 'name', 'aria-required': 'true' });
+  var emailInput = el('input', { id: panelId + '-email', name: 'email', type: 'email', maxlength: '320', autocomplete: 'email' });
+  var prechat = el('form', { 'class': 'kw-prechat', hidden: '', 'data-konstruct-prechat': '' }, null, [
+    el('p', {}, 'Before we start, tell us who you are.'),
+    el('label', { 'for': panelId + '-name' }, 'Your name'), nameInput,
+    el('label', { 'for': panelId + '-email' }, 'Email (optional)'), emailInput,
+    el('button', { type: 'submit', 'class': 'kw-send' }, 'Start chat')
+  ]);
+  panel.appendChild(head); panel.appendChild(log); panel.appendChild(status); panel.appendChild(prechat); panel.appendChild(form);
   var launch = el('button', { type: 'button', 'class': 'kw-launch', 'aria-expanded': 'false', 'aria-controls': panelId, 'data-konstruct-launch': '' }, 'Chat');
   root.appendChild(panel); root.appendChild(launch);
   (document.body || document.documentElement).appendChild(root);
@@ -101,7 +113,7 @@ const WIDGET_JS = String.raw`(function () {
   function setOpen(open) {
     if (open) panel.removeAttribute('hidden'); else panel.setAttribute('hidden', '');
     launch.setAttribute('aria-expanded', String(open));
-    if (open) { input.focus(); start(); } else launch.focus();
+    if (open) { (prechat.hasAttribute('hidden') ? input : nameInput).focus(); start(); } else launch.focus();
   }
   launch.addEventListener('click', function () { setOpen(panel.hasAttribute('hidden')); });
   close.addEventListener('click', function () { setOpen(false); });
@@ -110,6 +122,30 @@ const WIDGET_JS = String.raw`(function () {
     if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : submit(e); }
   });
   form.addEventListener('submit', submit);
+  prechat.addEventListener('submit', introduce);
+  function askWhoFirst(ask) {
+    if (ask) { prechat.removeAttribute('hidden'); form.setAttribute('hidden', ''); }
+    else { prechat.setAttribute('hidden', ''); form.removeAttribute('hidden'); }
+  }
+  function introduce(e) {
+    e.preventDefault();
+    var name = nameInput.value.trim();
+    if (!name) { status.textContent = 'Please enter your name.'; nameInput.focus(); return; }
+    session_().then(function (s) {
+      return fetch(project.supabaseUrl + '/rest/v1/rpc/set_visitor_profile', {
+        method: 'POST',
+        headers: { apikey: project.publishableKey, authorization: 'Bearer ' + s.access_token, 'content-type': 'application/json', 'content-profile': 'api' },
+        body: JSON.stringify({ widget_key: widgetKey, display_name: name, email: emailInput.value.trim() || null })
+      });
+    }).then(function (r) {
+      if (!r.ok) { status.textContent = r.status === 400 ? 'Please check your name and email.' : 'Your details could not be saved. Please try again.'; return; }
+      try { localStorage.setItem(storageKey + ':introduced', '1'); } catch (err) { /* private mode */ }
+      status.textContent = '';
+      askWhoFirst(false);
+      input.focus();
+    }).catch(function () { status.textContent = 'Your details could not be saved. Please try again.'; });
+  }
+  function introduced() { try { return localStorage.getItem(storageKey + ':introduced') === '1'; } catch (err) { return false; } }
 
   // Shows a message once (by id), in seq order: a reply that arrives over Realtime before the
   // POST that sent the question has returned still lands below it. An update (same id, new
@@ -209,6 +245,10 @@ const WIDGET_JS = String.raw`(function () {
         state.topic = res.data.topic; state.realtime = res.data.realtime;
         setConversation(res.data.status === undefined ? null : res.data.status);
         if (res.data.widget && res.data.widget.greeting && !log.children.length) show({ id: 'greeting', direction: 'out', text: res.data.widget.greeting });
+        var ask = !!(res.data.widget && res.data.widget.prechat_form) && res.data.status == null && !introduced();
+        var focusName = ask && prechat.hasAttribute('hidden') && document.activeElement === input;
+        askWhoFirst(ask);
+        if (focusName) nameInput.focus();
         return catchUp();
       })
       .then(connect)

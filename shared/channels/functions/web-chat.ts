@@ -240,6 +240,7 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       widget: {
         name: connection.name,
         greeting: connection.settings.greeting || null,
+        prechat_form: connection.settings.prechat_form === true,
       },
     })
   }

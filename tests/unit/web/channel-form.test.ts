@@ -45,7 +45,12 @@ describe('the web chat forms', () => {
     const result = parseWebChatForm(form({ origins_rule: 'only', allowed_origins: 'https://shop.example/checkout' }))
     expect(result).toEqual({
       ok: false,
-      values: { greeting: '', allowed_origins: 'https://shop.example/checkout', origins_rule: 'only' },
+      values: {
+        greeting: '',
+        allowed_origins: 'https://shop.example/checkout',
+        origins_rule: 'only',
+        prechat_form: '',
+      },
       errors: { allowed_origins: '“https://shop.example/checkout” is not an origin like https://www.example.com.' },
     })
     expect(parseWebChatForm(form({ greeting: 'x'.repeat(501) }))).toMatchObject({
@@ -74,20 +79,38 @@ describe('the web chat forms', () => {
       whatsapp_template: { name: 'Not A Name', language_code: 'en' },
       theme: 'dark',
     }
-    expect(webChatSettingsToStore(stored, { greeting: 'Hello', allowed_origins: ['https://shop.example'] })).toEqual({
+    expect(
+      webChatSettingsToStore(stored, {
+        greeting: 'Hello',
+        allowed_origins: ['https://shop.example'],
+        prechat_form: false,
+      }),
+    ).toEqual({
       greeting: 'Hello',
       allowed_origins: ['https://shop.example'],
       handoff_notify_user_ids: ['U0123ABCD'],
     })
-    const opened = webChatSettingsToStore(stored, { greeting: '', allowed_origins: [] })
+    const opened = webChatSettingsToStore(stored, { greeting: '', allowed_origins: [], prechat_form: false })
     expect(opened).toEqual({ handoff_notify_user_ids: ['U0123ABCD'] })
     expect(widgetAdmits(readChannelSettings(opened).settings, 'https://anywhere.example')).toBe(true)
+  })
+
+  it('the pre-chat form is switched on by its checkbox, stored only when on, and shown back', () => {
+    const on = parseWebChatForm(form({ prechat_form: 'on' }))
+    expect(on).toMatchObject({ ok: true, settings: { prechat_form: true } })
+    expect(parseWebChatForm(form({}))).toMatchObject({ ok: true, settings: { prechat_form: false } })
+    if (!on.ok) throw new Error('expected ok')
+    const stored = webChatSettingsToStore({ greeting: 'Hi', prechat_form: true }, { ...on.settings, greeting: 'Hi' })
+    expect(stored).toEqual({ greeting: 'Hi', prechat_form: true })
+    expect(webChatFormValues(readChannelSettings(stored).settings).prechat_form).toBe('on')
+    const off = webChatSettingsToStore(stored, { greeting: 'Hi', allowed_origins: [], prechat_form: false })
+    expect(off).toEqual({ greeting: 'Hi' })
   })
 
   it('shows an unreadable stored list as "only these websites" with none, so saving the greeting alone is refused', () => {
     const { settings } = readChannelSettings({ allowed_origins: 'https://shop.example', greeting: 'Hi' })
     const values = webChatFormValues(settings)
-    expect(values).toEqual({ greeting: 'Hi', allowed_origins: '', origins_rule: 'only' })
+    expect(values).toEqual({ greeting: 'Hi', allowed_origins: '', origins_rule: 'only', prechat_form: '' })
     // The page sends the fields back as shown, with a new greeting: refused, the widget stays closed.
     expect(parseWebChatForm(form({ ...values, greeting: 'Hello' }))).toMatchObject({
       ok: false,
@@ -96,6 +119,11 @@ describe('the web chat forms', () => {
     expect(webChatFormValues(readChannelSettings({ allowed_origins: [] }).settings).origins_rule).toBe('any')
     expect(
       webChatFormValues(readChannelSettings({ allowed_origins: ['https://a.example', 'https://b.example'] }).settings),
-    ).toEqual({ greeting: '', allowed_origins: 'https://a.example, https://b.example', origins_rule: 'only' })
+    ).toEqual({
+      greeting: '',
+      allowed_origins: 'https://a.example, https://b.example',
+      origins_rule: 'only',
+      prechat_form: '',
+    })
   })
 })

@@ -29,6 +29,7 @@ export function parseWebChatForm(form: FormData): WebChatFormResult {
     greeting: field(form, 'greeting'),
     allowed_origins: field(form, 'allowed_origins'),
     origins_rule: field(form, 'origins_rule'),
+    prechat_form: field(form, 'prechat_form') === 'on' ? 'on' : '',
   }
   const origins = values.allowed_origins.split(/[\s,]+/).filter(Boolean)
   const rule: OriginsRule =
@@ -42,6 +43,7 @@ export function parseWebChatForm(form: FormData): WebChatFormResult {
   const parsed = webChatSettingsSchema.safeParse({
     greeting: values.greeting,
     allowed_origins: rule === 'any' ? [] : origins,
+    prechat_form: values.prechat_form === 'on',
   })
   if (parsed.success) return { ok: true, values, settings: parsed.data }
   const errors: Record<string, string> = {}
@@ -55,11 +57,17 @@ export function parseWebChatForm(form: FormData): WebChatFormResult {
  * An empty greeting or origin list is left out (no greeting; any page).
  */
 export function webChatSettingsToStore(stored: unknown, form: WebChatSettings): ChannelSettings {
-  const { greeting: _greeting, allowed_origins: _origins, ...kept } = readChannelSettings(stored).settings
+  const {
+    greeting: _greeting,
+    allowed_origins: _origins,
+    prechat_form: _prechat,
+    ...kept
+  } = readChannelSettings(stored).settings
   return channelSettingsSchema.parse({
     ...kept,
     ...(form.greeting ? { greeting: form.greeting } : {}),
     ...(form.allowed_origins.length ? { allowed_origins: form.allowed_origins } : {}),
+    ...(form.prechat_form ? { prechat_form: true } : {}),
   })
 }
 
@@ -69,5 +77,6 @@ export function webChatFormValues(settings: ChannelSettings): Record<string, str
     greeting: settings.greeting ?? '',
     allowed_origins: (settings.allowed_origins ?? []).join(', '),
     origins_rule: settings.allowed_origins === undefined ? 'any' : 'only',
+    prechat_form: settings.prechat_form ? 'on' : '',
   }
 }
