@@ -3,7 +3,9 @@
 // What Slack will not say (user not found, no token) is recorded as looked up with no
 // name, so it is not asked again; a rate limit or outage throws and the queue retries.
 import { z } from 'zod'
-import { createSlackWebClient, SlackApiError } from '../channels/slack/web-api.ts'
+import { createSlackWebClient, SlackApiError } from '../../../channels/slack/web-api.ts'
+import type { WorkerContext } from '../context.ts'
+import type { JobKind } from '../executor.ts'
 
 export const contactProfileJobSchema = z.object({
   kind: z.literal('contact_profile'),
@@ -45,5 +47,20 @@ export async function fetchContactProfile(job: ContactProfileJob, deps: ContactP
     if (!(error instanceof SlackApiError)) throw error
     await deps.recordProfile({ ...who, name: null, avatarUrl: null })
     return `unknown:${error.code}`
+  }
+}
+
+export function contactProfileJob(ctx: WorkerContext): JobKind<ContactProfileJob> {
+  return {
+    schema: contactProfileJobSchema,
+    run: (job) =>
+      fetchContactProfile(job, {
+        profileNeeded: (tenantId, channel, externalUserId) =>
+          ctx.store.identityProfileNeeded(tenantId, channel, externalUserId),
+        getChannelToken: (connectionId) => ctx.store.getChannelToken(connectionId),
+        recordProfile: (input) => ctx.store.recordContactProfile(input),
+        slackApiUrl: ctx.config.slackApiUrl,
+        fetch: ctx.fetch,
+      }),
   }
 }
