@@ -349,6 +349,31 @@ export function createAgentStore(api: Api) {
       return { verified: data?.verified === true, reason: typeof data?.reason === 'string' ? data.reason : undefined }
     },
 
+    async identityProfileNeeded(tenantId: string, channel: string, externalUserId: string): Promise<boolean> {
+      const data = await call('identity_profile_needed', {
+        tenant_id: tenantId,
+        channel,
+        external_user_id: externalUserId,
+      })
+      return data === true
+    },
+
+    async recordContactProfile(input: {
+      tenantId: string
+      channel: string
+      externalUserId: string
+      name: string | null
+      avatarUrl: string | null
+    }): Promise<void> {
+      await call('record_contact_profile', {
+        tenant_id: input.tenantId,
+        channel: input.channel,
+        external_user_id: input.externalUserId,
+        display_name: input.name,
+        avatar_url: input.avatarUrl,
+      })
+    },
+
     async getChannelToken(connectionId: string): Promise<string | null> {
       const data = await call('get_channel_token', { connection_id: connectionId })
       return typeof data === 'string' && data ? data : null

@@ -16,6 +16,7 @@
 //   title                    web chat: the name in the widget's header
 //   accent_color             web chat: the widget's colour (#rrggbb; text on it is chosen for contrast)
 //   allowed_origins          web chat: the pages (origins) the widget answers on
+//   prechat_form             web chat: ask a visitor's name (and optionally email) before the first message
 //   whatsapp_template        WhatsApp: the approved template sent outside the 24-hour window
 //   handoff_notify_user_ids  Slack: whom the bot DMs on a hand-off (api.set_handoff_notifications)
 //   disabled_reason          Slack: why the installation was disabled (api.disable_slack_installation)
@@ -112,6 +113,7 @@ export const connectionSettingsSchema = z.strictObject(
     accent_color: accentColorSchema.optional(),
     /** Absent: any page (a stored empty list reads as absent). */
     allowed_origins: allowedOriginsSchema.transform((origins) => (origins.length ? origins : undefined)).optional(),
+    prechat_form: z.boolean({ error: 'The pre-chat form is on or off.' }).optional(),
     whatsapp_template: whatsAppTemplateSchema.optional(),
     handoff_notify_user_ids: slackUserIdsSchema.optional(),
     disabled_reason: z.string({ error: 'The reason is a text.' }).max(500).optional(),
@@ -119,13 +121,13 @@ export const connectionSettingsSchema = z.strictObject(
   {
     error: unknownKeys(
       'channel setting',
-      'greeting, title, accent_color, allowed_origins, whatsapp_template, handoff_notify_user_ids, disabled_reason',
+      'greeting, title, accent_color, allowed_origins, prechat_form, whatsapp_template, handoff_notify_user_ids, disabled_reason',
     ),
   },
 )
 export type ConnectionSettings = z.output<typeof connectionSettingsSchema>
 
-/** What the Channels page writes for a web chat: the greeting, title, colour and the origins (empty = none / any page). */
+/** What the Channels page writes for a web chat: the greeting, title, colour, the origins (empty = none / any page) and the pre-chat form. */
 export const webChatSettingsSchema = z.strictObject({
   greeting: greetingSchema.default(''),
   title: widgetTitleSchema.default(''),
@@ -137,6 +139,7 @@ export const webChatSettingsSchema = z.strictObject({
     .transform((value) => value.toLowerCase())
     .default(''),
   allowed_origins: allowedOriginsSchema.default([]),
+  prechat_form: z.boolean().default(false),
 })
 export type WebChatSettings = z.output<typeof webChatSettingsSchema>
 

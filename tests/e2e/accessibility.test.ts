@@ -12,6 +12,7 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/
 const base = `/t/${DEMO.tenantSlug}`
 let e2e: E2E
 let conversationId: string
+let contactId: string
 
 interface Violation {
   id: string
@@ -50,6 +51,15 @@ beforeAll(async () => {
     text: 'Where is my **order**? [Track it](https://shop.example/track), `#1234`:\n\n- one\n- two\n\n> quoted',
   })
   conversationId = sent.conversation_id
+  contactId = sent.contact_id
+  // A memory, so the contact page shows its delete button.
+  const saved = await e2e.stack.serviceClient().rpc('save_memory', {
+    tenant_id: DEMO.tenantId,
+    contact_id: contactId,
+    agent_id: DEMO.agentId,
+    content: 'Orders every Monday',
+  })
+  if (saved.error) throw new Error(saved.error.message)
 }, 300_000)
 
 afterAll(async () => {
@@ -57,12 +67,14 @@ afterAll(async () => {
 })
 
 const signedOutPages = ['/login', '/signup']
-/** Paths with :conversation filled in once the fixture exists. */
-const expand = (path: string) => path.replace(':conversation', conversationId)
+/** Paths with :conversation and :contact filled in once the fixture exists. */
+const expand = (path: string) => path.replace(':conversation', conversationId).replace(':contact', contactId)
 const adminPages = [
   `${base}/dashboard`,
   `${base}/conversations`,
   `${base}/conversations/:conversation`,
+  `${base}/contacts`,
+  `${base}/contacts/:contact`,
   `${base}/agents`,
   `${base}/agents/${DEMO.agentId}`,
   `${base}/agents/new`,

@@ -34,6 +34,13 @@ export interface FakeSlackOptions {
   streaming?: boolean
 }
 
+export interface FakeSlackProfile {
+  handle: string
+  realName: string
+  displayName: string
+  image: string
+}
+
 export interface PostedMessage {
   channel: string
   ts: string
@@ -59,6 +66,8 @@ export interface FakeSlack {
   failNext(failure: SlackFailure, options?: { times?: number; method?: string }): void
   /** Later calls with this token answer invalid_auth (an uninstalled app). */
   revokeToken(token: string): void
+  /** A workspace member users.info describes; anyone else is user_not_found. */
+  addUser(id: string, profile: FakeSlackProfile): void
   waitForCalls(method: string, count: number, timeoutMs?: number): Promise<RecordedRequest[]>
   close(): Promise<void>
 }
@@ -70,6 +79,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const appId = options.appId ?? 'A0FAKEAPP'
   const botToken = options.botToken ?? 'xoxb-fake-bot-token'
   const revoked = new Set<string>()
+  const profiles = new Map<string, FakeSlackProfile>()
   const messages: PostedMessage[] = []
   let counter = 0
   let codes = 0
@@ -192,6 +202,29 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         if (!users) return ok200({ ok: false, error: 'users_list_not_supplied' })
         return ok200({ ok: true, channel: { id: `D${users.replace(/[^A-Z0-9]/g, '').slice(0, 10)}` } })
       }
+      case 'users.info': {
+        // Read methods take form fields only, as Slack's do.
+        if (!String(request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded'))
+          return ok200({ ok: false, error: 'invalid_form_data' })
+        const user = str(body['user'])
+        const profile = profiles.get(user)
+        if (!profile) return ok200({ ok: false, error: 'user_not_found' })
+        return ok200({
+          ok: true,
+          user: {
+            id: user,
+            team_id: team.id,
+            name: profile.handle,
+            real_name: profile.realName,
+            profile: {
+              real_name: profile.realName,
+              display_name: profile.displayName,
+              image_48: profile.image,
+              image_72: profile.image,
+            },
+          },
+        })
+      }
       case 'auth.test':
         return ok200({ ok: true, team: team.name, team_id: team.id, user_id: botUserId, bot_id: botId })
       default:
@@ -241,6 +274,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       server.arm(failure, times, (r) => r.path.startsWith('/api/') && (method === undefined || methodOf(r) === method))
     },
     revokeToken: (token) => void revoked.add(token),
+    addUser: (id, profile) => void profiles.set(id, profile),
     waitForCalls: (method, count, timeoutMs) => server.waitForRequests(count, (r) => methodOf(r) === method, timeoutMs),
     close: () => server.close(),
   }

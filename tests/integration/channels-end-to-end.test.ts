@@ -540,3 +540,59 @@ describe('a workspace over its plan', () => {
     }
   })
 })
+
+describe('Slack names through the worker', () => {
+  const mention = async (channel: string, user: string, text: string) => {
+    const ts = slackTs()
+    const envelope = slackEventEnvelope(
+      { type: 'app_mention', user, text: `<@${DEMO_BOT}> ${text}`, ts, channel, event_ts: ts },
+      { teamId: DEMO_TEAM, botUserId: DEMO_BOT },
+    )
+    expect((await postSlack(JSON.stringify(envelope))).status).toBe(200)
+    return settledReplies(`${channel}:${ts}`, `the reply to ${text}`)
+  }
+  const contactOf = async (user: string) =>
+    (
+      await sql<{ name: string | null; avatar: string | null; identity_name: string | null; fetched: boolean }>(
+        `select c.display_name as name, c.avatar_url as avatar, i.display_name as identity_name,
+           i.profile_fetched_at is not null as fetched
+         from app.contact_identities i join app.contacts c on c.id = i.contact_id
+         where i.channel = 'slack' and i.external_user_id = $1`,
+        [user],
+      )
+    )[0]
+  const infoCallsFor = (user: string) =>
+    slack.calls('users.info').filter((r) => (r.body as Record<string, unknown>)['user'] === user)
+
+  test('a Slack user is named once from users.info, after the reply, and not looked up again', async () => {
+    slack.addUser('U0GRACE', {
+      handle: 'grace',
+      realName: 'Grace Hopper',
+      displayName: 'Grace H',
+      image: 'https://avatars.slack-edge.com/2026-01-01/grace_72.png',
+    })
+    const [reply] = await mention('C0NAMES', 'U0GRACE', 'who am I?')
+    expect(reply!.delivery_status).toBe('sent')
+    await until(async () => ((await contactOf('U0GRACE'))?.name ? true : undefined), 'the Slack name')
+    expect(await contactOf('U0GRACE')).toEqual({
+      name: 'Grace H',
+      avatar: 'https://avatars.slack-edge.com/2026-01-01/grace_72.png',
+      identity_name: 'Grace H',
+      fetched: true,
+    })
+    expect(infoCallsFor('U0GRACE')).toHaveLength(1)
+    expect(infoCallsFor('U0GRACE')[0]!.headers['authorization']).toBe(`Bearer ${DEMO_SLACK_TOKEN}`)
+
+    // A second thread: the cached name, no second lookup.
+    await mention('C0NAMES', 'U0GRACE', 'and now?')
+    expect(infoCallsFor('U0GRACE')).toHaveLength(1)
+  })
+
+  test('a lookup Slack refuses leaves the name unknown and never blocks the reply', async () => {
+    const [reply] = await mention('C0NONAME', 'U0NOBODY', 'hello?')
+    expect(reply!.delivery_status).toBe('sent')
+    await until(async () => ((await contactOf('U0NOBODY'))?.fetched ? true : undefined), 'the lookup recorded')
+    expect(infoCallsFor('U0NOBODY')).toHaveLength(1)
+    expect(await contactOf('U0NOBODY')).toMatchObject({ name: null, avatar: null, fetched: true })
+  })
+})

@@ -9,6 +9,7 @@
 import { createWorkerContext, type AgentWorkerDeps, type WorkerContext } from './context.ts'
 import { createJobExecutor, type BatchReport, type JobKinds } from './executor.ts'
 import { createWorkerDoor } from './door.ts'
+import { contactProfileJob } from './jobs/contact-profile.ts'
 import { deliverJob } from './jobs/deliver.ts'
 import { distilMemoriesJob } from './jobs/distil-memories.ts'
 import { notifyHandoffJob } from './jobs/notify-handoff.ts'
@@ -28,6 +29,7 @@ export function jobKinds(ctx: WorkerContext): JobKinds {
     notify_handoff: notifyHandoffJob(ctx),
     verify_whatsapp_channel: verifyWhatsAppChannelJob(ctx),
     process_source: processSourceJob(ctx),
+    contact_profile: contactProfileJob(ctx),
   }
 }
 

@@ -244,6 +244,7 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
         greeting: connection.settings.greeting || null,
         title: connection.settings.title || null,
         color: connection.settings.accent_color || null,
+        prechat_form: connection.settings.prechat_form === true,
       },
     })
   }

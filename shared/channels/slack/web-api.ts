@@ -96,6 +96,16 @@ export interface SlackInstallation {
   expiresInSeconds: number | null
 }
 
+export interface SlackUserProfile {
+  /** The name people see in Slack: display name, else real name, else the handle. */
+  name: string | null
+  /** The 72 px avatar. */
+  avatarUrl: string | null
+}
+
+const record = (value: unknown): Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {}
+
 export interface OAuthAccessInput {
   clientId: string
   clientSecret: string
@@ -117,8 +127,9 @@ export function createSlackWebClient(options: SlackWebClientOptions = {}) {
     const headers: Record<string, string> = {}
     let payload: string
     if (form) {
-      // oauth.v2.access takes form fields, not JSON.
+      // oauth.v2.access and read methods such as users.info take form fields, not JSON.
       headers['content-type'] = 'application/x-www-form-urlencoded'
+      if (options.token) headers['authorization'] = `Bearer ${options.token}`
       payload = new URLSearchParams(
         Object.entries(body).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])),
       ).toString()
@@ -211,6 +222,19 @@ export function createSlackWebClient(options: SlackWebClientOptions = {}) {
         typeof channel === 'object' && channel !== null ? (channel as Record<string, unknown>)['id'] : undefined
       if (typeof id !== 'string') throw new SlackApiError('conversations.open', 'invalid_response', 200)
       return { channelId: id }
+    },
+
+    /** A workspace member's name and avatar (users.info, scope users:read). */
+    async userInfo(userId: string): Promise<SlackUserProfile> {
+      const data = await call('users.info', { user: userId }, true)
+      const user = record(data['user'])
+      const profile = record(user['profile'])
+      const text = (value: unknown) => (typeof value === 'string' && value.trim() ? value.trim() : null)
+      return {
+        name:
+          text(profile['display_name']) ?? text(profile['real_name']) ?? text(user['real_name']) ?? text(user['name']),
+        avatarUrl: text(profile['image_72']) ?? text(profile['image_48']),
+      }
     },
 
     /** Exchanges an OAuth code for the workspace's bot token. */

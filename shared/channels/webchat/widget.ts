@@ -89,7 +89,9 @@ const WIDGET_JS = String.raw`(function () {
     '.kw-stars label:has(input:checked){background:#1f2937;color:#fff;border-color:#1f2937}.kw-stars label:has(input:focus-visible){outline:3px solid #2563eb;outline-offset:2px}' +
     '.kw-rate textarea{width:100%;box-sizing:border-box;border:1px solid #9ca3af;border-radius:8px;padding:6px;font:inherit;resize:none}' +
     '.kw-rate button{margin-top:6px;border:0;border-radius:8px;padding:6px 14px;background:#2563eb;color:#fff;cursor:pointer}.kw-rate button:focus-visible{outline:3px solid #2563eb;outline-offset:2px}' +
-    '.kw-thanks{padding:10px;margin:0;border-top:1px solid #e5e7eb}';
+    '.kw-thanks{padding:10px;margin:0;border-top:1px solid #e5e7eb}' +
+    '.kw-prechat{display:flex;flex-direction:column;gap:6px;padding:10px 14px;border-top:1px solid #e5e7eb}.kw-prechat[hidden],.kw-form[hidden]{display:none}' +
+    '.kw-prechat p{margin:0}.kw-prechat input{border:1px solid #9ca3af;border-radius:8px;padding:8px;font:inherit}.kw-prechat .kw-send{padding:9px 14px}';
   var style = document.createElement('style');
   style.textContent = css;
   document.head.appendChild(style);
@@ -123,7 +125,17 @@ const WIDGET_JS = String.raw`(function () {
     el('label', { 'for': commentId, 'class': 'kw-sr' }, 'Comment (optional)'), comment, rateSend, rateNote
   ]);
   var thanks = el('p', { 'class': 'kw-thanks', role: 'status', hidden: '', 'data-konstruct-rated': '' }, 'Thank you for your rating.');
-  panel.appendChild(head); panel.appendChild(log); panel.appendChild(status); panel.appendChild(rate); panel.appendChild(thanks); panel.appendChild(form);
+  // The pre-chat form (when the widget's settings switch it on): a name, optionally an
+  // email, before the first message; stored on the visitor's own contact by the api.
+  var nameInput = el('input', { id: panelId + '-name', name: 'name', maxlength: '200', autocomplete: 'name', 'aria-required': 'true' });
+  var emailInput = el('input', { id: panelId + '-email', name: 'email', type: 'email', maxlength: '320', autocomplete: 'email' });
+  var prechat = el('form', { 'class': 'kw-prechat', hidden: '', 'data-konstruct-prechat': '' }, null, [
+    el('p', {}, 'Before we start, tell us who you are.'),
+    el('label', { 'for': panelId + '-name' }, 'Your name'), nameInput,
+    el('label', { 'for': panelId + '-email' }, 'Email (optional)'), emailInput,
+    el('button', { type: 'submit', 'class': 'kw-send' }, 'Start chat')
+  ]);
+  panel.appendChild(head); panel.appendChild(log); panel.appendChild(status); panel.appendChild(prechat); panel.appendChild(rate); panel.appendChild(thanks); panel.appendChild(form);
   var launch = el('button', { type: 'button', 'class': 'kw-launch', 'aria-expanded': 'false', 'aria-controls': panelId, 'data-konstruct-launch': '' }, 'Chat');
   root.appendChild(panel); root.appendChild(launch);
   (document.body || document.documentElement).appendChild(root);
@@ -138,7 +150,7 @@ const WIDGET_JS = String.raw`(function () {
   function setOpen(open) {
     if (open) panel.removeAttribute('hidden'); else panel.setAttribute('hidden', '');
     launch.setAttribute('aria-expanded', String(open));
-    if (open) { input.focus(); start(); } else launch.focus();
+    if (open) { (prechat.hasAttribute('hidden') ? input : nameInput).focus(); start(); } else launch.focus();
   }
   launch.addEventListener('click', function () { setOpen(panel.hasAttribute('hidden')); });
   close.addEventListener('click', function () { setOpen(false); });
@@ -147,6 +159,30 @@ const WIDGET_JS = String.raw`(function () {
     if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : submit(e); }
   });
   form.addEventListener('submit', submit);
+  prechat.addEventListener('submit', introduce);
+  function askWhoFirst(ask) {
+    if (ask) { prechat.removeAttribute('hidden'); form.setAttribute('hidden', ''); }
+    else { prechat.setAttribute('hidden', ''); form.removeAttribute('hidden'); }
+  }
+  function introduce(e) {
+    e.preventDefault();
+    var name = nameInput.value.trim();
+    if (!name) { status.textContent = 'Please enter your name.'; nameInput.focus(); return; }
+    session_().then(function (s) {
+      return fetch(project.supabaseUrl + '/rest/v1/rpc/set_visitor_profile', {
+        method: 'POST',
+        headers: { apikey: project.publishableKey, authorization: 'Bearer ' + s.access_token, 'content-type': 'application/json', 'content-profile': 'api' },
+        body: JSON.stringify({ widget_key: widgetKey, display_name: name, email: emailInput.value.trim() || null })
+      });
+    }).then(function (r) {
+      if (!r.ok) { status.textContent = r.status === 400 ? 'Please check your name and email.' : 'Your details could not be saved. Please try again.'; return; }
+      try { localStorage.setItem(storageKey + ':introduced', '1'); } catch (err) { /* private mode */ }
+      status.textContent = '';
+      askWhoFirst(false);
+      input.focus();
+    }).catch(function () { status.textContent = 'Your details could not be saved. Please try again.'; });
+  }
+  function introduced() { try { return localStorage.getItem(storageKey + ':introduced') === '1'; } catch (err) { return false; } }
 
   // Shows a message once (by id), in seq order: a reply that arrives over Realtime before the
   // POST that sent the question has returned still lands below it. An update (same id, new
@@ -374,6 +410,10 @@ const WIDGET_JS = String.raw`(function () {
         setConversation(res.data.status === undefined ? null : res.data.status);
         if (res.data.widget) look(res.data.widget);
         if (res.data.widget && res.data.widget.greeting && !log.children.length) show({ id: 'greeting', direction: 'out', text: res.data.widget.greeting });
+        var ask = !!(res.data.widget && res.data.widget.prechat_form) && res.data.status == null && !introduced();
+        var focusName = ask && prechat.hasAttribute('hidden') && document.activeElement === input;
+        askWhoFirst(ask);
+        if (focusName) nameInput.focus();
         return catchUp();
       })
       .then(connect)

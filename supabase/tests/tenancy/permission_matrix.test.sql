@@ -186,6 +186,17 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('begin_test_chat', $$select api.begin_test_chat('{web_channel}', 'matrix-visitor', '{operator}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
+-- contacts (20261206098000_contacts.sql): a visitor names itself through the widget (only
+-- anonymous sessions, proven in contacts/contacts.test.sql), the worker records profiles
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('list_contacts', $$select * from api.list_contacts('{tenant}', 'visitor')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
+  ('get_contact', $$select api.get_contact('{contact}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
+  ('rename_contact', $$select api.rename_contact('{contact}', 'Jane Roe')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('delete_memory', $$select api.delete_memory('{memory}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('record_contact_profile', $$select api.record_contact_profile('{tenant}', 'web_chat', 'visitor-a', 'Jane Roe')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('identity_profile_needed', $$select api.identity_profile_needed('{tenant}', 'web_chat', 'visitor-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('set_visitor_profile', $$select api.set_visitor_profile('{widget_key}', 'Jane Roe')$$, '42501', '42501', '42501', '42501', '42501', '42501', '42501');
+
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call
 from tests.matrix m

@@ -13,7 +13,7 @@ export interface Inbound {
 export async function ingest(
   service: SupabaseClient,
   m: Inbound,
-): Promise<{ conversation_id: string; message_id: string }> {
+): Promise<{ conversation_id: string; message_id: string; contact_id: string }> {
   const { data, error } = await service.rpc('ingest_message', {
     connection_id: m.connectionId,
     external_id: m.externalId,
@@ -23,7 +23,7 @@ export async function ingest(
     user_display_name: m.name ?? null,
   })
   if (error) throw new Error(`ingest_message failed: ${error.message}`)
-  return data as { conversation_id: string; message_id: string }
+  return data as { conversation_id: string; message_id: string; contact_id: string }
 }
 
 /** Ingests many messages with a few in flight at a time. */

@@ -54,7 +54,7 @@ describe('the connection settings format', () => {
       'Allowed origins are a list.',
     ])
     expect(messages(connectionSettingsSchema.safeParse({ colour: 'red' }))).toEqual([
-      'Unknown channel setting “colour”: the channel settings are greeting, allowed_origins, whatsapp_template, handoff_notify_user_ids, disabled_reason.',
+      'Unknown channel setting “colour”: the channel settings are greeting, title, accent_color, allowed_origins, prechat_form, whatsapp_template, handoff_notify_user_ids, disabled_reason.',
     ])
     expect(messages(whatsAppTemplateSchema.safeParse({ name: 'Reply Waiting', language_code: 'english' }))).toEqual([
       'A template name is lower case letters, digits and _.',
@@ -170,7 +170,13 @@ describe('the connection settings format', () => {
   })
 
   it('what the portal writes for a web chat: defaults, duplicates folded', () => {
-    expect(webChatSettingsSchema.parse({})).toEqual({ greeting: '', allowed_origins: [] })
+    expect(webChatSettingsSchema.parse({})).toEqual({
+      greeting: '',
+      title: '',
+      accent_color: '',
+      allowed_origins: [],
+      prechat_form: false,
+    })
     expect(
       webChatSettingsSchema.parse({ allowed_origins: ['https://shop.example', 'https://Shop.example/'] })
         .allowed_origins,

@@ -23,6 +23,10 @@ const scopeOfMethod: Record<string, string> = {
   'chat.postMessage': 'chat:write',
   'chat.update': 'chat:write',
   'chat.delete': 'chat:write',
+  'chat.startStream': 'chat:write',
+  'chat.appendStream': 'chat:write',
+  'chat.stopStream': 'chat:write',
+  'users.info': 'users:read',
   'assistant.threads.setStatus': 'assistant:write',
   'conversations.open': 'im:write',
 }

@@ -51,6 +51,7 @@ describe('the web chat forms', () => {
         accent_color: '',
         allowed_origins: 'https://shop.example/checkout',
         origins_rule: 'only',
+        prechat_form: '',
       },
       errors: { allowed_origins: '“https://shop.example/checkout” is not an origin like https://www.example.com.' },
     })
@@ -82,21 +83,51 @@ describe('the web chat forms', () => {
     }
     const look = { title: '', accent_color: '' } as const
     expect(
-      webChatSettingsToStore(stored, { greeting: 'Hello', ...look, allowed_origins: ['https://shop.example'] }),
+      webChatSettingsToStore(stored, {
+        greeting: 'Hello',
+        ...look,
+        allowed_origins: ['https://shop.example'],
+        prechat_form: false,
+      }),
     ).toEqual({
       greeting: 'Hello',
       allowed_origins: ['https://shop.example'],
       handoff_notify_user_ids: ['U0123ABCD'],
     })
-    const opened = webChatSettingsToStore(stored, { greeting: '', ...look, allowed_origins: [] })
+    const opened = webChatSettingsToStore(stored, { greeting: '', ...look, allowed_origins: [], prechat_form: false })
     expect(opened).toEqual({ handoff_notify_user_ids: ['U0123ABCD'] })
     expect(widgetAdmits(readConnectionSettings(opened).settings, 'https://anywhere.example')).toBe(true)
+  })
+
+  it('the pre-chat form is switched on by its checkbox, stored only when on, and shown back', () => {
+    const on = parseWebChatForm(form({ prechat_form: 'on' }))
+    expect(on).toMatchObject({ ok: true, settings: { prechat_form: true } })
+    expect(parseWebChatForm(form({}))).toMatchObject({ ok: true, settings: { prechat_form: false } })
+    if (!on.ok) throw new Error('expected ok')
+    const stored = webChatSettingsToStore({ greeting: 'Hi', prechat_form: true }, { ...on.settings, greeting: 'Hi' })
+    expect(stored).toEqual({ greeting: 'Hi', prechat_form: true })
+    expect(webChatFormValues(readConnectionSettings(stored).settings).prechat_form).toBe('on')
+    const off = webChatSettingsToStore(stored, {
+      greeting: 'Hi',
+      title: '',
+      accent_color: '',
+      allowed_origins: [],
+      prechat_form: false,
+    })
+    expect(off).toEqual({ greeting: 'Hi' })
   })
 
   it('shows an unreadable stored list as "only these websites" with none, so saving the greeting alone is refused', () => {
     const { settings } = readConnectionSettings({ allowed_origins: 'https://shop.example', greeting: 'Hi' })
     const values = webChatFormValues(settings)
-    expect(values).toEqual({ greeting: 'Hi', title: '', accent_color: '', allowed_origins: '', origins_rule: 'only' })
+    expect(values).toEqual({
+      greeting: 'Hi',
+      title: '',
+      accent_color: '',
+      allowed_origins: '',
+      origins_rule: 'only',
+      prechat_form: '',
+    })
     // The page sends the fields back as shown, with a new greeting: refused, the widget stays closed.
     expect(parseWebChatForm(form({ ...values, greeting: 'Hello' }))).toMatchObject({
       ok: false,
@@ -104,13 +135,16 @@ describe('the web chat forms', () => {
     })
     expect(webChatFormValues(readConnectionSettings({ allowed_origins: [] }).settings).origins_rule).toBe('any')
     expect(
-      webChatFormValues(readConnectionSettings({ allowed_origins: ['https://a.example', 'https://b.example'] }).settings),
+      webChatFormValues(
+        readConnectionSettings({ allowed_origins: ['https://a.example', 'https://b.example'] }).settings,
+      ),
     ).toEqual({
       greeting: '',
       title: '',
       accent_color: '',
       allowed_origins: 'https://a.example, https://b.example',
       origins_rule: 'only',
+      prechat_form: '',
     })
   })
 

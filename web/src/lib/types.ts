@@ -396,3 +396,51 @@ export const statusLabel: Record<ConversationStatus, string> = {
   human: 'Human handling',
   closed: 'Closed',
 }
+
+export interface ContactRow {
+  id: string
+  display_name: string | null
+  email: string | null
+  avatar_url: string | null
+  channels: ChannelKind[]
+  created_at: string
+}
+
+export interface ContactIdentity {
+  id: string
+  channel: ChannelKind
+  external_user_id: string
+  display_name: string | null
+  avatar_url: string | null
+  created_at: string
+}
+
+export interface ContactMemory {
+  id: string
+  content: string
+  agent_id: string
+  agent_name: string | null
+  created_at: string
+}
+
+export interface ContactConversation {
+  id: string
+  channel: ChannelKind
+  connection_name: string | null
+  status: ConversationStatus
+  last_message_at: string | null
+  last_message_preview: string | null
+}
+
+export interface Contact {
+  id: string
+  tenant_id: string
+  display_name: string | null
+  email: string | null
+  phone: string | null
+  avatar_url: string | null
+  created_at: string
+  identities: ContactIdentity[]
+  conversations: ContactConversation[]
+  memories: ContactMemory[]
+}

@@ -31,6 +31,7 @@ export function parseWebChatForm(form: FormData): WebChatFormResult {
     accent_color: field(form, 'accent_color'),
     allowed_origins: field(form, 'allowed_origins'),
     origins_rule: field(form, 'origins_rule'),
+    prechat_form: field(form, 'prechat_form') === 'on' ? 'on' : '',
   }
   const origins = values.allowed_origins.split(/[\s,]+/).filter(Boolean)
   const rule: OriginsRule =
@@ -46,6 +47,7 @@ export function parseWebChatForm(form: FormData): WebChatFormResult {
     title: values.title,
     accent_color: values.accent_color,
     allowed_origins: rule === 'any' ? [] : origins,
+    prechat_form: values.prechat_form === 'on',
   })
   if (parsed.success) return { ok: true, values, settings: parsed.data }
   const errors: Record<string, string> = {}
@@ -64,6 +66,7 @@ export function webChatSettingsToStore(stored: unknown, form: WebChatSettings): 
     title: _title,
     accent_color: _color,
     allowed_origins: _origins,
+    prechat_form: _prechat,
     ...kept
   } = readConnectionSettings(stored).settings
   return connectionSettingsSchema.parse({
@@ -72,6 +75,7 @@ export function webChatSettingsToStore(stored: unknown, form: WebChatSettings): 
     ...(form.title ? { title: form.title } : {}),
     ...(form.accent_color ? { accent_color: form.accent_color } : {}),
     ...(form.allowed_origins.length ? { allowed_origins: form.allowed_origins } : {}),
+    ...(form.prechat_form ? { prechat_form: true } : {}),
   })
 }
 
@@ -83,5 +87,6 @@ export function webChatFormValues(settings: ConnectionSettings): Record<string, 
     accent_color: settings.accent_color ?? '',
     allowed_origins: (settings.allowed_origins ?? []).join(', '),
     origins_rule: settings.allowed_origins === undefined ? 'any' : 'only',
+    prechat_form: settings.prechat_form ? 'on' : '',
   }
 }
