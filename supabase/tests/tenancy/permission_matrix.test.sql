@@ -116,7 +116,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('set_handoff_notifications', $$select api.set_handoff_notifications('{web_channel}', array['U0ADMIN1'])$$, '22023', '22023', '42501', 'P0002', '42501', '42501', '42501'),
   ('list_handoff_slack_targets', $$select api.list_handoff_slack_targets('{tenant}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
--- billing (20261201000900_billing_and_usage.sql); prepare_checkout is
+-- billing (20261201001000_billing.sql); prepare_checkout is
 -- 22023 for owners and admins because the fixture's plans have no Stripe price yet.
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('list_plans', $$select * from api.list_plans()$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', 'ok'),
@@ -132,7 +132,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('complete_meter_reports', $$select api.complete_meter_reports(array[1]::bigint[])$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('fail_meter_reports', $$select api.fail_meter_reports(array[1]::bigint[], 'boom')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
--- the worker's entitlement check (billing_and_usage)
+-- the worker's entitlement check (billing)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('enforce_reply_entitlement', $$select api.enforce_reply_entitlement('{tenant}', '{conv}', '{message}', 'reply:matrix')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 

@@ -65,8 +65,6 @@ create trigger knowledge_sources_touch_updated_at before update on app.knowledge
   for each row execute function app.touch_updated_at();
 create trigger knowledge_sources_audit after insert or delete on app.knowledge_sources
   for each row execute function app.audit_change('knowledge_source', 'id', 'tenant_id');
-create trigger knowledge_sources_broadcast after insert or update or delete on app.knowledge_sources
-  for each row execute function app.broadcast_knowledge_source();
 
 create table app.knowledge_chunks (
   id uuid primary key default gen_random_uuid(),
@@ -486,6 +484,39 @@ comment on function api.search_knowledge(uuid, text, extensions.vector, integer)
 revoke all on function api.search_knowledge(uuid, text, extensions.vector, integer) from public, anon;
 grant execute on function api.search_knowledge(uuid, text, extensions.vector, integer) to authenticated;
 grant execute on function api.search_knowledge(uuid, text, extensions.vector, integer) to service_role;
+
+create function app.broadcast_knowledge_source()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  source app.knowledge_sources := case when tg_op = 'DELETE' then old else new end;
+begin
+  -- Content edits and bare touches say nothing the knowledge page shows.
+  if tg_op = 'UPDATE' and new.status is not distinct from old.status and new.error is not distinct from old.error
+     and new.chunk_count is not distinct from old.chunk_count and new.title is not distinct from old.title
+     and new.uri is not distinct from old.uri then
+    return null;
+  end if;
+  perform realtime.send(
+    jsonb_build_object(
+      'id', source.id, 'tenant_id', source.tenant_id, 'title', source.title, 'kind', source.kind, 'uri', source.uri,
+      'status', source.status, 'error', source.error, 'chunk_count', source.chunk_count,
+      'created_at', source.created_at, 'updated_at', source.updated_at, 'operation', lower(tg_op)
+    ),
+    'knowledge_source_changed',
+    'tenant:' || source.tenant_id::text,
+    true
+  );
+  return null;
+end
+$$;
+comment on function app.broadcast_knowledge_source() is 'After-row trigger on knowledge sources: broadcasts knowledge_source_changed (status, error, passages; never the content) to tenant:<tenant_id>, with operation insert, update or delete.';
+revoke all on function app.broadcast_knowledge_source() from public, anon, authenticated;
+create trigger knowledge_sources_broadcast after insert or update or delete on app.knowledge_sources
+  for each row execute function app.broadcast_knowledge_source();
 
 -- Languages: a text's language is the text search configuration that finds the most stop
 -- words in it ("the", "el", "der" …), when one clearly does; null when none does (too

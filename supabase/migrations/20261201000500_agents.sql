@@ -4,8 +4,7 @@
 -- An agent has a persona (name, role, tone, instructions), model settings (provider
 -- base URL, model, temperature), enabled tools with their settings, escalation rules,
 -- a monthly token budget and a status. Templates are data, readable by every
--- signed-in user; api.deploy_agent_template copies one into a tenant. The worker reads
--- an agent with its tenant's settings through api.get_agent_context.
+-- signed-in user; api.deploy_agent_template copies one into a tenant.
 --
 -- The tenant's LLM key lives in Vault: owners and admins set, replace or clear it
 -- (api.set_tenant_llm_key), the worker reads it (api.get_llm_key); nothing returns it to
@@ -362,70 +361,6 @@ $$;
 comment on function api.deploy_agent_template(uuid, text, text) is 'Creates a working agent from a template (customer_support_rep, sales_assistant, office_manager), optionally renamed. Owners and admins.';
 revoke all on function api.deploy_agent_template(uuid, text, text) from public, anon;
 grant execute on function api.deploy_agent_template(uuid, text, text) to authenticated;
-
-create function api.get_agent_context(tenant_id uuid, conversation_id uuid, query_embedding extensions.vector default null,
-  message_limit integer default 40, memory_limit integer default 8, knowledge_limit integer default 5)
-returns jsonb
-language plpgsql
-set search_path = ''
-as $$
-declare
-  conv app.conversations := app.require_conversation_of_tenant(get_agent_context.tenant_id, get_agent_context.conversation_id);
-  last_inbound text;
-  speaker uuid;
-  result jsonb;
-begin
-  -- The person being answered is whoever wrote last (in a Slack thread not always the
-  -- one who started it): their contact card and their memories, nobody else's.
-  select m.text, coalesce(m.author_contact_id, conv.contact_id) into last_inbound, speaker from app.messages m
-  where m.conversation_id = conv.id and m.direction = 'in' order by m.seq desc limit 1;
-  speaker := coalesce(speaker, conv.contact_id);
-
-  select jsonb_build_object(
-    'tenant', (select jsonb_build_object('id', t.id, 'name', t.name, 'model_settings', t.model_settings,
-        'has_own_llm_key', t.llm_api_key_secret_id is not null)
-      from app.tenants t where t.id = conv.tenant_id),
-    'agent', (select app.agent_json(a) || jsonb_build_object('tokens_used_this_month',
-        coalesce((select u.tokens from app.agent_usage u
-          where u.agent_id = a.id and u.period_start = app.usage_period(now())), 0))
-      from app.agents a where a.id = conv.agent_id),
-    'conversation', app.conversation_json(conv.id),
-    'connection', app.connection_json(conv.connection_id),
-    'contact', (select jsonb_build_object('id', ct.id, 'display_name', ct.display_name, 'email', ct.email,
-        'phone', ct.phone, 'metadata', ct.metadata,
-        'identities', coalesce((select jsonb_agg(jsonb_build_object('channel', i.channel,
-            'external_user_id', i.external_user_id) order by i.created_at)
-          from app.contact_identities i where i.contact_id = ct.id), '[]'::jsonb))
-      from app.contacts ct where ct.id = speaker),
-    'messages', coalesce((select jsonb_agg(jsonb_build_object('id', w.id, 'seq', w.seq, 'direction', w.direction,
-        'author_kind', w.author_kind, 'author_contact_id', w.author_contact_id, 'text', w.text,
-        'attachments', w.attachments, 'created_at', w.created_at)
-        order by w.seq)
-      from (select m.* from app.messages m where m.conversation_id = conv.id
-            order by m.seq desc limit least(greatest(coalesce(get_agent_context.message_limit, 40), 1), 500)) w),
-      '[]'::jsonb),
-    'memories', coalesce((select jsonb_agg(jsonb_build_object('id', r.id, 'content', r.content,
-        'created_at', r.created_at))
-      from (select me.* from app.memories me
-            where me.tenant_id = conv.tenant_id and me.contact_id = speaker and me.agent_id = conv.agent_id
-            order by case when get_agent_context.query_embedding is null or me.embedding is null then null
-                       else me.embedding operator(extensions.<=>) get_agent_context.query_embedding end nulls last,
-                     me.created_at desc
-            limit least(greatest(coalesce(get_agent_context.memory_limit, 8), 0), 100)) r),
-      '[]'::jsonb),
-    'knowledge', coalesce((select jsonb_agg(jsonb_build_object('chunk_id', k.chunk_id, 'source_id', k.source_id,
-        'source_title', k.source_title, 'content', k.content, 'score', k.score, 'coverage', k.coverage))
-      from api.search_knowledge(conv.tenant_id, coalesce(last_inbound, ''), get_agent_context.query_embedding,
-        greatest(coalesce(get_agent_context.knowledge_limit, 5), 1)) k
-      where coalesce(get_agent_context.knowledge_limit, 5) > 0),
-      '[]'::jsonb)
-  ) into result;
-  return result;
-end
-$$;
-comment on function api.get_agent_context(uuid, uuid, extensions.vector, integer, integer, integer) is 'Everything the agent needs for a turn, all from one tenant: tenant and agent settings (with this month''s tokens), conversation, connection, contact with identities (the author of the last inbound message: in a thread with several people, the one being answered), the last message_limit messages (chronological, each with its author_contact_id), memories of that contact and agent (nearest to query_embedding first, else newest), and knowledge passages for the last inbound message (hybrid search). 42501 if the conversation is another tenant''s. service_role.';
-revoke all on function api.get_agent_context(uuid, uuid, extensions.vector, integer, integer, integer) from public, anon;
-grant execute on function api.get_agent_context(uuid, uuid, extensions.vector, integer, integer, integer) to service_role;
 
 create function api.get_llm_key(tenant_id uuid, agent_id uuid default null)
 returns text

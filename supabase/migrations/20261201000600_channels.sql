@@ -647,39 +647,6 @@ comment on function api.consume_slack_install(text) is 'Uses a Slack install sta
 revoke all on function api.consume_slack_install(text) from public, anon, authenticated;
 grant execute on function api.consume_slack_install(text) to service_role;
 
-create function api.web_chat_status(connection_id uuid, visitor_id text)
-returns text
-language sql
-stable
-set search_path = ''
-as $$
-  select c.status
-  from app.conversations c
-  join app.channel_connections cc on cc.id = c.connection_id and cc.kind = 'web_chat'
-  where c.connection_id = web_chat_status.connection_id and c.thread_key = web_chat_status.visitor_id
-$$;
-comment on function api.web_chat_status(uuid, text) is 'The status (open, waiting_for_human, human, closed) of one web chat visitor''s conversation; null when the visitor has not written yet. service_role.';
-revoke all on function api.web_chat_status(uuid, text) from public, anon, authenticated;
-grant execute on function api.web_chat_status(uuid, text) to service_role;
-
-create function app.broadcast_web_chat_status()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-  if new.channel <> 'web_chat' or new.status is not distinct from old.status then
-    return null;
-  end if;
-  -- Only the status: never the assignee, escalation reason or any id.
-  perform realtime.send(jsonb_build_object('status', new.status), 'status_changed', 'webchat:' || new.thread_key, true);
-  return null;
-end
-$$;
-comment on function app.broadcast_web_chat_status() is 'After-update trigger on conversations: broadcasts status_changed {status} of a web chat conversation to the private topic webchat:<visitor_id> of its visitor.';
-revoke all on function app.broadcast_web_chat_status() from public, anon, authenticated;
-
 create function api.set_handoff_notifications(channel_id uuid, slack_user_ids text[])
 returns jsonb
 language plpgsql

@@ -33,6 +33,10 @@
 -- updates are broadcast) carries each job's conversation and seq, so
 -- api.reply_superseded_by is one probe of reply_jobs_conversation_seq_idx.
 --
+-- The turn: api.get_agent_context reads in one call everything the worker's model call
+-- needs (the agent and its tenant's settings, the contact, the latest messages, memories,
+-- knowledge passages).
+--
 -- Delivery: a reply is recorded once (idempotency key) and then delivered. Before it calls
 -- a channel API the worker takes a short lease on the message (api.begin_delivery), so two
 -- workers that both hold the same job can never both post it; the lease only blocks while
@@ -95,6 +99,70 @@ grant select, insert, delete on app.reply_jobs to service_role;
 create index reply_jobs_conversation_seq_idx on app.reply_jobs (conversation_id, seq desc);
 comment on column app.reply_jobs.conversation_id is 'The message''s conversation (app.reply_jobs_place fills it on insert).';
 comment on column app.reply_jobs.seq is 'The message''s app.messages.seq (app.reply_jobs_place fills it on insert).';
+
+create function api.get_agent_context(tenant_id uuid, conversation_id uuid, query_embedding extensions.vector default null,
+  message_limit integer default 40, memory_limit integer default 8, knowledge_limit integer default 5)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  conv app.conversations := app.require_conversation_of_tenant(get_agent_context.tenant_id, get_agent_context.conversation_id);
+  last_inbound text;
+  speaker uuid;
+  result jsonb;
+begin
+  -- The person being answered is whoever wrote last (in a Slack thread not always the
+  -- one who started it): their contact card and their memories, nobody else's.
+  select m.text, coalesce(m.author_contact_id, conv.contact_id) into last_inbound, speaker from app.messages m
+  where m.conversation_id = conv.id and m.direction = 'in' order by m.seq desc limit 1;
+  speaker := coalesce(speaker, conv.contact_id);
+
+  select jsonb_build_object(
+    'tenant', (select jsonb_build_object('id', t.id, 'name', t.name, 'model_settings', t.model_settings,
+        'has_own_llm_key', t.llm_api_key_secret_id is not null)
+      from app.tenants t where t.id = conv.tenant_id),
+    'agent', (select app.agent_json(a) || jsonb_build_object('tokens_used_this_month',
+        coalesce((select u.tokens from app.agent_usage u
+          where u.agent_id = a.id and u.period_start = app.usage_period(now())), 0))
+      from app.agents a where a.id = conv.agent_id),
+    'conversation', app.conversation_json(conv.id),
+    'connection', app.connection_json(conv.connection_id),
+    'contact', (select jsonb_build_object('id', ct.id, 'display_name', ct.display_name, 'email', ct.email,
+        'phone', ct.phone, 'metadata', ct.metadata,
+        'identities', coalesce((select jsonb_agg(jsonb_build_object('channel', i.channel,
+            'external_user_id', i.external_user_id) order by i.created_at)
+          from app.contact_identities i where i.contact_id = ct.id), '[]'::jsonb))
+      from app.contacts ct where ct.id = speaker),
+    'messages', coalesce((select jsonb_agg(jsonb_build_object('id', w.id, 'seq', w.seq, 'direction', w.direction,
+        'author_kind', w.author_kind, 'author_contact_id', w.author_contact_id, 'text', w.text,
+        'attachments', w.attachments, 'created_at', w.created_at)
+        order by w.seq)
+      from (select m.* from app.messages m where m.conversation_id = conv.id
+            order by m.seq desc limit least(greatest(coalesce(get_agent_context.message_limit, 40), 1), 500)) w),
+      '[]'::jsonb),
+    'memories', coalesce((select jsonb_agg(jsonb_build_object('id', r.id, 'content', r.content,
+        'created_at', r.created_at))
+      from (select me.* from app.memories me
+            where me.tenant_id = conv.tenant_id and me.contact_id = speaker and me.agent_id = conv.agent_id
+            order by case when get_agent_context.query_embedding is null or me.embedding is null then null
+                       else me.embedding operator(extensions.<=>) get_agent_context.query_embedding end nulls last,
+                     me.created_at desc
+            limit least(greatest(coalesce(get_agent_context.memory_limit, 8), 0), 100)) r),
+      '[]'::jsonb),
+    'knowledge', coalesce((select jsonb_agg(jsonb_build_object('chunk_id', k.chunk_id, 'source_id', k.source_id,
+        'source_title', k.source_title, 'content', k.content, 'score', k.score, 'coverage', k.coverage))
+      from api.search_knowledge(conv.tenant_id, coalesce(last_inbound, ''), get_agent_context.query_embedding,
+        greatest(coalesce(get_agent_context.knowledge_limit, 5), 1)) k
+      where coalesce(get_agent_context.knowledge_limit, 5) > 0),
+      '[]'::jsonb)
+  ) into result;
+  return result;
+end
+$$;
+comment on function api.get_agent_context(uuid, uuid, extensions.vector, integer, integer, integer) is 'Everything the agent needs for a turn, all from one tenant: tenant and agent settings (with this month''s tokens), conversation, connection, contact with identities (the author of the last inbound message: in a thread with several people, the one being answered), the last message_limit messages (chronological, each with its author_contact_id), memories of that contact and agent (nearest to query_embedding first, else newest), and knowledge passages for the last inbound message (hybrid search). 42501 if the conversation is another tenant''s. service_role.';
+revoke all on function api.get_agent_context(uuid, uuid, extensions.vector, integer, integer, integer) from public, anon;
+grant execute on function api.get_agent_context(uuid, uuid, extensions.vector, integer, integer, integer) to service_role;
 
 create function api.record_reply(tenant_id uuid, conversation_id uuid, text text, idempotency_key text,
   agent_id uuid default null, attachments jsonb default '[]'::jsonb, metadata jsonb default '{}'::jsonb,

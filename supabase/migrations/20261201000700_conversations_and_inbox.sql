@@ -119,8 +119,6 @@ grant select, update (status, assigned_member_id, escalation_reason, agent_id) o
 grant select, insert, update, delete on app.conversations to service_role;
 create trigger conversations_touch_updated_at before update on app.conversations
   for each row execute function app.touch_updated_at();
-create trigger conversations_broadcast_web_chat_status after update of status on app.conversations
-  for each row execute function app.broadcast_web_chat_status();
 
 create table app.messages (
   id uuid primary key default gen_random_uuid(),
@@ -831,6 +829,41 @@ revoke all on function app.broadcast_web_chat_message() from public, anon, authe
 create trigger messages_broadcast_web_chat after insert or update on app.messages
   for each row execute function app.broadcast_web_chat_message();
 
+create function api.web_chat_status(connection_id uuid, visitor_id text)
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+  select c.status
+  from app.conversations c
+  join app.channel_connections cc on cc.id = c.connection_id and cc.kind = 'web_chat'
+  where c.connection_id = web_chat_status.connection_id and c.thread_key = web_chat_status.visitor_id
+$$;
+comment on function api.web_chat_status(uuid, text) is 'The status (open, waiting_for_human, human, closed) of one web chat visitor''s conversation; null when the visitor has not written yet. service_role.';
+revoke all on function api.web_chat_status(uuid, text) from public, anon, authenticated;
+grant execute on function api.web_chat_status(uuid, text) to service_role;
+
+create function app.broadcast_web_chat_status()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if new.channel <> 'web_chat' or new.status is not distinct from old.status then
+    return null;
+  end if;
+  -- Only the status: never the assignee, escalation reason or any id.
+  perform realtime.send(jsonb_build_object('status', new.status), 'status_changed', 'webchat:' || new.thread_key, true);
+  return null;
+end
+$$;
+comment on function app.broadcast_web_chat_status() is 'After-update trigger on conversations: broadcasts status_changed {status} of a web chat conversation to the private topic webchat:<visitor_id> of its visitor.';
+revoke all on function app.broadcast_web_chat_status() from public, anon, authenticated;
+create trigger conversations_broadcast_web_chat_status after update of status on app.conversations
+  for each row execute function app.broadcast_web_chat_status();
+
 create function api.list_tool_calls(conversation_id uuid)
 returns table (id uuid, message_id uuid, agent_id uuid, tool_name text, arguments jsonb, status text, result jsonb,
   error text, created_at timestamptz, completed_at timestamptz)
@@ -861,37 +894,6 @@ $$;
 comment on function api.list_tool_calls(uuid) is 'The tool calls of a conversation (the newest 500, oldest first): tool name, arguments, status (requested, awaiting_confirmation, confirmed, cancelled, succeeded, failed, refused), result, error, the message it answered and when. Read-only. Any member; platform admins (audited).';
 revoke all on function api.list_tool_calls(uuid) from public, anon, authenticated;
 grant execute on function api.list_tool_calls(uuid) to authenticated;
-
-create function app.broadcast_knowledge_source()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  source app.knowledge_sources := case when tg_op = 'DELETE' then old else new end;
-begin
-  -- Content edits and bare touches say nothing the knowledge page shows.
-  if tg_op = 'UPDATE' and new.status is not distinct from old.status and new.error is not distinct from old.error
-     and new.chunk_count is not distinct from old.chunk_count and new.title is not distinct from old.title
-     and new.uri is not distinct from old.uri then
-    return null;
-  end if;
-  perform realtime.send(
-    jsonb_build_object(
-      'id', source.id, 'tenant_id', source.tenant_id, 'title', source.title, 'kind', source.kind, 'uri', source.uri,
-      'status', source.status, 'error', source.error, 'chunk_count', source.chunk_count,
-      'created_at', source.created_at, 'updated_at', source.updated_at, 'operation', lower(tg_op)
-    ),
-    'knowledge_source_changed',
-    'tenant:' || source.tenant_id::text,
-    true
-  );
-  return null;
-end
-$$;
-comment on function app.broadcast_knowledge_source() is 'After-row trigger on knowledge sources: broadcasts knowledge_source_changed (status, error, passages; never the content) to tenant:<tenant_id>, with operation insert, update or delete.';
-revoke all on function app.broadcast_knowledge_source() from public, anon, authenticated;
 
 create function app.next_assignee(tenant_id uuid)
 returns uuid
