@@ -11,6 +11,7 @@ import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
 import { chosenDatabase, startStack } from '../local/server.ts'
 import { startFakeOpenAI } from '../tests/fakes/fake-openai.ts'
+import { callsPerMessage, markCalls } from './calls.ts'
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 40)
 const BURST = Number(process.env.BENCH_BURST ?? 60)
@@ -99,10 +100,13 @@ try {
     }
   }
 
+  const beforeBurst = markCalls(stack)
   const started = performance.now()
   const burst = await Promise.all(Array.from({ length: BURST }, (_, i) => ingest(`bench-burst-${i}`)))
   const deadline = Date.now() + 120_000
+  let polls = 0
   for (;;) {
+    polls++
     const done = await stack.db.pg.query<{ n: number }>(
       `select count(*)::int as n from app.messages where conversation_id = any($1::uuid[]) and direction = 'out' and delivery_status = 'sent'`,
       [burst.map((b) => b.conversationId)],
@@ -112,6 +116,14 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
   const seconds = (performance.now() - started) / 1000
+  // The jobs end (complete_job) after their replies are sent: count their calls too.
+  for (const settle = Date.now() + 10_000; Date.now() < settle;) {
+    polls++
+    const left = await stack.db.pg.query<{ n: number }>('select count(*)::int as n from pgmq.q_agent_jobs')
+    if (Number(left.rows[0]!.n) === 0) break
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  const perMessage = callsPerMessage(stack, beforeBurst, BURST, polls)
 
   console.log(
     JSON.stringify(
@@ -129,6 +141,8 @@ try {
           conversations: BURST,
           seconds: Math.round(seconds * 100) / 100,
           messages_per_second: Math.round((BURST / seconds) * 10) / 10,
+          // Ingest, wake-ups, the worker's calls and the delivery, per message (the bench's own polling excluded).
+          per_message: perMessage,
         },
         goals: {
           messages_per_second_at_least_100: {

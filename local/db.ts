@@ -26,6 +26,8 @@ export interface RequestContext {
   path?: string
   /** More settings for the transaction, e.g. search_path. */
   settings?: Record<string, string>
+  /** A SQL expression evaluated first, as the owner (e.g. a check that raises). */
+  guard?: string
 }
 
 export interface OpenOptions {
@@ -170,6 +172,7 @@ export class LocalDb {
         }
     const role = value(claims.role)
     const select = `select ${[
+      ...(context.guard ? [context.guard] : []),
       ...settings.map(([k, v]) => `pg_catalog.set_config(${value(k)}, ${value(v)}, true)`),
       // PostgREST applies the role's own settings; PGlite does not enforce this one, a
       // native PostgreSQL does (tests/local/upstream-differences.test.ts).

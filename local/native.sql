@@ -42,3 +42,39 @@ create trigger local_notify_net_request
   after insert on net.http_request_queue
   for each statement
   execute function local.notify_net_request();
+
+-- The REST gateway's schema cache (local/rest-routines.ts). What the gateway knows of an
+-- api function (its parameters, what it returns) holds while this number is unchanged;
+-- every DDL statement adds one, as Supabase's event triggers make PostgREST reload its
+-- schema cache. A request made with a cached function checks the number first, in the
+-- same round trip as its call (local.require_schema_version), and is made again with a
+-- fresh lookup when it moved.
+create table if not exists local.schema_version (version bigint not null);
+insert into local.schema_version (version) select 0 where not exists (select 1 from local.schema_version);
+revoke all on local.schema_version from public;
+
+create or replace function local.bump_schema_version() returns event_trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  update local.schema_version set version = version + 1;
+end
+$$;
+revoke all on function local.bump_schema_version() from public;
+
+drop event trigger if exists local_schema_version;
+create event trigger local_schema_version on ddl_command_end execute function local.bump_schema_version();
+
+create or replace function local.require_schema_version(expected bigint) returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if (select v.version from local.schema_version v) is distinct from expected then
+    raise exception 'the schema changed since the gateway read it' using errcode = 'KOSC1';
+  end if;
+end
+$$;
+revoke all on function local.require_schema_version(bigint) from public;

@@ -35,13 +35,15 @@ const types = {
   },
 } as unknown as pg.CustomTypesConfig
 
-function asTransaction(client: pg.PoolClient): Transaction {
+function asTransaction(client: pg.PoolClient, counted: () => void): Transaction {
   return {
     async query<T>(sql: string, params?: unknown[]) {
+      counted()
       const result = await client.query(sql, params)
       return { rows: result.rows as T[] }
     },
     async exec(sql: string) {
+      counted()
       const result = (await client.query(sql)) as pg.QueryResult | pg.QueryResult[]
       return (Array.isArray(result) ? result : [result]).map((r) => ({ rows: r.rows ?? [] }))
     },
@@ -62,6 +64,9 @@ export interface PoolOptions {
 
 export class PoolDatabase implements Database {
   readonly pool: pg.Pool
+  /** Round trips to the server so far (statements sent, begin and commit included): benches report them. */
+  roundTrips = 0
+  private readonly counted = () => void this.roundTrips++
   private listener: Promise<pg.Client> | undefined
   private readonly handlers = new Map<string, Set<(payload: string) => void>>()
 
@@ -82,7 +87,7 @@ export class PoolDatabase implements Database {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: T[] }> {
     return this.withClient(async (client, discard) => {
       try {
-        return await asTransaction(client).query<T>(sql, params)
+        return await asTransaction(client, this.counted).query<T>(sql, params)
       } catch (error) {
         // Without a SQLSTATE the error is the connection's, not the statement's.
         if (typeof (error as { code?: unknown }).code !== 'string') discard()
@@ -94,7 +99,7 @@ export class PoolDatabase implements Database {
   exec(sql: string): Promise<Array<{ rows: Array<Record<string, unknown>> }>> {
     return this.withClient(async (client, discard) => {
       try {
-        return await asTransaction(client).exec(sql)
+        return await asTransaction(client, this.counted).exec(sql)
       } catch (error) {
         // A script that failed inside its own `begin` leaves the connection in an
         // aborted transaction; end it before the connection serves anyone else.
@@ -111,7 +116,7 @@ export class PoolDatabase implements Database {
    */
   async transaction<T>(work: (tx: Transaction) => Promise<T>, opening?: string): Promise<T> {
     return this.withClient(async (client, discard) => {
-      const inner = asTransaction(client)
+      const inner = asTransaction(client, this.counted)
       let pending: string | undefined = opening ? `begin; ${opening}` : 'begin'
       const skip = opening ? 2 : 1
       const tx: Transaction = {
@@ -119,7 +124,7 @@ export class PoolDatabase implements Database {
           if (committed) throw new Error('the transaction has already committed')
           const first = pending
           pending = undefined
-          if (first) await client.query(first)
+          if (first) await inner.query(first)
           return inner.query(sql, params)
         },
         async exec(sql) {
@@ -143,10 +148,10 @@ export class PoolDatabase implements Database {
       try {
         result = await work(tx)
       } catch (error) {
-        if (!pending && !committed) await client.query('rollback').catch(discard)
+        if (!pending && !committed) await inner.query('rollback').catch(discard)
         throw error
       }
-      if (!pending && !committed) await client.query('commit')
+      if (!pending && !committed) await inner.query('commit')
       return result
     })
   }

@@ -1,8 +1,9 @@
 // Finds the function an /rpc request calls, the way PostgREST 12 does: by schema,
 // name and the set of argument names (required ones present, optional ones may be),
 // falling back to a function with a single unnamed json/jsonb parameter that takes
-// the whole body. Read from pg_catalog on every request, so there is no schema cache
-// to reload.
+// the whole body. On PGlite read from pg_catalog on every request. On a native server
+// kept in a schema cache (RoutineCache) that any DDL invalidates, checked in the same
+// round trip as each call, so a call is one round trip instead of two.
 import type { Transaction } from './db.ts'
 import { quoteLiteral } from './pool.ts'
 import { restError, type RestError } from './rest-errors.ts'
@@ -77,6 +78,47 @@ export async function loadRoutines(tx: Transaction, schema: string, name: string
       returns: row.returns_void ? 'void' : row.returns_composite ? 'composite' : 'scalar',
     }
   })
+}
+
+/**
+ * Native server: the routines of each schema.name a request resolved, read at one
+ * version of local.schema_version (local/native.sql), which every DDL statement moves.
+ * A request that uses an entry makes its transaction check that version first
+ * (`guard`); when it moved, the cache is emptied and the request made again.
+ */
+export class RoutineCache {
+  private version: number | undefined
+  private readonly entries = new Map<string, Routine[]>()
+
+  /** The cached routines and the check that they are still current, or undefined. */
+  get(schema: string, name: string): { routines: Routine[]; guard: string } | undefined {
+    const routines = this.entries.get(`${schema}.${name}`)
+    return routines && { routines, guard: `local.require_schema_version(${this.version})` }
+  }
+
+  /** Keeps routines read while the schema was at `version`; a new version empties the cache. */
+  set(schema: string, name: string, version: number, routines: Routine[]): void {
+    if (version !== this.version) {
+      this.entries.clear()
+      this.version = version
+    }
+    // Only names that exist: the catalog's functions bound the cache.
+    if (routines.length > 0) this.entries.set(`${schema}.${name}`, routines)
+  }
+
+  clear(): void {
+    this.entries.clear()
+    this.version = undefined
+  }
+}
+
+/** A schema version check failed (SQLSTATE KOSC1): the cache was stale. */
+export const SCHEMA_CHANGED = 'KOSC1'
+
+/** The current local.schema_version of a native server. */
+export async function schemaVersion(db: { query: Transaction['query'] }): Promise<number> {
+  const { rows } = await db.query<{ version: number }>('select version from local.schema_version')
+  return Number(rows[0]!.version)
 }
 
 export async function routineNamesIn(tx: Transaction, schema: string): Promise<string[]> {

@@ -5,14 +5,22 @@
 // Content-Profile, and results and errors have PostgREST's shapes and statuses.
 // Tables are never exposed (DESIGN.md, "Database rules").
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Claims, Transaction } from './db.ts'
+import type { Claims, LocalDb, Transaction } from './db.ts'
 import { BodyTooLarge, MAX_BODY_BYTES, readBody, type RouteHandler, type StackContext } from './http.ts'
 import { apiKeyRole, claimsForKey, verifyJwt } from './keys.ts'
 import { readProjectConfig, section } from './project-config.ts'
 import { RestError, fromPgError, isPgError, restError } from './rest-errors.ts'
 import { orderSql, parseQuery, quoteIdent, selectSql, whereSql, type ReadShape } from './rest-query.ts'
 import { quoteLiteral } from './pool.ts'
-import { loadRoutines, resolveRoutine, routineNamesIn, type Resolution } from './rest-routines.ts'
+import {
+  loadRoutines,
+  resolveRoutine,
+  RoutineCache,
+  routineNamesIn,
+  SCHEMA_CHANGED,
+  schemaVersion,
+  type Resolution,
+} from './rest-routines.ts'
 
 const requestRoles = new Set(['anon', 'authenticated', 'service_role'])
 
@@ -253,6 +261,17 @@ async function readPayload(req: IncomingMessage): Promise<Payload> {
 // ---------------------------------------------------------------------------
 // The call.
 
+const routineCaches = new WeakMap<LocalDb, RoutineCache>()
+
+/** Cached routines did not fit a call before anything was sent: it is made again with a fresh lookup. */
+class StaleRoutines extends Error {}
+
+function routineCacheOf(db: LocalDb): RoutineCache {
+  let cache = routineCaches.get(db)
+  if (!cache) routineCaches.set(db, (cache = new RoutineCache()))
+  return cache
+}
+
 interface Invocation {
   claims: Claims
   method: string
@@ -288,22 +307,38 @@ async function invoke(req: IncomingMessage, res: ServerResponse, url: URL, ctx: 
   const keys = isPost ? Object.keys(bodyArgs ?? {}) : [...queryArgs.keys()]
   const authed = call.claims.role !== 'anon'
 
-  const result = await ctx.db
-    .asRequest(
+  // Native server: the function from the schema cache, its freshness checked with begin
+  // (then the call and the commit make the only round trip); on a miss, looked up first.
+  const cache = ctx.db.native ? routineCacheOf(ctx.db) : undefined
+  const attempt = async (cached: ReturnType<RoutineCache['get']>) => {
+    const version = cache && !cached ? await schemaVersion(ctx.db.pg) : undefined
+    return ctx.db.asRequest(
       call.claims,
       async (tx) => {
-        const candidates = await loadRoutines(tx, call.schema, call.name)
-        const resolution = resolveRoutine(
-          {
-            schema: call.schema,
-            name: call.name,
-            keys,
-            jsonPost: isPost && payload.kind !== 'form',
-            singleObject: isPost && prefs.singleObject,
-          },
-          candidates,
-          candidates.length > 0 ? [] : await routineNamesIn(tx, call.schema),
-        )
+        let candidates = cached?.routines
+        if (!candidates) {
+          candidates = await loadRoutines(tx, call.schema, call.name)
+          if (version !== undefined) cache!.set(call.schema, call.name, version, candidates)
+        }
+        const request = {
+          schema: call.schema,
+          name: call.name,
+          keys,
+          jsonPost: isPost && payload.kind !== 'form',
+          singleObject: isPost && prefs.singleObject,
+        }
+        let resolution: Resolution
+        try {
+          resolution = resolveRoutine(
+            request,
+            candidates,
+            candidates.length > 0 ? [] : await routineNamesIn(tx, call.schema),
+          )
+        } catch (error) {
+          // Cached routines that do not fit the call may be stale: decide on a fresh lookup.
+          if (cached) throw new StaleRoutines()
+          throw error
+        }
         if (resolution.call.kind === 'named' && isPost && bodyArgs === undefined) {
           throw restError(
             400,
@@ -332,8 +367,20 @@ async function invoke(req: IncomingMessage, res: ServerResponse, url: URL, ctx: 
           // PostgREST runs GET and HEAD in a read-only transaction.
           ...(isPost ? {} : { transaction_read_only: 'on' }),
         },
+        // The looked-up routines hold only at the version they were read at.
+        guard: cached?.guard ?? (version !== undefined ? `local.require_schema_version(${version})` : undefined),
       },
     )
+  }
+  const result = await attempt(cache?.get(call.schema, call.name))
+    .catch((error: unknown) => {
+      // The schema changed since the lookup (nothing of the call ran): look up again.
+      if (cache && (error instanceof StaleRoutines || (isPgError(error) && error.code === SCHEMA_CHANGED))) {
+        cache.clear()
+        return attempt(undefined)
+      }
+      throw error
+    })
     .catch((error: unknown) => {
       throw isPgError(error) ? fromPgError(error, authed) : error
     })

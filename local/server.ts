@@ -46,6 +46,11 @@ export interface LocalStack {
   functions: FunctionHost
   /** What the functions sent to Slack and WhatsApp when pointed at the recorder (npm start). */
   recorder: Recorder
+  /**
+   * Requests served so far per API function (`rpc/<fn>`) and edge function (`functions/<name>`):
+   * benches report calls per message, a figure that holds on a busy machine.
+   */
+  calls: Map<string, number>
   close(): Promise<void>
 }
 
@@ -96,6 +101,10 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
   const net = new NetWorker(db, log)
   const cron = new CronScheduler(db, log)
 
+  const calls = new Map<string, number>()
+  const count = (key: string) => {
+    if (calls.has(key) || calls.size < 1000) calls.set(key, (calls.get(key) ?? 0) + 1)
+  }
   server.on('request', (req, res) => {
     for (const [k, v] of Object.entries(corsHeaders)) res.setHeader(k, v)
     // Functions answer their own CORS preflight, as on Supabase.
@@ -106,6 +115,8 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
     }
     const reqUrl = new URL(req.url ?? '/', url)
     const path = reqUrl.pathname
+    const counted = /^\/(?:rest\/v1\/(rpc\/[^/]+)|functions\/v1\/([^/]+))/.exec(path)
+    if (counted) count(counted[1] ?? `functions/${counted[2]}`)
     const route = path.startsWith('/auth/v1/')
       ? handleAuth
       : path.startsWith('/rest/v1/') || path === '/rest/v1'
@@ -133,6 +144,7 @@ export async function startStack(options: StackOptions): Promise<LocalStack> {
     db,
     functions,
     recorder,
+    calls,
     async close() {
       cron.stop()
       await realtime.close()

@@ -1,13 +1,13 @@
 // The agent worker: woken by pg_net after a message is enqueued and by the pg_cron
-// safety net; drains agent_jobs and knowledge_jobs (shared/agent/worker.ts).
+// safety net; drains agent_jobs and knowledge_jobs (shared/agent/worker/).
 // verify_jwt = false: the worker checks its callers itself (a wake-up signed with
 // KONSTRUCT_WORKER_SECRET, or the service role key); waking it is not for anon callers.
 // It calls the api with the project's secret key.
 import { serviceApi } from '../../shared/api/project.ts'
 import { createAgentStore } from '../../shared/agent/store.ts'
-import { createAgentWorker } from '../../shared/agent/worker.ts'
-import { readWorkerConfig } from '../../shared/agent/worker-config.ts'
-import { createReplyDeliveries } from '../../shared/agent/worker-delivery.ts'
+import { createAgentWorker } from '../../shared/agent/worker/agent-worker.ts'
+import { readWorkerConfig } from '../../shared/agent/worker/config.ts'
+import { createReplyDeliveries } from '../../shared/agent/worker/deliveries.ts'
 
 const config = readWorkerConfig(Deno.env.toObject())
 const store = createAgentStore(serviceApi(config.project))

@@ -1,8 +1,8 @@
-// slack-interactions: see shared/channels/functions/slack-interactions.ts. Configuration is read once at start and
+// slack-interactions: see shared/channels/handlers/slack-interactions.ts. Configuration is read once at start and
 // a missing secret stops the function with "<NAME> is not set".
 import {
   slackInteractionsConfigFromEnv,
   createSlackInteractionsHandler,
-} from '../../shared/channels/functions/slack-interactions.ts'
+} from '../../shared/channels/handlers/slack-interactions.ts'
 
 Deno.serve(createSlackInteractionsHandler(slackInteractionsConfigFromEnv(Deno.env.toObject())))

@@ -1,8 +1,8 @@
-// whatsapp-webhook: see shared/channels/functions/whatsapp-webhook.ts. Configuration is read once at start and
+// whatsapp-webhook: see shared/channels/handlers/whatsapp-webhook.ts. Configuration is read once at start and
 // a missing secret stops the function with "<NAME> is not set".
 import {
   whatsAppWebhookConfigFromEnv,
   createWhatsAppWebhookHandler,
-} from '../../shared/channels/functions/whatsapp-webhook.ts'
+} from '../../shared/channels/handlers/whatsapp-webhook.ts'
 
 Deno.serve(createWhatsAppWebhookHandler(whatsAppWebhookConfigFromEnv(Deno.env.toObject())))

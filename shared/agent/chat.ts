@@ -1,11 +1,12 @@
 // The OpenAI-compatible chat message shapes the agent core speaks. Kept to
-// the fields every compatible server (OpenAI, Ollama, vLLM, LiteLLM) accepts.
+// the fields every compatible server (OpenAI, Ollama, vLLM, LiteLLM) accepts; the
+// model client (model.ts) sends them as the `openai` SDK's request type, so a shape
+// here that the API does not take fails the type check.
 
-export interface ToolCallRequest {
-  id: string
-  type: 'function'
-  function: { name: string; arguments: string }
-}
+import type OpenAI from 'openai'
+
+/** A function call the model asks for, as the SDK types it. */
+export type ToolCallRequest = OpenAI.ChatCompletionMessageFunctionToolCall
 
 export type ChatMessage =
   | { role: 'system'; content: string }

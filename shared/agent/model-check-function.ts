@@ -19,7 +19,7 @@ import { BROWSER_CORS as CORS_HEADERS, consoleLog, describeError, json, type Log
 import type { ResolveHost } from '../net/guarded-fetch.ts'
 import { checkModelEndpoint, OFFLINE_RESULT, type ModelCheckResult } from './model-check.ts'
 import { readModelSettings } from './settings.ts'
-import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL } from './worker-config.ts'
+import { DEFAULT_MODEL, DEFAULT_OPENAI_BASE_URL } from './worker/config.ts'
 
 export interface ModelCheckConfig {
   project: Project

@@ -9,7 +9,15 @@
 //
 // Streaming is always requested with `stream_options.include_usage`; a
 // server that ignores it still works, and its usage is then estimated.
+//
+// The request and the answer are typed with the `openai` SDK's types (types only: no
+// runtime code of it is loaded). The SDK's own client is not used because compatible
+// servers bend the format in ways its stream reader does not survive, and this reader
+// does (tests/unit/agent/model-compatible-servers.test.ts shows each): tool calls
+// without `index` (whole calls in one chunk), `arguments` sent as an object instead of
+// a JSON string, and a plain JSON answer to a stream request (Ollama sends all three).
 
+import type OpenAI from 'openai'
 import type { ChatMessage, ToolCallRequest, ToolSpec } from './chat.ts'
 import { readServerSentEvents } from './sse.ts'
 import { estimateMessagesTokens, estimateTokens } from './tokens.ts'
@@ -143,6 +151,28 @@ function parseRetryAfter(value: string | null, now: number): number | null {
   return Number.isFinite(date) ? Math.max(0, Math.ceil((date - now) / 1000)) : null
 }
 
+type ChunkToolCall = OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall
+
+/**
+ * A streamed tool call as compatible servers send it: the SDK's, except that `index`
+ * may be missing (a whole call per chunk) and `arguments` may be an object.
+ */
+type LenientToolCall = Omit<ChunkToolCall, 'index' | 'function'> & {
+  index?: number
+  function?: { name?: string; arguments?: string | Record<string, unknown> }
+}
+
+/** One stream chunk, or a whole answer (`message` instead of `delta`) from a server that did not stream. */
+type LenientChunk = Partial<Pick<OpenAI.ChatCompletionChunk, 'usage'>> & {
+  error?: unknown
+  choices?: Array<{
+    index?: number
+    delta?: Omit<OpenAI.ChatCompletionChunk.Choice.Delta, 'tool_calls'> & { tool_calls?: LenientToolCall[] }
+    message?: Omit<OpenAI.ChatCompletionMessage, 'tool_calls'> & { tool_calls?: LenientToolCall[] }
+    finish_reason?: string | null
+  }>
+}
+
 interface PartialToolCall {
   id: string
   name: string
@@ -162,20 +192,18 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function readUsage(value: unknown): StreamState['usage'] {
   if (!isRecord(value)) return null
-  const prompt = value.prompt_tokens
-  const completion = value.completion_tokens
+  const { prompt_tokens: prompt, completion_tokens: completion } = value as Partial<OpenAI.CompletionUsage>
   if (typeof prompt !== 'number' || typeof completion !== 'number') return null
   return { promptTokens: prompt, completionTokens: completion }
 }
 
 /** Folds one chunk's choice delta (or a whole non-streamed message) into the state. */
-function applyToolCallDeltas(state: StreamState, deltas: unknown) {
+function applyToolCallDeltas(state: StreamState, deltas: LenientToolCall[] | undefined) {
   if (!Array.isArray(deltas)) return
   deltas.forEach((delta, position) => {
     if (!isRecord(delta)) return
-    // Some servers send whole calls without `index`; their position stands in.
-    const index = typeof delta.index === 'number' ? delta.index : position
-    const fn = isRecord(delta.function) ? delta.function : {}
+    const fn: NonNullable<LenientToolCall['function']> = isRecord(delta.function) ? delta.function : {}
+    const index = typeof delta.index === 'number' ? delta.index : slotWithoutIndex(state, delta, fn.name, position)
     const existing = state.toolCalls.get(index) ?? { id: '', name: '', arguments: '' }
     if (typeof delta.id === 'string' && delta.id) existing.id = delta.id
     if (typeof fn.name === 'string' && fn.name) existing.name = existing.name ? existing.name : fn.name
@@ -185,15 +213,31 @@ function applyToolCallDeltas(state: StreamState, deltas: unknown) {
   })
 }
 
-function applyChunk(state: StreamState, chunk: unknown, onTextDelta?: (text: string) => void) {
-  if (!isRecord(chunk)) throw new ModelError('malformed', 'stream chunk is not an object')
+/**
+ * Where a tool call sent without `index` belongs (servers that send whole calls, one or
+ * several per chunk, in one chunk or across chunks): the call with the same id; a new id
+ * or a name starts the next call; a bare fragment continues the last one.
+ */
+function slotWithoutIndex(state: StreamState, delta: LenientToolCall, name: unknown, position: number): number {
+  const slots = [...state.toolCalls.keys()]
+  if (delta.id) {
+    for (const [slot, call] of state.toolCalls) if (call.id === delta.id) return slot
+  }
+  if (delta.id || (typeof name === 'string' && name)) return slots.length ? Math.max(...slots) + 1 : position
+  return slots.length ? Math.max(...slots) : position
+}
+
+function applyChunk(state: StreamState, value: unknown, onTextDelta?: (text: string) => void) {
+  if (!isRecord(value)) throw new ModelError('malformed', 'stream chunk is not an object')
+  const chunk = value as LenientChunk
   if (isRecord(chunk.error)) throw new ModelError('http', 'server reported an error mid-stream')
   const usage = readUsage(chunk.usage)
   if (usage) state.usage = usage
   const choices = Array.isArray(chunk.choices) ? chunk.choices : []
   for (const choice of choices) {
     if (!isRecord(choice) || (typeof choice.index === 'number' && choice.index !== 0)) continue
-    const delta = isRecord(choice.delta) ? choice.delta : isRecord(choice.message) ? choice.message : {}
+    const none: { content?: unknown; tool_calls?: LenientToolCall[] } = {}
+    const delta = isRecord(choice.delta) ? choice.delta : isRecord(choice.message) ? choice.message : none
     if (typeof delta.content === 'string' && delta.content) {
       state.content += delta.content
       onTextDelta?.(delta.content)
@@ -237,14 +281,14 @@ async function attempt(
     return new ModelError('network', 'could not reach the model server')
   }
 
-  const body: Record<string, unknown> = {
+  const body: OpenAI.ChatCompletionCreateParamsStreaming = {
     model: endpoint.model,
-    messages: request.messages,
+    messages: [...request.messages],
     stream: true,
     stream_options: { include_usage: true },
   }
   if (request.tools?.length) {
-    body.tools = request.tools
+    body.tools = [...request.tools]
     body.tool_choice = request.toolChoice ?? 'auto'
   }
   if (request.temperature !== undefined) body.temperature = request.temperature

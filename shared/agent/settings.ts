@@ -1,7 +1,7 @@
 // The agent settings format: an agent's model settings, tools and escalation rules as
 // they are stored (jsonb columns of app.agents and app.agent_templates; model settings
 // also in app.tenants). The portal writes them through agentSettingsSchema (the agent
-// designer, the workspace settings page); the worker reads them back through
+// designer, the tenant's settings page); the worker reads them back through
 // readAgentSettings / readModelSettings, which never throw: a stored value that does not
 // fit (written by an older version, or by hand in SQL) is left out, with a problem to
 // log, and the agent runs with what is left. Leaving a part out never widens what an
@@ -139,7 +139,7 @@ export const escalationRuleSchema = z.strictObject(
       )
       .min(1, 'Name at least one word or phrase.')
       .max(50, 'Name at most 50 words or phrases.'),
-    /** Shown to the team as why the conversation was handed over. */
+    /** Shown to the team as why the conversation was handed off. */
     reason: z
       .string({ error: 'The reason is a short text for your team.' })
       .trim()

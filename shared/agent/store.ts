@@ -6,7 +6,7 @@
 
 import { z } from 'zod'
 import { ApiError, type Api } from '../api/client.ts'
-import { readChannelSettings } from '../channels/settings.ts'
+import { readConnectionSettings } from '../channels/settings.ts'
 import { readAgentSettings, readModelSettings } from './settings.ts'
 
 export type QueueName = 'agent_jobs' | 'knowledge_jobs'
@@ -94,7 +94,7 @@ export const connectionRecordSchema = z
     settings: z.unknown(),
   })
   .transform(({ settings, ...connection }) => {
-    const read = readChannelSettings(settings)
+    const read = readConnectionSettings(settings)
     return { ...connection, settings: read.settings, settingsProblems: read.problems }
   })
 export type ConnectionRecord = z.infer<typeof connectionRecordSchema>
@@ -122,7 +122,12 @@ export const agentContextSchema = z.object({
   conversation: conversationRecordSchema,
   connection: connectionRecordSchema,
   contact: z
-    .object({ id: uuid, display_name: z.string().nullable().default(null) })
+    .object({
+      id: uuid,
+      display_name: z.string().nullable().default(null),
+      /** Who the contact is on each channel (Slack user id, WhatsApp number, visitor id). */
+      identities: z.array(z.object({ channel: z.string(), external_user_id: z.string() })).default([]),
+    })
     .nullable()
     .default(null),
   messages: z.array(contextMessageSchema),
@@ -290,7 +295,7 @@ export function createAgentStore(api: Api) {
       return parse('search_knowledge', z.array(knowledgeHitSchema), data ?? [])
     },
 
-    /** Whom to DM on a hand-off, per Slack connection; ids read through the channel settings format. */
+    /** Whom to DM on a hand-off, per Slack connection; ids read through the connection settings format. */
     async listHandoffSlackTargets(
       tenantId: string,
     ): Promise<Array<{ connectionId: string; userIds: string[]; problems: string[] }>> {
@@ -301,7 +306,7 @@ export function createAgentStore(api: Api) {
         data ?? [],
       )
       return rows.map((r) => {
-        const { settings, problems } = readChannelSettings({ handoff_notify_user_ids: r.user_ids })
+        const { settings, problems } = readConnectionSettings({ handoff_notify_user_ids: r.user_ids })
         return { connectionId: r.connection_id, userIds: settings.handoff_notify_user_ids ?? [], problems }
       })
     },

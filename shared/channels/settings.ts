@@ -1,7 +1,7 @@
-// The channel settings format: what a channel connection keeps in its settings (jsonb column
-// of app.channel_connections). The portal writes it through channelSettingsSchema (the
+// The connection settings format: what a channel connection keeps in its settings (jsonb column
+// of app.channel_connections). The portal writes it through connectionSettingsSchema (the
 // Channels page); the web-chat function and the worker's delivery read it back through
-// readChannelSettings, which never throws: a stored value that does not fit (written by an
+// readConnectionSettings, which never throws: a stored value that does not fit (written by an
 // older version, or by hand in SQL) is left out, with a problem to log, and the channel runs
 // with what is left.
 //
@@ -89,7 +89,7 @@ export const slackUserIdsSchema = z
   .max(10, 'At most 10 people can be notified.')
 
 /** Everything a channel connection's settings may hold; every part optional. */
-export const channelSettingsSchema = z.strictObject(
+export const connectionSettingsSchema = z.strictObject(
   {
     greeting: greetingSchema.optional(),
     /** Absent: any page (a stored empty list reads as absent). */
@@ -105,7 +105,7 @@ export const channelSettingsSchema = z.strictObject(
     ),
   },
 )
-export type ChannelSettings = z.output<typeof channelSettingsSchema>
+export type ConnectionSettings = z.output<typeof connectionSettingsSchema>
 
 /** What the Channels page writes for a web chat: the greeting and the origins (empty = none / any page). */
 export const webChatSettingsSchema = z.strictObject({
@@ -116,14 +116,14 @@ export type WebChatSettings = z.output<typeof webChatSettingsSchema>
 
 // Reading stored values ---------------------------------------------------------------------------
 
-export interface ChannelSettingsRead {
-  settings: ChannelSettings
+export interface ConnectionSettingsRead {
+  settings: ConnectionSettings
   /** What was left out and why, one line each (empty when everything fit). */
   problems: string[]
 }
 
 /** A connection's stored settings, with what does not fit left out. Never throws. */
-export function readChannelSettings(stored: unknown): ChannelSettingsRead {
+export function readConnectionSettings(stored: unknown): ConnectionSettingsRead {
   const problems: string[] = []
   if (stored == null) return { settings: {}, problems }
   if (!isRecord(stored)) {
@@ -131,9 +131,9 @@ export function readChannelSettings(stored: unknown): ChannelSettingsRead {
     // Nothing readable, so nothing to say which pages may use a widget: none may.
     return { settings: { allowed_origins: [] }, problems }
   }
-  const whole = channelSettingsSchema.safeParse(stored)
+  const whole = connectionSettingsSchema.safeParse(stored)
   if (whole.success) return { settings: defined(whole.data), problems }
-  const shape = channelSettingsSchema.shape as Record<string, z.ZodType>
+  const shape = connectionSettingsSchema.shape as Record<string, z.ZodType>
   const kept: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(stored)) {
     if (value === null) continue
@@ -156,14 +156,14 @@ export function readChannelSettings(stored: unknown): ChannelSettingsRead {
     if (parsed.success) kept[key] = parsed.data
     else problems.push(...describeIssues(parsed.error, `settings.${key}`).map((p) => `${p} (left out)`))
   }
-  return { settings: kept as ChannelSettings, problems }
+  return { settings: kept as ConnectionSettings, problems }
 }
 
 /**
  * Whether the widget answers a page of this origin (the Origin header; null when the
  * request has none): any page when the settings name no allowed_origins, else only those.
  */
-export function widgetAdmits(settings: ChannelSettings, origin: string | null): boolean {
+export function widgetAdmits(settings: ConnectionSettings, origin: string | null): boolean {
   if (settings.allowed_origins === undefined) return true
   const normalized = origin ? normalizeOrigin(origin) : null
   return normalized !== null && settings.allowed_origins.includes(normalized)
@@ -187,8 +187,8 @@ function readOrigins(stored: unknown, problems: string[]): string[] | undefined 
   return unique
 }
 
-function defined(settings: ChannelSettings): ChannelSettings {
-  return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as ChannelSettings
+function defined(settings: ConnectionSettings): ConnectionSettings {
+  return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as ConnectionSettings
 }
 
 /** The entries of a stored list that fit, each one that does not named in problems. */

@@ -2,6 +2,11 @@
 // SLACK_API_URL at `url`), plus the OAuth authorize page under /oauth/v2/authorize that
 // "approves" at once by redirecting back with a code. It records every request, keeps the
 // messages posted (edits them on chat.update, removes them on chat.delete), and can fail on demand.
+// With `streaming: true` it also serves Slack's native streaming (chat.startStream,
+// chat.appendStream, chat.stopStream) with Slack's rules: a stream is a reply in a thread,
+// names its recipient outside a DM, takes at most 12,000 characters of markdown_text per
+// call, and takes no append once stopped. Without it those methods answer unknown_method,
+// as a Slack that does not offer streaming to the app does.
 import { createHmac } from 'node:crypto'
 import { startRecordingServer, type FakeResponse, type RecordedRequest } from './recording-server.ts'
 
@@ -25,6 +30,8 @@ export interface FakeSlackOptions {
   /** When set, oauth.v2.access checks them like Slack would. */
   clientId?: string
   clientSecret?: string
+  /** Serve chat.startStream / appendStream / stopStream (off: they answer unknown_method). */
+  streaming?: boolean
 }
 
 export interface PostedMessage {
@@ -33,8 +40,11 @@ export interface PostedMessage {
   threadTs: string | null
   text: string
   blocks: unknown
-  /** Every text the message had, first to last (chat.update appends). */
+  /** Every text the message had, first to last (chat.update and chat.appendStream append). */
   history: string[]
+  /** A streamed message: open until chat.stopStream; its text is Markdown. */
+  stream?: { state: 'open' | 'stopped'; recipientUserId: string | null; recipientTeamId: string | null }
+  metadata?: unknown
 }
 
 export interface FakeSlack {
@@ -117,6 +127,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       case 'chat.update': {
         const message = messages.find((m) => m.channel === str(body['channel']) && m.ts === str(body['ts']))
         if (!message) return ok200({ ok: false, error: 'message_not_found' })
+        // A stream is written by its own methods until it is stopped.
+        if (message.stream?.state === 'open') return ok200({ ok: false, error: 'cant_update_message' })
         message.text = str(body['text'])
         message.blocks = body['blocks'] ?? message.blocks
         message.history.push(message.text)
@@ -127,6 +139,50 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         if (index < 0) return ok200({ ok: false, error: 'message_not_found' })
         const [deleted] = messages.splice(index, 1)
         return ok200({ ok: true, channel: deleted!.channel, ts: deleted!.ts })
+      }
+      case 'chat.startStream': {
+        if (!options.streaming) return ok200({ ok: false, error: 'unknown_method' })
+        const channel = str(body['channel'])
+        const threadTs = str(body['thread_ts'])
+        const markdown = str(body['markdown_text'])
+        if (!channel || !threadTs) return ok200({ ok: false, error: 'invalid_arguments' })
+        const recipientUserId = str(body['recipient_user_id']) || null
+        const recipientTeamId = str(body['recipient_team_id']) || null
+        if (!channel.startsWith('D') && (!recipientUserId || !recipientTeamId)) {
+          return ok200({ ok: false, error: 'invalid_arguments' })
+        }
+        if (markdown.length > STREAM_TEXT_LIMIT) return ok200({ ok: false, error: 'msg_too_long' })
+        const ts = nextTs()
+        messages.push({
+          channel,
+          ts,
+          threadTs,
+          text: markdown,
+          blocks: null,
+          history: [markdown],
+          stream: { state: 'open', recipientUserId, recipientTeamId },
+        })
+        return ok200({ ok: true, channel, ts })
+      }
+      case 'chat.appendStream':
+      case 'chat.stopStream': {
+        if (!options.streaming) return ok200({ ok: false, error: 'unknown_method' })
+        const message = messages.find((m) => m.channel === str(body['channel']) && m.ts === str(body['ts']))
+        if (!message) return ok200({ ok: false, error: 'message_not_found' })
+        if (message.stream?.state !== 'open') return ok200({ ok: false, error: 'message_not_in_streaming_state' })
+        const markdown = str(body['markdown_text'])
+        if (markdown.length > STREAM_TEXT_LIMIT) return ok200({ ok: false, error: 'msg_too_long' })
+        if (method === 'chat.appendStream' && !markdown) return ok200({ ok: false, error: 'invalid_arguments' })
+        if (markdown) {
+          message.text += markdown
+          message.history.push(message.text)
+        }
+        if (method === 'chat.stopStream') {
+          message.stream.state = 'stopped'
+          if (body['blocks'] !== undefined) message.blocks = jsonField(body['blocks'])
+          if (body['metadata'] !== undefined) message.metadata = jsonField(body['metadata'])
+        }
+        return ok200({ ok: true, channel: message.channel, ts: message.ts })
       }
       case 'assistant.threads.setStatus':
         if (!str(body['channel_id']) || !str(body['thread_ts'])) return ok200({ ok: false, error: 'invalid_arguments' })
@@ -187,6 +243,18 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     revokeToken: (token) => void revoked.add(token),
     waitForCalls: (method, count, timeoutMs) => server.waitForRequests(count, (r) => methodOf(r) === method, timeoutMs),
     close: () => server.close(),
+  }
+}
+
+const STREAM_TEXT_LIMIT = 12_000
+
+/** A structured argument: Slack's clients send it as JSON, or JSON inside a form field. */
+function jsonField(value: unknown): unknown {
+  if (typeof value !== 'string') return value
+  try {
+    return JSON.parse(value)
+  } catch {
+    return value
   }
 }
 

@@ -1,4 +1,4 @@
-// Handoff, takeover, a member's reply and release, end to end on WhatsApp: signed
+// Hand-off, takeover, a member's reply and release, end to end on WhatsApp: signed
 // webhooks in through functions/whatsapp-webhook, the real agent-worker, replies out to
 // the fake WhatsApp Cloud API, the admin in the portal's place (a signed-in supabase-js
 // client on the tenant's private realtime topic, acting through the api).

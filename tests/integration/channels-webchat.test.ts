@@ -10,7 +10,7 @@ import { signLegacyJwt } from '../../local/keys.ts'
 import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
 import { randomUUID } from 'node:crypto'
 import { createApi } from '../../shared/api/client.ts'
-import { createWebChatHandler } from '../../shared/channels/functions/web-chat.ts'
+import { createWebChatHandler } from '../../shared/channels/handlers/web-chat.ts'
 
 const WIDGET = 'wk_demo_konstruct_widget_key'
 const TENANT = '10000000-0000-4000-8000-000000000001'

@@ -11,7 +11,7 @@ import {
 } from '../fakes/fake-whatsapp.ts'
 import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
 import { createAgentStore } from '../../shared/agent/store.ts'
-import { proveWhatsAppControl } from '../../shared/agent/worker-channel-proof.ts'
+import { proveWhatsAppControl } from '../../shared/agent/worker/jobs/verify-whatsapp-channel.ts'
 import { createApi, type Api } from '../../shared/api/client.ts'
 import { rpcProgressStore } from '../../shared/channels/delivery/progress.ts'
 import {
@@ -20,7 +20,7 @@ import {
   NO_TEMPLATE_REASON,
   whatsAppTemplateOf,
 } from '../../shared/channels/delivery/whatsapp.ts'
-import { readChannelSettings } from '../../shared/channels/settings.ts'
+import { readConnectionSettings } from '../../shared/channels/settings.ts'
 
 const APP_SECRET = 'whatsapp-app-secret-for-tests'
 const VERIFY_TOKEN = 'whatsapp-verify-token-for-tests'
@@ -263,7 +263,7 @@ describe('WhatsApp delivery', () => {
   test('outside the 24-hour window: the approved template once, or undeliverable with the reason', async () => {
     const late = await reply('4915100000300', 'Your order shipped.', 'wa-d-3', 30)
     const template = whatsAppTemplateOf(
-      readChannelSettings({ whatsapp_template: { name: 'reply_waiting', language_code: 'en' } }).settings,
+      readConnectionSettings({ whatsapp_template: { name: 'reply_waiting', language_code: 'en' } }).settings,
     )
     const base = {
       whatsapp: client(),
@@ -291,7 +291,7 @@ describe('WhatsApp delivery', () => {
       message: { id: none.messageId, text: 'Your order shipped.' },
       progress: rpcProgressStore(rpc, TENANT, none.messageId),
       lastInboundAt: none.lastInboundAt,
-      template: whatsAppTemplateOf(readChannelSettings(none.settings).settings),
+      template: whatsAppTemplateOf(readConnectionSettings(none.settings).settings),
     })
     expect(outcome).toEqual({ outcome: 'undeliverable', reason: NO_TEMPLATE_REASON })
     expect(wa.sent.filter((m) => m.to === '4915100000400')).toHaveLength(0)

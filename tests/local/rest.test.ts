@@ -345,6 +345,27 @@ describe('arguments', () => {
     expect((await asA.rpc('test_rest_pick', { a: 1, b: 2 })).data).toBe(3)
   })
 
+  it('calls a function as it is now, right after it was replaced, renamed or dropped', async () => {
+    // On a native server the gateway keeps a schema cache; a DDL statement must never leave it stale.
+    const define = (sql: string) => stack.db.asOwner((tx) => tx.exec(sql))
+    await define(`create function api.test_rest_shape(n int) returns int language sql as $$ select n + 1 $$;
+      grant execute on function api.test_rest_shape(int) to authenticated;`)
+    expect((await asA.rpc('test_rest_shape', { n: 1 })).data).toBe(2)
+    expect((await asA.rpc('test_rest_shape', { n: 2 })).data).toBe(3)
+    // Other parameters and a row instead of a scalar.
+    await define(`drop function api.test_rest_shape(int);
+      create function api.test_rest_shape(label text) returns table (label text, size int)
+        language sql as $$ select label, length(label) $$;
+      grant execute on function api.test_rest_shape(text) to authenticated;`)
+    expect((await asA.rpc('test_rest_shape', { label: 'abc' })).data).toEqual([{ label: 'abc', size: 3 }])
+    const old = await asA.rpc('test_rest_shape', { n: 1 })
+    expect(old.error?.code).toBe('PGRST202')
+    await define('drop function api.test_rest_shape(text)')
+    const gone = await asA.rpc('test_rest_shape', { label: 'abc' })
+    expect(gone.status).toBe(404)
+    expect(gone.error?.code).toBe('PGRST202')
+  })
+
   it('passes the whole body to a single unnamed jsonb parameter, or with params=single-object', async () => {
     const body = { anything: [1, { deep: true }] }
     expect((await asA.rpc('test_rest_whole', body)).data).toEqual(body)

@@ -64,9 +64,12 @@ export function slackTs(): string {
   return `${Math.floor(Date.now() / 1000)}.${String(++tsCounter).padStart(6, '0')}`
 }
 
-export async function startAgentScenario(functionEnv: Record<string, string> = {}): Promise<AgentScenario> {
+export async function startAgentScenario(
+  functionEnv: Record<string, string> = {},
+  options: { slackStreaming?: boolean } = {},
+): Promise<AgentScenario> {
   const openai = await startFakeOpenAI()
-  const slack = await startFakeSlack({ teamId: SLACK_TEAM, botUserId: SLACK_BOT })
+  const slack = await startFakeSlack({ teamId: SLACK_TEAM, botUserId: SLACK_BOT, streaming: options.slackStreaming })
   const whatsapp = await startFakeWhatsApp()
   const stack = await startTestStack({
     functionEnv: {

@@ -47,21 +47,11 @@ export function memoryProgressStore(
 /** What became of a delivery. Channel errors are outcomes, never thrown. */
 export type DeliveryOutcome =
   /** Everything is out (now, or by an earlier attempt: resumed = true). */
-  | { outcome: 'sent'; externalId: string; parts: number; resumed: boolean; via: 'text' | 'template' }
+  | { outcome: 'sent'; externalId: string; parts: number; resumed: boolean; via: 'text' | 'template' | 'stream' }
   /** Cannot be delivered and retrying will not help; the reason is for admins. */
   | { outcome: 'undeliverable'; reason: string }
   /** Try again later (rate limit, outage); what was sent so far is recorded. */
   | { outcome: 'retry'; reason: string; retryAfterMs: number | null }
-
-/** Confirm / cancel buttons under the last part of a reply. */
-export interface ConfirmationButtons {
-  toolCallId: string
-}
-
-/** Button values shared by both channels and read back by the webhooks. */
-export const CONFIRM_VALUE_PREFIX = 'confirm:'
-export const CANCEL_VALUE_PREFIX = 'cancel:'
-export const HUMAN_VALUE = 'human'
 
 export function partsRecord(progress: DeliveryProgress, key: string): Record<string, string> {
   const value = progress[key]

@@ -18,16 +18,9 @@ import {
   WhatsAppRateLimitError,
   type TemplateMessage,
 } from '../whatsapp/mod.ts'
-import {
-  CANCEL_VALUE_PREFIX,
-  CONFIRM_VALUE_PREFIX,
-  HUMAN_VALUE,
-  partsRecord,
-  type ConfirmationButtons,
-  type DeliveryOutcome,
-  type DeliveryProgressStore,
-} from './progress.ts'
-import type { ChannelSettings } from '../settings.ts'
+import { partsRecord, type DeliveryOutcome, type DeliveryProgressStore } from './progress.ts'
+import { confirmationButtons, type ConfirmationButtons } from '../confirmation.ts'
+import type { ConnectionSettings } from '../settings.ts'
 
 export interface WhatsAppClientConfig {
   /** The connection's access token (api.get_channel_token). */
@@ -42,7 +35,7 @@ export const NO_TEMPLATE_REASON =
   'More than 24 hours since the customer last wrote: WhatsApp only allows an approved template, and none is configured for this number.'
 
 /** The approved template of a connection (settings read through ../settings.ts), or null. */
-export function whatsAppTemplateOf(settings: ChannelSettings): TemplateMessage | null {
+export function whatsAppTemplateOf(settings: ConnectionSettings): TemplateMessage | null {
   const template = settings.whatsapp_template
   if (!template) return null
   return {
@@ -122,11 +115,10 @@ export async function deliverWhatsAppReply(input: DeliverWhatsAppReplyInput): Pr
               phoneNumberId: input.phoneNumberId,
               to: input.to,
               body: part,
-              buttons: [
-                { id: `${CONFIRM_VALUE_PREFIX}${input.confirmation.toolCallId}`, title: 'Yes, go ahead' },
-                { id: `${CANCEL_VALUE_PREFIX}${input.confirmation.toolCallId}`, title: 'Cancel' },
-                { id: HUMAN_VALUE, title: 'Talk to a human' },
-              ],
+              buttons: confirmationButtons(input.confirmation.toolCallId).map((button) => ({
+                id: button.value,
+                title: button.label,
+              })),
             })
           : await wa.sendText({ phoneNumberId: input.phoneNumberId, to: input.to, text: part })
       done[String(index)] = sent.messageId

@@ -1,8 +1,14 @@
-// A minimal Slack Web API client over fetch: the six methods Konstruct calls.
+// A minimal Slack Web API client over fetch: the methods Konstruct calls, the streaming
+// ones (chat.startStream / appendStream / stopStream) typed with @slack/web-api's own
+// argument types. That package's client itself is not loaded: @slack/web-api 8.2.0 reads
+// os.release() when it is imported (its User-Agent), which Deno refuses without
+// --allow-sys, so an edge function importing it does not start
+// (tests/integration/slack-web-api-deno.test.ts shows it).
 // Slack answers 429 with Retry-After when a method's rate tier is exceeded; the request
 // was not processed, so waiting and sending it again cannot post twice. Anything else
 // (5xx, network errors) is ambiguous for chat.postMessage and is surfaced, not retried
 // here: the worker's job retry and the stored reply record decide what happens next.
+import type { ChatAppendStreamArguments, ChatStartStreamArguments, ChatStopStreamArguments } from '@slack/web-api'
 import { isRecord } from '../payload-fields.ts'
 
 export const DEFAULT_SLACK_API_URL = 'https://slack.com/api'
@@ -179,6 +185,22 @@ export function createSlackWebClient(options: SlackWebClientOptions = {}) {
         thread_ts: input.threadTs,
         status: input.status,
       })
+    },
+
+    /** Opens a streamed answer in a thread (Slack's native streaming); returns its ts. */
+    async startStream(input: Omit<ChatStartStreamArguments, 'token'>): Promise<{ channel: string; ts: string }> {
+      const data = await call('chat.startStream', { ...input })
+      return { channel: String(data['channel'] ?? input.channel), ts: requireString(data, 'ts', 'chat.startStream') }
+    },
+
+    /** Adds Markdown to the end of a streamed answer. */
+    async appendStream(input: Omit<ChatAppendStreamArguments, 'token'>): Promise<void> {
+      await call('chat.appendStream', { ...input })
+    },
+
+    /** Closes a streamed answer, with blocks (buttons) at its end. */
+    async stopStream(input: Omit<ChatStopStreamArguments, 'token'>): Promise<void> {
+      await call('chat.stopStream', { ...input })
     },
 
     /** Opens (or finds) a DM with the given users and returns its channel id. */

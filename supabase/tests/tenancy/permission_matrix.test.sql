@@ -70,6 +70,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('list_audit_log', $$select * from api.list_audit_log('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
   -- service_role only
   ('resolve_slack_connection', $$select api.resolve_slack_connection('T0NOPE')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('ingest_slack_message', $$select api.ingest_slack_message('T0NOPE', 'U0NOPE', false, 'C1:1.0', 'C1:1.0', 'U1', 'hi')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('resolve_whatsapp_connection', $$select api.resolve_whatsapp_connection('5550001', 'waba-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('take_widget_allowance', $$select api.take_widget_allowance('{web_channel}', 'visitor-m', '203.0.113.9')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('confirm_whatsapp_channel', $$select api.confirm_whatsapp_channel('{wa_channel}', array['5550001'])$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),

@@ -5,7 +5,7 @@ import { assembleContext } from '../../../shared/agent/context.ts'
 import { runAgentTurn } from '../../../shared/agent/loop.ts'
 import { createModelClient } from '../../../shared/agent/model.ts'
 import { buildAgentTools } from '../../../shared/agent/tools/agent-tools.ts'
-import { answeredByProposedPerson } from '../../../shared/agent/worker.ts'
+import { answeredByProposedPerson } from '../../../shared/agent/worker/jobs/reply.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../../fakes/fake-openai.ts'
 
 let fake: FakeOpenAI

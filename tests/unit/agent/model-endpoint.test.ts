@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createModelClient, ModelCallFailed, type ModelTarget } from '../../../shared/agent/model.ts'
 import { tenantModelEndpointGuard } from '../../../shared/agent/model-endpoint.ts'
-import { readWorkerConfig } from '../../../shared/agent/worker-config.ts'
+import { readWorkerConfig } from '../../../shared/agent/worker/config.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../../fakes/fake-openai.ts'
 
 let fake: FakeOpenAI

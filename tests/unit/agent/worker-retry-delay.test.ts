@@ -3,8 +3,8 @@
 import { describe, expect, it } from 'vitest'
 import { AgentTurnFailed } from '../../../shared/agent/loop.ts'
 import { ModelCallFailed, ModelError } from '../../../shared/agent/model.ts'
-import { retryBaseDelaySeconds } from '../../../shared/agent/worker.ts'
-import { DeliveryFailed } from '../../../shared/agent/worker-delivery.ts'
+import { retryBaseDelaySeconds } from '../../../shared/agent/worker/failures.ts'
+import { DeliveryFailed } from '../../../shared/agent/worker/deliveries.ts'
 
 const modelFailure = (error: ModelError) =>
   new AgentTurnFailed(

@@ -1,12 +1,12 @@
-// The channel settings format (shared/channels/settings.ts): what the portal may write, and
+// The connection settings format (shared/channels/settings.ts): what the portal may write, and
 // what the web-chat function and the worker make of whatever is stored, including values
 // that do not fit. The rule that matters most: a stored allowed_origins that does not fit
 // never lets more pages use a widget.
 import { describe, expect, it } from 'vitest'
 import {
-  channelSettingsSchema,
+  connectionSettingsSchema,
   normalizeOrigin,
-  readChannelSettings,
+  readConnectionSettings,
   webChatSettingsSchema,
   whatsAppTemplateSchema,
   widgetAdmits,
@@ -16,7 +16,7 @@ import { whatsAppTemplateOf } from '../../../shared/channels/delivery/whatsapp.t
 const messages = (result: { success: boolean; error?: { issues: Array<{ message: string }> } }) =>
   result.success ? [] : result.error!.issues.map((i) => i.message)
 
-describe('the channel settings format', () => {
+describe('the connection settings format', () => {
   it('accepts what the product stores, origins normalised', () => {
     const stored = {
       greeting: '  Hi! How can we help?  ',
@@ -25,14 +25,14 @@ describe('the channel settings format', () => {
       handoff_notify_user_ids: ['U0123ABCD'],
       disabled_reason: 'app_uninstalled',
     }
-    expect(channelSettingsSchema.parse(stored)).toEqual({
+    expect(connectionSettingsSchema.parse(stored)).toEqual({
       greeting: 'Hi! How can we help?',
       allowed_origins: ['https://shop.example', 'http://localhost:5173'],
       whatsapp_template: { name: 'reply_waiting', language_code: 'en_US', components: [{ type: 'body' }] },
       handoff_notify_user_ids: ['U0123ABCD'],
       disabled_reason: 'app_uninstalled',
     })
-    expect(readChannelSettings(stored).problems).toEqual([])
+    expect(readConnectionSettings(stored).problems).toEqual([])
   })
 
   it('refuses what is not an origin, with a message that names it', () => {
@@ -53,7 +53,7 @@ describe('the channel settings format', () => {
     expect(messages(webChatSettingsSchema.safeParse({ allowed_origins: 'https://shop.example' }))).toEqual([
       'Allowed origins are a list.',
     ])
-    expect(messages(channelSettingsSchema.safeParse({ colour: 'red' }))).toEqual([
+    expect(messages(connectionSettingsSchema.safeParse({ colour: 'red' }))).toEqual([
       'Unknown channel setting “colour”: the channel settings are greeting, allowed_origins, whatsapp_template, handoff_notify_user_ids, disabled_reason.',
     ])
     expect(messages(whatsAppTemplateSchema.safeParse({ name: 'Reply Waiting', language_code: 'english' }))).toEqual([
@@ -68,7 +68,7 @@ describe('the channel settings format', () => {
   it('reads nothing stored as no settings: the widget answers any page', () => {
     // An empty list is how api.create_web_chat_channel and the seed say "no restriction".
     for (const stored of [null, undefined, {}, { allowed_origins: null }, { allowed_origins: [] }]) {
-      const read = readChannelSettings(stored)
+      const read = readConnectionSettings(stored)
       expect(read).toEqual({ settings: {}, problems: [] })
       expect(widgetAdmits(read.settings, 'https://anywhere.example')).toBe(true)
       expect(widgetAdmits(read.settings, null)).toBe(true)
@@ -76,13 +76,13 @@ describe('the channel settings format', () => {
   })
 
   it('an empty list next to a part that does not fit still means any page', () => {
-    const read = readChannelSettings({ allowed_origins: [], greeting: 7 })
+    const read = readConnectionSettings({ allowed_origins: [], greeting: 7 })
     expect(read.settings).toEqual({})
     expect(widgetAdmits(read.settings, 'https://anywhere.example')).toBe(true)
   })
 
   it('a stored list admits only its origins, and a request without Origin is refused', () => {
-    const { settings } = readChannelSettings({ allowed_origins: ['https://Shop.example/'] })
+    const { settings } = readConnectionSettings({ allowed_origins: ['https://Shop.example/'] })
     expect(widgetAdmits(settings, 'https://shop.example')).toBe(true)
     expect(widgetAdmits(settings, 'https://SHOP.example:443')).toBe(true)
     for (const origin of [
@@ -116,7 +116,7 @@ describe('the channel settings format', () => {
       },
     ]
     for (const { stored, admitted, problem } of cases) {
-      const read = readChannelSettings({ allowed_origins: stored, greeting: 'Hello' })
+      const read = readConnectionSettings({ allowed_origins: stored, greeting: 'Hello' })
       expect(read.settings.allowed_origins, JSON.stringify(stored)).toEqual(admitted)
       expect(read.settings.greeting).toBe('Hello')
       expect(read.problems.join('\n')).toMatch(problem)
@@ -126,7 +126,7 @@ describe('the channel settings format', () => {
     }
     // Settings that are not even an object: no page either.
     for (const stored of ['{"allowed_origins": []}', [], 3]) {
-      const read = readChannelSettings(stored)
+      const read = readConnectionSettings(stored)
       expect(read.settings).toEqual({ allowed_origins: [] })
       expect(read.problems[0]).toMatch(/^settings: expected an object/)
       expect(widgetAdmits(read.settings, 'https://anywhere.example')).toBe(false)
@@ -134,7 +134,7 @@ describe('the channel settings format', () => {
   })
 
   it('one bad part costs only itself: the rest is kept, each problem named', () => {
-    const read = readChannelSettings({
+    const read = readConnectionSettings({
       greeting: 42,
       whatsapp_template: { name: 'reply_waiting' },
       handoff_notify_user_ids: ['U0123ABCD', 'not-an-id'],
@@ -152,20 +152,20 @@ describe('the channel settings format', () => {
 
   it('the WhatsApp template as the Cloud API client takes it, and none when it does not fit', () => {
     const template = { name: 'reply_waiting', language_code: 'en', components: [{ type: 'body', parameters: [] }] }
-    expect(whatsAppTemplateOf(readChannelSettings({ whatsapp_template: template }).settings)).toEqual({
+    expect(whatsAppTemplateOf(readConnectionSettings({ whatsapp_template: template }).settings)).toEqual({
       name: 'reply_waiting',
       languageCode: 'en',
       components: [{ type: 'body', parameters: [] }],
     })
     expect(
-      whatsAppTemplateOf(readChannelSettings({ whatsapp_template: { name: 'x', language_code: 'en' } }).settings),
+      whatsAppTemplateOf(readConnectionSettings({ whatsapp_template: { name: 'x', language_code: 'en' } }).settings),
     ).toEqual({ name: 'x', languageCode: 'en' })
     for (const bad of [
       'reply_waiting',
       { name: '', language_code: 'en' },
       { name: 'x', language_code: 'en', components: 'body' },
     ])
-      expect(whatsAppTemplateOf(readChannelSettings({ whatsapp_template: bad }).settings)).toBeNull()
+      expect(whatsAppTemplateOf(readConnectionSettings({ whatsapp_template: bad }).settings)).toBeNull()
     expect(whatsAppTemplateOf({})).toBeNull()
   })
 

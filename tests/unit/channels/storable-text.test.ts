@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { isUnstorable, storableJson, storableText } from '../../../shared/api/storable-text.ts'
 import { ApiError, createApi } from '../../../shared/api/client.ts'
-import { createWhatsAppWebhookHandler } from '../../../shared/channels/functions/whatsapp-webhook.ts'
+import { createWhatsAppWebhookHandler } from '../../../shared/channels/handlers/whatsapp-webhook.ts'
 import { signWhatsAppBody, whatsAppTextWebhook } from '../../fakes/fake-whatsapp.ts'
 
 describe('storable text', () => {

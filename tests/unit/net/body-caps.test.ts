@@ -2,7 +2,7 @@
 // sender is cut off at the cap (413), nothing is parsed and nothing is stored.
 import { describe, expect, it } from 'vitest'
 import { createStripeWebhookHandler } from '../../../shared/billing/webhook.ts'
-import { createSlackOAuthHandler } from '../../../shared/channels/functions/slack-oauth.ts'
+import { createSlackOAuthHandler } from '../../../shared/channels/handlers/slack-oauth.ts'
 import { MAX_WEBHOOK_BODY_BYTES, readJsonBody } from '../../../shared/net/request-body.ts'
 
 /** A body that never ends, counting what the reader pulled. */

@@ -7,7 +7,7 @@ import {
   webChatFormValues,
   webChatSettingsToStore,
 } from '../../../web/src/lib/server/channel-form.ts'
-import { readChannelSettings, widgetAdmits } from '../../../shared/channels/settings.ts'
+import { readConnectionSettings, widgetAdmits } from '../../../shared/channels/settings.ts'
 
 function form(fields: Record<string, string>): FormData {
   const data = new FormData()
@@ -81,11 +81,11 @@ describe('the web chat forms', () => {
     })
     const opened = webChatSettingsToStore(stored, { greeting: '', allowed_origins: [] })
     expect(opened).toEqual({ handoff_notify_user_ids: ['U0123ABCD'] })
-    expect(widgetAdmits(readChannelSettings(opened).settings, 'https://anywhere.example')).toBe(true)
+    expect(widgetAdmits(readConnectionSettings(opened).settings, 'https://anywhere.example')).toBe(true)
   })
 
   it('shows an unreadable stored list as "only these websites" with none, so saving the greeting alone is refused', () => {
-    const { settings } = readChannelSettings({ allowed_origins: 'https://shop.example', greeting: 'Hi' })
+    const { settings } = readConnectionSettings({ allowed_origins: 'https://shop.example', greeting: 'Hi' })
     const values = webChatFormValues(settings)
     expect(values).toEqual({ greeting: 'Hi', allowed_origins: '', origins_rule: 'only' })
     // The page sends the fields back as shown, with a new greeting: refused, the widget stays closed.
@@ -93,9 +93,11 @@ describe('the web chat forms', () => {
       ok: false,
       errors: { allowed_origins: 'Name at least one website, or choose any website.' },
     })
-    expect(webChatFormValues(readChannelSettings({ allowed_origins: [] }).settings).origins_rule).toBe('any')
+    expect(webChatFormValues(readConnectionSettings({ allowed_origins: [] }).settings).origins_rule).toBe('any')
     expect(
-      webChatFormValues(readChannelSettings({ allowed_origins: ['https://a.example', 'https://b.example'] }).settings),
+      webChatFormValues(
+        readConnectionSettings({ allowed_origins: ['https://a.example', 'https://b.example'] }).settings,
+      ),
     ).toEqual({ greeting: '', allowed_origins: 'https://a.example, https://b.example', origins_rule: 'only' })
   })
 })

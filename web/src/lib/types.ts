@@ -1,12 +1,12 @@
 // Shapes of what the api schema returns to the portal (see the api functions in supabase/migrations).
 // The agent settings format (model settings, tools, escalation rules) is owned by
 // $shared/agent/settings.ts; its types come from there.
-// The channel settings format (greeting, allowed origins, WhatsApp template …) is owned by
+// The connection settings format (greeting, allowed origins, WhatsApp template …) is owned by
 // $shared/channels/settings.ts.
 import type { AgentTools, EscalationRule, ModelSettings } from '$shared/agent/settings.ts'
-import type { ChannelSettings } from '$shared/channels/settings.ts'
+import type { ConnectionSettings } from '$shared/channels/settings.ts'
 
-export type { AgentTools, ChannelSettings, EscalationRule, ModelSettings }
+export type { AgentTools, ConnectionSettings, EscalationRule, ModelSettings }
 
 /**
  * A settings column (jsonb) as the api returns it: whatever is stored, also a value
@@ -123,7 +123,7 @@ export interface ChannelChangedEvent {
 
 /** A channel with its settings read through the format (what does not fit left out): what the Channels page shows. */
 export interface ChannelWithSettings extends Omit<Channel, 'settings'> {
-  settings: ChannelSettings
+  settings: ConnectionSettings
   /** What of the stored settings did not fit, one line each. */
   settings_problems: string[]
   /** The web chat settings form's fields for these settings. */

@@ -1,5 +1,5 @@
 // The portal's side of the web chat: talks to the web-chat edge function exactly as the
-// embeddable widget does (shared/channels/functions/web-chat.ts), as an anonymous visitor
+// embeddable widget does (shared/channels/handlers/web-chat.ts), as an anonymous visitor
 // of its own (signInAnonymously with the publishable key), never as the signed-in member:
 //   POST /web-chat/session   Bearer <visitor session>, {widget_key}                       → {visitor_id, topic, …}
 //   POST /web-chat/messages  Bearer <visitor session>, x-widget-key, {text, client_message_id} → {message_id, duplicate}

@@ -10,7 +10,7 @@ export const load: PageServerLoad = async ({ locals }) => {
     callApi<TenantSummary[]>(locals, 'list_my_tenants'),
     callApi<{ is_platform_admin: boolean }>(locals, 'whoami'),
   ])
-  // A platform admin in no workspace runs the platform console.
+  // A platform admin who is a member of no tenant runs the platform console.
   if (tenants.length === 0 && me.is_platform_admin) redirect(303, '/platform')
   if (tenants.length === 0) redirect(303, '/onboarding')
   redirect(303, `/t/${tenants[0].slug}/conversations`)

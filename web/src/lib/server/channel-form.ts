@@ -1,11 +1,11 @@
 // The web chat forms of the Channels page (new widget, widget settings): the fields become
-// the channel settings format ($shared/channels/settings.ts), which decides what is valid;
+// the connection settings format ($shared/channels/settings.ts), which decides what is valid;
 // its messages are shown next to the field they concern.
 import {
-  channelSettingsSchema,
-  readChannelSettings,
+  connectionSettingsSchema,
+  readConnectionSettings,
   webChatSettingsSchema,
-  type ChannelSettings,
+  type ConnectionSettings,
   type WebChatSettings,
 } from '$shared/channels/settings.ts'
 
@@ -54,9 +54,9 @@ export function parseWebChatForm(form: FormData): WebChatFormResult {
  * not is left out, so a save repairs it) with the form's greeting and origins in place.
  * An empty greeting or origin list is left out (no greeting; any page).
  */
-export function webChatSettingsToStore(stored: unknown, form: WebChatSettings): ChannelSettings {
-  const { greeting: _greeting, allowed_origins: _origins, ...kept } = readChannelSettings(stored).settings
-  return channelSettingsSchema.parse({
+export function webChatSettingsToStore(stored: unknown, form: WebChatSettings): ConnectionSettings {
+  const { greeting: _greeting, allowed_origins: _origins, ...kept } = readConnectionSettings(stored).settings
+  return connectionSettingsSchema.parse({
     ...kept,
     ...(form.greeting ? { greeting: form.greeting } : {}),
     ...(form.allowed_origins.length ? { allowed_origins: form.allowed_origins } : {}),
@@ -64,7 +64,7 @@ export function webChatSettingsToStore(stored: unknown, form: WebChatSettings): 
 }
 
 /** The form's fields for a stored web chat, and which pages it answers now. */
-export function webChatFormValues(settings: ChannelSettings): Record<string, string> {
+export function webChatFormValues(settings: ConnectionSettings): Record<string, string> {
   return {
     greeting: settings.greeting ?? '',
     allowed_origins: (settings.allowed_origins ?? []).join(', '),

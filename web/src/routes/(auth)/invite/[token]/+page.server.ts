@@ -1,4 +1,4 @@
-// An invitation link: shows what it is for, and joins the workspace once the visitor is
+// An invitation link: shows what it is for, and joins the tenant once the visitor is
 // signed in with the invited email (sign up or sign in first, then back here).
 import { redirect } from '@sveltejs/kit'
 import { ApiError, actionFailure, callApi } from '$lib/server/api'

@@ -3,7 +3,7 @@ import { env } from '$env/dynamic/private'
 import { env as publicEnv } from '$env/dynamic/public'
 import { actionFailure, callApi, formString, loadFailure } from '$lib/server/api'
 import { parseWebChatForm, webChatFormValues, webChatSettingsToStore } from '$lib/server/channel-form'
-import { readChannelSettings } from '$shared/channels/settings.ts'
+import { readConnectionSettings } from '$shared/channels/settings.ts'
 import type { AgentSummary, Channel, ChannelWithSettings } from '$lib/types'
 import type { Actions, PageServerLoad } from './$types'
 
@@ -16,9 +16,9 @@ export const load: PageServerLoad = async ({ locals, parent, depends }) => {
       callApi<AgentSummary[]>(locals, 'list_agents', { tenant_id: tenant.id }),
     ])
     return {
-      // Settings read through the channel settings format: what does not fit is left out and named.
+      // Settings read through the connection settings format: what does not fit is left out and named.
       channels: channels.map((channel): ChannelWithSettings => {
-        const { settings, problems } = readChannelSettings(channel.settings)
+        const { settings, problems } = readConnectionSettings(channel.settings)
         return { ...channel, settings, settings_problems: problems, form: webChatFormValues(settings) }
       }),
       agents: agents.map((a) => ({ id: a.id, name: a.name, status: a.status })),

@@ -1,8 +1,9 @@
-// Workspace settings: the name, the default model for agents that set none of their own
-// (base URL, model, temperature) and the tenant's own LLM key, saved together. The key is write-only:
-// api.set_tenant_llm_key stores it in Vault and nothing ever returns it, the page only
-// knows whether one is set. Owners and admins change these; the database refuses operators.
-// Endpoint, model and key are tested with a tiny request before they are saved (model-check).
+// The tenant's settings (the portal's Workspace page): the name, the default model for agents
+// that set none of their own (base URL, model, temperature) and the tenant's own LLM key,
+// saved together. The key is write-only: api.set_tenant_llm_key stores it in Vault and nothing
+// ever returns it, the page only knows whether one is set. Owners and admins change these; the
+// database refuses operators. Endpoint, model and key are tested with a tiny request before
+// they are saved (model-check).
 import { fail } from '@sveltejs/kit'
 import { z } from 'zod'
 import { actionFailure, callApi, formString, loadFailure } from '$lib/server/api'

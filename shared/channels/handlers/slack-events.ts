@@ -8,8 +8,10 @@
 // 4. Uninstall / token revocation disables the connection.
 // 5. A user's message is stored through api.ingest_message, idempotent on the Slack
 //    message (channel + ts): a retry (X-Slack-Retry-Num) or a repeated event id returns
-//    the stored message and enqueues nothing. The agent runs from the queue, never here,
-//    so the ack takes one database round trip.
+//    the stored message and enqueues nothing. The agent runs from the queue, never here.
+//    Routing and storing are one call (api.ingest_slack_message), so a message's ack takes
+//    one request to the database; workspace events, and a message whose bot user id is not
+//    the stored one (parsed again with it), take the longer way.
 import { readRawBody } from '../../net/request-body.ts'
 import { parseSlackEventBody, readSlackRetry, verifySlackRequest, type SlackInboundMessage } from '../slack/mod.ts'
 import { type Api, ApiError } from '../../api/client.ts'
@@ -18,7 +20,7 @@ import { type Env, requireEnv } from '../../runtime/env.ts'
 import { consoleLog, describeError, json, type Log, text, unauthorized } from '../../runtime/http.ts'
 import { reportUnstorable } from './unstorable.ts'
 import { isUnstorable } from '../../api/storable-text.ts'
-import { slackThreadKey, type SlackChannelContext } from './slack-threads.ts'
+import { slackThreadKey, type SlackChannelContext } from '../slack/threads.ts'
 
 export interface SlackEventsConfig {
   signingSecret: string
@@ -83,9 +85,35 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
     }
 
     const teamId = event.type === 'message' ? event.message.teamId : event.teamId
-    let unstorable: { connection: SlackConnection; externalId: string } | null = null
+    let unstorable: { connection: SlackConnection | null; externalId: string } | null = null
     try {
-      const connection = await config.rpc<SlackConnection | null>('resolve_slack_connection', { team_id: teamId })
+      // The common case in one call: route by team id and store (api.ingest_slack_message).
+      let routed: SlackConnection | null = null
+      if (event.type === 'message') {
+        unstorable = { connection: null, externalId: `${event.message.channelId}:${event.message.ts}` }
+        const fast = await ingestRoutedSlackMessage(config.rpc, event.message, retry?.retryNum ?? 0)
+        if (fast.outcome === 'other_bot') routed = fast.connection
+        else {
+          if (fast.outcome === 'unknown_team') log('slack_events.unknown_team', { team_id: teamId, type: event.type })
+          else if (fast.outcome === 'disabled') {
+            log('slack_events.connection_disabled', { connection_id: fast.connection_id })
+          } else if (fast.outcome === 'not_for_agent') {
+            log('slack_events.ignored', { reason: 'thread_without_agent', event_id: event.message.eventId })
+          } else {
+            log('slack_events.ingested', {
+              connection_id: fast.connection_id,
+              message_id: fast.message_id,
+              duplicate: fast.duplicate,
+              enqueued: fast.enqueued,
+              retry_num: retry?.retryNum ?? 0,
+            })
+          }
+          return ok()
+        }
+      }
+      // Otherwise (workspace events, or a bot user id that differs from the stored one) step by step.
+      const connection =
+        routed ?? (await config.rpc<SlackConnection | null>('resolve_slack_connection', { team_id: teamId }))
       if (!connection) {
         log('slack_events.unknown_team', { team_id: teamId, type: event.type })
         return ok()
@@ -136,9 +164,13 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
       if (error instanceof ApiError && error.code === 'KO005') return ok()
       // A message the database can never take: acknowledged (Slack would retry) and reported.
       if (error instanceof ApiError && isUnstorable(error.code) && unstorable) {
-        await reportUnstorable(config.rpc, log, unstorable.connection, 'slack', unstorable.externalId, error).catch(
-          () => {},
-        )
+        const { externalId } = unstorable
+        const connection =
+          unstorable.connection ??
+          (await config.rpc<SlackConnection | null>('resolve_slack_connection', { team_id: teamId }).catch(() => null))
+        if (connection) {
+          await reportUnstorable(config.rpc, log, connection, 'slack', externalId, error).catch(() => {})
+        }
         return ok()
       }
       // A database hiccup: 503 makes Slack deliver again, and ingest dedupes the retry.
@@ -148,37 +180,57 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
   }
 }
 
+type RoutedIngest =
+  | { outcome: 'unknown_team' }
+  | { outcome: 'other_bot'; connection: SlackConnection }
+  | { outcome: 'disabled'; connection_id: string }
+  | { outcome: 'not_for_agent'; connection_id: string }
+  | ({ outcome: 'ingested'; connection_id: string } & IngestResult)
+
+/** Routes by team id and stores in one call; the stored bot user id must be the event's. */
+function ingestRoutedSlackMessage(rpc: Api, message: SlackInboundMessage, retryNum: number): Promise<RoutedIngest> {
+  return rpc<RoutedIngest>('ingest_slack_message', {
+    team_id: message.teamId,
+    bot_user_id: message.botUserId,
+    // A reply in a channel thread without a mention is for the agent only if it already speaks there.
+    known_thread_only: message.kind === 'thread_reply',
+    ...slackIngestArgs(message, retryNum),
+  })
+}
+
 export async function ingestSlackMessage(
   rpc: Api,
   connection: SlackConnection,
   message: SlackInboundMessage,
   retryNum = 0,
 ): Promise<IngestResult | 'not_for_agent'> {
-  // A plain DM is one running conversation answered top-level; everything else is a thread.
-  const topLevelDm = message.kind === 'direct_message' && !message.inThread
-  const threadTs = topLevelDm ? null : message.threadTs
-  const threadKey = slackThreadKey({ channelId: message.channelId, threadTs })
-
+  const args = slackIngestArgs(message, retryNum)
   // A reply in a channel thread without a mention is for the agent only if it already speaks there.
   if (message.kind === 'thread_reply') {
     const known = await rpc<unknown>('find_conversation', {
       connection_id: connection.connection_id,
-      thread_key: threadKey,
+      thread_key: args.thread_key,
     })
     if (!known) return 'not_for_agent'
   }
+  return rpc<IngestResult>('ingest_message', { connection_id: connection.connection_id, ...args })
+}
 
+/** What api.ingest_message stores of a Slack message, whichever way it is routed. */
+function slackIngestArgs(message: SlackInboundMessage, retryNum: number) {
+  // A plain DM is one running conversation answered top-level; everything else is a thread.
+  const topLevelDm = message.kind === 'direct_message' && !message.inThread
+  const threadTs = topLevelDm ? null : message.threadTs
   const channelContext: SlackChannelContext = {
     slack_team_id: message.teamId,
     slack_channel_id: message.channelId,
     slack_channel_type: message.channelType,
     slack_thread_ts: threadTs,
   }
-  return rpc<IngestResult>('ingest_message', {
-    connection_id: connection.connection_id,
+  return {
     // Slack's own identity of a message: retries and the app_mention/message pair share it.
     external_id: `${message.channelId}:${message.ts}`,
-    thread_key: threadKey,
+    thread_key: slackThreadKey({ channelId: message.channelId, threadTs }),
     external_user_id: message.userId,
     text: message.text,
     channel_context: channelContext,
@@ -188,5 +240,5 @@ export async function ingestSlackMessage(
       slack_ts: message.ts,
       ...(retryNum > 0 ? { slack_retry_num: retryNum } : {}),
     },
-  })
+  }
 }

@@ -30,7 +30,7 @@
 // one of them: `visitorOf` (who: the verified anonymous session), `widgetOf` (where: the
 // active web chat connection of the widget key, and a page whose Origin is among the
 // widget's allowed_origins when it names any: 403 origin_not_allowed otherwise; the settings
-// are read through the channel settings format, shared/channels/settings.ts, where an
+// are read through the connection settings format, shared/channels/settings.ts, where an
 // unreadable list admits no page) and `limit`
 // (how often: allowances per client IP, per visitor and per tenant kept in the database,
 // api.take_widget_allowance, so every instance of this function shares them; 429 +
@@ -49,8 +49,8 @@ import { numberEnv, optionalEnv, type Env } from '../../runtime/env.ts'
 import { consoleLog, describeError, json, subPath, type Log } from '../../runtime/http.ts'
 import { readRawBody } from '../../net/request-body.ts'
 import { isUnstorable } from '../../api/storable-text.ts'
-import { readChannelSettings, widgetAdmits, type ChannelSettings } from '../settings.ts'
-import { webChatWidgetScript } from './web-chat-widget.ts'
+import { readConnectionSettings, widgetAdmits, type ConnectionSettings } from '../settings.ts'
+import { webChatWidgetScript } from '../webchat/widget.ts'
 
 export interface WebChatConfig {
   /** Public base URL of the project (Auth and Realtime live under it). */
@@ -119,7 +119,7 @@ interface StoredWidgetConnection {
 
 /** A widget's connection with its settings read through the format (what does not fit left out). */
 interface WidgetConnection extends Omit<StoredWidgetConnection, 'settings'> {
-  settings: ChannelSettings
+  settings: ConnectionSettings
 }
 
 export function createWebChatHandler(config: WebChatConfig): (req: Request) => Promise<Response> {
@@ -139,7 +139,7 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       widget_key: widgetKey,
     })
     if (!connection || connection.kind !== 'web_chat' || connection.status !== 'active') return null
-    const { settings, problems } = readChannelSettings(connection.settings)
+    const { settings, problems } = readConnectionSettings(connection.settings)
     if (problems.length) log('web_chat.settings_unreadable', { connection_id: connection.connection_id, problems })
     return { ...connection, settings }
   }

@@ -9,7 +9,7 @@
 // These two service functions are called through the worker's api client (its secret key).
 
 import { z } from 'zod'
-import { ApiError, type Api } from '../api/client.ts'
+import { ApiError, type Api } from '../../api/client.ts'
 
 export const entitlementSchema = z.object({
   allowed: z.boolean(),

@@ -119,7 +119,7 @@ export function createSlackOAuthHandler(config: SlackOAuthConfig): (req: Request
       })
     } catch (error) {
       if (error instanceof ApiError && error.code === '42501') {
-        return json(403, { error: 'only an owner or admin of this tenant can add Slack' })
+        return json(403, { error: 'only an owner or admin of this workspace can add Slack' })
       }
       throw error
     }
@@ -298,6 +298,6 @@ const OUTCOME_MESSAGES: Record<string, string> = {
   slack_refused: 'Slack refused the install. Check the app\u2019s client id and secret.',
   slack_unavailable: 'Slack could not be reached. Try again in a minute.',
   enterprise_not_supported: 'Enterprise Grid org-wide installs are not supported yet; install to a workspace.',
-  workspace_taken: 'This Slack workspace is already connected to another Konstruct account.',
+  workspace_taken: 'This Slack workspace is already connected to another Konstruct workspace.',
   portal_required: 'Installs are finished in the portal; PORTAL_URL is not set for this function.',
 }

@@ -1,4 +1,4 @@
-// The knowledge_jobs consumer: turns a knowledge source into searchable chunks, with
+// The process_source job (on knowledge_jobs): turns a knowledge source into searchable chunks, with
 // embeddings when an embeddings model is configured (without one, search is full
 // text only and pasted text is already chunked by the database). HTML is reduced to
 // its text (html-text.ts); a URL is fetched through the guarded client (its own host only, never a
@@ -9,25 +9,30 @@
 // as text with their headings and slide titles (docx-text.ts, pptx-text.ts). A file that
 // cannot be read marks its source failed with the reason, and stores no passage.
 
-import { chunkDocument, type Passage } from './chunking.ts'
-import { CsvUnreadable, csvPassages } from './csv-passages.ts'
-import { docxText } from './docx-text.ts'
-import { OfficeFileUnreadable } from './office-zip.ts'
-import { pptxText } from './pptx-text.ts'
-import { embedTexts } from './embeddings.ts'
-import { costOfCall } from './pricing.ts'
-import { estimateTokens } from './tokens.ts'
-import { GuardedFetchError, guardedFetch, type ResolveHost } from '../net/guarded-fetch.ts'
-import { extractPdfText, PdfTextUnavailable } from './pdf-text.ts'
-import { htmlToText } from './html-text.ts'
-import type { AgentStore, KnowledgeSourceRecord } from './store.ts'
-import type { WorkerConfig } from './worker-config.ts'
+import { chunkDocument, type Passage } from '../../chunking.ts'
+import { CsvUnreadable, csvPassages } from '../../csv-passages.ts'
+import { docxText } from '../../docx-text.ts'
+import { OfficeFileUnreadable } from '../../office-zip.ts'
+import { pptxText } from '../../pptx-text.ts'
+import { embedTexts } from '../../embeddings.ts'
+import { costOfCall } from '../../pricing.ts'
+import { estimateTokens } from '../../tokens.ts'
+import { GuardedFetchError, guardedFetch, type ResolveHost } from '../../../net/guarded-fetch.ts'
+import { extractPdfText, PdfTextUnavailable } from '../../pdf-text.ts'
+import { htmlToText } from '../../html-text.ts'
+import type { AgentStore, KnowledgeSourceRecord } from '../../store.ts'
+import { z } from 'zod'
+import type { WorkerConfig } from '../config.ts'
+import type { WorkerContext } from '../context.ts'
+import type { JobKind } from '../executor.ts'
+import { alert } from '../records.ts'
 
-export interface KnowledgeJob {
-  kind: 'process_source'
-  tenant_id: string
-  source_id: string
-}
+export const processSourceJobSchema = z.object({
+  kind: z.literal('process_source'),
+  tenant_id: z.string().uuid(),
+  source_id: z.string().uuid(),
+})
+export type KnowledgeJob = z.infer<typeof processSourceJobSchema>
 
 export interface KnowledgeDeps {
   store: AgentStore
@@ -229,5 +234,36 @@ export async function processKnowledgeSource(job: KnowledgeJob, deps: KnowledgeD
       return 'failed'
     }
     throw error
+  }
+}
+
+export function processSourceJob(ctx: WorkerContext): JobKind<KnowledgeJob> {
+  return {
+    schema: processSourceJobSchema,
+    run: (job, run) =>
+      processKnowledgeSource(job, {
+        store: ctx.store,
+        config: ctx.config,
+        fetch: ctx.fetch,
+        resolveHost: ctx.resolveHost,
+        signal: run.signal,
+      }),
+    async deadLetter(job, letter) {
+      await ctx.store
+        .setKnowledgeSourceStatus(
+          job.tenant_id,
+          job.source_id,
+          'failed',
+          letter.error instanceof KnowledgeFetchFailed
+            ? `Gave up after ${letter.attempts ?? 'several'} attempts: ${letter.error.message}`
+            : 'Processing failed; see the audit log.',
+        )
+        .catch(() => {})
+      await alert(ctx, job.tenant_id, 'knowledge_failed', null, {
+        source_id: job.source_id,
+        attempts: letter.attempts,
+        error: letter.reason,
+      })
+    },
   }
 }

@@ -25,8 +25,9 @@ import { type Api } from '../../api/client.ts'
 import { projectFromEnv, serviceApi } from '../../api/project.ts'
 import { type Env, optionalEnv, requireEnv } from '../../runtime/env.ts'
 import { consoleLog, describeError, type Log, text, unauthorized } from '../../runtime/http.ts'
-import { readButtonDecision, SLACK_ACTION_CANCEL, SLACK_ACTION_CONFIRM, SLACK_ACTION_HUMAN } from './slack-actions.ts'
-import { slackThreadKey } from './slack-threads.ts'
+import { isKonstructAction, readSlackButton } from '../slack/buttons.ts'
+import { confirmationAnswerText } from '../confirmation.ts'
+import { slackThreadKey } from '../slack/threads.ts'
 
 export interface SlackInteractionsConfig {
   signingSecret: string
@@ -73,7 +74,6 @@ const CHOSEN_LINE: Record<Chosen, (user: string) => string> = {
   cancelled: (user) => `:x: <@${user}> cancelled.`,
   human: (user) => `:raising_hand: <@${user}> asked for a person; someone from the team will reply here.`,
 }
-const OUR_ACTIONS = new Set([SLACK_ACTION_CONFIRM, SLACK_ACTION_CANCEL, SLACK_ACTION_HUMAN])
 
 /** The clicked message's blocks with our buttons replaced by a line saying what was chosen. */
 export function blocksAfterChoice(click: SlackBlockActions, message: ClickedMessage, chosen: Chosen): unknown[] {
@@ -83,7 +83,7 @@ export function blocksAfterChoice(click: SlackBlockActions, message: ClickedMess
     const { type, elements } = block as { type?: unknown; elements?: unknown }
     if (type !== 'actions' || !Array.isArray(elements)) return true
     return !elements.some(
-      (e) => typeof e === 'object' && e !== null && OUR_ACTIONS.has(String((e as { action_id?: unknown }).action_id)),
+      (e) => typeof e === 'object' && e !== null && isKonstructAction((e as { action_id?: unknown }).action_id),
     )
   })
   const body =
@@ -193,7 +193,7 @@ async function handleAction(
   actionId: string,
   value: string | null,
 ): Promise<Chosen | null> {
-  const decision = readButtonDecision(actionId, value)
+  const decision = readSlackButton(actionId, value)
   const threadKey = clickedThreadKey(click)
   if (!decision || !threadKey || !click.channelId) {
     log('slack_interactions.unknown_action', { action_id: actionId })
@@ -208,6 +208,7 @@ async function handleAction(
     log('slack_interactions.escalated', { thread_key: threadKey, found: conversation !== null })
     return conversation !== null ? 'human' : null
   }
+  const chosen: Chosen = decision.choice === 'confirm' ? 'confirmed' : 'cancelled'
   // The click is the clicker's answer in that thread, exactly as if they had typed it; the
   // agent worker matches it against the conversation's own pending confirmation and its
   // author against the person it was proposed to, so a button can only ever answer the tool
@@ -224,14 +225,14 @@ async function handleAction(
         : `${click.channelId}:action:${click.triggerId ?? actionId}:${decision.toolCallId}:${click.userId}`,
       thread_key: threadKey,
       external_user_id: click.userId,
-      text: `${decision.decision === 'confirmed' ? 'confirm' : 'cancel'}:${decision.toolCallId}`,
+      text: confirmationAnswerText(decision.choice, decision.toolCallId),
       channel_context: {
         slack_team_id: click.teamId,
         slack_channel_id: click.channelId,
         slack_channel_type: click.channelId.startsWith('D') ? 'im' : 'channel',
         slack_thread_ts: threadKey === click.channelId ? null : threadKey.slice(click.channelId.length + 1),
       },
-      metadata: { slack_action_id: actionId, slack_button: decision.decision },
+      metadata: { slack_action_id: actionId, slack_button: chosen },
     },
   )
   if (result.duplicate) return null
@@ -246,6 +247,6 @@ async function handleAction(
     pending?.tool_call_id !== decision.toolCallId ||
     !pending.proposed_to_contact_id ||
     pending.proposed_to_contact_id === result.contact_id
-  log('slack_interactions.answered', { tool_call_id: decision.toolCallId, decision: decision.decision, asked })
-  return asked ? decision.decision : null
+  log('slack_interactions.answered', { tool_call_id: decision.toolCallId, decision: chosen, asked })
+  return asked ? chosen : null
 }

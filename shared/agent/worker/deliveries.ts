@@ -5,23 +5,23 @@
 // WhatsApp's 24-hour window, channel gone), otherwise the job is retried later.
 //
 // Web chat has nothing to send: the recorded message reaches the widget through the
-// realtime broadcast of the insert. Slack (in the thread the user wrote in, replacing
-// the "thinking" placeholder) and WhatsApp (to the contact's number, a template outside
+// realtime broadcast of the insert. Slack (in the thread the user wrote in: into the
+// stream opened while the agent worked, or replacing the "thinking" placeholder) and WhatsApp (to the contact's number, a template outside
 // the 24-hour window) use the channel senders in shared/channels/delivery, which record
 // each part the moment the channel accepts it, so a retry resumes instead of reposting.
 // A reply that asks to confirm a tool call carries `metadata.confirmation` and is sent
-// with buttons whose values are `confirm:<id>` / `cancel:<id>`.
+// with the confirmation buttons of shared/channels/confirmation.ts.
 
-import type { DeliveryOutcome, DeliveryProgressStore } from '../channels/delivery/progress.ts'
+import type { DeliveryOutcome, DeliveryProgressStore } from '../../channels/delivery/progress.ts'
 import {
   deliverSlackReply,
   readSlackChannelContext,
   showSlackThinking,
   type SlackThreadRef,
-} from '../channels/delivery/slack.ts'
-import { createSlackWebClient, SlackApiError } from '../channels/slack/web-api.ts'
-import { deliverWhatsAppReply, whatsAppTemplateOf } from '../channels/delivery/whatsapp.ts'
-import type { ConnectionRecord, ConversationRecord } from './store.ts'
+} from '../../channels/delivery/slack.ts'
+import { createSlackWebClient, SlackApiError } from '../../channels/slack/web-api.ts'
+import { deliverWhatsAppReply, whatsAppTemplateOf } from '../../channels/delivery/whatsapp.ts'
+import type { ConnectionRecord, ConversationRecord } from '../store.ts'
 
 export interface DeliveryTarget {
   conversation: ConversationRecord
@@ -46,6 +46,8 @@ export interface ThinkingTarget {
   connection: ConnectionRecord
   /** The contact's message being answered; the channel records its placeholder there. */
   inboundMessageId: string
+  /** The contact's user id on the channel (Slack: who a streamed answer is for). */
+  recipient?: string | null
 }
 
 export interface ReplyDelivery {
@@ -147,17 +149,33 @@ export function createSlackDelivery(deps: ChannelDeliveryDeps): ReplyDelivery {
         thread,
         progress: deps.progressStore(target.conversation.tenant_id, target.inboundMessageId),
         assistantThread: target.conversation.channel_context['slack_channel_type'] === 'im',
+        recipient: {
+          userId: target.recipient ?? null,
+          teamId: stringOf(target.conversation.channel_context['slack_team_id']) ?? target.connection.slack_team_id,
+        },
       })
     },
-    // The "_Thinking…_" placeholder is deleted (a member is about to write in the thread;
-    // a note from the bot would only be noise), or an assistant thread's status cleared.
+    // The "_Thinking…_" placeholder (or the opened stream, closed first) is deleted (a
+    // member is about to write in the thread; a note from the bot would only be noise), or
+    // an assistant thread's status cleared.
     async clearThinking(target) {
       const thread = slackThreadOf(target.conversation)
       const progress = deps.progressStore(target.conversation.tenant_id, target.inboundMessageId)
       const recorded = await progress.load()
-      const placeholderTs = recorded['slack_placeholder_ts']
       const { token, apiUrl, fetch } = await slackConfig(target.connection.connection_id)
       const slack = createSlackWebClient({ token, apiUrl, fetch })
+      const streamTs = stringOf(recorded['slack_stream_ts'])
+      if (streamTs && thread) {
+        await slack.stopStream({ channel: thread.channelId, ts: streamTs }).catch(() => {})
+        try {
+          await slack.deleteMessage({ channel: thread.channelId, ts: streamTs })
+        } catch (error) {
+          if (!(error instanceof SlackApiError && error.code === 'message_not_found')) throw error
+        }
+        await progress.save({ slack_stream_ts: null, slack_stream_deleted_ts: streamTs })
+        return
+      }
+      const placeholderTs = recorded['slack_placeholder_ts']
       if (typeof placeholderTs === 'string' && placeholderTs) {
         const channel = typeof recorded['slack_channel'] === 'string' ? recorded['slack_channel'] : thread?.channelId
         if (!channel) return
@@ -177,12 +195,15 @@ export function createSlackDelivery(deps: ChannelDeliveryDeps): ReplyDelivery {
       const thread = slackThreadOf(target.conversation)
       if (!thread) throw new DeliveryFailed('the conversation does not say which Slack channel it is in', true)
       const slack = await slackConfig(target.connection.connection_id)
-      // The "thinking" placeholder posted for the message being answered becomes the answer.
+      // The stream opened (or the "thinking" placeholder posted) for the message being
+      // answered becomes the answer.
       const inbound = inReplyTo(target)
       let placeholderTs: string | null = null
+      let streamTs: string | null = null
       if (inbound) {
         const recorded = await deps.progressStore(target.conversation.tenant_id, inbound).load()
-        placeholderTs = typeof recorded['slack_placeholder_ts'] === 'string' ? recorded['slack_placeholder_ts'] : null
+        placeholderTs = stringOf(recorded['slack_placeholder_ts'])
+        streamTs = stringOf(recorded['slack_stream_ts'])
       }
       const confirmation = confirmationOf(target.message.metadata)
       return settle(
@@ -192,11 +213,16 @@ export function createSlackDelivery(deps: ChannelDeliveryDeps): ReplyDelivery {
           message: { id: target.message.id, text: outboundText(target) },
           progress: deps.progressStore(target.conversation.tenant_id, target.message.id),
           placeholderTs,
+          streamTs,
           confirmation: confirmation ? { toolCallId: confirmation.toolCallId } : null,
         }),
       )
     },
   }
+}
+
+function stringOf(value: unknown): string | null {
+  return typeof value === 'string' && value ? value : null
 }
 
 export function createWhatsAppDelivery(deps: ChannelDeliveryDeps): ReplyDelivery {

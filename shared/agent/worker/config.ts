@@ -5,7 +5,7 @@
 // KONSTRUCT_WORKER_SECRET are required; tests shrink the timings.
 
 import { z } from 'zod'
-import { projectFromEnv, type Project } from '../api/project.ts'
+import { projectFromEnv, type Project } from '../../api/project.ts'
 
 const seconds = (fallback: number) => z.coerce.number().int().min(1).default(fallback)
 const millis = (fallback: number) => z.coerce.number().int().min(1).default(fallback)

@@ -26,7 +26,7 @@ import { type Env, requireEnv } from '../../runtime/env.ts'
 import { consoleLog, describeError, type Log, text, unauthorized } from '../../runtime/http.ts'
 import { reportUnstorable } from './unstorable.ts'
 import { isUnstorable } from '../../api/storable-text.ts'
-import { readButtonDecision } from './slack-actions.ts'
+import { confirmationAnswerText, readButtonValue } from '../confirmation.ts'
 
 export interface WhatsAppWebhookConfig {
   appSecret: string
@@ -164,11 +164,11 @@ async function ingestWhatsAppMessage(
     log('whatsapp_webhook.unsupported_message', { type: content.originalType, message_id: message.messageId })
     return
   }
-  // A reply button under a confirmation: the answer the agent worker reads is the button's
-  // id (confirm:<id> / cancel:<id>), not its title. "Talk to a human" escalates first, so
+  // A reply button under a confirmation (../confirmation.ts): the answer the agent worker
+  // reads is the button's id, not its title. "Talk to a human" escalates first, so
   // the message is stored for the humans without waking the agent.
   const buttonId = content.type === 'interactive' ? content.replyId : content.type === 'button' ? content.payload : null
-  const decision = buttonId ? readButtonDecision(null, buttonId) : null
+  const decision = readButtonValue(buttonId)
   if (decision?.kind === 'human') {
     await rpc('escalate_channel_thread', {
       connection_id: connection.connection_id,
@@ -201,7 +201,7 @@ async function ingestWhatsAppMessage(
     external_user_id: message.from,
     text:
       decision?.kind === 'tool'
-        ? `${decision.decision === 'confirmed' ? 'confirm' : 'cancel'}:${decision.toolCallId}`
+        ? confirmationAnswerText(decision.choice, decision.toolCallId)
         : message.text === ''
           ? null
           : message.text,

@@ -3,14 +3,19 @@
 // GET /<waba-id>/phone_numbers). Until api.confirm_whatsapp_channel records that, the
 // webhook routes nothing to the connection, and an unproven claim holds no number.
 
-import { createWhatsAppClient, WhatsAppApiError } from '../channels/whatsapp/cloud-api.ts'
+import { z } from 'zod'
+import { createWhatsAppClient, WhatsAppApiError } from '../../../channels/whatsapp/cloud-api.ts'
+import type { WorkerContext } from '../context.ts'
+import type { JobKind } from '../executor.ts'
 
-export interface WhatsAppProofJob {
-  tenant_id: string
-  connection_id: string
-  phone_number_id: string
-  business_account_id: string
-}
+export const verifyWhatsAppChannelJobSchema = z.object({
+  kind: z.literal('verify_whatsapp_channel'),
+  tenant_id: z.string().uuid(),
+  connection_id: z.string().uuid(),
+  phone_number_id: z.string().min(1),
+  business_account_id: z.string().min(1),
+})
+export type WhatsAppProofJob = Omit<z.infer<typeof verifyWhatsAppChannelJobSchema>, 'kind'>
 
 export interface WhatsAppProofDeps {
   getChannelToken(connectionId: string): Promise<string | null>
@@ -67,4 +72,18 @@ export async function proveWhatsAppControl(job: WhatsAppProofJob, deps: WhatsApp
     displayPhoneNumber: mine?.displayPhoneNumber ?? null,
   })
   return result.verified ? 'proven' : `unproven:${result.reason ?? 'not_controlled'}`
+}
+
+export function verifyWhatsAppChannelJob(ctx: WorkerContext): JobKind<z.infer<typeof verifyWhatsAppChannelJobSchema>> {
+  return {
+    schema: verifyWhatsAppChannelJobSchema,
+    run: (job) =>
+      proveWhatsAppControl(job, {
+        getChannelToken: (connectionId) => ctx.store.getChannelToken(connectionId),
+        confirm: (input) => ctx.store.confirmWhatsAppChannel(input),
+        whatsappApiUrl: ctx.config.whatsappApiUrl,
+        whatsappApiVersion: ctx.config.whatsappApiVersion,
+        fetch: ctx.fetch,
+      }),
+  }
 }

@@ -1,0 +1,221 @@
+// The queue executor: claims jobs, hands each to the module of its kind, and settles it.
+// It knows nothing of what a job does; a kind (./jobs/*.ts) brings its schema, its work
+// and what to tell people when it is dead-lettered.
+//
+// Per job, at least once:
+//   1. claim with a visibility timeout longer than the time budget (no one else holds it);
+//   2. read the job with its kind's schema and run it; a kind records every effect under an
+//      idempotency key derived from the job, so a retry finds its earlier work;
+//   3. complete it (api.complete_job deletes it) only after the work returned;
+//   4. on failure, api.fail_job sets the visibility timeout with exponential backoff; at
+//      the last attempt (or at once for a permanent failure, an unknown kind, an
+//      unreadable job) it archives the job (pgmq's archive is the dead-letter queue)
+//      and the kind's deadLetter tells the user and the admins.
+// One job's failure never stops the others of its batch.
+
+import { z } from 'zod'
+import type { AgentStore, ClaimedJob, QueueName } from '../store.ts'
+import type { WorkerConfig } from './config.ts'
+import { describeFailure, isPermanent, PermanentJobError, retryBaseDelaySeconds } from './failures.ts'
+
+/** One attempt at one job, as its kind sees it. */
+export interface JobRun {
+  queue: QueueName
+  jobId: number
+  /** 1 for the first attempt (pgmq's read_ct). */
+  attempt: number
+  /** Aborted when the wake-up's time budget runs out; the job is then left to the visibility timeout. */
+  signal: AbortSignal
+}
+
+export interface DeadLetter {
+  queue: QueueName
+  error: unknown
+  reason: string
+  attempts: number | null
+}
+
+/** One kind of job: how to read it, do it, and give it up. */
+export interface JobKind<J extends { tenant_id: string }> {
+  schema: z.ZodType<J, unknown>
+  /** Does the work; returns a short outcome for the report. Throws to retry. */
+  run(job: J, run: JobRun): Promise<string>
+  /** After the last attempt: tell whoever waits (best effort; its failure is only logged). */
+  deadLetter?(job: J, letter: DeadLetter): Promise<void>
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each kind brings its own job type
+export type JobKinds = Record<string, JobKind<any>>
+
+export interface JobReport {
+  queue: QueueName
+  job_id: number
+  kind: string | null
+  outcome: string
+}
+
+export interface FailedJobReport extends JobReport {
+  attempts: number | null
+  retry_in_seconds: number | null
+  dead_lettered: boolean
+}
+
+export interface BatchReport {
+  completed: JobReport[]
+  failed: FailedJobReport[]
+  /** True when the time budget ran out with work possibly left for the next wake-up. */
+  more: boolean
+  elapsed_ms: number
+}
+
+export type JobResult = { ok: true; report: JobReport } | { ok: false; report: FailedJobReport }
+
+export type ExecutorSettings = Pick<
+  WorkerConfig,
+  'batchSize' | 'visibilityTimeoutSeconds' | 'maxAttempts' | 'retryBaseDelaySeconds' | 'timeBudgetMs' | 'jobReserveMs'
+>
+
+export interface JobExecutorDeps {
+  queues: Pick<AgentStore, 'claimJobs' | 'completeJob' | 'failJob'>
+  kinds: JobKinds
+  settings: ExecutorSettings
+  now?: () => number
+  log?: (line: string, detail?: unknown) => void
+}
+
+/** A job's kind and tenant as far as they can be read without its schema. */
+function peek(job: unknown): { kind: unknown; tenantId: unknown } {
+  if (typeof job !== 'object' || job === null) return { kind: undefined, tenantId: undefined }
+  const record = job as Record<string, unknown>
+  return { kind: record['kind'], tenantId: record['tenant_id'] }
+}
+
+export function createJobExecutor(deps: JobExecutorDeps) {
+  const { queues, kinds, settings } = deps
+  const now = deps.now ?? (() => Date.now())
+  const log = deps.log ?? ((line: string, detail?: unknown) => console.log(line, detail ?? ''))
+
+  /** The claim step: up to one batch of one queue, hidden for the visibility timeout. */
+  function claimBatch(queue: QueueName): Promise<ClaimedJob[]> {
+    return queues.claimJobs(queue, settings.batchSize, settings.visibilityTimeoutSeconds)
+  }
+
+  /** Reads a claimed job: its kind's module and the job as that kind's schema reads it. */
+  function dispatch(claimed: ClaimedJob) {
+    const { kind } = peek(claimed.job)
+    const handler = typeof kind === 'string' && Object.hasOwn(kinds, kind) ? kinds[kind] : undefined
+    if (!handler) throw new PermanentJobError(`unknown job kind: ${JSON.stringify(kind ?? null)}`)
+    const parsed = handler.schema.safeParse(claimed.job)
+    if (!parsed.success) throw new PermanentJobError(`unreadable job: ${z.prettifyError(parsed.error)}`)
+    return { kind: kind as string, handler, job: parsed.data as { tenant_id: string } }
+  }
+
+  async function execute(queue: QueueName, claimed: ClaimedJob, signal: AbortSignal): Promise<JobResult> {
+    const { tenantId } = peek(claimed.job)
+    let dispatched: ReturnType<typeof dispatch> | null = null
+    const report = () => ({ queue, job_id: claimed.job_id, kind: dispatched?.kind ?? null })
+    try {
+      dispatched = dispatch(claimed)
+      const outcome = await dispatched.handler.run(dispatched.job, {
+        queue,
+        jobId: claimed.job_id,
+        attempt: claimed.read_count,
+        signal,
+      })
+      await queues.completeJob(queue, claimed.job_id, dispatched.job.tenant_id)
+      return { ok: true, report: { ...report(), outcome } }
+    } catch (error) {
+      const failedTenant = typeof tenantId === 'string' ? tenantId : null
+      return { ok: false, report: await fail(queue, claimed, error, failedTenant, dispatched, report()) }
+    }
+  }
+
+  async function fail(
+    queue: QueueName,
+    claimed: ClaimedJob,
+    error: unknown,
+    tenantId: string | null,
+    dispatched: ReturnType<typeof dispatch> | null,
+    base: Omit<JobReport, 'outcome'>,
+  ): Promise<FailedJobReport> {
+    const reason = describeFailure(error)
+    const unsettled = (outcome: string): FailedJobReport => ({
+      ...base,
+      outcome,
+      attempts: claimed.read_count,
+      retry_in_seconds: null,
+      dead_lettered: false,
+    })
+    log(`agent-worker: ${queue} job ${claimed.job_id} failed (attempt ${claimed.read_count})`, reason)
+    // Without a tenant the job cannot be failed through the api; the visibility timeout retries it.
+    if (tenantId === null) return unsettled('unreadable')
+    let result
+    try {
+      result = await queues.failJob(
+        queue,
+        claimed.job_id,
+        tenantId,
+        reason,
+        isPermanent(error) ? 1 : settings.maxAttempts,
+        retryBaseDelaySeconds(error, settings.retryBaseDelaySeconds),
+      )
+    } catch (failError) {
+      // E.g. a forged job naming another tenant: leave it to the visibility timeout and say so.
+      log(`agent-worker: could not fail ${queue} job ${claimed.job_id}`, describeFailure(failError))
+      return unsettled('fail_refused')
+    }
+    const deadLettered = result.outcome === 'archived'
+    const attempts = result.attempts ?? claimed.read_count
+    if (deadLettered && dispatched?.handler.deadLetter) {
+      await dispatched.handler
+        .deadLetter(dispatched.job, { queue, error, reason, attempts })
+        .catch((e: unknown) =>
+          log(`agent-worker: dead-letter handling of job ${claimed.job_id} failed`, describeFailure(e)),
+        )
+    }
+    return {
+      ...base,
+      outcome: deadLettered ? 'dead_lettered' : result.outcome,
+      attempts,
+      retry_in_seconds: result.retry_in_seconds ?? null,
+      dead_lettered: deadLettered,
+    }
+  }
+
+  /** A wake-up: drains the queues in order, batch by batch, while the time budget allows. */
+  async function drain(order: readonly QueueName[]): Promise<BatchReport> {
+    const started = now()
+    const deadline = started + settings.timeBudgetMs
+    const report: BatchReport = { completed: [], failed: [], more: false, elapsed_ms: 0 }
+    // Work still running at the deadline is abandoned to the visibility timeout.
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(), settings.timeBudgetMs)
+    try {
+      for (const queue of order) {
+        for (;;) {
+          if (deadline - now() < settings.jobReserveMs) {
+            report.more = true
+            break
+          }
+          const claimed = await claimBatch(queue)
+          if (claimed.length === 0) break
+          const results = await Promise.all(claimed.map((job) => execute(queue, job, controller.signal)))
+          for (const result of results) {
+            if (result.ok) report.completed.push(result.report)
+            else report.failed.push(result.report)
+          }
+          if (claimed.length < settings.batchSize) break
+        }
+        if (report.more) break
+      }
+    } finally {
+      clearTimeout(timer)
+    }
+    report.elapsed_ms = now() - started
+    return report
+  }
+
+  return { claimBatch, execute, drain }
+}
+
+export type JobExecutor = ReturnType<typeof createJobExecutor>
