@@ -1,5 +1,5 @@
 // The agent worker's view of the database: a typed wrapper over the service api
-// (supabase/migrations/*_api_service.sql and *_agent_worker.sql), called through the one
+// (api functions in supabase/migrations), called through the one
 // api client (shared/api/client.ts). Results are checked with zod at this boundary; a
 // database error is an ApiError that keeps its SQLSTATE, so the worker can tell a
 // permanent refusal (42501, P0002, 22023) from a passing fault.

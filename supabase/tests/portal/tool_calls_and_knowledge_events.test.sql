@@ -1,4 +1,4 @@
--- Portal follow-ups (20261126007000): tool calls listed for members only, the
+-- Portal follow-ups: tool calls listed for members only, the
 -- knowledge_source_changed broadcast reaching only the tenant's members, and the
 -- tenant's own LLM key written by owners/admins and never read back.
 begin;

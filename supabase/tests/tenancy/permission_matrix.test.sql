@@ -21,7 +21,6 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('get_tenant', $$select api.get_tenant('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
   ('update_tenant', $$select api.update_tenant('{tenant}', 'Renamed')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
   ('whoami', $$select api.whoami()$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501'),
-  ('admin_list_tenants', $$select * from api.admin_list_tenants()$$, '42501', '42501', '42501', '42501', 'ok', '42501', '42501'),
   -- members
   ('list_members', $$select * from api.list_members('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
   ('change_member_role', $$select api.change_member_role('{tenant}', '{member2}', 'admin')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
@@ -52,7 +51,6 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('update_channel', $$select api.update_channel('{web_channel}', 'Renamed widget')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
   ('assign_channel_agent', $$select api.assign_channel_agent('{web_channel}', null)$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
   ('set_channel_status', $$select api.set_channel_status('{web_channel}', 'disabled')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
-  ('disable_channel', $$select api.disable_channel('{web_channel}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
   -- conversations
   ('list_conversations', $$select * from api.list_conversations('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501'),
   ('get_conversation', $$select api.get_conversation('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
@@ -78,7 +76,6 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('take_widget_allowance', $$select api.take_widget_allowance('{web_channel}', 'visitor-m', '203.0.113.9')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('confirm_whatsapp_channel', $$select api.confirm_whatsapp_channel('{wa_channel}', array['5550001'])$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('resolve_widget_connection', $$select api.resolve_widget_connection('{widget_key}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
-  ('get_connection', $$select api.get_connection('{web_channel}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('get_channel_token', $$select api.get_channel_token('{wa_channel}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('save_slack_installation', $$select api.save_slack_installation('{tenant}', 'T0NEW', 'U0BOT', 'xoxb-new')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('disable_slack_installation', $$select api.disable_slack_installation('T0NEW')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
@@ -101,7 +98,6 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('save_memory', $$select api.save_memory('{tenant}', '{contact}', '{agent}', 'Lives in Lyon')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('get_knowledge_source', $$select api.get_knowledge_source('{tenant}', '{source}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('replace_knowledge_chunks', $$select api.replace_knowledge_chunks('{tenant}', '{source}', '[{"content": "New passage"}]')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
-  ('set_chunk_embeddings', $$select api.set_chunk_embeddings('{tenant}', '[]')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('set_knowledge_source_status', $$select api.set_knowledge_source_status('{tenant}', '{source}', 'failed', 'parse error')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   -- service functions of the channel functions and the agent worker (their own migrations;
   -- rows of functions not yet created are skipped below)
@@ -119,12 +115,12 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('get_outbound_delivery', $$select api.get_outbound_delivery('{tenant}', '{reply}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('record_delivery_progress', $$select api.record_delivery_progress('{tenant}', '{reply}', '{"slack_ts": "1.0"}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('escalate_channel_thread', $$select api.escalate_channel_thread('{web_channel}', 'visitor-a', 'asked for a human')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
-  -- knowledge ingestion and hand-off DMs (20261126004000)
+  -- knowledge ingestion and hand-off DMs (knowledge_and_memory, channels)
   ('reprocess_knowledge_source', $$select api.reprocess_knowledge_source('{source}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
   ('set_handoff_notifications', $$select api.set_handoff_notifications('{web_channel}', array['U0ADMIN1'])$$, '22023', '22023', '42501', 'P0002', '42501', '42501', '42501'),
   ('list_handoff_slack_targets', $$select api.list_handoff_slack_targets('{tenant}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
--- billing (20261126003000_billing.sql, 20261126003010_billing_api.sql); prepare_checkout is
+-- billing (20261201001000_billing.sql); prepare_checkout is
 -- 22023 for owners and admins because the fixture's plans have no Stripe price yet.
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('list_plans', $$select * from api.list_plans()$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', 'ok'),
@@ -140,25 +136,25 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('complete_meter_reports', $$select api.complete_meter_reports(array[1]::bigint[])$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('fail_meter_reports', $$select api.fail_meter_reports(array[1]::bigint[], 'boom')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
--- the worker's entitlement check (20261126006000_worker_entitlements.sql)
+-- the worker's entitlement check (billing)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('enforce_reply_entitlement', $$select api.enforce_reply_entitlement('{tenant}', '{conv}', '{message}', 'reply:matrix')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
--- the worker's superseded check (20261126008000_reply_jobs.sql)
+-- the worker's superseded check (ingest_and_delivery)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('reply_superseded_by', $$select api.reply_superseded_by('{tenant}', '{conv}', '{message}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
--- portal follow-ups (20261126007000_portal_tool_calls.sql)
+-- portal follow-ups (conversations_and_inbox, knowledge_and_memory, agents)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('list_tool_calls', $$select * from api.list_tool_calls('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
   ('set_tenant_llm_key', $$select api.set_tenant_llm_key('{tenant}', 'sk-tenant-own')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501');
 
--- model alerts (20261206070000_model_alerts.sql)
+-- model alerts (agents)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('record_model_outcome', $$select api.record_model_outcome('{tenant}', false, '{conv}', 'http (HTTP 401)', 401)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('get_model_health', $$select api.get_model_health('{tenant}')$$, 'ok', 'ok', 'ok', '42501', 'ok', '42501', '42501');
 
--- the inbox (20261206070100_inbox.sql)
+-- the inbox (conversations_and_inbox)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('assign_conversation', $$select api.assign_conversation('{conv}', '{admin}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
   ('mark_conversation_read', $$select api.mark_conversation_read('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
@@ -170,7 +166,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('save_canned_reply', $$select api.save_canned_reply('{tenant}', 'refund', 'Refunds take 5 days.')$$, 'ok', 'ok', '42501', '42501', '42501', '42501', '42501'),
   ('delete_canned_reply', $$select api.delete_canned_reply('{canned}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501');
 
--- the platform console (20261206070200_platform_console.sql)
+-- the platform console (platform_console)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('grant_platform_admin', $$select api.grant_platform_admin('invitee@tests.konstruct.local')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('revoke_platform_admin', $$select api.revoke_platform_admin('platform@tests.konstruct.local')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
@@ -181,7 +177,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('begin_support_access', $$select api.begin_support_access('{tenant}', 'ticket 42')$$, '42501', '42501', '42501', '42501', 'ok', '42501', '42501'),
   ('get_tenant_suspension', $$select api.get_tenant_suspension('{tenant}')$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501');
 
--- the portal's test chat (20261206070300_test_chat.sql): the web-chat function marks a
+-- the portal's test chat (channels): the web-chat function marks a
 -- visitor once it verified a member's session beside the visitor's
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('begin_test_chat', $$select api.begin_test_chat('{web_channel}', 'matrix-visitor', '{operator}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');

@@ -1,4 +1,4 @@
-// Shapes of what the api schema returns to the portal (see supabase/migrations/*_api_portal.sql).
+// Shapes of what the api schema returns to the portal (see the api functions in supabase/migrations).
 // The agent settings format (model settings, tools, escalation rules) is owned by
 // $shared/agent/settings.ts; its types come from there.
 // The connection settings format (greeting, allowed origins, WhatsApp template …) is owned by
@@ -345,7 +345,7 @@ export interface AuditEntry {
   created_at: string
 }
 
-/** knowledge_source_changed (supabase/migrations/20261126007000_portal_tool_calls.sql). */
+/** knowledge_source_changed (supabase/migrations/*_knowledge_and_memory.sql). */
 export interface KnowledgeSourceChangedEvent {
   id: string
   tenant_id: string
@@ -360,7 +360,7 @@ export interface KnowledgeSourceChangedEvent {
   operation: 'insert' | 'update' | 'delete'
 }
 
-/** Broadcast payloads from supabase/migrations/*_realtime_and_queues.sql. */
+/** Broadcast payloads from supabase/migrations/*_conversations_and_inbox.sql. */
 export interface ConversationChangedEvent {
   id: string
   tenant_id: string

@@ -1,11 +1,12 @@
--- The platform console (issue 15, item 7): platform admins see every tenant with its plan,
--- status, usage and cost this period, members and channels; suspend and resume a tenant;
--- and open a tenant's portal read-only for support, recorded in that tenant's audit log.
+-- The platform console: platform admins see every tenant with its plan, status, usage and
+-- cost this period, members and channels; suspend and resume a tenant; and open a
+-- tenant's portal read-only for support, recorded in that tenant's audit log.
 --   * platform admins are granted and revoked by the service role (api.grant_platform_admin,
 --     api.revoke_platform_admin; scripts/platform-admin.ts for self-hosters);
---   * a suspended tenant's agents stop answering: app.billing_refusal says 'suspended' with a
---     polite text, which app.answer_inbound sends as a notice instead of a reply; its admins
---     are told (alert.tenant_suspended: live banner, audit) and see a banner while it lasts;
+--   * a suspended tenant's agents stop answering: app.billing_refusal says 'suspended' with
+--     a polite text, which app.answer_inbound sends as a notice instead of a reply; its
+--     admins are told (alert.tenant_suspended: live banner, audit) and see a banner while
+--     it lasts;
 --   * api.begin_support_access writes support.access_started into the tenant's audit log
 --     before the console opens its portal; platform admins read every tenant already
 --     (app.can_read) and change nothing there (app.require_role needs a membership).
@@ -30,6 +31,8 @@ begin
 end
 $$;
 comment on function api.grant_platform_admin(text) is 'Makes the user with this email a platform admin (P0002 if there is none). service_role (scripts/platform-admin.ts).';
+revoke all on function api.grant_platform_admin(text) from public, anon, authenticated;
+grant execute on function api.grant_platform_admin(text) to service_role;
 
 create function api.revoke_platform_admin(email text)
 returns boolean
@@ -52,6 +55,8 @@ begin
 end
 $$;
 comment on function api.revoke_platform_admin(text) is 'Takes the platform admin role from the user with this email; false when they had none. service_role.';
+revoke all on function api.revoke_platform_admin(text) from public, anon, authenticated;
+grant execute on function api.revoke_platform_admin(text) to service_role;
 
 create function app.require_platform_admin()
 returns void
@@ -66,6 +71,8 @@ begin
 end
 $$;
 comment on function app.require_platform_admin() is 'Refuses (42501) anyone but a platform admin.';
+revoke all on function app.require_platform_admin() from public, anon;
+grant execute on function app.require_platform_admin() to authenticated, service_role;
 
 create function api.platform_list_tenants(search text default null, after_name text default null,
   after_id uuid default null, page_size integer default 50)
@@ -112,6 +119,8 @@ begin
 end
 $$;
 comment on function api.platform_list_tenants(text, text, uuid, integer) is 'Every tenant for the platform console, by name (keyset: pass the last row''s name and id), with plan, billing status, suspension, members, channels, agents, and this month''s messages, tokens and cost. Platform admins only; audited.';
+revoke all on function api.platform_list_tenants(text, text, uuid, integer) from public, anon, authenticated;
+grant execute on function api.platform_list_tenants(text, text, uuid, integer) to authenticated;
 
 create function api.platform_get_tenant(tenant_id uuid)
 returns jsonb
@@ -142,6 +151,8 @@ begin
 end
 $$;
 comment on function api.platform_get_tenant(uuid) is 'One tenant for the platform console: billing state, members (emails, roles) and channels. Platform admins only; recorded in the tenant''s audit log.';
+revoke all on function api.platform_get_tenant(uuid) from public, anon, authenticated;
+grant execute on function api.platform_get_tenant(uuid) to authenticated;
 
 create function api.suspend_tenant(tenant_id uuid, reason text)
 returns jsonb
@@ -166,6 +177,8 @@ begin
 end
 $$;
 comment on function api.suspend_tenant(uuid, text) is 'Suspends a tenant with a reason: its agents answer with a polite notice only, its admins are told (alert.tenant_suspended). Platform admins only.';
+revoke all on function api.suspend_tenant(uuid, text) from public, anon, authenticated;
+grant execute on function api.suspend_tenant(uuid, text) to authenticated;
 
 create function api.resume_tenant(tenant_id uuid)
 returns jsonb
@@ -184,6 +197,8 @@ begin
 end
 $$;
 comment on function api.resume_tenant(uuid) is 'Lifts a suspension: agents answer again; the admins are told (alert.tenant_resumed). Platform admins only.';
+revoke all on function api.resume_tenant(uuid) from public, anon, authenticated;
+grant execute on function api.resume_tenant(uuid) to authenticated;
 
 create function api.begin_support_access(tenant_id uuid, reason text default null)
 returns jsonb
@@ -206,6 +221,8 @@ begin
 end
 $$;
 comment on function api.begin_support_access(uuid, text) is 'A platform admin opens a tenant''s portal read-only for support: recorded in that tenant''s audit log (support.access_started, with who and why). Platform admins only.';
+revoke all on function api.begin_support_access(uuid, text) from public, anon, authenticated;
+grant execute on function api.begin_support_access(uuid, text) to authenticated;
 
 create function api.get_tenant_suspension(tenant_id uuid)
 returns jsonb
@@ -219,15 +236,5 @@ as $$
       'reason', t.suspended_reason) from app.tenants t where t.id = get_tenant_suspension.tenant_id) end
 $$;
 comment on function api.get_tenant_suspension(uuid) is 'Whether the tenant is suspended, since when and why: the banner its members see. Members and platform admins (null for others).';
-
-revoke all on function app.require_platform_admin() from public, anon;
-grant execute on function app.require_platform_admin() to authenticated, service_role;
-revoke all on function api.grant_platform_admin(text), api.revoke_platform_admin(text), api.platform_list_tenants(text, text, uuid, integer),
-  api.platform_get_tenant(uuid), api.suspend_tenant(uuid, text), api.resume_tenant(uuid),
-  api.begin_support_access(uuid, text), api.get_tenant_suspension(uuid)
-  from public, anon, authenticated;
-grant execute on function api.grant_platform_admin(text), api.revoke_platform_admin(text) to service_role;
-grant execute on function api.platform_list_tenants(text, text, uuid, integer), api.platform_get_tenant(uuid),
-  api.suspend_tenant(uuid, text), api.resume_tenant(uuid), api.begin_support_access(uuid, text),
-  api.get_tenant_suspension(uuid)
-  to authenticated;
+revoke all on function api.get_tenant_suspension(uuid) from public, anon, authenticated;
+grant execute on function api.get_tenant_suspension(uuid) to authenticated;
