@@ -1,12 +1,15 @@
--- The widget's history read planned for the conversation it reads.
+-- The widget's history read costs its own conversation's messages, nothing more.
 --
--- api.web_chat_history was a SQL function with a set clause, which PostgreSQL plans once per
--- call with the conversation unknown. In the pgTAP suite, after other files had filled and
--- rolled back volume, that plan read up to 289 message rows for a page of 50
--- (hot_path_reads). It is now PL/pgSQL: the conversation is found by its unique
--- (connection, thread) key, and its page of messages is read through EXECUTE … USING, planned
--- with that conversation's id, so it walks messages_conversation_seq_idx and stops at the
--- page. Same arguments, same answer.
+-- In the full pgTAP suite, api.web_chat_history (a SQL function) read 284 entries of
+-- messages_seq_key, the order of every tenant's messages, for a conversation of five
+-- messages (hot_path_reads, after other files had filled and rolled back volume). Not the
+-- page: planning `seq > 0` asks the index for the column's actual lowest value, and that
+-- probe walks the dead entries other transactions left at that end of the index. Now the
+-- seq condition exists only when the widget asks for messages after one it has: the
+-- function is PL/pgSQL, finds the conversation by its unique (connection, thread) key and
+-- reads the page through EXECUTE … USING, planned with its values, where `0 = 0 or …`
+-- folds away. The page is taken in the order of messages_conversation_seq_idx. Same
+-- arguments, same answer.
 
 create or replace function api.web_chat_history(connection_id uuid, visitor_id text, after_seq bigint default null,
   page_size integer default 50)
@@ -31,8 +34,10 @@ begin
         'author_kind', m.author_kind, 'text', m.text, 'created_at', m.created_at) order by m.seq), '[]'::jsonb)
     from (
       select m.id, m.seq, m.direction, m.author_kind, m.text, m.created_at from app.messages m
-      where m.conversation_id = $1 and m.seq > $2 and m.delivery_status <> 'undeliverable'
-      order by m.seq desc
+      where m.conversation_id = $1 and ($2 = 0 or m.seq > $2) and m.delivery_status <> 'undeliverable'
+      -- In the order of messages_conversation_seq_idx (the conversation is fixed, so this is
+      -- newest first): no plan can walk messages_seq_key, every tenant's messages, instead.
+      order by m.conversation_id, m.seq desc
       limit $3
     ) m
   $q$
