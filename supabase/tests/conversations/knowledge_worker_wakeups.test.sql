@@ -31,8 +31,8 @@ select is((select count(*)::integer from requests), 2, 'and nothing else');
 
 -- The safety net: work on both queues wakes both functions. (Jobs sent in this transaction
 -- become visible at their send time, after now(): make them due.)
-update pgmq.q_agent_jobs set vt = now() - interval '1 second';
-update pgmq.q_knowledge_jobs set vt = now() - interval '1 second';
+update pgmq.q_agent_jobs set vt = now() - interval '1 second' where true;
+update pgmq.q_knowledge_jobs set vt = now() - interval '1 second' where true;
 delete from net.http_request_queue where id > (select id from baseline);
 select set_config('konstruct.worker_woken', '', true);
 select app.wake_workers_if_pending() is not null;
@@ -43,7 +43,7 @@ select set_eq($$select url from requests$$,
 -- Only knowledge work: only the knowledge worker.
 delete from net.http_request_queue where id > (select id from baseline);
 select set_config('konstruct.worker_woken', '', true);
-delete from pgmq.q_agent_jobs;
+delete from pgmq.q_agent_jobs where true;
 select app.wake_workers_if_pending() is not null;
 select is((select array_agg(url) from requests), array['http://127.0.0.1:54321/functions/v1/knowledge-worker'],
   'an idle agent queue wakes no agent worker');

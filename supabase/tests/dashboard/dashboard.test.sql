@@ -84,7 +84,8 @@ from app.conversations c, period p
 where c.tenant_id = tests.get('tenant')::uuid and not c.is_test and app.utc_day(c.created_at) between p.first_day and p.last_day;
 alter table expected_conversations add column first_out timestamptz;
 update expected_conversations e set first_out = (select min(m.created_at) from app.messages m
-  where m.conversation_id = e.id and m.author_kind = 'agent' and m.created_at >= e.first_in);
+  where m.conversation_id = e.id and m.author_kind = 'agent' and m.created_at >= e.first_in)
+where true;
 create temp table expected_messages as
 select m.id, coalesce(m.agent_id, c.agent_id) as agent_id, c.channel from app.messages m join app.conversations c on c.id = m.conversation_id, period p
 where m.tenant_id = tests.get('tenant')::uuid and not c.is_test and m.author_kind <> 'system'
