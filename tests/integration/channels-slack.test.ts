@@ -43,7 +43,13 @@ async function sql<T = Record<string, unknown>>(query: string, params: unknown[]
 }
 const messageCount = async () =>
   (await sql<{ n: number }>("select count(*)::int as n from app.messages where direction = 'in'"))[0]!.n
-const jobCount = async () => (await sql<{ n: number }>('select count(*)::int as n from pgmq.q_agent_jobs'))[0]!.n
+// Jobs the agent answers with (a Slack user's first conversation also queues a contact_profile lookup).
+const jobCount = async () =>
+  (
+    await sql<{ n: number }>(
+      "select count(*)::int as n from pgmq.q_agent_jobs where message ->> 'kind' <> 'contact_profile'",
+    )
+  )[0]!.n
 
 function fn(name: string, path = '') {
   return `${stack.url}/functions/v1/${name}${path}`

@@ -485,6 +485,9 @@ describe('the widget holds its own settings against abuse', () => {
     expect((await open('wk_origins_partly_readable', 'https://shop.example')).body['widget']).toEqual({
       name: 'wk_origins_partly_readable',
       greeting: 'Welcome to the shop',
+      title: null,
+      color: null,
+      prechat_form: false,
     })
 
     // The function says what does not fit, once per request, naming the connection.

@@ -6,7 +6,7 @@
 
 import { z } from 'zod'
 import { projectFromEnv, type Project } from '../../api/project.ts'
-import { readWebSearchSetup, type WebSearchProvider } from '../web-search.ts'
+import { readWebSearchSetup, type WebSearchProvider } from '../web-search-setup.ts'
 
 const seconds = (fallback: number) => z.coerce.number().int().min(1).default(fallback)
 const millis = (fallback: number) => z.coerce.number().int().min(1).default(fallback)

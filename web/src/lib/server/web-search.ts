@@ -2,7 +2,7 @@
 // provider (KONSTRUCT_WEB_SEARCH_URL, read the same way the agent worker reads it). The
 // designer shows the switch then, and otherwise says why it is missing.
 import { env } from '$env/dynamic/private'
-import { readWebSearchSetup } from '$shared/agent/web-search.ts'
+import { readWebSearchSetup } from '$shared/agent/web-search-setup.ts'
 
 export interface WebSearchAvailability {
   available: boolean
