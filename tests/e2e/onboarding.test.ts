@@ -70,6 +70,8 @@ describe('onboarding', () => {
     await page.setViewportSize(PHONE)
     expect(await overflowsHorizontally(page)).toBe(false)
     await screenshot(page, 'onboarding-test-phone')
+    // Back at desktop width, where the main navigation is shown beside the page.
+    await page.setViewportSize(DESKTOP)
 
     await page.getByRole('link', { name: 'Go to your dashboard' }).click()
     await page.waitForURL(/\/t\/acme-plumbing-[0-9a-f]+\/dashboard/)
