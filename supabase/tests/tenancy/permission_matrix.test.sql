@@ -193,6 +193,13 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('identity_profile_needed', $$select api.identity_profile_needed('{tenant}', 'web_chat', 'visitor-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('set_visitor_profile', $$select api.set_visitor_profile('{widget_key}', 'Jane Roe')$$, '42501', '42501', '42501', '42501', '42501', '42501', '42501');
 
+-- merging contacts (20261206103000_contact_merge.sql): the fixture's visitor and a WhatsApp
+-- user of tenant A; another tenant's contacts are refused in contacts/merge.test.sql
+insert into tests.fx values ('contact_wa', (api.ingest_message(tests.get('wa_channel')::uuid, 'wamid.matrix', '15550077',
+  '15550077', 'Hola') ->> 'contact_id'));
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('merge_contacts', $$select api.merge_contacts('{contact}', '{contact_wa}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501');
+
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call
 from tests.matrix m
