@@ -10,7 +10,9 @@ import { ingest } from './support/ingest.ts'
 let e2e: E2E
 let page: Page
 let contactId: string
+let whatsappContactId: string
 const conversations: string[] = []
+const WHATSAPP_ID = '30000000-0000-4000-8000-000000000003'
 const base = `/t/${DEMO.tenantSlug}`
 
 beforeAll(async () => {
@@ -45,6 +47,23 @@ beforeAll(async () => {
     })
     if (saved.error) throw new Error(saved.error.message)
   }
+  // The same person on WhatsApp, a contact of its own until an admin merges the two.
+  const whatsapp = await ingest(service, {
+    connectionId: WHATSAPP_ID,
+    externalId: 'wamid.contacts-e2e',
+    thread: '15550142',
+    name: 'Grace H.',
+    text: 'Hi from my phone',
+  })
+  whatsappContactId = whatsapp.contact_id
+  conversations.push(whatsapp.conversation_id)
+  const remembered = await service.rpc('save_memory', {
+    tenant_id: DEMO.tenantId,
+    contact_id: whatsappContactId,
+    agent_id: DEMO.agentId,
+    content: 'Writes from a phone on weekends',
+  })
+  if (remembered.error) throw new Error(remembered.error.message)
   page = await (await e2e.newContext()).newPage()
   await signIn(page, DEMO.email, DEMO.password, `${base}/contacts`)
 }, 300_000)
@@ -60,7 +79,7 @@ describe('contacts', () => {
     await page.getByRole('button', { name: 'Search' }).click()
     await page.waitForURL((url) => url.searchParams.get('q') === 'grace')
     const list = page.getByRole('list', { name: 'Contacts' })
-    expect(await list.getByRole('listitem').count()).toBe(1)
+    expect(await list.getByRole('listitem').count()).toBe(2)
     await list.getByRole('link', { name: /Grace Hopper/ }).click()
     await page.waitForURL(`**${base}/contacts/${contactId}`)
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Grace Hopper')
@@ -71,7 +90,7 @@ describe('contacts', () => {
     const links = page.getByRole('region', { name: 'Conversations' }).getByRole('link')
     expect(await links.count()).toBe(2)
     const hrefs = await links.evaluateAll((as) => as.map((a) => a.getAttribute('href')))
-    expect(hrefs.sort()).toEqual(conversations.map((id) => `${base}/conversations/${id}`).sort())
+    expect(hrefs.sort()).toEqual(conversations.slice(0, 2).map((id) => `${base}/conversations/${id}`).sort())
     const memories = page.getByRole('region', { name: 'Memories' })
     await memories.getByText('Prefers email replies').waitFor()
     await memories.getByText('Lives in Arlington').waitFor()
@@ -99,5 +118,49 @@ describe('contacts', () => {
     const row = page.getByRole('row').filter({ hasText: 'memory.deleted' })
     expect(await row.count()).toBe(1)
     expect(await row.textContent()).toContain('Prefers email replies')
+  })
+
+  it('merges the same person seen on WhatsApp into the widget visitor, after a confirmation naming what moves', async () => {
+    await open(page, `${base}/contacts/${contactId}`)
+    const merge = page.getByRole('region', { name: 'Merge with…' })
+    await merge.getByLabel("Other contact's name or email").fill('grace')
+    await merge.getByRole('button', { name: 'Find' }).click()
+    await page.waitForURL((url) => url.searchParams.get('merge_q') === 'grace')
+    const matches = page.getByRole('list', { name: 'Contacts to merge' })
+    // The contact itself is not offered.
+    expect(await matches.getByRole('listitem').count()).toBe(1)
+    await matches.getByRole('link', { name: 'Grace H.' }).click()
+    await page.waitForURL((url) => url.searchParams.get('merge_with') === whatsappContactId)
+    const summary = (await page.locator('#merge-summary').textContent())?.replace(/\s+/g, ' ')
+    expect(summary).toContain('Merge Grace H. into Grace Hopper?')
+    expect(summary).toContain('WhatsApp 15550142, 1 conversation and 1 memory here')
+    await page.getByRole('button', { name: 'Merge into Grace Hopper' }).click()
+    await page.getByRole('status').getByText('Merged.').waitFor()
+
+    // One person now: both channels, all three conversations, both memories, under the survivor's name.
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Grace Hopper')
+    const channels = page.getByRole('region', { name: 'Channels' })
+    await channels.getByText('15550142').waitFor()
+    expect(await page.getByRole('region', { name: 'Conversations' }).getByRole('link').count()).toBe(3)
+    await page.getByRole('region', { name: 'Memories' }).getByText('Writes from a phone on weekends').waitFor()
+
+    // The duplicate leaves the list, and its old address leads to the survivor.
+    await open(page, `${base}/contacts?q=grace`)
+    const list = page.getByRole('list', { name: 'Contacts' })
+    expect(await list.getByRole('listitem').count()).toBe(1)
+    await open(page, `${base}/contacts/${whatsappContactId}`)
+    expect(new URL(page.url()).pathname).toBe(`${base}/contacts/${contactId}`)
+
+    // The next WhatsApp message from that number is the survivor's.
+    const next = await ingest(e2e.stack.serviceClient(), {
+      connectionId: WHATSAPP_ID,
+      externalId: 'wamid.contacts-e2e-2',
+      thread: '15550142',
+      text: 'Me again',
+    })
+    expect(next.contact_id).toBe(contactId)
+
+    await open(page, `${base}/audit?action=contact.`)
+    expect(await page.getByRole('row').filter({ hasText: 'contact.merged' }).count()).toBe(1)
   })
 })

@@ -440,6 +440,8 @@ export interface Contact {
   phone: string | null
   avatar_url: string | null
   created_at: string
+  /** The contact this one was merged into (api.merge_contacts), else null. */
+  merged_into: string | null
   identities: ContactIdentity[]
   conversations: ContactConversation[]
   memories: ContactMemory[]
