@@ -13,6 +13,10 @@ let contactId: string
 let whatsappContactId: string
 const conversations: string[] = []
 const WHATSAPP_ID = '30000000-0000-4000-8000-000000000003'
+const ADA_AVATAR = 'https://avatars.slack-edge.com/2026-12-06/ada_72.png'
+const PNG_1PX =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=='
+let adaConversation: string
 const base = `/t/${DEMO.tenantSlug}`
 
 beforeAll(async () => {
@@ -64,7 +68,27 @@ beforeAll(async () => {
     content: 'Writes from a phone on weekends',
   })
   if (remembered.error) throw new Error(remembered.error.message)
+  // A contact whose profile picture Slack hosts (served here by the test: no internet).
+  const ada = await ingest(service, {
+    connectionId: DEMO.webChatId,
+    externalId: 'contacts-e2e-ada',
+    thread: 'ada-thread',
+    user: 'ada-visitor',
+    text: 'Hello',
+  })
+  adaConversation = ada.conversation_id
+  const adaProfile = await service.rpc('record_contact_profile', {
+    tenant_id: DEMO.tenantId,
+    channel: 'web_chat',
+    external_user_id: 'ada-visitor',
+    display_name: 'Ada Lovelace',
+    avatar_url: ADA_AVATAR,
+  })
+  if (adaProfile.error) throw new Error(adaProfile.error.message)
   page = await (await e2e.newContext()).newPage()
+  await page.route(ADA_AVATAR, (route) =>
+    route.fulfill({ contentType: 'image/png', body: Buffer.from(PNG_1PX, 'base64') }),
+  )
   await signIn(page, DEMO.email, DEMO.password, `${base}/contacts`)
 }, 300_000)
 
@@ -96,9 +120,20 @@ describe('contacts', () => {
     await memories.getByText('Lives in Arlington').waitFor()
   })
 
-  it('links the conversation view to the contact', async () => {
+  it('shows the contact with their avatar in the conversation view, linked to the contact', async () => {
+    await open(page, `${base}/conversations/${adaConversation}`)
+    const adaPanel = page.getByRole('complementary', { name: 'Contact' })
+    await adaPanel.getByRole('link', { name: 'Ada Lovelace' }).waitFor()
+    const picture = adaPanel.locator('img')
+    expect(await picture.getAttribute('src')).toBe(ADA_AVATAR)
+    await page.waitForFunction(() => (document.querySelector('aside img') as HTMLImageElement | null)?.complete)
+    expect(await picture.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(1)
+
+    // A picture from anywhere else is not loaded: initials.
     await open(page, `${base}/conversations/${conversations[0]}`)
     const panel = page.getByRole('complementary', { name: 'Contact' })
+    expect(await panel.locator('img').count()).toBe(0)
+    expect(await panel.locator('.initials').textContent()).toContain('GH')
     await panel.getByRole('link', { name: 'Grace Hopper' }).click()
     await page.waitForURL(`**${base}/contacts/${contactId}`)
   })

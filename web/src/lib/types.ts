@@ -186,6 +186,8 @@ export interface Conversation {
   thread_key: string
   contact_id: string | null
   contact_name: string | null
+  /** The contact's picture (a Slack profile's); shown only from Slack's image hosts. */
+  contact_avatar_url?: string | null
   agent_id: string | null
   status: ConversationStatus
   assigned_member_id: string | null
