@@ -588,6 +588,50 @@ describe('Slack names through the worker', () => {
     expect(infoCallsFor('U0GRACE')).toHaveLength(1)
   })
 
+  test('a Slack user first seen replying inside an existing thread is named too, once', async () => {
+    slack.addUser('U0LIN', {
+      handle: 'lin',
+      realName: 'Lin Wei',
+      displayName: 'Lin',
+      image: 'https://avatars.slack-edge.com/2026-01-01/lin_72.png',
+    })
+    const channel = 'C0JOINED'
+    const ts = slackTs()
+    const opened = slackEventEnvelope(
+      { type: 'app_mention', user: 'U0HOST', text: `<@${DEMO_BOT}> can someone help?`, ts, channel, event_ts: ts },
+      { teamId: DEMO_TEAM, botUserId: DEMO_BOT },
+    )
+    expect((await postSlack(JSON.stringify(opened))).status).toBe(200)
+    await settledReplies(`${channel}:${ts}`, 'the reply that opens the thread')
+    // Lin joins the thread: the conversation exists already, Lin is new.
+    for (const text of ['I have the same question', 'any news?']) {
+      const replyTs = slackTs()
+      const joined = slackEventEnvelope(
+        {
+          type: 'app_mention',
+          user: 'U0LIN',
+          text: `<@${DEMO_BOT}> ${text}`,
+          ts: replyTs,
+          thread_ts: ts,
+          channel,
+          event_ts: replyTs,
+        },
+        { teamId: DEMO_TEAM, botUserId: DEMO_BOT },
+      )
+      expect((await postSlack(JSON.stringify(joined))).status).toBe(200)
+      await settledReplies(`${channel}:${replyTs}`, `the reply to Lin's "${text}"`)
+      await until(async () => ((await contactOf('U0LIN'))?.name ? true : undefined), "Lin's Slack name")
+    }
+    expect(await contactOf('U0LIN')).toEqual({
+      name: 'Lin',
+      avatar: 'https://avatars.slack-edge.com/2026-01-01/lin_72.png',
+      identity_name: 'Lin',
+      fetched: true,
+    })
+    expect(infoCallsFor('U0LIN')).toHaveLength(1)
+    expect(infoCallsFor('U0HOST')).toHaveLength(1)
+  })
+
   test('a lookup Slack refuses leaves the name unknown and never blocks the reply', async () => {
     const [reply] = await mention('C0NONAME', 'U0NOBODY', 'hello?')
     expect(reply!.delivery_status).toBe('sent')

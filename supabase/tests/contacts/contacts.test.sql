@@ -6,7 +6,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 \ir ../helpers/two_tenants.psql
 select tests.setup_two_tenants();
-select plan(32);
+select plan(34);
 
 -- A WhatsApp user who wrote without a profile name: unnamed until the profile arrives.
 select tests.become('service');
@@ -111,22 +111,42 @@ select is((select count(*)::int from app.contacts where display_name = 'Dana Vis
   and id <> (select contact_id from app.contact_identities where external_user_id = '00000000-0000-4000-8000-00000000a001')), 0,
   'no other visitor''s contact was named');
 
--- A Slack user's first conversation queues one profile lookup; once looked up, none.
+-- A Slack user is looked up once, the first time they are seen: in a conversation of their
+-- own or inside another's thread. The job is queued as the message's transaction commits
+-- (a deferred trigger): `set constraints … immediate` stands in for the commit here.
 select tests.become('service');
 create temp table slack_conn as
 select (api.save_slack_installation(tests.get('tenant')::uuid, 'T0CONTACTS', 'U0BOT', 'xoxb-contacts') ->> 'connection_id')::uuid as id;
 select api.ingest_message((select id from slack_conn), 'sl-1', 'C1:1.1', 'U0ADA', 'Hi');
 reset role;
-select is((select count(*)::int from pgmq.q_agent_jobs where message ->> 'kind' = 'contact_profile'
-  and message ->> 'external_user_id' = 'U0ADA' and message ->> 'connection_id' = (select id::text from slack_conn)), 1,
+grant select on slack_conn to public;
+create temp view profile_jobs as
+select message ->> 'external_user_id' as who, message ->> 'connection_id' as connection from pgmq.q_agent_jobs
+where message ->> 'kind' = 'contact_profile';
+grant select on profile_jobs to public;
+select is((select count(*)::int from profile_jobs), 0, 'nothing is queued before the message''s transaction commits');
+set constraints app.contact_identities_enqueue_profile immediate;
+set constraints app.contact_identities_enqueue_profile deferred;
+select is((select count(*)::int from profile_jobs where who = 'U0ADA' and connection = (select id::text from slack_conn)), 1,
   'a new Slack user''s conversation queues a profile lookup on its connection');
 select tests.become('service');
+select api.ingest_message((select id from slack_conn), 'sl-b1', 'C1:1.1', 'U0BEA', 'Jumping into this thread');
+reset role;
+set constraints app.contact_identities_enqueue_profile immediate;
+set constraints app.contact_identities_enqueue_profile deferred;
+select is((select count(*)::int from profile_jobs where who = 'U0BEA' and connection = (select id::text from slack_conn)), 1,
+  'a Slack user first seen inside another''s thread is looked up too');
+select tests.become('service');
 select api.ingest_message((select id from slack_conn), 'sl-2', 'C1:1.1', 'U0ADA', 'Still there?');
+select api.ingest_message((select id from slack_conn), 'sl-b2', 'C1:3.3', 'U0BEA', 'My own thread now');
 select api.record_contact_profile(tests.get('tenant')::uuid, 'slack', 'U0ADA', 'Ada L');
 select api.ingest_message((select id from slack_conn), 'sl-3', 'C1:2.2', 'U0ADA', 'New thread');
+select api.ingest_message(tests.get('web_channel')::uuid, 'web-new', 'visitor-new', 'visitor-new', 'Hello');
 reset role;
-select is((select count(*)::int from pgmq.q_agent_jobs where message ->> 'kind' = 'contact_profile'
-  and message ->> 'external_user_id' = 'U0ADA'), 1, 'no lookup per message, none once the profile is known');
+set constraints app.contact_identities_enqueue_profile immediate;
+set constraints app.contact_identities_enqueue_profile deferred;
+select is((select array_agg(who order by who) from profile_jobs), array['U0ADA', 'U0BEA'],
+  'one lookup per Slack user: none per message or new thread, none for other channels');
 
 select * from finish();
 rollback;

@@ -1,5 +1,6 @@
 // The contact_profile job: a Slack user's name and avatar, looked up once (users.info with
-// the workspace's bot token) after their first conversation, never on the webhook's path.
+// the workspace's bot token) the first time they are seen (their first message, in a thread
+// of their own or someone else's: app.enqueue_identity_profile), never on the webhook's path.
 // What Slack will not say (user not found, no token) is recorded as looked up with no
 // name, so it is not asked again; a rate limit or outage throws and the queue retries.
 import { z } from 'zod'
