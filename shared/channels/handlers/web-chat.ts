@@ -11,7 +11,8 @@
 //                              with x-member-authorization: Bearer <member session> as well, the
 //                              portal's test chat (see `testChatOf`)
 //   POST /web-chat/messages    Bearer <visitor session>, x-widget-key, {text, client_message_id?}
-//                              → ingested, with the conversation status and what answer to expect
+//                              → ingested, with the conversation status and what answer to expect;
+//                              428 prechat_required while the widget's pre-chat form is unfilled
 //   GET  /web-chat/messages    Bearer <visitor session>, x-widget-key, ?after_seq= → the
 //                              visitor's history and the conversation status
 //   POST /web-chat/rating      Bearer <visitor session>, x-widget-key, {rating: 1–5, comment?}
@@ -301,6 +302,9 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     if (clientId !== null && !CLIENT_MESSAGE_ID.test(clientId))
       return reply(400, { error: 'invalid_client_message_id' })
 
+    const refused = await prechatRefusal(visitor.connection, visitor.visitorId)
+    if (refused) return refused
+
     const result = await config.rpc<IngestResult>('ingest_message', {
       connection_id: visitor.connection.connection_id,
       // Scoped to the visitor: another visitor reusing an id can never reach this message.
@@ -322,6 +326,22 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
       rate_limited: !result.duplicate && !!result.rate_limited,
       notice_expected: !result.duplicate && !!result.notice_message_id,
     })
+  }
+
+  /**
+   * The pre-chat form, when the widget's settings switch it on: a visitor's first message is
+   * refused (428 prechat_required) until it has given its name (api.set_visitor_profile),
+   * so a script posting here directly cannot skip what the widget asks.
+   */
+  async function prechatRefusal(connection: WidgetConnection, visitorId: string): Promise<Response | null> {
+    if (connection.settings.prechat_form !== true) return null
+    const pending = await config.rpc<boolean>('web_chat_prechat_pending', {
+      connection_id: connection.connection_id,
+      visitor_id: visitorId,
+    })
+    if (!pending) return null
+    log('web_chat.prechat_required', { connection_id: connection.connection_id })
+    return reply(428, { error: 'prechat_required', message: 'Please tell us your name before your first message.' })
   }
 
   /** A rating of the visitor's own closed conversation (api.rate_web_chat_conversation): once, 1 to 5. */

@@ -437,6 +437,14 @@ const WIDGET_JS = String.raw`(function () {
       return api('POST', '/messages', { text: text, client_message_id: id });
     }).then(function (res) {
       if (res.status === 429) { status.textContent = (res.data && res.data.message) || 'Please wait a moment.'; return; }
+      // The server wants the pre-chat form first (this browser's record of it may be stale).
+      if (res.status === 428) {
+        try { localStorage.removeItem(storageKey + ':introduced'); } catch (err) { /* private mode */ }
+        askWhoFirst(true);
+        status.textContent = (res.data && res.data.message) || 'Please tell us your name first.';
+        nameInput.focus();
+        return;
+      }
       if (res.status >= 300) { status.textContent = 'Your message could not be sent. Please try again.'; return; }
       input.value = '';
       show({ id: res.data.message_id, direction: 'in', text: text });

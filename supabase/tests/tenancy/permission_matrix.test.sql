@@ -198,7 +198,8 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
 insert into tests.fx values ('contact_wa', (api.ingest_message(tests.get('wa_channel')::uuid, 'wamid.matrix', '15550077',
   '15550077', 'Hola') ->> 'contact_id'));
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
-  ('merge_contacts', $$select api.merge_contacts('{contact}', '{contact_wa}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501');
+  ('merge_contacts', $$select api.merge_contacts('{contact}', '{contact_wa}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('web_chat_prechat_pending', $$select api.web_chat_prechat_pending('{web_channel}', 'visitor-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call
