@@ -92,6 +92,35 @@ describe('whatsapp-webhook', () => {
     expect(await count('pgmq.q_agent_jobs')).toBe(jobs + 1)
   })
 
+  test("the contact takes the sender's WhatsApp profile name, even when it only comes with a later message", async () => {
+    const from = '4915100000077'
+    const contactName = async () =>
+      (
+        await sql<{ name: string | null }>(
+          `select c.display_name as name from app.contact_identities i join app.contacts c on c.id = i.contact_id
+           where i.channel = 'whatsapp' and i.external_user_id = $1`,
+          [from],
+        )
+      )[0]?.name
+    const post = (text: string, name: string | null) => {
+      const payload = whatsAppTextWebhook({ phoneNumberId: PHONE, from, text, name: name ?? undefined })
+      if (name === null) delete (payload.entry[0]!.changes[0]!.value as Record<string, unknown>)['contacts']
+      return postSigned(JSON.stringify(payload))
+    }
+    expect((await post('First, without a profile', null)).status).toBe(200)
+    expect(await contactName()).toBeNull()
+    expect((await post('Now with one', 'Lena Vogel')).status).toBe(200)
+    expect(await contactName()).toBe('Lena Vogel')
+    // An admin's name is kept when the profile changes.
+    await stack.db.pg.query(
+      `update app.contacts set display_name = 'Lena V. (wholesale)' where id =
+         (select contact_id from app.contact_identities where channel = 'whatsapp' and external_user_id = $1)`,
+      [from],
+    )
+    expect((await post('Profile renamed', 'lena')).status).toBe(200)
+    expect(await contactName()).toBe('Lena V. (wholesale)')
+  })
+
   test('interactive replies and media captions are ingested; a confirm button carries its id', async () => {
     const payload = whatsAppTextWebhook({ phoneNumberId: PHONE, from: '4915100000001', text: 'x' })
     const value = payload.entry[0]!.changes[0]!.value as Record<string, unknown>
