@@ -14,8 +14,7 @@ let whatsappContactId: string
 const conversations: string[] = []
 const WHATSAPP_ID = '30000000-0000-4000-8000-000000000003'
 const ADA_AVATAR = 'https://avatars.slack-edge.com/2026-12-06/ada_72.png'
-const PNG_1PX =
-  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=='
+const PNG_1PX = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=='
 let adaConversation: string
 const base = `/t/${DEMO.tenantSlug}`
 
@@ -114,7 +113,12 @@ describe('contacts', () => {
     const links = page.getByRole('region', { name: 'Conversations' }).getByRole('link')
     expect(await links.count()).toBe(2)
     const hrefs = await links.evaluateAll((as) => as.map((a) => a.getAttribute('href')))
-    expect(hrefs.sort()).toEqual(conversations.slice(0, 2).map((id) => `${base}/conversations/${id}`).sort())
+    expect(hrefs.sort()).toEqual(
+      conversations
+        .slice(0, 2)
+        .map((id) => `${base}/conversations/${id}`)
+        .sort(),
+    )
     const memories = page.getByRole('region', { name: 'Memories' })
     await memories.getByText('Prefers email replies').waitFor()
     await memories.getByText('Lives in Arlington').waitFor()

@@ -124,7 +124,7 @@ describe('the pre-chat form', () => {
     expect((await stored()).rows[0]!.n).toBe(1)
   })
 
-  it('shows the form again, with the server\'s words, when the browser wrongly believed it filled in', async () => {
+  it("shows the form again, with the server's words, when the browser wrongly believed it filled in", async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 } })
     context.setDefaultTimeout(15_000)
     await context.addInitScript((key) => localStorage.setItem(`konstruct:webchat:${key}:introduced`, '1'), WIDGET_KEY)
