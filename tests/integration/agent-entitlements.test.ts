@@ -62,7 +62,7 @@ const jobsOf = (messageId: string) =>
     messageId,
   ])
 
-// A Slack user's first conversation also queues a contact_profile lookup (tested in channels-end-to-end).
+// A new Slack user's first message also queues a contact_profile lookup (tested in channels-end-to-end).
 const queueEmpty = async () =>
   (await s.sql(`select 1 from pgmq.q_agent_jobs where message ->> 'kind' <> 'contact_profile'`)).length === 0
 

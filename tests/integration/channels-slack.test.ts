@@ -43,7 +43,7 @@ async function sql<T = Record<string, unknown>>(query: string, params: unknown[]
 }
 const messageCount = async () =>
   (await sql<{ n: number }>("select count(*)::int as n from app.messages where direction = 'in'"))[0]!.n
-// Jobs the agent answers with (a Slack user's first conversation also queues a contact_profile lookup).
+// Jobs the agent answers with (a new Slack user's first message also queues a contact_profile lookup).
 const jobCount = async () =>
   (
     await sql<{ n: number }>(
