@@ -8,7 +8,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 \ir ../helpers/two_tenants.psql
 select tests.setup_two_tenants();
-select plan(27);
+select plan(29);
 
 -- Tenant A's WhatsApp user Maria (with an email and a memory), and a second WhatsApp user.
 select tests.become('service');
@@ -92,6 +92,16 @@ select tests.become('service');
 select is((api.ingest_message(tests.get('wa_channel')::uuid, 'wamid.m3', '15550009', '15550009', 'Me again', 'Maria')
   ->> 'contact_id'), tests.get('contact'), 'her next message is the survivor''s');
 reset role;
+
+-- A memory the worker saves for the merged contact (it read the conversation just before
+-- the merge) lands on the survivor.
+select tests.become('service');
+select api.save_memory(tests.get('tenant')::uuid, tests.get('maria')::uuid, tests.get('agent')::uuid, 'Pays by card');
+reset role;
+select is((select contact_id from app.memories where content = 'Pays by card'), tests.get('contact')::uuid,
+  'a memory saved for the merged contact is the survivor''s');
+select is(tests.outcome('service', tests.fill($$select api.save_memory('{tenant_b}', '{maria}', '{agent_b}', 'x')$$)), '42501',
+  'and is still refused under another tenant');
 
 -- Everything that points at a contact is something the merge moves (a new reference to
 -- app.contacts fails here until api.merge_contacts moves it too).
