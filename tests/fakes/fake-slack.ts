@@ -243,7 +243,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       access_token: botToken,
       token_type: 'bot',
       scope:
-        'app_mentions:read,chat:write,im:history,im:read,im:write,channels:history,groups:history,users:read,assistant:write',
+        'app_mentions:read,chat:write,files:read,im:history,im:read,im:write,channels:history,groups:history,users:read,assistant:write',
       bot_user_id: botUserId,
       app_id: appId,
       team,
