@@ -86,7 +86,7 @@ export function createChannelMediaHandler(config: ChannelMediaConfig, deps: Chan
       if (!parsed.success) return notFound()
       stored = parsed.data
     } catch (error) {
-      if (error instanceof ApiError && ['P0002', '42501', '22P02'].includes(error.code)) return notFound()
+      if (error instanceof ApiError && ['P0002', '42501', '22P02'].includes(error.code ?? '')) return notFound()
       log('channel_media.lookup_failed', { error: describeError(error) })
       return text(502, 'The file could not be looked up. Try again.')
     }
