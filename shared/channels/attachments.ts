@@ -70,3 +70,25 @@ export function slackFileAttachments(files: unknown): SlackAttachment[] {
   if (!Array.isArray(files)) return []
   return files.filter(isRecord).flatMap((file) => slackFileAttachment(file) ?? [])
 }
+
+/** Images a browser may show inline; everything else downloads (never SVG: it runs script). */
+export const INLINE_IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp'])
+
+/** The headers every served attachment carries: inline only for allowlisted images. */
+export function attachmentHeaders(attachment: Attachment, bytes: number | null): Headers {
+  const type = (attachment.mime_type ?? '').split(';')[0]!.trim().toLowerCase()
+  const inline = INLINE_IMAGE_TYPES.has(type)
+  const name = (attachment.filename ?? `${attachment.type}`).replace(/[\r\n"\\]/g, '_')
+  const ascii = name.replace(/[^\x20-\x7e]/g, '_')
+  const headers = new Headers({
+    'content-type': inline ? type : 'application/octet-stream',
+    'content-disposition': `${inline ? 'inline' : 'attachment'}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`,
+    'x-content-type-options': 'nosniff',
+    'content-security-policy': "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox",
+    'cross-origin-resource-policy': 'same-origin',
+    'cache-control': 'private, max-age=300',
+    'referrer-policy': 'no-referrer',
+  })
+  if (bytes !== null) headers.set('content-length', String(bytes))
+  return headers
+}

@@ -18,8 +18,8 @@ import { projectFromEnv, requirePublishableKey, serviceApi, userApi, type Projec
 import type { ResolveHost } from '../../net/guarded-fetch.ts'
 import { numberEnv, optionalEnv, type Env } from '../../runtime/env.ts'
 import { consoleLog, describeError, text, type Log } from '../../runtime/http.ts'
-import { attachmentSchema } from '../attachments.ts'
-import { attachmentHeaders, DEFAULT_MEDIA_MAX_BYTES, fetchAttachment, type MediaConfig } from '../media.ts'
+import { attachmentHeaders, attachmentSchema } from '../attachments.ts'
+import { DEFAULT_MEDIA_MAX_BYTES, fetchAttachment, type MediaConfig } from '../media.ts'
 
 export interface ChannelMediaConfig {
   project: Project
