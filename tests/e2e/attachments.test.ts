@@ -23,7 +23,12 @@ let photoMessageId: string
 const base = `/t/${DEMO.tenantSlug}`
 
 async function sendOnWhatsApp(messages: Array<Record<string, unknown>>) {
-  const payload = whatsAppTextWebhook({ phoneNumberId: '100000000000001', from: '4915100000123', text: 'x', name: 'Mia' })
+  const payload = whatsAppTextWebhook({
+    phoneNumberId: '100000000000001',
+    from: '4915100000123',
+    text: 'x',
+    name: 'Mia',
+  })
   const value = payload.entry[0]!.changes[0]!.value as Record<string, unknown>
   value['messages'] = messages
   const body = JSON.stringify(payload)

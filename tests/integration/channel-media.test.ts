@@ -167,9 +167,7 @@ describe('WhatsApp media', () => {
     const id = await sendOnWhatsApp({ id: 'media-big', type: 'document', mime: 'application/pdf', filename: 'a.pdf' })
     const response = await fetchMedia(id, memberToken)
     expect(response.status).toBe(413)
-    expect(await response.text()).toBe(
-      'This file is 1.5 MB; the inbox fetches files up to 1 MB. Open it in WhatsApp.',
-    )
+    expect(await response.text()).toBe('This file is 1.5 MB; the inbox fetches files up to 1 MB. Open it in WhatsApp.')
     expect(wa.requests.filter((r) => r.path === '/media/media-big')).toHaveLength(0)
   })
 

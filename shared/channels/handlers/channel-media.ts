@@ -8,7 +8,8 @@
 //      message, an unknown one and an outbound one are all the same 404;
 //   3. the connection's token is read with the service role (api.get_channel_token) and never
 //      leaves this function;
-//   4. ../media.ts fetches the bytes from the channel (its hosts only, size cap);
+//   4. the channel's own module fetches the bytes (../slack/files.ts, ../whatsapp/media.ts:
+//      its hosts only, size cap; ../media.ts);
 //   5. the answer is inline only for allowlisted image types, a download otherwise, with
 //      nosniff and a CSP that runs nothing.
 import { z } from 'zod'
@@ -19,7 +20,9 @@ import type { ResolveHost } from '../../net/guarded-fetch.ts'
 import { numberEnv, optionalEnv, type Env } from '../../runtime/env.ts'
 import { consoleLog, describeError, text, type Log } from '../../runtime/http.ts'
 import { attachmentHeaders, attachmentSchema } from '../attachments.ts'
-import { DEFAULT_MEDIA_MAX_BYTES, fetchAttachment, type MediaConfig } from '../media.ts'
+import { DEFAULT_MEDIA_MAX_BYTES, type MediaConfig } from '../media.ts'
+import { fetchSlackFile } from '../slack/files.ts'
+import { fetchWhatsAppMedia } from '../whatsapp/media.ts'
 
 export interface ChannelMediaConfig {
   project: Project
@@ -100,7 +103,11 @@ export function createChannelMediaHandler(config: ChannelMediaConfig, deps: Chan
     }
     if (!channelToken) return text(404, 'This channel is no longer connected, so its files cannot be fetched.')
 
-    const result = await fetchAttachment(stored.attachment, channelToken, media)
+    const { attachment } = stored
+    const result =
+      'whatsapp_media_id' in attachment
+        ? await fetchWhatsAppMedia(attachment, channelToken, media)
+        : await fetchSlackFile(attachment, channelToken, media)
     if (!result.ok) {
       log('channel_media.refused', { message_id: query.data.message_id, reason: result.reason })
       return text(result.status, result.message)
