@@ -196,7 +196,16 @@ describe('Slack files', () => {
   test('a shared PDF is recorded and downloads (never inline) for a member', async () => {
     const bytes = new TextEncoder().encode('%PDF-1.4 fake')
     const file = slack.addFile({ id: 'F0PDF', name: 'invoice.pdf', mimetype: 'application/pdf', bytes })
+    const before = new Map(stack.calls)
     const id = await sendOnSlack(file)
+    // A message with files takes the longer way (api.ingest_slack_message stores text only):
+    // two api calls before Slack's ack instead of one.
+    const made = (name: string) => (stack.calls.get(name) ?? 0) - (before.get(name) ?? 0)
+    expect([
+      made('rpc/ingest_slack_message'),
+      made('rpc/resolve_slack_connection'),
+      made('rpc/ingest_message'),
+    ]).toEqual([0, 1, 1])
     const [row] = await sql<{ attachments: unknown[]; last_message_preview: string }>(
       `select m.attachments, c.last_message_preview from app.messages m join app.conversations c on c.id = m.conversation_id where m.id = $1`,
       [id],

@@ -1,5 +1,6 @@
 // What a Slack file becomes in app.messages.attachments, whose URLs may receive a channel's
-// token, how a served file is labelled, and how the inbox draws a message's files.
+// token, how a served file is labelled, how the inbox draws a message's files, and what each
+// kind of WhatsApp media becomes.
 import { describe, expect, test } from 'vitest'
 import { attachmentHeaders, slackFileAttachments } from '../../../shared/channels/attachments.ts'
 import { tokenMayGoTo } from '../../../shared/channels/media.ts'
@@ -7,6 +8,8 @@ import { SLACK_FILE_HOSTS } from '../../../shared/channels/slack/files.ts'
 import { META_MEDIA_HOSTS } from '../../../shared/channels/whatsapp/media.ts'
 import { parseSlackEvent } from '../../../shared/channels/slack/events.ts'
 import { showAttachments } from '../../../web/src/lib/attachments.ts'
+import { createWhatsAppWebhookHandler } from '../../../shared/channels/handlers/whatsapp-webhook.ts'
+import { signWhatsAppBody, whatsAppTextWebhook } from '../../fakes/fake-whatsapp.ts'
 
 const slackFile = {
   id: 'F0123',
@@ -117,5 +120,68 @@ describe('the inbox', () => {
       ['/media/m-1/2', false, 'a.pdf', '1.5 MB', 240, 180],
       ['/media/m-1/3', false, 'Photo', null, 240, 180],
     ])
+  })
+})
+
+describe('WhatsApp media', () => {
+  test('image, document, audio, video and sticker are recorded with media id, type, name and caption', async () => {
+    const ingested: Array<Record<string, unknown>> = []
+    const rpc = (async (fn: string, args: Record<string, unknown> = {}) => {
+      if (fn === 'resolve_whatsapp_connection') return { connection_id: 'c1', tenant_id: 't1', status: 'active' }
+      if (fn === 'ingest_message') ingested.push(args)
+      return { message_id: 'm', duplicate: false, enqueued: true }
+    }) as never
+    const handler = createWhatsAppWebhookHandler({ appSecret: 's', verifyToken: 'v', rpc, log: () => {} })
+    const payload = whatsAppTextWebhook({ phoneNumberId: '1', from: '49', text: 'x' })
+    const value = payload.entry[0]!.changes[0]!.value as Record<string, unknown>
+    const media = (type: string, fields: Record<string, unknown>) => ({
+      from: '49',
+      id: `wamid.${type}`,
+      timestamp: '1700000000',
+      type,
+      [type]: { id: `M-${type}`, ...fields },
+    })
+    value['messages'] = [
+      media('image', { mime_type: 'image/jpeg', caption: 'Receipt' }),
+      media('document', { mime_type: 'application/pdf', filename: 'a.pdf' }),
+      media('audio', { mime_type: 'audio/ogg; codecs=opus', voice: true }),
+      media('video', { mime_type: 'video/mp4' }),
+      media('sticker', { mime_type: 'image/webp', animated: false }),
+    ]
+    const body = JSON.stringify(payload)
+    const response = await handler(
+      new Request('http://localhost/', {
+        method: 'POST',
+        headers: { 'x-hub-signature-256': signWhatsAppBody('s', body) },
+        body,
+      }),
+    )
+    expect(response.status).toBe(200)
+    expect(ingested.map((args) => args['attachments'])).toEqual([
+      [{ type: 'image', whatsapp_media_id: 'M-image', mime_type: 'image/jpeg', filename: null, caption: 'Receipt' }],
+      [
+        {
+          type: 'document',
+          whatsapp_media_id: 'M-document',
+          mime_type: 'application/pdf',
+          filename: 'a.pdf',
+          caption: null,
+        },
+      ],
+      [
+        {
+          type: 'audio',
+          whatsapp_media_id: 'M-audio',
+          mime_type: 'audio/ogg; codecs=opus',
+          filename: null,
+          caption: null,
+        },
+      ],
+      [{ type: 'video', whatsapp_media_id: 'M-video', mime_type: 'video/mp4', filename: null, caption: null }],
+      [{ type: 'sticker', whatsapp_media_id: 'M-sticker', mime_type: 'image/webp', filename: null, caption: null }],
+    ])
+    // Inline in the inbox: the photo and the sticker (webp); the rest are downloads.
+    const shown = ingested.flatMap((args, i) => showAttachments(`m${i}`, args['attachments'] as unknown[]))
+    expect(shown.map((s) => s.inline)).toEqual([true, false, false, false, true])
   })
 })
