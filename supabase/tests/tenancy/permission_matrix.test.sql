@@ -201,6 +201,10 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('merge_contacts', $$select api.merge_contacts('{contact}', '{contact_wa}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
   ('web_chat_prechat_pending', $$select api.web_chat_prechat_pending('{web_channel}', 'visitor-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
+-- attachments shown in the inbox (20261206104000_attachments.sql): read as the member
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('get_attachment', $$select api.get_attachment('{message}', 0)$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501');
+
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call
 from tests.matrix m
