@@ -157,6 +157,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
 -- the inbox (conversations_and_inbox)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('assign_conversation', $$select api.assign_conversation('{conv}', '{admin}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('signal_typing', $$select api.signal_typing('{conv}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
   ('mark_conversation_read', $$select api.mark_conversation_read('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
   ('set_my_availability', $$select api.set_my_availability('{tenant}', false)$$, 'ok', 'ok', 'ok', '42501', '42501', '42501', '42501'),
   ('list_assignees', $$select * from api.list_assignees('{tenant}')$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501'),
