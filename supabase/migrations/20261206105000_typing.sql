@@ -81,9 +81,6 @@ create index typing_signals_tenant_idx on app.typing_signals (tenant_id);
 comment on table app.typing_signals is 'When a WhatsApp typing indicator was last queued for a conversation: one row per conversation, so api.signal_typing queues at most one every 20 seconds however many members type. Written by app.enqueue_whatsapp_typing only.';
 alter table app.typing_signals enable row level security;
 alter table app.typing_signals force row level security;
-create policy "members can read their tenant's typing signals" on app.typing_signals
-  for select to authenticated using (app.can_read(tenant_id));
-grant select on app.typing_signals to authenticated;
 grant select, insert, update, delete on app.typing_signals to service_role;
 
 create function app.enqueue_whatsapp_typing(conversation_id uuid)

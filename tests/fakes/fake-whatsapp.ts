@@ -137,7 +137,10 @@ export async function startFakeWhatsApp(options: { accessToken?: string } = {}):
       const messageId = typeof body['message_id'] === 'string' ? body['message_id'] : ''
       if (!messageId) return graphError(400, 100, 'Invalid parameter', 'message_id is required')
       const typing = body['typing_indicator']
-      if (typing !== undefined && (typeof typing !== 'object' || (typing as Record<string, unknown>)['type'] !== 'text'))
+      if (
+        typing !== undefined &&
+        (typeof typing !== 'object' || (typing as Record<string, unknown>)['type'] !== 'text')
+      )
         return graphError(400, 100, 'Invalid parameter', 'typing_indicator.type must be text')
       readReceipts.push({ phoneNumberId, messageId })
       if (typing !== undefined) typingIndicators.push({ phoneNumberId, messageId })

@@ -33,8 +33,7 @@ function kind(token: string | null) {
   } as unknown as WorkerContext
   return whatsAppTypingJob(ctx)
 }
-const run = (k: ReturnType<typeof kind>, j: ReturnType<typeof job>) =>
-  k.run(k.schema.parse(j), { attempt: 1 } as never)
+const run = (k: ReturnType<typeof kind>, j: ReturnType<typeof job>) => k.run(k.schema.parse(j), { attempt: 1 } as never)
 
 describe('whatsapp_typing job', () => {
   it("shows the typing indicator on the customer's message", async () => {

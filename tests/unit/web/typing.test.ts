@@ -75,7 +75,9 @@ describe('typing', () => {
   })
 
   it('names a member by their profile, else by words from their email, never the address', () => {
-    expect(memberDisplayName({ email: 'jane.doe@example.com', user_metadata: { full_name: 'Jane Doe' } })).toBe('Jane Doe')
+    expect(memberDisplayName({ email: 'jane.doe@example.com', user_metadata: { full_name: 'Jane Doe' } })).toBe(
+      'Jane Doe',
+    )
     expect(memberDisplayName({ email: 'jane.doe@example.com' })).toBe('Jane Doe')
     expect(memberDisplayName({ email: 'admin@konstruct.local' })).toBe('Admin')
     expect(memberDisplayName({ email: '' })).toBe('A team member')

@@ -64,7 +64,9 @@ export function expiring(
  * The name a visitor sees for a member: the name in their profile, else the part of their
  * email before the @ in words ("jane.doe@…" → "Jane Doe"); never the whole address.
  */
-export function memberDisplayName(user: { email?: string | null; user_metadata?: Record<string, unknown> } | null): string {
+export function memberDisplayName(
+  user: { email?: string | null; user_metadata?: Record<string, unknown> } | null,
+): string {
   const meta = user?.user_metadata ?? {}
   for (const key of ['full_name', 'name', 'display_name']) {
     const value = meta[key]

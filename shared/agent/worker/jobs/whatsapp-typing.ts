@@ -30,7 +30,12 @@ export function whatsAppTypingJob(ctx: WorkerContext): JobKind<z.infer<typeof wh
       const token = await ctx.store.getChannelToken(job.connection_id)
       if (!token) return 'no_token'
       const shown = await markWhatsAppRead({
-        whatsapp: { accessToken: token, apiUrl: ctx.config.whatsappApiUrl, apiVersion: ctx.config.whatsappApiVersion, fetch: ctx.fetch },
+        whatsapp: {
+          accessToken: token,
+          apiUrl: ctx.config.whatsappApiUrl,
+          apiVersion: ctx.config.whatsappApiVersion,
+          fetch: ctx.fetch,
+        },
         phoneNumberId: job.phone_number_id,
         messageId: job.message_external_id,
         showTyping: true,
