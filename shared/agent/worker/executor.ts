@@ -6,7 +6,8 @@
 //   1. claim with a visibility timeout longer than the time budget (no one else holds it);
 //   2. read the job with its kind's schema and run it; a kind records every effect under an
 //      idempotency key derived from the job, so a retry finds its earlier work;
-//   3. complete it (api.complete_job deletes it) only after the work returned;
+//   3. complete it (api.complete_job deletes it) only after the work returned; a kind whose
+//      last call recorded its effect and deleted the job in one transaction says so;
 //   4. on failure, api.fail_job sets the visibility timeout with exponential backoff; at
 //      the last attempt (or at once for a permanent failure, an unknown kind, an
 //      unreadable job) it archives the job (pgmq's archive is the dead-letter queue)
@@ -14,7 +15,7 @@
 // One job's failure never stops the others of its batch.
 
 import { z } from 'zod'
-import type { AgentStore, ClaimedJob, QueueName } from '../store.ts'
+import type { AgentStore, ClaimedJob, QueueName, ReplyContextLimits } from '../store.ts'
 import type { WorkerConfig } from './config.ts'
 import { describeFailure, isPermanent, PermanentJobError, retryBaseDelaySeconds } from './failures.ts'
 
@@ -26,7 +27,15 @@ export interface JobRun {
   attempt: number
   /** Aborted when the wake-up's time budget runs out; the job is then left to the visibility timeout. */
   signal: AbortSignal
+  /** What the claim read for this job beside it (a reply's context), or null. */
+  prepared: unknown
 }
+
+/**
+ * What a kind's run returns: a short outcome, or the outcome with completed = true when
+ * its last call already deleted the job in the same transaction as its effect.
+ */
+export type JobOutcome = string | { outcome: string; completed: boolean }
 
 export interface DeadLetter {
   queue: QueueName
@@ -39,7 +48,7 @@ export interface DeadLetter {
 export interface JobKind<J extends { tenant_id: string }> {
   schema: z.ZodType<J, unknown>
   /** Does the work; returns a short outcome for the report. Throws to retry. */
-  run(job: J, run: JobRun): Promise<string>
+  run(job: J, run: JobRun): Promise<JobOutcome>
   /** After the last attempt: tell whoever waits (best effort; its failure is only logged). */
   deadLetter?(job: J, letter: DeadLetter): Promise<void>
 }
@@ -79,6 +88,8 @@ export interface JobExecutorDeps {
   queues: Pick<AgentStore, 'claimJobs' | 'completeJob' | 'failJob'>
   kinds: JobKinds
   settings: ExecutorSettings
+  /** Read a reply job's context within the claim (one call per batch rather than one per job). */
+  replyContext?: ReplyContextLimits | null
   now?: () => number
   log?: (line: string, detail?: unknown) => void
 }
@@ -97,7 +108,9 @@ export function createJobExecutor(deps: JobExecutorDeps) {
 
   /** The claim step: up to one batch of one queue, hidden for the visibility timeout. */
   function claimBatch(queue: QueueName): Promise<ClaimedJob[]> {
-    return queues.claimJobs(queue, settings.batchSize, settings.visibilityTimeoutSeconds)
+    return queues.claimJobs(queue, settings.batchSize, settings.visibilityTimeoutSeconds, {
+      replyContext: deps.replyContext ?? null,
+    })
   }
 
   /** Reads a claimed job: its kind's module and the job as that kind's schema reads it. */
@@ -116,13 +129,15 @@ export function createJobExecutor(deps: JobExecutorDeps) {
     const report = () => ({ queue, job_id: claimed.job_id, kind: dispatched?.kind ?? null })
     try {
       dispatched = dispatch(claimed)
-      const outcome = await dispatched.handler.run(dispatched.job, {
+      const result = await dispatched.handler.run(dispatched.job, {
         queue,
         jobId: claimed.job_id,
         attempt: claimed.read_count,
         signal,
+        prepared: claimed.prepared ?? null,
       })
-      await queues.completeJob(queue, claimed.job_id, dispatched.job.tenant_id)
+      const { outcome, completed } = typeof result === 'string' ? { outcome: result, completed: false } : result
+      if (!completed) await queues.completeJob(queue, claimed.job_id, dispatched.job.tenant_id)
       return { ok: true, report: { ...report(), outcome } }
     } catch (error) {
       const failedTenant = typeof tenantId === 'string' ? tenantId : null
