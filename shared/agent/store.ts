@@ -296,9 +296,11 @@ export function createAgentStore(api: Api) {
       options: {
         /** Read each reply job's context beside it (api.prepare_reply). */
         replyContext?: ReplyContextLimits | null
+        /** The first claim of a wake-up: later enqueues wake a worker of their own (app.begin_wake). */
+        beginsWake?: boolean
       } = {},
     ): Promise<ClaimedJob[]> {
-      const { replyContext = null } = options
+      const { replyContext = null, beginsWake = false } = options
       const data = await call('claim_jobs_with_context', {
         queue_name: queue,
         batch_size: batchSize,
@@ -308,6 +310,7 @@ export function createAgentStore(api: Api) {
           memory_limit: replyContext.memoryLimit,
           knowledge_limit: replyContext.knowledgeLimit,
         },
+        begins_wake: beginsWake,
       })
       return parse('claim_jobs_with_context', z.array(claimedJobSchema), data ?? [])
     },

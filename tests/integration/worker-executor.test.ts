@@ -3,8 +3,8 @@
 // test: retries back off (1 s, then 2 s), a job that keeps failing is dead-lettered
 // after the last attempt and its kind told once, one job's failure never stops the
 // others of its batch, and a job of a kind no module knows is dead-lettered at once
-// with the reason in the audit log. The database's wake-ups are off, so the real
-// agent-worker function never claims these jobs.
+// with the reason in the audit log; a drain begins one wake epoch, not one per batch.
+// The database's wake-ups are off, so the real agent-worker function never claims these jobs.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { z } from 'zod'
 import { createApi } from '../../shared/api/client.ts'
@@ -172,6 +172,19 @@ describe('the queue executor', () => {
     expect(await where(loud)).toEqual({ queued: false, archived: true })
     expect(await where(broken)).toEqual({ queued: true, archived: false })
     expect(w.lines.some((line) => line.includes(`dead-letter handling of job ${loud} failed`))).toBe(true)
+  })
+
+  test('a drain begins one wake epoch, with its first claim, however many batches it takes', async () => {
+    // Messages queued after a worker began wake another one (app.begin_wake); a worker's
+    // later batches must not, or a busy worker would keep every enqueue silent.
+    const epoch = async () =>
+      Number((await sql<{ epoch: string }>(`select app.wake_epoch('agent_jobs')::text as epoch`))[0]!.epoch)
+    const w = executor()
+    for (let i = 0; i < settings.batchSize + 2; i++) await enqueue({ kind: 'ok', note: `e${i}` })
+    const before = await epoch()
+    const report = await w.drain(['agent_jobs'])
+    expect(report.completed).toHaveLength(settings.batchSize + 2)
+    expect(await epoch()).toBe(before + 1)
   })
 
   test('a job of a kind no module knows is dead-lettered at once, with the reason', async () => {

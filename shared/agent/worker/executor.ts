@@ -106,10 +106,15 @@ export function createJobExecutor(deps: JobExecutorDeps) {
   const now = deps.now ?? (() => Date.now())
   const log = deps.log ?? ((line: string, detail?: unknown) => console.log(line, detail ?? ''))
 
-  /** The claim step: up to one batch of one queue, hidden for the visibility timeout. */
-  function claimBatch(queue: QueueName): Promise<ClaimedJob[]> {
+  /**
+   * The claim step: up to one batch of one queue, hidden for the visibility timeout. The
+   * first claim of a wake-up begins it: messages queued from then on wake another worker,
+   * while those queued before are this claim's to see (app.begin_wake).
+   */
+  function claimBatch(queue: QueueName, beginsWake = false): Promise<ClaimedJob[]> {
     return queues.claimJobs(queue, settings.batchSize, settings.visibilityTimeoutSeconds, {
       replyContext: deps.replyContext ?? null,
+      beginsWake,
     })
   }
 
@@ -207,12 +212,12 @@ export function createJobExecutor(deps: JobExecutorDeps) {
     const timer = setTimeout(() => controller.abort(), settings.timeBudgetMs)
     try {
       for (const queue of order) {
-        for (;;) {
+        for (let first = true; ; first = false) {
           if (deadline - now() < settings.jobReserveMs) {
             report.more = true
             break
           }
-          const claimed = await claimBatch(queue)
+          const claimed = await claimBatch(queue, first)
           if (claimed.length === 0) break
           const results = await Promise.all(claimed.map((job) => execute(queue, job, controller.signal)))
           for (const result of results) {
