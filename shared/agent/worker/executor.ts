@@ -107,12 +107,13 @@ export function createJobExecutor(deps: JobExecutorDeps) {
   const log = deps.log ?? ((line: string, detail?: unknown) => console.log(line, detail ?? ''))
 
   /**
-   * The claim step: up to one batch of one queue, hidden for the visibility timeout. The
-   * first claim of a wake-up begins it: messages queued from then on wake another worker,
-   * while those queued before are this claim's to see (app.begin_wake).
+   * The claim step: up to `limit` jobs of one queue (a batch by default), hidden for the
+   * visibility timeout. The first claim of a wake-up begins it: messages queued from then
+   * on wake another worker, while those queued before are this claim's to see
+   * (app.begin_wake).
    */
-  function claimBatch(queue: QueueName, beginsWake = false): Promise<ClaimedJob[]> {
-    return queues.claimJobs(queue, settings.batchSize, settings.visibilityTimeoutSeconds, {
+  function claimBatch(queue: QueueName, beginsWake = false, limit = settings.batchSize): Promise<ClaimedJob[]> {
+    return queues.claimJobs(queue, limit, settings.visibilityTimeoutSeconds, {
       replyContext: deps.replyContext ?? null,
       beginsWake,
     })
@@ -202,7 +203,44 @@ export function createJobExecutor(deps: JobExecutorDeps) {
     }
   }
 
-  /** A wake-up: drains the queues in order, batch by batch, while the time budget allows. */
+  /**
+   * One queue of a wake-up: keeps up to a batch of its jobs running, and claims again as
+   * soon as half a batch has finished, so one slow job does not hold up the others' slots.
+   * Every job is still claimed with the visibility timeout and settled on its own. Stops
+   * claiming when a claim comes back short (drained) or the time budget is nearly spent
+   * (more), then waits for the jobs it holds.
+   */
+  async function drainQueue(queue: QueueName, report: BatchReport, deadline: number, signal: AbortSignal) {
+    const running = new Set<Promise<void>>()
+    const refillAt = Math.ceil(settings.batchSize / 2)
+    let first = true
+    for (;;) {
+      const room = settings.batchSize - running.size
+      if (room >= refillAt) {
+        if (deadline - now() < settings.jobReserveMs) {
+          report.more = true
+          break
+        }
+        const claimed = await claimBatch(queue, first, room)
+        first = false
+        for (const job of claimed) {
+          const task: Promise<void> = execute(queue, job, signal)
+            .then((result) => {
+              if (result.ok) report.completed.push(result.report)
+              else report.failed.push(result.report)
+            })
+            .finally(() => running.delete(task))
+          running.add(task)
+        }
+        if (claimed.length < room) break
+        continue
+      }
+      await Promise.race(running)
+    }
+    await Promise.all(running)
+  }
+
+  /** A wake-up: drains the queues in order while the time budget allows. */
   async function drain(order: readonly QueueName[]): Promise<BatchReport> {
     const started = now()
     const deadline = started + settings.timeBudgetMs
@@ -212,20 +250,7 @@ export function createJobExecutor(deps: JobExecutorDeps) {
     const timer = setTimeout(() => controller.abort(), settings.timeBudgetMs)
     try {
       for (const queue of order) {
-        for (let first = true; ; first = false) {
-          if (deadline - now() < settings.jobReserveMs) {
-            report.more = true
-            break
-          }
-          const claimed = await claimBatch(queue, first)
-          if (claimed.length === 0) break
-          const results = await Promise.all(claimed.map((job) => execute(queue, job, controller.signal)))
-          for (const result of results) {
-            if (result.ok) report.completed.push(result.report)
-            else report.failed.push(result.report)
-          }
-          if (claimed.length < settings.batchSize) break
-        }
+        await drainQueue(queue, report, deadline, controller.signal)
         if (report.more) break
       }
     } finally {
