@@ -200,6 +200,10 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('identity_profile_needed', $$select api.identity_profile_needed('{tenant}', 'web_chat', 'visitor-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('set_visitor_profile', $$select api.set_visitor_profile('{widget_key}', 'Jane Roe')$$, '42501', '42501', '42501', '42501', '42501', '42501', '42501');
 
+-- attachments shown in the inbox (20261206104000_attachments.sql): read as the member
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('get_attachment', $$select api.get_attachment('{message}', 0)$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501');
+
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call
 from tests.matrix m
