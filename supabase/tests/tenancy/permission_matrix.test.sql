@@ -144,6 +144,13 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('reply_superseded_by', $$select api.reply_superseded_by('{tenant}', '{conv}', '{message}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
+-- the worker's reply in fewer calls (reply_in_fewer_calls)
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('prepare_reply', $$select api.prepare_reply('{tenant}', '{conv}', '{message}', 'reply:matrix', 20, 8, 5)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('claim_jobs_with_context', $$select * from api.claim_jobs_with_context('agent_jobs', 5, 30, '{"message_limit": 20, "memory_limit": 8, "knowledge_limit": 5}', true)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('finish_reply', $$select api.finish_reply('{tenant}', '{conv}', '{"text": "Hello", "idempotency_key": "reply:matrix"}', sent_on_record => true)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('settle_delivery', $$select api.settle_delivery('{tenant}', '{reply}', 'sent', 'ext-out-2', null, 'agent_jobs', {job})$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
+
 -- portal follow-ups (conversations_and_inbox, knowledge_and_memory, agents)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('list_tool_calls', $$select * from api.list_tool_calls('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
