@@ -16,6 +16,7 @@ import { notifyHandoffJob } from './jobs/notify-handoff.ts'
 import { processSourceJob } from './jobs/process-source.ts'
 import { replyJob } from './jobs/reply.ts'
 import { verifyWhatsAppChannelJob } from './jobs/verify-whatsapp-channel.ts'
+import { whatsAppTypingJob } from './jobs/whatsapp-typing.ts'
 import type { QueueName } from '../store.ts'
 
 export type { AgentWorkerDeps } from './context.ts'
@@ -30,6 +31,7 @@ export function jobKinds(ctx: WorkerContext): JobKinds {
     verify_whatsapp_channel: verifyWhatsAppChannelJob(ctx),
     process_source: processSourceJob(ctx),
     contact_profile: contactProfileJob(ctx),
+    whatsapp_typing: whatsAppTypingJob(ctx),
   }
 }
 

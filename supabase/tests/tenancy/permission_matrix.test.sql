@@ -158,6 +158,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
 -- the inbox (conversations_and_inbox)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('assign_conversation', $$select api.assign_conversation('{conv}', '{admin}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('signal_typing', $$select api.signal_typing('{conv}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
   ('mark_conversation_read', $$select api.mark_conversation_read('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
   ('set_my_availability', $$select api.set_my_availability('{tenant}', false)$$, 'ok', 'ok', 'ok', '42501', '42501', '42501', '42501'),
   ('list_assignees', $$select * from api.list_assignees('{tenant}')$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501'),
@@ -193,6 +194,10 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('record_contact_profile', $$select api.record_contact_profile('{tenant}', 'web_chat', 'visitor-a', 'Jane Roe')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('identity_profile_needed', $$select api.identity_profile_needed('{tenant}', 'web_chat', 'visitor-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('set_visitor_profile', $$select api.set_visitor_profile('{widget_key}', 'Jane Roe')$$, '42501', '42501', '42501', '42501', '42501', '42501', '42501');
+
+-- attachments shown in the inbox (20261206104000_attachments.sql): read as the member
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('get_attachment', $$select api.get_attachment('{message}', 0)$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501');
 
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call
