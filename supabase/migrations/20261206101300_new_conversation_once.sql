@@ -9,10 +9,14 @@
 --
 -- api.ingest_message now takes the message's seq (from its identity sequence) and time before
 -- it inserts a new conversation, inserts the conversation with that message as its last, and
--- then the message with that seq and time (overriding system value); app.bump_conversation
--- writes a conversation only when something changes, so it leaves the new one alone. In an
--- existing conversation the seq and time are taken after the conversation is locked, as the
--- insert's own default did, so a thread's messages keep their order.
+-- then the message with that seq and time (overriding system value). While it inserts that
+-- message it names the conversation in the transaction-local setting
+-- konstruct.conversation_written, and the messages_bump_conversation trigger fires only for
+-- a message whose conversation is not named there (a WHEN condition: app.bump_conversation
+-- itself is unchanged). Only a message with text takes this path: its preview is its text
+-- under every definition of app.bump_conversation; one with attachments only is bumped as
+-- before. In an existing conversation the seq and time are taken after the conversation is
+-- locked, as the insert's own default did, so a thread's messages keep their order.
 
 grant usage on sequence app.messages_seq_seq to service_role;
 
@@ -40,6 +44,8 @@ declare
   message_at timestamptz;
   message_seq bigint;
   preview text := left(coalesce(ingest_message.text, '[attachment]'), 200);
+  -- A new conversation inserted here with this message (with text) as its last.
+  fresh boolean := false;
   answer jsonb;
   thread_context jsonb;
 begin
@@ -95,8 +101,8 @@ begin
   --    it (app.bump_conversation), so a concurrent close is seen. Written here only when it
   --    is new or something changes (a closed one reopens, a missing agent or contact, new
   --    channel context): the common case writes it once, in app.bump_conversation. A new
-  --    one is inserted with this message as its last (its time and seq taken here), so the
-  --    message's app.bump_conversation finds nothing to change and writes it no second time.
+  --    one is inserted with this message as its last (its time and seq taken here), and the
+  --    message's trigger does not write it a second time (konstruct.conversation_written).
   --    A new one is a test when its web chat visitor is a member's verified test chat.
   thread_context := coalesce(ingest_message.channel_context, '{}'::jsonb);
   select c.id, c.status, c.agent_id, c.contact_id, c.channel_context, c.is_test into conv
@@ -114,6 +120,7 @@ begin
       message_at, message_at, preview, message_seq)
     on conflict on constraint conversations_connection_id_thread_key_key do nothing
     returning c.id, c.status, c.agent_id, c.contact_id, c.channel_context, c.is_test into conv;
+    fresh := found and coalesce(ingest_message.text, '') <> '';
     if not found then
       -- Another delivery of this thread created it first.
       select c.id, c.status, c.agent_id, c.contact_id, c.channel_context, c.is_test into conv
@@ -140,6 +147,9 @@ begin
     message_seq := nextval('app.messages_seq_seq'::regclass);
     message_at := clock_timestamp();
   end if;
+  if fresh then
+    perform set_config('konstruct.conversation_written', conv.id::text, true);
+  end if;
   insert into app.messages (seq, created_at, tenant_id, conversation_id, connection_id, direction, author_kind,
     author_contact_id, text, attachments, external_id, delivery_status, metadata)
   overriding system value
@@ -148,6 +158,10 @@ begin
     coalesce(ingest_message.metadata, '{}'::jsonb))
   on conflict on constraint messages_connection_external_id_key do nothing
   returning id into new_message_id;
+  if fresh then
+    -- Any later message of this transaction (a notice, another ingest) is bumped as usual.
+    perform set_config('konstruct.conversation_written', '', true);
+  end if;
   if new_message_id is null then
     select m.id into new_message_id from app.messages m
     where m.connection_id = conn.id and m.external_id = ingest_message.external_id;
@@ -167,31 +181,8 @@ begin
 end
 $$;
 
-create or replace function app.bump_conversation()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-begin
-  update app.conversations c set
-    last_message_at = greatest(coalesce(c.last_message_at, new.created_at), new.created_at),
-    last_inbound_at = case when new.direction = 'in'
-      then greatest(coalesce(c.last_inbound_at, new.created_at), new.created_at) else c.last_inbound_at end,
-    last_message_preview = left(coalesce(new.text, '[attachment]'), 200),
-    last_inbound_seq = case when new.direction = 'in' then greatest(coalesce(c.last_inbound_seq, 0), new.seq)
-      else c.last_inbound_seq end
-  where c.id = new.conversation_id
-    -- Written only when it changes: ingest inserts a new conversation with its first message
-    -- already as the last, and a second write would cost a row version in nine indexes and
-    -- a broadcast that says nothing new.
-    and (c.last_message_at, c.last_inbound_at, c.last_message_preview, c.last_inbound_seq) is distinct from
-      (greatest(coalesce(c.last_message_at, new.created_at), new.created_at),
-       case when new.direction = 'in' then greatest(coalesce(c.last_inbound_at, new.created_at), new.created_at)
-         else c.last_inbound_at end,
-       left(coalesce(new.text, '[attachment]'), 200),
-       case when new.direction = 'in' then greatest(coalesce(c.last_inbound_seq, 0), new.seq) else c.last_inbound_seq end);
-  return null;
-end
-$$;
-comment on function app.bump_conversation() is 'After-insert trigger on messages: updates the conversation''s last_message_at, last_inbound_at, preview and last_inbound_seq, only when they change (a conversation ingest inserted with this message as its last is not written again).';
+drop trigger messages_bump_conversation on app.messages;
+create trigger messages_bump_conversation after insert on app.messages
+  for each row
+  when (new.conversation_id::text is distinct from current_setting('konstruct.conversation_written', true))
+  execute function app.bump_conversation();
