@@ -22,7 +22,7 @@
 // the flat-cost change (bench/sql-before.json, written by `--save-before` from a checkout
 // of that commit: `npm run bench:sql -- --project <checkout> --save-before`).
 // Usage: npm run bench:sql   (KONSTRUCT_PG_BIN, BENCH_SECONDS, BENCH_MESSAGES, BENCH_BIG_CHUNKS,
-// BENCH_SMALL_TENANTS; --only-empty skips the fill)
+// BENCH_SMALL_TENANTS; --only-empty skips the fill; --only a,b runs those functions besides ingest_message)
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -39,6 +39,8 @@ const option = (name: string) => {
 const PROJECT = resolve(option('--project') ?? join(HERE, '..'))
 const SAVE_BEFORE = args.includes('--save-before')
 const ONLY_EMPTY = args.includes('--only-empty')
+// --only ingest_message,context: just those functions (ingest_message always runs: it fills the conversations).
+const ONLY = option('--only')?.split(',')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const VOLUME = {
   conversations: 10_000,
@@ -246,12 +248,12 @@ async function measure(cluster: PgCluster, work: string, label: string): Promise
        from generate_series(1, ${Math.max(20_000, SECONDS * 8_000)})))`,
   ])
   for (const [name, script] of Object.entries(all)) {
-    if (name !== 'ingest_message') await drive(name, script)
+    if (name !== 'ingest_message' && (!ONLY || ONLY.includes(name))) await drive(name, script)
   }
   return results
 }
 
-// After four clients wrote at once: do the usage counters equal what the raw rows say?
+// After four clients wrote at once: do the usage counters (their slots summed) equal what the raw rows say?
 async function countersMatchHistory(cluster: PgCluster): Promise<boolean | null> {
   const exists = (await cluster.psql(['-At', '-c', `select to_regproc('app.usage_from_history') is not null`])).trim()
   if (exists !== 't') return null
@@ -259,11 +261,13 @@ async function countersMatchHistory(cluster: PgCluster): Promise<boolean | null>
     '-At',
     '-c',
     `select count(*) from (
-       (select period_start, messages, tokens, cost_usd from app.tenant_usage where tenant_id = '${TENANT}'
+       (select period_start, sum(messages), sum(tokens), sum(cost_usd) from app.tenant_usage
+        where tenant_id = '${TENANT}' group by period_start
         except select period_start, messages, tokens, cost_usd from app.usage_from_history('${TENANT}') where agent_id is null)
        union all
        (select period_start, messages, tokens, cost_usd from app.usage_from_history('${TENANT}') where agent_id is null
-        except select period_start, messages, tokens, cost_usd from app.tenant_usage where tenant_id = '${TENANT}')) d`,
+        except select period_start, sum(messages), sum(tokens), sum(cost_usd) from app.tenant_usage
+        where tenant_id = '${TENANT}' group by period_start)) d`,
   ])
   return Number(differing.trim()) === 0
 }

@@ -57,6 +57,8 @@ export interface FakeWhatsApp {
   sent: SentWhatsAppMessage[]
   /** Message ids marked as read. */
   readReceipts: Array<{ phoneNumberId: string; messageId: string }>
+  /** Typing indicators shown (a read receipt with `typing_indicator: {type: 'text'}`), in order. */
+  typingIndicators: Array<{ phoneNumberId: string; messageId: string }>
   failNext(failure: WhatsAppFailure, options?: { times?: number; phoneNumberId?: string }): void
   waitForSent(count: number, timeoutMs?: number): Promise<RecordedRequest[]>
   close(): Promise<void>
@@ -73,6 +75,7 @@ const ERROR_TITLES: Record<number, string> = {
 export async function startFakeWhatsApp(options: { accessToken?: string } = {}): Promise<FakeWhatsApp> {
   const sent: SentWhatsAppMessage[] = []
   const readReceipts: Array<{ phoneNumberId: string; messageId: string }> = []
+  const typingIndicators: Array<{ phoneNumberId: string; messageId: string }> = []
   const pathPattern = /^\/(v\d+\.\d+)\/([^/]+)\/messages$/
   const numbersPattern = /^\/(v\d+\.\d+)\/([^/]+)\/phone_numbers$/
   const accounts = new Map<string, FakeBusinessAccount>()
@@ -179,7 +182,14 @@ export async function startFakeWhatsApp(options: { accessToken?: string } = {}):
     if (body['status'] === 'read') {
       const messageId = typeof body['message_id'] === 'string' ? body['message_id'] : ''
       if (!messageId) return graphError(400, 100, 'Invalid parameter', 'message_id is required')
+      const typing = body['typing_indicator']
+      if (
+        typing !== undefined &&
+        (typeof typing !== 'object' || (typing as Record<string, unknown>)['type'] !== 'text')
+      )
+        return graphError(400, 100, 'Invalid parameter', 'typing_indicator.type must be text')
       readReceipts.push({ phoneNumberId, messageId })
+      if (typing !== undefined) typingIndicators.push({ phoneNumberId, messageId })
       return { status: 200, body: { success: true } }
     }
 
@@ -212,6 +222,7 @@ export async function startFakeWhatsApp(options: { accessToken?: string } = {}):
     requests: server.requests,
     sent,
     readReceipts,
+    typingIndicators,
     failNext(failure, { times = 1, phoneNumberId } = {}) {
       server.arm(failure, times, (r) => {
         const match = pathPattern.exec(r.path)

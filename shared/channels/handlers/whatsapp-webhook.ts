@@ -4,10 +4,13 @@
 //      WHATSAPP_VERIFY_TOKEN (constant time), else 403.
 // POST 1. Raw body (413 over 1 MiB), X-Hub-Signature-256 under WHATSAPP_APP_SECRET on the
 //         bytes as received; any failure is an opaque 401, nothing stored.
-//      2. Each message and status is routed by its phone_number_id; an unknown or
-//         disabled number is logged and skipped (Meta still gets its 200).
-//      3. Messages (text, interactive replies, template buttons, media with captions) go
-//         through api.ingest_message, idempotent on the wamid: a redelivery stores nothing.
+//      2. Each message and status is routed by its phone_number_id and the delivery's
+//         business account; an unknown or disabled number is logged and skipped (Meta
+//         still gets its 200).
+//      3. Messages (text, interactive replies, template buttons, media with captions) are
+//         routed and stored in one call, api.ingest_whatsapp_message (api.ingest_message
+//         behind it), idempotent on the wamid: a redelivery stores nothing. A "talk to a
+//         human" button resolves the connection first, to escalate before storing.
 //      4. Statuses (sent/delivered/read/failed) go to api.record_delivery_status, which never
 //         moves a message backwards.
 //      Meta retries non-2xx deliveries for days; a database failure answers 503 so the
@@ -126,15 +129,14 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
       }
 
       for (const message of messages) {
-        const connection = await connectionOf(message.phoneNumberId, message.businessAccountId)
-        if (!connection) continue
         try {
-          await ingestWhatsAppMessage(config.rpc, log, connection, message)
+          await ingestWhatsAppMessage(config.rpc, log, connectionOf, message)
         } catch (error) {
           // One message the database can never take must not hold back the rest of the
           // delivery, nor make Meta redeliver it for days: acknowledge, and tell the admins.
           if (!(error instanceof ApiError) || !isUnstorable(error.code)) throw error
-          await reportUnstorable(config.rpc, log, connection, 'whatsapp', message.messageId, error)
+          const connection = await connectionOf(message.phoneNumberId, message.businessAccountId)
+          if (connection) await reportUnstorable(config.rpc, log, connection, 'whatsapp', message.messageId, error)
         }
       }
       for (const status of statuses) {
@@ -152,10 +154,20 @@ export function createWhatsAppWebhookHandler(config: WhatsAppWebhookConfig): (re
   }
 }
 
+type ConnectionOf = (phoneNumberId: string, businessAccountId: string | null) => Promise<WhatsAppConnection | null>
+
+interface IngestedWhatsApp {
+  outcome: 'ingested' | 'unknown_number' | 'disabled'
+  connection_id?: string
+  message_id?: string
+  duplicate?: boolean
+  enqueued?: boolean
+}
+
 async function ingestWhatsAppMessage(
   rpc: Api,
   log: Log,
-  connection: WhatsAppConnection,
+  connectionOf: ConnectionOf,
   message: WhatsAppInboundMessage,
 ): Promise<void> {
   const { content } = message
@@ -169,13 +181,6 @@ async function ingestWhatsAppMessage(
   // the message is stored for the humans without waking the agent.
   const buttonId = content.type === 'interactive' ? content.replyId : content.type === 'button' ? content.payload : null
   const decision = readButtonValue(buttonId)
-  if (decision?.kind === 'human') {
-    await rpc('escalate_channel_thread', {
-      connection_id: connection.connection_id,
-      thread_key: message.from,
-      reason: 'Asked for a human (WhatsApp button)',
-    })
-  }
   const attachments =
     content.type === 'media'
       ? [
@@ -193,11 +198,9 @@ async function ingestWhatsAppMessage(
     whatsapp_to: message.from,
     whatsapp_last_message_id: message.messageId,
   }
-  const result = await rpc<{ message_id: string; duplicate: boolean; enqueued: boolean }>('ingest_message', {
-    connection_id: connection.connection_id,
+  const stored = {
     external_id: message.messageId,
-    // One running conversation per customer and business number.
-    thread_key: message.from,
+    // One running conversation per customer and business number (the thread is the sender).
     external_user_id: message.from,
     text:
       decision?.kind === 'tool'
@@ -215,13 +218,51 @@ async function ingestWhatsAppMessage(
       ...(content.type === 'button' && content.payload ? { whatsapp_button_payload: content.payload } : {}),
       ...(message.replyToMessageId ? { whatsapp_reply_to: message.replyToMessageId } : {}),
     },
-  })
-  log('whatsapp_webhook.ingested', {
-    connection_id: connection.connection_id,
-    message_id: result.message_id,
-    duplicate: result.duplicate,
-    enqueued: result.enqueued,
-  })
+  }
+  let result: IngestedWhatsApp
+  if (decision?.kind === 'human') {
+    // Escalated first, so the message is stored for the humans without waking the agent.
+    const connection = await connectionOf(message.phoneNumberId, message.businessAccountId)
+    if (!connection) return
+    await rpc('escalate_channel_thread', {
+      connection_id: connection.connection_id,
+      thread_key: message.from,
+      reason: 'Asked for a human (WhatsApp button)',
+    })
+    try {
+      const answer = await rpc<IngestedWhatsApp>('ingest_message', {
+        connection_id: connection.connection_id,
+        thread_key: message.from,
+        ...stored,
+      })
+      result = { ...answer, outcome: 'ingested', connection_id: connection.connection_id }
+    } catch (error) {
+      // Disabled between the lookup and the ingest: nothing to store, nothing to retry.
+      if (error instanceof ApiError && error.code === 'KO005') return
+      throw error
+    }
+  } else {
+    result = await rpc<IngestedWhatsApp>('ingest_whatsapp_message', {
+      phone_number_id: message.phoneNumberId,
+      business_account_id: message.businessAccountId,
+      ...stored,
+    })
+  }
+  if (result.outcome === 'unknown_number') {
+    log('whatsapp_webhook.unknown_number', {
+      phone_number_id: message.phoneNumberId,
+      business_account_id: message.businessAccountId,
+    })
+  } else if (result.outcome === 'disabled') {
+    log('whatsapp_webhook.connection_disabled', { connection_id: result.connection_id })
+  } else {
+    log('whatsapp_webhook.ingested', {
+      connection_id: result.connection_id,
+      message_id: result.message_id,
+      duplicate: result.duplicate,
+      enqueued: result.enqueued,
+    })
+  }
 }
 
 async function applyWhatsAppStatus(

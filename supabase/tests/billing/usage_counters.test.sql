@@ -1,4 +1,4 @@
--- Usage counters (app.tenant_usage, app.agent_usage): kept in the transaction of the event,
+-- Usage counters (app.tenant_usage in slots, summed; app.agent_usage): kept in the transaction of the event,
 -- never counting a retried delivery, a duplicate usage record, a message the inbound rate
 -- limit held back or a test conversation's message; what the plan limit reads; and equal to
 -- what the raw rows say (app.usage_from_history), for both tenants.
@@ -14,7 +14,7 @@ insert into app.settings (key, value) values ('inbound_rate_limit_per_sender', '
 on conflict (key) do update set value = excluded.value;
 
 create function tests.counter(tenant text, what text) returns bigint language sql as $$
-  select coalesce((select case what when 'messages' then u.messages when 'tokens' then u.tokens end
+  select coalesce((select sum(case what when 'messages' then u.messages when 'tokens' then u.tokens end)::bigint
     from app.tenant_usage u where u.tenant_id = tests.get(tenant)::uuid and u.period_start = app.usage_period(now())), 0)
 $$;
 create function tests.ingest_wa(ext text, sender text) returns jsonb language sql as $$
@@ -80,7 +80,10 @@ select is(array[tests.get('over')::jsonb ->> 'billing_refusal', tests.get('over2
 -- Reconciled from the raw rows.
 select is(
   (select array_agg(row(u.period_start, u.messages, u.tokens, u.cost_usd)::text order by u.tenant_id)
-   from app.tenant_usage u where u.tenant_id in (tests.get('tenant')::uuid, tests.get('tenant_b')::uuid)),
+   from (select u.tenant_id, u.period_start, sum(u.messages) as messages, sum(u.tokens) as tokens,
+           sum(u.cost_usd) as cost_usd
+         from app.tenant_usage u where u.tenant_id in (tests.get('tenant')::uuid, tests.get('tenant_b')::uuid)
+         group by u.tenant_id, u.period_start) u),
   (select array_agg(row(h.period_start, h.messages, h.tokens, h.cost_usd)::text order by t.id)
    from app.tenants t, app.usage_from_history(t.id) h
    where t.id in (tests.get('tenant')::uuid, tests.get('tenant_b')::uuid) and h.agent_id is null),

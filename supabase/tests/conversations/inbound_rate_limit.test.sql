@@ -67,7 +67,7 @@ select is((select count(*)::integer from app.audit_log where tenant_id = tests.g
 select is((select details ->> 'limit' from app.audit_log where tenant_id = tests.get('tenant')::uuid
            and action = 'alert.inbound_rate_limited'), 'sender', 'saying which limit');
 select is((tests.get('s1_5_again')::jsonb ->> 'duplicate')::boolean, true, 'a retried delivery is a duplicate');
-select is((select messages from app.inbound_rate_windows where tenant_id = tests.get('tenant')::uuid and scope = 'sender'
+select is((select sum(messages)::integer from app.inbound_rate_windows where tenant_id = tests.get('tenant')::uuid and scope = 'sender'
            and subject = (tests.get('s1_1')::jsonb ->> 'contact_id')::uuid), 5, 'and does not count');
 
 -- Per tenant ---------------------------------------------------------------------------------------
@@ -101,7 +101,7 @@ select tests.become('service');
 insert into tests.fx select 's2_human', tests.ingest_wa('rl-s2-human', '15550000002')::text;
 reset role;
 select is(tests.get('s2_human')::jsonb ->> 'notice_message_id', null, 'no notice where a human answers');
-select is((select messages from app.inbound_rate_windows where tenant_id = tests.get('tenant')::uuid and scope = 'tenant'),
+select is((select sum(messages)::integer from app.inbound_rate_windows where tenant_id = tests.get('tenant')::uuid and scope = 'tenant'),
   11, 'but the message counts for the tenant');
 select tests.become('admin');
 select api.release_conversation((tests.get('s2_1')::jsonb ->> 'conversation_id')::uuid);

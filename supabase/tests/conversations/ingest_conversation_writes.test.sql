@@ -1,18 +1,27 @@
--- An inbound message writes its thread's conversation once (in app.bump_conversation), and
--- still reopens a closed conversation, fills a missing agent and merges new channel context.
+-- An inbound message writes its thread's conversation once (in app.bump_conversation; a
+-- message that opens a conversation inserts it as its last and writes it no more), and still
+-- reopens a closed conversation, fills a missing agent and merges new channel context.
 begin;
 create extension if not exists pgtap with schema extensions;
 
 \ir ../helpers/two_tenants.psql
 
 select tests.setup_two_tenants();
-select plan(9);
+select plan(11);
 
+insert into tests.fx select 'updates_at_start', pg_stat_get_xact_tuples_updated('app.conversations'::regclass)::text;
 select tests.become('service');
 insert into tests.fx select 'first', api.ingest_message(tests.get('wa_channel')::uuid, 'wamid.w1', '15550001111', '15550001111',
   'Hello', 'Lin', '[]', '{"wa_id": "15550001111"}')::text;
 reset role;
 insert into tests.fx select 'updates_before', pg_stat_get_xact_tuples_updated('app.conversations'::regclass)::text;
+select is(tests.get('updates_before')::bigint - tests.get('updates_at_start')::bigint, 0::bigint,
+  'a message that opens a conversation does not write it again after inserting it');
+select is((select row(c.last_message_at, c.last_inbound_at, c.last_message_preview, c.last_inbound_seq)::text
+           from app.conversations c where c.id = (tests.get('first')::jsonb ->> 'conversation_id')::uuid),
+  (select row(m.created_at, m.created_at, m.text, m.seq)::text
+   from app.messages m where m.id = (tests.get('first')::jsonb ->> 'message_id')::uuid),
+  'which shows that message as its last: time, preview and seq');
 
 select tests.become('service');
 insert into tests.fx select 'second', api.ingest_message(tests.get('wa_channel')::uuid, 'wamid.w2', '15550001111', '15550001111',

@@ -8,7 +8,7 @@ select tests.setup_two_tenants();
 select plan(12);
 
 create function tests.plan_messages() returns bigint language sql as $$
-  select coalesce((select u.messages from app.tenant_usage u
+  select coalesce((select sum(u.messages)::bigint from app.tenant_usage u
     where u.tenant_id = tests.get('tenant')::uuid and u.period_start = app.usage_period(now())), 0)
 $$;
 

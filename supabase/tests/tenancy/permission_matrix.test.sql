@@ -73,6 +73,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('resolve_slack_connection', $$select api.resolve_slack_connection('T0NOPE')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('ingest_slack_message', $$select api.ingest_slack_message('T0NOPE', 'U0NOPE', false, 'C1:1.0', 'C1:1.0', 'U1', 'hi')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('resolve_whatsapp_connection', $$select api.resolve_whatsapp_connection('5550001', 'waba-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('ingest_whatsapp_message', $$select api.ingest_whatsapp_message('5550999', 'waba-none', 'wamid.none', '15550000000', 'hi')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('take_widget_allowance', $$select api.take_widget_allowance('{web_channel}', 'visitor-m', '203.0.113.9')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('confirm_whatsapp_channel', $$select api.confirm_whatsapp_channel('{wa_channel}', array['5550001'])$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('resolve_widget_connection', $$select api.resolve_widget_connection('{widget_key}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
@@ -144,6 +145,13 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('reply_superseded_by', $$select api.reply_superseded_by('{tenant}', '{conv}', '{message}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
+-- the worker's reply in fewer calls (reply_in_fewer_calls)
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('prepare_reply', $$select api.prepare_reply('{tenant}', '{conv}', '{message}', 'reply:matrix', 20, 8, 5)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('claim_jobs_with_context', $$select * from api.claim_jobs_with_context('agent_jobs', 5, 30, '{"message_limit": 20, "memory_limit": 8, "knowledge_limit": 5}', true)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('finish_reply', $$select api.finish_reply('{tenant}', '{conv}', '{"text": "Hello", "idempotency_key": "reply:matrix"}', sent_on_record => true)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('settle_delivery', $$select api.settle_delivery('{tenant}', '{reply}', 'sent', 'ext-out-2', null, 'agent_jobs', {job})$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
+
 -- portal follow-ups (conversations_and_inbox, knowledge_and_memory, agents)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('list_tool_calls', $$select * from api.list_tool_calls('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
@@ -157,6 +165,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
 -- the inbox (conversations_and_inbox)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('assign_conversation', $$select api.assign_conversation('{conv}', '{admin}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('signal_typing', $$select api.signal_typing('{conv}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
   ('mark_conversation_read', $$select api.mark_conversation_read('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
   ('set_my_availability', $$select api.set_my_availability('{tenant}', false)$$, 'ok', 'ok', 'ok', '42501', '42501', '42501', '42501'),
   ('list_assignees', $$select * from api.list_assignees('{tenant}')$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501'),

@@ -127,9 +127,9 @@ describe('WhatsApp media', () => {
   test('image, document, audio, video and sticker are recorded with media id, type, name and caption', async () => {
     const ingested: Array<Record<string, unknown>> = []
     const rpc = (async (fn: string, args: Record<string, unknown> = {}) => {
-      if (fn === 'resolve_whatsapp_connection') return { connection_id: 'c1', tenant_id: 't1', status: 'active' }
-      if (fn === 'ingest_message') ingested.push(args)
-      return { message_id: 'm', duplicate: false, enqueued: true }
+      // One call per message: routed by number and business account, then stored.
+      if (fn === 'ingest_whatsapp_message') ingested.push(args)
+      return { outcome: 'ingested', connection_id: 'c1', message_id: 'm', duplicate: false, enqueued: true }
     }) as never
     const handler = createWhatsAppWebhookHandler({ appSecret: 's', verifyToken: 'v', rpc, log: () => {} })
     const payload = whatsAppTextWebhook({ phoneNumberId: '1', from: '49', text: 'x' })

@@ -50,9 +50,10 @@ describe('whatsapp-webhook with a message the database refuses for good', () => 
       rpc: (async (fn: string, args: Record<string, unknown>) => {
         calls.push({ fn, args })
         if (fn === 'resolve_whatsapp_connection') return { connection_id: 'c1', tenant_id: 't1', status: 'active' }
-        if (fn === 'ingest_message' && args['external_id'] === 'wamid.2')
+        if (fn === 'ingest_whatsapp_message' && args['external_id'] === 'wamid.2')
           throw new ApiError(fn, 400, '22001', 'too long')
-        if (fn === 'ingest_message') return { message_id: `m-${String(args['external_id'])}`, duplicate: false }
+        if (fn === 'ingest_whatsapp_message')
+          return { outcome: 'ingested', message_id: `m-${String(args['external_id'])}`, duplicate: false }
         return null
       }) as never,
     })
@@ -69,7 +70,7 @@ describe('whatsapp-webhook with a message the database refuses for good', () => 
       }),
     )
     expect(response.status).toBe(200)
-    expect(calls.filter((c) => c.fn === 'ingest_message').map((c) => c.args['external_id'])).toEqual([
+    expect(calls.filter((c) => c.fn === 'ingest_whatsapp_message').map((c) => c.args['external_id'])).toEqual([
       'wamid.1',
       'wamid.2',
       'wamid.3',
