@@ -159,7 +159,7 @@ describe('the inbox', () => {
     await ada.locator('li[data-author="member"]').filter({ hasText: 'Your refund is on its way' }).waitFor()
   })
 
-  it('lists keyboard shortcuts on ?, moves with j and k, assigns with a and closes with c', async () => {
+  it('lists keyboard shortcuts on ?, focuses the reply, note and search with r, n and /, moves with j and k, assigns with a and closes with c', async () => {
     await open(ada, `${base}/conversations/${conv.hours}`)
     await ada.locator('body').press('?')
     const dialog = ada.getByRole('dialog', { name: 'Keyboard shortcuts' })
@@ -175,6 +175,17 @@ describe('the inbox', () => {
       await dialog.getByText(action, { exact: true }).waitFor()
     }
     await dialog.getByRole('button', { name: 'Close' }).click()
+    // r, n and / put the cursor where the person will type.
+    const focusedId = () => ada.evaluate(() => document.activeElement?.id)
+    await ada.locator('body').press('r')
+    await expect.poll(focusedId).toBe('reply-text')
+    await ada.locator('#reply-text').evaluate((el) => (el as HTMLElement).blur())
+    await ada.locator('body').press('n')
+    await expect.poll(focusedId).toBe('note-text')
+    await ada.locator('#note-text').evaluate((el) => (el as HTMLElement).blur())
+    await ada.locator('body').press('/')
+    await expect.poll(focusedId).toBe('f-q')
+    await ada.locator('#f-q').evaluate((el) => (el as HTMLElement).blur())
     const order = await ada
       .locator('ul.conversation-list > li')
       .evaluateAll((lis) => lis.map((li) => li.getAttribute('data-conversation-id')))

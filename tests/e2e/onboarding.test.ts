@@ -164,7 +164,7 @@ describe('onboarding', () => {
     await page.goto('/')
     await page.waitForURL(/\/t\/acme-plumbing-[0-9a-f]+\/conversations/)
     await context.close()
-  }, 90_000)
+  }, 180_000)
 
   it('lets a new admin skip the knowledge and the model, and remembers it; the agent then answers offline', async () => {
     const context = await e2e.newContext({ viewport: DESKTOP })
@@ -199,5 +199,28 @@ describe('onboarding', () => {
     expect(await answer.textContent()).toMatch(/offline mode/i)
     expect(openai.chatRequests().length).toBe(chatRequests)
     await context.close()
-  }, 60_000)
+  }, 120_000)
+
+  it('takes the knowledge as an uploaded file, refusing one it cannot read with the reason', async () => {
+    const context = await e2e.newContext({ viewport: DESKTOP })
+    const page = await context.newPage()
+    await signUp(page, `uploader-${Date.now()}@example.test`)
+    await page.getByLabel('Business name').fill('Upload Garage')
+    await page.getByRole('button', { name: 'Continue' }).click()
+    await page.getByRole('heading', { name: '2. Hire your first AI employee' }).waitFor()
+    await hirePenny(page)
+    await page.getByRole('button', { name: 'Upload a file' }).click()
+    const files = page.getByLabel('Choose files')
+    await files.setInputFiles({ name: 'setup.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ') })
+    await page.getByRole('alert').getByText(/setup\.exe is not a .*file/).waitFor()
+    expect(await page.getByRole('list', { name: 'Knowledge sources' }).count()).toBe(0)
+    await files.setInputFiles({
+      name: 'garage-prices.md',
+      mimeType: 'text/markdown',
+      buffer: Buffer.from('# Prices\n\nAn MOT test costs 54 pounds. Tyres are fitted while you wait.\n'),
+    })
+    await page.locator('li[data-status="ready"]', { hasText: 'garage prices' }).waitFor()
+    await page.getByRole('heading', { name: '4. Choose a model (optional)' }).waitFor()
+    await context.close()
+  }, 120_000)
 })

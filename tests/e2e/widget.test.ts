@@ -7,6 +7,7 @@ import type { Server } from 'node:http'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestStack, type TestStack } from '../support/stack.ts'
+import { seriousViolations } from './support/axe.ts'
 import { screenshot } from './support/harness.ts'
 import { startCustomerSite } from './support/customer-site.ts'
 
@@ -126,6 +127,16 @@ describe('the web chat widget on a customer page', () => {
       { direction: 'in', n: 1 },
       { direction: 'out', n: 1 },
     ])
+  })
+
+  it('has no serious axe violation, open with a conversation, on a light and on a dark page', async () => {
+    // The open panel: its log with the question and the answer, the status line and the form.
+    await page.getByRole('dialog', { name: 'Chat' }).waitFor()
+    for (const colorScheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme })
+      expect(await seriousViolations(page), colorScheme).toEqual([])
+    }
+    await page.emulateMedia({ colorScheme: 'light' })
   })
 
   it('keeps the conversation across a reload', async () => {
