@@ -82,3 +82,30 @@ export async function saveModelSettings(locals: App.Locals, tenantId: string, fo
   if (api_key) await callApi(locals, 'set_tenant_llm_key', { tenant_id: tenantId, api_key })
   return { ok: true, check: check.message, values }
 }
+
+/**
+ * An agent's own endpoint or model, tested like the tenant's before the designer saves it.
+ * Nothing to test (null) when neither changed from what is stored, when the agent names
+ * neither (it uses the tenant's, tested when that was saved), or when it has a key of its
+ * own (set through the api; the check would send the tenant's instead). A field the agent
+ * leaves empty is the tenant's saved one, as the worker resolves it. Returns the failure as
+ * designer field errors, or null when the settings answered or there was nothing to test.
+ */
+export async function checkAgentModel(
+  locals: App.Locals,
+  tenantId: string,
+  next: { base_url?: string | null; model?: string | null },
+  stored?: { base_url?: string | null; model?: string | null; has_own_llm_key?: boolean } | null,
+): Promise<Record<string, string> | null> {
+  const baseUrl = next.base_url || null
+  const model = next.model || null
+  if (!baseUrl && !model) return null
+  if (stored?.has_own_llm_key) return null
+  if (stored && (stored.base_url || null) === baseUrl && (stored.model || null) === model) return null
+  const check = await checkModelSettings(locals, {
+    tenant_id: tenantId,
+    ...(baseUrl ? { base_url: baseUrl } : {}),
+    ...(model ? { model } : {}),
+  })
+  return check.ok ? null : { [baseUrl ? 'base_url' : 'model']: check.message }
+}
