@@ -163,8 +163,11 @@ describe('model settings', () => {
     expect(refused.body.model).toBe('gpt-nonexistent')
     expect(refused.headers['authorization']).toBe('Bearer sk-right')
     const stored = async () =>
-      (await e2e.stack.db.pg.query<{ m: any }>(`select model_settings as m from app.agents where id = $1`, [DEMO.agentId]))
-        .rows[0]!.m
+      (
+        await e2e.stack.db.pg.query<{ m: any }>(`select model_settings as m from app.agents where id = $1`, [
+          DEMO.agentId,
+        ])
+      ).rows[0]!.m
     expect((await stored()).model).not.toBe('gpt-nonexistent')
 
     await model.fill('gpt-e2e-agent')

@@ -212,7 +212,10 @@ describe('onboarding', () => {
     await page.getByRole('button', { name: 'Upload a file' }).click()
     const files = page.getByLabel('Choose files')
     await files.setInputFiles({ name: 'setup.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ') })
-    await page.getByRole('alert').getByText(/setup\.exe is not a .*file/).waitFor()
+    await page
+      .getByRole('alert')
+      .getByText(/setup\.exe is not a .*file/)
+      .waitFor()
     expect(await page.getByRole('list', { name: 'Knowledge sources' }).count()).toBe(0)
     await files.setInputFiles({
       name: 'garage-prices.md',

@@ -383,11 +383,13 @@ describe('hand-off DM', () => {
     }
   })
 
-  test("a model that keeps failing tells the same people once, under its own headline", async () => {
+  test('a model that keeps failing tells the same people once, under its own headline', async () => {
     const { error } = await admin.rpc('set_handoff_notifications', { channel_id: SLACK, slack_user_ids: ['U0ONCALL1'] })
     expect(error).toBeNull()
     const postsBefore = slack.calls('chat.postMessage').length
-    const alertsBefore = (await sql(`select 1 from app.audit_log where tenant_id = $1 and action = 'alert.model_failing'`, [TENANT])).length
+    const alertsBefore = (
+      await sql(`select 1 from app.audit_log where tenant_id = $1 and action = 'alert.model_failing'`, [TENANT])
+    ).length
     // Only this conversation's calls fail (memory distillations of earlier ones still answer).
     fake.respondWith((body) =>
       memoryPrompt(body)
@@ -414,13 +416,18 @@ describe('hand-off DM', () => {
       // The apology reaches the customer once the reply is given up; by then no second warning.
       await until(
         async () =>
-          (await sql(`select 1 from app.messages where conversation_id = $1 and author_kind = 'system'`, [conversation_id]))
-            .length > 0 || undefined,
+          (
+            await sql(`select 1 from app.messages where conversation_id = $1 and author_kind = 'system'`, [
+              conversation_id,
+            ])
+          ).length > 0 || undefined,
         'the apology',
         30_000,
       )
       expect(warned()).toHaveLength(1)
-      const alerts = await sql(`select 1 from app.audit_log where tenant_id = $1 and action = 'alert.model_failing'`, [TENANT])
+      const alerts = await sql(`select 1 from app.audit_log where tenant_id = $1 and action = 'alert.model_failing'`, [
+        TENANT,
+      ])
       expect(alerts).toHaveLength(alertsBefore + 1)
     } finally {
       fake.respondWith(null)

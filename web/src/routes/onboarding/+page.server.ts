@@ -18,9 +18,7 @@ const SKIPS_COOKIE = 'konstruct-onboarding-skips'
 
 /** "<tenant id>:<step>" entries; only well-formed ones are kept. */
 function readSkips(cookies: Cookies): string[] {
-  return (cookies.get(SKIPS_COOKIE) ?? '')
-    .split(',')
-    .filter((entry) => /^[0-9a-f-]{36}:(knowledge|model)$/.test(entry))
+  return (cookies.get(SKIPS_COOKIE) ?? '').split(',').filter((entry) => /^[0-9a-f-]{36}:(knowledge|model)$/.test(entry))
 }
 
 export const load: PageServerLoad = async ({ locals, url, cookies }) => {
