@@ -410,7 +410,7 @@ describe('hand-off DM', () => {
       const dm = warned()[0]!
       expect((dm.body as any).channel).toBe('DU0ONCALL1')
       const text = (dm.body as any).text as string
-      expect(text).toContain('*Dana Silva* was not answered (web chat)')
+      expect(text).toContain(":warning: *Your agents' model is failing*: Dana Silva was not answered (web chat)")
       expect(text).toMatch(/\*Reason:\* The model failed to answer several times in a row \(last error: .*HTTP 500\)/)
       expect(text).toContain(`<http://portal.test/t/${TENANT}/conversations/${conversation_id}|Open the conversation`)
       // The apology reaches the customer once the reply is given up; by then no second warning.
