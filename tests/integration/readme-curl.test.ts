@@ -11,6 +11,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { createClient } from '@supabase/supabase-js'
 import { afterAll, beforeAll, expect, test } from 'vitest'
+import WebSocket from 'ws'
 import { repoRoot } from '../support/stack.ts'
 import { until } from '../support/until.ts'
 
@@ -122,7 +123,13 @@ test('`npm start` prints the platform admin, who reaches the console; the script
   const publishableKey = printed('SUPABASE_PUBLISHABLE_KEY')!
   const secretKey = printed('SUPABASE_SECRET_KEY')!
   expect([url, publishableKey, secretKey].every(Boolean)).toBe(true)
-  const client = () => createClient(url, publishableKey, { db: { schema: 'api' }, auth: { persistSession: false } })
+  const client = () =>
+    createClient(url, publishableKey, {
+      db: { schema: 'api' },
+      auth: { persistSession: false },
+      // Node 20 has no global WebSocket; realtime-js takes ws as its transport.
+      realtime: { transport: WebSocket as never },
+    })
   const consoleRows = async (c: ReturnType<typeof client>) => c.rpc('platform_list_tenants', {})
 
   // The printed demo platform admin signs in and lists every workspace.
