@@ -17,14 +17,6 @@
 import { z } from 'zod'
 import { GuardedFetchError, guardedFetch, type ResolveHost } from '../net/guarded-fetch.ts'
 
-export {
-  DEFAULT_WEB_SEARCH_MODEL,
-  readWebSearchSetup,
-  WEB_SEARCH_KINDS,
-  type WebSearchKind,
-  type WebSearchProvider,
-  type WebSearchSetup,
-} from './web-search-setup.ts'
 import type { WebSearchProvider } from './web-search-setup.ts'
 
 export interface WebResult {

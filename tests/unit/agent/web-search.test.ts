@@ -7,12 +7,8 @@ import { assembleContext } from '../../../shared/agent/context.ts'
 import { runAgentTurn, withSources } from '../../../shared/agent/loop.ts'
 import { createModelClient } from '../../../shared/agent/model.ts'
 import { buildAgentTools } from '../../../shared/agent/tools/agent-tools.ts'
-import {
-  readWebSearchSetup,
-  searchWeb,
-  WebSearchFailed,
-  type WebSearchProvider,
-} from '../../../shared/agent/web-search.ts'
+import { searchWeb, WebSearchFailed } from '../../../shared/agent/web-search.ts'
+import { readWebSearchSetup, type WebSearchProvider } from '../../../shared/agent/web-search-setup.ts'
 import { readWorkerConfig } from '../../../shared/agent/worker/config.ts'
 import { checkOutboundUrl, GuardedFetchError } from '../../../shared/net/guarded-fetch.ts'
 import { startFakeOpenAI, type FakeOpenAI } from '../../fakes/fake-openai.ts'
