@@ -20,8 +20,18 @@ export const claimedJobSchema = z.object({
   enqueued_at: z.string(),
   visible_at: z.string(),
   job: z.unknown(),
+  /** What the job's kind reads first, read in the claim's call (api.claim_jobs_with_context); null when not. */
+  prepared: z.unknown().default(null),
 })
 export type ClaimedJob = z.infer<typeof claimedJobSchema>
+
+/** How much context a claim reads beside each reply job (api.prepare_reply). */
+export interface ReplyContextLimits {
+  messageLimit: number
+  memoryLimit: number
+  /** Knowledge passages searched by full text for the question; 0 when the worker embeds it first. */
+  knowledgeLimit: number
+}
 
 export const failOutcomeSchema = z.object({
   outcome: z.enum(['retry', 'archived', 'gone']),
@@ -204,6 +214,62 @@ export const knowledgeSourceSchema = z.object({
 })
 export type KnowledgeSourceRecord = z.infer<typeof knowledgeSourceSchema>
 
+export const preparedReplySchema = z.object({
+  existing: foundReplySchema.nullable(),
+  context: agentContextSchema.optional(),
+  entitlement: z
+    .object({ allowed: z.boolean(), reason: z.string().nullable(), message: z.string().nullable() })
+    .optional(),
+  pending_confirmation: pendingConfirmationSchema.nullable().optional(),
+  superseded_by: uuid.nullable().optional(),
+  knowledge: z
+    .object({ query: z.string(), hits: z.array(knowledgeHitSchema) })
+    .nullable()
+    .optional(),
+})
+export type PreparedReply = z.infer<typeof preparedReplySchema>
+
+export const finishedReplySchema = z.object({
+  reply: recordedReplySchema,
+  lease: deliveryLeaseSchema,
+  settled: z.boolean(),
+  completed: z.boolean(),
+})
+export type FinishedReply = z.infer<typeof finishedReplySchema>
+
+/** One metered model call or embedding (api.record_usage). */
+export interface UsageRecord {
+  model: string
+  inputTokens: number
+  outputTokens: number
+  costUsd: number
+  agentId: string | null
+  kind?: 'chat' | 'embedding'
+  idempotencyKey: string
+  metadata?: Record<string, unknown>
+}
+
+function usageArguments(usage: UsageRecord) {
+  return {
+    model: usage.model,
+    input_tokens: usage.inputTokens,
+    output_tokens: usage.outputTokens,
+    cost_usd: usage.costUsd,
+    agent_id: usage.agentId,
+    kind: usage.kind ?? 'chat',
+    idempotency_key: usage.idempotencyKey,
+    metadata: usage.metadata ?? {},
+  }
+}
+
+/** One audit entry (api.record_audit). */
+export interface AuditRecord {
+  action: string
+  entityType: string | null
+  entityId: string | null
+  details?: Record<string, unknown>
+}
+
 export type ToolCallStatus =
   'requested' | 'awaiting_confirmation' | 'confirmed' | 'cancelled' | 'succeeded' | 'failed' | 'refused'
 
@@ -223,13 +289,30 @@ export function createAgentStore(api: Api) {
   }
 
   return {
-    async claimJobs(queue: QueueName, batchSize: number, visibilityTimeoutSeconds: number): Promise<ClaimedJob[]> {
-      const data = await call('claim_jobs', {
+    async claimJobs(
+      queue: QueueName,
+      batchSize: number,
+      visibilityTimeoutSeconds: number,
+      options: {
+        /** Read each reply job's context beside it (api.prepare_reply). */
+        replyContext?: ReplyContextLimits | null
+        /** The first claim of a wake-up: later enqueues wake a worker of their own (app.begin_wake). */
+        beginsWake?: boolean
+      } = {},
+    ): Promise<ClaimedJob[]> {
+      const { replyContext = null, beginsWake = false } = options
+      const data = await call('claim_jobs_with_context', {
         queue_name: queue,
         batch_size: batchSize,
         visibility_timeout_seconds: visibilityTimeoutSeconds,
+        reply_context: replyContext && {
+          message_limit: replyContext.messageLimit,
+          memory_limit: replyContext.memoryLimit,
+          knowledge_limit: replyContext.knowledgeLimit,
+        },
+        begins_wake: beginsWake,
       })
-      return parse('claim_jobs', z.array(claimedJobSchema), data ?? [])
+      return parse('claim_jobs_with_context', z.array(claimedJobSchema), data ?? [])
     },
 
     async completeJob(queue: QueueName, jobId: number, tenantId: string): Promise<boolean> {
@@ -261,6 +344,95 @@ export function createAgentStore(api: Api) {
 
     async scheduleJob(queue: QueueName, job: Record<string, unknown>, delaySeconds: number): Promise<number> {
       return Number(await call('schedule_job', { queue_name: queue, job, delay_seconds: delaySeconds }))
+    },
+
+    /** What a reply job reads before the model, in one call (api.prepare_reply). */
+    async prepareReply(
+      tenantId: string,
+      conversationId: string,
+      messageId: string,
+      replyKey: string,
+      limits: ReplyContextLimits,
+    ): Promise<PreparedReply> {
+      const data = await call('prepare_reply', {
+        tenant_id: tenantId,
+        conversation_id: conversationId,
+        message_id: messageId,
+        reply_key: replyKey,
+        message_limit: limits.messageLimit,
+        memory_limit: limits.memoryLimit,
+        knowledge_limit: limits.knowledgeLimit,
+      })
+      return parse('prepare_reply', preparedReplySchema, data)
+    },
+
+    /**
+     * After a turn, in one transaction (api.finish_reply): the model's outcome, usage and
+     * audit, the reply, and its delivery lease; with sentOnRecord (storing is delivering)
+     * and a deliverable message, also marked sent and the job completed.
+     */
+    async finishReply(input: {
+      tenantId: string
+      conversationId: string
+      reply: {
+        text: string
+        idempotencyKey: string
+        agentId?: string | null
+        metadata?: Record<string, unknown>
+        authorKind?: 'agent' | 'system'
+      }
+      usage?: UsageRecord[]
+      audit?: AuditRecord[]
+      modelOk?: boolean
+      leaseSeconds: number
+      sentOnRecord?: boolean
+      job?: { queue: QueueName; jobId: number } | null
+    }): Promise<FinishedReply> {
+      const data = await call('finish_reply', {
+        tenant_id: input.tenantId,
+        conversation_id: input.conversationId,
+        reply: {
+          text: input.reply.text,
+          idempotency_key: input.reply.idempotencyKey,
+          agent_id: input.reply.agentId ?? null,
+          metadata: input.reply.metadata ?? {},
+          author_kind: input.reply.authorKind ?? 'agent',
+        },
+        usage: (input.usage ?? []).map(usageArguments),
+        audit: (input.audit ?? []).map((a) => ({
+          action: a.action,
+          entity_type: a.entityType,
+          entity_id: a.entityId,
+          details: a.details ?? {},
+        })),
+        model_ok: input.modelOk ?? false,
+        lease_seconds: input.leaseSeconds,
+        sent_on_record: input.sentOnRecord ?? false,
+        queue_name: input.job?.queue ?? null,
+        job_id: input.job?.jobId ?? null,
+      })
+      return parse('finish_reply', finishedReplySchema, data)
+    },
+
+    /** A sender's outcome, and the job completed once the message is settled (api.settle_delivery). */
+    async settleDelivery(input: {
+      tenantId: string
+      messageId: string
+      status: DeliveryStatus
+      externalId?: string | null
+      error?: string | null
+      job?: { queue: QueueName; jobId: number } | null
+    }): Promise<{ completed: boolean }> {
+      const data = await call('settle_delivery', {
+        tenant_id: input.tenantId,
+        message_id: input.messageId,
+        status: input.status,
+        external_id: input.externalId ?? null,
+        error: input.error ?? null,
+        queue_name: input.job?.queue ?? null,
+        job_id: input.job?.jobId ?? null,
+      })
+      return parse('settle_delivery', z.object({ completed: z.boolean() }), data)
     },
 
     async getAgentContext(
@@ -379,29 +551,6 @@ export function createAgentStore(api: Api) {
       return typeof data === 'string' && data ? data : null
     },
 
-    async findReply(tenantId: string, conversationId: string, idempotencyKey: string): Promise<FoundReply | null> {
-      const data = await call('find_reply', {
-        tenant_id: tenantId,
-        conversation_id: conversationId,
-        idempotency_key: idempotencyKey,
-      })
-      return data == null ? null : parse('find_reply', foundReplySchema, data)
-    },
-
-    /**
-     * The newer inbound message of the conversation whose own reply job will answer it (or
-     * did), superseding this message's job; null when none: a newer message that ingest
-     * gave no job (rate limited, billing, a human has it) does not supersede.
-     */
-    async replySupersededBy(tenantId: string, conversationId: string, messageId: string): Promise<string | null> {
-      const data = await call('reply_superseded_by', {
-        tenant_id: tenantId,
-        conversation_id: conversationId,
-        message_id: messageId,
-      })
-      return data == null ? null : parse('reply_superseded_by', uuid, data)
-    },
-
     async recordReply(input: {
       tenantId: string
       conversationId: string
@@ -448,29 +597,11 @@ export function createAgentStore(api: Api) {
       })
     },
 
-    async recordUsage(input: {
-      tenantId: string
-      model: string
-      inputTokens: number
-      outputTokens: number
-      costUsd: number
-      agentId: string | null
-      conversationId: string | null
-      kind?: 'chat' | 'embedding'
-      idempotencyKey: string
-      metadata?: Record<string, unknown>
-    }): Promise<void> {
+    async recordUsage(input: UsageRecord & { tenantId: string; conversationId: string | null }): Promise<void> {
       await call('record_usage', {
         tenant_id: input.tenantId,
-        model: input.model,
-        input_tokens: input.inputTokens,
-        output_tokens: input.outputTokens,
-        cost_usd: input.costUsd,
-        agent_id: input.agentId,
         conversation_id: input.conversationId,
-        kind: input.kind ?? 'chat',
-        idempotency_key: input.idempotencyKey,
-        metadata: input.metadata ?? {},
+        ...usageArguments(input),
       })
     },
 
@@ -513,11 +644,6 @@ export function createAgentStore(api: Api) {
       error: string | null = null,
     ): Promise<void> {
       await call('update_tool_call', { tenant_id: tenantId, tool_call_id: toolCallId, status, result, error })
-    },
-
-    async getPendingConfirmation(tenantId: string, conversationId: string): Promise<PendingConfirmationRecord | null> {
-      const data = await call('get_pending_confirmation', { tenant_id: tenantId, conversation_id: conversationId })
-      return data == null ? null : parse('get_pending_confirmation', pendingConfirmationSchema, data)
     },
 
     async recordAudit(

@@ -66,6 +66,11 @@ export interface FakeSlack {
   failNext(failure: SlackFailure, options?: { times?: number; method?: string }): void
   /** Later calls with this token answer invalid_auth (an uninstalled app). */
   revokeToken(token: string): void
+  /**
+   * Keeps a file Slack serves at its url_private (GET with the bot token, like files.slack.com)
+   * and returns the file object a message event carries for it.
+   */
+  addFile(file: { id: string; name: string; mimetype: string; bytes: Uint8Array }): Record<string, unknown>
   /** A workspace member users.info describes; anyone else is user_not_found. */
   addUser(id: string, profile: FakeSlackProfile): void
   waitForCalls(method: string, count: number, timeoutMs?: number): Promise<RecordedRequest[]>
@@ -86,8 +91,18 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++counter).padStart(6, '0')}`
   const methodOf = (request: RecordedRequest) => request.path.replace(/^\/api\//, '')
 
+  const files = new Map<string, { mimetype: string; bytes: Uint8Array }>()
   const route = (request: RecordedRequest, failure: SlackFailure | null): FakeResponse => {
     if (request.method === 'GET' && request.path === '/oauth/v2/authorize') return authorize(request)
+    if (request.method === 'GET' && request.path.startsWith('/files-pri/')) {
+      const token = /^Bearer\s+(\S+)$/i.exec(request.headers['authorization'] ?? '')?.[1]
+      const file = files.get(request.path)
+      // Like Slack: a request without a token that may read the file gets the sign-in page.
+      if (!token || token !== botToken || revoked.has(token) || !file) {
+        return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: '<html>Sign in</html>' }
+      }
+      return { status: 200, headers: { 'content-type': file.mimetype }, body: file.bytes }
+    }
     if (!request.path.startsWith('/api/')) return { status: 404, body: { ok: false, error: 'unknown_method' } }
     if (failure?.kind === 'http_429') {
       return {
@@ -243,7 +258,7 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       access_token: botToken,
       token_type: 'bot',
       scope:
-        'app_mentions:read,chat:write,im:history,im:read,im:write,channels:history,groups:history,users:read,assistant:write',
+        'app_mentions:read,chat:write,files:read,im:history,im:read,im:write,channels:history,groups:history,users:read,assistant:write',
       bot_user_id: botUserId,
       app_id: appId,
       team,
@@ -275,6 +290,22 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     },
     revokeToken: (token) => void revoked.add(token),
     addUser: (id, profile) => void profiles.set(id, profile),
+    addFile(file) {
+      const path = `/files-pri/${team.id}-${file.id}/${encodeURIComponent(file.name)}`
+      files.set(path, { mimetype: file.mimetype, bytes: file.bytes })
+      return {
+        id: file.id,
+        name: file.name,
+        title: file.name,
+        mimetype: file.mimetype,
+        filetype: file.name.split('.').pop() ?? '',
+        size: file.bytes.byteLength,
+        mode: 'hosted',
+        is_external: false,
+        url_private: `${server.url}${path}`,
+        url_private_download: `${server.url}/files-pri/${team.id}-${file.id}/download/${encodeURIComponent(file.name)}`,
+      }
+    },
     waitForCalls: (method, count, timeoutMs) => server.waitForRequests(count, (r) => methodOf(r) === method, timeoutMs),
     close: () => server.close(),
   }

@@ -4,7 +4,7 @@
 // account (addBusinessAccount); any other token gets error 100 "object does not exist". It records every request, keeps what was sent, answers like
 // the Graph API (wamid ids, { success: true } for mark-as-read, Graph error bodies) and can
 // fail on demand with throttling codes, HTTP 429 or 500.
-import { createHmac, randomBytes } from 'node:crypto'
+import { createHash, createHmac, randomBytes } from 'node:crypto'
 import { startRecordingServer, type FakeResponse, type RecordedRequest } from './recording-server.ts'
 
 export type { RecordedRequest } from './recording-server.ts'
@@ -34,9 +34,22 @@ export interface FakeBusinessAccount {
   phoneNumbers: Array<{ id: string; displayPhoneNumber: string }>
 }
 
+/** A file a customer sent: GET /<version>/<id> describes it, GET /media/<id> serves it. */
+export interface FakeWhatsAppMedia {
+  id: string
+  bytes: Uint8Array
+  mimeType: string
+  /** What the description's url says instead of this server's /media/<id> (a foreign host). */
+  url?: string
+  /** What the description's file_size says instead of the real size. */
+  declaredSize?: number
+}
+
 export interface FakeWhatsApp {
   /** Base URL for WHATSAPP_API_URL. */
   url: string
+  /** Keeps a media file for the media endpoints (the token must be the access token). */
+  addMedia(media: FakeWhatsAppMedia): void
   /** Gives `tokens` access to a business account and its numbers. */
   addBusinessAccount(account: FakeBusinessAccount): void
   requests: RecordedRequest[]
@@ -44,6 +57,8 @@ export interface FakeWhatsApp {
   sent: SentWhatsAppMessage[]
   /** Message ids marked as read. */
   readReceipts: Array<{ phoneNumberId: string; messageId: string }>
+  /** Typing indicators shown (a read receipt with `typing_indicator: {type: 'text'}`), in order. */
+  typingIndicators: Array<{ phoneNumberId: string; messageId: string }>
   failNext(failure: WhatsAppFailure, options?: { times?: number; phoneNumberId?: string }): void
   waitForSent(count: number, timeoutMs?: number): Promise<RecordedRequest[]>
   close(): Promise<void>
@@ -60,6 +75,7 @@ const ERROR_TITLES: Record<number, string> = {
 export async function startFakeWhatsApp(options: { accessToken?: string } = {}): Promise<FakeWhatsApp> {
   const sent: SentWhatsAppMessage[] = []
   const readReceipts: Array<{ phoneNumberId: string; messageId: string }> = []
+  const typingIndicators: Array<{ phoneNumberId: string; messageId: string }> = []
   const pathPattern = /^\/(v\d+\.\d+)\/([^/]+)\/messages$/
   const numbersPattern = /^\/(v\d+\.\d+)\/([^/]+)\/phone_numbers$/
   const accounts = new Map<string, FakeBusinessAccount>()
@@ -89,7 +105,40 @@ export async function startFakeWhatsApp(options: { accessToken?: string } = {}):
     }
   }
 
+  const media = new Map<string, FakeWhatsAppMedia>()
+  const mediaPattern = /^\/(v\d+\.\d+)\/([^/]+)$/
+  const downloadPattern = /^\/media\/([^/]+)$/
+  let baseUrl = ''
+  const authorized = (request: RecordedRequest) => {
+    const token = /^Bearer\s+(\S+)$/i.exec(request.headers['authorization'] ?? '')?.[1]
+    return token !== undefined && (options.accessToken === undefined || token === options.accessToken)
+  }
+  // Graph's media endpoints: a description with a short-lived url, then the bytes at that url.
+  const serveMedia = (request: RecordedRequest): FakeResponse | null => {
+    if (request.method !== 'GET') return null
+    const described = mediaPattern.exec(request.path)
+    const download = downloadPattern.exec(request.path)
+    if (!described && !download) return null
+    if (!authorized(request)) return graphError(401, 190, 'Invalid OAuth access token', 'no or wrong token')
+    const file = media.get(decodeURIComponent((described?.[2] ?? download?.[1])!))
+    if (!file) return graphError(400, 100, 'Unsupported get request', 'Object does not exist')
+    if (download) return { status: 200, headers: { 'content-type': file.mimeType }, body: file.bytes }
+    return {
+      status: 200,
+      body: {
+        messaging_product: 'whatsapp',
+        url: file.url ?? `${baseUrl}/media/${encodeURIComponent(file.id)}?ext=${Date.now()}`,
+        mime_type: file.mimeType,
+        sha256: createHash('sha256').update(file.bytes).digest('hex'),
+        file_size: String(file.declaredSize ?? file.bytes.byteLength),
+        id: file.id,
+      },
+    }
+  }
+
   const route = (request: RecordedRequest, failure: WhatsAppFailure | null): FakeResponse => {
+    const served = serveMedia(request)
+    if (served) return served
     const numbers = numbersPattern.exec(request.path)
     if (request.method === 'GET' && numbers) return listNumbers(request, decodeURIComponent(numbers[2]!))
     const match = pathPattern.exec(request.path)
@@ -133,7 +182,14 @@ export async function startFakeWhatsApp(options: { accessToken?: string } = {}):
     if (body['status'] === 'read') {
       const messageId = typeof body['message_id'] === 'string' ? body['message_id'] : ''
       if (!messageId) return graphError(400, 100, 'Invalid parameter', 'message_id is required')
+      const typing = body['typing_indicator']
+      if (
+        typing !== undefined &&
+        (typeof typing !== 'object' || (typing as Record<string, unknown>)['type'] !== 'text')
+      )
+        return graphError(400, 100, 'Invalid parameter', 'typing_indicator.type must be text')
       readReceipts.push({ phoneNumberId, messageId })
+      if (typing !== undefined) typingIndicators.push({ phoneNumberId, messageId })
       return { status: 200, body: { success: true } }
     }
 
@@ -156,14 +212,17 @@ export async function startFakeWhatsApp(options: { accessToken?: string } = {}):
   }
 
   const server = await startRecordingServer<WhatsAppFailure>(route)
+  baseUrl = server.url
   return {
     url: server.url,
+    addMedia: (file) => void media.set(file.id, file),
     addBusinessAccount(account) {
       accounts.set(account.id, account)
     },
     requests: server.requests,
     sent,
     readReceipts,
+    typingIndicators,
     failNext(failure, { times = 1, phoneNumberId } = {}) {
       server.arm(failure, times, (r) => {
         const match = pathPattern.exec(r.path)

@@ -78,6 +78,12 @@ export async function startRecordingServer<F>(
     } catch (error) {
       response = { status: 500, body: { fake_error: String(error) } }
     }
+    // Bytes (a media file) go out as they are, with the route's own content-type.
+    if (response.body instanceof Uint8Array) {
+      res.writeHead(response.status, { 'content-type': 'application/octet-stream', ...response.headers })
+      res.end(response.body)
+      return
+    }
     const isText = typeof response.body === 'string'
     res.writeHead(response.status, {
       'content-type': isText ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',

@@ -244,7 +244,7 @@ describe('web-chat', () => {
     const other = await session()
     expect(other.body['status']).toBeNull()
     const otherHistory = await history(other.body['token'])
-    expect(otherHistory.body).toEqual({ messages: [], status: null })
+    expect(otherHistory.body).toEqual({ messages: [], status: null, conversation_id: null })
     expect((await send(other.body['token'], 'Hi there', 'client-status-0003')).body['status']).toBe('open')
     expect((await session(other.body['token'])).body['status']).toBe('open')
     // And the first visitor's conversation still is the human's.

@@ -2,9 +2,12 @@
 // message's wake-up goes out through pg_net after commit, signed with the Vault worker
 // secret, and the worker answers; pg_net's queue row carries no secret; a forged, stale
 // or unsigned wake-up is refused with an opaque 401 and the job stays queued; a database
-// whose secret does not match the function's gets 401 on record (not silence).
+// whose secret does not match the function's gets 401 on record (not silence). Wake-ups
+// are coalesced: messages queued before a worker begins share one, a lost one is sent
+// again after 10 seconds, and a message committed while a worker begins is in its claim
+// (on a native server the race itself is played: the worker waits for the enqueue).
 import type { SupabaseClient } from '@supabase/supabase-js'
-import { afterAll, beforeAll, expect, test } from 'vitest'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { DEV_WORKER_SECRET } from '../../local/dev-secrets.ts'
 import { signWake } from '../../shared/wake/verify-wake.ts'
 import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
@@ -139,3 +142,99 @@ test('a database configured with another secret gets 401 on record, and the job 
     await setWakeUps(stack, true)
   }
 }, 60_000)
+
+describe('a burst is woken once per worker start, and no message waits for a wake-up that never comes', () => {
+  // Wake-ups go to a closed port here, so that no worker begins unless the test says so.
+  const NOWHERE = 'http://127.0.0.1:9/functions/v1'
+  const TEST_KIND = 'wake_epoch_test'
+
+  /** Queues a job in a transaction of its own and says whether that transaction queued a wake-up. */
+  async function enqueueWakes(note: string): Promise<boolean> {
+    return stack.db.asOwner(async (tx) => {
+      const before = await tx.query<{ id: string | null }>(`select max(id)::text as id from net.http_request_queue`)
+      await tx.query(`select app.enqueue_job('agent_jobs', $1::jsonb)`, [
+        JSON.stringify({ kind: TEST_KIND, tenant_id: '10000000-0000-4000-8000-000000000001', note }),
+      ])
+      const after = await tx.query<{ n: number }>(
+        `select count(*)::int as n from net.http_request_queue where id > coalesce($1::bigint, 0) and url like '%/agent-worker'`,
+        [before.rows[0]!.id],
+      )
+      return after.rows[0]!.n > 0
+    })
+  }
+
+  /** A worker beginning: its first claim (as the executor makes it), as service_role. */
+  const beginWorker = () =>
+    stack.db.asRequest({ role: 'service_role' }, async (tx) => {
+      const claimed = await tx.query<{ job: { note: string } }>(
+        `select job from api.claim_jobs_with_context('agent_jobs', 50, 30, null, true)`,
+      )
+      return claimed.rows.map((row) => row.job.note)
+    })
+
+  beforeAll(async () => {
+    await stack.db.asOwner((tx) => tx.query('select app.configure_functions($1, $2)', [NOWHERE, DEV_WORKER_SECRET]))
+  })
+
+  afterAll(async () => {
+    await sql(`delete from pgmq.q_agent_jobs where message ->> 'kind' = $1`, [TEST_KIND])
+    await setWakeUps(stack, true)
+  })
+
+  test('messages queued before a worker begins share one wake-up; the worker sees them all; the next epoch wakes again', async () => {
+    await beginWorker() // whatever an earlier test left: a fresh epoch
+    expect(await enqueueWakes('burst-1')).toBe(true)
+    expect(await enqueueWakes('burst-2')).toBe(false)
+    expect(await enqueueWakes('burst-3')).toBe(false)
+
+    expect((await beginWorker()).sort()).toEqual(['burst-1', 'burst-2', 'burst-3'])
+    // Queued after the worker began: a wake-up of its own.
+    expect(await enqueueWakes('after-begin')).toBe(true)
+    expect(await enqueueWakes('after-begin-2')).toBe(false)
+    expect((await beginWorker()).sort()).toEqual(['after-begin', 'after-begin-2'])
+  })
+
+  test('a wake-up that began no worker within 10 seconds is sent again', async () => {
+    await beginWorker()
+    expect(await enqueueWakes('lost-1')).toBe(true)
+    expect(await enqueueWakes('lost-2')).toBe(false)
+    // As if 11 seconds went by with the request lost (the function down, a refused signature).
+    await sql(`update app.worker_wakes set woken_at = woken_at - interval '11 seconds' where queue_name = 'agent_jobs'`)
+    expect(await enqueueWakes('lost-3')).toBe(true)
+    expect((await beginWorker()).sort()).toEqual(['lost-1', 'lost-2', 'lost-3'])
+  })
+
+  test('a message committed while a worker begins is in that worker’s claim', async () => {
+    await beginWorker()
+    expect(await enqueueWakes('race-0')).toBe(true)
+    let claim: Promise<string[]> | undefined
+    await stack.db.asRequest({ role: 'service_role' }, async (tx) => {
+      // An enqueue in the wake-up's epoch: it sends none, relying on the worker to come...
+      const before = await tx.query<{ id: string | null }>(`select max(id)::text as id from net.http_request_queue`)
+      await tx.query(`select app.enqueue_job('agent_jobs', $1::jsonb)`, [
+        JSON.stringify({ kind: TEST_KIND, tenant_id: '10000000-0000-4000-8000-000000000001', note: 'race-1' }),
+      ])
+      const queued = await tx.query<{ n: number }>(
+        `select count(*)::int as n from net.http_request_queue where id > coalesce($1::bigint, 0)`,
+        [before.rows[0]!.id],
+      )
+      expect(queued.rows[0]!.n).toBe(0)
+      // ...which begins now, before this transaction commits. On a native server its bump of
+      // the epoch waits for this transaction (PGlite runs one transaction at a time anyway).
+      claim = beginWorker()
+      if (stack.db.native) {
+        await until(
+          async () =>
+            (
+              await sql<{ n: number }>(
+                `select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`,
+              )
+            )[0]!.n > 0,
+          'the worker waiting for the enqueue to commit',
+        )
+      }
+    })
+    // Committed: the worker's first claim holds the message.
+    expect((await claim!).sort()).toEqual(['race-0', 'race-1'])
+  })
+})

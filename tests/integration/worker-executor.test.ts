@@ -3,8 +3,9 @@
 // test: retries back off (1 s, then 2 s), a job that keeps failing is dead-lettered
 // after the last attempt and its kind told once, one job's failure never stops the
 // others of its batch, and a job of a kind no module knows is dead-lettered at once
-// with the reason in the audit log. The database's wake-ups are off, so the real
-// agent-worker function never claims these jobs.
+// with the reason in the audit log; a drain begins one wake epoch, not one per batch, and
+// a slow job's batch-mates' slots are claimed again while it runs.
+// The database's wake-ups are off, so the real agent-worker function never claims these jobs.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { z } from 'zod'
 import { createApi } from '../../shared/api/client.ts'
@@ -17,6 +18,7 @@ import {
 } from '../../shared/agent/worker/executor.ts'
 import { PermanentJobError } from '../../shared/agent/worker/failures.ts'
 import { setWakeUps, startTestStack, type TestStack } from '../support/stack.ts'
+import { until } from '../support/until.ts'
 
 const TENANT = '10000000-0000-4000-8000-000000000001'
 
@@ -172,6 +174,49 @@ describe('the queue executor', () => {
     expect(await where(loud)).toEqual({ queued: false, archived: true })
     expect(await where(broken)).toEqual({ queued: true, archived: false })
     expect(w.lines.some((line) => line.includes(`dead-letter handling of job ${loud} failed`))).toBe(true)
+  })
+
+  test('a drain begins one wake epoch, with its first claim, however many batches it takes', async () => {
+    // Messages queued after a worker began wake another one (app.begin_wake); a worker's
+    // later batches must not, or a busy worker would keep every enqueue silent.
+    const epoch = async () =>
+      Number((await sql<{ epoch: string }>(`select app.wake_epoch('agent_jobs')::text as epoch`))[0]!.epoch)
+    const w = executor()
+    for (let i = 0; i < settings.batchSize + 2; i++) await enqueue({ kind: 'ok', note: `e${i}` })
+    const before = await epoch()
+    const report = await w.drain(['agent_jobs'])
+    expect(report.completed).toHaveLength(settings.batchSize + 2)
+    expect(await epoch()).toBe(before + 1)
+  })
+
+  test('a slow job does not hold up the others: the free slots of its batch are claimed again', async () => {
+    // The slow job finishes only once the job queued last has run: with one batch at a time
+    // (waiting for the whole batch before the next claim) it would wait forever.
+    const runs: string[] = []
+    const slow = {
+      schema: testJob,
+      run: async (job: z.infer<typeof testJob>) => {
+        await until(async () => runs.includes('last'), 'the job queued last to run')
+        runs.push(job.note)
+        return 'slow'
+      },
+    }
+    const ok = {
+      schema: testJob,
+      run: async (job: z.infer<typeof testJob>) => {
+        runs.push(job.note)
+        return 'ok'
+      },
+    }
+    const store = createAgentStore(createApi({ url: stack.url, key: stack.keys.secretKey }))
+    const w = createJobExecutor({ queues: store, kinds: { slow, ok }, settings, log: () => {} })
+    await enqueue({ kind: 'slow', note: 'slow' })
+    for (let i = 1; i < settings.batchSize; i++) await enqueue({ kind: 'ok', note: `ok${i}` })
+    await enqueue({ kind: 'ok', note: 'last' })
+
+    const report = await w.drain(['agent_jobs'])
+    expect(report.completed).toHaveLength(settings.batchSize + 1)
+    expect(runs.indexOf('last')).toBeLessThan(runs.indexOf('slow'))
   })
 
   test('a job of a kind no module knows is dead-lettered at once, with the reason', async () => {

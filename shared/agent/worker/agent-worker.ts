@@ -14,8 +14,9 @@ import { deliverJob } from './jobs/deliver.ts'
 import { distilMemoriesJob } from './jobs/distil-memories.ts'
 import { notifyHandoffJob } from './jobs/notify-handoff.ts'
 import { processSourceJob } from './jobs/process-source.ts'
-import { replyJob } from './jobs/reply.ts'
+import { replyContextLimits, replyJob } from './jobs/reply.ts'
 import { verifyWhatsAppChannelJob } from './jobs/verify-whatsapp-channel.ts'
+import { whatsAppTypingJob } from './jobs/whatsapp-typing.ts'
 import type { QueueName } from '../store.ts'
 
 export type { AgentWorkerDeps } from './context.ts'
@@ -30,6 +31,7 @@ export function jobKinds(ctx: WorkerContext): JobKinds {
     verify_whatsapp_channel: verifyWhatsAppChannelJob(ctx),
     process_source: processSourceJob(ctx),
     contact_profile: contactProfileJob(ctx),
+    whatsapp_typing: whatsAppTypingJob(ctx),
   }
 }
 
@@ -39,6 +41,7 @@ export function createAgentWorker(deps: AgentWorkerDeps) {
     queues: ctx.store,
     kinds: jobKinds(ctx),
     settings: ctx.config,
+    replyContext: replyContextLimits(ctx.config),
     now: ctx.now,
     log: ctx.log,
   })

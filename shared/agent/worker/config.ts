@@ -22,7 +22,7 @@ const envSchema = z.object({
   /** Wake-ups from the database are signed with it (Vault konstruct_worker_secret holds the same). */
   KONSTRUCT_WORKER_SECRET: z.string().min(32, 'KONSTRUCT_WORKER_SECRET must be at least 32 characters'),
 
-  WORKER_BATCH_SIZE: z.coerce.number().int().min(1).max(50).default(5),
+  WORKER_BATCH_SIZE: z.coerce.number().int().min(1).max(50).default(10),
   /** Longer than the time budget, so a job is never claimed twice while we may still work on it. */
   WORKER_VISIBILITY_TIMEOUT_SECONDS: seconds(150),
   /** Work started after this much of the invocation is left for the next wake-up. */

@@ -52,6 +52,11 @@ export interface ThinkingTarget {
 
 export interface ReplyDelivery {
   deliver(target: DeliveryTarget): Promise<DeliveryResult>
+  /**
+   * Storing the message is delivering it (web chat: the insert broadcast it to the widget):
+   * a reply is then marked sent, and its job completed, in the call that records it.
+   */
+  deliveredOnRecord?: boolean
   /** A visible "working on it" while the model thinks (Slack); best effort. */
   showThinking?(target: ThinkingTarget): Promise<void>
   /** Takes that "working on it" away when no answer will replace it (an answer withheld). */
@@ -93,6 +98,7 @@ function outboundText(target: DeliveryTarget): string {
 
 export const webChatDelivery: ReplyDelivery = {
   // The insert of the message already broadcast it to the widget's channel.
+  deliveredOnRecord: true,
   async deliver() {
     return { externalId: null }
   },

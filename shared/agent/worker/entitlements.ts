@@ -1,22 +1,15 @@
 // The plan, as the worker sees it right before a model call. A reply job may have waited
 // in the queue while its tenant went over its monthly tokens, had its agents paused
 // (past_due beyond grace, canceled, unpaid) or was suspended by a platform admin; the
-// database decides (api.check_entitlement) and, when it refuses, records what ingest would
-// have done (api.enforce_reply_entitlement: the polite notice to deliver, with one alert
-// when over the plan, or silence while paused). The texts and
-// the rules live in SQL only.
+// database decides (app.billing_refusal, read with the job by api.prepare_reply) and, when
+// it refuses, records what ingest would have done (api.enforce_reply_entitlement: the
+// polite notice to deliver, with one alert when over the plan, or silence while paused).
+// The texts and the rules live in SQL only.
 //
-// These two service functions are called through the worker's api client (its secret key).
+// The service function is called through the worker's api client (its secret key).
 
 import { z } from 'zod'
 import { ApiError, type Api } from '../../api/client.ts'
-
-export const entitlementSchema = z.object({
-  allowed: z.boolean(),
-  reason: z.string().nullable().optional(),
-  message: z.string().nullable().optional(),
-})
-export type Entitlement = z.infer<typeof entitlementSchema>
 
 export const replyEntitlementSchema = z.object({
   allowed: z.boolean(),
@@ -28,8 +21,6 @@ export const replyEntitlementSchema = z.object({
 export type ReplyEntitlement = z.infer<typeof replyEntitlementSchema>
 
 export interface EntitlementGate {
-  /** api.check_entitlement: may this tenant's agents answer now? */
-  check(tenantId: string): Promise<Entitlement>
   /** api.enforce_reply_entitlement: the decision for one queued reply, and its effects when refused. */
   enforceForReply(input: {
     tenantId: string
@@ -48,7 +39,6 @@ export function createEntitlementGate(api: Api): EntitlementGate {
   }
 
   return {
-    check: (tenantId) => rpc('check_entitlement', { tenant_id: tenantId }, entitlementSchema),
     enforceForReply: (input) =>
       rpc(
         'enforce_reply_entitlement',

@@ -6,7 +6,8 @@
 //   1. claim with a visibility timeout longer than the time budget (no one else holds it);
 //   2. read the job with its kind's schema and run it; a kind records every effect under an
 //      idempotency key derived from the job, so a retry finds its earlier work;
-//   3. complete it (api.complete_job deletes it) only after the work returned;
+//   3. complete it (api.complete_job deletes it) only after the work returned; a kind whose
+//      last call recorded its effect and deleted the job in one transaction says so;
 //   4. on failure, api.fail_job sets the visibility timeout with exponential backoff; at
 //      the last attempt (or at once for a permanent failure, an unknown kind, an
 //      unreadable job) it archives the job (pgmq's archive is the dead-letter queue)
@@ -14,7 +15,7 @@
 // One job's failure never stops the others of its batch.
 
 import { z } from 'zod'
-import type { AgentStore, ClaimedJob, QueueName } from '../store.ts'
+import type { AgentStore, ClaimedJob, QueueName, ReplyContextLimits } from '../store.ts'
 import type { WorkerConfig } from './config.ts'
 import { describeFailure, isPermanent, PermanentJobError, retryBaseDelaySeconds } from './failures.ts'
 
@@ -26,7 +27,15 @@ export interface JobRun {
   attempt: number
   /** Aborted when the wake-up's time budget runs out; the job is then left to the visibility timeout. */
   signal: AbortSignal
+  /** What the claim read for this job beside it (a reply's context), or null. */
+  prepared: unknown
 }
+
+/**
+ * What a kind's run returns: a short outcome, or the outcome with completed = true when
+ * its last call already deleted the job in the same transaction as its effect.
+ */
+export type JobOutcome = string | { outcome: string; completed: boolean }
 
 export interface DeadLetter {
   queue: QueueName
@@ -39,7 +48,7 @@ export interface DeadLetter {
 export interface JobKind<J extends { tenant_id: string }> {
   schema: z.ZodType<J, unknown>
   /** Does the work; returns a short outcome for the report. Throws to retry. */
-  run(job: J, run: JobRun): Promise<string>
+  run(job: J, run: JobRun): Promise<JobOutcome>
   /** After the last attempt: tell whoever waits (best effort; its failure is only logged). */
   deadLetter?(job: J, letter: DeadLetter): Promise<void>
 }
@@ -79,6 +88,8 @@ export interface JobExecutorDeps {
   queues: Pick<AgentStore, 'claimJobs' | 'completeJob' | 'failJob'>
   kinds: JobKinds
   settings: ExecutorSettings
+  /** Read a reply job's context within the claim (one call per batch rather than one per job). */
+  replyContext?: ReplyContextLimits | null
   now?: () => number
   log?: (line: string, detail?: unknown) => void
 }
@@ -95,9 +106,17 @@ export function createJobExecutor(deps: JobExecutorDeps) {
   const now = deps.now ?? (() => Date.now())
   const log = deps.log ?? ((line: string, detail?: unknown) => console.log(line, detail ?? ''))
 
-  /** The claim step: up to one batch of one queue, hidden for the visibility timeout. */
-  function claimBatch(queue: QueueName): Promise<ClaimedJob[]> {
-    return queues.claimJobs(queue, settings.batchSize, settings.visibilityTimeoutSeconds)
+  /**
+   * The claim step: up to `limit` jobs of one queue (a batch by default), hidden for the
+   * visibility timeout. The first claim of a wake-up begins it: messages queued from then
+   * on wake another worker, while those queued before are this claim's to see
+   * (app.begin_wake).
+   */
+  function claimBatch(queue: QueueName, beginsWake = false, limit = settings.batchSize): Promise<ClaimedJob[]> {
+    return queues.claimJobs(queue, limit, settings.visibilityTimeoutSeconds, {
+      replyContext: deps.replyContext ?? null,
+      beginsWake,
+    })
   }
 
   /** Reads a claimed job: its kind's module and the job as that kind's schema reads it. */
@@ -116,13 +135,15 @@ export function createJobExecutor(deps: JobExecutorDeps) {
     const report = () => ({ queue, job_id: claimed.job_id, kind: dispatched?.kind ?? null })
     try {
       dispatched = dispatch(claimed)
-      const outcome = await dispatched.handler.run(dispatched.job, {
+      const result = await dispatched.handler.run(dispatched.job, {
         queue,
         jobId: claimed.job_id,
         attempt: claimed.read_count,
         signal,
+        prepared: claimed.prepared ?? null,
       })
-      await queues.completeJob(queue, claimed.job_id, dispatched.job.tenant_id)
+      const { outcome, completed } = typeof result === 'string' ? { outcome: result, completed: false } : result
+      if (!completed) await queues.completeJob(queue, claimed.job_id, dispatched.job.tenant_id)
       return { ok: true, report: { ...report(), outcome } }
     } catch (error) {
       const failedTenant = typeof tenantId === 'string' ? tenantId : null
@@ -182,7 +203,44 @@ export function createJobExecutor(deps: JobExecutorDeps) {
     }
   }
 
-  /** A wake-up: drains the queues in order, batch by batch, while the time budget allows. */
+  /**
+   * One queue of a wake-up: keeps up to a batch of its jobs running, and claims again as
+   * soon as half a batch has finished, so one slow job does not hold up the others' slots.
+   * Every job is still claimed with the visibility timeout and settled on its own. Stops
+   * claiming when a claim comes back short (drained) or the time budget is nearly spent
+   * (more), then waits for the jobs it holds.
+   */
+  async function drainQueue(queue: QueueName, report: BatchReport, deadline: number, signal: AbortSignal) {
+    const running = new Set<Promise<void>>()
+    const refillAt = Math.ceil(settings.batchSize / 2)
+    let first = true
+    for (;;) {
+      const room = settings.batchSize - running.size
+      if (room >= refillAt) {
+        if (deadline - now() < settings.jobReserveMs) {
+          report.more = true
+          break
+        }
+        const claimed = await claimBatch(queue, first, room)
+        first = false
+        for (const job of claimed) {
+          const task: Promise<void> = execute(queue, job, signal)
+            .then((result) => {
+              if (result.ok) report.completed.push(result.report)
+              else report.failed.push(result.report)
+            })
+            .finally(() => running.delete(task))
+          running.add(task)
+        }
+        if (claimed.length < room) break
+        continue
+      }
+      await Promise.race(running)
+    }
+    await Promise.all(running)
+  }
+
+  /** A wake-up: drains the queues in order while the time budget allows. */
   async function drain(order: readonly QueueName[]): Promise<BatchReport> {
     const started = now()
     const deadline = started + settings.timeBudgetMs
@@ -192,20 +250,7 @@ export function createJobExecutor(deps: JobExecutorDeps) {
     const timer = setTimeout(() => controller.abort(), settings.timeBudgetMs)
     try {
       for (const queue of order) {
-        for (;;) {
-          if (deadline - now() < settings.jobReserveMs) {
-            report.more = true
-            break
-          }
-          const claimed = await claimBatch(queue)
-          if (claimed.length === 0) break
-          const results = await Promise.all(claimed.map((job) => execute(queue, job, controller.signal)))
-          for (const result of results) {
-            if (result.ok) report.completed.push(result.report)
-            else report.failed.push(result.report)
-          }
-          if (claimed.length < settings.batchSize) break
-        }
+        await drainQueue(queue, report, deadline, controller.signal)
         if (report.more) break
       }
     } finally {

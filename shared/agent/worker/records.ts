@@ -2,7 +2,7 @@
 // the admins' alerts, the model's failure streak, and taking a "thinking" status away.
 
 import type { AgentTurnFailed, ModelCallLog, ToolCallLog } from '../loop.ts'
-import type { ToolCallStatus } from '../store.ts'
+import type { AuditRecord, ToolCallStatus, UsageRecord } from '../store.ts'
 import type { WorkerContext } from './context.ts'
 import type { ThinkingTarget } from './deliveries.ts'
 import { describeFailure } from './failures.ts'
@@ -42,17 +42,17 @@ export function parseResult(text: string): unknown {
   }
 }
 
-export async function meterModelCalls(
-  ctx: WorkerContext,
+/** A turn's model calls as usage and audit records (written by api.finish_reply, or one by one). */
+export function modelCallRecords(
   calls: readonly ModelCallLog[],
-  input: { tenantId: string; agentId: string; conversationId: string; keyPrefix: string },
-) {
+  input: { agentId: string; conversationId: string; keyPrefix: string },
+): { usage: UsageRecord[]; audit: AuditRecord[] } {
+  const usage: UsageRecord[] = []
+  const audit: AuditRecord[] = []
   for (const [index, call] of calls.entries()) {
     const key = `${input.keyPrefix}:m${index}`
-    await ctx.store.recordUsage({
-      tenantId: input.tenantId,
+    usage.push({
       agentId: input.agentId,
-      conversationId: input.conversationId,
       model: call.model,
       inputTokens: call.usage.promptTokens,
       outputTokens: call.usage.completionTokens,
@@ -61,18 +61,38 @@ export async function meterModelCalls(
       idempotencyKey: key,
       metadata: { estimated: call.usage.estimated, used_fallback: call.usedFallback, latency_ms: call.latencyMs },
     })
-    await ctx.store.recordAudit(input.tenantId, 'agent.model_call', 'conversation', input.conversationId, {
-      agent_id: input.agentId,
-      model: call.model,
-      input_tokens: call.usage.promptTokens,
-      output_tokens: call.usage.completionTokens,
-      cost_usd: call.costUsd,
-      latency_ms: call.latencyMs,
-      finish_reason: call.finishReason,
-      used_fallback: call.usedFallback,
-      attempts: call.attempts,
-      usage_key: key,
+    audit.push({
+      action: 'agent.model_call',
+      entityType: 'conversation',
+      entityId: input.conversationId,
+      details: {
+        agent_id: input.agentId,
+        model: call.model,
+        input_tokens: call.usage.promptTokens,
+        output_tokens: call.usage.completionTokens,
+        cost_usd: call.costUsd,
+        latency_ms: call.latencyMs,
+        finish_reason: call.finishReason,
+        used_fallback: call.usedFallback,
+        attempts: call.attempts,
+        usage_key: key,
+      },
     })
+  }
+  return { usage, audit }
+}
+
+/** Meters a turn's model calls one by one (a failed turn; a finished one goes through api.finish_reply). */
+export async function meterModelCalls(
+  ctx: WorkerContext,
+  calls: readonly ModelCallLog[],
+  input: { tenantId: string; agentId: string; conversationId: string; keyPrefix: string },
+) {
+  const records = modelCallRecords(calls, input)
+  for (const [index, usage] of records.usage.entries()) {
+    await ctx.store.recordUsage({ ...usage, tenantId: input.tenantId, conversationId: input.conversationId })
+    const audit = records.audit[index]!
+    await ctx.store.recordAudit(input.tenantId, audit.action, audit.entityType, audit.entityId, audit.details)
   }
 }
 

@@ -89,7 +89,8 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
     try {
       // The common case in one call: route by team id and store (api.ingest_slack_message).
       let routed: SlackConnection | null = null
-      if (event.type === 'message') {
+      // A message with files takes the longer way: api.ingest_slack_message stores text only.
+      if (event.type === 'message' && event.message.files.length === 0) {
         unstorable = { connection: null, externalId: `${event.message.channelId}:${event.message.ts}` }
         const fast = await ingestRoutedSlackMessage(config.rpc, event.message, retry?.retryNum ?? 0)
         if (fast.outcome === 'other_bot') routed = fast.connection
@@ -111,7 +112,8 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
           return ok()
         }
       }
-      // Otherwise (workspace events, or a bot user id that differs from the stored one) step by step.
+      // Otherwise (workspace events, a message with files, or a bot user id that differs from the
+      // stored one) step by step.
       const connection =
         routed ?? (await config.rpc<SlackConnection | null>('resolve_slack_connection', { team_id: teamId }))
       if (!connection) {
@@ -213,7 +215,11 @@ export async function ingestSlackMessage(
     })
     if (!known) return 'not_for_agent'
   }
-  return rpc<IngestResult>('ingest_message', { connection_id: connection.connection_id, ...args })
+  return rpc<IngestResult>('ingest_message', {
+    connection_id: connection.connection_id,
+    ...args,
+    attachments: message.files,
+  })
 }
 
 /** What api.ingest_message stores of a Slack message, whichever way it is routed. */

@@ -27,6 +27,8 @@
 // was recorded for it and arrives live). None of them true while the conversation is open
 // means no answer is coming now (agent paused or inactive, agents paused by billing).
 // A duplicate (a retried POST) expects nothing more: the first POST said what to expect.
+// POST and GET /messages also name the conversation: the widget joins its typing topic,
+// typing:<conversation id>, where RLS lets only this visitor and the tenant's members in.
 //
 // Each request goes through three steps, each its own function so checks can be added to
 // one of them: `visitorOf` (who: the verified anonymous session), `widgetOf` (where: the
@@ -316,6 +318,7 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     })
     return reply(result.duplicate ? 200 : 202, {
       message_id: result.message_id,
+      conversation_id: result.conversation_id,
       duplicate: result.duplicate,
       status: result.conversation_status ?? null,
       agent_reply_expected: !result.duplicate && result.enqueued === true,
@@ -359,13 +362,20 @@ export function createWebChatHandler(config: WebChatConfig): (req: Request) => P
     if (limited) return limited
     const afterRaw = url.searchParams.get('after_seq')
     const afterSeq = afterRaw !== null && /^\d{1,18}$/.test(afterRaw) ? Number(afterRaw) : null
-    const result = await config.rpc<{ messages: unknown[]; status: string } | null>('web_chat_history', {
-      connection_id: visitor.connection.connection_id,
-      visitor_id: visitor.visitorId,
-      after_seq: afterSeq,
-      page_size: 100,
+    const result = await config.rpc<{ messages: unknown[]; status: string; conversation_id?: string } | null>(
+      'web_chat_history',
+      {
+        connection_id: visitor.connection.connection_id,
+        visitor_id: visitor.visitorId,
+        after_seq: afterSeq,
+        page_size: 100,
+      },
+    )
+    return reply(200, {
+      messages: result?.messages ?? [],
+      status: result?.status ?? null,
+      conversation_id: result?.conversation_id ?? null,
     })
-    return reply(200, { messages: result?.messages ?? [], status: result?.status ?? null })
   }
 
   return async (req) => {

@@ -3,6 +3,7 @@
 // or the URL handshake. Everything else is classified as ignored with a reason, because
 // Slack expects a 200 for events we do not handle (a non-2xx only earns retries).
 import { isRecord, parseJson, recordArrayField, recordField, stringField, type JsonRecord } from '../payload-fields.ts'
+import { slackFileAttachments, type SlackAttachment } from '../attachments.ts'
 
 /** How the user addressed the agent; the ingest call decides whether a thread reply is for us. */
 export type SlackMessageKind = 'app_mention' | 'direct_message' | 'thread_reply'
@@ -28,6 +29,8 @@ export interface SlackInboundMessage {
   eventTime: Date | null
   /** Our bot's user id in this workspace, when Slack told us. */
   botUserId: string | null
+  /** Files shared with the message (subtype file_share), as stored attachments. */
+  files: SlackAttachment[]
 }
 
 export type SlackIgnoreReason =
@@ -205,6 +208,7 @@ function classifyMessage(event: JsonRecord, context: MessageContext): SlackEvent
         eventId,
         eventTime: typeof eventTime === 'number' ? new Date(eventTime * 1000) : null,
         botUserId,
+        files: slackFileAttachments(event['files']),
       },
     },
   }

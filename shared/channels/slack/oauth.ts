@@ -14,6 +14,8 @@ export const SLACK_BOT_SCOPES = [
   'assistant:write',
   'channels:history',
   'chat:write',
+  // Downloading a shared file's url_private (the inbox shows customers' files).
+  'files:read',
   'groups:history',
   'im:history',
   'im:read',

@@ -32,6 +32,11 @@
 // closed conversation.
 // Look: the channel's settings (the greeting, the title in the header and the accent colour)
 // come with the session; data-title only fills in while they have not arrived.
+// Typing, both ways: once the conversation exists the widget also joins its private topic
+// typing:<conversation id> (RLS lets only this visitor and the tenant's members in). While
+// the visitor types it sends a `typing` broadcast at most every 3 seconds; a team member
+// typing in the inbox shows "<their name> is typing…" (data-konstruct-typing), which goes 6
+// seconds after their last keystroke or when their message arrives.
 // Optional attributes: data-title, data-open="true", data-position="left".
 /** The widget for one project: where its Auth is and the publishable key it signs in with. */
 export function webChatWidgetScript(project: { supabaseUrl: string; publishableKey: string }): string {
@@ -47,7 +52,9 @@ const WIDGET_JS = String.raw`(function () {
   if (!widgetKey) { console.error('Konstruct chat: data-key is missing on the script tag'); return; }
   var base = script.src.replace(/\/widget\.js(?:[?#].*)?$/, '');
   var storageKey = 'konstruct:webchat:' + widgetKey;
-  var state = { rated: false, answers: 0, session: null, refreshTimer: null, topic: null, realtime: null, lastSeq: 0, seen: {}, socket: null, joined: false, ref: 0, heartbeat: null, retry: 0, closed: false, conversation: null };
+  var state = { rated: false, answers: 0, session: null, refreshTimer: null, topic: null, realtime: null, lastSeq: 0, seen: {}, socket: null, joined: false, ref: 0, heartbeat: null, retry: 0, closed: false, conversation: null, conversationId: null, typingTopic: null, typingJoined: false, typingSentAt: 0, typingTimer: null, joinRefs: {} };
+  var TYPING_EVERY_MS = 3000;
+  var TYPING_SHOWN_MS = 6000;
   var TYPING = 'The agent is typing\u2026';
   var HUMAN_WILL_REPLY = 'A team member will reply here.';
   var LATER = 'We\u2019ll get back to you soon.';
@@ -73,6 +80,7 @@ const WIDGET_JS = String.raw`(function () {
     '.kw-member{background:#ecfdf5;border:1px solid #a7f3d0}.kw-notice{background:#fffbeb;border:1px solid #fde68a}' +
     '.kw-who{display:block;font-size:12px;font-weight:600;color:#374151;margin-bottom:2px}' +
     '.kw-status{font-size:12px;color:#4b5563;padding:0 14px 6px;min-height:1em}' +
+    '.kw-typing{font-size:12px;font-style:italic;color:#4b5563;padding:0 14px;margin:0;min-height:1em}' +
     '.kw-form{display:flex;gap:6px;padding:10px;border-top:1px solid #e5e7eb}' +
     '.kw-form textarea{flex:1;resize:none;border:1px solid #9ca3af;border-radius:8px;padding:8px;font:inherit;min-height:38px;max-height:120px}' +
     '.kw-send{border:0;border-radius:8px;padding:0 14px;background:#2563eb;color:#fff;cursor:pointer}.kw-send:disabled{opacity:.6;cursor:default}' +
@@ -104,6 +112,7 @@ const WIDGET_JS = String.raw`(function () {
   var head = el('div', { 'class': 'kw-head' }, null, [title, close]);
   var log = el('div', { 'class': 'kw-log', role: 'log', tabindex: '0', 'aria-live': 'polite', 'aria-label': 'Messages', 'data-konstruct-log': '' });
   var status = el('p', { 'class': 'kw-status', role: 'status', 'data-konstruct-status': '' });
+  var memberTyping = el('p', { 'class': 'kw-typing', 'aria-live': 'polite', 'data-konstruct-typing': '' });
   var inputId = panelId + '-input';
   var label = el('label', { 'for': inputId, 'class': 'kw-sr' }, 'Your message');
   var input = el('textarea', { id: inputId, rows: '1', maxlength: '4000', placeholder: 'Write a message\u2026', 'data-konstruct-input': '' });
@@ -135,7 +144,7 @@ const WIDGET_JS = String.raw`(function () {
     el('label', { 'for': panelId + '-email' }, 'Email (optional)'), emailInput,
     el('button', { type: 'submit', 'class': 'kw-send' }, 'Start chat')
   ]);
-  panel.appendChild(head); panel.appendChild(log); panel.appendChild(status); panel.appendChild(prechat); panel.appendChild(rate); panel.appendChild(thanks); panel.appendChild(form);
+  panel.appendChild(head); panel.appendChild(log); panel.appendChild(memberTyping); panel.appendChild(status); panel.appendChild(prechat); panel.appendChild(rate); panel.appendChild(thanks); panel.appendChild(form);
   var launch = el('button', { type: 'button', 'class': 'kw-launch', 'aria-expanded': 'false', 'aria-controls': panelId, 'data-konstruct-launch': '' }, 'Chat');
   root.appendChild(panel); root.appendChild(launch);
   (document.body || document.documentElement).appendChild(root);
@@ -159,6 +168,7 @@ const WIDGET_JS = String.raw`(function () {
     if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : submit(e); }
   });
   form.addEventListener('submit', submit);
+  input.addEventListener('input', typed);
   prechat.addEventListener('submit', introduce);
   function askWhoFirst(ask) {
     if (ask) { prechat.removeAttribute('hidden'); form.setAttribute('hidden', ''); }
@@ -220,6 +230,7 @@ const WIDGET_JS = String.raw`(function () {
     log.insertBefore(item, before);
     log.scrollTop = log.scrollHeight;
     if (!mine) { state.answers += 1; status.textContent = ''; }
+    if (kind === 'member') hideMemberTyping();
   }
 
   // A message's text: the visitor's as written, everyone else's as Markdown.
@@ -370,7 +381,10 @@ const WIDGET_JS = String.raw`(function () {
     // Refresh a minute before it expires, and give Realtime the new token.
     var inMs = Math.max(5000, state.session.expires_at * 1000 - Date.now() - 60000);
     state.refreshTimer = setTimeout(function () {
-      session_().then(function () { push('realtime:' + state.topic, 'access_token', { access_token: state.session.access_token }); }).catch(function () {});
+      session_().then(function () {
+        push('realtime:' + state.topic, 'access_token', { access_token: state.session.access_token });
+        if (state.typingTopic) push(state.typingTopic, 'access_token', { access_token: state.session.access_token });
+      }).catch(function () {});
     }, inMs);
     return state.session;
   }
@@ -424,6 +438,7 @@ const WIDGET_JS = String.raw`(function () {
     return api('GET', '/messages' + (state.lastSeq ? '?after_seq=' + state.lastSeq : '')).then(function (res) {
       if (res.status === 200 && res.data.messages) res.data.messages.forEach(show);
       if (res.status === 200 && res.data.status !== undefined) setConversation(res.data.status);
+      if (res.status === 200) watchTyping(res.data.conversation_id);
     });
   }
   function submit(e) {
@@ -441,6 +456,7 @@ const WIDGET_JS = String.raw`(function () {
       input.value = '';
       show({ id: res.data.message_id, direction: 'in', text: text });
       if (res.data.status !== undefined) setConversation(res.data.status);
+      watchTyping(res.data.conversation_id);
       // Unless the answer already came in over Realtime while the POST was returning.
       if (state.answers === answersBefore) status.textContent = afterSend(res.data);
     }).catch(function () { status.textContent = 'Your message could not be sent. Please try again.'; })
@@ -459,7 +475,38 @@ const WIDGET_JS = String.raw`(function () {
   function push(topic, event, payload) {
     if (!state.socket || state.socket.readyState !== 1) return;
     state.ref += 1;
-    state.socket.send(JSON.stringify({ topic: topic, event: event, payload: payload, ref: String(state.ref), join_ref: topic === 'phoenix' ? null : '1' }));
+    if (event === 'phx_join') state.joinRefs[topic] = String(state.ref);
+    state.socket.send(JSON.stringify({ topic: topic, event: event, payload: payload, ref: String(state.ref), join_ref: state.joinRefs[topic] || null }));
+  }
+  function joinPayload() {
+    return { config: { broadcast: { self: false, ack: false }, presence: { key: '' }, postgres_changes: [], private: true }, access_token: state.session && state.session.access_token };
+  }
+
+  // ---- Typing ------------------------------------------------------------------------------
+  // The conversation's typing topic, joined once its id is known (after the first message).
+  function watchTyping(conversationId) {
+    if (typeof conversationId !== 'string' || !conversationId || conversationId === state.conversationId) return;
+    state.conversationId = conversationId;
+    state.typingTopic = 'realtime:typing:' + conversationId;
+    state.typingJoined = false;
+    if (state.joined) push(state.typingTopic, 'phx_join', joinPayload());
+  }
+  function typed() {
+    if (!state.typingJoined || !input.value.trim()) return;
+    var now = Date.now();
+    if (now - state.typingSentAt < TYPING_EVERY_MS) return;
+    state.typingSentAt = now;
+    push(state.typingTopic, 'broadcast', { type: 'broadcast', event: 'typing', payload: { role: 'visitor' } });
+  }
+  function showMemberTyping(name) {
+    var who = typeof name === 'string' && name.trim() ? name.trim().slice(0, 60) : 'A team member';
+    memberTyping.textContent = who + ' is typing\u2026';
+    clearTimeout(state.typingTimer);
+    state.typingTimer = setTimeout(hideMemberTyping, TYPING_SHOWN_MS);
+  }
+  function hideMemberTyping() {
+    clearTimeout(state.typingTimer);
+    memberTyping.textContent = '';
   }
   function connect() {
     if (!state.realtime || state.closed) return;
@@ -472,15 +519,24 @@ const WIDGET_JS = String.raw`(function () {
     state.socket = socket;
     socket.onopen = function () {
       state.joined = false;
-      push(channelTopic, 'phx_join', { config: { broadcast: { self: false, ack: false }, presence: { key: '' }, postgres_changes: [], private: true }, access_token: state.session && state.session.access_token });
+      state.typingJoined = false;
+      state.joinRefs = {};
+      push(channelTopic, 'phx_join', joinPayload());
       clearInterval(state.heartbeat);
       state.heartbeat = setInterval(function () { push('phoenix', 'heartbeat', {}); }, 25000);
     };
     socket.onmessage = function (event) {
       var msg; try { msg = JSON.parse(event.data); } catch (e) { return; }
+      if (state.typingTopic && msg.topic === state.typingTopic) {
+        if (msg.event === 'phx_reply' && msg.payload && msg.payload.status === 'ok') state.typingJoined = true;
+        else if (msg.event === 'broadcast' && msg.payload && msg.payload.event === 'typing' && msg.payload.payload && msg.payload.payload.role === 'member') showMemberTyping(msg.payload.payload.name);
+        else if (msg.event === 'phx_error' || msg.event === 'phx_close') state.typingJoined = false;
+        return;
+      }
       if (msg.topic !== channelTopic) return;
       if (msg.event === 'phx_reply' && msg.payload && msg.payload.status === 'ok' && !state.joined) {
         state.joined = true; state.retry = 0; root.setAttribute('data-konstruct-live', 'true');
+        if (state.typingTopic) push(state.typingTopic, 'phx_join', joinPayload());
         catchUp();
       } else if (msg.event === 'broadcast' && msg.payload && msg.payload.payload) {
         if (msg.payload.event === 'status_changed') setConversation(msg.payload.payload.status);

@@ -82,7 +82,8 @@ select is(
 select is(
   array(select c.relname::text from pg_class c
         where c.relnamespace = 'app'::regnamespace and c.relkind = 'r'
-          and c.relname not in ('settings', 'tenants', 'platform_admins', 'agent_templates')
+          -- (worker_wakes: one row per queue, the platform's wake-up state, no tenant's data)
+          and c.relname not in ('settings', 'tenants', 'platform_admins', 'agent_templates', 'worker_wakes')
           and not exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped)
         order by 1),
   array[]::text[],

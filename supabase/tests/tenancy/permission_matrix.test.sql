@@ -144,6 +144,13 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('reply_superseded_by', $$select api.reply_superseded_by('{tenant}', '{conv}', '{message}')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
+-- the worker's reply in fewer calls (reply_in_fewer_calls)
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('prepare_reply', $$select api.prepare_reply('{tenant}', '{conv}', '{message}', 'reply:matrix', 20, 8, 5)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('claim_jobs_with_context', $$select * from api.claim_jobs_with_context('agent_jobs', 5, 30, '{"message_limit": 20, "memory_limit": 8, "knowledge_limit": 5}', true)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('finish_reply', $$select api.finish_reply('{tenant}', '{conv}', '{"text": "Hello", "idempotency_key": "reply:matrix"}', sent_on_record => true)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('settle_delivery', $$select api.settle_delivery('{tenant}', '{reply}', 'sent', 'ext-out-2', null, 'agent_jobs', {job})$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
+
 -- portal follow-ups (conversations_and_inbox, knowledge_and_memory, agents)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('list_tool_calls', $$select * from api.list_tool_calls('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
@@ -157,6 +164,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
 -- the inbox (conversations_and_inbox)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('assign_conversation', $$select api.assign_conversation('{conv}', '{admin}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
+  ('signal_typing', $$select api.signal_typing('{conv}')$$, 'ok', 'ok', '42501', 'P0002', '42501', '42501', '42501'),
   ('mark_conversation_read', $$select api.mark_conversation_read('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),
   ('set_my_availability', $$select api.set_my_availability('{tenant}', false)$$, 'ok', 'ok', 'ok', '42501', '42501', '42501', '42501'),
   ('list_assignees', $$select * from api.list_assignees('{tenant}')$$, 'ok', 'ok', 'ok', 'ok', 'ok', '42501', '42501'),
@@ -192,6 +200,10 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('record_contact_profile', $$select api.record_contact_profile('{tenant}', 'web_chat', 'visitor-a', 'Jane Roe')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('identity_profile_needed', $$select api.identity_profile_needed('{tenant}', 'web_chat', 'visitor-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('set_visitor_profile', $$select api.set_visitor_profile('{widget_key}', 'Jane Roe')$$, '42501', '42501', '42501', '42501', '42501', '42501', '42501');
+
+-- attachments shown in the inbox (20261206104000_attachments.sql): read as the member
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('get_attachment', $$select api.get_attachment('{message}', 0)$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501');
 
 create table tests.cells as
 select m.ord, p.ord as persona_ord, m.fn, p.persona, p.expected, tests.fill(m.call) as call

@@ -1,8 +1,11 @@
 // One Realtime subscription per open tenant (private topic tenant:<id>), fanned out to
 // every component that listens. Pages listen in onMount and stop in its cleanup.
-// After a reconnect the hub emits 'resync' so lists reload what they may have missed;
+// After every join, the first one included (the page's data was loaded before it), the
+// hub emits 'resync' so lists reload what they may have missed, and holds the events
+// that arrive meanwhile until the reloads handed to `wait` are done (./resync.ts);
 // merging by id keeps that from duplicating rows.
 import type { RealtimeChannel } from '@supabase/supabase-js'
+import { resyncGate, type Resync } from './resync'
 import { browserSupabase } from './supabase'
 import type {
   AlertEvent,
@@ -20,7 +23,7 @@ export type TenantEvent =
   | { event: 'alert'; payload: AlertEvent }
   | { event: 'note_created'; payload: Note & { conversation_id: string } }
   | { event: 'channel_changed'; payload: ChannelChangedEvent }
-  | { event: 'resync' }
+  | Resync
 
 export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'offline'
 
@@ -60,7 +63,7 @@ export function connectTenant(tenantId: string): () => void {
   const supabase = browserSupabase()
   let channel: RealtimeChannel | undefined
   let stopped = false
-  let joins = 0
+  const gate = resyncGate<Exclude<TenantEvent, Resync>>(emit, (e) => `${e.event}:${JSON.stringify(e.payload)}`)
   setStatus('connecting')
 
   void (async () => {
@@ -81,15 +84,14 @@ export function connectTenant(tenantId: string): () => void {
       'channel_changed',
     ] as const) {
       channel.on('broadcast', { event: name }, (message) => {
-        emit({ event: name, payload: message.payload } as TenantEvent)
+        if (!stopped) gate.received({ event: name, payload: message.payload } as Exclude<TenantEvent, Resync>)
       })
     }
     channel.subscribe((status) => {
       if (stopped) return
       if (status === 'SUBSCRIBED') {
-        joins += 1
         setStatus('live')
-        if (joins > 1) emit({ event: 'resync' })
+        gate.joined()
       } else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') {
         setStatus('reconnecting')
       } else if (status === 'CLOSED') {

@@ -1,6 +1,6 @@
 // Merging live rows into loaded lists by id, so a reconnect or a repeated event never
 // duplicates a row and an older event never overwrites a newer one.
-import type { ConversationChangedEvent, ConversationRow, Message } from './types'
+import type { ConversationChangedEvent, ConversationRow, Message } from './types.ts'
 
 export function activityOf(row: { last_message_at: string | null; created_at: string }): string {
   return row.last_message_at ?? row.created_at

@@ -4,6 +4,7 @@
 // delivery status.
 
 import { z } from 'zod'
+import type { DeliveryLease, DeliveryStatus, QueueName } from '../../store.ts'
 import type { WorkerContext } from '../context.ts'
 import { DeliveryFailed } from '../deliveries.ts'
 import type { JobKind } from '../executor.ts'
@@ -20,25 +21,54 @@ export type DeliverJob = z.infer<typeof deliverJobSchema>
 
 /** Sends a recorded outbound message once; throws to retry, returns quietly when done. */
 export async function deliverMessage(ctx: WorkerContext, tenantId: string, messageId: string): Promise<string> {
-  const { store, config } = ctx
-  const lease = await store.beginDelivery(tenantId, messageId, config.deliveryLeaseSeconds)
+  const lease = await ctx.store.beginDelivery(tenantId, messageId, ctx.config.deliveryLeaseSeconds)
+  return (await deliverLeased(ctx, tenantId, lease)).outcome
+}
+
+/**
+ * Sends a message whose lease was taken (api.begin_delivery, or api.finish_reply). With a
+ * job, the call that records the message sent also completes it (api.settle_delivery):
+ * completed says so. Other outcomes have more to do after them (an alert, the "thinking"
+ * taken away), so their job is completed after those, as always.
+ */
+export async function deliverLeased(
+  ctx: WorkerContext,
+  tenantId: string,
+  lease: DeliveryLease,
+  job: { queue: QueueName; jobId: number } | null = null,
+): Promise<{ outcome: string; completed: boolean }> {
+  const { store } = ctx
+  const messageId = lease.message.id
+  const settle = async (status: DeliveryStatus, externalId: string | null, error: string | null) =>
+    (
+      await store.settleDelivery({
+        tenantId,
+        messageId,
+        status,
+        externalId,
+        error,
+        job: status === 'sent' ? job : null,
+      })
+    ).completed
   const status = lease.message.delivery_status
-  if (['sent', 'delivered', 'read', 'undeliverable'].includes(status)) return `already_${status}`
+  if (['sent', 'delivered', 'read', 'undeliverable'].includes(status)) {
+    return { outcome: `already_${status}`, completed: false }
+  }
   if (!lease.acquired) throw new RetryLater('another worker is delivering this message')
   const conversationId = lease.conversation.id
   if (lease.connection.status !== 'active') {
-    await store.setDeliveryStatus(tenantId, messageId, 'undeliverable', null, 'the channel connection is disabled')
+    await settle('undeliverable', null, 'the channel connection is disabled')
     await alert(ctx, tenantId, 'delivery_failed', conversationId, {
       message_id: messageId,
       reason: 'the channel connection is disabled',
     })
-    return 'undeliverable'
+    return { outcome: 'undeliverable', completed: false }
   }
   // A member took over while this answer was being written: the agent stays silent from
   // then on (the member's own replies still go out). Kept, marked, and audited for the portal.
   if (lease.conversation.status === 'human' && lease.message.author_kind !== 'member') {
     const reason = 'withheld: a team member took over the conversation before it was sent'
-    await store.setDeliveryStatus(tenantId, messageId, 'undeliverable', null, reason)
+    await settle('undeliverable', null, reason)
     await store.recordAudit(tenantId, 'agent.reply_withheld', 'conversation', conversationId, {
       message_id: messageId,
       author_kind: lease.message.author_kind,
@@ -52,7 +82,7 @@ export async function deliverMessage(ctx: WorkerContext, tenantId: string, messa
         inboundMessageId: inReplyTo,
       })
     }
-    return 'withheld'
+    return { outcome: 'withheld', completed: false }
   }
   if (lease.connection.settingsProblems.length) {
     ctx.log(
@@ -72,17 +102,16 @@ export async function deliverMessage(ctx: WorkerContext, tenantId: string, messa
         metadata: lease.message.metadata,
       },
     })
-    await store.setDeliveryStatus(tenantId, messageId, 'sent', sent.externalId, null)
-    return 'sent'
+    return { outcome: 'sent', completed: await settle('sent', sent.externalId, null) }
   } catch (error) {
     const failure =
       error instanceof DeliveryFailed
         ? error
         : new DeliveryFailed(error instanceof Error ? error.message : String(error), false)
     if (failure.permanent) {
-      await store.setDeliveryStatus(tenantId, messageId, 'undeliverable', null, failure.message.slice(0, 500))
+      await settle('undeliverable', null, failure.message.slice(0, 500))
       await alert(ctx, tenantId, 'delivery_failed', conversationId, { message_id: messageId, reason: failure.message })
-      return 'undeliverable'
+      return { outcome: 'undeliverable', completed: false }
     }
     // Recorded as failed: frees the lease, shows the portal, and the job retries it.
     await store.setDeliveryStatus(tenantId, messageId, 'failed', null, failure.message.slice(0, 500))
@@ -93,7 +122,13 @@ export async function deliverMessage(ctx: WorkerContext, tenantId: string, messa
 export function deliverJob(ctx: WorkerContext): JobKind<DeliverJob> {
   return {
     schema: deliverJobSchema,
-    run: (job) => deliverMessage(ctx, job.tenant_id, job.message_id),
+    run: async (job, run) =>
+      deliverLeased(
+        ctx,
+        job.tenant_id,
+        await ctx.store.beginDelivery(job.tenant_id, job.message_id, ctx.config.deliveryLeaseSeconds),
+        { queue: run.queue, jobId: run.jobId },
+      ),
     async deadLetter(job, letter) {
       await ctx.store
         .setDeliveryStatus(job.tenant_id, job.message_id, 'failed', null, 'gave up delivering after retries')

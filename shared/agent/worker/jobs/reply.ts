@@ -12,16 +12,26 @@ import { readConfirmationAnswer } from '../../../channels/confirmation.ts'
 import { assembleContext, type ConversationMessage, type KnowledgePassage } from '../../context.ts'
 import type { EscalationRule } from '../../handoff.ts'
 import { AgentTurnFailed, runAgentTurn, type AgentTurnResult } from '../../loop.ts'
-import type { AgentRecord, ContextMessage, FoundReply, PendingConfirmationRecord } from '../../store.ts'
+import {
+  preparedReplySchema,
+  type AgentContextRecord,
+  type AgentRecord,
+  type ContextMessage,
+  type FoundReply,
+  type KnowledgeHit,
+  type PendingConfirmationRecord,
+  type ReplyContextLimits,
+} from '../../store.ts'
 import { buildAgentTools, type AgentToolSettings } from '../../tools/agent-tools.ts'
 import { searchWeb } from '../../web-search.ts'
 import type { ResolveHost } from '../../../net/guarded-fetch.ts'
 import type { WorkerContext } from '../context.ts'
-import type { JobKind, JobRun } from '../executor.ts'
+import type { JobKind, JobOutcome, JobRun } from '../executor.ts'
 import {
   alert,
   clearThinking,
   meterModelCalls,
+  modelCallRecords,
   parseArguments,
   parseResult,
   recordToolCalls,
@@ -31,7 +41,7 @@ import {
 import { describeFailure } from '../failures.ts'
 import { toConversationMessage } from '../transcript.ts'
 import { embedQuery, resolveModel } from '../turn-model.ts'
-import { deliverMessage } from './deliver.ts'
+import { deliverLeased, deliverMessage } from './deliver.ts'
 
 export const replyJobSchema = z.object({
   kind: z.literal('reply'),
@@ -77,6 +87,60 @@ export function toolSettingsOf(agent: AgentRecord): AgentToolSettings {
   }
 }
 
+/** Knowledge passages a turn starts with. */
+const KNOWLEDGE_PASSAGES = 5
+
+/** What a claim reads beside each reply job: the worker's window of history and memories. */
+export function replyContextLimits(config: WorkerContext['config']): ReplyContextLimits {
+  return {
+    messageLimit: config.historyMessages,
+    memoryLimit: 8,
+    // With embeddings the question is embedded first, then searched: nothing to read ahead.
+    knowledgeLimit: config.embeddings ? 0 : KNOWLEDGE_PASSAGES,
+  }
+}
+
+type PreparedTurn =
+  | { existing: FoundReply }
+  | {
+      existing: null
+      context: AgentContextRecord
+      entitlement: { allowed: boolean }
+      pendingConfirmation: PendingConfirmationRecord | null
+      supersededBy: string | null
+      knowledge: { query: string; hits: KnowledgeHit[] } | null
+    }
+
+/** The claim's reading of the job (api.claim_jobs_with_context), else one call of its own (api.prepare_reply). */
+async function preparedReply(
+  ctx: WorkerContext,
+  job: ReplyJob,
+  replyKey: string,
+  claimed: unknown,
+): Promise<PreparedTurn> {
+  const read = preparedReplySchema.safeParse(claimed)
+  const prepared =
+    read.success && (read.data.existing || read.data.context)
+      ? read.data
+      : await ctx.store.prepareReply(
+          job.tenant_id,
+          job.conversation_id,
+          job.message_id,
+          replyKey,
+          replyContextLimits(ctx.config),
+        )
+  if (prepared.existing) return { existing: prepared.existing }
+  if (!prepared.context || !prepared.entitlement) throw new Error('api.prepare_reply returned no context')
+  return {
+    existing: null,
+    context: prepared.context,
+    entitlement: prepared.entitlement,
+    pendingConfirmation: prepared.pending_confirmation ?? null,
+    supersededBy: prepared.superseded_by ?? null,
+    knowledge: prepared.knowledge ?? null,
+  }
+}
+
 /** Side effects a recorded reply stands for, re-applied when a retry finds it. */
 async function applyReplyEffects(
   ctx: WorkerContext,
@@ -91,23 +155,20 @@ async function applyReplyEffects(
   }
 }
 
-async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<string> {
+async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<JobOutcome> {
   const { store, config } = ctx
   const signal = run.signal
   const tenantId = job.tenant_id
   const replyKey = `reply:${job.message_id}`
 
-  // 1. A retry finds the reply it already wrote: finish its effects and deliver it.
-  const existing = await store.findReply(tenantId, job.conversation_id, replyKey)
-  if (existing) {
-    await applyReplyEffects(ctx, tenantId, job.conversation_id, existing)
-    return `redelivery:${await deliverMessage(ctx, tenantId, existing.message_id)}`
+  // 1. What the turn reads, mostly read by the claim beside the job (api.prepare_reply).
+  //    A retry finds the reply it already wrote: finish its effects and deliver it.
+  const prepared = await preparedReply(ctx, job, replyKey, run.prepared)
+  if (prepared.existing) {
+    await applyReplyEffects(ctx, tenantId, job.conversation_id, prepared.existing)
+    return `redelivery:${await deliverMessage(ctx, tenantId, prepared.existing.message_id)}`
   }
-
-  const context = await store.getAgentContext(tenantId, job.conversation_id, {
-    messageLimit: config.historyMessages,
-    memoryLimit: 8,
-  })
+  const context = prepared.context
   const conversation = context.conversation
   const agent = context.agent
 
@@ -136,7 +197,7 @@ async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<s
   //    billing, ...) is answered by no one else, so this job answers.
   const index = context.messages.findIndex((m) => m.id === job.message_id)
   const newerInbound = index < 0 || context.messages.slice(index + 1).some((m) => m.direction === 'in')
-  if (newerInbound && (await store.replySupersededBy(tenantId, conversation.id, job.message_id))) {
+  if (newerInbound && prepared.supersededBy) {
     return 'superseded'
   }
 
@@ -154,8 +215,7 @@ async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<s
   // 4a. The plan, checked again now: a job queued before the tenant went over its monthly
   //     limits, was paused or was suspended calls no model and meters nothing. The database records what
   //     ingest would have done (the polite notice and one alert, or silence while paused).
-  const entitlement = await ctx.entitlements.check(tenantId)
-  if (!entitlement.allowed) {
+  if (!prepared.entitlement.allowed) {
     const refusal = await ctx.entitlements.enforceForReply({
       tenantId,
       conversationId: conversation.id,
@@ -198,7 +258,7 @@ async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<s
   // 5. A pending confirmation is answered (or abandoned) by this message, and only by the
   //    person it was proposed to: in a thread, someone else's "yes" (typed or clicked)
   //    neither confirms nor cancels it.
-  const pending = await store.getPendingConfirmation(tenantId, conversation.id)
+  const pending = prepared.pendingConfirmation
   let resume: { record: PendingConfirmationRecord; approved: boolean } | null = null
   if (pending && answeredByProposedPerson(pending, latestContact)) {
     const answer = readConfirmationAnswer(latestText, pending.tool_call_id)
@@ -215,8 +275,11 @@ async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<s
   const embedding = model
     ? await embedQuery(ctx, latestText, { ...meterInput, key: `${attemptKey}:embed` }, signal)
     : null
-  // BM25 over the question's words (api.search_knowledge), fused with the vector ranking.
-  const hits = latestText ? await store.searchKnowledge(tenantId, latestText, embedding, 5) : []
+  // BM25 over the question's words (api.search_knowledge), fused with the vector ranking;
+  // without an embedding, the claim already searched for this question.
+  const searched = !embedding && prepared.knowledge?.query === latestText ? prepared.knowledge.hits : null
+  const hits =
+    searched ?? (latestText ? await store.searchKnowledge(tenantId, latestText, embedding, KNOWLEDGE_PASSAGES) : [])
   const knowledge: KnowledgePassage[] = hits.map((h) => ({
     text: h.content,
     title: h.source_title,
@@ -321,58 +384,68 @@ async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<s
     }
     throw error
   }
-  if (turn.modelCalls.length > 0) {
-    await store
-      .recordModelOutcome({ tenantId, ok: true, conversationId: conversation.id })
-      .catch((e: unknown) => ctx.log('agent-worker: could not record the model outcome', describeFailure(e)))
-  }
+  // 8. Tool calls first (rare), then usage, audit, the model's outcome and the reply in one
+  //    call. Should that fail, the model's spend is still metered (idempotent by key).
+  const metadata: Record<string, unknown> = { mode: turn.mode, job_id: run.jobId, in_reply_to: job.message_id }
+  const finish = async () => {
+    // A resumed call is the confirmed row itself, moved on rather than logged again.
+    const resumed = resume ? turn.toolCalls[0] : undefined
+    const newCalls = resume ? turn.toolCalls.slice(1) : turn.toolCalls
+    if (resume && resumed) {
+      await store.updateToolCall(tenantId, resume.record.tool_call_id, toolStatus(resumed), parseResult(resumed.result))
+      await store.recordAudit(tenantId, 'agent.tool_call', 'tool_call', resume.record.tool_call_id, {
+        agent_id: agent.id,
+        conversation_id: conversation.id,
+        tool: resumed.name,
+        arguments: parseArguments(resumed.arguments),
+        outcome: resumed.outcome,
+        confirmed_by_user: resume.approved,
+      })
+    }
+    const toolCallIds = await recordToolCalls(ctx, newCalls, {
+      ...meterInput,
+      messageId: job.message_id,
+      keyPrefix: attemptKey,
+    })
 
-  // 8. Record usage, tool calls and audit, then the reply itself.
-  await meterModelCalls(ctx, turn.modelCalls, { ...meterInput, keyPrefix: attemptKey })
-  // A resumed call is the confirmed row itself, moved on rather than logged again.
-  const resumed = resume ? turn.toolCalls[0] : undefined
-  const newCalls = resume ? turn.toolCalls.slice(1) : turn.toolCalls
-  if (resume && resumed) {
-    await store.updateToolCall(tenantId, resume.record.tool_call_id, toolStatus(resumed), parseResult(resumed.result))
-    await store.recordAudit(tenantId, 'agent.tool_call', 'tool_call', resume.record.tool_call_id, {
-      agent_id: agent.id,
-      conversation_id: conversation.id,
-      tool: resumed.name,
-      arguments: parseArguments(resumed.arguments),
-      outcome: resumed.outcome,
-      confirmed_by_user: resume.approved,
+    let text = turn.reply
+    if (turn.pendingConfirmation) {
+      const toolCallId = toolCallIds.get(turn.pendingConfirmation.toolCallId)
+      if (toolCallId) {
+        await store.updateToolCall(tenantId, toolCallId, 'awaiting_confirmation', {
+          model_tool_call_id: turn.pendingConfirmation.toolCallId,
+          raw_arguments: turn.pendingConfirmation.arguments,
+          summary: turn.pendingConfirmation.summary,
+        })
+        metadata.confirmation = { tool_call_id: toolCallId, summary: turn.pendingConfirmation.summary }
+        text = `${text}\n\n${CONFIRM_HINT}`
+      }
+    }
+    if (turn.escalation) metadata.escalation = turn.escalation
+
+    const meter = modelCallRecords(turn.modelCalls, { ...meterInput, keyPrefix: attemptKey })
+    const delivery = ctx.deliveries[context.connection.kind]
+    // A hand-off is applied before the answer goes out, so the answer is then delivered apart.
+    const settleNow = Boolean(delivery.deliveredOnRecord) && !turn.escalation
+    return store.finishReply({
+      tenantId,
+      conversationId: conversation.id,
+      reply: { text, idempotencyKey: replyKey, agentId: agent.id, metadata },
+      usage: meter.usage,
+      audit: meter.audit,
+      modelOk: turn.modelCalls.length > 0,
+      leaseSeconds: config.deliveryLeaseSeconds,
+      sentOnRecord: settleNow,
+      job: { queue: run.queue, jobId: run.jobId },
     })
   }
-  const toolCallIds = await recordToolCalls(ctx, newCalls, {
-    ...meterInput,
-    messageId: job.message_id,
-    keyPrefix: attemptKey,
+  const finished = await finish().catch(async (error: unknown) => {
+    await meterModelCalls(ctx, turn.modelCalls, { ...meterInput, keyPrefix: attemptKey }).catch((e: unknown) =>
+      ctx.log('agent-worker: could not meter the model calls', describeFailure(e)),
+    )
+    throw error
   })
-
-  const metadata: Record<string, unknown> = { mode: turn.mode, job_id: run.jobId, in_reply_to: job.message_id }
-  let text = turn.reply
-  if (turn.pendingConfirmation) {
-    const toolCallId = toolCallIds.get(turn.pendingConfirmation.toolCallId)
-    if (toolCallId) {
-      await store.updateToolCall(tenantId, toolCallId, 'awaiting_confirmation', {
-        model_tool_call_id: turn.pendingConfirmation.toolCallId,
-        raw_arguments: turn.pendingConfirmation.arguments,
-        summary: turn.pendingConfirmation.summary,
-      })
-      metadata.confirmation = { tool_call_id: toolCallId, summary: turn.pendingConfirmation.summary }
-      text = `${text}\n\n${CONFIRM_HINT}`
-    }
-  }
-  if (turn.escalation) metadata.escalation = turn.escalation
-
-  const recorded = await store.recordReply({
-    tenantId,
-    conversationId: conversation.id,
-    text,
-    idempotencyKey: replyKey,
-    agentId: agent.id,
-    metadata,
-  })
+  const recorded = finished.reply
 
   // 9. Hand-off: waiting_for_human, audited by the database; the admins alerted live.
   if (turn.escalation) {
@@ -395,7 +468,9 @@ async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<s
       .catch((error: unknown) => ctx.log('agent-worker: could not queue the hand-off DM', describeFailure(error)))
   }
 
-  const delivery = await deliverMessage(ctx, tenantId, recorded.message_id)
+  const delivered = finished.settled
+    ? { outcome: 'sent', completed: finished.completed }
+    : await deliverLeased(ctx, tenantId, finished.lease, { queue: run.queue, jobId: run.jobId })
 
   // 10. Once the conversation goes quiet, distil what is worth remembering.
   if (model && config.memoryQuietSeconds > 0 && context.contact && !recorded.duplicate) {
@@ -410,7 +485,7 @@ async function answer(ctx: WorkerContext, job: ReplyJob, run: JobRun): Promise<s
         ctx.log('agent-worker: could not schedule memory distillation', describeFailure(error)),
       )
   }
-  return `${turn.mode}:${delivery}`
+  return { outcome: `${turn.mode}:${delivered.outcome}`, completed: delivered.completed }
 }
 
 export function replyJob(ctx: WorkerContext): JobKind<ReplyJob> {

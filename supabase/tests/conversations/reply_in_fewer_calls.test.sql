@@ -1,0 +1,78 @@
+-- A reply in fewer calls: the claim reads a reply job's context beside it, finish_reply
+-- records the reply with its usage and audit and, for web chat, marks it sent and completes
+-- the job in the same transaction; settle_delivery completes a job only once its message is
+-- sent; and none of them reads or writes another tenant's rows.
+begin;
+create extension if not exists pgtap with schema extensions;
+\ir ../helpers/two_tenants.psql
+select tests.setup_two_tenants();
+select plan(17);
+
+select tests.become('service');
+
+create temp table prepared on commit drop as
+  select api.prepare_reply(tests.get('tenant')::uuid, tests.get('conv')::uuid, tests.get('message')::uuid,
+    'reply:' || tests.get('message'), 20, 8, 5) as p;
+select is((select p #>> '{context,conversation,id}' from prepared), tests.get('conv'),
+  'prepare_reply reads the conversation''s context');
+select ok((select p -> 'existing' = 'null'::jsonb and (p #>> '{entitlement,allowed}')::boolean from prepared),
+  'with no reply yet, and the plan''s verdict (allowed)');
+select is((select p #>> '{knowledge,query}' from prepared), 'Hello from A',
+  'the knowledge it searched is for the newest contact message');
+select throws_ok(format($$select api.prepare_reply(%L, %L, %L, 'reply:x')$$, tests.get('tenant'), tests.get('conv_b'),
+  tests.get('message')), '42501', null, 'another tenant''s conversation is refused');
+
+-- A forged reply job naming tenant B's conversation under tenant A is still claimed, unprepared.
+select app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'reply', 'tenant_id', tests.get('tenant'),
+  'conversation_id', tests.get('conv_b'), 'message_id', gen_random_uuid())) is not null;
+create temp table claimed on commit drop as
+  select * from api.claim_jobs_with_context('agent_jobs', 50, 30, '{"message_limit": 20, "memory_limit": 8, "knowledge_limit": 5}');
+select is((select prepared #>> '{context,conversation,id}' from claimed where job_id = tests.get('job')::bigint),
+  tests.get('conv'), 'the claim brings a reply job''s context');
+select is((select count(*)::integer from claimed where job ->> 'conversation_id' = tests.get('conv_b') and prepared is null), 1,
+  'a forged job is claimed with nothing prepared (its own run meets the refusal)');
+
+create temp table finished on commit drop as
+  select api.finish_reply(tests.get('tenant')::uuid, tests.get('conv')::uuid,
+    jsonb_build_object('text', 'Hello, how can I help?', 'idempotency_key', 'reply:' || tests.get('message'),
+      'agent_id', tests.get('agent'), 'metadata', '{"mode": "model"}'::jsonb),
+    jsonb_build_array(jsonb_build_object('model', 'gpt-4o-mini', 'input_tokens', 40, 'output_tokens', 8,
+      'cost_usd', 0.0001, 'agent_id', tests.get('agent'), 'idempotency_key', 'reply-test:m0')),
+    jsonb_build_array(jsonb_build_object('action', 'agent.model_call', 'entity_type', 'conversation',
+      'entity_id', tests.get('conv'), 'details', '{"model": "gpt-4o-mini"}'::jsonb)),
+    true, 60, true, 'agent_jobs', tests.get('job')::bigint) as f;
+select ok((select (f ->> 'settled')::boolean and (f ->> 'completed')::boolean from finished),
+  'finish_reply on web chat settles the reply and completes the job');
+select is((select delivery_status from app.messages where id = (select (f #>> '{reply,message_id}')::uuid from finished)),
+  'sent', 'the reply is sent');
+select is((select count(*)::integer from pgmq.q_agent_jobs where msg_id = tests.get('job')::bigint), 0,
+  'and its job is gone');
+select is((select count(*)::integer from app.usage_events where idempotency_key = 'reply-test:m0'
+    and conversation_id = tests.get('conv')::uuid and input_tokens = 40), 1, 'the model call is metered');
+select is((select p #>> '{existing,message_id}' from (select api.prepare_reply(tests.get('tenant')::uuid,
+    tests.get('conv')::uuid, tests.get('message')::uuid, 'reply:' || tests.get('message')) as p) r),
+  (select f #>> '{reply,message_id}' from finished), 'a retry is prepared with the reply already written');
+
+select throws_ok(format($$select api.finish_reply(%L, %L, '{"text": "Hi", "idempotency_key": "reply:forged"}',
+    '[{"model": "m", "input_tokens": 1, "output_tokens": 1, "idempotency_key": "forged:m0"}]')$$,
+    tests.get('tenant'), tests.get('conv_b')), '42501', null, 'finish_reply refuses another tenant''s conversation');
+select is((select count(*)::integer from app.messages where idempotency_key = 'reply:forged')
+    + (select count(*)::integer from app.usage_events where idempotency_key = 'forged:m0'), 0,
+  'and records nothing of it');
+
+-- settle_delivery: a failed send leaves the job to retry; a sent message completes it.
+create temp table deliver on commit drop as
+  select app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'deliver', 'tenant_id', tests.get('tenant'),
+    'conversation_id', tests.get('conv'), 'message_id', tests.get('reply'))) as job_id;
+select is((api.settle_delivery(tests.get('tenant')::uuid, tests.get('reply')::uuid, 'failed', null, 'timeout',
+    'agent_jobs', (select job_id from deliver)) ->> 'completed')::boolean, false, 'a failed send completes nothing');
+select is((select count(*)::integer from pgmq.q_agent_jobs where msg_id = (select job_id from deliver)), 1,
+  'its job stays to retry');
+select is((api.settle_delivery(tests.get('tenant')::uuid, tests.get('reply')::uuid, 'sent', 'ext-1', null,
+    'agent_jobs', (select job_id from deliver)) ->> 'completed')::boolean, true, 'a sent one completes its job');
+select is((select count(*)::integer from pgmq.q_agent_jobs where msg_id = (select job_id from deliver)), 0,
+  'which is gone');
+
+reset role;
+select * from finish();
+rollback;
