@@ -1,45 +1,16 @@
 // Every page of the portal checked by axe-core in light and dark mode: no serious or
 // critical violation. And a skip link: the first Tab stop jumps straight to the content.
-import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import type { BrowserContext, Page } from 'playwright-core'
+import type { BrowserContext } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEMO_PLATFORM_ADMIN } from '../../local/demo.ts'
+import { seriousViolations } from './support/axe.ts'
 import { DEMO, open, signIn, startE2E, type E2E } from './support/harness.ts'
 import { ingest } from './support/ingest.ts'
 
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 const base = `/t/${DEMO.tenantSlug}`
 let e2e: E2E
 let conversationId: string
 let contactId: string
-
-interface Violation {
-  id: string
-  impact: string | null
-  help: string
-  nodes: Array<{ target: string[]; failureSummary?: string }>
-}
-
-/** Serious and critical axe violations of the page as it is now, described for a failure. */
-async function seriousViolations(page: Page): Promise<string[]> {
-  await page.addScriptTag({ content: axeSource })
-  const violations = (await page.evaluate(async () => {
-    const axe = (
-      window as unknown as { axe: { run(ctx: Document, options: object): Promise<{ violations: unknown[] }> } }
-    ).axe
-    return (await axe.run(document, { resultTypes: ['violations'] })).violations
-  })) as Violation[]
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map(
-      (v) =>
-        `${v.id} (${v.impact}): ${v.help} — ${v.nodes
-          .slice(0, 3)
-          .map((n) => n.target.join(' '))
-          .join(', ')}`,
-    )
-}
 
 beforeAll(async () => {
   e2e = await startE2E()
@@ -66,7 +37,10 @@ afterAll(async () => {
   await e2e?.close()
 })
 
-const signedOutPages = ['/login', '/signup']
+// An invitation link with a token nobody issued: the page still renders (signed out it asks
+// to sign in, signed in it says the link is not valid).
+const INVITE = '/invite/not-a-real-invitation-token'
+const signedOutPages = ['/login', '/signup', '/reset-password', INVITE]
 /** Paths with :conversation and :contact filled in once the fixture exists. */
 const expand = (path: string) => path.replace(':conversation', conversationId).replace(':contact', contactId)
 const adminPages = [
@@ -87,6 +61,10 @@ const adminPages = [
   `${base}/settings`,
   `${base}/audit`,
   '/onboarding',
+  // The wizard of a set-up workspace shows every step: knowledge, model, channel, test chat.
+  `/onboarding?t=${DEMO.tenantId}`,
+  '/auth/update-password',
+  INVITE,
 ]
 const platformPages = ['/platform', `/platform/${DEMO.tenantId}`]
 

@@ -83,6 +83,11 @@ describe('a new channel', () => {
     })
     await open(admin, `${base}/conversations/${sent.conversation_id}`)
     await admin.getByTestId('unanswered').getByText("No agent answers this conversation's channel").waitFor()
+    // And its row in the list.
+    await admin
+      .locator(`ul.conversation-list > li[data-conversation-id="${sent.conversation_id}"]`)
+      .getByText('no agent answers this channel')
+      .waitFor()
     await screenshot(admin, 'inbox-unanswered-channel')
   })
 })
@@ -141,6 +146,35 @@ describe('model settings', () => {
     await admin.getByRole('button', { name: 'Test and save model settings' }).click()
     await admin.getByText('Saved. The model “gpt-e2e” answered.').waitFor()
     await admin.getByTestId('llm-key-state').getByText('Key set').waitFor()
+  })
+
+  it("tests an agent's own model in the designer before saving it", async () => {
+    await open(admin, `${base}/agents/${DEMO.agentId}`)
+    await admin.getByRole('button', { name: /Model & budget/ }).click()
+    const model = admin.getByLabel('Model', { exact: true })
+    await model.fill('gpt-nonexistent')
+    openai.failNext(1, { status: 404 })
+    await admin.getByRole('button', { name: 'Save changes' }).click()
+    await expect
+      .poll(() => admin.locator('#a-model-error').textContent())
+      .toContain('The endpoint answered 404: check the base URL')
+    // Sent to the workspace's endpoint (no endpoint of its own) with the workspace's key.
+    const refused = openai.requests.at(-1)!
+    expect(refused.body.model).toBe('gpt-nonexistent')
+    expect(refused.headers['authorization']).toBe('Bearer sk-right')
+    const stored = async () =>
+      (
+        await e2e.stack.db.pg.query<{ m: any }>(`select model_settings as m from app.agents where id = $1`, [
+          DEMO.agentId,
+        ])
+      ).rows[0]!.m
+    expect((await stored()).model).not.toBe('gpt-nonexistent')
+
+    await model.fill('gpt-e2e-agent')
+    await admin.getByRole('button', { name: 'Save changes' }).click()
+    await admin.getByRole('status').filter({ hasText: 'Saved.' }).waitFor()
+    expect(openai.requests.at(-1)!.body.model).toBe('gpt-e2e-agent')
+    expect((await stored()).model).toBe('gpt-e2e-agent')
   })
 })
 

@@ -159,7 +159,7 @@ describe('the inbox', () => {
     await ada.locator('li[data-author="member"]').filter({ hasText: 'Your refund is on its way' }).waitFor()
   })
 
-  it('lists keyboard shortcuts on ?, moves with j and k, assigns with a and closes with c', async () => {
+  it('lists keyboard shortcuts on ?, focuses the reply, note and search with r, n and /, moves with j and k, assigns with a and closes with c', async () => {
     await open(ada, `${base}/conversations/${conv.hours}`)
     await ada.locator('body').press('?')
     const dialog = ada.getByRole('dialog', { name: 'Keyboard shortcuts' })
@@ -175,6 +175,17 @@ describe('the inbox', () => {
       await dialog.getByText(action, { exact: true }).waitFor()
     }
     await dialog.getByRole('button', { name: 'Close' }).click()
+    // r, n and / put the cursor where the person will type.
+    const focusedId = () => ada.evaluate(() => document.activeElement?.id)
+    await ada.locator('body').press('r')
+    await expect.poll(focusedId).toBe('reply-text')
+    await ada.locator('#reply-text').evaluate((el) => (el as HTMLElement).blur())
+    await ada.locator('body').press('n')
+    await expect.poll(focusedId).toBe('note-text')
+    await ada.locator('#note-text').evaluate((el) => (el as HTMLElement).blur())
+    await ada.locator('body').press('/')
+    await expect.poll(focusedId).toBe('f-q')
+    await ada.locator('#f-q').evaluate((el) => (el as HTMLElement).blur())
     const order = await ada
       .locator('ul.conversation-list > li')
       .evaluateAll((lis) => lis.map((li) => li.getAttribute('data-conversation-id')))
@@ -239,6 +250,56 @@ describe('the inbox', () => {
       .poll(() => page.evaluate(() => (window as unknown as { shownNotifications: unknown[] }).shownNotifications))
       .toEqual([{ title: 'Nora is waiting for a human', body: 'asked for a person' }])
     await expect.poll(() => page.title()).toBe(`(${Number(before) + 1}) Agents · Konstruct Demo`)
+    await context.close()
+  })
+
+  it('plays a short sound on a hand-off once the person switches it on, and none while it is off', async () => {
+    const context = await e2e.newContext()
+    // Record the tones the page starts (Web Audio oscillators), whatever the machine's audio.
+    await context.addInitScript(() => {
+      const tones: number[] = []
+      ;(window as unknown as { tones: number[] }).tones = tones
+      const start = OscillatorNode.prototype.start
+      OscillatorNode.prototype.start = function (this: OscillatorNode, when?: number) {
+        tones.push(this.frequency.value)
+        return start.call(this, when)
+      }
+    })
+    const page = await context.newPage()
+    const tones = () => page.evaluate(() => (window as unknown as { tones: number[] }).tones)
+    await signIn(page, DEMO.email, DEMO.password, `${base}/agents`)
+    await waitLive(page)
+    const sound = page.getByRole('checkbox', { name: 'Sound on hand-off' })
+    expect(await sound.isChecked()).toBe(false)
+    const handOff = async (thread: string, name: string) => {
+      const before = Number((await page.title()).match(/^\((\d+)\) /)?.[1] ?? '0')
+      const sent = await ingest(e2e.stack.serviceClient(), {
+        connectionId: DEMO.webChatId,
+        externalId: `${thread}-1`,
+        thread,
+        name,
+        text: 'A person, please',
+      })
+      const { error } = await e2e.stack.serviceClient().rpc('escalate_conversation', {
+        tenant_id: DEMO.tenantId,
+        conversation_id: sent.conversation_id,
+        reason: 'asked for a person',
+      })
+      if (error) throw new Error(error.message)
+      await expect.poll(() => page.title()).toMatch(new RegExp(`^\\(${before + 1}\\) `))
+    }
+
+    // Off (the default): the hand-off shows in the title, silently.
+    await handOff('visitor-quiet', 'Quinn')
+    expect(await tones()).toEqual([])
+
+    // Switched on, and kept in this browser across a reload: the next hand-off sounds once.
+    await sound.check()
+    await page.reload()
+    await waitLive(page)
+    expect(await page.getByRole('checkbox', { name: 'Sound on hand-off' }).isChecked()).toBe(true)
+    await handOff('visitor-loud', 'Lou')
+    await expect.poll(tones).toEqual([880])
     await context.close()
   })
 })

@@ -7,6 +7,7 @@ import type { Server } from 'node:http'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestStack, type TestStack } from '../support/stack.ts'
+import { seriousViolations } from './support/axe.ts'
 import { screenshot } from './support/harness.ts'
 import { startCustomerSite } from './support/customer-site.ts'
 
@@ -39,6 +40,21 @@ beforeAll(async () => {
   timings.browser = Date.now() - t
   context = await browser.newContext({ viewport: { width: 1280, height: 860 } })
   context.setDefaultTimeout(15_000)
+  // Layout shifts of the customer's own page (not of the widget's insides), as Chromium
+  // reports them to the page (the Layout Instability API, what CLS is made of).
+  await context.addInitScript(() => {
+    const shifts: string[] = []
+    ;(window as unknown as { hostShifts: string[] }).hostShifts = shifts
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries() as Array<PerformanceEntry & { sources?: Array<{ node?: Node | null }> }>) {
+        for (const source of entry.sources ?? []) {
+          const node = source.node ?? null
+          const element = node instanceof Element ? node : (node?.parentElement ?? null)
+          if (!element?.closest('[data-konstruct-widget]')) shifts.push(element?.tagName ?? '(removed node)')
+        }
+      }
+    }).observe({ type: 'layout-shift', buffered: true })
+  })
   page = await context.newPage()
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(`console: ${message.text()}`)
@@ -126,6 +142,31 @@ describe('the web chat widget on a customer page', () => {
       { direction: 'in', n: 1 },
       { direction: 'out', n: 1 },
     ])
+  })
+
+  it('has no serious axe violation, open with a conversation, on a light and on a dark page', async () => {
+    // The open panel: its log with the question and the answer, the status line and the form.
+    await page.getByRole('dialog', { name: 'Chat' }).waitFor()
+    for (const colorScheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme })
+      expect(await seriousViolations(page), colorScheme).toEqual([])
+    }
+    await page.emulateMedia({ colorScheme: 'light' })
+  })
+
+  it("moves nothing of the customer's page while it loads, opens and answers", async () => {
+    // Since the page loaded: the script, the launcher, the open panel, a question and its answer.
+    const hostShifts = () => page.evaluate(() => (window as unknown as { hostShifts: string[] }).hostShifts)
+    expect(await hostShifts()).toEqual([])
+    // The probe itself sees a shift when there is one: a banner the page puts above its content.
+    await page.evaluate(() => {
+      const banner = document.createElement('p')
+      banner.textContent = 'Free delivery this week'
+      banner.id = 'late-banner'
+      document.body.prepend(banner)
+    })
+    await expect.poll(async () => (await hostShifts()).length).toBeGreaterThan(0)
+    await page.evaluate(() => document.getElementById('late-banner')?.remove())
   })
 
   it('keeps the conversation across a reload', async () => {

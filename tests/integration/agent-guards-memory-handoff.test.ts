@@ -383,6 +383,57 @@ describe('hand-off DM', () => {
     }
   })
 
+  test('a model that keeps failing tells the same people once, under its own headline', async () => {
+    const { error } = await admin.rpc('set_handoff_notifications', { channel_id: SLACK, slack_user_ids: ['U0ONCALL1'] })
+    expect(error).toBeNull()
+    const postsBefore = slack.calls('chat.postMessage').length
+    const alertsBefore = (
+      await sql(`select 1 from app.audit_log where tenant_id = $1 and action = 'alert.model_failing'`, [TENANT])
+    ).length
+    // Only this conversation's calls fail (memory distillations of earlier ones still answer).
+    fake.respondWith((body) =>
+      memoryPrompt(body)
+        ? { text: '{"memories": []}' }
+        : JSON.stringify(body?.messages ?? []).includes('where my parcel is')
+          ? { status: 500 }
+          : { text: 'ok' },
+    )
+    try {
+      const { conversation_id } = await ingest('Can you tell me where my parcel is?', `failing-model-${Date.now()}`)
+      // Every attempt of the reply fails: the third failure in a row alerts.
+      const warned = () =>
+        slack
+          .calls('chat.postMessage')
+          .slice(postsBefore)
+          .filter((r) => String((r.body as any).text).includes("*Your agents' model is failing*"))
+      await until(async () => warned().length > 0 || undefined, 'the model-failing DM', 30_000)
+      const dm = warned()[0]!
+      expect((dm.body as any).channel).toBe('DU0ONCALL1')
+      const text = (dm.body as any).text as string
+      expect(text).toContain(":warning: *Your agents' model is failing*: Dana Silva was not answered (web chat)")
+      expect(text).toMatch(/\*Reason:\* The model failed to answer several times in a row \(last error: .*HTTP 500\)/)
+      expect(text).toContain(`<http://portal.test/t/${TENANT}/conversations/${conversation_id}|Open the conversation`)
+      // The apology reaches the customer once the reply is given up; by then no second warning.
+      await until(
+        async () =>
+          (
+            await sql(`select 1 from app.messages where conversation_id = $1 and author_kind = 'system'`, [
+              conversation_id,
+            ])
+          ).length > 0 || undefined,
+        'the apology',
+        30_000,
+      )
+      expect(warned()).toHaveLength(1)
+      const alerts = await sql(`select 1 from app.audit_log where tenant_id = $1 and action = 'alert.model_failing'`, [
+        TENANT,
+      ])
+      expect(alerts).toHaveLength(alertsBefore + 1)
+    } finally {
+      fake.respondWith(null)
+    }
+  })
+
   test('the setting is for admins and checks Slack user ids', async () => {
     const bad = await admin.rpc('set_handoff_notifications', { channel_id: SLACK, slack_user_ids: ['not-a-user'] })
     expect(bad.error?.code).toBe('22023')

@@ -69,7 +69,7 @@ const WIDGET_JS = String.raw`(function () {
   var left = script.getAttribute('data-position') === 'left';
   var css = '.kw-root{position:fixed;bottom:20px;' + (left ? 'left' : 'right') + ':20px;display:flex;flex-direction:column;align-items:' + (left ? 'flex-start' : 'flex-end') + ';z-index:2147483000;font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#111}' +
     '.kw-launch{border:0;border-radius:999px;padding:12px 18px;background:#1f2937;color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.2)}' +
-    '.kw-launch:focus-visible,.kw-send:focus-visible,.kw-close:focus-visible{outline:3px solid #2563eb;outline-offset:2px}' +
+    '.kw-launch:focus-visible,.kw-send:focus-visible,.kw-close:focus-visible,.kw-log:focus-visible{outline:3px solid #2563eb;outline-offset:2px}' +
     '.kw-panel{display:flex;flex-direction:column;width:340px;max-width:calc(100vw - 40px);height:460px;max-height:calc(100vh - 100px);background:#fff;border:1px solid #d1d5db;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.18);overflow:hidden;margin-bottom:10px}' +
     '.kw-panel[hidden]{display:none}' +
     '.kw-head{display:flex;align-items:center;justify-content:space-between;padding:10px 14px;background:#1f2937;color:#fff}' +
@@ -110,7 +110,7 @@ const WIDGET_JS = String.raw`(function () {
   var title = el('h2', {}, script.getAttribute('data-title') || 'Chat with us');
   var close = el('button', { type: 'button', 'class': 'kw-close', 'aria-label': 'Close chat' }, '\u00d7');
   var head = el('div', { 'class': 'kw-head' }, null, [title, close]);
-  var log = el('ol', { 'class': 'kw-log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages', 'data-konstruct-log': '' });
+  var log = el('div', { 'class': 'kw-log', role: 'log', tabindex: '0', 'aria-live': 'polite', 'aria-label': 'Messages', 'data-konstruct-log': '' });
   var status = el('p', { 'class': 'kw-status', role: 'status', 'data-konstruct-status': '' });
   var memberTyping = el('p', { 'class': 'kw-typing', 'aria-live': 'polite', 'data-konstruct-typing': '' });
   var inputId = panelId + '-input';
@@ -211,7 +211,7 @@ const WIDGET_JS = String.raw`(function () {
     var mine = message.direction === 'in';
     var kind = mine ? 'visitor' : message.author_kind === 'member' ? 'member' : message.author_kind === 'system' ? 'notice' : 'agent';
     var author = AUTHORS[kind];
-    var item = el('li', { 'class': 'kw-msg ' + (mine ? 'kw-in' : 'kw-out') + (author.label ? ' kw-' + kind : ''), 'data-konstruct-message': kind, 'data-id': message.id });
+    var item = el('div', { 'class': 'kw-msg ' + (mine ? 'kw-in' : 'kw-out') + (author.label ? ' kw-' + kind : ''), 'data-konstruct-message': kind, 'data-id': message.id });
     if (message.seq) item.setAttribute('data-seq', String(message.seq));
     // The visible label is for the eyes; screen readers get the prefix (read once).
     if (author.label) item.appendChild(el('span', { 'class': 'kw-who', 'aria-hidden': 'true', 'data-konstruct-author': '' }, author.label));

@@ -1,32 +1,59 @@
-// The onboarding wizard, one page: name the business → an agent → a channel → a test
-// message. Each step is a form action that redirects back here with ?t=<tenant id>, so
-// a reload resumes where the user left off.
-import { fail, redirect } from '@sveltejs/kit'
+// The onboarding wizard, one page: name the business → an agent → its knowledge (pasted or
+// uploaded; skippable) → a model endpoint and key (tested when saved; skippable) → a channel
+// → a test message. Each step is a form action that comes back here with ?t=<tenant id>, so
+// a reload resumes where the user left off; a skipped step is remembered in a cookie.
+import { fail, redirect, type Cookies } from '@sveltejs/kit'
 import { env } from '$env/dynamic/private'
 import { env as publicEnv } from '$env/dynamic/public'
 import { actionFailure, callApi, formString } from '$lib/server/api'
-import type { AgentSummary, AgentTemplate, Channel, TenantSummary } from '$lib/types'
+import { saveModelSettings } from '$lib/server/model-settings'
+import type { AgentSummary, AgentTemplate, Channel, KnowledgeSource, Tenant, TenantSummary } from '$lib/types'
+import { readModelSettings } from '$shared/agent/settings.ts'
 import type { Actions, PageServerLoad } from './$types'
 
-export const load: PageServerLoad = async ({ locals, url }) => {
+/** The optional steps a person may skip. */
+const SKIPPABLE = ['knowledge', 'model'] as const
+type Skippable = (typeof SKIPPABLE)[number]
+const SKIPS_COOKIE = 'konstruct-onboarding-skips'
+
+/** "<tenant id>:<step>" entries; only well-formed ones are kept. */
+function readSkips(cookies: Cookies): string[] {
+  return (cookies.get(SKIPS_COOKIE) ?? '').split(',').filter((entry) => /^[0-9a-f-]{36}:(knowledge|model)$/.test(entry))
+}
+
+export const load: PageServerLoad = async ({ locals, url, cookies }) => {
   const tenants = await callApi<TenantSummary[]>(locals, 'list_my_tenants')
   const ref = url.searchParams.get('t')
   const tenant = ref ? (tenants.find((t) => t.id === ref || t.slug === ref) ?? null) : null
   const templates = await callApi<AgentTemplate[]>(locals, 'list_agent_templates')
   let agents: AgentSummary[] = []
   let channels: Channel[] = []
+  let sources: KnowledgeSource[] = []
+  let model = { base_url: '', model: '', has_own_llm_key: false }
   if (tenant) {
-    ;[agents, channels] = await Promise.all([
+    let full: Tenant
+    ;[agents, channels, sources, full] = await Promise.all([
       callApi<AgentSummary[]>(locals, 'list_agents', { tenant_id: tenant.id }),
       callApi<Channel[]>(locals, 'list_channels', { tenant_id: tenant.id }),
+      callApi<KnowledgeSource[]>(locals, 'list_knowledge_sources', { tenant_id: tenant.id, page_size: 20 }),
+      callApi<Tenant>(locals, 'get_tenant', { tenant_id: tenant.id }),
     ])
+    const { settings } = readModelSettings(full.model_settings)
+    model = { base_url: settings.base_url ?? '', model: settings.model ?? '', has_own_llm_key: full.has_own_llm_key }
   }
+  const skips = tenant ? readSkips(cookies) : []
   return {
     tenant,
     hasOtherTenants: tenants.length > (tenant ? 1 : 0),
     templates,
     agents,
     channels,
+    sources,
+    model,
+    skipped: Object.fromEntries(SKIPPABLE.map((step) => [step, skips.includes(`${tenant?.id}:${step}`)])) as Record<
+      Skippable,
+      boolean
+    >,
     whatsappWebhookUrl: `${publicEnv.PUBLIC_SUPABASE_URL}/functions/v1/whatsapp-webhook`,
     whatsappVerifyToken: env.WHATSAPP_VERIFY_TOKEN ?? null,
   }
@@ -92,6 +119,64 @@ export const actions: Actions = {
     } catch (e) {
       return actionFailure(e, 'form', { step: 'design', values })
     }
+    redirect(303, `/onboarding?t=${tenantId}`)
+  },
+
+  addKnowledge: async ({ request, locals }) => {
+    const form = await request.formData()
+    const tenantId = tenantIdFrom(form)
+    const values = { title: formString(form, 'title'), content: formString(form, 'content') }
+    if (!values.content)
+      return fail(400, { step: 'knowledge', values, errors: { content: 'Paste the text your agent should know.' } })
+    if (values.title.length > 300)
+      return fail(400, { step: 'knowledge', values, errors: { title: 'Keep the title under 300 characters.' } })
+    try {
+      await callApi(locals, 'create_knowledge_source', {
+        tenant_id: tenantId,
+        title: values.title || 'About us',
+        kind: 'text',
+        content: values.content,
+      })
+    } catch (e) {
+      return actionFailure(e, 'content', { step: 'knowledge', values })
+    }
+    redirect(303, `/onboarding?t=${tenantId}`)
+  },
+
+  saveModel: async ({ request, locals }) => {
+    const form = await request.formData()
+    const tenantId = tenantIdFrom(form)
+    const values = { base_url: formString(form, 'base_url'), model: formString(form, 'model') }
+    if (!values.base_url && !values.model && !formString(form, 'api_key'))
+      return fail(400, {
+        step: 'model',
+        values,
+        errors: { base_url: 'Enter the base URL of your model, or skip this step.' },
+      })
+    try {
+      const saved = await saveModelSettings(locals, tenantId, form)
+      if (!saved.ok) return fail(400, { step: 'model', values, errors: saved.errors })
+      return { step: 'model', done: 'model', check: saved.check }
+    } catch (e) {
+      return actionFailure(e, 'model_form', { step: 'model', values })
+    }
+  },
+
+  skip: async ({ request, cookies }) => {
+    const form = await request.formData()
+    const tenantId = tenantIdFrom(form)
+    const step = formString(form, 'step')
+    if (!(SKIPPABLE as readonly string[]).includes(step) || !/^[0-9a-f-]{36}$/.test(tenantId))
+      return fail(400, { step, errors: { form: 'This step cannot be skipped.' } })
+    const skips = new Set(readSkips(cookies))
+    skips.add(`${tenantId}:${step}`)
+    // Only the latest few tenants' skips are kept: the cookie stays small.
+    cookies.set(SKIPS_COOKIE, [...skips].slice(-20).join(','), {
+      path: '/onboarding',
+      httpOnly: true,
+      sameSite: 'lax',
+      maxAge: 60 * 60 * 24 * 30,
+    })
     redirect(303, `/onboarding?t=${tenantId}`)
   },
 

@@ -7,36 +7,11 @@
 import { fail } from '@sveltejs/kit'
 import { z } from 'zod'
 import { actionFailure, callApi, formString, loadFailure } from '$lib/server/api'
-import { checkModelSettings } from '$lib/server/model-check'
+import { fieldErrors, saveModelSettings } from '$lib/server/model-settings'
 import { resolveTenant } from '$lib/server/tenant'
 import type { CannedReply, Tenant } from '$lib/types'
-import {
-  baseUrlSchema,
-  modelNameSchema,
-  modelSettingsSchema,
-  readModelSettings,
-  temperatureSchema,
-} from '$shared/agent/settings.ts'
+import { readModelSettings } from '$shared/agent/settings.ts'
 import type { Actions, PageServerLoad } from './$types'
-
-const temperatureError = 'Temperature is a number from 0 to 2.'
-const optional = <T>(schema: z.ZodType<T>) =>
-  z
-    .literal('')
-    .transform(() => undefined)
-    .or(schema)
-// The model fields are the stored format's ($shared/agent/settings.ts); only the key is this page's.
-const modelSchema = z.object({
-  base_url: optional(baseUrlSchema),
-  model: optional(modelNameSchema),
-  temperature: optional(z.coerce.number({ error: temperatureError }).pipe(temperatureSchema)),
-  api_key: optional(
-    z
-      .string()
-      .max(1000, 'An API key is one word without spaces.')
-      .regex(/^\S+$/, 'An API key is one word without spaces.'),
-  ),
-})
 
 const cannedSchema = z.object({
   shortcut: z
@@ -45,15 +20,6 @@ const cannedSchema = z.object({
     .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'A shortcut is 1 to 32 letters, digits, - or _ (e.g. refund).'),
   text: z.string().min(1, 'Write the reply.').max(4000, 'Keep a canned reply under 4000 characters.'),
 })
-
-function fieldErrors(error: z.ZodError): Record<string, string> {
-  const errors: Record<string, string> = {}
-  for (const issue of error.issues) {
-    const field = String(issue.path[0] ?? 'form')
-    errors[field] ??= issue.message
-  }
-  return errors
-}
 
 export const load: PageServerLoad = async ({ locals, parent }) => {
   const { tenant } = await parent()
@@ -102,33 +68,10 @@ export const actions: Actions = {
       model: formString(form, 'model'),
       temperature: formString(form, 'temperature'),
     }
-    // The key is never sent back to the page, not even after an error.
-    const parsed = modelSchema.safeParse({ ...values, api_key: formString(form, 'api_key') })
-    if (!parsed.success) return fail(400, { form: 'model', values, errors: fieldErrors(parsed.error) })
-    const { base_url, model, temperature, api_key } = parsed.data
     try {
-      // The endpoint, model and key agents would use are tested together first (a new key
-      // or the saved one); a failure saves nothing.
-      const check = await checkModelSettings(locals, {
-        tenant_id: tenant.id,
-        base_url: base_url ?? null,
-        model: model ?? null,
-        ...(api_key ? { api_key } : {}),
-      })
-      if (!check.ok) return fail(400, { form: 'model', values, errors: { model_form: check.message } })
-      // Keep settings this page does not show (fallback model, prices …) where they fit the
-      // format; empty fields are unset.
-      const current = await callApi<Tenant>(locals, 'get_tenant', { tenant_id: tenant.id })
-      const {
-        base_url: _url,
-        model: _model,
-        temperature: _t,
-        ...kept
-      } = readModelSettings(current.model_settings).settings
-      const model_settings = modelSettingsSchema.parse({ ...kept, base_url, model, temperature })
-      await callApi(locals, 'update_tenant', { tenant_id: tenant.id, model_settings })
-      if (api_key) await callApi(locals, 'set_tenant_llm_key', { tenant_id: tenant.id, api_key })
-      return { form: 'model', done: 'model', check: check.message }
+      const saved = await saveModelSettings(locals, tenant.id, form)
+      if (!saved.ok) return fail(400, { form: 'model', values, errors: saved.errors })
+      return { form: 'model', done: 'model', check: saved.check }
     } catch (e) {
       return actionFailure(e, 'model_form', { form: 'model', values })
     }

@@ -1,6 +1,7 @@
 import { fail } from '@sveltejs/kit'
 import { actionFailure, callApi, loadFailure } from '$lib/server/api'
 import { parseAgentForm } from '$lib/server/agent-form'
+import { checkAgentModel } from '$lib/server/model-settings'
 import { webSearchAvailability } from '$lib/server/web-search'
 import type { Agent, AgentWithSettings, Channel } from '$lib/types'
 import { readAgentSettings } from '$shared/agent/settings.ts'
@@ -48,6 +49,13 @@ export const actions: Actions = {
     const parsed = parseAgentForm(form, stored)
     if (!parsed.ok) return fail(400, { values: parsed.values, errors: parsed.errors })
     try {
+      // A changed endpoint or model is tested with one tiny request first; a failure saves nothing.
+      const before = readAgentSettings(stored).model.settings
+      const refused = await checkAgentModel(locals, stored.tenant_id, parsed.payload.model_settings ?? {}, {
+        ...before,
+        has_own_llm_key: stored.has_own_llm_key,
+      })
+      if (refused) return fail(400, { values: parsed.values, errors: refused })
       await callApi(locals, 'update_agent', { agent_id: params.id, changes: parsed.payload })
       return { done: 'save' }
     } catch (e) {
