@@ -20,10 +20,7 @@ declare
 begin
   -- The tenant's row first, then the agent's: always the same order, so no deadlock.
   if not app.is_test_usage(new.conversation_id) then
-    insert into app.tenant_usage as u (tenant_id, period_start, tokens, cost_usd)
-    values (new.tenant_id, period, new.input_tokens + new.output_tokens, new.cost_usd)
-    on conflict on constraint tenant_usage_pkey do update
-      set tokens = u.tokens + excluded.tokens, cost_usd = u.cost_usd + excluded.cost_usd;
+    perform app.add_tenant_usage(new.tenant_id, period, 0, new.input_tokens + new.output_tokens, new.cost_usd);
   end if;
   if new.agent_id is not null then
     insert into app.agent_usage as u (tenant_id, agent_id, period_start, tokens, cost_usd)
