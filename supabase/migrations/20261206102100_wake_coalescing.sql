@@ -67,11 +67,16 @@ security definer
 set search_path = ''
 as $$
 begin
-  -- The sequence as it is now, whatever this transaction's snapshot.
+  -- The sequence as it is now, whatever this transaction's snapshot. Until its first
+  -- nextval a sequence shows its start value with is_called false: that is epoch 0, or the
+  -- first worker's bump (to 1) would look like no bump at all and leave the next message
+  -- without a wake-up.
   if wake_epoch.queue_name = 'knowledge_jobs' then
-    return (select s.last_value from app.knowledge_jobs_wake_epoch s);
+    return (select case when s.is_called then s.last_value else s.last_value - 1 end
+      from app.knowledge_jobs_wake_epoch s);
   end if;
-  return (select s.last_value from app.agent_jobs_wake_epoch s);
+  return (select case when s.is_called then s.last_value else s.last_value - 1 end
+    from app.agent_jobs_wake_epoch s);
 end
 $$;
 comment on function app.wake_epoch(text) is 'A queue''s current wake epoch (the sequence''s last value, not a snapshot''s).';

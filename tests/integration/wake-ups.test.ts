@@ -181,6 +181,19 @@ describe('a burst is woken once per worker start, and no message waits for a wak
     await setWakeUps(stack, true)
   })
 
+  test('on a fresh deployment, the message after the first worker began wakes a worker of its own', async () => {
+    await beginWorker() // takes what earlier tests left queued
+    // As the migrations leave it: the epoch sequence never called, no wake-up sent yet.
+    await stack.db.asOwner(async (tx) => {
+      await tx.query('alter sequence app.agent_jobs_wake_epoch restart')
+      await tx.query(`update app.worker_wakes set woken_epoch = null, woken_at = null where queue_name = 'agent_jobs'`)
+    })
+    expect(await enqueueWakes('first')).toBe(true)
+    expect(await beginWorker()).toEqual(['first'])
+    expect(await enqueueWakes('second')).toBe(true)
+    expect(await beginWorker()).toEqual(['second'])
+  })
+
   test('messages queued before a worker begins share one wake-up; the worker sees them all; the next epoch wakes again', async () => {
     await beginWorker() // whatever an earlier test left: a fresh epoch
     expect(await enqueueWakes('burst-1')).toBe(true)
