@@ -1,4 +1,4 @@
--- A new conversation is written once, with its first message.
+-- api.ingest_message writes a new conversation once, and looks up nothing it already knows.
 --
 -- Profiled (pg_stat_user_tables per ingest on a native PostgreSQL 15): every inbound message
 -- that opened a conversation inserted it, then its message's trigger (app.bump_conversation)
@@ -17,6 +17,113 @@
 -- under every definition of app.bump_conversation; one with attachments only is bumped as
 -- before. In an existing conversation the seq and time are taken after the conversation is
 -- locked, as the insert's own default did, so a thread's messages keep their order.
+--
+-- Profiled on a native PostgreSQL 15 (pg_stat_statements with track = all, track_functions,
+-- bench:sql's ingest_message script): app.answer_inbound read the message it was handed
+-- back, joined to its conversation, for two values ingest had just written or read (the
+-- message's created_at, the conversation's is_test); one of the larger statements per
+-- message. ingest now reads is_test with the conversation it locks and knows the message's
+-- time (it sets it, above), and hands both to app.answer_inbound, which gains the two
+-- parameters (the old signature is dropped: ingest was its only caller) and counts an
+-- admitted message in a slot of its month (app.add_tenant_usage, 20261206101000).
+
+drop function app.answer_inbound(uuid, uuid, text, uuid, uuid, uuid);
+
+create function app.answer_inbound(tenant_id uuid, conversation_id uuid, conversation_status text, agent_id uuid,
+  contact_id uuid, message_id uuid, message_at timestamptz, test boolean)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+  job_id bigint;
+  refusal jsonb;
+  notice jsonb;
+  rate jsonb;
+  claimed jsonb;
+  reply_job bigint;
+  plan_messages bigint;
+begin
+  -- Every new inbound message counts toward the short-term limits, answered or not.
+  rate := app.count_inbound(answer_inbound.tenant_id, answer_inbound.contact_id);
+
+  -- Toward the plan only what the rate limit admitted, and never a test conversation's: the
+  -- tenant's month, added to in this transaction (app.add_tenant_usage).
+  if (rate ->> 'limited')::boolean then
+    insert into app.rate_limited_messages (message_id, tenant_id, rate_limit, window_start)
+    values (answer_inbound.message_id, answer_inbound.tenant_id, rate ->> 'limit', (rate ->> 'window_start')::timestamptz)
+    on conflict on constraint rate_limited_messages_pkey do nothing;
+  elsif not answer_inbound.test then
+    plan_messages := app.add_tenant_usage(answer_inbound.tenant_id, app.usage_period(answer_inbound.message_at), 1);
+  end if;
+
+  -- The agent answers only conversations it handles, only while it is active, only under
+  -- the short-term rate limit, and only as far as the tenant's plan allows (billing).
+  if answer_inbound.conversation_status = 'open' and answer_inbound.agent_id is not null
+     and exists (select 1 from app.agents a where a.id = answer_inbound.agent_id and a.status = 'active') then
+    refusal := app.billing_refusal(answer_inbound.tenant_id);
+    if refusal ->> 'reason' = 'paused' then
+      perform app.alert_once(answer_inbound.tenant_id, 'agents_paused', now() - interval '1 day',
+        jsonb_build_object('reason', refusal ->> 'pause_reason', 'conversation_id', answer_inbound.conversation_id));
+    elsif (rate ->> 'limited')::boolean then
+      claimed := app.claim_rate_limit_effects(answer_inbound.tenant_id, answer_inbound.contact_id,
+        (rate ->> 'window_start')::timestamptz);
+      if (claimed ->> 'notify')::boolean then
+        notice := api.record_reply(answer_inbound.tenant_id, answer_inbound.conversation_id, app.rate_limit_text(),
+          'rate_limit:' || answer_inbound.contact_id::text || ':' || extract(epoch from (rate ->> 'window_start')::timestamptz)::bigint::text,
+          answer_inbound.agent_id, '[]'::jsonb,
+          jsonb_build_object('mode', 'rate_limit', 'limit', rate ->> 'limit', 'in_reply_to', answer_inbound.message_id,
+            'window_start', rate -> 'window_start'),
+          'system');
+        perform app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'deliver', 'tenant_id', answer_inbound.tenant_id,
+          'conversation_id', answer_inbound.conversation_id, 'message_id', notice ->> 'message_id'));
+      end if;
+      if (claimed ->> 'alert')::boolean then
+        perform app.alert_once(answer_inbound.tenant_id, 'inbound_rate_limited', (rate ->> 'window_start')::timestamptz,
+          jsonb_build_object('limit', rate ->> 'limit', 'window_start', rate -> 'window_start',
+            'window_seconds', rate -> 'window_seconds', 'tenant_messages', rate -> 'tenant_messages',
+            'tenant_limit', rate -> 'tenant_limit', 'sender_messages', rate -> 'sender_messages',
+            'sender_limit', rate -> 'sender_limit', 'contact_id', answer_inbound.contact_id,
+            'conversation_id', answer_inbound.conversation_id));
+      end if;
+    elsif refusal ->> 'reason' = 'suspended' then
+      -- The tenant is suspended (its admins were told then): a polite notice, no alert.
+      notice := api.record_reply(answer_inbound.tenant_id, answer_inbound.conversation_id, refusal ->> 'message',
+        'suspended:' || answer_inbound.message_id::text, answer_inbound.agent_id, '[]'::jsonb,
+        jsonb_build_object('mode', 'suspended', 'in_reply_to', answer_inbound.message_id), 'system');
+      perform app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'deliver', 'tenant_id', answer_inbound.tenant_id,
+        'conversation_id', answer_inbound.conversation_id, 'message_id', notice ->> 'message_id'));
+    elsif refusal is null then
+      job_id := app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'reply', 'tenant_id', answer_inbound.tenant_id,
+        'conversation_id', answer_inbound.conversation_id, 'message_id', answer_inbound.message_id,
+        'agent_id', answer_inbound.agent_id));
+      -- This message will be answered: earlier reply jobs of the conversation may defer to it.
+      reply_job := job_id;
+      insert into app.reply_jobs (message_id, tenant_id, job_id, plan_messages)
+      values (answer_inbound.message_id, answer_inbound.tenant_id, reply_job, plan_messages)
+      on conflict on constraint reply_jobs_pkey do nothing;
+    else
+      notice := api.record_reply(answer_inbound.tenant_id, answer_inbound.conversation_id, refusal ->> 'message',
+        'plan_limit:' || answer_inbound.message_id::text, answer_inbound.agent_id, '[]'::jsonb,
+        jsonb_build_object('mode', 'plan_limit', 'limit', refusal ->> 'reason', 'in_reply_to', answer_inbound.message_id),
+        'system');
+      perform app.enqueue_job('agent_jobs', jsonb_build_object('kind', 'deliver', 'tenant_id', answer_inbound.tenant_id,
+        'conversation_id', answer_inbound.conversation_id, 'message_id', notice ->> 'message_id'));
+      perform app.alert_once(answer_inbound.tenant_id, 'plan_limit_reached', date_trunc('month', now()),
+        jsonb_build_object('limit', refusal ->> 'reason', 'used', refusal -> 'used', 'allowed', refusal -> 'limit',
+          'plan_key', refusal ->> 'plan_key'));
+    end if;
+  end if;
+
+  return jsonb_build_object('job_id', job_id, 'billing_refusal', refusal ->> 'reason',
+    'rate_limited', case when (rate ->> 'limited')::boolean then rate ->> 'limit' end,
+    'notice_message_id', notice ->> 'message_id');
+end
+$$;
+comment on function app.answer_inbound(uuid, uuid, text, uuid, uuid, uuid, timestamptz, boolean) is 'Step 5 of api.ingest_message for a newly stored inbound message (message_at: its created_at; test: its conversation is a test chat): counts it against the short-term rate limits (app.count_inbound); then toward the plan (app.add_tenant_usage) when the limit admitted it and the conversation is not a test, or records it in app.rate_limited_messages when held back; and decides the answer. Only an open conversation with an active agent is answered: billing paused → nothing (alert.agents_paused once a day); over the rate limit → no job, one polite notice per sender per window and alert.inbound_rate_limited once per window; over a monthly plan limit → the plan-limit notice and alert.plan_limit_reached once a month; else a reply job, recorded in app.reply_jobs (so earlier reply jobs of the conversation defer to it, api.reply_superseded_by). Returns {job_id, billing_refusal, rate_limited: tenant|sender|null, notice_message_id}. service_role (through ingest).';
+revoke all on function app.answer_inbound(uuid, uuid, text, uuid, uuid, uuid, timestamptz, boolean) from public, anon, authenticated;
+grant execute on function app.answer_inbound(uuid, uuid, text, uuid, uuid, uuid, timestamptz, boolean) to service_role;
+
 
 grant usage on sequence app.messages_seq_seq to service_role;
 
