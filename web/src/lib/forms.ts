@@ -21,3 +21,17 @@ export interface FormState {
 }
 
 export const formState = (form: unknown): FormState | null => (form ?? null) as FormState | null
+
+/**
+ * use:openWhen on a <details>: opens it when the condition becomes true (a form of it came
+ * back with errors) and otherwise leaves it as the person left it. `open={…}` would be set
+ * again on every reload of the page's data (a live resync), closing what they just opened.
+ */
+export function openWhen(node: HTMLDetailsElement, open: boolean) {
+  if (open) node.open = true
+  return {
+    update(next: boolean) {
+      if (next) node.open = true
+    },
+  }
+}
