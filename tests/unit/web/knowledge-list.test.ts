@@ -118,4 +118,19 @@ describe('the knowledge list', () => {
     expect(titles(list.rows)).toEqual(db.titles())
     expect(list.exhausted).toBe(true)
   })
+
+  it('a reload that answers with an older state of a source does not undo what arrived live', () => {
+    const db = database(3)
+    const loadedBefore = db.page(firstArgs).map((s) => (s.title === 'Source 3' ? { ...s, status: 'processing' } : s))
+    // The reload was asked for while source 3 was processing; it turned ready live meanwhile.
+    let list = firstPage(db.page(firstArgs))
+    const ready = source(3, { status: 'ready', updated_at: new Date(start + 10 * 60_000).toISOString() })
+    list = upsertSource(list, ready)
+    list = reloadFirstPage(list, loadedBefore, new Set())
+    expect(list.rows.find((s) => s.title === 'Source 3')?.status).toBe('ready')
+    // A reload with a newer state still wins.
+    const later = { ...ready, status: 'failed', updated_at: new Date(start + 20 * 60_000).toISOString() }
+    list = reloadFirstPage(list, [later, ...loadedBefore.filter((s) => s.title !== 'Source 3')], new Set())
+    expect(list.rows.find((s) => s.title === 'Source 3')?.status).toBe('failed')
+  })
 })

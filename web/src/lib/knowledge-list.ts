@@ -45,14 +45,21 @@ export function firstPage(loaded: KnowledgeSource[]): SourceList {
 }
 
 /**
- * The first page loaded again (after an action): it replaces what it covers; older pages
+ * The first page loaded again (after an action or a join): it replaces what it covers, but
+ * for a row the list already holds in a newer state (updated_at); older pages
  * already shown and rows that arrived live stay, minus those deleted meanwhile.
  */
 export function reloadFirstPage(list: SourceList, loaded: KnowledgeSource[], deleted: Set<string>): SourceList {
+  // A row the list holds in a newer state than the load (a live event overtook it) is kept.
+  const held = new Map(list.rows.map((s) => [s.id, s]))
+  const newer = (s: KnowledgeSource) => {
+    const old = held.get(s.id)
+    return old && Date.parse(old.updated_at) > Date.parse(s.updated_at) ? old : s
+  }
   const fresh = new Set(loaded.map((s) => s.id))
   const kept = list.rows.filter((s) => !fresh.has(s.id) && !deleted.has(s.id))
   return {
-    rows: [...loaded.filter((s) => !deleted.has(s.id)), ...kept].sort(compareNewest),
+    rows: [...loaded.filter((s) => !deleted.has(s.id)).map(newer), ...kept].sort(compareNewest),
     cursor: oldestOf(loaded, list.cursor),
     exhausted: list.exhausted || loaded.length < SOURCES_PAGE,
   }

@@ -5,7 +5,8 @@
 // held back, then applied in the order they came, each once, on top of the reloaded
 // data. A list is then correct whatever the order of load, join, events and reload.
 
-export type Resync = { event: 'resync'; wait(work: PromiseLike<unknown>): void }
+/** `first`: the first join after the page loaded (its data is a moment old), not a reconnect. */
+export type Resync = { event: 'resync'; first: boolean; wait(work: PromiseLike<unknown>): void }
 
 export interface ResyncGate<E> {
   /** The channel is (re)joined: asks listeners to reload, holding events until they have. */
@@ -44,7 +45,7 @@ export function resyncGate<E>(emit: (event: E | Resync) => void, keyOf: (event: 
       const mine = ++generation
       held ??= []
       const reloads: PromiseLike<unknown>[] = []
-      emit({ event: 'resync', wait: (work) => void reloads.push(work) })
+      emit({ event: 'resync', first: mine === 1, wait: (work) => void reloads.push(work) })
       // A reload that fails still releases the events: they are newer than anything loaded.
       void Promise.allSettled(reloads).then(() => release(mine))
     },
