@@ -120,7 +120,8 @@ declare
   queue text := case when wake_agent_worker.reason like '%knowledge_jobs%' then 'knowledge_jobs' else 'agent_jobs' end;
   function_name text := case when queue = 'knowledge_jobs' then 'knowledge-worker' else 'agent-worker' end;
   woken text := coalesce(current_setting('konstruct.worker_woken', true), '');
-  coalescing boolean := wake_agent_worker.reason like 'enqueued%';
+  -- Only replies come in bursts; a document's job wakes knowledge-worker every time.
+  coalescing boolean := wake_agent_worker.reason like 'enqueued%' and queue = 'agent_jobs';
   epoch bigint;
   request bigint;
 begin
