@@ -110,6 +110,10 @@ interface Figures {
   p95_ms: number
   /** Mean time inside the database per call (track_functions), without the client round trip. */
   in_db_mean_ms?: number
+  /** Per call, from pg_stat_statements (when the server has it): shared buffers read or hit,
+   * and WAL records written. Counts of work, so they compare across runs on a busy machine. */
+  buffers_per_call?: number
+  wal_records_per_call?: number
 }
 
 // The api functions each script calls, for the in-database time.
@@ -166,7 +170,7 @@ async function pgbench(
   writeFileSync(file, script)
   const prefix = join(work, `${name}-${clients}`)
   const role = name === 'list_conversations' ? {} : { PGOPTIONS: '-c role=service_role' }
-  await cluster.psql(['-c', 'select pg_stat_reset()'])
+  await cluster.psql(['-c', `select pg_stat_reset()${STATEMENTS ? ', extensions.pg_stat_statements_reset()' : ''}`])
   const result = await run(
     join(cluster.bin, 'pgbench'),
     [
@@ -196,6 +200,22 @@ async function pgbench(
     rmSync(join(work, log))
   }
   latencies.sort((a, b) => a - b)
+  // The script's own statements (pgbench's sessions), before this process queries anything else.
+  const [buffers, wal] = STATEMENTS
+    ? (
+        await cluster.psql([
+          '-At',
+          '-F',
+          ' ',
+          '-c',
+          `select sum(shared_blks_hit + shared_blks_read), sum(wal_records) from extensions.pg_stat_statements
+           where toplevel and query not like '%pg_stat%'`,
+        ])
+      )
+        .trim()
+        .split(' ')
+        .map(Number)
+    : [NaN, NaN]
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN
   // pgbench's sessions have ended, so their function statistics are flushed.
   const names = (FUNCTIONS[name] ?? []).map((f) => `'${f}'`).join(', ')
@@ -215,6 +235,8 @@ async function pgbench(
     p50_ms: round(at(0.5), 3),
     p95_ms: round(at(0.95), 3),
     in_db_mean_ms: Number.isFinite(inDb) && inDb > 0 ? round(inDb, 3) : undefined,
+    buffers_per_call: Number.isFinite(buffers) && latencies.length ? round(buffers! / latencies.length, 1) : undefined,
+    wal_records_per_call: Number.isFinite(wal) && latencies.length ? round(wal! / latencies.length, 1) : undefined,
   }
 }
 
@@ -305,10 +327,19 @@ const work = mkdtempSync(join(tmpdir(), 'konstruct-bench-sql-'))
 // Commits do not wait for the WAL flush: this measures the work in the database, not this
 // machine's disk (a shared VM's fsync takes 5-15 ms). Otherwise the server's defaults.
 const SETTINGS = { synchronous_commit: 'off', fsync: 'on', full_page_writes: 'on', jit: 'on', track_functions: 'pl' }
-const server = await startPostgres({ root: join(HERE, '..'), schema: false, settings: SETTINGS })
+// pg_stat_statements (a contrib module of the server's own installation, when present) counts
+// each call's buffers and WAL records.
+const PG_BIN = process.env.KONSTRUCT_PG_BIN ?? '/usr/lib/postgresql/15/bin'
+const STATEMENTS = existsSync(join(PG_BIN, '../lib/pg_stat_statements.so'))
+const server = await startPostgres({
+  root: join(HERE, '..'),
+  schema: false,
+  settings: STATEMENTS ? { ...SETTINGS, shared_preload_libraries: 'pg_stat_statements' } : SETTINGS,
+})
 try {
-  const cluster = await client(process.env.KONSTRUCT_PG_BIN ?? '/usr/lib/postgresql/15/bin', server.port)
+  const cluster = await client(PG_BIN, server.port)
   await cluster.psql(['-f', join(PROJECT, 'local/platform.sql')])
+  if (STATEMENTS) await cluster.psql(['-c', 'create extension pg_stat_statements with schema extensions'])
   const migrations = readdirSync(join(PROJECT, 'supabase/migrations'))
     .filter((f) => f.endsWith('.sql'))
     .sort()
@@ -316,7 +347,12 @@ try {
   if (existsSync(join(PROJECT, 'supabase/seed.sql')))
     await cluster.psql(['-1', '-f', join(PROJECT, 'supabase/seed.sql')])
   await cluster.psql(['-1', '-v', `tenant=${TENANT}`, '-f', join(HERE, 'sql/fixture.sql')])
-  await cluster.psql(['-c', 'vacuum analyze'])
+  // No VACUUM or ANALYZE of the empty database: as `supabase db push` leaves it, its tables have
+  // never been vacuumed, so the planner assumes a new table may grow (at least 10 pages) and
+  // uses its indexes. A VACUUM here recorded app.messages, app.conversations and app.contacts
+  // as empty, and each pgbench session kept the plans it made then (PL/pgSQL's and the
+  // foreign key checks'): sequential scans of tables that grew to thousands of rows during the
+  // run, about half of every ingest's buffer reads. volume.sql analyzes what it fills.
 
   const empty = await measure(cluster, work, 'empty')
   const exact: Record<string, boolean | null> = { empty: await countersMatchHistory(cluster) }
