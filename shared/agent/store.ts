@@ -354,7 +354,12 @@ export function createAgentStore(api: Api) {
         ? { ok: true, value: finished.data }
         : {
             ok: false,
-            error: new ApiError('finish_replies', 200, 'shape', `unexpected result: ${z.prettifyError(finished.error)}`),
+            error: new ApiError(
+              'finish_replies',
+              200,
+              'shape',
+              `unexpected result: ${z.prettifyError(finished.error)}`,
+            ),
           }
     })
   }, FINISH_GROUP_LIMIT)
