@@ -26,7 +26,10 @@
 --
 -- app.agent_usage keeps one row per agent and month: only the worker's model calls of one
 -- agent add to it, not an inbound message; app.response_days likewise (an agent's first
--- replies). app.count_rating writes slot 0 of app.activity_days, as before.
+-- replies). app.count_rating writes slot 0 of app.activity_days, as before. A usage event
+-- (the usage_events trigger, app.count_usage_event) adds to the tenant's month through
+-- app.add_tenant_usage; that trigger is redefined once, with the test chat left out of the
+-- plan, in 20261206106000_test_chat_usage.
 
 -- 1. The slots.
 alter table app.inbound_rate_windows add column slot smallint not null default 0 check (slot >= 0);
@@ -192,27 +195,6 @@ $$;
 comment on function app.add_tenant_usage(uuid, timestamptz, bigint, bigint, numeric) is 'Adds messages, tokens and cost to a tenant''s usage in a period, in a slot of app.tenant_usage no other transaction holds (app.counter_slot). When it adds messages, returns the period''s messages (slots summed; other transactions'' additions as committed), else null. The one writer of app.tenant_usage besides app.reconcile_usage_counters.';
 revoke all on function app.add_tenant_usage(uuid, timestamptz, bigint, bigint, numeric) from public, anon, authenticated;
 grant execute on function app.add_tenant_usage(uuid, timestamptz, bigint, bigint, numeric) to service_role;
-
-create or replace function app.count_usage_event()
-returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  period timestamptz := app.usage_period(new.occurred_at);
-begin
-  -- The tenant's row first, then the agent's: always the same order, so no deadlock.
-  perform app.add_tenant_usage(new.tenant_id, period, 0, new.input_tokens + new.output_tokens, new.cost_usd);
-  if new.agent_id is not null then
-    insert into app.agent_usage as u (tenant_id, agent_id, period_start, tokens, cost_usd)
-    values (new.tenant_id, new.agent_id, period, new.input_tokens + new.output_tokens, new.cost_usd)
-    on conflict on constraint agent_usage_pkey do update
-      set tokens = u.tokens + excluded.tokens, cost_usd = u.cost_usd + excluded.cost_usd;
-  end if;
-  return null;
-end
-$$;
 
 create or replace function app.count_activity(tenant_id uuid, day date, agent_id uuid, channel text,
   conversations bigint default 0, messages_in bigint default 0, messages_agent bigint default 0,

@@ -10,7 +10,8 @@
 --                                pending confirmation, the newer message that supersedes
 --                                this one, and the knowledge for the latest contact message.
 --   api.claim_jobs_with_context  api.claim_jobs, with each reply job's prepare_reply beside
---                                it (when asked), so a batch of answers starts with one call.
+--                                it (when asked), so a batch of answers starts with one call
+--                                (defined with the wake-ups it begins, 20261206102100).
 --   api.finish_reply             after the model: its outcome, usage and audit, the reply,
 --                                and the delivery lease, in one transaction; for a channel
 --                                where storing the message is delivering it (web chat), also
@@ -66,49 +67,6 @@ $$;
 comment on function api.prepare_reply(uuid, uuid, uuid, text, integer, integer, integer) is 'What a reply job reads before calling the model, in one call: {existing} (api.find_reply of reply_key: a retry only delivers it), else {context (api.get_agent_context without knowledge), entitlement {allowed, reason, message} (app.billing_refusal), pending_confirmation (api.get_pending_confirmation), superseded_by (api.reply_superseded_by), knowledge {query, hits} (api.search_knowledge, full text, for the newest contact message of the window) when knowledge_limit > 0}. 42501 if the conversation is another tenant''s. service_role.';
 revoke all on function api.prepare_reply(uuid, uuid, uuid, text, integer, integer, integer) from public, anon, authenticated;
 grant execute on function api.prepare_reply(uuid, uuid, uuid, text, integer, integer, integer) to service_role;
-
-create function api.claim_jobs_with_context(queue_name text default 'agent_jobs', batch_size integer default 10,
-  visibility_timeout_seconds integer default 60, reply_context jsonb default null)
-returns table (job_id bigint, read_count integer, enqueued_at timestamptz, visible_at timestamptz, job jsonb,
-  prepared jsonb)
-language plpgsql
-set search_path = ''
-as $$
-declare
-  claimed record;
-begin
-  for claimed in
-    select c.job_id, c.read_count, c.enqueued_at, c.visible_at, c.job
-    from api.claim_jobs(claim_jobs_with_context.queue_name, claim_jobs_with_context.batch_size,
-      claim_jobs_with_context.visibility_timeout_seconds) c
-  loop
-    job_id := claimed.job_id;
-    read_count := claimed.read_count;
-    enqueued_at := claimed.enqueued_at;
-    visible_at := claimed.visible_at;
-    job := claimed.job;
-    prepared := null;
-    if claim_jobs_with_context.reply_context is not null and claimed.job ->> 'kind' = 'reply' then
-      begin
-        prepared := api.prepare_reply((claimed.job ->> 'tenant_id')::uuid, (claimed.job ->> 'conversation_id')::uuid,
-          (claimed.job ->> 'message_id')::uuid, 'reply:' || (claimed.job ->> 'message_id'),
-          (claim_jobs_with_context.reply_context ->> 'message_limit')::integer,
-          (claim_jobs_with_context.reply_context ->> 'memory_limit')::integer,
-          (claim_jobs_with_context.reply_context ->> 'knowledge_limit')::integer);
-      exception when others then
-        -- A job that cannot be prepared (another tenant's conversation in a forged job, a
-        -- deleted conversation, an odd payload) is still claimed: its own run meets the
-        -- error, and the executor retries or dead-letters it as always.
-        prepared := null;
-      end;
-    end if;
-    return next;
-  end loop;
-end
-$$;
-comment on function api.claim_jobs_with_context(text, integer, integer, jsonb) is 'api.claim_jobs, and for each reply job (when reply_context {message_limit, memory_limit, knowledge_limit} is given) api.prepare_reply under the idempotency key reply:<message_id> in prepared (null when it could not be read: the job''s own run then meets the error). service_role.';
-revoke all on function api.claim_jobs_with_context(text, integer, integer, jsonb) from public, anon, authenticated;
-grant execute on function api.claim_jobs_with_context(text, integer, integer, jsonb) to service_role;
 
 create function api.finish_reply(tenant_id uuid, conversation_id uuid, reply jsonb, usage jsonb default '[]'::jsonb,
   audit jsonb default '[]'::jsonb, model_ok boolean default false, lease_seconds integer default 60,

@@ -157,9 +157,8 @@ comment on function app.wake_agent_worker(text) is 'Wakes the worker of the queu
 revoke all on function app.wake_agent_worker(text) from public, anon, authenticated;
 grant execute on function app.wake_agent_worker(text) to service_role;
 
--- The first claim of a wake-up begins its epoch: the claim gains begins_wake.
-drop function api.claim_jobs_with_context(text, integer, integer, jsonb);
-
+-- The worker's claim (see 20261206102000_reply_in_fewer_calls): api.claim_jobs with each reply
+-- job's api.prepare_reply beside it; the first claim of a wake-up begins its epoch.
 create function api.claim_jobs_with_context(queue_name text default 'agent_jobs', batch_size integer default 10,
   visibility_timeout_seconds integer default 60, reply_context jsonb default null, begins_wake boolean default false)
 returns table (job_id bigint, read_count integer, enqueued_at timestamptz, visible_at timestamptz, job jsonb,
@@ -193,7 +192,9 @@ begin
           (claim_jobs_with_context.reply_context ->> 'memory_limit')::integer,
           (claim_jobs_with_context.reply_context ->> 'knowledge_limit')::integer);
       exception when others then
-        -- A job that cannot be prepared is still claimed: its own run meets the error.
+        -- A job that cannot be prepared (another tenant's conversation in a forged job, a
+        -- deleted conversation, an odd payload) is still claimed: its own run meets the
+        -- error, and the executor retries or dead-letters it as always.
         prepared := null;
       end;
     end if;

@@ -21,9 +21,11 @@ as $$
       and not exists (select 1 from app.contact_identities i
         where i.tenant_id = c.tenant_id and i.channel = 'web_chat'
           and i.external_user_id = web_chat_prechat_pending.visitor_id and i.display_name is not null)
+      and not exists (select 1 from app.test_chat_visitors t
+        where t.connection_id = c.id and t.visitor_id = web_chat_prechat_pending.visitor_id)
     from app.channel_connections c
     where c.id = web_chat_prechat_pending.connection_id and c.kind = 'web_chat'), false)
 $$;
-comment on function api.web_chat_prechat_pending(uuid, text) is 'True while a web chat visitor must fill in the widget''s pre-chat form before its first message: the form is on (settings.prechat_form), the visitor has no conversation on this widget and has not given its name (api.set_visitor_profile). service_role.';
+comment on function api.web_chat_prechat_pending(uuid, text) is 'True while a web chat visitor must fill in the widget''s pre-chat form before its first message: the form is on (settings.prechat_form), the visitor has no conversation on this widget, has not given its name (api.set_visitor_profile) and is not a member''s test chat on it (api.begin_test_chat). service_role.';
 revoke all on function api.web_chat_prechat_pending(uuid, text) from public, anon, authenticated;
 grant execute on function api.web_chat_prechat_pending(uuid, text) to service_role;

@@ -297,9 +297,6 @@ describe('agent designer and pages', () => {
 
   it('adds knowledge and previews a search', async () => {
     await open(admin, `/t/${DEMO.tenantSlug}/knowledge`)
-    // The first join's resync reloads the page's data; typing before it has settled is lost.
-    await waitLive(admin)
-    await admin.waitForLoadState('networkidle')
     await admin.getByLabel('Title').fill('Delivery policy')
     await admin
       .getByRole('textbox', { name: 'Text' })

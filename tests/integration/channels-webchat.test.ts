@@ -608,6 +608,28 @@ describe("the portal's test chat", () => {
     expect((rows as Array<{ id: string; is_test: boolean }>).find((r) => r.id === conversation.id)?.is_test).toBe(true)
   })
 
+  test("with the pre-chat form on, a member's test chat still writes at once; a visitor is asked first", async () => {
+    const widgetId = '30000000-0000-4000-8000-000000000001'
+    await stack.db.pg.query(
+      `update app.channel_connections set settings = settings || '{"prechat_form": true}' where id = $1`,
+      [widgetId],
+    )
+    try {
+      const admin = stack.anonClient()
+      expect((await admin.auth.signInWithPassword(ADMIN)).error).toBeNull()
+      const opened = await sessionWith({ 'x-member-authorization': `Bearer ${await signedInToken(admin)}` })
+      expect(opened.body['test']).toBe(true)
+      expect((await conversationOfVisitor(opened.token, 'Does my agent answer?')).is_test).toBe(true)
+
+      const visitor = await sessionWith({})
+      expect(await send(visitor.token, 'Hello')).toMatchObject({ status: 428, body: { error: 'prechat_required' } })
+    } finally {
+      await stack.db.pg.query(`update app.channel_connections set settings = settings - 'prechat_form' where id = $1`, [
+        widgetId,
+      ])
+    }
+  })
+
   test('a plain visitor cannot make its own conversation a test: it says so in vain, or brings a session that is not a member of this tenant', async () => {
     const before = await planMessages()
     // Claiming it in the body does nothing.
