@@ -7,6 +7,7 @@
 import { z } from 'zod'
 import { ApiError, type Api } from '../api/client.ts'
 import { readConnectionSettings } from '../channels/settings.ts'
+import { groupCalls } from './group-calls.ts'
 import { readAgentSettings, readModelSettings } from './settings.ts'
 
 export type QueueName = 'agent_jobs' | 'knowledge_jobs'
@@ -237,6 +238,60 @@ export const finishedReplySchema = z.object({
 })
 export type FinishedReply = z.infer<typeof finishedReplySchema>
 
+/** One reply's outcome in api.finish_replies. */
+const finishOutcomeSchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), finished: z.unknown() }),
+  z.object({ ok: z.literal(false), code: z.string(), message: z.string().nullable().default(null) }),
+])
+
+/** Replies finished in one call at most (api.finish_replies takes 50). */
+const FINISH_GROUP_LIMIT = 25
+
+/** What a turn records when it ends (api.finish_reply's arguments). */
+export interface FinishReplyInput {
+  tenantId: string
+  conversationId: string
+  reply: {
+    text: string
+    idempotencyKey: string
+    agentId?: string | null
+    metadata?: Record<string, unknown>
+    authorKind?: 'agent' | 'system'
+  }
+  usage?: UsageRecord[]
+  audit?: AuditRecord[]
+  modelOk?: boolean
+  leaseSeconds: number
+  sentOnRecord?: boolean
+  job?: { queue: QueueName; jobId: number } | null
+}
+
+function finishReplyArguments(input: FinishReplyInput) {
+  return {
+    tenant_id: input.tenantId,
+    conversation_id: input.conversationId,
+    reply: {
+      text: input.reply.text,
+      idempotency_key: input.reply.idempotencyKey,
+      agent_id: input.reply.agentId ?? null,
+      metadata: input.reply.metadata ?? {},
+      author_kind: input.reply.authorKind ?? 'agent',
+    },
+    usage: (input.usage ?? []).map(usageArguments),
+    audit: (input.audit ?? []).map((a) => ({
+      action: a.action,
+      entity_type: a.entityType,
+      entity_id: a.entityId,
+      details: a.details ?? {},
+    })),
+    model_ok: input.modelOk ?? false,
+    lease_seconds: input.leaseSeconds,
+    sent_on_record: input.sentOnRecord ?? false,
+    queue_name: input.job?.queue ?? null,
+    job_id: input.job?.jobId ?? null,
+  }
+}
+
 /** One metered model call or embedding (api.record_usage). */
 export interface UsageRecord {
   model: string
@@ -287,6 +342,27 @@ export function createAgentStore(api: Api) {
     if (!result.success) throw new ApiError(fn, 200, 'shape', `unexpected result: ${z.prettifyError(result.error)}`)
     return result.data
   }
+
+  /** Replies ready together, finished in one call; each gets its own outcome (an ApiError with its SQLSTATE). */
+  const finishGrouped = groupCalls<FinishReplyInput, FinishedReply>(async (inputs) => {
+    const data = await call('finish_replies', { replies: inputs.map(finishReplyArguments) })
+    const outcomes = parse('finish_replies', z.array(finishOutcomeSchema).length(inputs.length), data)
+    return outcomes.map((outcome) => {
+      if (!outcome.ok) return { ok: false, error: new ApiError('finish_replies', 200, outcome.code, outcome.message) }
+      const finished = finishedReplySchema.safeParse(outcome.finished)
+      return finished.success
+        ? { ok: true, value: finished.data }
+        : {
+            ok: false,
+            error: new ApiError(
+              'finish_replies',
+              200,
+              'shape',
+              `unexpected result: ${z.prettifyError(finished.error)}`,
+            ),
+          }
+    })
+  }, FINISH_GROUP_LIMIT)
 
   return {
     async claimJobs(
@@ -367,51 +443,13 @@ export function createAgentStore(api: Api) {
     },
 
     /**
-     * After a turn, in one transaction (api.finish_reply): the model's outcome, usage and
-     * audit, the reply, and its delivery lease; with sentOnRecord (storing is delivering)
-     * and a deliverable message, also marked sent and the job completed.
+     * After a turn, in one transaction (api.finish_reply's work): the model's outcome, usage
+     * and audit, the reply, and its delivery lease; with sentOnRecord (storing is delivering)
+     * and a deliverable message, also marked sent and the job completed. Replies finished
+     * while an earlier call is under way go together in the next (api.finish_replies).
      */
-    async finishReply(input: {
-      tenantId: string
-      conversationId: string
-      reply: {
-        text: string
-        idempotencyKey: string
-        agentId?: string | null
-        metadata?: Record<string, unknown>
-        authorKind?: 'agent' | 'system'
-      }
-      usage?: UsageRecord[]
-      audit?: AuditRecord[]
-      modelOk?: boolean
-      leaseSeconds: number
-      sentOnRecord?: boolean
-      job?: { queue: QueueName; jobId: number } | null
-    }): Promise<FinishedReply> {
-      const data = await call('finish_reply', {
-        tenant_id: input.tenantId,
-        conversation_id: input.conversationId,
-        reply: {
-          text: input.reply.text,
-          idempotency_key: input.reply.idempotencyKey,
-          agent_id: input.reply.agentId ?? null,
-          metadata: input.reply.metadata ?? {},
-          author_kind: input.reply.authorKind ?? 'agent',
-        },
-        usage: (input.usage ?? []).map(usageArguments),
-        audit: (input.audit ?? []).map((a) => ({
-          action: a.action,
-          entity_type: a.entityType,
-          entity_id: a.entityId,
-          details: a.details ?? {},
-        })),
-        model_ok: input.modelOk ?? false,
-        lease_seconds: input.leaseSeconds,
-        sent_on_record: input.sentOnRecord ?? false,
-        queue_name: input.job?.queue ?? null,
-        job_id: input.job?.jobId ?? null,
-      })
-      return parse('finish_reply', finishedReplySchema, data)
+    finishReply(input: FinishReplyInput): Promise<FinishedReply> {
+      return finishGrouped(input)
     },
 
     /** A sender's outcome, and the job completed once the message is settled (api.settle_delivery). */

@@ -152,6 +152,10 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   ('finish_reply', $$select api.finish_reply('{tenant}', '{conv}', '{"text": "Hello", "idempotency_key": "reply:matrix"}', sent_on_record => true)$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('settle_delivery', $$select api.settle_delivery('{tenant}', '{reply}', 'sent', 'ext-out-2', null, 'agent_jobs', {job})$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
 
+-- several replies finished in one call (finish_replies)
+insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
+  ('finish_replies', $$select api.finish_replies('[{"tenant_id": "{tenant}", "conversation_id": "{conv}", "reply": {"text": "Hello", "idempotency_key": "reply:matrix"}, "sent_on_record": true}]')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok');
+
 -- portal follow-ups (conversations_and_inbox, knowledge_and_memory, agents)
 insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, anon, service) values
   ('list_tool_calls', $$select * from api.list_tool_calls('{conv}')$$, 'ok', 'ok', 'ok', 'P0002', 'ok', '42501', '42501'),

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest'
+import { groupCalls, type ItemOutcome } from '../../../shared/agent/group-calls.ts'
+
+/** A send whose calls are recorded and answered only when the test says so. */
+function heldSend() {
+  const calls: { items: string[]; answer: (outcomes: ItemOutcome<string>[] | Error) => void }[] = []
+  const send = (items: string[]) =>
+    new Promise<ItemOutcome<string>[]>((resolve, reject) => {
+      calls.push({ items, answer: (o) => (o instanceof Error ? reject(o) : resolve(o)) })
+    })
+  const echo = (items: string[]) => items.map((item) => ({ ok: true as const, value: `done:${item}` }))
+  return { calls, send, echo }
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0))
+
+describe('groupCalls', () => {
+  it('sends a lone item at once, and the items that come meanwhile together in the next call', async () => {
+    const { calls, send, echo } = heldSend()
+    const finish = groupCalls(send, 10)
+    const first = finish('a')
+    await settle()
+    expect(calls.map((c) => c.items)).toEqual([['a']])
+    const later = [finish('b'), finish('c'), finish('d')]
+    await settle()
+    expect(calls).toHaveLength(1)
+    calls[0]!.answer(echo(calls[0]!.items))
+    expect(await first).toBe('done:a')
+    await settle()
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b', 'c', 'd']])
+    calls[1]!.answer(echo(calls[1]!.items))
+    expect(await Promise.all(later)).toEqual(['done:b', 'done:c', 'done:d'])
+  })
+
+  it('never puts more than maxItems in one call', async () => {
+    const { calls, send, echo } = heldSend()
+    const finish = groupCalls(send, 2)
+    const all = [finish('a'), finish('b'), finish('c'), finish('d'), finish('e')]
+    for (let i = 0; i < 3; i++) {
+      await settle()
+      calls[i]!.answer(echo(calls[i]!.items))
+    }
+    expect(await Promise.all(all)).toEqual(['done:a', 'done:b', 'done:c', 'done:d', 'done:e'])
+    expect(calls.map((c) => c.items)).toEqual([['a', 'b'], ['c', 'd'], ['e']])
+  })
+
+  it('fails only the item whose outcome is a failure', async () => {
+    const { calls, send } = heldSend()
+    const finish = groupCalls(send, 10)
+    const results = Promise.allSettled([finish('a'), finish('b')])
+    await settle()
+    calls[0]!.answer([
+      { ok: false, error: new Error('refused: b is not yours') },
+      { ok: true, value: 'done:b' },
+    ])
+    const [a, b] = await results
+    expect(a).toMatchObject({ status: 'rejected', reason: { message: 'refused: b is not yours' } })
+    expect(b).toEqual({ status: 'fulfilled', value: 'done:b' })
+  })
+
+  it('fails every item of a call that fails, and goes on with the next ones', async () => {
+    const { calls, send, echo } = heldSend()
+    const finish = groupCalls(send, 1)
+    const results = Promise.allSettled([finish('a'), finish('b')])
+    await settle()
+    calls[0]!.answer(new Error('connection reset'))
+    await settle()
+    calls[1]!.answer(echo(calls[1]!.items))
+    expect(await results).toEqual([
+      { status: 'rejected', reason: new Error('connection reset') },
+      { status: 'fulfilled', value: 'done:b' },
+    ])
+  })
+
+  it('refuses an answer that does not have one outcome per item', async () => {
+    const { calls, send } = heldSend()
+    const finish = groupCalls(send, 10)
+    const results = Promise.allSettled([finish('a'), finish('b')])
+    await settle()
+    calls[0]!.answer([{ ok: true, value: 'done:a' }])
+    expect((await results).map((r) => r.status)).toEqual(['rejected', 'rejected'])
+  })
+})
