@@ -261,6 +261,10 @@ async function measure(cluster: PgCluster, work: string, label: string): Promise
      select row_number() over (order by c.thread_key), c.id from app.conversations c
      where c.connection_id = '${CONNECTION}';`,
   ])
+  // The ingests grew app.conversations and app.messages from nothing to thousands of rows:
+  // autovacuum analyzes a table once a tenth of it has changed, so a live database has these
+  // statistics within a minute. Without them the inbox's page plans for empty tables.
+  await cluster.psql(['-c', 'analyze'])
   const conversations = await count('select count(*) from bench.conversations')
   const all = scripts({ conversations, smallTenants })
   // Enough agent jobs for every claim of both runs (the queue is FIFO: ingest's own jobs first).
