@@ -104,7 +104,13 @@ describe('live conversations', () => {
     await list.getByRole('alert').filter({ hasText: 'waiting for a human' }).waitFor({ state: 'detached' })
 
     await view.getByLabel(/Reply as/).fill('Hi Grace, this is Ada from the shop. Let me check.')
+    // What was typed is still there when it is sent, and the portal takes it.
+    await view.getByRole('button', { name: 'Send reply' }).waitFor()
+    expect(await view.getByLabel(/Reply as/).inputValue()).toBe('Hi Grace, this is Ada from the shop. Let me check.')
+    const sent = view.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/reply'))
     await view.getByRole('button', { name: 'Send reply' }).click()
+    const response = await sent
+    expect(response.status(), await response.text()).toBe(200)
     const reply = view.locator('li[data-author="member"]').filter({ hasText: 'Let me check.' })
     await reply.waitFor()
     expect(await view.locator('li[data-author="member"]').count()).toBe(1)
