@@ -1,7 +1,8 @@
 // Group commit for api calls: items that become ready while a call is under way wait for it
 // and then go together in the next call; an item that finds no call under way goes at once
-// (with those of the same turn of the event loop), so grouping never delays a lone item. A call takes at most `maxItems`; each item learns its
-// own outcome, and a call that fails as a whole fails each of its items.
+// (with those of the same turn of the event loop), so grouping never delays a lone item. A
+// call takes at most `maxItems`; each item learns its own outcome, and a call that fails as
+// a whole fails each of its items.
 
 export type ItemOutcome<O> = { ok: true; value: O } | { ok: false; error: unknown }
 

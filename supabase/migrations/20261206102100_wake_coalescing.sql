@@ -48,13 +48,16 @@ alter table app.worker_wakes force row level security;
 revoke all on app.worker_wakes from public, anon, authenticated;
 insert into app.worker_wakes (queue_name) values ('agent_jobs'), ('knowledge_jobs');
 
+-- PL/pgSQL, like every helper on the enqueue path (see 20261206101000_counter_slots).
 create function app.wake_lock(queue_name text)
 returns bigint
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select hashtext('konstruct.wake:' || queue_name)::bigint
+begin
+  return pg_catalog.hashtext('konstruct.wake:' || wake_lock.queue_name)::bigint;
+end
 $$;
 comment on function app.wake_lock(text) is 'The advisory lock key of a queue''s wake-ups: enqueuers hold it shared until they end, a worker beginning takes it exclusive for the bump of the epoch.';
 revoke all on function app.wake_lock(text) from public, anon, authenticated;

@@ -33,14 +33,17 @@ end
 $$;
 comment on function app.count_usage_event() is 'After-insert trigger on usage_events: adds the event''s tokens and cost to its agent''s counter of its period (app.agent_usage) and, unless it belongs to a test conversation (the portal''s test chat), to its tenant''s (app.tenant_usage, the plan''s). A duplicate record (same idempotency_key) inserts no row, so it never counts twice.';
 
+-- PL/pgSQL: PostgreSQL 15 and 17 plan a SQL function with `set search_path` on every call.
 create function app.is_test_usage(conversation_id uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select coalesce((select c.is_test from app.conversations c where c.id = is_test_usage.conversation_id), false)
+begin
+  return coalesce((select c.is_test from app.conversations c where c.id = is_test_usage.conversation_id), false);
+end
 $$;
 comment on function app.is_test_usage(uuid) is 'Whether usage of this conversation is the portal''s test chat (is_test), which never counts toward the plan; false for none. One primary-key read.';
 revoke all on function app.is_test_usage(uuid) from public, anon, authenticated;

@@ -3,10 +3,11 @@
 -- PL/pgSQL) is parsed and planned again on every call on PostgreSQL 15 and 17, while
 -- PL/pgSQL keeps a plan per session. In a burst of replies on PostgreSQL 15 these were a
 -- fifth of the database's time: app.detect_language (knowledge search, once per reply),
--- app.connection_json and app.conversation_json (the context and the delivery lease, twice
--- each), app.is_test_usage (each usage record, twice), app.actor_kind (each audit entry) and
--- app.agent_json (the context). Same signatures, same results, same rights; only the
--- language changes (a query that finds no row still gives null).
+-- app.connection_json (the context and the delivery lease, twice each), app.actor_kind (each
+-- audit entry) and app.agent_json (the context). Same signatures, same results, same rights;
+-- only the language changes (a query that finds no row still gives null). Two more of them,
+-- app.conversation_json and app.is_test_usage, were last defined this round and are PL/pgSQL
+-- where they are (20261206103100, 20261206106000).
 
 create or replace function app.detect_language(content text)
 returns regconfig
@@ -52,40 +53,7 @@ begin
 end
 $$;
 
-create or replace function app.conversation_json(conversation_id uuid)
-returns jsonb
-language plpgsql
-stable
-set search_path = ''
-as $$
-begin
-  return (
-    select jsonb_build_object(
-      'id', c.id, 'tenant_id', c.tenant_id, 'connection_id', c.connection_id, 'channel', c.channel,
-      'thread_key', c.thread_key, 'contact_id', c.contact_id, 'contact_name', ct.display_name,
-      'contact_avatar_url', ct.avatar_url,
-      'agent_id', c.agent_id, 'status', c.status, 'assigned_member_id', c.assigned_member_id,
-      'escalation_reason', c.escalation_reason, 'last_message_at', c.last_message_at,
-      'last_inbound_at', c.last_inbound_at, 'last_message_preview', c.last_message_preview,
-      'channel_context', c.channel_context, 'model_failure', c.model_failure, 'is_test', c.is_test,
-      'created_at', c.created_at, 'updated_at', c.updated_at)
-    from app.conversations c
-    left join app.contacts ct on ct.id = c.contact_id
-    where c.id = conversation_json.conversation_id);
-end
-$$;
 
-create or replace function app.is_test_usage(conversation_id uuid)
-returns boolean
-language plpgsql
-stable
-security definer
-set search_path = ''
-as $$
-begin
-  return coalesce((select c.is_test from app.conversations c where c.id = is_test_usage.conversation_id), false);
-end
-$$;
 
 create or replace function app.actor_kind()
 returns text
