@@ -26,7 +26,10 @@
 --
 -- app.agent_usage keeps one row per agent and month: only the worker's model calls of one
 -- agent add to it, not an inbound message; app.response_days likewise (an agent's first
--- replies). app.count_rating writes slot 0 of app.activity_days, as before.
+-- replies). app.count_rating writes slot 0 of app.activity_days, as before. A usage event
+-- (the usage_events trigger, app.count_usage_event) adds to the tenant's month through
+-- app.add_tenant_usage; that trigger is redefined once, with the test chat left out of the
+-- plan, in 20261206106000_test_chat_usage.
 --
 -- app.count_inbound counts one inbound message against both short-term windows in one
 -- statement: it reads the six settings rows at once (a tenant's own '<key>:<tenant id>' before
@@ -40,10 +43,7 @@
 -- app.count_activity is PL/pgSQL: a SQL function with `set search_path` is never inlined and
 -- PostgreSQL 15 and 17 plan it again on every call (0.12 ms a call, of which its upsert was
 -- 0.03 ms, up to twice per inbound message); PL/pgSQL keeps the statement's plan for the
--- session. A usage event
--- (the usage_events trigger, app.count_usage_event) adds to the tenant's month through
--- app.add_tenant_usage; that trigger is redefined once, with the test chat left out of the
--- plan, in 20261206106000_test_chat_usage.
+-- session.
 
 -- 1. The slots.
 alter table app.inbound_rate_windows add column slot smallint not null default 0 check (slot >= 0);
