@@ -148,12 +148,12 @@ describe('live conversations', () => {
       .evaluateAll((els) => els.map((el) => el.getAttribute('data-message-id')))
     await view.reload()
     await waitLive(view)
-    // A reload shows the newest 200; the earlier ones are a click away.
-    expect(
-      await view
-        .locator('li[data-message-id]')
-        .evaluateAll((els) => els.map((el) => el.getAttribute('data-message-id'))),
-    ).toEqual(liveIds.slice(-200))
+    // A reload shows the newest 200 (once the page has drawn them); the earlier ones are a click away.
+    await expect
+      .poll(() =>
+        view.locator('li[data-message-id]').evaluateAll((els) => els.map((el) => el.getAttribute('data-message-id'))),
+      )
+      .toEqual(liveIds.slice(-200))
     await view.getByRole('button', { name: 'Show earlier messages' }).click()
     await expect.poll(() => view.locator('li[data-message-id]').count()).toBe(203)
     expect(
