@@ -6,7 +6,7 @@
 //    arrives live on the page the admin has open, an audit entry, and the failure shown on
 //    the conversation; the banner leaves live when the model answers again.
 // And (issue 14) a WhatsApp channel's card says whether its token proved control of the number.
-import type { Page } from 'playwright-core'
+import type { Page, WebSocket } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/fake-openai.ts'
 import { startFakeWhatsApp, type FakeWhatsApp } from '../fakes/fake-whatsapp.ts'
@@ -94,8 +94,17 @@ describe('a new channel', () => {
 
 describe('a WhatsApp channel', () => {
   it('shows whether its token proved control of the number, live as the check ends', async () => {
+    // Joins of the tenant's live channel: the page joins once, and a form's action does not
+    // make it leave and join again (every join reloads the page's lists).
+    let joins = 0
+    const countJoins = (ws: WebSocket) =>
+      ws.on('framesent', ({ payload }) => {
+        if (typeof payload === 'string' && payload.includes('phx_join') && payload.includes('realtime:tenant:')) joins++
+      })
+    admin.on('websocket', countJoins)
     await open(admin, `${base}/channels`)
     await waitLive(admin)
+    expect(joins).toBe(1)
     const card = (name: string) => admin.locator('section.card', { has: admin.getByRole('heading', { name }) })
     // The seeded number was proved.
     expect(await card('Konstruct WhatsApp').getByTestId('whatsapp-verification').textContent()).toBe('Number verified')
@@ -118,6 +127,8 @@ describe('a WhatsApp channel', () => {
     await claimed.getByRole('button', { name: 'Save' }).click()
     await claimed.getByTestId('whatsapp-verification').getByText('Number verified').waitFor()
     expect(await claimed.getByTestId('whatsapp-verification-detail').count()).toBe(0)
+    expect(joins).toBe(1)
+    admin.off('websocket', countJoins)
     await screenshot(admin, 'channels-whatsapp-verification')
   })
 })
