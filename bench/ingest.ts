@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url'
 import { App, HTTPReceiver, LogLevel } from '@slack/bolt'
 import { chosenDatabase, startStack } from '../local/server.ts'
 import { callsPerMessage, markCalls } from './calls.ts'
+import { cpuPerMessage, markCpu } from './cpu.ts'
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 500)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8)
@@ -192,9 +193,13 @@ try {
   const konstructPayloads = mentions(EVENTS, 'K')
   const boltPayloads = mentions(EVENTS, 'B')
   const beforeKonstruct = markCalls(stack)
+  const cpuBeforeKonstruct = markCpu()
   const konstruct = await drive(konstructUrl, konstructPayloads, CONCURRENCY)
+  const konstructCpu = cpuPerMessage(cpuBeforeKonstruct, EVENTS)
   const perAck = callsPerMessage(stack, beforeKonstruct, EVENTS)
+  const cpuBeforeBolt = markCpu()
   const boltRun = await drive(boltUrl, boltPayloads, CONCURRENCY)
+  const boltCpu = cpuPerMessage(cpuBeforeBolt, EVENTS)
 
   // The same, paced at RATE requests per second (the goal: ack p99 within 20 ms there).
   const konstructPaced = await paced(konstructUrl, mentions(EVENTS, 'P'), RATE)
@@ -251,12 +256,15 @@ try {
           jobs_queued_incl_warmup: queued.rows[0]!.n,
           does: 'v0 signature + api.ingest_slack_message (route by team, store, dedupe, enqueue) via Deno function and local gateway',
           per_ack: perAck,
+          // Milliseconds of CPU per ack by program, the bench's client included (node; Linux).
+          cpu_ms_per_ack: konstructCpu,
         },
         slack_bolt_http_receiver: {
           ...boltSummary,
           listener_calls: boltEvents - WARMUP,
           version: boltVersion(),
           does: 'v0 signature + parse + authorize + ack; stores nothing',
+          cpu_ms_per_ack: boltCpu,
         },
         [`paced_${RATE}_per_s`]: {
           konstruct_slack_events: konstructPacedSummary,

@@ -1,0 +1,75 @@
+// CPU time per message, by program: what the bench's own process (node: the bench, the local
+// stack and PGlite when it is the database), its Deno functions and the native PostgreSQL it
+// started spent, from Linux's /proc. On two cores a message that costs C ms of CPU in all
+// cannot pass 2000 / C per second whatever its latency, so this says where a throughput
+// is bound. Only this process and its descendants are counted (a server given with
+// --db postgres://… is not); elsewhere than Linux the figures are null.
+import { readdirSync, readFileSync } from 'node:fs'
+
+/** Linux reports process times in USER_HZ ticks, 100 a second on every architecture Node runs on. */
+const MS_PER_TICK = 10
+
+type Ticks = Map<string, number>
+
+/** CPU ticks so far of this process and its descendants, summed by program name. */
+function ticksByProgram(): Ticks | null {
+  let pids: string[]
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name))
+  } catch {
+    return null
+  }
+  const processes = new Map<number, { parent: number; program: string; ticks: number }>()
+  for (const pid of pids) {
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    } catch {
+      continue // it ended meanwhile
+    }
+    // pid (comm) state ppid … utime stime: comm may hold spaces and parentheses.
+    const close = stat.lastIndexOf(')')
+    const fields = stat.slice(close + 2).split(' ')
+    processes.set(Number(pid), {
+      parent: Number(fields[1]),
+      program: stat.slice(stat.indexOf('(') + 1, close),
+      ticks: Number(fields[11]) + Number(fields[12]),
+    })
+  }
+  const ours = (pid: number): boolean => {
+    for (let at = pid, hops = 0; at > 1 && hops < 64; at = processes.get(at)?.parent ?? 0, hops++) {
+      if (at === process.pid) return true
+    }
+    return false
+  }
+  const ticks: Ticks = new Map()
+  for (const [pid, p] of processes) {
+    if (ours(pid)) ticks.set(p.program, (ticks.get(p.program) ?? 0) + p.ticks)
+  }
+  return ticks
+}
+
+export interface CpuMark {
+  ticks: Ticks | null
+}
+
+export function markCpu(): CpuMark {
+  return { ticks: ticksByProgram() }
+}
+
+/** Milliseconds of CPU per message since `mark`, by program, and their total; null off Linux. */
+export function cpuPerMessage(mark: CpuMark, messages: number): Record<string, number> | null {
+  const now = ticksByProgram()
+  if (!now || !mark.ticks) return null
+  const per = (ticks: number) => Math.round(((ticks * MS_PER_TICK) / messages) * 100) / 100
+  const out: Record<string, number> = {}
+  let total = 0
+  for (const [program, ticks] of [...now].sort(([a], [b]) => a.localeCompare(b))) {
+    const spent = ticks - (mark.ticks.get(program) ?? 0)
+    if (spent <= 0) continue
+    out[program] = per(spent)
+    total += spent
+  }
+  out.total = per(total)
+  return out
+}
