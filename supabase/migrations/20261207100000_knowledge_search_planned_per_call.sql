@@ -17,6 +17,11 @@
 -- the generic plan each ranking runs only when its condition holds at run time.
 -- app.rank_knowledge_text keeps its generic plan too: it is driven by the question's terms.
 
+-- The SET clause of app.nearest_chunks names a pgvector setting, which exists only once the
+-- extension's library is loaded in this session; a role that is not a superuser (Supabase's
+-- postgres) may not set a parameter that does not exist yet. Reading a vector loads it.
+do $$ begin perform '[0]'::extensions.vector; end $$;
+
 create function app.nearest_chunks(tenant_id uuid, query_embedding extensions.vector, n integer)
 returns table (id uuid, distance double precision)
 language plpgsql
