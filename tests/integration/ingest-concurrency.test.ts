@@ -62,6 +62,28 @@ describe.skipIf(!native)("a tenant's concurrent ingests on a native server", () 
     }
   })
 
+  it("keeps a transaction on the slot it took first, when a lower one is freed before it adds again", async () => {
+    // An ingest that opens a conversation adds to its day's counter twice (the conversation,
+    // then the message): its second addition must not take a second slot.
+    const [holder, writer] = [await connect(), await connect()]
+    const slot = async (client: pg.Client) =>
+      (await client.query(`select app.counter_slot('activity:slot-test') as s`)).rows[0].s as number
+    await holder.query('begin')
+    await writer.query('begin')
+    try {
+      expect(await slot(holder)).toBe(0)
+      expect(await slot(writer)).toBe(1)
+      await holder.query('commit')
+      expect(await slot(writer)).toBe(1)
+      // Another key of the same transaction has its own slot.
+      expect((await writer.query(`select app.counter_slot('activity:other-key') as s`)).rows[0].s).toBe(0)
+      await writer.query('commit')
+    } finally {
+      await holder.query('rollback')
+      await writer.query('rollback')
+    }
+  })
+
   it('keeps the counters equal to the raw rows under four concurrent writers, each retried message counted once', async () => {
     const writers = await Promise.all([connect(), connect(), connect(), connect()])
     const perWriter = 15
