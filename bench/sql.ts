@@ -4,7 +4,8 @@
 // A throwaway cluster (local/postgres.ts) gets local/platform.sql, the migrations and the
 // seed (of --project, by default this checkout), then bench/sql/fixture.sql (the demo tenant on a large paid plan, the inbound rate
 // limit off). Each function is driven by pgbench for BENCH_SECONDS (5) per client count,
-// over 127.0.0.1, as the service role (list_conversations as the demo admin):
+// after BENCH_WARM_SECONDS (2; the search at volume BENCH_SEARCH_WARM_SECONDS, 20) of its
+// sessions' warm-up, over 127.0.0.1, as the service role (list_conversations as the demo admin):
 //   ingest_message      a new web chat message in one of 10,000 threads (store + answer)
 //   claim_complete      api.claim_jobs of one agent job, then api.complete_job
 //   context             api.get_agent_context of a random conversation
@@ -21,11 +22,11 @@
 // and client count; the goals of issue 11 met or not; and the same figures measured before
 // the flat-cost change (bench/sql-before.json, written by `--save-before` from a checkout
 // of that commit: `npm run bench:sql -- --project <checkout> --save-before`).
-// Usage: npm run bench:sql   (KONSTRUCT_PG_BIN, BENCH_SECONDS, BENCH_MESSAGES, BENCH_BIG_CHUNKS,
-// BENCH_SMALL_TENANTS; --only-empty skips the fill; --only a,b runs those functions besides ingest_message)
+// Usage: npm run bench:sql   (KONSTRUCT_PG_BIN, BENCH_SECONDS, BENCH_WARM_SECONDS,
+// BENCH_SEARCH_WARM_SECONDS, BENCH_MESSAGES, BENCH_BIG_CHUNKS, BENCH_SMALL_TENANTS; --only-empty skips the fill; --only a,b runs those functions besides ingest_message)
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startPostgres } from '../local/postgres.ts'
@@ -42,6 +43,13 @@ const ONLY_EMPTY = args.includes('--only-empty')
 // --only ingest_message,context: just those functions (ingest_message always runs: it fills the conversations).
 const ONLY = option('--only')?.split(',')
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+// pgbench's sessions are new; production's (PostgREST's pool) live long. Each run's first
+// seconds are their warm-up, reported apart. A new session pays for every page of shared
+// memory it touches for the first time (a minor page fault, about 40 us on these VMs): a
+// search at volume touches a few thousand pages of the 1.5 GB HNSW graph a call, so its
+// sessions take tens of seconds to reach what a pooled connection does.
+const WARM_SECONDS = Number(process.env.BENCH_WARM_SECONDS ?? 2)
+const SEARCH_WARM_SECONDS = Number(process.env.BENCH_SEARCH_WARM_SECONDS ?? 20)
 const VOLUME = {
   conversations: 10_000,
   messages: Number(process.env.BENCH_MESSAGES ?? 1_000_000),
@@ -103,17 +111,22 @@ async function client(bin: string, port: number): Promise<PgCluster> {
   return { bin, env, psql, version: (await psql(['-At', '-c', 'show server_version'])).trim() }
 }
 
+/** calls, per_second, p50 and p95 are the measured seconds', after the sessions' warm-up. */
 interface Figures {
   calls: number
   per_second: number
   p50_ms: number
   p95_ms: number
-  /** Mean time inside the database per call (track_functions), without the client round trip. */
+  /** Mean time inside the database per call (track_functions), without the client round trip;
+   * over every call, the warm-up's too. */
   in_db_mean_ms?: number
   /** Per call, from pg_stat_statements (when the server has it): shared buffers read or hit,
-   * and WAL records written. Counts of work, so they compare across runs on a busy machine. */
+   * and WAL records written, over every call. Counts of work, so they compare across runs on a
+   * busy machine. */
   buffers_per_call?: number
   wal_records_per_call?: number
+  /** The new sessions' first seconds, not measured above: what a new connection pays. */
+  warm_up: { seconds: number; calls: number; p95_ms: number }
 }
 
 // The api functions each script calls, for the in-database time.
@@ -129,6 +142,10 @@ const FUNCTIONS: Record<string, string[]> = {
 type StateResults = Record<string, Record<string, Figures>>
 
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
+const percentile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
+}
 
 function scripts(state: { conversations: number; smallTenants: number }): Record<string, string> {
   const claims = JSON.stringify({ sub: ADMIN, role: 'authenticated' })
@@ -165,6 +182,7 @@ async function pgbench(
   name: string,
   script: string,
   clients: number,
+  warm: number,
 ): Promise<Figures> {
   const file = join(work, `${name}.sql`)
   writeFileSync(file, script)
@@ -182,7 +200,7 @@ async function pgbench(
       '-j',
       String(Math.min(clients, 2)),
       '-T',
-      String(SECONDS),
+      String(warm + SECONDS),
       '-l',
       `--log-prefix=${prefix}`,
       '-r',
@@ -190,16 +208,20 @@ async function pgbench(
     { ...cluster.env, ...role },
   )
   if (result.status !== 0) throw new Error(`pgbench ${name} failed: ${result.stderr}\n${result.stdout}`)
-  const tps = Number(/tps = ([0-9.]+) \(without initial connection time\)/.exec(result.stdout)?.[1] ?? NaN)
-  const latencies: number[] = []
+  // Each log line: client, transaction, latency (us), script, end time (s, us). The calls
+  // that began in the first `warm` seconds are the sessions' warm-up, not measured.
+  const calls: { began: number; ms: number }[] = []
   for (const log of readdirSync(work).filter((f) => f.startsWith(`${name}-${clients}.`))) {
     for (const line of readFileSync(join(work, log), 'utf8').split('\n')) {
-      const fields = line.split(' ')
-      if (fields.length >= 3) latencies.push(Number(fields[2]) / 1000)
+      const fields = line.split(' ').map(Number)
+      if (fields.length >= 6) calls.push({ began: fields[4]! * 1e6 + fields[5]! - fields[2]!, ms: fields[2]! / 1000 })
     }
     rmSync(join(work, log))
   }
-  latencies.sort((a, b) => a - b)
+  const start = Math.min(...calls.map((c) => c.began))
+  const warmUp = calls.filter((c) => c.began < start + warm * 1e6).map((c) => c.ms)
+  const latencies = calls.filter((c) => c.began >= start + warm * 1e6).map((c) => c.ms)
+  const tps = latencies.length / SECONDS
   // The script's own statements (pgbench's sessions), before this process queries anything else.
   const [buffers, wal] = STATEMENTS
     ? (
@@ -216,7 +238,6 @@ async function pgbench(
         .split(' ')
         .map(Number)
     : [NaN, NaN]
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN
   // pgbench's sessions have ended, so their function statistics are flushed.
   const names = (FUNCTIONS[name] ?? []).map((f) => `'${f}'`).join(', ')
   const inDb = Number(
@@ -232,11 +253,12 @@ async function pgbench(
   return {
     calls: latencies.length,
     per_second: round(tps, 1),
-    p50_ms: round(at(0.5), 3),
-    p95_ms: round(at(0.95), 3),
+    p50_ms: round(percentile(latencies, 0.5), 3),
+    p95_ms: round(percentile(latencies, 0.95), 3),
     in_db_mean_ms: Number.isFinite(inDb) && inDb > 0 ? round(inDb, 3) : undefined,
-    buffers_per_call: Number.isFinite(buffers) && latencies.length ? round(buffers! / latencies.length, 1) : undefined,
-    wal_records_per_call: Number.isFinite(wal) && latencies.length ? round(wal! / latencies.length, 1) : undefined,
+    buffers_per_call: Number.isFinite(buffers) && calls.length ? round(buffers! / calls.length, 1) : undefined,
+    wal_records_per_call: Number.isFinite(wal) && calls.length ? round(wal! / calls.length, 1) : undefined,
+    warm_up: { seconds: warm, calls: warmUp.length, p95_ms: round(percentile(warmUp, 0.95), 3) },
   }
 }
 
@@ -246,7 +268,8 @@ async function measure(cluster: PgCluster, work: string, label: string): Promise
   const drive = async (name: string, script: string) => {
     results[name] = {}
     for (const clients of CLIENTS) {
-      results[name][`clients_${clients}`] = await pgbench(cluster, work, name, script, clients)
+      const warm = label === 'volume' && name.startsWith('search') ? SEARCH_WARM_SECONDS : WARM_SECONDS
+      results[name][`clients_${clients}`] = await pgbench(cluster, work, name, script, clients, warm)
       process.stderr.write(
         `bench:sql ${label} ${name} x${clients}: ${JSON.stringify(results[name][`clients_${clients}`])}\n`,
       )
@@ -271,7 +294,7 @@ async function measure(cluster: PgCluster, work: string, label: string): Promise
   await cluster.psql([
     '-c',
     `select pgmq.send_batch('agent_jobs', array(select jsonb_build_object('kind', 'bench', 'tenant_id', '${TENANT}')
-       from generate_series(1, ${Math.max(20_000, SECONDS * 8_000)})))`,
+       from generate_series(1, ${Math.max(20_000, (WARM_SECONDS + SECONDS) * 8_000)})))`,
   ])
   for (const [name, script] of Object.entries(all)) {
     if (name !== 'ingest_message' && (!ONLY || ONLY.includes(name))) await drive(name, script)
@@ -329,8 +352,18 @@ function goals(empty: StateResults, volume: StateResults | null) {
 const started = performance.now()
 const work = mkdtempSync(join(tmpdir(), 'konstruct-bench-sql-'))
 // Commits do not wait for the WAL flush: this measures the work in the database, not this
-// machine's disk (a shared VM's fsync takes 5-15 ms). Otherwise the server's defaults.
-const SETTINGS = { synchronous_commit: 'off', fsync: 'on', full_page_writes: 'on', jit: 'on', track_functions: 'pl' }
+// machine's disk (a shared VM's fsync takes 5-15 ms). shared_buffers is a quarter of the
+// machine's memory, PostgreSQL's advice for a dedicated server (Supabase's compute sizes
+// grow it with memory too): with the default 128 MB, the search's 1.5 GB HNSW graph is read
+// through the kernel's cache on every call. Otherwise the server's defaults.
+const SETTINGS = {
+  synchronous_commit: 'off',
+  fsync: 'on',
+  full_page_writes: 'on',
+  jit: 'on',
+  track_functions: 'pl',
+  shared_buffers: `${Math.floor(totalmem() / 4 / 2 ** 20)}MB`,
+}
 // pg_stat_statements (a contrib module of the server's own installation, when present) counts
 // each call's buffers and WAL records.
 const PG_BIN = process.env.KONSTRUCT_PG_BIN ?? '/usr/lib/postgresql/15/bin'
@@ -401,6 +434,7 @@ try {
         settings: SETTINGS,
         machine: { cpus: cpus().length, loadavg_1m: round(loadavg()[0]!, 2) },
         seconds_per_run: SECONDS,
+        warm_up_seconds: { default: WARM_SECONDS, search_at_volume: SEARCH_WARM_SECONDS },
         volume: { ...VOLUME, fill_seconds: fillSeconds },
         goals: goalsNow.map((g, i) => ({ ...g, before: goalsBefore[i]?.value ?? null })),
         usage_counters_match_raw_rows: exact,
