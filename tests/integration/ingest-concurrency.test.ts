@@ -62,7 +62,7 @@ describe.skipIf(!native)("a tenant's concurrent ingests on a native server", () 
     }
   })
 
-  it("keeps a transaction on the slot it took first, when a lower one is freed before it adds again", async () => {
+  it('keeps a transaction on the slot it took first, when a lower one is freed before it adds again', async () => {
     // An ingest that opens a conversation adds to its day's counter twice (the conversation,
     // then the message): its second addition must not take a second slot.
     const [holder, writer] = [await connect(), await connect()]
