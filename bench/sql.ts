@@ -218,7 +218,7 @@ async function pgbench(
     }
     rmSync(join(work, log))
   }
-  const start = Math.min(...calls.map((c) => c.began))
+  const start = calls.reduce((first, c) => Math.min(first, c.began), Infinity)
   const warmUp = calls.filter((c) => c.began < start + warm * 1e6).map((c) => c.ms)
   const latencies = calls.filter((c) => c.began >= start + warm * 1e6).map((c) => c.ms)
   const tps = latencies.length / SECONDS
