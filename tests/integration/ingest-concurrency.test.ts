@@ -5,15 +5,14 @@
 // ingest never waits for another's commit, and they still equal what the raw rows say.
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startPostgres, type NativePostgres } from '../../local/postgres.ts'
-import { repoRoot } from '../support/stack.ts'
+import type { NativePostgres } from '../../local/postgres.ts'
+import { nativeDb, startNativeDb } from '../support/stack.ts'
 
-const native = Boolean(process.env.KONSTRUCT_DB && process.env.KONSTRUCT_DB !== 'pglite')
 // The demo tenant and its web chat of supabase/seed.sql.
 const TENANT = '10000000-0000-4000-8000-000000000001'
 const WEB_CHAT = '30000000-0000-4000-8000-000000000001'
 
-describe.skipIf(!native)("a tenant's concurrent ingests on a native server", () => {
+describe.skipIf(!nativeDb)("a tenant's concurrent ingests on a native server", () => {
   let server: NativePostgres
   const clients: pg.Client[] = []
 
@@ -34,8 +33,7 @@ describe.skipIf(!native)("a tenant's concurrent ingests on a native server", () 
     ])
 
   beforeAll(async () => {
-    const url = process.env.KONSTRUCT_DB!.startsWith('postgres') ? process.env.KONSTRUCT_DB! : undefined
-    server = url ? { url, port: 0, stop: async () => {} } : await startPostgres({ root: repoRoot })
+    server = await startNativeDb()
   }, 120_000)
 
   afterAll(async () => {

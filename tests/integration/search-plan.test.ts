@@ -7,22 +7,20 @@
 // ranking is planned for the tenant on each call (app.nearest_chunks).
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startPostgres, type NativePostgres } from '../../local/postgres.ts'
-import { repoRoot } from '../support/stack.ts'
+import type { NativePostgres } from '../../local/postgres.ts'
+import { nativeDb, startNativeDb } from '../support/stack.ts'
 
-const native = Boolean(process.env.KONSTRUCT_DB && process.env.KONSTRUCT_DB !== 'pglite')
 const BIG = '40000000-0000-4000-8000-000000000000'
 const SMALL_TENANTS = 1000
 const SMALL_CHUNKS = 5
 const BIG_CHUNKS = 5000
 
-describe.skipIf(!native)("a large tenant's hybrid search on a native server", () => {
+describe.skipIf(!nativeDb)("a large tenant's hybrid search on a native server", () => {
   let server: NativePostgres
   let db: pg.Client
 
   beforeAll(async () => {
-    const url = process.env.KONSTRUCT_DB!.startsWith('postgres') ? process.env.KONSTRUCT_DB! : undefined
-    server = url ? { url, port: 0, stop: async () => {} } : await startPostgres({ root: repoRoot })
+    server = await startNativeDb()
     db = new pg.Client({ connectionString: server.url })
     await db.connect()
     // 1,000 tenants of 5 chunks and one of 5,000: half the index is the large tenant's.

@@ -8,12 +8,10 @@ import type { AddressInfo } from 'node:net'
 import { createClient, type WebSocketLikeConstructor } from '@supabase/supabase-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { startTestStack, type TestStack } from '../support/stack.ts'
+import { nativeDb, startTestStack, type TestStack } from '../support/stack.ts'
 import { until } from '../support/until.ts'
 
-const native = Boolean(process.env.KONSTRUCT_DB && process.env.KONSTRUCT_DB !== 'pglite')
-
-describe.skipIf(!native)('a native server: broadcasts and pg_net follow commits', () => {
+describe.skipIf(!nativeDb)('a native server: broadcasts and pg_net follow commits', () => {
   let stack: TestStack
   let hooks: Server
   let hooksUrl: string

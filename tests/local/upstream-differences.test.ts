@@ -3,7 +3,7 @@
 // upstream side (the pgTAP suite, also with pg-safeupdate on). What the product relies
 // on and local/ does the same way is in supabase/tests/platform/upstream_parity.test.sql.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startTestStack, type TestStack } from '../support/stack.ts'
+import { nativeDb, startTestStack, type TestStack } from '../support/stack.ts'
 
 let stack: TestStack
 
@@ -21,8 +21,6 @@ afterAll(async () => {
 })
 
 describe('the local stack differs from Supabase', () => {
-  const native = Boolean(process.env.KONSTRUCT_DB && process.env.KONSTRUCT_DB !== 'pglite')
-
   it("sets the API roles' statement timeouts as PostgREST does, but PGlite does not enforce them", async () => {
     const timeouts = await Promise.all(
       (['anon', 'authenticated', 'service_role'] as const).map((role) =>
@@ -38,7 +36,7 @@ describe('the local stack differs from Supabase', () => {
       await tx.exec(`set local statement_timeout = '50ms'`)
       return (await tx.query<{ done: boolean }>(`select pg_sleep(0.2) is not null as done`)).rows[0]!.done
     })
-    if (native) await expect(sleep).rejects.toMatchObject({ code: '57014' })
+    if (nativeDb) await expect(sleep).rejects.toMatchObject({ code: '57014' })
     else expect(await sleep).toBe(true)
   })
 

@@ -3,9 +3,21 @@ import { fileURLToPath } from 'node:url'
 import { createClient, type SupabaseClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
 import { startStack, type LocalStack, type StackOptions } from '../../local/server.ts'
+import { startPostgres, type NativePostgres } from '../../local/postgres.ts'
 import { DEV_WORKER_SECRET } from '../../local/dev-secrets.ts'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Whether this run's database is a native PostgreSQL (KONSTRUCT_DB=native or a
+ * postgres://… URL) rather than PGlite: what needs concurrent transactions runs only there. */
+export const nativeDb = Boolean(process.env.KONSTRUCT_DB && process.env.KONSTRUCT_DB !== 'pglite')
+
+/** The native server KONSTRUCT_DB names: the postgres://… URL as given (left running), else a
+ * throwaway cluster with the migrations and the seed, stopped by stop(). */
+export async function startNativeDb(): Promise<NativePostgres> {
+  const url = process.env.KONSTRUCT_DB?.startsWith('postgres') ? process.env.KONSTRUCT_DB : undefined
+  return url ? { url, port: 0, stop: async () => {} } : startPostgres({ root: repoRoot })
+}
 
 // Clients of the api schema; the schema has no generated types here.
 export type ApiClient = SupabaseClient<any, any, any>
