@@ -130,14 +130,15 @@ export function deliverJob(ctx: WorkerContext): JobKind<DeliverJob> {
         { queue: run.queue, jobId: run.jobId },
       ),
     async deadLetter(job, letter) {
-      await ctx.store
-        .setDeliveryStatus(job.tenant_id, job.message_id, 'failed', null, 'gave up delivering after retries')
-        .catch(() => {})
+      // The alert comes first: whoever sees the message marked failed finds the alert too.
       await alert(ctx, job.tenant_id, 'delivery_failed', job.conversation_id, {
         message_id: job.message_id,
         attempts: letter.attempts,
         error: letter.reason,
       })
+      await ctx.store
+        .setDeliveryStatus(job.tenant_id, job.message_id, 'failed', null, 'gave up delivering after retries')
+        .catch(() => {})
     },
   }
 }

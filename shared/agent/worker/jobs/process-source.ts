@@ -251,6 +251,12 @@ export function processSourceJob(ctx: WorkerContext): JobKind<KnowledgeJob> {
         signal: run.signal,
       }),
     async deadLetter(job, letter) {
+      // The alert comes first: whoever sees the source marked failed finds the alert too.
+      await alert(ctx, job.tenant_id, 'knowledge_failed', null, {
+        source_id: job.source_id,
+        attempts: letter.attempts,
+        error: letter.reason,
+      })
       await ctx.store
         .setKnowledgeSourceStatus(
           job.tenant_id,
@@ -261,11 +267,6 @@ export function processSourceJob(ctx: WorkerContext): JobKind<KnowledgeJob> {
             : 'Processing failed; see the audit log.',
         )
         .catch(() => {})
-      await alert(ctx, job.tenant_id, 'knowledge_failed', null, {
-        source_id: job.source_id,
-        attempts: letter.attempts,
-        error: letter.reason,
-      })
     },
   }
 }

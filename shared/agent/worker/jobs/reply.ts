@@ -493,6 +493,14 @@ export function replyJob(ctx: WorkerContext): JobKind<ReplyJob> {
     schema: replyJobSchema,
     run: (job, run) => answer(ctx, job, run),
     async deadLetter(job, letter) {
+      // The alert comes first: whoever sees the apology finds the alert already recorded.
+      await alert(ctx, job.tenant_id, 'job_dead_lettered', job.conversation_id, {
+        queue: letter.queue,
+        kind: job.kind,
+        message_id: job.message_id,
+        attempts: letter.attempts,
+        error: letter.reason,
+      })
       // The apology is a reply of its own with its own delivery job, so it is retried too.
       const apology = await ctx.store.recordReply({
         tenantId: job.tenant_id,
@@ -510,13 +518,6 @@ export function replyJob(ctx: WorkerContext): JobKind<ReplyJob> {
           message_id: apology.message_id,
         })
       }
-      await alert(ctx, job.tenant_id, 'job_dead_lettered', job.conversation_id, {
-        queue: letter.queue,
-        kind: job.kind,
-        message_id: job.message_id,
-        attempts: letter.attempts,
-        error: letter.reason,
-      })
     },
   }
 }
