@@ -57,23 +57,24 @@ export async function deliverLeased(
   if (!lease.acquired) throw new RetryLater('another worker is delivering this message')
   const conversationId = lease.conversation.id
   if (lease.connection.status !== 'active') {
-    await settle('undeliverable', null, 'the channel connection is disabled')
+    // The alert first, here and below: whoever sees the message undeliverable finds it too.
     await alert(ctx, tenantId, 'delivery_failed', conversationId, {
       message_id: messageId,
       reason: 'the channel connection is disabled',
     })
+    await settle('undeliverable', null, 'the channel connection is disabled')
     return { outcome: 'undeliverable', completed: false }
   }
   // A member took over while this answer was being written: the agent stays silent from
   // then on (the member's own replies still go out). Kept, marked, and audited for the portal.
   if (lease.conversation.status === 'human' && lease.message.author_kind !== 'member') {
     const reason = 'withheld: a team member took over the conversation before it was sent'
-    await settle('undeliverable', null, reason)
     await store.recordAudit(tenantId, 'agent.reply_withheld', 'conversation', conversationId, {
       message_id: messageId,
       author_kind: lease.message.author_kind,
       assigned_member_id: lease.conversation.assigned_member_id,
     })
+    await settle('undeliverable', null, reason)
     const inReplyTo = lease.message.metadata['in_reply_to']
     if (typeof inReplyTo === 'string') {
       await clearThinking(ctx, {
@@ -109,8 +110,8 @@ export async function deliverLeased(
         ? error
         : new DeliveryFailed(error instanceof Error ? error.message : String(error), false)
     if (failure.permanent) {
-      await settle('undeliverable', null, failure.message.slice(0, 500))
       await alert(ctx, tenantId, 'delivery_failed', conversationId, { message_id: messageId, reason: failure.message })
+      await settle('undeliverable', null, failure.message.slice(0, 500))
       return { outcome: 'undeliverable', completed: false }
     }
     // Recorded as failed: frees the lease, shows the portal, and the job retries it.
