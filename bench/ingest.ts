@@ -2,10 +2,12 @@
 // @slack/bolt's own HTTPReceiver on the same signed payloads, in one run on this machine.
 //
 // - konstruct_slack_events: the real function under Deno behind the local stack's
-//   /functions/v1 gateway. Each ack includes verifying the v0 signature and one call,
-//   api.ingest_slack_message (route by team id, idempotent store + enqueue). The agent
-//   worker is not woken (no Vault konstruct_functions_url), so only the webhook is measured.
-//   per_ack counts the API calls and database round trips an ack took.
+//   /functions/v1 gateway. Each ack includes verifying the v0 signature and storing the
+//   message with api.ingest_slack_messages (route by team id, idempotent store + enqueue),
+//   a group commit: events that arrive while a call is in flight go together in the next.
+//   The agent worker is not woken (no Vault konstruct_functions_url), so only the webhook
+//   is measured. per_ack counts the API calls and database round trips an ack took (below
+//   one when calls carried several events).
 // - slack_bolt_http_receiver: Bolt's HTTPReceiver (signature verification, body parsing,
 //   authorize, middleware, ack) with an app_mention listener that does nothing. It stores
 //   nothing: it is the floor a framework that only verifies and acks can reach.
@@ -254,7 +256,7 @@ try {
           ...konstructSummary,
           messages_stored: stored.rows[0]!.n,
           jobs_queued_incl_warmup: queued.rows[0]!.n,
-          does: 'v0 signature + api.ingest_slack_message (route by team, store, dedupe, enqueue) via Deno function and local gateway',
+          does: 'v0 signature + api.ingest_slack_messages (route by team, store, dedupe, enqueue; the events that arrive while a call is in flight go together in the next) via Deno function and local gateway',
           per_ack: perAck,
           // Milliseconds of CPU per ack by program, the bench's client included (node; Linux).
           cpu_ms_per_ack: konstructCpu,

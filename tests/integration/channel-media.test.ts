@@ -198,11 +198,11 @@ describe('Slack files', () => {
     const file = slack.addFile({ id: 'F0PDF', name: 'invoice.pdf', mimetype: 'application/pdf', bytes })
     const before = new Map(stack.calls)
     const id = await sendOnSlack(file)
-    // A message with files takes the longer way (api.ingest_slack_message stores text only):
+    // A message with files takes the longer way (api.ingest_slack_messages stores text only):
     // two api calls before Slack's ack instead of one.
     const made = (name: string) => (stack.calls.get(name) ?? 0) - (before.get(name) ?? 0)
     expect([
-      made('rpc/ingest_slack_message'),
+      made('rpc/ingest_slack_messages'),
       made('rpc/resolve_slack_connection'),
       made('rpc/ingest_message'),
     ]).toEqual([0, 1, 1])

@@ -4,6 +4,7 @@ import { browserSecret, completeSlackInstall, installSlack } from '../support/sl
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { signSlackRequest, slackEventEnvelope, startFakeSlack, type FakeSlack } from '../fakes/fake-slack.ts'
 import { setWakeUps, startTestStack, type ApiClient, type TestStack } from '../support/stack.ts'
+import { until } from '../support/until.ts'
 
 const SIGNING_SECRET = 'slack-signing-secret-for-tests'
 const DEMO_TEAM = 'T0KONSTRUCT'
@@ -165,6 +166,51 @@ describe('slack-events', () => {
     })
     expect(await jobCount()).toBe(beforeJobs + 1)
     console.log(`slack-events first ack (cold function included): ${ackMs.toFixed(1)} ms`)
+  })
+
+  test('a burst of mentions is stored together, each once, in fewer calls than events', async () => {
+    // 24 distinct mentions, each delivered twice (Slack's retry arrives in the same burst),
+    // and 4 from a workspace nobody installed: all acknowledged at once.
+    // Each from its own user: one user's burst would meet the per-user rate limit.
+    const mentions = Array.from({ length: 24 }, (_, i) => mention(`burst question ${i}`, { user: `U0BURST${i}` }))
+    const strangers = Array.from({ length: 4 }, (_, i) => mention(`stranger ${i}`, {}, { teamId: 'T0NOBODY' }))
+    const bodies = [...mentions, ...mentions, ...strangers].map((envelope) => JSON.stringify(envelope))
+    const beforeMessages = await messageCount()
+    const beforeJobs = await jobCount()
+    const beforeCalls = stack.calls.get('rpc/ingest_slack_messages') ?? 0
+    const callsSince = () => (stack.calls.get('rpc/ingest_slack_messages') ?? 0) - beforeCalls
+    // The database is held busy while the burst arrives (a lock every ingest waits for), as
+    // a busy database would be: the calls already in flight wait, and the function gathers
+    // what arrives meanwhile into the next ones.
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let locked!: () => void
+    const lockTaken = new Promise<void>((resolve) => (locked = resolve))
+    const holding = stack.db.pg.transaction(async (tx) => {
+      await tx.query('lock table app.messages in share mode')
+      locked()
+      await held
+    })
+    await lockTaken
+    const acks = Promise.all(bodies.map(async (body) => (await postSigned('slack-events', body)).status))
+    await until(() => (callsSince() >= 2 ? true : undefined), 'the first calls in flight')
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    release()
+    await holding
+    expect(await acks).toEqual(bodies.map(() => 200))
+
+    const stored = await sql<{ text: string; n: number }>(
+      `select text, count(*)::int as n from app.messages where text like 'burst question %' group by text`,
+    )
+    expect(stored.map((row) => [row.text, row.n]).sort()).toEqual(
+      mentions.map((_, i) => [`burst question ${i}`, 1]).sort(),
+    )
+    expect(await messageCount()).toBe(beforeMessages + 24)
+    expect(await jobCount()).toBe(beforeJobs + 24)
+    // Two calls went alone before the lock was let go; the other 50 events at most 20 a call.
+    console.log(`slack-events: ${bodies.length} events stored in ${callsSince()} calls`)
+    expect(callsSince()).toBeGreaterThanOrEqual(5)
+    expect(callsSince()).toBeLessThanOrEqual(10)
   })
 
   test('bot messages, our own messages, edits and joins are acknowledged and ignored', async () => {

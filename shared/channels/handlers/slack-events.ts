@@ -11,10 +11,13 @@
 //    the stored message and enqueues nothing. The agent runs from the queue, never here.
 //    Routing and storing are one call (api.ingest_slack_message), so a message's ack takes
 //    one request to the database; workspace events, and a message whose bot user id is not
-//    the stored one (parsed again with it), take the longer way.
+//    the stored one (parsed again with it), take the longer way. Under a burst, the messages
+//    that arrive while that call is in flight go together in the next one
+//    (api.ingest_slack_messages, a group commit): one request and one transaction for many.
 import { readRawBody } from '../../net/request-body.ts'
 import { parseSlackEventBody, readSlackRetry, verifySlackRequest, type SlackInboundMessage } from '../slack/mod.ts'
 import { type Api, ApiError } from '../../api/client.ts'
+import { groupCommit } from '../../api/group-commit.ts'
 import { projectFromEnv, serviceApi } from '../../api/project.ts'
 import { type Env, requireEnv } from '../../runtime/env.ts'
 import { consoleLog, describeError, json, type Log, text, unauthorized } from '../../runtime/http.ts'
@@ -48,11 +51,25 @@ export function slackEventsConfigFromEnv(env: Env): SlackEventsConfig {
   return { signingSecret: requireEnv(env, 'SLACK_SIGNING_SECRET'), rpc: serviceApi(projectFromEnv(env)) }
 }
 
+/**
+ * api.ingest_slack_messages: routes by team id and stores, many messages in one call; the
+ * stored bot user id must be the event's. At most two calls in flight, so the database
+ * works on one batch while the next one gathers.
+ */
+const GROUP_COMMIT = {
+  fn: 'ingest_slack_messages',
+  arg: 'events',
+  maxBatch: 20,
+  maxBytes: 1024 * 1024,
+  maxInFlight: 2,
+}
+
 export function createSlackEventsHandler(config: SlackEventsConfig): (req: Request) => Promise<Response> {
   if (!config.signingSecret) throw new Error('SLACK_SIGNING_SECRET is not set')
   const now = config.now ?? (() => new Date())
   const log = config.log ?? consoleLog
   const ok = () => text(200, 'ok')
+  const ingestRouted = groupCommit<RoutedIngest>(config.rpc, GROUP_COMMIT)
 
   return async (req) => {
     if (req.method !== 'POST') return text(405, 'method not allowed', { allow: 'POST' })
@@ -92,7 +109,7 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
       // A message with files takes the longer way: api.ingest_slack_message stores text only.
       if (event.type === 'message' && event.message.files.length === 0) {
         unstorable = { connection: null, externalId: `${event.message.channelId}:${event.message.ts}` }
-        const fast = await ingestRoutedSlackMessage(config.rpc, event.message, retry?.retryNum ?? 0)
+        const fast = await ingestRouted(routedIngestArgs(event.message, retry?.retryNum ?? 0))
         if (fast.outcome === 'other_bot') routed = fast.connection
         else {
           if (fast.outcome === 'unknown_team') log('slack_events.unknown_team', { team_id: teamId, type: event.type })
@@ -189,15 +206,15 @@ type RoutedIngest =
   | { outcome: 'not_for_agent'; connection_id: string }
   | ({ outcome: 'ingested'; connection_id: string } & IngestResult)
 
-/** Routes by team id and stores in one call; the stored bot user id must be the event's. */
-function ingestRoutedSlackMessage(rpc: Api, message: SlackInboundMessage, retryNum: number): Promise<RoutedIngest> {
-  return rpc<RoutedIngest>('ingest_slack_message', {
+/** One message's arguments of api.ingest_slack_message. */
+function routedIngestArgs(message: SlackInboundMessage, retryNum: number) {
+  return {
     team_id: message.teamId,
     bot_user_id: message.botUserId,
     // A reply in a channel thread without a mention is for the agent only if it already speaks there.
     known_thread_only: message.kind === 'thread_reply',
     ...slackIngestArgs(message, retryNum),
-  })
+  }
 }
 
 export async function ingestSlackMessage(

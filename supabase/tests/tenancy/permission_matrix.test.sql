@@ -72,6 +72,7 @@ insert into tests.matrix (fn, call, owner, admin, operator, stranger, platform, 
   -- service_role only
   ('resolve_slack_connection', $$select api.resolve_slack_connection('T0NOPE')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('ingest_slack_message', $$select api.ingest_slack_message('T0NOPE', 'U0NOPE', false, 'C1:1.0', 'C1:1.0', 'U1', 'hi')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
+  ('ingest_slack_messages', $$select api.ingest_slack_messages('[{"team_id": "T0NOPE", "external_id": "C1:1.0", "thread_key": "C1:1.0", "external_user_id": "U1", "text": "hi"}]')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('resolve_whatsapp_connection', $$select api.resolve_whatsapp_connection('5550001', 'waba-a')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('ingest_whatsapp_message', $$select api.ingest_whatsapp_message('5550999', 'waba-none', 'wamid.none', '15550000000', 'hi')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
   ('take_widget_allowance', $$select api.take_widget_allowance('{web_channel}', 'visitor-m', '203.0.113.9')$$, '42501', '42501', '42501', '42501', '42501', '42501', 'ok'),
