@@ -5,14 +5,20 @@
 -- owner only, and checked.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(14);
+select plan(16);
 
 delete from vault.secrets where name in ('konstruct_functions_url', 'konstruct_worker_secret');
 create temp table baseline as select coalesce(max(id), 0) as id from net.http_request_queue;
 create temp view requests as select q.* from net.http_request_queue q where q.id > (select id from baseline);
 
+create temp table wake_row as
+  select w.ctid::text || '/' || w.xmin::text as version from app.worker_wakes w where w.queue_name = 'agent_jobs';
 select is(app.wake_agent_worker('test'), null, 'without the Vault secrets the worker is not woken');
 select is((select count(*)::integer from requests), 0, 'and no request is queued');
+select ok((select count(*) = 1 from app.worker_wakes w where w.queue_name = 'agent_jobs'), 'the queue has its wake-up row');
+select is((select w.ctid::text || '/' || w.xmin::text from app.worker_wakes w where w.queue_name = 'agent_jobs'),
+  (select version from wake_row),
+  'which is left as it was, not written: no lock on it is held until commit, so ingests do not wait for each other');
 
 select lives_ok($$select app.configure_functions('http://127.0.0.1:54321/functions/v1/', 'wake-test-secret-0123456789abcdef0123')$$,
   'the owner configures where the functions are and the worker secret');
