@@ -7,7 +7,7 @@
 import { z } from 'zod'
 import { ApiError, type Api } from '../api/client.ts'
 import { readConnectionSettings } from '../channels/settings.ts'
-import { groupCalls } from './group-calls.ts'
+import { groupCalls } from '../api/group-calls.ts'
 import { readAgentSettings, readModelSettings } from './settings.ts'
 
 export type QueueName = 'agent_jobs' | 'knowledge_jobs'
@@ -344,25 +344,28 @@ export function createAgentStore(api: Api) {
   }
 
   /** Replies ready together, finished in one call; each gets its own outcome (an ApiError with its SQLSTATE). */
-  const finishGrouped = groupCalls<FinishReplyInput, FinishedReply>(async (inputs) => {
-    const data = await call('finish_replies', { replies: inputs.map(finishReplyArguments) })
-    const outcomes = parse('finish_replies', z.array(finishOutcomeSchema).length(inputs.length), data)
-    return outcomes.map((outcome) => {
-      if (!outcome.ok) return { ok: false, error: new ApiError('finish_replies', 200, outcome.code, outcome.message) }
-      const finished = finishedReplySchema.safeParse(outcome.finished)
-      return finished.success
-        ? { ok: true, value: finished.data }
-        : {
-            ok: false,
-            error: new ApiError(
-              'finish_replies',
-              200,
-              'shape',
-              `unexpected result: ${z.prettifyError(finished.error)}`,
-            ),
-          }
-    })
-  }, FINISH_GROUP_LIMIT)
+  const finishGrouped = groupCalls<FinishReplyInput, FinishedReply>(
+    async (inputs) => {
+      const data = await call('finish_replies', { replies: inputs.map(finishReplyArguments) })
+      const outcomes = parse('finish_replies', z.array(finishOutcomeSchema).length(inputs.length), data)
+      return outcomes.map((outcome) => {
+        if (!outcome.ok) return { ok: false, error: new ApiError('finish_replies', 200, outcome.code, outcome.message) }
+        const finished = finishedReplySchema.safeParse(outcome.finished)
+        return finished.success
+          ? { ok: true, value: finished.data }
+          : {
+              ok: false,
+              error: new ApiError(
+                'finish_replies',
+                200,
+                'shape',
+                `unexpected result: ${z.prettifyError(finished.error)}`,
+              ),
+            }
+      })
+    },
+    { maxItems: FINISH_GROUP_LIMIT },
+  )
 
   return {
     async claimJobs(

@@ -207,7 +207,7 @@ describe('slack-events', () => {
     )
     expect(await messageCount()).toBe(beforeMessages + 24)
     expect(await jobCount()).toBe(beforeJobs + 24)
-    // Two calls went alone before the lock was let go; the other 50 events at most 20 a call.
+    // Two calls went alone before the lock was let go; the other 50 events at most 12 a call.
     console.log(`slack-events: ${bodies.length} events stored in ${callsSince()} calls`)
     expect(callsSince()).toBeGreaterThanOrEqual(5)
     expect(callsSince()).toBeLessThanOrEqual(10)

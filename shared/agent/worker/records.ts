@@ -149,6 +149,22 @@ export async function alert(
   )
 }
 
+/**
+ * An alert that must not stop what follows it (dead-lettering: the apology, the failed
+ * status): a failure to record it is logged, not thrown.
+ */
+export async function alertAndGoOn(
+  ctx: WorkerContext,
+  tenantId: string,
+  kind: string,
+  conversationId: string | null,
+  details: Record<string, unknown>,
+) {
+  await alert(ctx, tenantId, kind, conversationId, details).catch((error: unknown) =>
+    ctx.log(`agent-worker: could not record the ${kind} alert`, describeFailure(error)),
+  )
+}
+
 /** Counts a failed model turn; the failure that raises the alert also sends the hand-off DM. */
 export async function reportModelFailure(
   ctx: WorkerContext,

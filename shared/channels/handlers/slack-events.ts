@@ -14,10 +14,11 @@
 //    the stored one (parsed again with it), take the longer way. Under a burst, the messages
 //    that arrive while that call is in flight go together in the next one
 //    (api.ingest_slack_messages, a group commit): one request and one transaction for many.
+import { z } from 'zod'
 import { readRawBody } from '../../net/request-body.ts'
 import { parseSlackEventBody, readSlackRetry, verifySlackRequest, type SlackInboundMessage } from '../slack/mod.ts'
 import { type Api, ApiError } from '../../api/client.ts'
-import { groupCommit } from '../../api/group-commit.ts'
+import { groupCalls, type ItemOutcome } from '../../api/group-calls.ts'
 import { projectFromEnv, serviceApi } from '../../api/project.ts'
 import { type Env, requireEnv } from '../../runtime/env.ts'
 import { consoleLog, describeError, json, type Log, text, unauthorized } from '../../runtime/http.ts'
@@ -51,17 +52,41 @@ export function slackEventsConfigFromEnv(env: Env): SlackEventsConfig {
   return { signingSecret: requireEnv(env, 'SLACK_SIGNING_SECRET'), rpc: serviceApi(projectFromEnv(env)) }
 }
 
+/** One event's answer in api.ingest_slack_messages (its own result, or its own SQLSTATE). */
+const ingestAnswerSchema = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), result: z.unknown() }),
+  z.object({ ok: z.literal(false), code: z.string(), message: z.string().nullable().default(null) }),
+])
+
 /**
- * api.ingest_slack_messages: routes by team id and stores, many messages in one call; the
- * stored bot user id must be the event's. At most two calls in flight, so the database
- * works on one batch while the next one gathers.
+ * Routes by team id and stores (api.ingest_slack_messages), the messages that arrive while
+ * a call is under way together in the next: at most 12 a call (the function's limit) and
+ * about 1 MiB of them, two calls under way at once, so the database works on one group
+ * while the next gathers. Each caller gets its own answer, or an ApiError with its code.
  */
-const GROUP_COMMIT = {
-  fn: 'ingest_slack_messages',
-  arg: 'events',
-  maxBatch: 20,
-  maxBytes: 1024 * 1024,
-  maxInFlight: 2,
+function groupedSlackIngest(rpc: Api): (args: RoutedIngestArgs) => Promise<RoutedIngest> {
+  const fn = 'ingest_slack_messages'
+  return groupCalls<RoutedIngestArgs, RoutedIngest>(
+    async (events) => {
+      let data: unknown
+      try {
+        data = await rpc<unknown>(fn, { events })
+      } catch (error) {
+        // The whole call failed: that says nothing about any one message, so no message may
+        // read it as its own SQLSTATE (a 22xxx would mean "can never be stored", acknowledged
+        // and dropped). Without a code every caller answers 503, and Slack delivers again.
+        throw new ApiError(fn, error instanceof ApiError ? error.status : null, null, describeError(error))
+      }
+      const answers = z.array(ingestAnswerSchema).safeParse(data)
+      if (!answers.success) throw new ApiError(fn, 200, 'shape', z.prettifyError(answers.error))
+      return answers.data.map((answer): ItemOutcome<RoutedIngest> =>
+        answer.ok
+          ? { ok: true, value: answer.result as RoutedIngest }
+          : { ok: false, error: new ApiError(fn, 200, answer.code, answer.message) },
+      )
+    },
+    { maxItems: 12, maxInFlight: 2, size: (event) => JSON.stringify(event).length, maxSize: 1024 * 1024 },
+  )
 }
 
 export function createSlackEventsHandler(config: SlackEventsConfig): (req: Request) => Promise<Response> {
@@ -69,7 +94,7 @@ export function createSlackEventsHandler(config: SlackEventsConfig): (req: Reque
   const now = config.now ?? (() => new Date())
   const log = config.log ?? consoleLog
   const ok = () => text(200, 'ok')
-  const ingestRouted = groupCommit<RoutedIngest>(config.rpc, GROUP_COMMIT)
+  const ingestRouted = groupedSlackIngest(config.rpc)
 
   return async (req) => {
     if (req.method !== 'POST') return text(405, 'method not allowed', { allow: 'POST' })
@@ -205,6 +230,8 @@ type RoutedIngest =
   | { outcome: 'disabled'; connection_id: string }
   | { outcome: 'not_for_agent'; connection_id: string }
   | ({ outcome: 'ingested'; connection_id: string } & IngestResult)
+
+type RoutedIngestArgs = ReturnType<typeof routedIngestArgs>
 
 /** One message's arguments of api.ingest_slack_message. */
 function routedIngestArgs(message: SlackInboundMessage, retryNum: number) {

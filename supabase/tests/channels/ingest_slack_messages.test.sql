@@ -7,7 +7,7 @@ create extension if not exists pgtap with schema extensions;
 \ir ../helpers/two_tenants.psql
 
 select tests.setup_two_tenants();
-select plan(16);
+select plan(18);
 
 select tests.become('service');
 insert into tests.fx values
@@ -36,14 +36,14 @@ select is((select m.tenant_id::text from app.messages m
   tests.get('tenant_b'), 'stored in team B''s tenant');
 select is((select m.metadata ->> 'slack_event_id' from app.messages m
   where m.id = (tests.get('answers')::jsonb -> 0 -> 'result' ->> 'message_id')::uuid), 'EvB', 'with its metadata');
-select is(tests.get('answers')::jsonb -> 1 -> 'error' ->> 'code', '22023', 'an event that is not an object fails alone');
+select is(tests.get('answers')::jsonb -> 1 ->> 'code', '22023', 'an event that is not an object fails alone');
 select is(tests.get('answers')::jsonb -> 2 -> 'result' ->> 'connection_id', tests.get('slack_a'),
   'team A''s message, after the failure, is routed to team A');
 select is((select m.tenant_id::text from app.messages m
   where m.id = (tests.get('answers')::jsonb -> 2 -> 'result' ->> 'message_id')::uuid),
   tests.get('tenant'), 'and stored in team A''s tenant');
 select is((tests.get('answers')::jsonb -> 2 -> 'result' ->> 'enqueued')::boolean, true, 'with a reply job');
-select is(tests.get('answers')::jsonb -> 3 -> 'error' ->> 'code', '22P02', 'an event with a bad argument fails alone, with its SQLSTATE');
+select is(tests.get('answers')::jsonb -> 3 ->> 'code', '22P02', 'an event with a bad argument fails alone, with its SQLSTATE');
 select is((select count(*)::integer from app.messages m where m.external_id = 'C1:2.0'), 0, 'and stores nothing');
 select is((tests.get('answers')::jsonb -> 4 -> 'result' ->> 'duplicate')::boolean, true,
   'the same Slack message twice in one batch is stored once');
@@ -54,11 +54,28 @@ select is(tests.get('answers')::jsonb -> 5 -> 'result' ->> 'outcome', 'unknown_t
 select tests.become('service');
 select throws_ok($$select api.ingest_slack_messages('{"team_id": "T0SLACKA"}')$$, '22023',
   'events must be a JSON array', 'a batch must be an array');
-select throws_ok($$select api.ingest_slack_messages((select jsonb_agg('{}'::jsonb) from generate_series(1, 21)))$$,
-  '22023', 'at most 20 events in one call, got 21', 'a batch holds at most 20 events');
+select throws_ok($$select api.ingest_slack_messages((select jsonb_agg('{}'::jsonb) from generate_series(1, 13)))$$,
+  '22023', 'at most 12 events in one call, got 13', 'a batch holds at most 12 events');
 reset role;
 select is((select count(*)::integer from app.messages m where m.external_id like 'C1:%'), 2,
   'two messages stored in all: team A''s and team B''s');
+
+-- Configured, a batch of two tenants' messages wakes the worker once, after the last one.
+select app.configure_functions('http://127.0.0.1:54321/functions/v1', 'wake-test-secret-0123456789abcdef0123');
+create temp table baseline as select coalesce(max(id), 0) as id from net.http_request_queue;
+select set_config('konstruct.worker_woken', '', true); -- as in a new transaction
+select tests.become('service');
+select jsonb_array_length(api.ingest_slack_messages('[
+  {"team_id": "T0SLACKA", "bot_user_id": "U0BOTA", "external_id": "C2:1.0", "thread_key": "C2:1.0",
+   "external_user_id": "U1", "text": "first"},
+  {"team_id": "T0SLACKB", "bot_user_id": "U0BOTB", "external_id": "C2:1.0", "thread_key": "C2:1.0",
+   "external_user_id": "U1", "text": "second"}
+]'));
+reset role;
+select is((select array_agg(q.url) from net.http_request_queue q where q.id > (select id from baseline)),
+  array['http://127.0.0.1:54321/functions/v1/agent-worker'], 'two messages in one batch wake the worker once');
+select is(current_setting('konstruct.worker_woken', true), 'agent-worker',
+  'and the transaction remembers it as woken, as one enqueue would');
 
 select * from finish();
 rollback;

@@ -9,7 +9,7 @@ import type { WorkerContext } from '../context.ts'
 import { DeliveryFailed } from '../deliveries.ts'
 import type { JobKind } from '../executor.ts'
 import { RetryLater } from '../failures.ts'
-import { alert, clearThinking } from '../records.ts'
+import { alert, alertAndGoOn, clearThinking } from '../records.ts'
 
 export const deliverJobSchema = z.object({
   kind: z.literal('deliver'),
@@ -132,7 +132,7 @@ export function deliverJob(ctx: WorkerContext): JobKind<DeliverJob> {
       ),
     async deadLetter(job, letter) {
       // The alert comes first: whoever sees the message marked failed finds the alert too.
-      await alert(ctx, job.tenant_id, 'delivery_failed', job.conversation_id, {
+      await alertAndGoOn(ctx, job.tenant_id, 'delivery_failed', job.conversation_id, {
         message_id: job.message_id,
         attempts: letter.attempts,
         error: letter.reason,

@@ -25,7 +25,7 @@ import { z } from 'zod'
 import type { WorkerConfig } from '../config.ts'
 import type { WorkerContext } from '../context.ts'
 import type { JobKind } from '../executor.ts'
-import { alert } from '../records.ts'
+import { alertAndGoOn } from '../records.ts'
 
 export const processSourceJobSchema = z.object({
   kind: z.literal('process_source'),
@@ -252,7 +252,7 @@ export function processSourceJob(ctx: WorkerContext): JobKind<KnowledgeJob> {
       }),
     async deadLetter(job, letter) {
       // The alert comes first: whoever sees the source marked failed finds the alert too.
-      await alert(ctx, job.tenant_id, 'knowledge_failed', null, {
+      await alertAndGoOn(ctx, job.tenant_id, 'knowledge_failed', null, {
         source_id: job.source_id,
         attempts: letter.attempts,
         error: letter.reason,

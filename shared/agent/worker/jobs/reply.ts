@@ -29,6 +29,7 @@ import type { WorkerContext } from '../context.ts'
 import type { JobKind, JobOutcome, JobRun } from '../executor.ts'
 import {
   alert,
+  alertAndGoOn,
   clearThinking,
   meterModelCalls,
   modelCallRecords,
@@ -494,7 +495,7 @@ export function replyJob(ctx: WorkerContext): JobKind<ReplyJob> {
     run: (job, run) => answer(ctx, job, run),
     async deadLetter(job, letter) {
       // The alert comes first: whoever sees the apology finds the alert already recorded.
-      await alert(ctx, job.tenant_id, 'job_dead_lettered', job.conversation_id, {
+      await alertAndGoOn(ctx, job.tenant_id, 'job_dead_lettered', job.conversation_id, {
         queue: letter.queue,
         kind: job.kind,
         message_id: job.message_id,

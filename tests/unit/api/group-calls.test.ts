@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { groupCalls, type ItemOutcome } from '../../../shared/agent/group-calls.ts'
+import { groupCalls, type ItemOutcome } from '../../../shared/api/group-calls.ts'
 
 /** A send whose calls are recorded and answered only when the test says so. */
 function heldSend() {
@@ -17,7 +17,7 @@ const settle = () => new Promise((resolve) => setTimeout(resolve, 0))
 describe('groupCalls', () => {
   it('sends a lone item at once, and the items that come meanwhile together in the next call', async () => {
     const { calls, send, echo } = heldSend()
-    const finish = groupCalls(send, 10)
+    const finish = groupCalls(send, { maxItems: 10 })
     const first = finish('a')
     await settle()
     expect(calls.map((c) => c.items)).toEqual([['a']])
@@ -34,7 +34,7 @@ describe('groupCalls', () => {
 
   it('never puts more than maxItems in one call', async () => {
     const { calls, send, echo } = heldSend()
-    const finish = groupCalls(send, 2)
+    const finish = groupCalls(send, { maxItems: 2 })
     const all = [finish('a'), finish('b'), finish('c'), finish('d'), finish('e')]
     for (let i = 0; i < 3; i++) {
       await settle()
@@ -46,7 +46,7 @@ describe('groupCalls', () => {
 
   it('fails only the item whose outcome is a failure', async () => {
     const { calls, send } = heldSend()
-    const finish = groupCalls(send, 10)
+    const finish = groupCalls(send, { maxItems: 10 })
     const results = Promise.allSettled([finish('a'), finish('b')])
     await settle()
     calls[0]!.answer([
@@ -60,7 +60,7 @@ describe('groupCalls', () => {
 
   it('fails every item of a call that fails, and goes on with the next ones', async () => {
     const { calls, send, echo } = heldSend()
-    const finish = groupCalls(send, 1)
+    const finish = groupCalls(send, { maxItems: 1 })
     const results = Promise.allSettled([finish('a'), finish('b')])
     await settle()
     calls[0]!.answer(new Error('connection reset'))
@@ -74,10 +74,42 @@ describe('groupCalls', () => {
 
   it('refuses an answer that does not have one outcome per item', async () => {
     const { calls, send } = heldSend()
-    const finish = groupCalls(send, 10)
+    const finish = groupCalls(send, { maxItems: 10 })
     const results = Promise.allSettled([finish('a'), finish('b')])
     await settle()
     calls[0]!.answer([{ ok: true, value: 'done:a' }])
     expect((await results).map((r) => r.status)).toEqual(['rejected', 'rejected'])
+  })
+
+  it('keeps up to maxInFlight calls under way; the next items wait for one of them', async () => {
+    const { calls, send, echo } = heldSend()
+    const finish = groupCalls(send, { maxItems: 10, maxInFlight: 2 })
+    const first = finish('a')
+    await settle()
+    const second = finish('b')
+    await settle()
+    const later = [finish('c'), finish('d')]
+    await settle()
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b']])
+    calls[1]!.answer(echo(calls[1]!.items))
+    expect(await second).toBe('done:b')
+    await settle()
+    expect(calls.map((c) => c.items)).toEqual([['a'], ['b'], ['c', 'd']])
+    calls[0]!.answer(echo(calls[0]!.items))
+    calls[2]!.answer(echo(calls[2]!.items))
+    expect(await first).toBe('done:a')
+    expect(await Promise.all(later)).toEqual(['done:c', 'done:d'])
+  })
+
+  it('puts about maxSize of items in one call, and a larger lone item alone', async () => {
+    const { calls, send, echo } = heldSend()
+    const finish = groupCalls(send, { maxItems: 10, size: (item) => item.length, maxSize: 10 })
+    const all = ['aaaa', 'bbbb', 'cc', 'dddddddddddd', 'e'].map((item) => finish(item))
+    for (let i = 0; i < 3; i++) {
+      await settle()
+      calls[i]!.answer(echo(calls[i]!.items))
+    }
+    expect(calls.map((c) => c.items)).toEqual([['aaaa', 'bbbb', 'cc'], ['dddddddddddd'], ['e']])
+    expect(await Promise.all(all)).toHaveLength(5)
   })
 })
