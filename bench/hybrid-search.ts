@@ -9,6 +9,7 @@ import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
 import { chosenDatabase, startStack } from '../local/server.ts'
 import { fakeEmbedding } from '../tests/fakes/fake-openai.ts'
+import { summarize } from './latency.ts'
 
 const CHUNKS = Number(process.env.BENCH_CHUNKS ?? 2000)
 const QUERIES = Number(process.env.BENCH_QUERIES ?? 200)
@@ -22,13 +23,6 @@ const VOCABULARY = (
   'phone address parcel courier tracking customs europe portugal lisbon porto express standard business ' +
   'days week month plan starter team price euros trial cancel subscription billing support agent chat'
 ).split(' ')
-
-function summarize(samples: number[]) {
-  const sorted = [...samples].sort((a, b) => a - b)
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
-  const round = (n: number) => Math.round(n * 100) / 100
-  return { n: sorted.length, p50_ms: round(at(0.5)), p95_ms: round(at(0.95)), max_ms: round(sorted.at(-1)!) }
-}
 
 let seed = 42
 const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
@@ -89,7 +83,7 @@ try {
         hits += (data as unknown[]).length
       }
     }
-    return { ...summarize(samples), mean_hits: Math.round((hits / QUERIES) * 10) / 10 }
+    return { ...summarize(samples, 2), mean_hits: Math.round((hits / QUERIES) * 10) / 10 }
   }
   const fullText = await run(false)
   const hybrid = await run(true)

@@ -6,16 +6,10 @@ import { createClient } from '@supabase/supabase-js'
 import WebSocket from 'ws'
 import { chosenDatabase, startStack } from '../local/server.ts'
 import { signLegacyJwt } from '../local/keys.ts'
+import { summarize } from './latency.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 300)
 const WARMUP = 20
-
-function summarize(samples: number[]) {
-  const sorted = [...samples].sort((a, b) => a - b)
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
-  const round = (n: number) => Math.round(n * 1000) / 1000
-  return { n: sorted.length, p50_ms: round(at(0.5)), p95_ms: round(at(0.95)), max_ms: round(sorted[sorted.length - 1]) }
-}
 
 const stack = await startStack({ root: fileURLToPath(new URL('..', import.meta.url)), port: 0, db: chosenDatabase() })
 try {
@@ -84,8 +78,8 @@ try {
         database: await stack.db.engine(),
         node: process.version,
         rounds: ROUNDS,
-        rpc_round_trip: summarize(rpc),
-        db_broadcast_to_client: { ...summarize(broadcast), lost: ROUNDS - broadcast.length },
+        rpc_round_trip: summarize(rpc, 3),
+        db_broadcast_to_client: { ...summarize(broadcast, 3), lost: ROUNDS - broadcast.length },
       },
       null,
       2,

@@ -16,18 +16,12 @@ import { chosenDatabase, startStack } from '../local/server.ts'
 import { startFakeOpenAI } from '../tests/fakes/fake-openai.ts'
 import { callsPerMessage, markCalls } from './calls.ts'
 import { cpuPerMessage, markCpu } from './cpu.ts'
+import { summarize } from './latency.ts'
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 40)
 const BURST = Number(process.env.BENCH_BURST ?? 600)
 const WARMUP = 3
 const WEB_CHAT = '30000000-0000-4000-8000-000000000001'
-
-function summarize(samples: number[]) {
-  const sorted = [...samples].sort((a, b) => a - b)
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
-  const round = (n: number) => Math.round(n * 10) / 10
-  return { n: sorted.length, p50_ms: round(at(0.5)), p95_ms: round(at(0.95)), max_ms: round(sorted.at(-1)!) }
-}
 
 const fake = await startFakeOpenAI({ latencyMs: 0 })
 const modelSeen = new Map<string, number>()
@@ -145,9 +139,9 @@ try {
         node: process.version,
         model: 'fake OpenAI-compatible, 0 ms latency, streamed',
         messages: MESSAGES,
-        ingest_to_model_request: summarize(toModel),
-        model_request_to_reply_sent: summarize(modelToSent),
-        ingest_to_reply_sent: summarize(total),
+        ingest_to_model_request: summarize(toModel, 1),
+        model_request_to_reply_sent: summarize(modelToSent, 1),
+        ingest_to_reply_sent: summarize(total, 1),
         burst: {
           messages: BURST,
           conversations: BURST,

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { LocalDb } from '../local/db.ts'
 import { startPostgres, type NativePostgres } from '../local/postgres.ts'
 import { buildBm25 } from './bm25.ts'
+import { percentile } from './latency.ts'
 
 export interface Question {
   id: string
@@ -69,10 +70,8 @@ function answerWindow(context: string, answer: { text: string; start: number }):
   return squash(context.slice(from, answer.start + answer.text.length + 40))
 }
 
-function percentile(samples: number[], q: number): number {
-  const sorted = [...samples].sort((a, b) => a - b)
-  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 100) / 100
-}
+/** The q-quantile of samples in ms, to two decimals. */
+const latency = (samples: number[], q: number) => Math.round(percentile(samples, q) * 100) / 100
 
 export interface EvalDb {
   db: LocalDb
@@ -197,7 +196,7 @@ async function main() {
           questions: labelled.length,
           product: score(product),
           bm25_typescript: score(reference),
-          product_latency_ms: { p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95) },
+          product_latency_ms: { p50: latency(latencies, 0.5), p95: latency(latencies, 0.95) },
         },
         null,
         2,

@@ -30,6 +30,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startPostgres } from '../local/postgres.ts'
+import { percentile } from './latency.ts'
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const args = process.argv.slice(2)
@@ -142,10 +143,6 @@ const FUNCTIONS: Record<string, string[]> = {
 type StateResults = Record<string, Record<string, Figures>>
 
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
-const percentile = (values: number[], q: number) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
-}
 
 function scripts(state: { conversations: number; smallTenants: number }): Record<string, string> {
   const claims = JSON.stringify({ sub: ADMIN, role: 'authenticated' })
