@@ -3,7 +3,9 @@
 // same turn of the event loop), so grouping never delays a lone item. A call takes at most
 // `maxItems` items and, when `size` is given, about `maxSize` of them (a larger lone item
 // goes alone); at most `maxInFlight` calls are under way at once. Each item learns its own
-// outcome, and a call that fails as a whole fails each of its items.
+// outcome. A call that fails as a whole (the request, or an answer without one outcome per
+// item) says nothing about any one item: each fails with GroupCallFailed, never with the
+// call's own error, so no item reads the call's SQLSTATE as its own and gives up for good.
 
 export type ItemOutcome<O> = { ok: true; value: O } | { ok: false; error: unknown }
 
@@ -14,6 +16,17 @@ export interface GroupLimits<I> {
   /** An item's size (e.g. the bytes of its JSON), counted against maxSize. */
   size?: (item: I) => number
   maxSize?: number
+}
+
+/** The call carrying this item failed as a whole; the item itself may be fine, so try again. */
+export class GroupCallFailed extends Error {
+  override readonly name = 'GroupCallFailed'
+  constructor(
+    readonly items: number,
+    override readonly cause: unknown,
+  ) {
+    super(`a call of ${items} failed as a whole: ${cause instanceof Error ? cause.message : String(cause)}`)
+  }
 }
 
 interface Waiting<I, O> {
@@ -52,7 +65,8 @@ export function groupCalls<I, O>(
         throw new Error(`expected ${group.length} outcomes, got ${outcomes.length}`)
       }
     } catch (error) {
-      for (const g of group) g.reject(error)
+      const failed = new GroupCallFailed(group.length, error)
+      for (const g of group) g.reject(failed)
       return
     }
     group.forEach((g, i) => {

@@ -68,15 +68,10 @@ function groupedSlackIngest(rpc: Api): (args: RoutedIngestArgs) => Promise<Route
   const fn = 'ingest_slack_messages'
   return groupCalls<RoutedIngestArgs, RoutedIngest>(
     async (events) => {
-      let data: unknown
-      try {
-        data = await rpc<unknown>(fn, { events })
-      } catch (error) {
-        // The whole call failed: that says nothing about any one message, so no message may
-        // read it as its own SQLSTATE (a 22xxx would mean "can never be stored", acknowledged
-        // and dropped). Without a code every caller answers 503, and Slack delivers again.
-        throw new ApiError(fn, error instanceof ApiError ? error.status : null, null, describeError(error))
-      }
+      // A failure of the whole call reaches each caller as GroupCallFailed, never as its own
+      // SQLSTATE (a 22xxx would mean "can never be stored", acknowledged and dropped): each
+      // answers 503, and Slack delivers again.
+      const data = await rpc<unknown>(fn, { events })
       const answers = z.array(ingestAnswerSchema).safeParse(data)
       if (!answers.success) throw new ApiError(fn, 200, 'shape', z.prettifyError(answers.error))
       return answers.data.map((answer): ItemOutcome<RoutedIngest> =>

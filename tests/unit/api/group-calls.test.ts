@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { groupCalls, type ItemOutcome } from '../../../shared/api/group-calls.ts'
+import { GroupCallFailed, groupCalls, type ItemOutcome } from '../../../shared/api/group-calls.ts'
 
 /** A send whose calls are recorded and answered only when the test says so. */
 function heldSend() {
@@ -66,10 +66,10 @@ describe('groupCalls', () => {
     calls[0]!.answer(new Error('connection reset'))
     await settle()
     calls[1]!.answer(echo(calls[1]!.items))
-    expect(await results).toEqual([
-      { status: 'rejected', reason: new Error('connection reset') },
-      { status: 'fulfilled', value: 'done:b' },
-    ])
+    const [a, b] = await results
+    expect(a.status === 'rejected' && a.reason).toBeInstanceOf(GroupCallFailed)
+    expect(a).toMatchObject({ reason: { items: 1, cause: new Error('connection reset') } })
+    expect(b).toEqual({ status: 'fulfilled', value: 'done:b' })
   })
 
   it('refuses an answer that does not have one outcome per item', async () => {
@@ -78,7 +78,9 @@ describe('groupCalls', () => {
     const results = Promise.allSettled([finish('a'), finish('b')])
     await settle()
     calls[0]!.answer([{ ok: true, value: 'done:a' }])
-    expect((await results).map((r) => r.status)).toEqual(['rejected', 'rejected'])
+    const settled = await results
+    expect(settled.map((r) => r.status)).toEqual(['rejected', 'rejected'])
+    for (const r of settled) expect(r.status === 'rejected' && r.reason).toBeInstanceOf(GroupCallFailed)
   })
 
   it('keeps up to maxInFlight calls under way; the next items wait for one of them', async () => {
