@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Native-server lane: broadcasts and pg_net following commits under concurrency
 # (tests/local/native-commit-order.test.ts), one tenant's ingests at once keeping exact counters
-# (tests/integration/ingest-concurrency.test.ts), a large tenant's search keeping the HNSW
+# (tests/integration/ingest-concurrency.test.ts), slack-events' group commit failing a message
+# stuck behind a lock alone and in time (tests/integration/ingest-lock-budget.test.ts), a large tenant's search keeping the HNSW
 # index on every call of a session (tests/integration/search-plan.test.ts), the channel and agent-worker
 # integration tests once more, and the wake-up race (tests/integration/wake-ups.test.ts: a
 # worker beginning waits for an enqueue in flight, which PGlite cannot show), with
@@ -16,6 +17,7 @@ started=$SECONDS
 KONSTRUCT_DB=native npx vitest run \
   tests/local/native-commit-order.test.ts \
   tests/integration/ingest-concurrency.test.ts \
+  tests/integration/ingest-lock-budget.test.ts \
   tests/integration/search-plan.test.ts \
   tests/integration/channels-*.test.ts \
   tests/integration/agent-worker*.test.ts \

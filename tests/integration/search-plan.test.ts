@@ -43,6 +43,8 @@ describe.skipIf(!nativeDb)("a large tenant's hybrid search on a native server", 
   }, 300_000)
 
   afterAll(async () => {
+    // A server given as KONSTRUCT_DB=postgres://… outlives the test: take the crowd away again.
+    await db?.query('delete from app.tenants where id in (select id from crowd)').catch(() => {})
     await db?.end().catch(() => {})
     await server?.stop()
   })

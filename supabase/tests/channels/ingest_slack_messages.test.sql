@@ -7,7 +7,7 @@ create extension if not exists pgtap with schema extensions;
 \ir ../helpers/two_tenants.psql
 
 select tests.setup_two_tenants();
-select plan(18);
+select plan(20);
 
 select tests.become('service');
 insert into tests.fx values
@@ -56,6 +56,12 @@ select throws_ok($$select api.ingest_slack_messages('{"team_id": "T0SLACKA"}')$$
   'events must be a JSON array', 'a batch must be an array');
 select throws_ok($$select api.ingest_slack_messages((select jsonb_agg('{}'::jsonb) from generate_series(1, 13)))$$,
   '22023', 'at most 12 events in one call, got 13', 'a batch holds at most 12 events');
+-- The events' lock waits are bounded (see 20261208100000); the caller's own setting is kept.
+set local lock_timeout = '7s';
+select ok(api.ingest_slack_messages('[{"team_id": "T0SLACKA", "bot_user_id": "U0BOTA", "external_id": "C1:1.0",
+  "thread_key": "C1:1.0", "external_user_id": "U1", "text": "Where is my order?"}]') -> 0 -> 'result' ->> 'duplicate' = 'true',
+  'a batch of one redelivered message');
+select is(current_setting('lock_timeout'), '7s', 'leaves the caller''s lock_timeout as it was');
 reset role;
 select is((select count(*)::integer from app.messages m where m.external_id like 'C1:%'), 2,
   'two messages stored in all: team A''s and team B''s');
