@@ -7,6 +7,8 @@
 // item) says nothing about any one item: each fails with GroupCallFailed, never with the
 // call's own error, so no item reads the call's SQLSTATE as its own and gives up for good.
 
+import { ApiError } from './client.ts'
+
 export type ItemOutcome<O> = { ok: true; value: O } | { ok: false; error: unknown }
 
 export interface GroupLimits<I> {
@@ -25,7 +27,8 @@ export class GroupCallFailed extends Error {
     readonly items: number,
     override readonly cause: unknown,
   ) {
-    super(`a call of ${items} failed as a whole: ${cause instanceof Error ? cause.message : String(cause)}`)
+    const detail = cause instanceof ApiError && cause.detail ? `: ${cause.detail}` : ''
+    super(`a call of ${items} failed as a whole: ${cause instanceof Error ? cause.message : String(cause)}${detail}`)
   }
 }
 

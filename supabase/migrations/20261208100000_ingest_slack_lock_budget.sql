@@ -4,19 +4,27 @@
 -- thread) held every other event of the call, other tenants' included, and the calls queued
 -- behind it, for as long as the lock lasted.
 --
--- - The events of a call share 2 s of lock waits: each event may wait for what is left of
---   them, and at least 100 ms. An event that waits longer fails alone with 55P03 (its
---   caller answers 503 and Slack delivers it again; ingest dedupes the redelivery), and
---   the others are stored.
--- - A deadlock (deadlock_timeout, 1 s by default, comes first) is left as it was: the event
---   PostgreSQL picks fails with 40P01 and is delivered again. Trying it once more in the
---   same call would not help: the locks it waits for are held by earlier events of the other
---   call, which keeps them until that call commits.
--- - The caller's lock_timeout is set back after the loop.
+-- - Each lock wait of an event is bounded: by 1 s, and by what is left of the call's 2 s,
+--   but never under 100 ms (lock_timeout bounds each wait, not their sum). An event that
+--   waits longer fails alone with 55P03: its caller answers 503, Slack delivers it again and
+--   ingest dedupes the redelivery. The other events are stored.
+-- - A thread keeps its order: once an event fails on a lock (55P03, or 40P01 when PostgreSQL
+--   broke a deadlock with it), the later events of the same thread in the call fail with the
+--   same code without being tried, so none of them overtakes it and none waits on the same
+--   lock again. Slack delivers them again, in order.
+-- - Slack's last delivery (X-Slack-Retry-Num 3, kept as metadata.slack_retry_num) waits
+--   without a bound, as every delivery did before: after it Slack stops, and a message stored
+--   late is better than one never stored (a migration holding a table for minutes, say).
+-- - A deadlock shows as 40P01 after deadlock_timeout (1 s) or as 55P03 when the wait's
+--   bound comes first; either way the event answers 503 and comes again.
+-- - The function sets lock_timeout itself (a SET clause), so whatever it sets inside is
+--   undone when it returns; the worker's wake-up at the end waits at most 1 s (it turns a
+--   timeout into a warning, and the cron safety net wakes the worker later).
 create or replace function api.ingest_slack_messages(events jsonb)
 returns jsonb
 language plpgsql
 set search_path = ''
+set lock_timeout = '1s'
 as $$
 declare
   answers jsonb[];
@@ -24,8 +32,9 @@ declare
   failed_code text;
   failed_message text;
   woken_before text := coalesce(current_setting('konstruct.worker_woken', true), '');
-  lock_timeout_before text := current_setting('lock_timeout');
   started timestamptz := clock_timestamp();
+  thread text;
+  failed_thread text;
   stored boolean := false;
 begin
   if jsonb_typeof(events) is distinct from 'array' then
@@ -42,9 +51,17 @@ begin
     from jsonb_array_elements(events) with ordinality e
     order by e.value ->> 'team_id', e.value ->> 'thread_key', e.ordinality
   loop
-    -- What is left of the call's 2 s of lock waits, and at least 100 ms for each event.
+    thread := (event.value ->> 'team_id') || ' ' || (event.value ->> 'thread_key');
+    if thread = failed_thread then
+      answers[event.position] := jsonb_build_object('ok', false, 'code', failed_code,
+        'message', 'not tried: an earlier message of its thread in this call failed: ' || failed_message);
+      continue;
+    end if;
     perform set_config('lock_timeout',
-      greatest(100, 2000 - (extract(epoch from clock_timestamp() - started) * 1000)::int)::text || 'ms', true);
+      case when jsonb_typeof(event.value -> 'metadata' -> 'slack_retry_num') = 'number'
+             and (event.value -> 'metadata' ->> 'slack_retry_num')::numeric >= 3 then '0'
+      else least(1000, greatest(100, 2000 - (extract(epoch from clock_timestamp() - started) * 1000)::int))::text || 'ms'
+      end, true);
     begin
       if jsonb_typeof(event.value) is distinct from 'object' then
         raise exception 'each event must be a JSON object' using errcode = '22023';
@@ -63,14 +80,17 @@ begin
     exception when others then
       get stacked diagnostics failed_code = returned_sqlstate, failed_message = message_text;
       answers[event.position] := jsonb_build_object('ok', false, 'code', failed_code, 'message', failed_message);
+      if failed_code in ('55P03', '40P01') then
+        failed_thread := thread;
+      end if;
     end;
   end loop;
   perform set_config('konstruct.worker_woken', woken_before, true);
-  perform set_config('lock_timeout', lock_timeout_before, true);
   if stored then
+    perform set_config('lock_timeout', '1s', true);
     perform app.wake_agent_worker('enqueued:agent_jobs');
   end if;
   return to_jsonb(answers);
 end
 $$;
-comment on function api.ingest_slack_messages(jsonb) is 'slack-events'' group commit: stores up to 12 Slack messages in one transaction, each given as an object of api.ingest_slack_message''s arguments, each in its own subtransaction (stored in team, thread, arrival order). Returns one answer per event, in the order sent, as api.finish_replies does: {"ok": true, "result": api.ingest_slack_message''s answer} or {"ok": false, "code": SQLSTATE, "message": ...} when that event failed and nothing of it was stored. The events share 2 s of lock waits (at least 100 ms each; an event that waits longer fails alone with 55P03). Wakes the agent worker once, after the last message. 22023 when events is not an array or holds more than 12. service_role.';
+comment on function api.ingest_slack_messages(jsonb) is 'slack-events'' group commit: stores up to 12 Slack messages in one transaction, each given as an object of api.ingest_slack_message''s arguments, each in its own subtransaction (stored in team, thread, arrival order). Returns one answer per event, in the order sent, as api.finish_replies does: {"ok": true, "result": api.ingest_slack_message''s answer} or {"ok": false, "code": SQLSTATE, "message": ...} when that event failed and nothing of it was stored. Each lock wait of an event is bounded by 1 s and by what is left of the call''s 2 s, never under 100 ms (55P03 past it; the later events of its thread then fail unrun with the same code), except on Slack''s last delivery (metadata.slack_retry_num 3). Wakes the agent worker once, after the last message. 22023 when events is not an array or holds more than 12. service_role.';

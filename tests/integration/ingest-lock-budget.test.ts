@@ -1,7 +1,9 @@
 // slack-events' group commit on a native PostgreSQL (PGlite runs one transaction at a time,
 // so nothing there ever waits for a lock; bash .ci/native.sh runs it). Slack gives up on an
 // ack after 3 s: a message stuck behind a lock on its conversation must fail alone, in time,
-// and not hold the other tenants' messages of the same call.
+// without holding the other tenants' messages of the same call, and without letting a later
+// message of its thread overtake it; Slack's last delivery waits for the lock instead.
+import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NativePostgres } from '../../local/postgres.ts'
@@ -10,21 +12,18 @@ import { nativeDb, startNativeDb } from '../support/stack.ts'
 // The demo tenant's Slack workspace of supabase/seed.sql, and a second tenant made here.
 const TEAM_A = 'T0KONSTRUCT'
 const BOT_A = 'U0KONSTRUCT'
-const TENANT_B = '50000000-0000-4000-8000-00000000000b'
+// Unique per run, so a server given as KONSTRUCT_DB=postgres://… can run this again.
+const RUN = randomUUID().slice(0, 8).toUpperCase()
+const TENANT_B = randomUUID()
+const TEAM_B = `T0LOCK${RUN}`
 
-const event = (team: string, bot: string, channel: string, ts: string, threadTs: string, text: string) => ({
-  team_id: team,
-  bot_user_id: bot,
-  external_id: `${channel}:${ts}`,
-  thread_key: `${channel}:${threadTs}`,
-  external_user_id: 'U0LOCKUSER',
-  text,
-})
-
-type Answer = { ok: true; result: { outcome: string; duplicate?: boolean } } | { ok: false; code: string }
+type Answer =
+  { ok: true; result: { outcome: string; duplicate?: boolean } } | { ok: false; code: string; message: string }
 
 describe.skipIf(!nativeDb)("slack-events' group commit waiting for locks on a native server", () => {
   let server: NativePostgres
+  let owner: pg.Client
+  let service: pg.Client
   const clients: pg.Client[] = []
 
   async function connect(role: string | null): Promise<pg.Client> {
@@ -35,62 +34,124 @@ describe.skipIf(!nativeDb)("slack-events' group commit waiting for locks on a na
     return client
   }
 
-  const ingest = async (client: pg.Client, events: object[]): Promise<Answer[]> =>
-    (await client.query('select api.ingest_slack_messages($1) as a', [JSON.stringify(events)])).rows[0].a
+  /** A Slack message of team A in channel `channel`, thread `thread` (a ts), itself at `ts`. */
+  const message = (channel: string, thread: string, ts: string, retryNum = 0) => ({
+    team_id: TEAM_A,
+    bot_user_id: BOT_A,
+    external_id: `${channel}:${ts}`,
+    thread_key: `${channel}:${thread}`,
+    external_user_id: 'U0LOCKUSER',
+    text: `message ${ts}`,
+    metadata: retryNum ? { slack_retry_num: retryNum } : {},
+  })
+
+  const ingest = async (events: object[]): Promise<Answer[]> =>
+    (await service.query('select api.ingest_slack_messages($1) as a', [JSON.stringify(events)])).rows[0].a
+
+  /** Stores a thread's first message, then holds its conversation as a long transaction would. */
+  async function lockedThread(channel: string) {
+    const [first] = await ingest([message(channel, '100.000001', '100.000001')])
+    expect(first).toMatchObject({ ok: true, result: { outcome: 'ingested' } })
+    const holder = await connect(null)
+    await holder.query('begin')
+    await holder.query(`select 1 from app.conversations where thread_key = $1 for update`, [`${channel}:100.000001`])
+    let held = true
+    const release = async () => {
+      if (!held) return
+      held = false
+      clearTimeout(safety)
+      await holder.query('rollback')
+    }
+    // Without a bound the call would wait for ever: let go after 10 s, so the test fails instead.
+    const safety = setTimeout(() => void release(), 10_000)
+    return { release, isHeld: () => held }
+  }
+
+  const stored = async (externalIds: string[]) =>
+    (
+      await owner.query(`select m.external_id from app.messages m where m.external_id = any($1) order by m.seq`, [
+        externalIds,
+      ])
+    ).rows.map((r) => r.external_id as string)
 
   beforeAll(async () => {
     server = await startNativeDb()
-    const owner = await connect(null)
-    await owner.query(`insert into app.tenants (id, name, slug) values ($1, 'Lock Budget B', 'lock-budget-b')`, [
+    owner = await connect(null)
+    await owner.query(`insert into app.tenants (id, name, slug) values ($1, 'Lock Budget B', $2)`, [
       TENANT_B,
+      `lock-budget-${RUN.toLowerCase()}`,
     ])
-    await owner.query(`set role service_role`)
-    await owner.query(`select api.save_slack_installation($1, 'T0LOCKB', 'U0LOCKB', 'xoxb-lock-b')`, [TENANT_B])
+    const installer = await connect('service_role')
+    await installer.query(`select api.save_slack_installation($1, $2, 'U0LOCKB', 'xoxb-lock-b')`, [TENANT_B, TEAM_B])
+    service = await connect('service_role')
   }, 120_000)
 
   afterAll(async () => {
+    await owner?.query('delete from app.tenants where id = $1', [TENANT_B]).catch(() => {})
     await Promise.all(clients.map((c) => c.end().catch(() => {})))
     await server?.stop()
   })
 
-  it("fails a message whose conversation stays locked, in time for Slack, and stores the other tenant's", async () => {
-    const service = await connect('service_role')
-    const [first] = await ingest(service, [event(TEAM_A, BOT_A, 'CLOCK', '100.000001', '100.000001', 'first')])
-    expect(first).toMatchObject({ ok: true, result: { outcome: 'ingested' } })
-
-    // An admin's long transaction (or another call) holds the thread's conversation.
-    const holder = await connect(null)
-    await holder.query('begin')
-    await holder.query(`select 1 from app.conversations where thread_key = 'CLOCK:100.000001' for update`)
-    let held = true
-    const released = setTimeout(() => void holder.query('rollback').then(() => (held = false)), 10_000)
+  it("fails the locked thread's messages, in order and in time for Slack, and stores the other tenant's", async () => {
+    const channel = `CLOCK${RUN}`
+    const lock = await lockedThread(channel)
     try {
       const started = Date.now()
-      const answers = await ingest(service, [
-        event(TEAM_A, BOT_A, 'CLOCK', '100.000002', '100.000001', 'a reply in the locked thread'),
-        event('T0LOCKB', 'U0LOCKB', 'CLOCKB', '200.000001', '200.000001', "another tenant's question"),
+      const answers = await ingest([
+        message(channel, '100.000001', '100.000002'),
+        {
+          team_id: TEAM_B,
+          bot_user_id: 'U0LOCKB',
+          external_id: `CB${RUN}:200.000001`,
+          thread_key: `CB${RUN}:200.000001`,
+          external_user_id: 'U0LOCKUSER',
+          text: "another tenant's question",
+        },
+        message(channel, '100.000001', '100.000003'),
       ])
       const elapsed = Date.now() - started
-      expect(held).toBe(true)
+      expect(lock.isHeld()).toBe(true)
       expect(answers[0]).toMatchObject({ ok: false, code: '55P03' })
       expect(answers[1]).toMatchObject({ ok: true, result: { outcome: 'ingested' } })
-      // Slack waits 3 s for the ack: the call answered within it, the lock still held.
+      // The thread's later message is not tried: it would overtake the first, or wait again.
+      expect(answers[2]).toMatchObject({ ok: false, code: '55P03' })
+      expect((answers[2] as { message: string }).message).toMatch(/^not tried: an earlier message of its thread/)
+      // Slack waits 3 s for the ack: the call answered within it, one lock wait of at most 1 s.
       expect(elapsed).toBeLessThan(3000)
     } finally {
-      clearTimeout(released)
-      if (held) await holder.query('rollback')
+      await lock.release()
     }
-
-    const check = await connect(null)
-    const stored = await check.query(
-      `select external_id from app.messages where external_id in ('CLOCK:100.000002', 'CLOCKB:200.000001') order by 1`,
-    )
-    expect(stored.rows.map((r) => r.external_id)).toEqual(['CLOCKB:200.000001'])
-
-    // Slack's redelivery, once the lock is gone, stores the message.
-    const [again] = await ingest(service, [
-      event(TEAM_A, BOT_A, 'CLOCK', '100.000002', '100.000001', 'a reply in the locked thread'),
+    expect(await stored([`${channel}:100.000002`, `${channel}:100.000003`, `CB${RUN}:200.000001`])).toEqual([
+      `CB${RUN}:200.000001`,
     ])
-    expect(again).toMatchObject({ ok: true, result: { outcome: 'ingested', duplicate: false } })
+
+    // Slack's redelivery, once the lock is gone, stores both in their order.
+    const again = await ingest([
+      message(channel, '100.000001', '100.000002', 1),
+      message(channel, '100.000001', '100.000003', 1),
+    ])
+    expect(again).toMatchObject([
+      { ok: true, result: { outcome: 'ingested', duplicate: false } },
+      { ok: true, result: { outcome: 'ingested', duplicate: false } },
+    ])
+    expect(await stored([`${channel}:100.000002`, `${channel}:100.000003`])).toEqual([
+      `${channel}:100.000002`,
+      `${channel}:100.000003`,
+    ])
+  })
+
+  it("waits for the lock on Slack's last delivery, after which Slack would not send it again", async () => {
+    const channel = `CLAST${RUN}`
+    const lock = await lockedThread(channel)
+    // Released a while after the call started: a bounded wait would have failed by then.
+    const releasing = new Promise<void>((resolve) => setTimeout(() => void lock.release().then(resolve), 2500))
+    try {
+      const [answer] = await ingest([message(channel, '100.000001', '100.000002', 3)])
+      expect(lock.isHeld()).toBe(false)
+      expect(answer).toMatchObject({ ok: true, result: { outcome: 'ingested', duplicate: false } })
+    } finally {
+      await releasing
+    }
+    expect(await stored([`${channel}:100.000002`])).toEqual([`${channel}:100.000002`])
   })
 })

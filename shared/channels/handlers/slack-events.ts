@@ -14,8 +14,10 @@
 //    the stored one (parsed again with it), take the longer way. Under a burst, the messages
 //    that arrive while that call is in flight go together in the next one
 //    (api.ingest_slack_messages, a group commit): one request and one transaction for many.
-//    The events of a call share 2 s of lock waits, so a message stuck behind a lock answers
-//    503 alone (Slack delivers it again) instead of holding the others past Slack's 3 s.
+//    Lock waits are bounded (1 s each, what is left of 2 s a call; unbounded on Slack's
+//    last delivery), so a message stuck behind a lock answers 503 with the later messages
+//    of its thread (Slack delivers them again, in order) instead of holding the others past
+//    Slack's 3 s.
 import { z } from 'zod'
 import { readRawBody } from '../../net/request-body.ts'
 import { parseSlackEventBody, readSlackRetry, verifySlackRequest, type SlackInboundMessage } from '../slack/mod.ts'

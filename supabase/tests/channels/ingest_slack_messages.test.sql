@@ -56,7 +56,8 @@ select throws_ok($$select api.ingest_slack_messages('{"team_id": "T0SLACKA"}')$$
   'events must be a JSON array', 'a batch must be an array');
 select throws_ok($$select api.ingest_slack_messages((select jsonb_agg('{}'::jsonb) from generate_series(1, 13)))$$,
   '22023', 'at most 12 events in one call, got 13', 'a batch holds at most 12 events');
--- The events' lock waits are bounded (see 20261208100000); the caller's own setting is kept.
+-- The function bounds its events' lock waits itself (20261208100000; tests/integration/
+-- ingest-lock-budget.test.ts shows it on a native server) and leaves the caller's setting alone.
 set local lock_timeout = '7s';
 select ok(api.ingest_slack_messages('[{"team_id": "T0SLACKA", "bot_user_id": "U0BOTA", "external_id": "C1:1.0",
   "thread_key": "C1:1.0", "external_user_id": "U1", "text": "Where is my order?"}]') -> 0 -> 'result' ->> 'duplicate' = 'true',

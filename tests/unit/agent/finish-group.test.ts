@@ -25,6 +25,8 @@ describe('finishing replies in one call', () => {
     expect(calls).toHaveLength(1)
     expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected'])
     for (const s of settled) expect(isPermanent(s.status === 'rejected' && s.reason)).toBe(false)
+    // What the database said stays in the message the worker logs and records.
+    expect(settled[0]).toMatchObject({ reason: { message: expect.stringContaining('at most 50 replies in one call') } })
   })
 
   it("gives up a reply the database refused for itself, and keeps its neighbour's result", async () => {
