@@ -463,6 +463,8 @@ export function createAgentStore(api: Api) {
       externalId?: string | null
       error?: string | null
       job?: { queue: QueueName; jobId: number } | null
+      /** An alert recorded in the same transaction as the status (a delivery that gives up). */
+      alert?: AuditRecord | null
     }): Promise<{ completed: boolean }> {
       const data = await call('settle_delivery', {
         tenant_id: input.tenantId,
@@ -472,6 +474,14 @@ export function createAgentStore(api: Api) {
         error: input.error ?? null,
         queue_name: input.job?.queue ?? null,
         job_id: input.job?.jobId ?? null,
+        alert: input.alert
+          ? {
+              action: input.alert.action,
+              entity_type: input.alert.entityType,
+              entity_id: input.alert.entityId,
+              details: input.alert.details ?? {},
+            }
+          : null,
       })
       return parse('settle_delivery', z.object({ completed: z.boolean() }), data)
     },

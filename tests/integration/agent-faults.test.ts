@@ -387,4 +387,23 @@ describe('faults, end to end', () => {
       delivery_status: 'sent',
     })
   })
+
+  test('a Slack channel that is gone: the answer is undeliverable, with one alert recorded in the same call', async () => {
+    const text = 'Can you send me the invoice for October?'
+    // Replacing the placeholder with the answer fails for good: no retry can help.
+    s.slack.failNext({ kind: 'slack_error', error: 'channel_not_found' }, { method: 'chat.update' })
+    const { conversationId } = await mentionOnSlack(text)
+    const refused = await until(
+      async () => (await s.outbound(conversationId)).find((m) => m.delivery_status === 'undeliverable'),
+      'the answer marked undeliverable',
+      30_000,
+    )
+    expect(refused.text).toBe(`Fake reply to: ${text}`)
+    const alerts = (await auditOf(conversationId)).filter((a) => a.action === 'alert.delivery_failed')
+    expect(alerts).toHaveLength(1)
+    expect(alerts[0]!.details).toMatchObject({
+      message_id: refused.id,
+      reason: expect.stringContaining('channel_not_found'),
+    })
+  })
 })

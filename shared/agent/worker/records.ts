@@ -132,7 +132,17 @@ export async function recordToolCalls(
   return ids
 }
 
-/** An alert for the tenant's admins: audit `alert.<kind>`, broadcast live to the portal. */
+/** The audit entry of an alert for the tenant's admins (`alert.<kind>`, broadcast live to the portal). */
+export function alertEntry(kind: string, conversationId: string | null, details: Record<string, unknown>): AuditRecord {
+  return {
+    action: `alert.${kind}`,
+    entityType: conversationId ? 'conversation' : null,
+    entityId: conversationId,
+    details,
+  }
+}
+
+/** Records an alert for the tenant's admins on its own (see alertEntry). */
 export async function alert(
   ctx: WorkerContext,
   tenantId: string,
@@ -140,13 +150,8 @@ export async function alert(
   conversationId: string | null,
   details: Record<string, unknown>,
 ) {
-  await ctx.store.recordAudit(
-    tenantId,
-    `alert.${kind}`,
-    conversationId ? 'conversation' : null,
-    conversationId,
-    details,
-  )
+  const entry = alertEntry(kind, conversationId, details)
+  await ctx.store.recordAudit(tenantId, entry.action, entry.entityType, entry.entityId, details)
 }
 
 /**

@@ -6,7 +6,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 \ir ../helpers/two_tenants.psql
 select tests.setup_two_tenants();
-select plan(17);
+select plan(22);
 
 select tests.become('service');
 
@@ -73,6 +73,24 @@ select is((api.settle_delivery(tests.get('tenant')::uuid, tests.get('reply')::uu
 select is((select count(*)::integer from pgmq.q_agent_jobs where msg_id = (select job_id from deliver)), 0,
   'which is gone');
 
+-- A sender that gives up records the alert with the status, in one call (20261208110000).
+create temp table refused on commit drop as
+  select (api.record_reply(tests.get('tenant')::uuid, tests.get('conv')::uuid, 'Refused by the channel',
+    'reply:refused') ->> 'message_id') as id;
+select throws_ok(format($$select api.settle_delivery(%L, %L, 'undeliverable', null, 'refused', null, null,
+    '{"action": "agent.not_an_alert"}')$$, tests.get('tenant'), (select id from refused)), '22023', null,
+  'an alert that is not one is refused');
+select is((select delivery_status from app.messages where id = (select id from refused)::uuid), 'pending',
+  'and changes nothing');
+select is((api.settle_delivery(tests.get('tenant')::uuid, (select id from refused)::uuid, 'undeliverable', null,
+    'refused', null, null, jsonb_build_object('action', 'alert.delivery_failed', 'entity_type', 'conversation',
+      'entity_id', tests.get('conv'), 'details', jsonb_build_object('message_id', (select id from refused))))
+  ->> 'delivery_status'), 'undeliverable', 'the status, with the alert');
 reset role;
+select is((select count(*)::integer from app.audit_log where action = 'alert.delivery_failed'
+    and tenant_id = tests.get('tenant')::uuid and details ->> 'message_id' = (select id from refused)), 1,
+  'one alert, in the same transaction');
+select is((select count(*)::integer from app.audit_log where action = 'alert.delivery_failed'
+    and tenant_id = tests.get('tenant_b')::uuid), 0, 'in that tenant''s log only');
 select * from finish();
 rollback;

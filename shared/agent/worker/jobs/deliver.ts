@@ -4,12 +4,12 @@
 // delivery status.
 
 import { z } from 'zod'
-import type { DeliveryLease, DeliveryStatus, QueueName } from '../../store.ts'
+import type { AuditRecord, DeliveryLease, DeliveryStatus, QueueName } from '../../store.ts'
 import type { WorkerContext } from '../context.ts'
 import { DeliveryFailed } from '../deliveries.ts'
 import type { JobKind } from '../executor.ts'
 import { RetryLater } from '../failures.ts'
-import { alert, alertAndGoOn, clearThinking } from '../records.ts'
+import { alertAndGoOn, alertEntry, clearThinking } from '../records.ts'
 
 export const deliverJobSchema = z.object({
   kind: z.literal('deliver'),
@@ -39,7 +39,12 @@ export async function deliverLeased(
 ): Promise<{ outcome: string; completed: boolean }> {
   const { store } = ctx
   const messageId = lease.message.id
-  const settle = async (status: DeliveryStatus, externalId: string | null, error: string | null) =>
+  const settle = async (
+    status: DeliveryStatus,
+    externalId: string | null,
+    error: string | null,
+    alert: AuditRecord | null = null,
+  ) =>
     (
       await store.settleDelivery({
         tenantId,
@@ -48,6 +53,7 @@ export async function deliverLeased(
         externalId,
         error,
         job: status === 'sent' ? job : null,
+        alert,
       })
     ).completed
   const status = lease.message.delivery_status
@@ -57,12 +63,15 @@ export async function deliverLeased(
   if (!lease.acquired) throw new RetryLater('another worker is delivering this message')
   const conversationId = lease.conversation.id
   if (lease.connection.status !== 'active') {
-    // The alert first, here and below: whoever sees the message undeliverable finds it too.
-    await alert(ctx, tenantId, 'delivery_failed', conversationId, {
-      message_id: messageId,
-      reason: 'the channel connection is disabled',
-    })
-    await settle('undeliverable', null, 'the channel connection is disabled')
+    // The alert in the same transaction as the status, here and below: whoever sees the
+    // message undeliverable finds it too, and a retry after a failed call records it once.
+    const reason = 'the channel connection is disabled'
+    await settle(
+      'undeliverable',
+      null,
+      reason,
+      alertEntry('delivery_failed', conversationId, { message_id: messageId, reason }),
+    )
     return { outcome: 'undeliverable', completed: false }
   }
   // A member took over while this answer was being written: the agent stays silent from
@@ -110,8 +119,12 @@ export async function deliverLeased(
         ? error
         : new DeliveryFailed(error instanceof Error ? error.message : String(error), false)
     if (failure.permanent) {
-      await alert(ctx, tenantId, 'delivery_failed', conversationId, { message_id: messageId, reason: failure.message })
-      await settle('undeliverable', null, failure.message.slice(0, 500))
+      await settle(
+        'undeliverable',
+        null,
+        failure.message.slice(0, 500),
+        alertEntry('delivery_failed', conversationId, { message_id: messageId, reason: failure.message }),
+      )
       return { outcome: 'undeliverable', completed: false }
     }
     // Recorded as failed: frees the lease, shows the portal, and the job retries it.
