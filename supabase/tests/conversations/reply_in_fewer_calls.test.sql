@@ -6,7 +6,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 \ir ../helpers/two_tenants.psql
 select tests.setup_two_tenants();
-select plan(22);
+select plan(23);
 
 select tests.become('service');
 
@@ -82,6 +82,9 @@ select throws_ok(format($$select api.settle_delivery(%L, %L, 'undeliverable', nu
   'an alert that is not one is refused');
 select is((select delivery_status from app.messages where id = (select id from refused)::uuid), 'pending',
   'and changes nothing');
+select throws_ok(format($$select api.settle_delivery(%L, %L, 'undeliverable', null, 'refused', null, null,
+    '{"action": "alert.delivery_failed", "details": {}}')$$, tests.get('tenant_b'), (select id from refused)), '42501',
+  null, 'another tenant cannot settle the message, nor alert through it');
 select is((api.settle_delivery(tests.get('tenant')::uuid, (select id from refused)::uuid, 'undeliverable', null,
     'refused', null, null, jsonb_build_object('action', 'alert.delivery_failed', 'entity_type', 'conversation',
       'entity_id', tests.get('conv'), 'details', jsonb_build_object('message_id', (select id from refused))))
@@ -91,6 +94,6 @@ select is((select count(*)::integer from app.audit_log where action = 'alert.del
     and tenant_id = tests.get('tenant')::uuid and details ->> 'message_id' = (select id from refused)), 1,
   'one alert, in the same transaction');
 select is((select count(*)::integer from app.audit_log where action = 'alert.delivery_failed'
-    and tenant_id = tests.get('tenant_b')::uuid), 0, 'in that tenant''s log only');
+    and tenant_id = tests.get('tenant_b')::uuid), 0, 'in that tenant''s log only, none in the other''s');
 select * from finish();
 rollback;
