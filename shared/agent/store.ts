@@ -474,14 +474,17 @@ export function createAgentStore(api: Api) {
         error: input.error ?? null,
         queue_name: input.job?.queue ?? null,
         job_id: input.job?.jobId ?? null,
-        alert: input.alert
+        // Only when there is one: a database before 20261208110000 knows no `alert` argument.
+        ...(input.alert
           ? {
-              action: input.alert.action,
-              entity_type: input.alert.entityType,
-              entity_id: input.alert.entityId,
-              details: input.alert.details ?? {},
+              alert: {
+                action: input.alert.action,
+                entity_type: input.alert.entityType,
+                entity_id: input.alert.entityId,
+                details: input.alert.details ?? {},
+              },
             }
-          : null,
+          : {}),
       })
       return parse('settle_delivery', z.object({ completed: z.boolean() }), data)
     },

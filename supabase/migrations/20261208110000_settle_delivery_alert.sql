@@ -17,6 +17,9 @@ as $$
 declare
   completed boolean := false;
 begin
+  perform api.set_delivery_status(settle_delivery.tenant_id, settle_delivery.message_id, settle_delivery.status,
+    settle_delivery.external_id, settle_delivery.error);
+  -- After the status: api.set_delivery_status has refused another tenant's message by now.
   if settle_delivery.alert is not null then
     if jsonb_typeof(settle_delivery.alert) is distinct from 'object'
        or coalesce(settle_delivery.alert ->> 'action', '') not like 'alert.%'
@@ -28,8 +31,6 @@ begin
       settle_delivery.alert ->> 'entity_type', settle_delivery.alert ->> 'entity_id',
       coalesce(settle_delivery.alert -> 'details', '{}'::jsonb));
   end if;
-  perform api.set_delivery_status(settle_delivery.tenant_id, settle_delivery.message_id, settle_delivery.status,
-    settle_delivery.external_id, settle_delivery.error);
   -- A failed send is retried by the job: only a message sent completes it.
   if settle_delivery.job_id is not null and settle_delivery.status = 'sent' then
     completed := api.complete_job(settle_delivery.queue_name, settle_delivery.job_id, settle_delivery.tenant_id);
@@ -38,6 +39,6 @@ begin
     'completed', completed);
 end
 $$;
-comment on function api.settle_delivery(uuid, uuid, text, text, text, text, bigint, jsonb) is 'A sender''s outcome and its job''s end in one transaction: the alert when given ({action: ''alert.…'', entity_type, entity_id, details}, as api.record_audit), api.set_delivery_status, then, when the message was sent and a job is named, api.complete_job. Returns {message_id, delivery_status, completed}. 22023 for a malformed alert. service_role.';
+comment on function api.settle_delivery(uuid, uuid, text, text, text, text, bigint, jsonb) is 'A sender''s outcome and its job''s end in one transaction: api.set_delivery_status, the alert when given ({action: ''alert.…'', entity_type, entity_id, details}, as api.record_audit), then, when the message was sent and a job is named, api.complete_job. Returns {message_id, delivery_status, completed}. 22023 for a malformed alert. service_role.';
 revoke all on function api.settle_delivery(uuid, uuid, text, text, text, text, bigint, jsonb) from public, anon, authenticated;
 grant execute on function api.settle_delivery(uuid, uuid, text, text, text, text, bigint, jsonb) to service_role;

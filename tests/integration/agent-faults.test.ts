@@ -388,7 +388,7 @@ describe('faults, end to end', () => {
     })
   })
 
-  test('a Slack channel that is gone: the answer is undeliverable, with one alert recorded in the same call', async () => {
+  test('a Slack channel that is gone: the answer is undeliverable, and the admins get one alert, live', async () => {
     const text = 'Can you send me the invoice for October?'
     // Replacing the placeholder with the answer fails for good: no retry can help.
     s.slack.failNext({ kind: 'slack_error', error: 'channel_not_found' }, { method: 'chat.update' })
@@ -399,6 +399,14 @@ describe('faults, end to end', () => {
       30_000,
     )
     expect(refused.text).toBe(`Fake reply to: ${text}`)
+    const liveAlert = await until(
+      () =>
+        live.received.find(
+          (b) => b.event === 'alert' && b.payload.kind === 'delivery_failed' && b.payload.entity_id === conversationId,
+        ),
+      'the live delivery alert',
+    )
+    expect(liveAlert.payload.details).toMatchObject({ message_id: refused.id })
     const alerts = (await auditOf(conversationId)).filter((a) => a.action === 'alert.delivery_failed')
     expect(alerts).toHaveLength(1)
     expect(alerts[0]!.details).toMatchObject({

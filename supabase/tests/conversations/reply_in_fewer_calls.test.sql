@@ -6,7 +6,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 \ir ../helpers/two_tenants.psql
 select tests.setup_two_tenants();
-select plan(23);
+select plan(24);
 
 select tests.become('service');
 
@@ -89,6 +89,8 @@ select is((api.settle_delivery(tests.get('tenant')::uuid, (select id from refuse
     'refused', null, null, jsonb_build_object('action', 'alert.delivery_failed', 'entity_type', 'conversation',
       'entity_id', tests.get('conv'), 'details', jsonb_build_object('message_id', (select id from refused))))
   ->> 'delivery_status'), 'undeliverable', 'the status, with the alert');
+select is((select delivery_status from app.messages where id = (select id from refused)::uuid), 'undeliverable',
+  'is stored');
 reset role;
 select is((select count(*)::integer from app.audit_log where action = 'alert.delivery_failed'
     and tenant_id = tests.get('tenant')::uuid and details ->> 'message_id' = (select id from refused)), 1,

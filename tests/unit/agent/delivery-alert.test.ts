@@ -59,4 +59,33 @@ describe('a delivery the channel refuses for good', () => {
       },
     ])
   })
+
+  test('a disabled connection: nothing is sent, and the status and its alert go in one call', async () => {
+    const settled: unknown[] = []
+    const store = {
+      recordAudit: async () => {
+        throw new Error('the alert goes with the status, not on its own')
+      },
+      settleDelivery: async (input: unknown) => {
+        settled.push(input)
+        return { completed: false }
+      },
+    }
+    const deliveries = {
+      slack: {
+        deliver: async () => {
+          throw new Error('a disabled connection must not send')
+        },
+      },
+    }
+    const ctx = { store, deliveries, config: {}, log: () => {} } as unknown as WorkerContext
+    const disabled = { ...lease, connection: { ...lease.connection, status: 'disabled' } } as DeliveryLease
+    expect(await deliverLeased(ctx, TENANT, disabled)).toMatchObject({ outcome: 'undeliverable' })
+    expect(settled).toMatchObject([
+      {
+        status: 'undeliverable',
+        alert: { action: 'alert.delivery_failed', details: { reason: 'the channel connection is disabled' } },
+      },
+    ])
+  })
 })

@@ -28,8 +28,9 @@ export async function deliverMessage(ctx: WorkerContext, tenantId: string, messa
 /**
  * Sends a message whose lease was taken (api.begin_delivery, or api.finish_reply). With a
  * job, the call that records the message sent also completes it (api.settle_delivery):
- * completed says so. Other outcomes have more to do after them (an alert, the "thinking"
- * taken away), so their job is completed after those, as always.
+ * completed says so. A delivery that gives up records its alert in that same call. Other
+ * outcomes have more to do after them (the "thinking" taken away), so their job is
+ * completed after those, as always.
  */
 export async function deliverLeased(
   ctx: WorkerContext,
