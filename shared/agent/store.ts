@@ -278,12 +278,7 @@ function finishReplyArguments(input: FinishReplyInput) {
       author_kind: input.reply.authorKind ?? 'agent',
     },
     usage: (input.usage ?? []).map(usageArguments),
-    audit: (input.audit ?? []).map((a) => ({
-      action: a.action,
-      entity_type: a.entityType,
-      entity_id: a.entityId,
-      details: a.details ?? {},
-    })),
+    audit: (input.audit ?? []).map(auditArguments),
     model_ok: input.modelOk ?? false,
     lease_seconds: input.leaseSeconds,
     sent_on_record: input.sentOnRecord ?? false,
@@ -323,6 +318,16 @@ export interface AuditRecord {
   entityType: string | null
   entityId: string | null
   details?: Record<string, unknown>
+}
+
+/** An audit entry as finish_reply's audit items and settle_delivery's alert take it. */
+function auditArguments(audit: AuditRecord) {
+  return {
+    action: audit.action,
+    entity_type: audit.entityType,
+    entity_id: audit.entityId,
+    details: audit.details ?? {},
+  }
 }
 
 export type ToolCallStatus =
@@ -475,16 +480,7 @@ export function createAgentStore(api: Api) {
         queue_name: input.job?.queue ?? null,
         job_id: input.job?.jobId ?? null,
         // Only when there is one: a database before 20261208110000 knows no `alert` argument.
-        ...(input.alert
-          ? {
-              alert: {
-                action: input.alert.action,
-                entity_type: input.alert.entityType,
-                entity_id: input.alert.entityId,
-                details: input.alert.details ?? {},
-              },
-            }
-          : {}),
+        ...(input.alert ? { alert: auditArguments(input.alert) } : {}),
       })
       return parse('settle_delivery', z.object({ completed: z.boolean() }), data)
     },
