@@ -342,7 +342,8 @@ describe('workspace settings', () => {
     await admin.getByRole('button', { name: 'Test and save model settings' }).click()
     await admin.getByText('Saved. The model “llama3.1” answered.').waitFor()
     await admin.reload()
-    expect(await admin.getByLabel('Base URL').inputValue()).toBe(openai.url)
+    // The reloaded form fills in once the page has its settings: wait for them, not the first paint.
+    await expect.poll(() => admin.getByLabel('Base URL').inputValue()).toBe(openai.url)
     expect(await admin.getByLabel('Temperature').inputValue()).toBe('0.2')
 
     const secret = 'sk-e2e-own-key-0123456789'
