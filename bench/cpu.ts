@@ -11,6 +11,14 @@ const MS_PER_TICK = 10
 
 type Ticks = Map<string, number>
 
+/** Processes that stand for the outside world (a forked load sender): shown by this name, not in the total. */
+const outside = new Map<number, string>()
+
+/** Counts `pid` (a descendant) under `name`, apart from the total: its CPU is the sender's, not ours. */
+export function countApart(pid: number, name: string): void {
+  outside.set(pid, name)
+}
+
 /** CPU ticks so far of this process and its descendants, summed by program name. */
 function ticksByProgram(): Ticks | null {
   let pids: string[]
@@ -44,7 +52,8 @@ function ticksByProgram(): Ticks | null {
   }
   const ticks: Ticks = new Map()
   for (const [pid, p] of processes) {
-    if (ours(pid)) ticks.set(p.program, (ticks.get(p.program) ?? 0) + p.ticks)
+    const program = outside.get(pid) ?? p.program
+    if (ours(pid)) ticks.set(program, (ticks.get(program) ?? 0) + p.ticks)
   }
   return ticks
 }
@@ -68,7 +77,7 @@ export function cpuPerMessage(mark: CpuMark, messages: number): Record<string, n
     const spent = ticks - (mark.ticks.get(program) ?? 0)
     if (spent <= 0) continue
     out[program] = per(spent)
-    total += spent
+    if (![...outside.values()].includes(program)) total += spent
   }
   out.total = per(total)
   return out

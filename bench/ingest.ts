@@ -12,7 +12,8 @@
 //   authorize, middleware, ack) with an app_mention listener that does nothing. It stores
 //   nothing: it is the floor a framework that only verifies and acks can reach.
 //
-// Every request is a distinct app_mention (unique event id and ts), signed like Slack;
+// Every request is a distinct app_mention (unique event id and ts), signed like Slack and
+// sent from a process of its own (bench/load.ts), as Slack sends from its servers;
 // a bounded number, a few in flight, everything on 127.0.0.1; then the same number
 // paced at BENCH_RATE per second (open loop, 200 by default). Prints one JSON object.
 // Usage: npm run bench:ingest [-- --db native|postgres://…]   (BENCH_EVENTS=2000 BENCH_CONCURRENCY=8 BENCH_RATE=200)
@@ -26,7 +27,8 @@ import { fileURLToPath } from 'node:url'
 import { App, HTTPReceiver, LogLevel } from '@slack/bolt'
 import { chosenDatabase, startStack } from '../local/server.ts'
 import { callsPerMessage, markCalls } from './calls.ts'
-import { cpuPerMessage, markCpu } from './cpu.ts'
+import { countApart, cpuPerMessage, markCpu } from './cpu.ts'
+import { Load } from './load.ts'
 
 // 2,000 a run, so that a p99 is the 20th slowest ack rather than the 5th.
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 2000)
@@ -102,55 +104,6 @@ function summarize(samples: number[], wallMs: number, failures: number) {
   }
 }
 
-/** Sends every payload with `concurrency` in flight; returns per-request ack latencies. */
-async function drive(url: string, payloads: Array<Payload | RequestInit>, concurrency: number) {
-  const latencies: number[] = []
-  let failures = 0
-  let next = 0
-  const started = performance.now()
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < payloads.length) {
-        const payload = payloads[next++]!
-        const t0 = performance.now()
-        const init =
-          'body' in payload && typeof payload.body === 'string' && !('method' in payload)
-            ? { method: 'POST', headers: (payload as Payload).headers, body: payload.body }
-            : (payload as RequestInit)
-        const response = await fetch(url, init)
-        await response.arrayBuffer()
-        const t1 = performance.now()
-        if (response.status === 200) latencies.push(t1 - t0)
-        else failures++
-      }
-    }),
-  )
-  return { latencies, failures, wallMs: performance.now() - started }
-}
-
-/**
- * Open loop: starts one request every 1000/rate ms whatever the answers do, and times
- * each from the moment it was due (so a stalled server cannot hide its queue).
- */
-async function paced(url: string, payloads: Payload[], rate: number) {
-  const latencies: number[] = []
-  let failures = 0
-  const interval = 1000 / rate
-  const started = performance.now()
-  await Promise.all(
-    payloads.map(async (payload, i) => {
-      const due = started + i * interval
-      const wait = due - performance.now()
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
-      const response = await fetch(url, { method: 'POST', headers: payload.headers, body: payload.body })
-      await response.arrayBuffer()
-      if (response.status === 200) latencies.push(performance.now() - due)
-      else failures++
-    }),
-  )
-  return { latencies, failures, wallMs: performance.now() - started }
-}
-
 const stack = await startStack({
   root: fileURLToPath(new URL('..', import.meta.url)),
   port: 0,
@@ -158,6 +111,8 @@ const stack = await startStack({
   functionEnv: { SLACK_SIGNING_SECRET: SIGNING_SECRET },
 })
 let bolt: App | undefined
+const load = await Load.start()
+countApart(load.pid, 'sender')
 try {
   // Measure the webhook alone: without where the functions are, nothing wakes the agent worker.
   await stack.db.asOwner((tx) => tx.query(`delete from vault.secrets where name = 'konstruct_functions_url'`))
@@ -191,22 +146,22 @@ try {
 
   // Warm both up (the first request starts the Deno function), then the measured runs on
   // the same payload shapes: each target gets its own unique events, so neither sees a retry.
-  await drive(konstructUrl, mentions(WARMUP, 'WARMK'), CONCURRENCY)
-  await drive(boltUrl, mentions(WARMUP, 'WARMB'), CONCURRENCY)
+  await load.closed(konstructUrl, mentions(WARMUP, 'WARMK'), CONCURRENCY)
+  await load.closed(boltUrl, mentions(WARMUP, 'WARMB'), CONCURRENCY)
   const konstructPayloads = mentions(EVENTS, 'K')
   const boltPayloads = mentions(EVENTS, 'B')
   const beforeKonstruct = markCalls(stack)
   const cpuBeforeKonstruct = markCpu()
-  const konstruct = await drive(konstructUrl, konstructPayloads, CONCURRENCY)
+  const konstruct = await load.closed(konstructUrl, konstructPayloads, CONCURRENCY)
   const konstructCpu = cpuPerMessage(cpuBeforeKonstruct, EVENTS)
   const perAck = callsPerMessage(stack, beforeKonstruct, EVENTS)
   const cpuBeforeBolt = markCpu()
-  const boltRun = await drive(boltUrl, boltPayloads, CONCURRENCY)
+  const boltRun = await load.closed(boltUrl, boltPayloads, CONCURRENCY)
   const boltCpu = cpuPerMessage(cpuBeforeBolt, EVENTS)
 
   // The same, paced at RATE requests per second (the goal: ack p99 within 20 ms there).
-  const konstructPaced = await paced(konstructUrl, mentions(EVENTS, 'P'), RATE)
-  const boltPaced = await paced(boltUrl, mentions(EVENTS, 'Q'), RATE)
+  const konstructPaced = await load.paced(konstructUrl, mentions(EVENTS, 'P'), RATE)
+  const boltPaced = await load.paced(boltUrl, mentions(EVENTS, 'Q'), RATE)
 
   const stored = await stack.db.pg.query<{ n: number }>(
     `select count(*)::int as n from app.messages where direction = 'in' and external_id like 'C0BENCHK:%'`,
@@ -214,7 +169,7 @@ try {
   const queued = await stack.db.pg.query<{ n: number }>('select count(*)::int as n from pgmq.q_agent_jobs')
   // Where the time goes, in the same run: the gateway and Deno alone (the health function),
   // and the database alone (the same ingest through the REST API, no function).
-  const health = await drive(
+  const health = await load.closed(
     `${stack.url}/functions/v1/health`,
     Array.from({ length: EVENTS }, () => ({ method: 'GET' })),
     CONCURRENCY,
@@ -237,7 +192,7 @@ try {
       channel_context: { slack_team_id: TEAM, slack_channel_id: 'C0BENCHRPC' },
     }),
   }))
-  const rpc = await drive(`${stack.url}/rest/v1/rpc/ingest_message`, rpcPayloads, CONCURRENCY)
+  const rpc = await load.closed(`${stack.url}/rest/v1/rpc/ingest_message`, rpcPayloads, CONCURRENCY)
 
   const konstructSummary = summarize(konstruct.latencies, konstruct.wallMs, konstruct.failures)
   const boltSummary = summarize(boltRun.latencies, boltRun.wallMs, boltRun.failures)
@@ -259,7 +214,7 @@ try {
           jobs_queued_incl_warmup: queued.rows[0]!.n,
           does: 'v0 signature + api.ingest_slack_messages (route by team, store, dedupe, enqueue; the events that arrive while a call is in flight go together in the next) via Deno function and local gateway',
           per_ack: perAck,
-          // Milliseconds of CPU per ack by program, the bench's client included (node; Linux).
+          // Milliseconds of CPU per ack by program (Linux); the sender's apart, not in the total.
           cpu_ms_per_ack: konstructCpu,
         },
         slack_bolt_http_receiver: {
@@ -307,6 +262,7 @@ try {
     ),
   )
 } finally {
+  load.stop()
   await bolt?.stop().catch(() => {})
   await stack.close()
 }
