@@ -468,7 +468,7 @@ export function createAgentStore(api: Api) {
       externalId?: string | null
       error?: string | null
       job?: { queue: QueueName; jobId: number } | null
-      /** An alert recorded in the same transaction as the status (a delivery that gives up). */
+      /** The audit entry that explains the status, in the same transaction: an alert (a delivery that gives up) or agent.reply_withheld. */
       alert?: AuditRecord | null
     }): Promise<{ completed: boolean }> {
       const data = await call('settle_delivery', {

@@ -6,7 +6,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 \ir ../helpers/two_tenants.psql
 select tests.setup_two_tenants();
-select plan(24);
+select plan(26);
 
 select tests.become('service');
 
@@ -91,7 +91,18 @@ select is((api.settle_delivery(tests.get('tenant')::uuid, (select id from refuse
   ->> 'delivery_status'), 'undeliverable', 'the status, with the alert');
 select is((select delivery_status from app.messages where id = (select id from refused)::uuid), 'undeliverable',
   'is stored');
+-- An answer withheld after a takeover: its audit entry goes with the status too (20261208120000).
+create temp table withheld on commit drop as
+  select (api.record_reply(tests.get('tenant')::uuid, tests.get('conv')::uuid, 'Too late, a member took over',
+    'reply:withheld') ->> 'message_id') as id;
+select is((api.settle_delivery(tests.get('tenant')::uuid, (select id from withheld)::uuid, 'undeliverable', null,
+    'withheld', null, null, jsonb_build_object('action', 'agent.reply_withheld', 'entity_type', 'conversation',
+      'entity_id', tests.get('conv'), 'details', jsonb_build_object('message_id', (select id from withheld))))
+  ->> 'delivery_status'), 'undeliverable', 'a withheld answer is settled with its audit entry');
 reset role;
+select is((select count(*)::integer from app.audit_log where action = 'agent.reply_withheld'
+    and tenant_id = tests.get('tenant')::uuid and details ->> 'message_id' = (select id from withheld)), 1,
+  'which is recorded once, in the same transaction');
 select is((select count(*)::integer from app.audit_log where action = 'alert.delivery_failed'
     and tenant_id = tests.get('tenant')::uuid and details ->> 'message_id' = (select id from refused)), 1,
   'one alert, in the same transaction');

@@ -1,7 +1,8 @@
 // A delivery the channel refuses for good records the admins' alert in the same call as the
 // message's undeliverable status (api.settle_delivery). When that call fails, the job is
 // retried and the channel refuses again: the alert must still be recorded once, not once
-// per attempt as when it was a call of its own before the status.
+// per attempt as when it was a call of its own before the status. The same holds for the
+// audit entry of an answer withheld because a member took over.
 import { describe, expect, test } from 'vitest'
 import type { DeliveryLease } from '../../../shared/agent/store.ts'
 import type { WorkerContext } from '../../../shared/agent/worker/context.ts'
@@ -85,6 +86,48 @@ describe('a delivery the channel refuses for good', () => {
       {
         status: 'undeliverable',
         alert: { action: 'alert.delivery_failed', details: { reason: 'the channel connection is disabled' } },
+      },
+    ])
+  })
+
+  test('an answer withheld after a takeover: its audit entry is recorded once, with the status', async () => {
+    const audits: unknown[] = []
+    const stored: Array<{ status: string; alert: unknown }> = []
+    let settleCalls = 0
+    const store = {
+      recordAudit: async (...args: unknown[]) => void audits.push(args),
+      settleDelivery: async (input: { status: string; alert?: unknown }) => {
+        if (++settleCalls === 1) throw new Error('connection reset')
+        stored.push({ status: input.status, alert: input.alert })
+        return { completed: false }
+      },
+    }
+    const deliveries = {
+      slack: {
+        deliver: async () => {
+          throw new Error('a withheld answer must not be sent')
+        },
+      },
+    }
+    const ctx = { store, deliveries, config: {}, log: () => {} } as unknown as WorkerContext
+    const takenOver = {
+      ...lease,
+      conversation: { ...lease.conversation, status: 'human', assigned_member_id: 'member-1' },
+    } as DeliveryLease
+
+    await expect(deliverLeased(ctx, TENANT, takenOver)).rejects.toThrow('connection reset')
+    expect(await deliverLeased(ctx, TENANT, takenOver)).toMatchObject({ outcome: 'withheld' })
+
+    expect(audits).toEqual([])
+    expect(stored).toEqual([
+      {
+        status: 'undeliverable',
+        alert: {
+          action: 'agent.reply_withheld',
+          entityType: 'conversation',
+          entityId: CONVERSATION,
+          details: { message_id: MESSAGE, author_kind: 'agent', assigned_member_id: 'member-1' },
+        },
       },
     ])
   })

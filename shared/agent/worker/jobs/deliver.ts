@@ -28,9 +28,9 @@ export async function deliverMessage(ctx: WorkerContext, tenantId: string, messa
 /**
  * Sends a message whose lease was taken (api.begin_delivery, or api.finish_reply). With a
  * job, the call that records the message sent also completes it (api.settle_delivery):
- * completed says so. A delivery that gives up records its alert in that same call. Other
- * outcomes have more to do after them (the "thinking" taken away), so their job is
- * completed after those, as always.
+ * completed says so. A delivery that gives up records its alert in that same call, and a
+ * withheld answer its audit entry. Other outcomes have more to do after them (the
+ * "thinking" taken away), so their job is completed after those, as always.
  */
 export async function deliverLeased(
   ctx: WorkerContext,
@@ -78,13 +78,17 @@ export async function deliverLeased(
   // A member took over while this answer was being written: the agent stays silent from
   // then on (the member's own replies still go out). Kept, marked, and audited for the portal.
   if (lease.conversation.status === 'human' && lease.message.author_kind !== 'member') {
-    const reason = 'withheld: a team member took over the conversation before it was sent'
-    await store.recordAudit(tenantId, 'agent.reply_withheld', 'conversation', conversationId, {
-      message_id: messageId,
-      author_kind: lease.message.author_kind,
-      assigned_member_id: lease.conversation.assigned_member_id,
+    // Its audit entry goes with the status, like an alert: a retry after a failed call writes it once.
+    await settle('undeliverable', null, 'withheld: a team member took over the conversation before it was sent', {
+      action: 'agent.reply_withheld',
+      entityType: 'conversation',
+      entityId: conversationId,
+      details: {
+        message_id: messageId,
+        author_kind: lease.message.author_kind,
+        assigned_member_id: lease.conversation.assigned_member_id,
+      },
     })
-    await settle('undeliverable', null, reason)
     const inReplyTo = lease.message.metadata['in_reply_to']
     if (typeof inReplyTo === 'string') {
       await clearThinking(ctx, {
