@@ -21,20 +21,25 @@ const lease = {
   recipient: null,
 } as unknown as DeliveryLease
 
+/** A store whose first settle call fails as a database hiccup would: nothing of it is stored. */
+function hiccupStore() {
+  const audits: unknown[] = []
+  const stored: Array<{ status: string; alert: unknown }> = []
+  let settleCalls = 0
+  const store = {
+    recordAudit: async (...args: unknown[]) => void audits.push(args),
+    settleDelivery: async (input: { status: string; alert?: unknown }) => {
+      if (++settleCalls === 1) throw new Error('connection reset')
+      stored.push({ status: input.status, alert: input.alert })
+      return { completed: false }
+    },
+  }
+  return { store, audits, stored }
+}
+
 describe('a delivery the channel refuses for good', () => {
   test('records its alert once, with the status, however often a failed call is retried', async () => {
-    const audits: unknown[] = []
-    const stored: Array<{ status: string; alert: unknown }> = []
-    let settleCalls = 0
-    const store = {
-      recordAudit: async (...args: unknown[]) => void audits.push(args),
-      settleDelivery: async (input: { status: string; alert?: unknown }) => {
-        // The first call fails as a database hiccup would: nothing of it is stored.
-        if (++settleCalls === 1) throw new Error('connection reset')
-        stored.push({ status: input.status, alert: input.alert })
-        return { completed: false }
-      },
-    }
+    const { store, audits, stored } = hiccupStore()
     const deliveries = {
       slack: {
         deliver: async () => {
@@ -91,17 +96,7 @@ describe('a delivery the channel refuses for good', () => {
   })
 
   test('an answer withheld after a takeover: its audit entry is recorded once, with the status', async () => {
-    const audits: unknown[] = []
-    const stored: Array<{ status: string; alert: unknown }> = []
-    let settleCalls = 0
-    const store = {
-      recordAudit: async (...args: unknown[]) => void audits.push(args),
-      settleDelivery: async (input: { status: string; alert?: unknown }) => {
-        if (++settleCalls === 1) throw new Error('connection reset')
-        stored.push({ status: input.status, alert: input.alert })
-        return { completed: false }
-      },
-    }
+    const { store, audits, stored } = hiccupStore()
     const deliveries = {
       slack: {
         deliver: async () => {
