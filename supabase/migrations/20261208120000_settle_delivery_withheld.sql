@@ -23,7 +23,7 @@ begin
   if settle_delivery.alert is not null then
     if jsonb_typeof(settle_delivery.alert) is distinct from 'object'
        or not (coalesce(settle_delivery.alert ->> 'action', '') like 'alert.%'
-               or settle_delivery.alert ->> 'action' = 'agent.reply_withheld')
+               or coalesce(settle_delivery.alert ->> 'action', '') = 'agent.reply_withheld')
        or jsonb_typeof(coalesce(settle_delivery.alert -> 'details', '{}'::jsonb)) is distinct from 'object' then
       raise exception 'alert must be an object with object details and an action starting with alert. (or agent.reply_withheld)'
         using errcode = '22023';

@@ -6,7 +6,7 @@ begin;
 create extension if not exists pgtap with schema extensions;
 \ir ../helpers/two_tenants.psql
 select tests.setup_two_tenants();
-select plan(26);
+select plan(32);
 
 select tests.become('service');
 
@@ -95,6 +95,17 @@ select is((select delivery_status from app.messages where id = (select id from r
 create temp table withheld on commit drop as
   select (api.record_reply(tests.get('tenant')::uuid, tests.get('conv')::uuid, 'Too late, a member took over',
     'reply:withheld') ->> 'message_id') as id;
+select throws_ok(format($$select api.settle_delivery(%L, %L, 'undeliverable', null, 'withheld', null, null, %L)$$,
+    tests.get('tenant'), (select id from withheld), e.entry), '22023', null, 'refused: ' || e.why)
+from (values ('{"details": {}}', 'an entry without an action'),
+             ('{"action": null, "details": {}}', 'a null action'),
+             ('{"action": "agent.reply_withheldX", "details": {}}', 'an action that only starts like it'),
+             ('{"action": "agent.reply_withheld", "details": []}', 'details that are not an object')) e (entry, why);
+select throws_ok(format($$select api.settle_delivery(%L, %L, 'undeliverable', null, 'withheld', null, null,
+    '{"action": "agent.reply_withheld", "details": {}}')$$, tests.get('tenant_b'), (select id from withheld)), '42501',
+  null, 'another tenant cannot settle it with that entry either');
+select is((select delivery_status from app.messages where id = (select id from withheld)::uuid), 'pending',
+  'and none of those changed it');
 select is((api.settle_delivery(tests.get('tenant')::uuid, (select id from withheld)::uuid, 'undeliverable', null,
     'withheld', null, null, jsonb_build_object('action', 'agent.reply_withheld', 'entity_type', 'conversation',
       'entity_id', tests.get('conv'), 'details', jsonb_build_object('message_id', (select id from withheld))))
