@@ -9,14 +9,19 @@ import { readdirSync, readFileSync } from 'node:fs'
 /** Linux reports process times in USER_HZ ticks, 100 a second on every architecture Node runs on. */
 const MS_PER_TICK = 10
 
+/** Ticks by program name; a process counted apart is keyed by its label under APART. */
 type Ticks = Map<string, number>
 
-/** Processes that stand for the outside world (a forked load sender): shown by this name, not in the total. */
+/** Descendants that stand for the outside world (a forked load sender), by pid, with their label. */
 const outside = new Map<number, string>()
+const APART = 'apart:'
 
-/** Counts `pid` (a descendant) under `name`, apart from the total: its CPU is the sender's, not ours. */
-export function countApart(pid: number, name: string): void {
-  outside.set(pid, name)
+/**
+ * Counts `pid` (a descendant) and whatever it starts under `label`, apart from the total:
+ * its CPU is the sender's, not ours.
+ */
+export function countApart(pid: number, label: string): void {
+  outside.set(pid, label)
 }
 
 /** CPU ticks so far of this process and its descendants, summed by program name. */
@@ -44,16 +49,19 @@ function ticksByProgram(): Ticks | null {
       ticks: Number(fields[11]) + Number(fields[12]),
     })
   }
-  const ours = (pid: number): boolean => {
+  // Whose a process is: a label counted apart, ours (a program name), or neither (null).
+  const owner = (pid: number): string | null => {
     for (let at = pid, hops = 0; at > 1 && hops < 64; at = processes.get(at)?.parent ?? 0, hops++) {
-      if (at === process.pid) return true
+      const label = outside.get(at)
+      if (label !== undefined) return APART + label
+      if (at === process.pid) return processes.get(pid)!.program
     }
-    return false
+    return null
   }
   const ticks: Ticks = new Map()
   for (const [pid, p] of processes) {
-    const program = outside.get(pid) ?? p.program
-    if (ours(pid)) ticks.set(program, (ticks.get(program) ?? 0) + p.ticks)
+    const key = owner(pid)
+    if (key !== null) ticks.set(key, (ticks.get(key) ?? 0) + p.ticks)
   }
   return ticks
 }
@@ -73,11 +81,16 @@ export function cpuPerMessage(mark: CpuMark, messages: number): Record<string, n
   const per = (ticks: number) => Math.round(((ticks * MS_PER_TICK) / messages) * 100) / 100
   const out: Record<string, number> = {}
   let total = 0
-  for (const [program, ticks] of [...now].sort(([a], [b]) => a.localeCompare(b))) {
-    const spent = ticks - (mark.ticks.get(program) ?? 0)
+  for (const [key, ticks] of [...now].sort(([a], [b]) => a.localeCompare(b))) {
+    const spent = ticks - (mark.ticks.get(key) ?? 0)
     if (spent <= 0) continue
-    out[program] = per(spent)
-    if (![...outside.values()].includes(program)) total += spent
+    if (key.startsWith(APART)) {
+      const label = key.slice(APART.length)
+      out[now.has(label) ? `${label} (apart)` : label] = per(spent)
+    } else {
+      out[key] = per(spent)
+      total += spent
+    }
   }
   out.total = per(total)
   return out

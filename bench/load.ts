@@ -79,15 +79,24 @@ async function paced(url: string, requests: Request[], rate: number): Promise<Ru
 
 /** The bench's side: a forked sender, asked for one run at a time. */
 export class Load {
+  private busy = false
+
   private constructor(private readonly child: ChildProcess) {}
 
   static start(): Promise<Load> {
     // The default execArgv carries tsx's loader, so the child reads this TypeScript file too.
     const child = fork(fileURLToPath(import.meta.url), ['--load-sender'], { stdio: 'inherit' })
     return new Promise((resolve, reject) => {
-      child.once('error', reject)
-      child.once('exit', (code) => reject(new Error(`the load sender exited before it was ready (${code})`)))
-      child.once('message', () => resolve(new Load(child)))
+      const failed = (error: Error) => {
+        child.off('message', ready)
+        reject(error)
+      }
+      const exited = (code: number | null) => failed(new Error(`the load sender exited before it was ready (${code})`))
+      const ready = () => {
+        child.off('error', failed).off('exit', exited)
+        resolve(new Load(child))
+      }
+      child.once('error', failed).once('exit', exited).once('message', ready)
     })
   }
 
@@ -103,15 +112,33 @@ export class Load {
     return this.run({ kind: 'paced', url, requests, rate })
   }
 
+  /** One run; the sender answers each job with one message, so runs never overlap. */
   private run(job: Job): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const exited = (code: number | null) => reject(new Error(`the load sender exited (${code})`))
-      this.child.once('exit', exited)
-      this.child.once('message', (run) => {
-        this.child.off('exit', exited)
+    if (this.busy) return Promise.reject(new Error('the load sender is already running a job'))
+    if (this.child.exitCode !== null || this.child.signalCode !== null || !this.child.connected) {
+      return Promise.reject(new Error('the load sender is gone'))
+    }
+    this.busy = true
+    return new Promise<Run>((resolve, reject) => {
+      const done = () => {
+        this.busy = false
+        this.child.off('exit', exited).off('message', answered)
+      }
+      const exited = (code: number | null) => {
+        done()
+        reject(new Error(`the load sender exited during a run (${code})`))
+      }
+      const answered = (run: unknown) => {
+        done()
         resolve(run as Run)
+      }
+      this.child.once('exit', exited).once('message', answered)
+      this.child.send(job, (error) => {
+        if (error) {
+          done()
+          reject(error)
+        }
       })
-      this.child.send(job)
     })
   }
 
