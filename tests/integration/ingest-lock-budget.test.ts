@@ -141,6 +141,33 @@ describe.skipIf(!nativeDb)("slack-events' group commit waiting for locks on a na
     ])
   })
 
+  it('ends near 2 s however many of its threads are locked, and still stores a message nobody holds up', async () => {
+    const locks = await Promise.all(Array.from({ length: 8 }, (_, i) => lockedThread(`CMANY${RUN}${i}`)))
+    try {
+      const started = Date.now()
+      const answers = await ingest([
+        ...locks.map((_, i) => message(`CMANY${RUN}${i}`, '100.000001', '100.000002')),
+        {
+          team_id: TEAM_B,
+          bot_user_id: 'U0LOCKB',
+          external_id: `CB${RUN}:500.000001`,
+          thread_key: `CB${RUN}:500.000001`,
+          external_user_id: 'U0LOCKUSER',
+          text: 'asked after eight locked threads',
+        },
+      ])
+      const elapsed = Date.now() - started
+      expect(answers.slice(0, 8).map((a) => (a.ok ? 'stored' : a.code))).toEqual(Array(8).fill('55P03'))
+      // Sorted by team, so the other tenant's message comes last, after the 2 s are spent.
+      expect(answers[8]).toMatchObject({ ok: true, result: { outcome: 'ingested' } })
+      // 1 s + 1 s of waits, then 1 ms each: before 20261208130000 each further wait took
+      // 100 ms, 2.6 s here, and with twelve locked threads about 3 s, all Slack gives an ack.
+      expect(elapsed).toBeLessThan(2500)
+    } finally {
+      await Promise.all(locks.map((l) => l.release()))
+    }
+  })
+
   it("waits for the lock on Slack's last delivery, after which Slack would not send it again", async () => {
     const channel = `CLAST${RUN}`
     const lock = await lockedThread(channel)
