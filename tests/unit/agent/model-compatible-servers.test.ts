@@ -82,11 +82,15 @@ describe('servers that bend the OpenAI format', () => {
       chunk({}, 'tool_calls'),
     )
     const turn: FakeTurn = { raw, contentType: 'text/event-stream' }
-    expect((await ours(turn)).toolCalls).toEqual([
+    const meant = [
       { name: 'get_weather', arguments: '{"city":"Paris"}' },
       { name: 'get_weather', arguments: '{"city":"Lyon"}' },
-    ])
-    expect(await sdk(turn)).toEqual({ error: expect.stringContaining('invalid tool call index') })
+    ]
+    expect((await ours(turn)).toolCalls).toEqual(meant)
+    // The SDK loses both calls: 7.x throws "invalid tool call index", 6.x ends with none.
+    const read = await sdk(turn)
+    const lost = read.error?.includes('invalid tool call index') || read.toolCalls?.length === 0
+    expect(lost, JSON.stringify(read)).toBe(true)
   })
 
   it('tool call arguments sent as an object, not a JSON string', async () => {
