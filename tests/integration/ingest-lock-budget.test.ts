@@ -201,12 +201,23 @@ describe.skipIf(!nativeDb)("slack-events' group commit waiting for locks on a na
     const holder = await connect(null)
     await holder.query('begin')
     await holder.query('lock table app.reply_jobs in share mode')
+    const backend = async (c: pg.Client) => (await c.query('select pg_backend_pid() as pid')).rows[0].pid as number
+    const [pidA, pidB] = [await backend(service), await backend(other)]
     const started = Date.now()
     const calling = Promise.all([
       service.query('select api.ingest_slack_messages($1) as a', [JSON.stringify(callA)]),
       other.query('select api.ingest_slack_messages($1) as a', [JSON.stringify(callB)]),
     ])
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    // Let go as soon as both wait there (their lock waits are bounded at 1 s), not after a guess.
+    for (let tries = 0; tries < 80; tries++) {
+      const { rows } = await owner.query(
+        `select count(*)::int as n from pg_locks
+          where pid = any($1) and not granted and relation = 'app.reply_jobs'::regclass`,
+        [[pidA, pidB]],
+      )
+      if (rows[0].n === 2) break
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
     await holder.query('rollback')
     const [a, b] = (await calling).map((r) => r.rows[0].a as Answer[])
     const elapsed = Date.now() - started
