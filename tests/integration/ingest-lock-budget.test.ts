@@ -46,6 +46,16 @@ describe.skipIf(!nativeDb)("slack-events' group commit waiting for locks on a na
     metadata: retryNum ? { slack_retry_num: retryNum } : {},
   })
 
+  /** A message of team B (the other tenant), a thread of its own at `ts`. */
+  const otherTenants = (ts: string, text: string) => ({
+    team_id: TEAM_B,
+    bot_user_id: 'U0LOCKB',
+    external_id: `CB${RUN}:${ts}`,
+    thread_key: `CB${RUN}:${ts}`,
+    external_user_id: 'U0LOCKUSER',
+    text,
+  })
+
   const ingest = async (events: object[]): Promise<Answer[]> =>
     (await service.query('select api.ingest_slack_messages($1) as a', [JSON.stringify(events)])).rows[0].a
 
@@ -100,14 +110,7 @@ describe.skipIf(!nativeDb)("slack-events' group commit waiting for locks on a na
       const started = Date.now()
       const answers = await ingest([
         message(channel, '100.000001', '100.000002'),
-        {
-          team_id: TEAM_B,
-          bot_user_id: 'U0LOCKB',
-          external_id: `CB${RUN}:200.000001`,
-          thread_key: `CB${RUN}:200.000001`,
-          external_user_id: 'U0LOCKUSER',
-          text: "another tenant's question",
-        },
+        otherTenants('200.000001', "another tenant's question"),
         message(channel, '100.000001', '100.000003'),
       ])
       const elapsed = Date.now() - started
@@ -147,14 +150,7 @@ describe.skipIf(!nativeDb)("slack-events' group commit waiting for locks on a na
       const started = Date.now()
       const answers = await ingest([
         ...locks.map((_, i) => message(`CMANY${RUN}${i}`, '100.000001', '100.000002')),
-        {
-          team_id: TEAM_B,
-          bot_user_id: 'U0LOCKB',
-          external_id: `CB${RUN}:500.000001`,
-          thread_key: `CB${RUN}:500.000001`,
-          external_user_id: 'U0LOCKUSER',
-          text: 'asked after eight locked threads',
-        },
+        otherTenants('500.000001', 'asked after eight locked threads'),
       ])
       const elapsed = Date.now() - started
       expect(answers.slice(0, 8).map((a) => (a.ok ? 'stored' : a.code))).toEqual(Array(8).fill('55P03'))
