@@ -14,8 +14,8 @@
 //    the stored one (parsed again with it), take the longer way. Under a burst, the messages
 //    that arrive while that call is in flight go together in the next one
 //    (api.ingest_slack_messages, a group commit): one request and one transaction for many.
-//    Lock waits are bounded (1 s each, what is left of 2 s a call; unbounded on Slack's
-//    last delivery), so a message stuck behind a lock answers 503 with the later messages
+//    Lock waits are bounded (1 s each, what is left of 2 s a call, then 1 ms; unbounded on
+//    Slack's last delivery), so a message stuck behind a lock answers 503 with the later messages
 //    of its thread (Slack delivers them again, in order) instead of holding the others past
 //    Slack's 3 s.
 import { z } from 'zod'
